@@ -116,10 +116,13 @@ fn run(cfg: Box<Config>, orig_mask: libc::sigset_t) -> Result<u8, Error> {
 
     // 3. cgroups, securityfs, shared mounts.
     let own_cgroup = if cfg.cgroup_setup && root {
-        cgroup::setup(&cfg.cgroup_nest)?.own_path
+        cgroup::setup(&cfg.cgroup_nest)?.visible_path
     } else {
         log::info!("cgroups: set-up skipped ({})", if root { "--no-cgroup-setup" } else { "not root" });
-        cgroup::read_entries().ok().and_then(|e| cgroup::proc::own_cgroup_path(&e))
+        let entries = cgroup::read_entries().unwrap_or_default();
+        let layout = cgroup::proc::layout_from_cgroup(&entries);
+        let own = cgroup::proc::own_cgroup_path(&entries);
+        cgroup::visible_own_path(layout, own.as_deref(), &cgroup::read_mounts().unwrap_or_default())
     };
     if root {
         let t = Instant::now();

@@ -456,12 +456,15 @@ impl Supervisor {
     fn serve(&mut self) -> u8 {
         log::info!("command: none given: serving dockerd until SIGTERM");
         loop {
-            if self.daemon.is_none() && self.restart_at.is_none() {
-                if let Some((end, up)) = self.daemon_ended.take() {
-                    let code = end.code;
-                    if self.cfg.on_daemon_exit != OnDaemonExit::Restart || !self.daemon_died(end, up) {
-                        return self.finish(if self.cfg.on_daemon_exit == OnDaemonExit::Restart { EXIT_SETUP } else { code });
-                    }
+            if let Some((end, up)) = self.daemon_ended.take() {
+                self.reprobe = None;
+                if self.cfg.on_daemon_exit != OnDaemonExit::Restart {
+                    // Nothing else runs here: dockerd's end is dind-init's end.
+                    log::error!("dockerd {} after running {:.1}s. {}", end.desc, up.as_secs_f64(), self.tail_report());
+                    return self.finish(end.code);
+                }
+                if !self.daemon_died(end, up) {
+                    return self.finish(EXIT_SETUP);
                 }
             }
             if !self.tick() {

@@ -21,6 +21,26 @@ pub struct Report {
     pub layout: Layout,
     /// This container's own cgroup path as /proc/self/cgroup shows it, before nesting.
     pub own_path: Option<String>,
+    /// The same path as runc inside will see it through /sys/fs/cgroup (a bind mount of the
+    /// container's own cgroup makes it `/`). This is what `--cgroup-parent` is built from.
+    pub visible_path: Option<String>,
+}
+
+/// The own path as seen through the mount of the hierarchy runc resolves it in.
+pub fn visible_own_path(layout: Layout, own: Option<&str>, mounts: &[Mount]) -> Option<String> {
+    let own = own?;
+    let cg = cgroup_mounts(mounts);
+    let m = match layout {
+        Layout::V2 => cg.iter().find(|m| m.fs_type == "cgroup2" && m.mount_point == Path::new(CGROUP_ROOT)),
+        Layout::V1 { .. } => cg
+            .iter()
+            .find(|m| m.fs_type == "cgroup" && m.super_options.iter().any(|o| o == "memory"))
+            .or_else(|| cg.iter().find(|m| m.fs_type == "cgroup" && !m.super_options.iter().any(|o| o.starts_with("name=")))),
+    };
+    Some(match m {
+        Some(m) => proc::visible_path(own, &m.root),
+        None => own.to_string(),
+    })
 }
 
 pub fn read_mounts() -> Result<Vec<Mount>> {
@@ -82,18 +102,20 @@ pub fn setup(nest_name: &str) -> Result<Report> {
             actions.push(what);
         }
     }
+    let visible_path = visible_own_path(layout, own_path.as_deref(), &mounts);
     let kind = match layout {
         Layout::V2 => "v2 (unified)",
         Layout::V1 { unified: true } => "hybrid (v1 controllers + cgroup2 at unified)",
         Layout::V1 { unified: false } => "v1",
     };
     log::info!(
-        "cgroups: {kind}, own cgroup {}, {}, {:.1} ms",
+        "cgroups: {kind}, own cgroup {} (seen as {}), {}, {:.1} ms",
         own_path.as_deref().unwrap_or("?"),
+        visible_path.as_deref().unwrap_or("?"),
         if actions.is_empty() { "nothing to change".to_string() } else { actions.join(", ") },
         t.elapsed().as_secs_f64() * 1000.0
     );
-    Ok(Report { layout, own_path })
+    Ok(Report { layout, own_path, visible_path })
 }
 
 /// Remounts read-only cgroup mounts (and the tmpfs holding v1 hierarchies) read-write.

@@ -177,6 +177,23 @@ pub fn path_under_mount(mount_point: &Path, mount_root: &str, cgroup_path: &str)
     Some(if rel.is_empty() { mount_point.to_path_buf() } else { mount_point.join(rel) })
 }
 
+/// A cgroup path as seen through a mount whose mountinfo root is `mount_root`: runc joins
+/// absolute cgroup paths onto the mount point, so a bind of `/docker/x` at the mount point
+/// makes `/docker/x` appear as `/`. A path outside the mount is returned unchanged.
+pub fn visible_path(own: &str, mount_root: &str) -> String {
+    let root = mount_root.trim_end_matches('/');
+    if root.is_empty() {
+        return own.to_string();
+    }
+    if own == root {
+        return "/".to_string();
+    }
+    match own.strip_prefix(root) {
+        Some(rest) if rest.starts_with('/') => rest.to_string(),
+        _ => own.to_string(),
+    }
+}
+
 /// The cgroup parent dockerd should use so inner containers land below `own`: `None` when
 /// the default `/docker` already is below it (own is the root of the namespace).
 pub fn nested_parent(own: &str) -> Option<String> {
@@ -336,6 +353,17 @@ mod tests {
         assert_eq!(c[0].path, "/system.slice/containerd.service/kubepods-pod1:cri-containerd:abc");
         assert_eq!(c[1].path, "/a:b:c");
         assert_eq!(c[1].controllers, vec!["pids"]);
+    }
+
+    #[test]
+    fn visible_paths() {
+        // Docker binds the container's own cgroup at /sys/fs/cgroup/<controller>.
+        assert_eq!(visible_path("/docker/abc", "/docker/abc"), "/");
+        assert_eq!(nested_parent(&visible_path("/docker/abc", "/docker/abc")), None);
+        // A fresh mount shows the whole hierarchy.
+        assert_eq!(visible_path("/docker/abc", "/"), "/docker/abc");
+        assert_eq!(visible_path("/docker/abc/sub", "/docker/abc"), "/sub");
+        assert_eq!(visible_path("/docker/abcd", "/docker/abc"), "/docker/abcd");
     }
 
     #[test]
