@@ -38,7 +38,7 @@ fn ended(ws: WaitStatus) -> Option<(i32, Ended)> {
         WaitStatus::Exited(pid, c) => Some((pid.as_raw(), Ended { code: c as u8, desc: format!("exited with status {c}"), clean: c == 0 })),
         WaitStatus::Signaled(pid, sig, _) => {
             let n = sig as i32;
-            Some((pid.as_raw(), Ended { code: (128 + n) as u8, desc: format!("was killed by {}", signals::name(n)), clean: false }))
+            Some((pid.as_raw(), Ended { code: (128 + n) as u8, desc: format!("killed by signal {}", signals::name(n)), clean: false }))
         }
         _ => None,
     }
@@ -472,7 +472,8 @@ impl Supervisor {
             }
             let (timeout, fd) = self.timers();
             for sig in self.wait(timeout, fd) {
-                if is_terminating(sig) {
+                // SIGHUP is dockerd's "reload configuration": forwarded, not a stop.
+                if is_terminating(sig) && sig != libc::SIGHUP {
                     log::info!("received {}: stopping dockerd", signals::name(sig));
                     let code = self.stop_daemon().unwrap_or(0);
                     return self.finish(code);
@@ -518,6 +519,8 @@ impl Supervisor {
         }
         let (end, _) = self.daemon_ended.take()?;
         let took = start.elapsed().as_secs_f64();
+        // Nothing dockerd said on its way out may be lost: drain its log pipe first.
+        self.tail.wait_closed(Duration::from_secs(2));
         if killed {
             log::warn!("shutdown: dockerd needed SIGKILL after {took:.3}s");
         } else if end.clean {
@@ -543,6 +546,7 @@ impl Supervisor {
         } else {
             self.reap();
         }
+        self.tail.wait_closed(Duration::from_secs(2));
         log::debug!("reaped {} orphan(s) in total", self.orphans_reaped);
         log::info!("exit {code}");
         code

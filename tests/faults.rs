@@ -167,7 +167,7 @@ fn daemon_killed_is_restarted_with_backoff_until_the_limit() {
     }
     // Back-off: 1 s, 2 s, 4 s.
     assert!(o.stderr.contains("restarting in 1s") && o.stderr.contains("restarting in 2s") && o.stderr.contains("restarting in 4s"), "{}", o.dump());
-    assert!(o.stderr.contains("was killed by SIGKILL"), "{}", o.dump());
+    assert!(o.stderr.contains("killed by signal SIGKILL"), "{}", o.dump());
 
     // One more kill than allowed: dind-init gives up, stops the command, exits 125.
     let Some(c) = ctx("giveup") else { return };
@@ -197,5 +197,5 @@ fn daemon_killed_with_exit_policy_stops_the_command() {
     assert_eq!(o.code, Some(125), "{}", o.dump());
     assert!(o.stdout.contains("command got TERM"), "{}", o.dump());
     assert!(o.stderr.contains("--on-daemon-exit=exit"), "{}", o.dump());
-    assert!(o.stderr.contains("was killed by SIGKILL"), "{}", o.dump());
+    assert!(o.stderr.contains("killed by signal SIGKILL"), "{}", o.dump());
 }

@@ -134,12 +134,16 @@ pub fn layout_from_cgroup(entries: &[CgroupEntry]) -> Layout {
 }
 
 /// The process's own cgroup path, as dockerd's cgroupfs driver would see it: the unified
-/// path on v2; on v1 the path most controllers agree on (memory breaks a tie), ignoring
-/// named hierarchies.
+/// path on v2; on v1 the memory controller's path (the limit that matters most; Docker and
+/// Kubernetes put every controller at the same path anyway), else the path most
+/// controllers agree on, ignoring named hierarchies.
 pub fn own_cgroup_path(entries: &[CgroupEntry]) -> Option<String> {
     match layout_from_cgroup(entries) {
         Layout::V2 => entries.iter().find(|e| e.is_unified()).map(|e| e.path.clone()),
         Layout::V1 { .. } => {
+            if let Some(m) = entries.iter().find(|e| e.controllers.iter().any(|c| c == "memory")) {
+                return Some(m.path.clone());
+            }
             let real: Vec<&CgroupEntry> =
                 entries.iter().filter(|e| !e.is_unified() && e.controllers.iter().any(|c| !c.starts_with("name="))).collect();
             let mut best: Option<(&str, usize, bool)> = None;
@@ -305,8 +309,11 @@ mod tests {
         assert_eq!(c.len(), 6);
         assert_eq!(layout_from_cgroup(&c), Layout::V1 { unified: true });
         assert_eq!(c[0].mount_dir(), "systemd");
-        // Most controllers say "/": memory alone differs.
-        assert_eq!(own_cgroup_path(&c).as_deref(), Some("/"));
+        // Only memory is nested here; its limit is the one that must hold.
+        assert_eq!(own_cgroup_path(&c).as_deref(), Some("/process_api/c783ddf210677ce56eed8cfc1c13a9a4"));
+        // Without a memory controller, the majority wins.
+        let c = parse_cgroup("3:cpu:/a\n2:pids:/a\n1:cpuset:/\n0::/\n");
+        assert_eq!(own_cgroup_path(&c).as_deref(), Some("/a"));
     }
 
     #[test]

@@ -1,0 +1,314 @@
+//! A fake `dockerd` for dind-init's namespace tests (tests/namespace.rs). It speaks just
+//! enough of dockerd to be supervised: dockerd-style arguments, a pid file, `GET /_ping` on
+//! a unix socket, log lines on stderr, a clean stop on SIGTERM. Behaviour is chosen with
+//! environment variables (dind-init passes its environment on to dockerd):
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `FAKE_DOCKERD_ARGS_FILE=F` | write every argument to F, one per line |
+//! | `FAKE_DOCKERD_FDS_FILE=F` | write the open fds found at start-up to F, one per line |
+//! | `FAKE_DOCKERD_EVENTS=F` | append events: `start PID T`, `stale-pidfile PATH PID`, `stale-socket PATH`, `listening T`, `ping STATUS T`, `signal N T`, `term T`, `exit T` (T: ns since the epoch) |
+//! | `FAKE_DOCKERD_DELAY_MS=N` | wait N ms before listening |
+//! | `FAKE_DOCKERD_EXIT=N` | print a few log lines and exit N at once |
+//! | `FAKE_DOCKERD_NO_ANSWER=1` | accept connections but never answer |
+//! | `FAKE_DOCKERD_PING_STATUS=N` | answer `/_ping` with status N (default 200) |
+//! | `FAKE_DOCKERD_IGNORE_TERM=1` | ignore SIGTERM/SIGINT (only SIGKILL stops it) |
+//! | `FAKE_DOCKERD_STOP_DELAY_MS=N` | take N ms to stop after SIGTERM |
+//! | `FAKE_DOCKERD_TERM_EXIT=N` | exit status after SIGTERM (default 0) |
+//! | `FAKE_DOCKERD_SHUTDOWN_LINES=N` | print N numbered log lines while stopping (before "Daemon shutdown complete"), into a 1 MiB pipe |
+//!
+//! Like the real dockerd it refuses to start when its pid file names a running process
+//! ("pid file found, ensure docker is not running or delete ..."), and it unlinks a
+//! leftover socket before binding (recording `stale-socket` so tests can tell).
+//!
+//! Only std is used (a few libc calls are declared by hand), so the tests can also build it
+//! with a bare `rustc` when cargo did not build the examples.
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn getpid() -> i32;
+    fn signal(sig: i32, handler: usize) -> usize;
+    fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+}
+
+const F_SETPIPE_SZ: i32 = 1031;
+
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
+const SIGQUIT: i32 = 3;
+const SIGUSR1: i32 = 10;
+const SIGUSR2: i32 = 12;
+const SIGTERM: i32 = 15;
+const SIGWINCH: i32 = 28;
+
+#[allow(clippy::declare_interior_mutable_const)]
+const UNSET: AtomicBool = AtomicBool::new(false);
+static PENDING: [AtomicBool; 65] = [UNSET; 65];
+
+extern "C" fn on_signal(sig: i32) {
+    if (0..65).contains(&sig) {
+        PENDING[sig as usize].store(true, Ordering::SeqCst);
+    }
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+fn env_num(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+fn env_flag(name: &str) -> bool {
+    matches!(std::env::var(name).as_deref(), Ok("1") | Ok("true") | Ok("yes"))
+}
+
+/// Appends one line to $FAKE_DOCKERD_EVENTS (O_APPEND: lines from several writers interleave whole).
+fn event(line: &str) {
+    if let Ok(path) = std::env::var("FAKE_DOCKERD_EVENTS") {
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+}
+
+fn log(msg: &str) {
+    eprintln!("fake-dockerd[{}]: {msg}", unsafe { getpid() });
+}
+
+/// Values of a dockerd flag in all its spellings: `--long v`, `--long=v`, `-s v`, `-sv`, `-s=v`.
+fn flag_values(args: &[String], long: &str, short: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == long || Some(a.as_str()) == short {
+            if let Some(v) = args.get(i + 1) {
+                out.push(v.clone());
+                i += 1;
+            }
+        } else if let Some(v) = a.strip_prefix(long).and_then(|r| r.strip_prefix('=')) {
+            out.push(v.to_string());
+        } else if let Some(s) = short {
+            if let Some(v) = a.strip_prefix(s) {
+                if !a.starts_with("--") && !v.is_empty() {
+                    out.push(v.trim_start_matches('=').to_string());
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Open fds, without the one used to read the directory.
+fn open_fds() -> Vec<String> {
+    let me = format!("/proc/{}/fd", unsafe { getpid() });
+    let mut fds: Vec<(i32, String)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let target = std::fs::read_link(e.path()).map(|p| p.display().to_string()).unwrap_or_default();
+            if target == me || target.is_empty() {
+                continue; // the directory being read (or gone already)
+            }
+            if let Ok(n) = name.parse() {
+                fds.push((n, format!("{name} {target}")));
+            }
+        }
+    }
+    fds.sort();
+    fds.into_iter().map(|(_, s)| s).collect()
+}
+
+struct State {
+    socket: PathBuf,
+    pidfile: PathBuf,
+}
+
+impl State {
+    /// What dockerd does on SIGTERM: clean up, say so, exit.
+    fn shutdown(&self) -> ! {
+        log("Processing signal 'terminated'");
+        if let Some(ms) = env_num("FAKE_DOCKERD_STOP_DELAY_MS") {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        if let Some(n) = env_num("FAKE_DOCKERD_SHUTDOWN_LINES") {
+            // A roomy pipe (when stderr is one): all the lines are written, and the fake
+            // exits, long before its reader has forwarded them.
+            unsafe { fcntl(2, F_SETPIPE_SZ, 1 << 20) };
+            // One write: everything sits in the pipe when the fake exits.
+            let me = unsafe { getpid() };
+            let mut text = String::new();
+            for i in 1..=n {
+                text.push_str(&format!("fake-dockerd[{me}]: level=info msg=\"stopping: shutdown line {i} of {n}, padded to look like dockerd's chatty shutdown output\"\n"));
+            }
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(&self.pidfile);
+        log("Daemon shutdown complete");
+        event(&format!("exit {}", now_ns()));
+        std::process::exit(env_num("FAKE_DOCKERD_TERM_EXIT").unwrap_or(0) as i32);
+    }
+
+    /// Handles pending signals; returns when none asks to stop.
+    fn signals(&self) {
+        for (sig, pending) in PENDING.iter().enumerate().skip(1) {
+            if !pending.swap(false, Ordering::SeqCst) {
+                continue;
+            }
+            let sig = sig as i32;
+            if sig == SIGTERM || sig == SIGINT {
+                event(&format!("term {}", now_ns()));
+                if env_flag("FAKE_DOCKERD_IGNORE_TERM") {
+                    log(&format!("ignoring signal {sig} (FAKE_DOCKERD_IGNORE_TERM)"));
+                    continue;
+                }
+                self.shutdown();
+            }
+            event(&format!("signal {sig} {}", now_ns()));
+            log(&format!("received signal {sig}"));
+        }
+    }
+
+    /// Sleeps, still handling signals.
+    fn sleep(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            self.signals();
+            std::thread::sleep(Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())));
+        }
+    }
+}
+
+fn serve(mut s: UnixStream) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&req);
+    let line = text.lines().next().unwrap_or("");
+    let (status, reason, body) = if (line.starts_with("GET ") || line.starts_with("HEAD ")) && line.split(' ').nth(1).is_some_and(|p| p == "/_ping" || p.ends_with("/_ping")) {
+        let st = env_num("FAKE_DOCKERD_PING_STATUS").unwrap_or(200);
+        (st, if st == 200 { "OK" } else { "Error" }, if st == 200 { "OK" } else { "fake error" })
+    } else {
+        (404, "Not Found", "{\"message\":\"page not found\"}")
+    };
+    // Recorded before answering: whoever saw the answer finds the event already there.
+    event(&format!("ping {status} {}", now_ns()));
+    let resp = format!(
+        "HTTP/1.1 {status} {reason}\r\nApi-Version: 1.43\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.write_all(resp.as_bytes());
+    let _ = s.flush();
+}
+
+fn pid_alive(pid: i32) -> bool {
+    pid > 0 && unsafe { kill(pid, 0) } == 0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pid = unsafe { getpid() };
+    for sig in [SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH] {
+        unsafe { signal(sig, on_signal as extern "C" fn(i32) as usize) };
+    }
+    event(&format!("start {pid} {}", now_ns()));
+    if let Ok(f) = std::env::var("FAKE_DOCKERD_ARGS_FILE") {
+        let mut text = args.join("\n");
+        text.push('\n');
+        let _ = std::fs::write(f, text);
+    }
+    if let Ok(f) = std::env::var("FAKE_DOCKERD_FDS_FILE") {
+        let _ = std::fs::write(f, open_fds().join("\n") + "\n");
+    }
+    log(&format!("Starting up (fake dockerd), args: {args:?}"));
+
+    if let Some(code) = env_num("FAKE_DOCKERD_EXIT") {
+        log("level=info msg=\"libcontainerd: started new containerd process\"");
+        log("level=warning msg=\"simulated trouble ahead\"");
+        log(&format!("failed to start daemon: simulated failure (FAKE_DOCKERD_EXIT={code})"));
+        event(&format!("exit-early {code} {}", now_ns()));
+        std::process::exit(code as i32);
+    }
+
+    let hosts = flag_values(&args, "--host", Some("-H"));
+    let socket = hosts
+        .iter()
+        .find_map(|h| h.strip_prefix("unix://"))
+        .map(|p| if p.is_empty() { PathBuf::from("/var/run/docker.sock") } else { PathBuf::from(p) })
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"));
+    let pidfile = flag_values(&args, "--pidfile", Some("-p")).pop().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/run/docker.pid"));
+    let st = State { socket: socket.clone(), pidfile: pidfile.clone() };
+
+    // The pid file, checked the way dockerd does.
+    if let Ok(text) = std::fs::read_to_string(&pidfile) {
+        let old: i32 = text.trim().parse().unwrap_or(0);
+        event(&format!("stale-pidfile {} {old}", pidfile.display()));
+        if old != pid && pid_alive(old) {
+            log(&format!("failed to start daemon: pid file found, ensure docker is not running or delete {}", pidfile.display()));
+            event(&format!("exit-early 1 {}", now_ns()));
+            std::process::exit(1);
+        }
+    }
+    if let Some(dir) = pidfile.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(&pidfile, format!("{pid}")) {
+        log(&format!("failed to start daemon: cannot write pid file {}: {e}", pidfile.display()));
+        std::process::exit(1);
+    }
+
+    if let Some(ms) = env_num("FAKE_DOCKERD_DELAY_MS") {
+        log(&format!("simulating a slow start-up: {ms} ms"));
+        st.sleep(Duration::from_millis(ms));
+    }
+
+    if socket.symlink_metadata().is_ok() {
+        event(&format!("stale-socket {}", socket.display()));
+        let _ = std::fs::remove_file(&socket);
+    }
+    if let Some(dir) = socket.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let listener = match UnixListener::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            log(&format!("failed to start daemon: listen unix {}: {e}", socket.display()));
+            std::process::exit(1);
+        }
+    };
+    let _ = listener.set_nonblocking(true);
+    log(&format!("API listen on {}", socket.display()));
+    event(&format!("listening {}", now_ns()));
+
+    let no_answer = env_flag("FAKE_DOCKERD_NO_ANSWER");
+    let mut held: Vec<UnixStream> = Vec::new();
+    loop {
+        st.signals();
+        match listener.accept() {
+            Ok((s, _)) => {
+                if no_answer {
+                    held.push(s);
+                } else {
+                    std::thread::spawn(move || serve(s));
+                }
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(3)),
+        }
+    }
+}
