@@ -634,7 +634,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(2000), ..ProptestConfig::default() })]
             #[test]
             fn parse_never_panics(args in proptest::collection::vec(".{0,12}", 0..6),
                                   envs in proptest::collection::vec(("(DIND_[A-Z_]{1,16}|LOG|PORT|DOCKER_DAEMON_ARGS|DOCKER_TLS_CERTDIR)", ".{0,12}"), 0..6)) {

@@ -545,4 +545,21 @@ mod tests {
         assert!(h.iter().any(|x| x.contains("DIND_IPTABLES")));
         assert!(hints(&s(&["all good"])).is_empty());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(2000), ..ProptestConfig::default() })]
+            #[test]
+            fn json_value_never_panics(text in "\\PC{0,80}", key in "[a-z-]{0,8}") { let _ = json_value(&text, &key); }
+            #[test]
+            fn flag_values_never_panic(args in proptest::collection::vec("[-=a-zH]{0,6}", 0..6)) {
+                let _ = flag_values(&args, "--host", Some("-H"));
+                let _ = has_flag(&args, "--host");
+            }
+            #[test]
+            fn hints_never_panic(lines in proptest::collection::vec("\\PC{0,40}", 0..4)) { let _ = hints(&lines); }
+        }
+    }
 }

@@ -21,6 +21,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+/// How many cases each property test runs: `default`, or `PROPTEST_CASES` for a longer
+/// fuzzing run (`PROPTEST_CASES=1000000 cargo test --lib fuzz`).
+#[cfg(test)]
+pub(crate) fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn init_logger(level: log::LevelFilter, t0: Instant) {
     env_logger::Builder::new()
         .filter_level(level)

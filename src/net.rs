@@ -114,4 +114,14 @@ mod tests {
         assert_eq!(detect_backend(&d), Some(Iptables::Nft));
         std::fs::remove_dir_all(&d).unwrap();
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(2000), ..ProptestConfig::default() })]
+            #[test]
+            fn route_never_panics(s in "\\PC{0,120}") { let _ = default_route_interface(&s); }
+        }
+    }
 }

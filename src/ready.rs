@@ -256,4 +256,14 @@ mod tests {
         let e = Probe::check(Target::Unix("/nonexistent/dind-init/x.sock".into()), Duration::from_millis(100)).unwrap_err();
         assert!(e.contains("/nonexistent/dind-init/x.sock"), "{e}");
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(2000), ..ProptestConfig::default() })]
+            #[test]
+            fn status_code_never_panics(b in proptest::collection::vec(any::<u8>(), 0..64)) { let _ = status_code(&b); }
+        }
+    }
 }

@@ -387,7 +387,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(3000), ..ProptestConfig::default() })]
             #[test]
             fn mountinfo_never_panics(s in "([0-9 /a-z\\\\,=:-]{0,40}\n){0,4}") { let _ = parse_mountinfo(&s); }
             #[test]
