@@ -20,15 +20,65 @@ pub fn detect_mtu(proc_net_route: &Path, sys_class_net: &Path) -> Option<(String
     (mtu < 1500).then_some((iface, mtu))
 }
 
-/// Which backend the kernel uses: nf_tables loaded means nft; only ip_tables means legacy.
-pub fn detect_backend(sys_module: &Path) -> Option<Iptables> {
-    if sys_module.join("nf_tables").exists() {
+/// Which backend the kernel offers: nf_tables loaded (or answering, see `nft_answers`)
+/// means nft; only ip_tables means legacy.
+pub fn detect_backend(sys_module: &Path, nft_answers: impl FnOnce() -> bool) -> Option<Iptables> {
+    if sys_module.join("nf_tables").exists() || nft_answers() {
         Some(Iptables::Nft)
     } else if sys_module.join("ip_tables").exists() {
         Some(Iptables::Legacy)
     } else {
         None
     }
+}
+
+/// Asks the kernel over netlink for the nf_tables generation (`NFT_MSG_GETGEN`), which is
+/// what `iptables-nft` does first. nf_tables built in, loaded, or auto-loadable answers; a
+/// kernel without it (or with the module blacklisted) returns an error. No shelling out.
+pub fn nft_answers() -> bool {
+    const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    const NFT_MSG_GETGEN: u16 = 16;
+    const NFT_MSG_NEWGEN: u16 = 15;
+    unsafe {
+        let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_NETFILTER);
+        if fd < 0 {
+            return false;
+        }
+        let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv as *const _ as *const libc::c_void, std::mem::size_of::<libc::timeval>() as u32);
+        // nlmsghdr (16 bytes) + nfgenmsg (4 bytes: family, version, res_id).
+        let mut req = [0u8; 20];
+        req[0..4].copy_from_slice(&20u32.to_ne_bytes());
+        req[4..6].copy_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN).to_ne_bytes());
+        req[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
+        req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        req[16] = libc::AF_UNSPEC as u8;
+        req[17] = 0; // NFNETLINK_V0
+        let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+        addr.nl_family = libc::AF_NETLINK as u16;
+        let sent = libc::sendto(fd, req.as_ptr() as *const libc::c_void, req.len(), 0, &addr as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_nl>() as u32);
+        let mut ok = false;
+        if sent == req.len() as isize {
+            let mut buf = [0u8; 4096];
+            let n = libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0);
+            ok = n >= 16 && parse_nft_reply(&buf[..n as usize], (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN);
+        }
+        libc::close(fd);
+        ok
+    }
+}
+
+/// True when the first netlink message is the expected reply (not an error).
+pub fn parse_nft_reply(buf: &[u8], want: u16) -> bool {
+    if buf.len() < 16 {
+        return false;
+    }
+    let ty = u16::from_ne_bytes([buf[4], buf[5]]);
+    if ty == libc::NLMSG_ERROR as u16 {
+        // An error message with code 0 is a bare ACK: nf_tables is there.
+        return buf.len() >= 20 && i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]) == 0;
+    }
+    ty == want
 }
 
 const TOOLS: &[&str] = &["iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"];
@@ -46,8 +96,8 @@ pub fn prepare_backend(choice: Iptables, dir: &Path) -> Option<PathBuf> {
         Iptables::Off => return None,
         Iptables::Nft => ("nft", "requested"),
         Iptables::Legacy => ("legacy", "requested"),
-        Iptables::Auto => match detect_backend(Path::new("/sys/module")) {
-            Some(Iptables::Nft) => ("nft", "the kernel has nf_tables loaded"),
+        Iptables::Auto => match detect_backend(Path::new("/sys/module"), nft_answers) {
+            Some(Iptables::Nft) => ("nft", "the kernel answers nf_tables requests"),
             Some(Iptables::Legacy) => ("legacy", "the kernel has ip_tables loaded and no nf_tables"),
             _ => {
                 log::info!("iptables: kernel backend unknown (neither nf_tables nor ip_tables loaded): using the image's default");
@@ -82,6 +132,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nft_replies() {
+        let mut newgen = [0u8; 20];
+        newgen[4..6].copy_from_slice(&((10u16 << 8) | 15).to_ne_bytes());
+        assert!(parse_nft_reply(&newgen, (10 << 8) | 15));
+        let mut err = [0u8; 20];
+        err[4..6].copy_from_slice(&(libc::NLMSG_ERROR as u16).to_ne_bytes());
+        err[16..20].copy_from_slice(&(-libc::EOPNOTSUPP).to_ne_bytes());
+        assert!(!parse_nft_reply(&err, (10 << 8) | 15));
+        err[16..20].copy_from_slice(&0i32.to_ne_bytes());
+        assert!(parse_nft_reply(&err, (10 << 8) | 15));
+        assert!(!parse_nft_reply(&[0u8; 8], 1));
+    }
+
+    #[test]
     fn default_route() {
         let route = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
                      eth1\t0011A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
@@ -107,11 +171,12 @@ mod tests {
     fn backend_from_modules() {
         let d = std::env::temp_dir().join(format!("dind-init-mod-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
-        assert_eq!(detect_backend(&d), None);
+        assert_eq!(detect_backend(&d, || false), None);
+        assert_eq!(detect_backend(&d, || true), Some(Iptables::Nft));
         std::fs::create_dir_all(d.join("ip_tables")).unwrap();
-        assert_eq!(detect_backend(&d), Some(Iptables::Legacy));
+        assert_eq!(detect_backend(&d, || false), Some(Iptables::Legacy));
         std::fs::create_dir_all(d.join("nf_tables")).unwrap();
-        assert_eq!(detect_backend(&d), Some(Iptables::Nft));
+        assert_eq!(detect_backend(&d, || false), Some(Iptables::Nft));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -32,18 +32,46 @@ pub fn mount_fresh(entries: &[CgroupEntry], mounts: &[Mount]) -> Result<()> {
 
 /// Some hierarchies are mounted: add those that are missing (e.g. `name=systemd`, or the
 /// unified one on a hybrid host). Failures only warn: dockerd may manage without them.
+///
+/// When the runtime bound only the container's own cgroup at each v1 mount point (Docker
+/// does), the unified hierarchy must show the same: only our own subtree. A whole-hierarchy
+/// cgroup2 mount would put the inner containers beside the outer one in the unified tree.
 pub fn mount_missing(entries: &[CgroupEntry], mounts: &[Mount]) -> usize {
+    let root = Path::new(CGROUP_ROOT);
+    let v1_bound = mounts.iter().any(|m| m.fs_type == "cgroup" && m.mount_point.starts_with(root) && m.root != "/");
+    let subtree = if v1_bound { entries.iter().find(|e| e.is_unified()).map(|e| e.path.clone()).filter(|p| p != "/") } else { None };
     let mut n = 0;
     for e in entries {
         if is_mounted(e, mounts) {
             continue;
         }
-        match mount_one(e) {
+        let r = match (&subtree, e.is_unified()) {
+            (Some(p), true) => mount_unified_subtree(p),
+            _ => mount_one(e),
+        };
+        match r {
             Ok(()) => n += 1,
             Err(err) => log::warn!("cgroups: {err}"),
         }
     }
     n
+}
+
+/// cgroup2 at `unified`, showing only the subtree `path` (our own cgroup): mount the whole
+/// hierarchy on a scratch directory, bind the subtree, detach the scratch mount.
+fn mount_unified_subtree(path: &str) -> Result<()> {
+    let scratch = Path::new("/run/dind-init/cgroup2");
+    let dir = Path::new(CGROUP_ROOT).join("unified");
+    sys::mkdir_p(scratch)?;
+    sys::mkdir_p(&dir)?;
+    sys::mount_fs("cgroup2", scratch, "cgroup2", fs_flags(), None)?;
+    let src = scratch.join(path.trim_start_matches('/'));
+    let bound = nix::mount::mount(Some(&src), &dir, None::<&str>, MsFlags::MS_BIND, None::<&str>);
+    let _ = nix::mount::umount2(scratch, nix::mount::MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_dir(scratch);
+    bound.map_err(|e| crate::error::Error::Setup(format!("cannot bind {} on {}: {}", src.display(), dir.display(), e.desc())))?;
+    log::info!("cgroups: mounted cgroup2 at {} showing only this container's cgroup {path}, like the v1 hierarchies", dir.display());
+    Ok(())
 }
 
 fn is_mounted(e: &CgroupEntry, mounts: &[Mount]) -> bool {

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The demo: on a fresh Debian/Ubuntu machine (root, Rust installed with rustup, no image registry
+# needed), installs what is missing, builds dind-init and a Debian Docker-in-Docker image, then runs
+#
+#   docker run --rm --privileged -v dind-init-demo:/var/lib/docker dind-init/debian:test \
+#       docker run --rm dind-init-test/inner:latest echo hello
+#
+# against a throwaway host dockerd (instance "demo"; never /var/run/docker.sock), and prints how
+# long each phase took: the set-up phases by the clock, the container's phases from dind-init's own
+# log lines (`dind-init: +S.mmms LEVEL message`).
+#
+# The inner image (a static busybox, there is no registry to pull from) is first loaded into the
+# volume with `docker load`; the volume is removed at the end.
+set -uo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.." || exit 1
+export LIB_TAG=demo
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. scripts/lib.sh
+
+[ "${1:-}" = -h ] || [ "${1:-}" = --help ] && { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0; }
+lib_is_root || { lib_err "needs root (it installs packages and starts its own dockerd): sudo $0"; exit 1; }
+
+VOL=dind-init-demo
+PHASES=()
+phase() { # NAME COMMAND...: run it, time it
+    local name=$1 t0=$EPOCHREALTIME
+    shift
+    echo "demo: $name ..."
+    "$@" || { lib_err "$name failed"; exit 1; }
+    PHASES+=("$(awk -v n="$name" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "  %-52s %8.2f s", n, b - a }')")
+}
+
+cleanup() {
+    [ -n "${DIND_HOST_PID:-}" ] && DK_TIMEOUT=30 dk volume rm -f "$VOL" >/dev/null 2>&1
+    lib_host_stop
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+preload() {
+    dk volume rm -f "$VOL" >/dev/null 2>&1
+    dk run --rm --privileged -v "$VOL:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" \
+        "$DIND_IMAGE" docker load -q -i /images/inner.tar >/dev/null 2>"$DEMO_LOG.load" \
+        || { cat "$DEMO_LOG.load" >&2; return 1; }
+}
+
+phase "install packages (when missing)" lib_install_deps
+phase "cargo build --release" lib_build_binary
+phase "start the throwaway host dockerd" lib_host_start demo
+phase "base image (debootstrap once, then cached)" lib_base_image
+phase "inner image (static busybox)" lib_inner_image
+phase "DinD image (docker/Dockerfile, debian.Dockerfile)" lib_dind_image
+DEMO_LOG=$(mktemp)
+phase "load the inner image into volume $VOL" preload
+
+echo
+echo "demo: \$ docker run --rm --privileged -v $VOL:/var/lib/docker $DIND_IMAGE docker run --rm $INNER_IMAGE echo hello"
+t0=$EPOCHREALTIME
+dk run --rm --privileged -v "$VOL:/var/lib/docker" "$DIND_IMAGE" \
+    docker run --rm "$INNER_IMAGE" echo hello 2>"$DEMO_LOG"
+rc=$?
+wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+echo "demo: exit status $rc; dind-init's log:"
+grep '^dind-init: ' "$DEMO_LOG" | sed 's/^/  /'
+PHASES+=("$(printf '  %-52s %8.2f s' 'the docker run above (host clock)' "$wall")")
+
+echo
+echo "demo: set-up phases"
+printf '%s\n' "${PHASES[@]}"
+echo
+echo "demo: inside the container, from dind-init's log"
+awk '
+    function t(line) { match(line, /\+[0-9.]+s/); return substr(line, RSTART + 1, RLENGTH - 2) + 0 }
+    !/^dind-init: \+/ { next }
+    /cgroups: .*(v1|v2|hybrid).* ms$/ && !cg { cg = 1; n = split($0, w, " "); cgms = w[n - 1] }
+    /dockerd: started pid/ { started = t($0) }
+    /ready: dockerd answered/ { ready = t($0) }
+    /command: started pid/ { cmd0 = t($0) }
+    /command: (exited|was killed|killed)/ { cmd1 = t($0) }
+    /shutdown: sending SIGTERM/ { sd0 = t($0) }
+    /shutdown: dockerd (exited|needed)/ { sd1 = t($0) }
+    / exit [0-9]+$/ { end = t($0) }
+    END {
+        if (cg) printf "  %-52s %8.1f ms\n", "cgroup set-up", cgms
+        printf "  %-52s %8.3f s\n", "start -> dockerd spawned", started
+        printf "  %-52s %8.3f s\n", "dockerd spawned -> answers /_ping", ready - started
+        printf "  %-52s %8.3f s\n", "ready -> command started", cmd0 - ready
+        printf "  %-52s %8.3f s\n", "the command (inner docker run echo hello)", cmd1 - cmd0
+        printf "  %-52s %8.3f s\n", "dockerd shutdown (SIGTERM -> exited)", sd1 - sd0
+        printf "  %-52s %8.3f s\n", "total, dind-init start -> exit", end
+    }' "$DEMO_LOG"
+rm -f "$DEMO_LOG" "$DEMO_LOG.load"
+exit "$rc"

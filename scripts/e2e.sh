@@ -1,0 +1,609 @@
+#!/usr/bin/env bash
+# The real Docker-in-Docker end-to-end matrix: dind-init as PID 1 of real DinD containers, on a
+# throwaway host dockerd (never /var/run/docker.sock).
+#
+#   sudo scripts/e2e.sh                 # every scenario
+#   sudo scripts/e2e.sh 1 stop 12       # a subset, by number or name
+#   scripts/e2e.sh --list               # the scenarios
+#
+# Set-up (idempotent; a second run reuses what the first built): installs what is missing
+# (docker.io, iptables, debootstrap, busybox-static, ...), builds the static binary (cargo build
+# --release; DIND_BIN=/path skips that), starts host dockerd instance "e2e" (E2E_INSTANCE) with its
+# own data root (under ${DIND_CACHE:-/var/cache/dind-init}), exec root, pid file and socket,
+# --bridge=none --iptables=false, and a capability-dropping runtime wrapper when the capability
+# bounding set lacks capabilities. Images, built offline: dind-init-test/base:bookworm (debootstrap,
+# cached tarball), dind-init/debian:test (docker/Dockerfile --target prebuilt + debian.Dockerfile),
+# dind-init-test/inner:latest (static busybox, saved as $DIND_CACHE/inner.tar).
+#
+# How the inner image gets into the inner daemon (there is no registry on either side):
+# $DIND_CACHE/inner.tar is bind-mounted read-only at /images/inner.tar and the command loads it
+# first, `sh -c 'docker load -q -i /images/inner.tar >/dev/null && exec docker run ...'`; the
+# product image is used unchanged. Scenario 10 (no shell in the image) cannot do that: it loads
+# the tar with an exec-form `docker load -i /images/inner.tar` into a named volume at
+# /var/lib/docker, and the next container on that volume runs the exec-form `docker run`.
+#
+# Output: one line per scenario, PASS/FAIL/SKIP with its time, then `e2e: N passed, M failed`.
+# On failure: the reason, the container's output and the host dockerd's log tail. Logs of every
+# scenario stay in target/e2e/. Exit status non-zero if anything failed. Under CI=true any skip
+# counts as a failure; outside CI a missing prerequisite (not root) skips loudly.
+set -uo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.." || exit 1
+export LIB_TAG=e2e
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. scripts/lib.sh
+
+INSTANCE=${E2E_INSTANCE:-e2e}
+WORK=$DIND_REPO/target/e2e
+RUNID=$$
+LABEL=dind-init-e2e=$RUNID
+PFX=e2e-$RUNID
+NOSHELL_IMAGE=dind-init-test/noshell:e2e
+NOVOLUME_IMAGE=dind-init-test/novolume:e2e
+INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
+LOAD='docker load -q -i /images/inner.tar >/dev/null'
+# dind-init's log line for a command killed by a signal (the contract's log format)
+KILLED_BY='killed by signal'
+
+ALL=(1 2 3 4 5 6 7 8 9 10 11 12)
+declare -A NAME=(
+    [1]=privileged [2]=cgroup-tmpfs [3]=capabilities [4]=unprivileged [5]=exit-status
+    [6]=stop [7]=restart [8]=zombies [9]=tty [10]=no-shell [11]=storage [12]=cgroup-nesting
+)
+declare -A DESC=(
+    [1]="--privileged: an inner docker run works"
+    [2]="--privileged --tmpfs /sys/fs/cgroup: dind-init mounts every hierarchy"
+    [3]="--cap-add ALL (less what the host lacks), unconfined: works or exits 125 naming what is missing"
+    [4]="no privileges: exit 125 within 5 s telling to add --privileged"
+    [5]="exit status 0, 1, 42, 255, SIGKILL 137, SIGTERM 143"
+    [6]="docker stop of sleep infinity: fast, clean dockerd shutdown, no SIGKILL"
+    [7]="docker restart x3 on a named volume: comes up each time, inner image + container survive"
+    [8]="100 orphans: no zombie left"
+    [9]="docker run -it: Ctrl-C reaches the command, dockerd runs until it exited"
+    [10]="no shell in the image: exec-form command works"
+    [11]="storage: overlay2 on a volume; on overlayfs a vfs warning naming the fix"
+    [12]="inner containers stay inside the outer container's cgroup"
+)
+
+in_ci() { case "${CI:-}" in [Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]) return 0 ;; esac; return 1; }
+
+usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+SELECTED=()
+for a in "$@"; do
+    case "$a" in
+        -h|--help) usage; exit 0 ;;
+        --list) for n in "${ALL[@]}"; do printf '%3s  %-15s %s\n' "$n" "${NAME[$n]}" "${DESC[$n]}"; done; exit 0 ;;
+    esac
+    found=
+    for n in "${ALL[@]}"; do
+        if [ "$a" = "$n" ] || [ "$a" = "${NAME[$n]}" ]; then SELECTED+=("$n"); found=1; fi
+    done
+    [ -n "$found" ] || { echo "e2e.sh: unknown scenario '$a' (see --list)" >&2; exit 2; }
+done
+[ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${ALL[@]}")
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+RESULTS=()
+
+# ------------------------------------------------------------------ reporting
+
+# result STATUS N SECONDS [NOTE]
+result() {
+    local line
+    line=$(printf '%-4s %2s %-15s %6.1f s' "$1" "$2" "${NAME[$2]}" "$3")
+    [ -n "${4:-}" ] && line+="  ($4)"
+    echo "$line"
+    RESULTS+=("$line")
+}
+
+skip_all() { # REASON
+    local n
+    echo "e2e: ======================================================================"
+    echo "e2e: SKIPPING every scenario: $1"
+    echo "e2e: ======================================================================"
+    for n in "${SELECTED[@]}"; do
+        if in_ci; then result FAIL "$n" 0 "skipped under CI=true: $1"; FAILED=$((FAILED + 1))
+        else result SKIP "$n" 0 "$1"; SKIPPED=$((SKIPPED + 1)); fi
+    done
+}
+
+summary() {
+    [ "$SKIPPED" -gt 0 ] && echo "e2e: $SKIPPED skipped (not run; a failure under CI=true)"
+    echo "e2e: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}
+
+# show the files a scenario captured and the host dockerd's log tail
+show_failure() { # DIR
+    local f
+    for f in "$1"/*; do
+        [ -f "$f" ] && [ -s "$f" ] || continue
+        echo "    --- $(basename "$f") (last 40 lines)"
+        tail -n 40 "$f" | sed 's/^/    | /'
+    done
+    echo "    --- host dockerd log ($DIND_HOST_LOG, last 25 lines)"
+    lib_host_log_tail 25 | sed 's/^/    | /'
+}
+
+# ------------------------------------------------------------------ helpers for scenarios
+
+D=          # the current scenario's log directory
+FAILMSG=
+NOTE=
+
+fail() { FAILMSG=$*; return 1; }
+
+# run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME), stdout -> D/NAME.out,
+# stderr -> D/NAME.err, status -> D/NAME.rc and RC, wall time -> D/NAME.time and DUR.
+run_c() {
+    local n=$1 t0
+    shift
+    t0=$EPOCHREALTIME
+    dk run --label "$LABEL" --name "$PFX-$n" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null
+    RC=$?
+    DUR=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+    echo "$RC" >"$D/$n.rc"
+    echo "$DUR" >"$D/$n.time"
+    return 0
+}
+
+# check_rc NAME WANT
+check_rc() {
+    local got
+    got=$(cat "$D/$1.rc" 2>/dev/null)
+    [ "$got" = "$2" ] || fail "$1: exit status $got, expected $2"
+}
+
+# check_out NAME TEXT: stdout is exactly TEXT
+check_out() {
+    local got
+    got=$(cat "$D/$1.out")
+    [ "$got" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"
+}
+
+# dind-init's log line: ELAPSED of `exit N` (from a captured stderr/log file)
+dind_exit_time() { sed -n 's/^dind-init: +\([0-9.]*\)s *INFO *exit [0-9]*$/\1/p' "$1" | tail -n 1; }
+dind_ready() { sed -n 's/^.*ready: dockerd answered .* after \([0-9.]*\)s.*$/\1/p' "$1" | head -n 1; }
+
+# wait_log CONTAINER TEXT SECONDS: until `docker logs` contains TEXT
+wait_log() {
+    local i
+    for ((i = 0; i < $3 * 5; i++)); do
+        dk logs "$1" 2>&1 | grep -qF -- "$2" && return 0
+        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || { dk logs "$1" 2>&1 | grep -qF -- "$2"; return; }
+        sleep 0.2
+    done
+    return 1
+}
+
+# wait_healthy CONTAINER SECONDS: until `dind-init health` inside says the daemon answers
+wait_healthy() {
+    local i
+    for ((i = 0; i < $2 * 4; i++)); do
+        DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1 && return 0
+        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || return 1
+        sleep 0.25
+    done
+    return 1
+}
+
+cleanup_containers() {
+    local ids
+    ids=$(DK_TIMEOUT=30 dk ps -aq --filter "label=$LABEL" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -n "$ids" ] && DK_TIMEOUT=60 dk rm -fv $ids >/dev/null 2>&1
+    ids=$(DK_TIMEOUT=30 dk volume ls -q --filter "label=$LABEL" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -n "$ids" ] && DK_TIMEOUT=60 dk volume rm -f $ids >/dev/null 2>&1
+    return 0
+}
+
+# a named volume, removed at the end of the run
+volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
+
+# ------------------------------------------------------------------ the scenarios
+
+s1() {
+    run_c run --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
+        sh -c "$LOAD && exec docker run --rm $INNER_IMAGE echo ok"
+    check_rc run 0 && check_out run ok || return 1
+    NOTE="inner daemon ready after $(dind_ready "$D/run.err") s, docker run ${DUR} s"
+}
+
+s2() {
+    # every v1 hierarchy the host kernel has mounted (enabled, hierarchy id != 0) + cgroup2
+    local want
+    want=$(awk 'NR > 1 && $2 != 0 && $4 == 1 { print $1 }' /proc/cgroups | sort -u)
+    run_c run --rm --privileged --tmpfs /sys/fs/cgroup "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
+        sh -c "grep -E '^cgroup2? ' /proc/self/mounts; $LOAD && exec docker run --rm $INNER_IMAGE echo ok"
+    check_rc run 0 || return 1
+    [ "$(tail -n 1 "$D/run.out")" = ok ] || fail "inner docker run did not print ok" || return 1
+    local c missing=()
+    for c in $want; do
+        awk -v c="$c" '$3 == "cgroup" { n = split($4, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) f = 1 } END { exit !f }' \
+            "$D/run.out" || missing+=("$c")
+    done
+    if grep -q '^cgroup /sys/fs/cgroup/systemd ' /proc/self/mounts; then
+        grep -q ' cgroup .*name=systemd' "$D/run.out" || missing+=(name=systemd)
+    fi
+    [ ${#missing[@]} -eq 0 ] || fail "no cgroup mount inside for: ${missing[*]}" || return 1
+    grep -q '^cgroup /sys/fs/cgroup/memory cgroup ' "$D/run.out" || fail "/sys/fs/cgroup/memory is not mounted" || return 1
+    if grep -q ' /sys/fs/cgroup/unified cgroup2 ' /proc/self/mounts; then
+        grep -q '^cgroup2 /sys/fs/cgroup/unified cgroup2 ' "$D/run.out" || fail "/sys/fs/cgroup/unified (cgroup2) is not mounted" || return 1
+    fi
+    NOTE="$(grep -c '^cgroup' "$D/run.out") cgroup mounts made"
+}
+
+s3() {
+    local drops=() c
+    for c in $(lib_missing_caps); do drops+=(--cap-drop "${c^^}"); done
+    run_c run --rm --cap-add ALL "${drops[@]}" --security-opt seccomp=unconfined \
+        --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
+        "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
+        sh -c "$LOAD && exec docker run --rm $INNER_IMAGE echo ok"
+    local rc
+    rc=$(cat "$D/run.rc")
+    if [ "$rc" = 0 ] && [ "$(cat "$D/run.out")" = ok ]; then
+        NOTE="outcome: inner run works without --privileged; dind-init's cgroups: $(sed -n 's/^dind-init: .*INFO  cgroups: .*own cgroup [^,]*, \(.*\), [0-9.]* ms$/\1/p' "$D/run.err" | head -n 1)"
+        grep -h 'cgroups' "$D/run.err" | grep '^dind-init' >"$D/outcome.txt"
+        return 0
+    fi
+    if [ "$rc" = 125 ]; then
+        local why
+        why=$(grep '^dind-init: .* ERROR ' "$D/run.err" | head -n 1 | sed 's/^dind-init: +[0-9.]*s ERROR *//')
+        [ -n "$why" ] || fail "exit 125 but no dind-init ERROR line says why" || return 1
+        echo "$why" >"$D/outcome.txt"
+        NOTE="outcome: exit 125: $why"
+        return 0
+    fi
+    fail "exit status $rc: neither a working inner run (0, ok) nor a set-up failure (125)"
+}
+
+s4() {
+    run_c run --rm "$DIND_IMAGE" true
+    check_rc run 125 || return 1
+    grep -q -- '--privileged' "$D/run.err" || fail "no message telling to add --privileged" || return 1
+    local t
+    t=$(dind_exit_time "$D/run.err")
+    [ -n "$t" ] || fail "no 'exit 125' line from dind-init" || return 1
+    awk -v t="$t" 'BEGIN { exit !(t < 5) }' || fail "dind-init took ${t}s to give up (limit 5 s)" || return 1
+    awk -v t="$DUR" 'BEGIN { exit !(t < 5) }' || fail "docker run took ${DUR}s (limit 5 s)" || return 1
+    NOTE="dind-init gave up at +${t}s, docker run ${DUR} s: $(grep -m1 '^dind-init: .* ERROR ' "$D/run.err" | sed 's/^dind-init: +[0-9.]*s ERROR *//' | cut -c1-90)..."
+}
+
+s5() {
+    local -a want=(0 1 42 255 137 143)
+    local -a cmds=("true" "false" "sh -c 'exit 42'" "sh -c 'exit 255'" "sh -c 'kill -KILL \$\$'" "sh -c 'kill -TERM \$\$'")
+    local i pids=()
+    for i in "${!want[@]}"; do
+        # shellcheck disable=SC2086
+        eval "run_c st${want[i]} --rm --privileged \"\$DIND_IMAGE\" ${cmds[i]}" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    local bad=() line
+    for i in "${!want[@]}"; do
+        check_rc "st${want[i]}" "${want[i]}" || bad+=("$FAILMSG")
+        case "${want[i]}" in
+            137) line="command: $KILLED_BY SIGKILL" ;;
+            143) line="command: $KILLED_BY SIGTERM" ;;
+            *) line="command: exited with status ${want[i]}" ;;
+        esac
+        grep -q "$line" "$D/st${want[i]}.err" || bad+=("st${want[i]}: no '$line' in dind-init's log")
+        grep -q 'shutdown: dockerd exited cleanly' "$D/st${want[i]}.err" || bad+=("st${want[i]}: dockerd did not exit cleanly")
+    done
+    [ ${#bad[@]} -eq 0 ] || fail "${bad[*]}" || return 1
+    NOTE="6 containers in parallel"
+}
+
+s6() {
+    local c=$PFX-stop t0 dur code
+    dk run -d --label "$LABEL" --name "$c" --privileged "$DIND_IMAGE" sleep infinity >/dev/null || fail "docker run -d failed" || return 1
+    wait_log "$c" 'command: started' 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "the command never started"; return 1; }
+    t0=$EPOCHREALTIME
+    dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
+    dur=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+    dk logs "$c" >"$D/container.log" 2>&1
+    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    grep -q 'shutdown: dockerd exited cleanly' "$D/container.log" || fail "no 'shutdown: dockerd exited cleanly' in the log" || return 1
+    ! grep -q 'SIGKILL' "$D/container.log" || fail "something needed SIGKILL: $(grep -m1 SIGKILL "$D/container.log")" || return 1
+    [ "$code" = 143 ] || fail "exit code $code, expected 143 (sleep killed by the forwarded SIGTERM; 137 = docker's SIGKILL)" || return 1
+    awk -v t="$dur" 'BEGIN { exit !(t < 8) }' || fail "docker stop took ${dur}s (want well inside 10 s: < 8 s)" || return 1
+    local inner=
+    grep -q 'Daemon shutdown complete' "$D/container.log" && inner=", inner dockerd: Daemon shutdown complete"
+    NOTE="docker stop took ${dur} s, exit 143$inner"
+}
+
+s7() {
+    local c=$PFX-restart vol i t0 times=()
+    vol=$(volume restart) || { fail "docker volume create failed"; return 1; }
+    dk run -d --label "$LABEL" --name "$c" --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" \
+        "$DIND_IMAGE" >/dev/null || fail "docker run -d failed" || return 1
+    wait_healthy "$c" 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "the daemon never became healthy"; return 1; }
+    dk exec "$c" docker load -q -i /images/inner.tar >"$D/load.out" 2>&1 || { fail "docker load inside failed"; return 1; }
+    dk exec "$c" docker run --name keepme "$INNER_IMAGE" true >"$D/keepme.out" 2>&1 || { fail "inner docker run --name keepme failed"; return 1; }
+    # 1: clean restart; 2: restart -t 0 (SIGKILL at once: pid files and sockets left behind);
+    # 3: clean restart again
+    for i in 1 2 3; do
+        t0=$EPOCHREALTIME
+        if [ "$i" = 2 ]; then dk restart -t 0 "$c" >/dev/null; else dk restart "$c" >/dev/null; fi || { fail "docker restart $i failed"; return 1; }
+        wait_healthy "$c" 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "restart $i: the daemon did not come back"; return 1; }
+        times+=("$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')")
+    done
+    dk logs "$c" >"$D/container.log" 2>&1
+    dk exec "$c" docker image ls --format '{{.Repository}}:{{.Tag}}' >"$D/images.out" 2>&1
+    dk exec "$c" docker ps -a --format '{{.Names}} {{.Status}}' >"$D/ps.out" 2>&1
+    grep -qx "$INNER_IMAGE" "$D/images.out" || fail "$INNER_IMAGE is gone after the restarts" || return 1
+    grep -q '^keepme Exited (0)' "$D/ps.out" || fail "the stopped inner container keepme is gone after the restarts" || return 1
+    local n
+    n=$(grep -c 'ready: dockerd answered' "$D/container.log")
+    [ "$n" = 4 ] || fail "$n 'ready' lines in the log, expected 4 (first start + 3 restarts)" || return 1
+    local stale=""
+    grep -q 'stale state: removed' "$D/container.log" && stale=", stale state removed after restart -t 0"
+    NOTE="restarts took ${times[*]} s until healthy$stale"
+}
+
+s8() {
+    local c=$PFX-zombies i n z
+    # 100 orphans: each (sleep 4 &) subshell exits at once, its sleep is re-parented to PID 1
+    dk run -d --label "$LABEL" --name "$c" --privileged "$DIND_IMAGE" \
+        sh -c 'i=0; while [ $i -lt 100 ]; do (sleep 4 &); i=$((i+1)); done; echo spawned""orphans; exec sleep infinity' >/dev/null \
+        || fail "docker run -d failed" || return 1
+    wait_log "$c" 'spawnedorphans' 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "the command never spawned its orphans"; return 1; }
+    dk exec "$c" ps -eo pid=,ppid=,stat=,args= >"$D/ps-before.out" 2>&1
+    n=$(awk '$2 == 1 && $4 == "sleep" && $5 == "4"' "$D/ps-before.out" | wc -l)
+    [ "$n" -ge 50 ] || fail "only $n orphaned 'sleep 4' children of PID 1 seen (expected ~100)" || return 1
+    for ((i = 0; i < 60; i++)); do
+        dk exec "$c" ps -eo pid=,ppid=,stat=,args= >"$D/ps-after.out" 2>&1
+        awk '$4 == "sleep" && $5 == "4"' "$D/ps-after.out" | grep -q . || break
+        sleep 0.5
+    done
+    z=$(awk '$3 ~ /^Z/' "$D/ps-after.out" | wc -l)
+    local zp
+    zp=$(dk exec "$c" sh -c 'grep -l "^State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l')
+    [ "$z" = 0 ] && [ "$zp" = 0 ] || fail "$z zombie(s) in ps, $zp in /proc after the orphans exited" || return 1
+    ! awk '$4 == "sleep" && $5 == "4"' "$D/ps-after.out" | grep -q . || fail "orphans still there after 30 s" || return 1
+    DK_TIMEOUT=30 dk stop "$c" >/dev/null
+    dk logs "$c" >"$D/container.log" 2>&1
+    NOTE="$n orphans re-parented to PID 1, 0 zombies after they exited"
+}
+
+s9() {
+    local c=$PFX-tty
+    # Markers are split with "" so that dind-init's own "command: started ..." line (which shows
+    # the sh -c text) cannot match them.
+    local script='trap "echo GOT""INT; sleep 1; docker version -f {{.Server.Version}} >/dev/null && echo DAEMON""ALIVE; exit 3" INT; echo E2E""READY; while :; do sleep 1; done'
+    local t0=$EPOCHREALTIME
+    timeout --foreground -k 10 150 python3 - "$DOCKER_CLI" run -it --rm --label "$LABEL" --name "$c" --privileged \
+        "$DIND_IMAGE" sh -c "$script" >"$D/tty.out" 2>"$D/tty.err" <<'PY'
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+buf, sent, deadline = b"", None, time.time() + 120
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        buf += data
+    if sent is None and b"E2EREADY" in buf:
+        time.sleep(0.5)
+        os.write(fd, b"\x03")           # Ctrl-C, typed on the terminal
+        sent = time.time()
+else:
+    os.kill(pid, 9)
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(buf)
+sys.stderr.write("ctrl-c sent: %s; after it: %.2f s\n" % (sent is not None, time.time() - (sent or time.time())))
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+    local rc=$?
+    echo "$rc" >"$D/tty.rc"
+    local out
+    out=$(tr -d '\r' <"$D/tty.out")
+    [ "$rc" = 3 ] || fail "exit status $rc, expected 3 (the command's trap exits 3)" || return 1
+    grep -q 'GOTINT' <<<"$out" || fail "the command did not get SIGINT" || return 1
+    grep -q 'DAEMONALIVE' <<<"$out" || fail "dockerd was not answering while the command handled Ctrl-C" || return 1
+    ! grep -q "Processing signal 'interrupt'" <<<"$out" || fail "dockerd received the SIGINT" || return 1
+    local lc ls
+    lc=$(grep -n 'command: exited with status 3' <<<"$out" | head -n 1 | cut -d: -f1)
+    ls=$(grep -n 'shutdown: sending SIGTERM to dockerd' <<<"$out" | head -n 1 | cut -d: -f1)
+    [ -n "$lc" ] && [ -n "$ls" ] && [ "$lc" -lt "$ls" ] || fail "dockerd was not stopped after the command exited" || return 1
+    NOTE="Ctrl-C -> exit took $(sed -n 's/^ctrl-c sent: True; after it: //p' "$D/tty.err") (the trap sleeps 1 s, checks dockerd, exits 3)"
+}
+
+s10() {
+    local ctx vol
+    ctx=$(mktemp -d)
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $DIND_IMAGE
+RUN ["/usr/bin/rm", "-f", "/bin/sh", "/bin/bash", "/bin/dash", "/bin/rbash", "/usr/bin/sh", "/usr/bin/bash", "/usr/bin/dash", "/usr/bin/rbash"]
+EOF
+    lib_build "$NOSHELL_IMAGE" "$ctx" >"$D/build.log" 2>&1 || { rm -rf "$ctx"; fail "building the no-shell image failed"; return 1; }
+    rm -rf "$ctx"
+    local sh
+    for sh in /bin/sh /bin/bash /bin/dash; do
+        run_c "has-${sh##*/}" --rm --entrypoint "$sh" "$NOSHELL_IMAGE" -c true
+        [ "$(cat "$D/has-${sh##*/}.rc")" != 0 ] || fail "$sh still runs in $NOSHELL_IMAGE" || return 1
+    done
+    vol=$(volume noshell) || { fail "docker volume create failed"; return 1; }
+    run_c load --rm --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$NOSHELL_IMAGE" \
+        docker load -i /images/inner.tar
+    check_rc load 0 || return 1
+    run_c run --rm --privileged -v "$vol:/var/lib/docker" "$NOSHELL_IMAGE" docker run --rm "$INNER_IMAGE" true
+    check_rc run 0 || return 1
+    run_c echo --rm --privileged -v "$vol:/var/lib/docker" "$NOSHELL_IMAGE" docker run --rm "$INNER_IMAGE" echo no-shell-ok
+    check_rc echo 0 && check_out echo no-shell-ok || return 1
+    NOTE="no sh/bash/dash; exec-form docker load, docker run ... true / echo"
+}
+
+s11() {
+    run_c vol --rm --privileged "$DIND_IMAGE" docker info -f '{{.Driver}}'
+    check_rc vol 0 && check_out vol overlay2 || return 1
+    ! grep -q 'vfs' "$D/vol.err" || fail "a vfs warning although /var/lib/docker is a volume" || return 1
+    local ctx
+    ctx=$(mktemp -d)
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $SCRATCH_IMAGE AS bin
+FROM $BASE_IMAGE
+COPY --from=bin /dind-init /usr/local/bin/dind-init
+ENTRYPOINT ["dind-init"]
+EOF
+    lib_build "$NOVOLUME_IMAGE" "$ctx" >"$D/build.log" 2>&1 || { rm -rf "$ctx"; fail "building the no-volume image failed"; return 1; }
+    rm -rf "$ctx"
+    run_c novol --rm --privileged "$NOVOLUME_IMAGE" docker info -f '{{.Driver}}'
+    check_rc novol 0 || return 1
+    local warn
+    warn=$(grep '^dind-init: .* WARN ' "$D/novol.err" | grep 'vfs' | grep 'volume' | head -n 1)
+    [ -n "$warn" ] || fail "no dind-init warning naming vfs and the volume fix" || return 1
+    NOTE="volume: overlay2; overlayfs: $(cat "$D/novol.out"), warned"
+}
+
+# The cgroup path (as the host sees it) of a pid for the memory hierarchy, or cgroup2's on v2.
+short() { sed -E 's/([0-9a-f]{12})[0-9a-f]{52}/\1…/g' <<<"$1"; }
+
+cg_path() { # CGROUP-FILE-CONTENT
+    local p
+    p=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' <<<"$1")
+    [ -n "$p" ] || p=$(awk -F: '$1 == "0" && $2 == "" { print $3 }' <<<"$1")
+    echo "$p"
+}
+
+s12() {
+    local c=$PFX-nest tag=98$RUNID
+    # (also the image's HEALTHCHECK, `dind-init health`, run every second here instead of 10 s)
+    dk run -d --label "$LABEL" --name "$c" --privileged --health-interval 1s "${INNER_MOUNT[@]}" "$DIND_IMAGE" >/dev/null \
+        || fail "docker run -d failed" || return 1
+    wait_healthy "$c" 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "the daemon never became healthy"; return 1; }
+    dk exec "$c" sh -c "$LOAD" || { fail "docker load inside failed"; return 1; }
+    local i health=
+    for ((i = 0; i < 40; i++)); do
+        health=$(dk inspect -f '{{.State.Health.Status}}' "$c")
+        [ "$health" = healthy ] && break
+        sleep 0.25
+    done
+    [ "$health" = healthy ] || fail "HEALTHCHECK status '$health', expected healthy ($(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$c"))" || return 1
+    dk exec "$c" docker run -d --name nested "$INNER_IMAGE" sleep "$tag" >"$D/nested.out" 2>&1 || { fail "inner docker run -d failed"; return 1; }
+    local outer_id outer_pid outer_host inner_view outer_view hp inner_host
+    outer_id=$(dk inspect -f '{{.Id}}' "$c")
+    outer_pid=$(dk inspect -f '{{.State.Pid}}' "$c")
+    outer_host=$(cat "/proc/$outer_pid/cgroup")
+    outer_view=$(dk exec "$c" cat /proc/1/cgroup)
+    inner_view=$(dk exec "$c" docker exec nested cat /proc/self/cgroup)
+    for hp in /proc/[0-9]*; do
+        [ "$(tr '\0' ' ' 2>/dev/null <"$hp/cmdline")" = "sleep $tag " ] && break
+        hp=
+    done
+    [ -n "$hp" ] || fail "cannot find the inner container's process on the host" || return 1
+    inner_host=$(cat "$hp/cgroup")
+    dk logs "$c" >"$D/container.log" 2>&1
+    { echo "outer (host view):"; echo "$outer_host"; echo "outer (own view):"; echo "$outer_view"
+      echo "inner (host view):"; echo "$inner_host"; echo "inner (own view):"; echo "$inner_view"; } >"$D/cgroups.txt"
+    # Every hierarchy (memory first: the one the limits of `docker run -m` live in): the inner
+    # container's cgroup, as the host sees it, must be below the outer container's.
+    local oh ih ov iv line h escaped=()
+    oh=$(cg_path "$outer_host"); oh=${oh%/init}
+    case "$oh" in *"$outer_id"*) ;; *) fail "outer cgroup $oh does not name the container id" || return 1 ;; esac
+    while IFS= read -r line; do
+        h=$(cut -d: -f2 <<<"$line"); h=${h:-cgroup2}
+        ih=$(cut -d: -f3- <<<"$line")
+        oh=$(awk -F: -v k="$(cut -d: -f1 <<<"$line")" '$1 == k { print $3 }' <<<"$outer_host"); oh=${oh%/init}
+        case "$ih" in "${oh%/}"/*) ;; *) escaped+=("$h: inner $(short "$ih") is not below outer $(short "$oh")") ;; esac
+    done <<<"$inner_host"
+    ov=$(cg_path "$outer_view"); ov=${ov%/init}
+    iv=$(cg_path "$inner_view")
+    case "$iv" in "${ov%/}"/*) ;; *) escaped+=("own view: inner $(short "$iv") not below outer $(short "$ov")") ;; esac
+    # Stop the inner container before the outer one goes, so that its cgroups are removed.
+    DK_TIMEOUT=30 dk exec "$c" docker rm -f nested >/dev/null 2>&1
+    [ ${#escaped[@]} -eq 0 ] || fail "inner container outside the outer's cgroup: ${escaped[*]}" || return 1
+    NOTE="inner memory cgroup $(short "$iv"), every hierarchy inside; HEALTHCHECK healthy"
+}
+
+# ------------------------------------------------------------------ main
+
+# Traps run inside whatever redirections the interrupted command had (often >/dev/null): they
+# write to the script's own stdout/stderr, saved here.
+exec {E2E_OUT}>&1 {E2E_ERR}>&2
+cleanup() {
+    { cleanup_containers; lib_host_stop; } 1>&"$E2E_OUT" 2>&"$E2E_ERR"
+}
+on_signal() { # STATUS NAME
+    {
+        echo
+        echo "e2e: $2: stopping (containers and the host dockerd are cleaned up)"
+        [ ${#RESULTS[@]} -gt 0 ] && printf '%s\n' "${RESULTS[@]}"
+        echo "e2e: $PASSED passed, $((FAILED + 1)) failed"
+    } 1>&"$E2E_OUT"
+    exit "$1"
+}
+
+echo "e2e: scenarios: ${SELECTED[*]}"
+if ! lib_is_root; then
+    skip_all "not root: the harness starts its own dockerd and runs privileged containers (run it with sudo)"
+    summary
+    exit $?
+fi
+
+trap cleanup EXIT
+trap 'on_signal 130 interrupted' INT
+trap 'on_signal 143 terminated' TERM
+
+setup() {
+    local t0=$SECONDS
+    lib_install_deps || return 1
+    lib_build_binary || return 1
+    echo "e2e: binary $DIND_BIN ($(stat -c %s "$DIND_BIN") bytes)"
+    lib_host_start "$INSTANCE" || return 1
+    lib_base_image || return 1
+    lib_inner_image || return 1
+    lib_dind_image || return 1
+    # containers a killed earlier run left on this instance (the instance lock says none is running)
+    local ids
+    ids=$(dk ps -aq --filter label=dind-init-e2e)
+    # shellcheck disable=SC2086
+    [ -z "$ids" ] || dk rm -fv $ids >/dev/null 2>&1
+    ids=$(dk volume ls -q --filter label=dind-init-e2e)
+    # shellcheck disable=SC2086
+    [ -z "$ids" ] || dk volume rm -f $ids >/dev/null 2>&1
+    echo "e2e: set-up done in $((SECONDS - t0)) s (host dockerd $(dk version -f '{{.Server.Version}}'), image $DIND_IMAGE, inner $INNER_IMAGE)"
+}
+
+if ! setup; then
+    echo "e2e: set-up FAILED: every scenario fails"
+    for n in "${SELECTED[@]}"; do result FAIL "$n" 0 "set-up failed"; FAILED=$((FAILED + 1)); done
+    summary
+    exit 1
+fi
+
+rm -rf "$WORK"
+for n in "${SELECTED[@]}"; do
+    D=$WORK/$n-${NAME[$n]}
+    mkdir -p "$D"
+    FAILMSG="" NOTE=""
+    t0=$EPOCHREALTIME
+    "s$n"
+    rc=$?
+    secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+    if [ $rc -eq 0 ]; then
+        result PASS "$n" "$secs" "$NOTE"
+        PASSED=$((PASSED + 1))
+    else
+        result FAIL "$n" "$secs" "${FAILMSG:-failed}"
+        FAILED=$((FAILED + 1))
+        show_failure "$D"
+    fi
+    cleanup_containers
+done
+
+echo
+echo "e2e: summary (logs in $WORK)"
+printf '%s\n' "${RESULTS[@]}"
+summary

@@ -1,0 +1,571 @@
+#!/usr/bin/env bash
+# scripts/examples.sh: builds every example image of docker/examples/ on the local Debian DinD
+# image and checks it, then validates the Kubernetes manifests of k8s/ (lint, schema, and each
+# DinD container of them run with `docker run` as the kubelet would run it).
+#
+#   sudo scripts/examples.sh           # prints PASS/FAIL per check, then `examples: N passed, M failed`
+#
+# Needs root. Uses scripts/lib.sh: its own throwaway host dockerd (instance `examples`, data under
+# ${DIND_CACHE:-/var/cache/dind-init}, so built images are reused by the next run), the offline
+# debootstrap base and dind-init/debian:test. Network: only Debian's apt mirror (the example images
+# apt-get install Maven/JDK/JRE, built with --network host) and PyPI (yamllint and
+# kubernetes-validate, into a venv under the cache dir). No image registry, no Maven Central.
+# Nothing is skipped (CI=true or not): what cannot run fails.
+#
+# Environment: EXAMPLES_INSTANCE (host dockerd instance, default examples), DIND_BIN (use this
+# dind-init binary instead of building it), DIND_CACHE.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+export PATH="$HOME/.cargo/bin:$PATH"
+LIB_TAG=examples
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+INSTANCE=${EXAMPLES_INSTANCE:-examples}
+MAVEN_IMAGE=dind-init-example/maven:test
+JENKINS_IMAGE=dind-init-example/jenkins-agent:test
+VENV=$DIND_CACHE/examples-venv
+K8S_VERSIONS=(1.29.0 1.37.0)   # an older cluster and the newest schema kubernetes-validate ships
+EX=docker/examples
+WORK=$(mktemp -d /tmp/dind-examples.XXXXXX)
+chmod 0755 "$WORK"
+CONTAINERS=()   # detached containers we started (removed on exit)
+
+cleanup() {
+    local c
+    for c in "${CONTAINERS[@]}"; do DK_TIMEOUT=30 dk rm -f -v "$c" >/dev/null 2>&1; done
+    CONTAINERS=()
+    lib_host_stop
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ check bookkeeping
+
+passed=0
+failed=0
+summary=()
+SETUP_OK=
+NOTE=
+
+now() { echo "${EPOCHREALTIME/,/.}"; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# check NAME FUNCTION [ARGS...]: run FUNCTION with its output in a log; PASS/FAIL line with the
+# time taken and FUNCTION's NOTE; on failure the log's last lines.
+check() {
+    local name=$1 t0 log rc
+    shift
+    t0=$(now)
+    log=$WORK/check-$((passed + failed + 1)).log
+    NOTE=
+    "$@" >"$log" 2>&1
+    rc=$?
+    local line
+    if [ $rc -eq 0 ]; then
+        passed=$((passed + 1))
+        line="PASS  $name  ($(elapsed "$t0") s)${NOTE:+: $NOTE}"
+        echo "$line"
+    else
+        failed=$((failed + 1))
+        line="FAIL  $name  ($(elapsed "$t0") s)${NOTE:+: $NOTE}"
+        echo "$line"
+        echo "----- last lines of its output:"
+        tail -n 40 "$log" | sed 's/^/    /'
+        echo "-----"
+    fi
+    summary+=("$line")
+}
+
+need_setup() { [ -n "$SETUP_OK" ] || { echo "set-up failed (see the first check)"; return 1; }; }
+
+# run_logged LOG DOCKER-ARGS...: docker with output to LOG (and shown), returns docker's status.
+run_logged() {
+    local log=$1
+    shift
+    DK_TIMEOUT=${DK_TIMEOUT:-300} dk "$@" >"$log" 2>&1
+    local rc=$?
+    grep -v '^time=' "$log"   # the inner dockerd's own log lines are noise here
+    return $rc
+}
+
+# must_match LOG REGEX WHAT: grep -E REGEX in LOG, or say what is missing.
+must_match() {
+    grep -Eq -- "$2" "$1" || { echo "MISSING: $3 (no line matching /$2/)"; return 1; }
+}
+
+# dind_ts LOG REGEX: the +S.mmm timestamp of the first dind-init log line matching REGEX.
+dind_ts() {
+    grep -E -- "^dind-init: \+[0-9.]+s [A-Z]+ +$2" "$1" | head -n 1 | sed -E 's/^dind-init: \+([0-9.]+)s.*/\1/'
+}
+
+# ------------------------------------------------------------------ set-up
+
+setup() {
+    lib_is_root || { echo "needs root (it starts a dockerd and privileged containers)"; return 1; }
+    lib_install_deps || return 1
+    lib_host_start "$INSTANCE" || return 1
+    lib_all_images || return 1
+    [ -s "$INNER_TAR" ] || { echo "no $INNER_TAR"; return 1; }
+    SETUP_OK=1
+    NOTE="host dockerd '$INSTANCE', $DIND_IMAGE, $INNER_IMAGE"
+}
+
+# build_example IMAGE DIR: docker build FROM the local DinD image. --network host: the RUN steps
+# reach Debian's apt mirror (the host dockerd has no bridge network).
+build_example() {
+    local image=$1 dir=$2 out
+    need_setup || return 1
+    echo "docker build -t $image --build-arg BASE=$DIND_IMAGE $dir"
+    if ! DOCKER_BUILDKIT=1 DK_TIMEOUT=900 dk build --pull=false --network host --progress plain \
+        --build-arg "BASE=$DIND_IMAGE" -t "$image" "$dir"; then
+        return 1
+    fi
+    NOTE="$(dk image inspect -f '{{.Size}}' "$image" | awk '{ printf "%d MB", $1 / 1e6 }')"
+}
+
+# ------------------------------------------------------------------ maven
+
+maven_test() {
+    need_setup || return 1
+    dk image inspect "$MAVEN_IMAGE" >/dev/null 2>&1 || { echo "no $MAVEN_IMAGE (its build failed)"; return 1; }
+    local log=$WORK/maven.log rc
+    # Exactly the image's default: ENTRYPOINT dind-init, CMD mvn test. The inner image tarball is
+    # mounted for the test that runs a container through the API (as Testcontainers does).
+    DK_TIMEOUT=300 run_logged "$log" run --rm --privileged \
+        -v "$INNER_TAR:/images/inner.tar:ro" "$MAVEN_IMAGE"
+    rc=$?
+    echo "exit status: $rc"
+    [ $rc -eq 0 ] || { echo "mvn test in the image failed"; return 1; }
+    must_match "$log" 'Tests run: 5, Failures: 0, Errors: 0, Skipped: 0$' "all 5 tests ran and passed" || return 1
+    must_match "$log" 'BUILD SUCCESS' "BUILD SUCCESS" || return 1
+    must_match "$log" '^GET /_ping on /var/run/docker.sock: 200 OK' "the test's GET /_ping" || return 1
+    must_match "$log" 'said: hello from an inner container' "the inner container's output" || return 1
+    must_match "$log" '^DOCKER_HOST=unix:///var/run/docker.sock TESTCONTAINERS_HOST_OVERRIDE=localhost$' \
+        "DOCKER_HOST and (DIND_TESTCONTAINERS=true) TESTCONTAINERS_HOST_OVERRIDE in mvn's environment" || return 1
+    # The order: dind-init logs `ready:` when dockerd answered /_ping, and only then starts mvn.
+    local ready_ln cmd_ln ready_ts cmd_ts
+    ready_ln=$(grep -nE '^dind-init: \+[0-9.]+s INFO  ready: dockerd answered /_ping' "$log" | head -n 1 | cut -d: -f1)
+    cmd_ln=$(grep -nE '^dind-init: \+[0-9.]+s INFO  command: started pid [0-9]+: mvn test$' "$log" | head -n 1 | cut -d: -f1)
+    [ -n "$ready_ln" ] && [ -n "$cmd_ln" ] || { echo "MISSING: dind-init's ready/command lines"; return 1; }
+    ready_ts=$(dind_ts "$log" 'ready: dockerd answered')
+    cmd_ts=$(dind_ts "$log" 'command: started pid')
+    if [ "$ready_ln" -ge "$cmd_ln" ] || awk -v r="$ready_ts" -v c="$cmd_ts" 'BEGIN { exit !(r > c) }'; then
+        echo "ORDER: mvn started (line $cmd_ln, +${cmd_ts}s) before dockerd answered (line $ready_ln, +${ready_ts}s)"
+        return 1
+    fi
+    local mvn_time
+    mvn_time=$(grep -E '^\[INFO\] Total time:' "$log" | sed -E 's/.*Total time: *//')
+    NOTE="dockerd answered /_ping at +${ready_ts}s, mvn started at +${cmd_ts}s; 5/5 tests (socket, /_ping, /version, DOCKER_HOST, a container run via the API) in $mvn_time"
+}
+
+# ------------------------------------------------------------------ jenkins agent
+
+jenkins_ready() {
+    need_setup || return 1
+    dk image inspect "$JENKINS_IMAGE" >/dev/null 2>&1 || { echo "no $JENKINS_IMAGE (its build failed)"; return 1; }
+}
+
+jenkins_docker_version() {
+    jenkins_ready || return 1
+    local log=$WORK/jv.log rc
+    DK_TIMEOUT=120 run_logged "$log" run --rm --privileged "$JENKINS_IMAGE" \
+        docker version --format 'client {{.Client.Version}} server {{.Server.Version}}'
+    rc=$?
+    [ $rc -eq 0 ] || { echo "exit status $rc"; return 1; }
+    must_match "$log" '^client .* server [0-9]' "docker version's server part" || return 1
+    must_match "$log" 'INFO  exit 0$' "dind-init's exit 0" || return 1
+    NOTE="$(grep -E '^client ' "$log" | head -n 1), via dind-init"
+}
+
+jenkins_user_docker() {
+    jenkins_ready || return 1
+    local log=$WORK/ju.log rc
+    DK_TIMEOUT=180 run_logged "$log" run --rm --privileged -v "$INNER_TAR:/images/inner.tar:ro" "$JENKINS_IMAGE" \
+        setpriv --reuid=jenkins --regid=jenkins --init-groups -- sh -c \
+        'id && docker load -q -i /images/inner.tar && docker run --rm '"$INNER_IMAGE"' echo hello-from-inner'
+    rc=$?
+    [ $rc -eq 0 ] || { echo "exit status $rc"; return 1; }
+    must_match "$log" '^uid=1000\(jenkins\).*\(docker\)' "user jenkins in group docker" || return 1
+    must_match "$log" '^hello-from-inner$' "the inner container's output" || return 1
+    NOTE="uid 1000 in group docker: docker load + docker run of an inner container"
+}
+
+jenkins_no_jar() {
+    jenkins_ready || return 1
+    local log=$WORK/jn.log rc
+    DK_TIMEOUT=120 run_logged "$log" run --rm --privileged "$JENKINS_IMAGE"
+    rc=$?
+    [ $rc -eq 1 ] || { echo "exit status $rc, wanted 1"; return 1; }
+    must_match "$log" '^jenkins-agent: no agent.jar at /usr/share/jenkins/agent.jar' "the launcher's message" || return 1
+    must_match "$log" 'command: started pid [0-9]+: /usr/local/bin/jenkins-agent$' "the CMD /usr/local/bin/jenkins-agent" || return 1
+    must_match "$log" 'shutdown: dockerd exited cleanly' "dockerd's clean stop" || return 1
+    NOTE="exit 1 with a message naming the ways to provide agent.jar; dockerd stopped cleanly"
+}
+
+# fake_agent_jar: a stand-in agent.jar (docker/examples/jenkins-agent/test/FakeAgent.java),
+# compiled with the Maven image's JDK, laid out as a controller serves it: DIR/jnlpJars/agent.jar.
+FAKE_CTL=$WORK/controller
+fake_agent_jar() {
+    [ -s "$FAKE_CTL/jnlpJars/agent.jar" ] && return 0
+    dk image inspect "$MAVEN_IMAGE" >/dev/null 2>&1 || { echo "no $MAVEN_IMAGE: its JDK compiles the stand-in agent.jar"; return 1; }
+    mkdir -p "$FAKE_CTL/jnlpJars" && chmod -R 0755 "$FAKE_CTL"
+    DK_TIMEOUT=120 dk run --rm --entrypoint sh -v "$PWD/$EX/jenkins-agent/test:/src:ro" \
+        -v "$FAKE_CTL/jnlpJars:/out" "$MAVEN_IMAGE" -c \
+        'javac -d /tmp/classes /src/FakeAgent.java && jar --create --file /out/agent.jar --main-class FakeAgent -C /tmp/classes . && chmod 0644 /out/agent.jar' \
+        || { echo "compiling the stand-in agent.jar failed"; return 1; }
+}
+
+jenkins_launcher() {
+    jenkins_ready || return 1
+    fake_agent_jar || return 1
+    local log=$WORK/jl.log rc
+    # As Jenkins' kubernetes plugin starts the jnlp container: no args, its variables set. The
+    # controller URL is a file:// one, so the launcher's download of agent.jar works offline.
+    DK_TIMEOUT=120 run_logged "$log" run --rm --privileged -v "$FAKE_CTL:/controller:ro" \
+        -e JENKINS_URL=file:///controller/ -e JENKINS_SECRET=s3cr3t -e JENKINS_AGENT_NAME=dind-1 \
+        -e JENKINS_NAME=dind-1 -e JAVA_OPTS='-Xmx64m -Dexample=1' -e FAKE_AGENT_EXIT=3 "$JENKINS_IMAGE"
+    rc=$?
+    [ $rc -eq 3 ] || { echo "exit status $rc, wanted the agent's 3"; return 1; }
+    must_match "$log" '^jenkins-agent: fetching agent.jar from file:///controller/jnlpJars/agent.jar' "the download from \$JENKINS_URL/jnlpJars/agent.jar" || return 1
+    must_match "$log" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent.jar run as jenkins in the work dir" || return 1
+    must_match "$log" '^fake-agent: args=-url file:///controller/ -secret s3cr3t -name dind-1 -workDir /home/jenkins/agent$' "agent.jar's options" || return 1
+    must_match "$log" '^fake-agent: jvm=.*-Xmx64m -Dexample=1' "JAVA_OPTS on java's command line" || return 1
+    must_match "$log" 'answered: HTTP/1.[01] 200 OK / OK$' "the daemon answering the agent (as jenkins)" || return 1
+    must_match "$log" 'INFO  exit 3$' "dind-init exiting with the agent's status" || return 1
+    NOTE="agent.jar fetched from \$JENKINS_URL, run as jenkins with -url/-secret/-name/-workDir and JAVA_OPTS; the daemon answers it; exit status 3 passed through"
+}
+
+jenkins_stop() {
+    jenkins_ready || return 1
+    fake_agent_jar || return 1
+    local log=$WORK/js.log cid rc t0 secs i
+    cid=$(dk run -d --privileged -v "$FAKE_CTL:/controller:ro" -e JENKINS_URL=file:///controller/ \
+        -e JENKINS_SECRET=s -e JENKINS_AGENT_NAME=stop-1 -e FAKE_AGENT_SLEEP=600 "$JENKINS_IMAGE") || return 1
+    CONTAINERS+=("$cid")
+    for ((i = 0; i < 300; i++)); do
+        dk logs "$cid" >"$log" 2>&1
+        grep -q 'fake-agent: connected' "$log" && break
+        sleep 0.1
+    done
+    t0=$(now)
+    DK_TIMEOUT=60 dk stop -t 10 "$cid" >/dev/null || return 1
+    secs=$(elapsed "$t0")
+    rc=$(dk inspect -f '{{.State.ExitCode}}' "$cid")
+    dk logs "$cid" >"$log" 2>&1
+    grep -E '^(fake-agent|jenkins-agent|dind-init: .*(command|shutdown|exit))' "$log"
+    echo "docker stop took $secs s, exit status $rc"
+    must_match "$log" '^fake-agent: stopping \(signal\)' "the agent's JVM receiving SIGTERM" || return 1
+    must_match "$log" 'shutdown: dockerd exited cleanly' "dockerd's clean stop" || return 1
+    [ "$rc" = 143 ] || { echo "exit status $rc, wanted 143 (the agent killed by SIGTERM)"; return 1; }
+    awk -v s="$secs" 'BEGIN { exit !(s < 10) }' || { echo "docker stop needed SIGKILL (took $secs s)"; return 1; }
+    NOTE="SIGTERM reaches the agent's JVM (the launcher execs it), then dockerd stops cleanly: exit 143 in $secs s"
+}
+
+# ------------------------------------------------------------------ k8s
+
+venv() {
+    if [ ! -x "$VENV/bin/kubernetes-validate" ] || [ ! -x "$VENV/bin/yamllint" ]; then
+        local py=python3
+        [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+        if ! "$py" -m venv --help >/dev/null 2>&1 || ! "$py" -c 'import ensurepip' 2>/dev/null; then
+            lib_install_deps python3-venv || return 1
+        fi
+        rm -rf "$VENV"
+        "$py" -m venv "$VENV" || return 1
+        "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate yamllint || return 1
+    fi
+}
+
+k8s_lint() {
+    venv || return 1
+    "$VENV/bin/yamllint" --version
+    "$VENV/bin/yamllint" -s -f parsable \
+        -d '{extends: default, rules: {line-length: {max: 120}}}' k8s/ || return 1
+    local files=(k8s/*.yaml)
+    NOTE="${#files[@]} files, yamllint default rules (line length 120), warnings are errors"
+}
+
+# k8s_py: the venv's python with the helper below (PyYAML comes with kubernetes-validate).
+k8s_py() { "$VENV/bin/python" - "$@" <<'PY'
+import shlex, sys, yaml
+
+def docs(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+def containers(pod):
+    spec = pod["spec"]
+    return [("init", c) for c in spec.get("initContainers", [])] + [("", c) for c in spec["containers"]]
+
+def cmd_validate(paths, versions):
+    import kubernetes_validate
+    bad = 0
+    for path in paths:
+        for d in docs(path):
+            d = dict(d)
+            meta = dict(d.get("metadata") or {})
+            if "name" not in meta:   # a Jenkins pod template: the plugin names the Pod
+                meta["name"] = "pod-template"
+                d["metadata"] = meta
+            for v in versions:
+                try:
+                    kubernetes_validate.validate(d, v, strict=True)
+                    print(f"ok    {path}: {d['kind']}/{meta['name']} against Kubernetes {v} (strict)")
+                except Exception as e:
+                    bad += 1
+                    print(f"ERROR {path}: {d['kind']}/{meta['name']} against Kubernetes {v}: {e}")
+    return bad
+
+def health_timeout(cmd):
+    # dind-init health [--timeout DUR]: default 3 s
+    t = 3.0
+    if "--timeout" in cmd:
+        v = cmd[cmd.index("--timeout") + 1]
+        t = float(v[:-2]) / 1000 if v.endswith("ms") else float(v.rstrip("s"))
+    return t
+
+def cmd_semantics(paths):
+    """What the manifests promise about DinD containers, beyond the schema."""
+    bad = 0
+    def err(msg):
+        nonlocal bad
+        bad += 1
+        print("ERROR " + msg)
+    for path in paths:
+        for pod in docs(path):
+            spec = pod["spec"]
+            vols = {v["name"]: v for v in spec.get("volumes", [])}
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+            for kind, c in containers(pod):
+                img = c.get("image", "")
+                if "dind-init/" not in img:
+                    continue
+                where = f"{path}: container {c['name']}"
+                if not (c.get("securityContext") or {}).get("privileged"):
+                    err(f"{where}: not privileged")
+                mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+                v = vols.get(mounts.get("/var/lib/docker"))
+                if not v or "emptyDir" not in v and "persistentVolumeClaim" not in v:
+                    err(f"{where}: no emptyDir/PVC volume at /var/lib/docker")
+                if c.get("command"):
+                    err(f"{where}: `command` replaces dind-init as the ENTRYPOINT")
+                if c["name"] == "jnlp" and c.get("args") and c["args"][0] != "/usr/local/bin/jenkins-agent":
+                    err(f"{where}: args replace the launcher CMD")
+                if grace < 10:
+                    err(f"{where}: terminationGracePeriodSeconds {grace} < 10 (dind-init stops dockerd within 8 s)")
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    p = c.get(probe)
+                    if not p:
+                        continue
+                    cmd = (p.get("exec") or {}).get("command") or []
+                    if cmd[:2] != ["dind-init", "health"]:
+                        err(f"{where}: {probe} is not an exec of `dind-init health`")
+                        continue
+                    if p.get("timeoutSeconds", 1) <= health_timeout(cmd):
+                        err(f"{where}: {probe}.timeoutSeconds {p.get('timeoutSeconds', 1)} <= dind-init health --timeout {health_timeout(cmd)}")
+                print(f"ok    {where}: privileged, /var/lib/docker on {('emptyDir' if 'emptyDir' in (v or {}) else 'a volume')}, "
+                      f"probes {[k for k in ('startupProbe', 'readinessProbe', 'livenessProbe') if k in c] or 'none'}, grace {grace} s")
+    return bad
+
+def cmd_spec(path, name):
+    """Shell assignments describing container NAME of the pod in PATH, for a `docker run`."""
+    pod = docs(path)[0]
+    spec = pod["spec"]
+    vols = {v["name"]: v for v in spec.get("volumes", [])}
+    c = next(c for _, c in containers(pod) if c["name"] == name)
+    out = {}
+    out["IMAGE"] = [c.get("image", "")]
+    out["PRIVILEGED"] = ["1" if (c.get("securityContext") or {}).get("privileged") else ""]
+    env = []
+    for e in c.get("env", []):
+        env += ["-e", f"{e['name']}={e.get('value', '')}"]
+    out["ENV_ARGS"] = env
+    vargs = []
+    for m in c.get("volumeMounts", []):
+        v = vols[m["name"]]
+        if "emptyDir" in v:
+            vargs += ["-v", m["mountPath"]]    # an anonymous volume: empty, on disk, per container
+    out["VOL_ARGS"] = vargs
+    out["COMMAND"] = c.get("command", [])
+    out["ARGS"] = c.get("args", [])
+    out["GRACE"] = [str(spec.get("terminationGracePeriodSeconds", 30))]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        p = c.get(probe) or {}
+        key = probe[:-5].upper()
+        out[key] = (p.get("exec") or {}).get("command", [])
+        out[key + "_TIMEOUT"] = [str(p.get("timeoutSeconds", 1))]
+        out[key + "_PERIOD"] = [str(p.get("periodSeconds", 10))]
+        out[key + "_FAILURES"] = [str(p.get("failureThreshold", 3))]
+    for k, v in out.items():
+        print(f"{k}=(" + " ".join(shlex.quote(x) for x in v) + ")")
+    return 0
+
+cmd = sys.argv[1]
+if cmd == "validate":
+    sep = sys.argv.index("--")
+    sys.exit(1 if cmd_validate(sys.argv[sep + 1:], sys.argv[2:sep]) else 0)
+if cmd == "semantics":
+    sys.exit(1 if cmd_semantics(sys.argv[2:]) else 0)
+if cmd == "spec":
+    sys.exit(cmd_spec(sys.argv[2], sys.argv[3]))
+sys.exit(f"unknown helper command {cmd}")
+PY
+}
+
+k8s_schema() {
+    venv || return 1
+    "$VENV/bin/kubernetes-validate" --version
+    k8s_py validate "${K8S_VERSIONS[@]}" -- k8s/*.yaml || return 1
+    NOTE="kubernetes-validate strict (unknown fields rejected) against Kubernetes ${K8S_VERSIONS[*]}"
+}
+
+k8s_semantics() {
+    venv || return 1
+    k8s_py semantics k8s/*.yaml || return 1
+    NOTE="DinD containers privileged, /var/lib/docker on an emptyDir, no command override, probes = dind-init health with timeoutSeconds > its --timeout"
+}
+
+# probe CONTAINER NAME: run the k8s probe NAME (STARTUP/READINESS/LIVENESS, from k8s_spec) in
+# CONTAINER as the kubelet would: up to its failureThreshold tries, its period apart, each
+# bounded by its timeoutSeconds. Returns 0 at the first success.
+probe() {
+    local c=$1 key=$2 i
+    local -n cmd=$key
+    local -n t=${key}_TIMEOUT p=${key}_PERIOD n=${key}_FAILURES
+    [ ${#cmd[@]} -gt 0 ] || return 0
+    for ((i = 1; i <= n; i++)); do
+        if timeout "$t" "$DOCKER_CLI" exec "$c" "${cmd[@]}"; then
+            echo "$key probe (${cmd[*]}) succeeded on try $i"
+            return 0
+        fi
+        sleep "$p"
+    done
+    echo "$key probe (${cmd[*]}) failed $n times"
+    return 1
+}
+
+# k8s_start FILE CONTAINER IMAGE [EXTRA-DOCKER-RUN-ARGS...]: loads the container's spec (shell
+# arrays IMAGE, ENV_ARGS, ...) and starts it detached with IMAGE (the local build of the image the
+# manifest names). Sets CID.
+# shellcheck disable=SC2153  # IMAGE, ARGS, ... are set by the eval
+k8s_start() {
+    local file=$1 name=$2 image=$3 specs
+    shift 3
+    specs=$(k8s_py spec "$file" "$name") || return 1
+    eval "$specs"   # IMAGE, ENV_ARGS, VOL_ARGS, COMMAND, ARGS, GRACE, STARTUP..., READINESS...
+    echo "$file: container $name, manifest image ${IMAGE[0]} -> local $image"
+    [ -n "${PRIVILEGED[0]}" ] || { echo "not privileged"; return 1; }
+    local run=(run -d --privileged "${ENV_ARGS[@]}" "${VOL_ARGS[@]}" "$@")
+    [ ${#COMMAND[@]} -gt 0 ] && run+=(--entrypoint "${COMMAND[0]}")
+    run+=("$image")
+    [ ${#COMMAND[@]} -gt 1 ] && run+=("${COMMAND[@]:1}")
+    run+=("${ARGS[@]}")
+    echo "docker ${run[*]}"
+    CID=$(dk "${run[@]}") || return 1
+    CONTAINERS+=("$CID")
+}
+
+# k8s_delete: what `kubectl delete pod` does to the container: SIGTERM, SIGKILL after the grace
+# period. Checks that dind-init stopped dockerd cleanly and exited 0 well within the grace period.
+k8s_delete() {
+    local t0 secs rc
+    t0=$(now)
+    DK_TIMEOUT=$((GRACE[0] + 30)) dk stop -t "${GRACE[0]}" "$CID" >/dev/null || return 1
+    secs=$(elapsed "$t0")
+    rc=$(dk inspect -f '{{.State.ExitCode}}' "$CID")
+    dk logs "$CID" >"$WORK/stop.log" 2>&1
+    grep -E '^dind-init: .*(shutdown|exit)' "$WORK/stop.log"
+    echo "stopped in $secs s, exit status $rc"
+    [ "$rc" = 0 ] || { echo "exit status $rc after SIGTERM, wanted 0"; return 1; }
+    grep -q 'shutdown: dockerd exited cleanly' "$WORK/stop.log" || { echo "no clean dockerd shutdown"; return 1; }
+    awk -v s="$secs" -v g="${GRACE[0]}" 'BEGIN { exit !(s < g) }' || { echo "took longer than the grace period"; return 1; }
+    STOP_SECS=$secs
+}
+
+k8s_dind_pod() {
+    need_setup || return 1
+    venv || return 1
+    k8s_start k8s/dind-pod.yaml dind "$DIND_IMAGE" -v "$INNER_TAR:/images/inner.tar:ro" || return 1
+    probe "$CID" STARTUP || return 1
+    probe "$CID" READINESS || return 1
+    probe "$CID" LIVENESS || return 1
+    # kubectl exec dind -- docker run --rm ...
+    DK_TIMEOUT=120 dk exec "$CID" sh -c "docker load -q -i /images/inner.tar && docker run --rm $INNER_IMAGE echo hello-from-the-pod" \
+        | tee "$WORK/pod.out" || return 1
+    grep -qx 'hello-from-the-pod' "$WORK/pod.out" || return 1
+    # shellcheck disable=SC2016  # expanded by the container's shell
+    dk exec "$CID" sh -c 'echo "DIND_MTU=$DIND_MTU DIND_WAIT_TIMEOUT=$DIND_WAIT_TIMEOUT"'
+    k8s_delete || return 1
+    NOTE="startup/readiness/liveness probes pass, docker run via exec works, delete (SIGTERM) -> exit 0 in $STOP_SECS s (grace ${GRACE[0]} s)"
+}
+
+k8s_jenkins_pod() {
+    jenkins_ready || return 1
+    venv || return 1
+    fake_agent_jar || return 1
+    # The kubernetes plugin adds its variables and its workspace volume to the jnlp container.
+    k8s_start k8s/jenkins-agent-pod.yaml jnlp "$JENKINS_IMAGE" \
+        -e JENKINS_URL=file:///controller/ -e JENKINS_SECRET=pod-secret -e JENKINS_AGENT_NAME=dind-pod-1 \
+        -e JENKINS_NAME=dind-pod-1 -e JENKINS_AGENT_WORKDIR=/home/jenkins/agent -v /home/jenkins/agent \
+        -v "$FAKE_CTL:/controller:ro" || return 1
+    local rc
+    rc=$(DK_TIMEOUT=120 dk wait "$CID") || return 1
+    dk logs "$CID" >"$WORK/jpod.log" 2>&1
+    grep -v '^time=' "$WORK/jpod.log"
+    [ "$rc" = 0 ] || { echo "exit status $rc"; return 1; }
+    must_match "$WORK/jpod.log" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent as jenkins" || return 1
+    must_match "$WORK/jpod.log" '^fake-agent: args=-url file:///controller/ -secret pod-secret -name dind-pod-1 -workDir /home/jenkins/agent$' "agent.jar's options" || return 1
+    must_match "$WORK/jpod.log" '^fake-agent: jvm=.*-XX:MaxRAMPercentage=25' "the manifest's JAVA_OPTS" || return 1
+    must_match "$WORK/jpod.log" 'TESTCONTAINERS_HOST_OVERRIDE=localhost$' "DIND_TESTCONTAINERS=true's variable" || return 1
+    must_match "$WORK/jpod.log" 'answered: HTTP/1.[01] 200 OK / OK$' "the daemon answering the agent" || return 1
+    NOTE="jnlp container with the plugin's variables: agent.jar as jenkins with the pod's JAVA_OPTS, daemon up before it"
+}
+
+k8s_sidecar_pod() {
+    need_setup || return 1
+    venv || return 1
+    k8s_start k8s/jenkins-dind-sidecar-pod.yaml dind "$DIND_IMAGE" -v /home/jenkins/agent \
+        -v "$INNER_TAR:/images/inner.tar:ro" || return 1
+    # The steps of container('dind') { ... } in the manifest's Jenkinsfile, run with exec in the
+    # workspace, right after the container started (the wait step covers the start-up).
+    DK_TIMEOUT=120 dk exec -w /home/jenkins/agent "$CID" sh -c '
+        timeout 60 sh -c "until dind-init health; do sleep 1; done" &&
+        docker load -q -i /images/inner.tar &&
+        docker run --rm '"$INNER_IMAGE"' echo hello-from-a-step' | tee "$WORK/side.out" || return 1
+    grep -qx 'hello-from-a-step' "$WORK/side.out" || return 1
+    probe "$CID" READINESS || return 1
+    k8s_delete || return 1
+    NOTE="container('dind') steps: wait for dind-init health, docker run; readiness probe passes; delete -> exit 0 in $STOP_SECS s"
+}
+
+# ------------------------------------------------------------------ the checks
+
+t_all=$(now)
+echo "=== examples: docker/examples/ and k8s/ (host dockerd instance '$INSTANCE')"
+check "set-up: host dockerd, $BASE_IMAGE, $DIND_IMAGE, $INNER_IMAGE (lib.sh)" setup
+check "maven: build $MAVEN_IMAGE (maven + default-jdk-headless from Debian, FROM $DIND_IMAGE)" \
+    build_example "$MAVEN_IMAGE" "$EX/maven"
+check "maven: docker run --privileged IMAGE (CMD mvn test): offline tests pass, daemon answered before mvn started" maven_test
+check "jenkins-agent: build $JENKINS_IMAGE (default-jre-headless, user jenkins, launcher CMD)" \
+    build_example "$JENKINS_IMAGE" "$EX/jenkins-agent"
+check "jenkins-agent: docker run --privileged IMAGE docker version" jenkins_docker_version
+check "jenkins-agent: user jenkins uses the daemon (docker load, docker run)" jenkins_user_docker
+check "jenkins-agent: default CMD without agent.jar fails clearly" jenkins_no_jar
+check "jenkins-agent: launcher runs agent.jar (stand-in) as jenkins, exit status passed through" jenkins_launcher
+check "jenkins-agent: docker stop reaches the agent, then dockerd stops cleanly" jenkins_stop
+check "k8s: yamllint" k8s_lint
+check "k8s: schema (kubernetes-validate --strict)" k8s_schema
+check "k8s: DinD containers: privileged, emptyDir, probes" k8s_semantics
+check "k8s: dind-pod.yaml run as the kubelet would (probes, exec, delete)" k8s_dind_pod
+check "k8s: jenkins-agent-pod.yaml jnlp container with the plugin's variables" k8s_jenkins_pod
+check "k8s: jenkins-dind-sidecar-pod.yaml dind container and its steps" k8s_sidecar_pod
+
+cleanup   # before the summary, so that `examples: N passed, M failed` is the last line
+echo
+echo "=== examples summary ($(elapsed "$t_all") s)"
+printf '%s\n' "${summary[@]}"
+echo "examples: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Build the test images offline, and optionally save them as tarballs (for the qemu lab).
+#
+#   sudo scripts/images.sh build          # build (or reuse) every image
+#   sudo scripts/images.sh save OUTDIR    # build, then write OUTDIR/dind.tar and OUTDIR/inner.tar
+#   scripts/images.sh names               # print the image names
+#
+# Images: dind-init-test/base:bookworm (debootstrap minbase + docker.io, iptables, ca-certificates,
+# procps; the rootfs tarball is cached under ${DIND_CACHE:-/var/cache/dind-init}),
+# dind-init/scratch:test (docker/Dockerfile --target prebuilt: only /dind-init),
+# dind-init/debian:test (docker/debian.Dockerfile on the base: ENTRYPOINT dind-init,
+# VOLUME /var/lib/docker, HEALTHCHECK), dind-init-test/inner:latest (static busybox).
+#   OUTDIR/dind.tar   `docker save dind-init/debian:test`  -> `docker load -i dind.tar`
+#   OUTDIR/inner.tar  `docker save dind-init-test/inner:latest`; inside a DinD container:
+#                     `docker load -i /images/inner.tar` (bind-mount it there)
+#
+# Uses its own throwaway host dockerd, instance IMAGES_INSTANCE (default "images"), whose data
+# root is cached too, so a second run only rebuilds what changed. The binary: cargo build
+# --release, or DIND_BIN=/path/to/dind-init. Never touches /var/run/docker.sock.
+set -uo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.." || exit 1
+export LIB_TAG=images
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. scripts/lib.sh
+
+usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+cmd=${1:-}
+case "$cmd" in
+    names) printf '%s\n' "$BASE_IMAGE" "$SCRATCH_IMAGE" "$DIND_IMAGE" "$INNER_IMAGE"; exit 0 ;;
+    build) [ $# -eq 1 ] || { usage >&2; exit 2; } ;;
+    save) [ $# -eq 2 ] || { usage >&2; exit 2; }; OUT=$2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+esac
+lib_is_root || { lib_err "needs root (it starts its own dockerd)"; exit 1; }
+
+trap lib_host_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+t0=$SECONDS
+lib_install_deps || exit 1
+lib_build_binary || exit 1
+lib_host_start "${IMAGES_INSTANCE:-images}" || exit 1
+lib_all_images || exit 1
+lib_log "images ready in $((SECONDS - t0)) s: $BASE_IMAGE $SCRATCH_IMAGE $DIND_IMAGE $INNER_IMAGE"
+
+if [ "$cmd" = save ]; then
+    mkdir -p "$OUT" || exit 1
+    DK_TIMEOUT=600 dk save -o "$OUT/dind.tar.tmp" "$DIND_IMAGE" && chmod 0644 "$OUT/dind.tar.tmp" && mv -f "$OUT/dind.tar.tmp" "$OUT/dind.tar" || exit 1
+    cp -f "$INNER_TAR" "$OUT/inner.tar.tmp" && mv -f "$OUT/inner.tar.tmp" "$OUT/inner.tar" || exit 1
+    lib_log "saved $OUT/dind.tar ($DIND_IMAGE, $(du -m "$OUT/dind.tar" | cut -f1) MB) and $OUT/inner.tar ($INNER_IMAGE)"
+fi

@@ -1,0 +1,365 @@
+# shellcheck shell=bash
+# Shared helpers for the scripts that need real Docker engines (e2e.sh, images.sh, demo.sh, the
+# bench and the qemu lab). Source it; it defines functions and variables only (no `set -e`, no
+# traps, nothing runs at source time).
+#
+#   lib_install_deps [PKG...]      host packages (docker.io, iptables, debootstrap, busybox-static,
+#                                  python3, ...), installed only when missing
+#   lib_host_start INSTANCE        throwaway host dockerd: own data root, exec root, pid file,
+#                                  socket; --bridge=none --iptables=false; capability-dropping
+#                                  runtime wrapper when the bounding set lacks capabilities.
+#                                  Sets DOCKER_HOST for this shell.
+#   lib_host_stop                  stops the dockerd lib_host_start started (by pid), idempotent
+#   lib_build_binary               cargo build --release (skipped with DIND_BIN=/path/to/dind-init)
+#   lib_base_image                 dind-init-test/base:bookworm (debootstrap, cached tarball)
+#   lib_inner_image                dind-init-test/inner:latest + $DIND_CACHE/inner.tar
+#   lib_dind_image                 dind-init/scratch:test and dind-init/debian:test from docker/
+#   lib_all_images                 all of the above, in order
+#   dk ARGS...                     the docker CLI with a time-out (DK_TIMEOUT, default 120 s)
+#
+# Paths: cache ${DIND_CACHE:-/var/cache/dind-init} (debootstrap tarball, host data roots,
+# inner.tar); run-time state /run/dind-init-INSTANCE (socket, pid file, exec root, dockerd.log).
+# Never uses /var/run/docker.sock.
+
+DIND_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+DIND_REPO=$(cd "$DIND_LIB_DIR/.." && pwd)
+DIND_CACHE=${DIND_CACHE:-/var/cache/dind-init}
+export DIND_CACHE
+
+BASE_IMAGE=${BASE_IMAGE:-dind-init-test/base:bookworm}
+INNER_IMAGE=${INNER_IMAGE:-dind-init-test/inner:latest}
+DIND_IMAGE=${DIND_IMAGE:-dind-init/debian:test}
+SCRATCH_IMAGE=${SCRATCH_IMAGE:-dind-init/scratch:test}
+INNER_TAR=$DIND_CACHE/inner.tar
+DIND_SUITE=${DIND_SUITE:-bookworm}
+DIND_MIRROR=${DIND_MIRROR:-http://deb.debian.org/debian}
+# What the base image holds (the debootstrap --include list); its hash names the cached tarball.
+DIND_BASE_PKGS=${DIND_BASE_PKGS:-docker.io,iptables,ca-certificates,procps}
+DIND_RELEASE_BIN=$DIND_REPO/target/x86_64-unknown-linux-musl/release/dind-init
+
+LIB_TAG=${LIB_TAG:-lib}
+lib_log() { echo "[$LIB_TAG] $*" >&2; }
+lib_err() { echo "[$LIB_TAG] ERROR: $*" >&2; }
+
+# The docker CLI: the distribution's (docker.io) when installed. A newer CLI elsewhere in PATH
+# (e.g. /usr/local/bin) may insist on the buildx plugin for BuildKit builds.
+lib_docker_cli() {
+    if [ -x /usr/bin/docker ]; then DOCKER_CLI=/usr/bin/docker; else DOCKER_CLI=$(command -v docker); fi
+}
+lib_docker_cli
+
+# dk ARGS...: docker with a time-out. --foreground so that Ctrl-C still reaches the CLI.
+dk() {
+    [ -n "${DOCKER_CLI:-}" ] || lib_docker_cli
+    timeout --foreground -k 10 "${DK_TIMEOUT:-120}" "$DOCKER_CLI" "$@"
+}
+
+lib_is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ------------------------------------------------------------------ host packages
+
+# lib_apt_install PKG...: apt-get install, waiting for a concurrent apt/dpkg to finish.
+lib_apt_install() {
+    command -v apt-get >/dev/null || { lib_err "no apt-get: install $* by hand"; return 1; }
+    lib_log "installing $*"
+    local o=(-o DPkg::Lock::Timeout=900 -o APT::Get::Assume-Yes=true)
+    if [ -z "${LIB_APT_UPDATED:-}" ]; then
+        apt-get "${o[@]}" update -qq >/dev/null || { lib_err "apt-get update failed"; return 1; }
+        LIB_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get "${o[@]}" install -qq --no-install-recommends "$@" >/dev/null \
+        || { lib_err "apt-get install $* failed"; return 1; }
+}
+
+# lib_static BIN: true when BIN is a statically linked executable.
+lib_static() {
+    local out
+    out=$(LC_ALL=C ldd "$1" 2>&1)
+    case "$out" in *"not a dynamic executable"*|*"statically linked"*) return 0 ;; esac
+    return 1
+}
+
+# lib_install_deps [EXTRA-PKG...]: what the real-engine scripts need. Idempotent, quiet when
+# everything is there.
+lib_install_deps() {
+    local want=() c
+    # A docker.io install may be running in the background: wait for dpkg to be done with it.
+    local i
+    for ((i = 0; i < 900; i++)); do
+        fuser /var/lib/dpkg/lock-frontend >/dev/null 2>&1 || break
+        ((i % 30 == 0)) && lib_log "waiting for a running apt/dpkg to finish"
+        sleep 1
+    done
+    command -v dockerd >/dev/null || want+=(docker.io)
+    command -v runc >/dev/null || want+=(runc)
+    command -v containerd >/dev/null || want+=(containerd)
+    command -v iptables >/dev/null || want+=(iptables)
+    command -v debootstrap >/dev/null || want+=(debootstrap)
+    command -v python3 >/dev/null || want+=(python3)
+    command -v setsid >/dev/null || want+=(util-linux)
+    command -v script >/dev/null || want+=(bsdutils)
+    command -v fuser >/dev/null || want+=(psmisc)
+    command -v timeout >/dev/null || want+=(coreutils)
+    command -v tar >/dev/null || want+=(tar)
+    if ! { [ -x /bin/busybox ] && lib_static /bin/busybox; }; then want+=(busybox-static); fi
+    for c in "$@"; do want+=("$c"); done
+    [ ${#want[@]} -eq 0 ] && return 0
+    lib_apt_install "${want[@]}" || return 1
+    lib_docker_cli
+}
+
+# ------------------------------------------------------------------ capabilities
+
+# lib_missing_caps: names (lower case, no CAP_ prefix) of the capabilities the kernel knows
+# (0..cap_last_cap) that our bounding set lacks. Empty when nothing is missing.
+lib_missing_caps() {
+    local names=(chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap
+        linux_immutable net_bind_service net_broadcast net_admin net_raw ipc_lock ipc_owner
+        sys_module sys_rawio sys_chroot sys_ptrace sys_pacct sys_admin sys_boot sys_nice
+        sys_resource sys_time sys_tty_config mknod lease audit_write audit_control setfcap
+        mac_override mac_admin syslog wake_alarm block_suspend audit_read perfmon bpf
+        checkpoint_restore)
+    local bnd last i out=()
+    bnd=$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)
+    last=$(cat /proc/sys/kernel/cap_last_cap 2>/dev/null || echo $((${#names[@]} - 1)))
+    ((last >= ${#names[@]})) && last=$((${#names[@]} - 1))
+    for ((i = 0; i <= last; i++)); do
+        (((16#$bnd >> i) & 1)) || out+=("${names[i]}")
+    done
+    echo "${out[*]}"
+}
+
+# ------------------------------------------------------------------ the throwaway host dockerd
+
+# lib_host_start INSTANCE: start (or take over a stale one of) the throwaway dockerd INSTANCE.
+# Sets DIND_HOST_RUN, DIND_HOST_SOCK, DIND_HOST_LOG, DIND_HOST_PID and exports DOCKER_HOST.
+# Holds a lock on the instance, so two runs of the same instance fail fast instead of fighting.
+lib_host_start() {
+    local inst=${1:?lib_host_start: INSTANCE}
+    DIND_HOST_INSTANCE=$inst
+    DIND_HOST_RUN=/run/dind-init-$inst
+    DIND_HOST_DATA=$DIND_CACHE/host-$inst
+    DIND_HOST_SOCK=$DIND_HOST_RUN/docker.sock
+    DIND_HOST_LOG=$DIND_HOST_RUN/dockerd.log
+    local pidfile=$DIND_HOST_RUN/docker.pid exec_root=$DIND_HOST_RUN/exec
+    mkdir -p "$DIND_HOST_RUN" "$DIND_HOST_DATA" || return 1
+
+    exec {DIND_HOST_LOCK_FD}>"$DIND_HOST_RUN/lock"
+    if ! flock -n "$DIND_HOST_LOCK_FD"; then
+        lib_err "host dockerd instance '$inst' is in use by another run (lock $DIND_HOST_RUN/lock); use another instance name"
+        return 1
+    fi
+
+    # A dockerd of this instance left behind by a run that was SIGKILLed: nobody holds the lock,
+    # and its command line names our exec root. Stop it (and only it) and start afresh.
+    local old
+    old=$(cat "$pidfile" 2>/dev/null)
+    if [ -n "$old" ] && [ -r "/proc/$old/cmdline" ] &&
+        tr '\0' ' ' <"/proc/$old/cmdline" | grep -q -- "--exec-root $exec_root "; then
+        lib_log "stopping stale host dockerd ($inst) pid $old left by an earlier run"
+        kill -TERM "$old" 2>/dev/null
+        local i
+        for ((i = 0; i < 200; i++)); do [ -d "/proc/$old" ] || break; sleep 0.1; done
+        kill -KILL "$old" 2>/dev/null
+    fi
+    rm -f "$DIND_HOST_SOCK" "$pidfile"
+
+    local args=(
+        --config-file "$DIND_HOST_RUN/daemon.json"
+        --data-root "$DIND_HOST_DATA"
+        --exec-root "$exec_root"
+        --pidfile "$pidfile"
+        -H "unix://$DIND_HOST_SOCK"
+        --bridge=none --iptables=false --ip-masq=false --userland-proxy=false
+        --storage-driver overlay2
+    )
+    echo '{}' >"$DIND_HOST_RUN/daemon.json"   # not /etc/docker/daemon.json
+
+    local missing
+    missing=$(lib_missing_caps)
+    if [ -n "$missing" ]; then
+        local py runc
+        py=$(command -v python3) || { lib_err "python3 is needed for the runtime wrapper"; return 1; }
+        [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+        runc=$(command -v runc) || { lib_err "runc not found"; return 1; }
+        { echo "#!$py -I"; sed -e 1d -e "s|@REAL_RUNC@|$runc|" "$DIND_LIB_DIR/runc-capdrop"; } \
+            >"$DIND_HOST_RUN/runc-capdrop.tmp" && chmod 0755 "$DIND_HOST_RUN/runc-capdrop.tmp" &&
+            mv -f "$DIND_HOST_RUN/runc-capdrop.tmp" "$DIND_HOST_RUN/runc-capdrop" || return 1
+        args+=(--add-runtime "capdrop=$DIND_HOST_RUN/runc-capdrop" --default-runtime capdrop)
+        lib_log "capability bounding set lacks: $missing -> runtime wrapper $DIND_HOST_RUN/runc-capdrop drops them"
+    fi
+
+    lib_log "starting host dockerd '$inst' (socket $DIND_HOST_SOCK, data $DIND_HOST_DATA, log $DIND_HOST_LOG)"
+    # Own session: a Ctrl-C on the terminal must not reach it; the trap of the caller stops it.
+    # Without the lock fd: if this script is SIGKILLed, the next run may take the instance over.
+    setsid dockerd "${args[@]}" </dev/null >"$DIND_HOST_LOG" 2>&1 {DIND_HOST_LOCK_FD}>&- &
+    DIND_HOST_PID=$!
+    export DOCKER_HOST=unix://$DIND_HOST_SOCK
+    local i
+    for ((i = 0; i < 600; i++)); do
+        if [ -S "$DIND_HOST_SOCK" ] && DK_TIMEOUT=5 dk version >/dev/null 2>&1; then
+            lib_log "host dockerd '$inst' ready (pid $DIND_HOST_PID) after $((i / 10)).$((i % 10)) s"
+            return 0
+        fi
+        kill -0 "$DIND_HOST_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    lib_err "host dockerd '$inst' did not come up; its log:"
+    tail -n 40 "$DIND_HOST_LOG" >&2
+    lib_host_stop
+    return 1
+}
+
+# lib_host_stop: stop the dockerd lib_host_start started (SIGTERM, then SIGKILL after 30 s).
+lib_host_stop() {
+    local pid=${DIND_HOST_PID:-}
+    DIND_HOST_PID=
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        lib_log "stopping host dockerd '$DIND_HOST_INSTANCE' (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null
+        local i
+        for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            lib_err "host dockerd did not stop in 30 s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null
+        fi
+        wait "$pid" 2>/dev/null
+    fi
+    if [ -n "${DIND_HOST_LOCK_FD:-}" ]; then
+        exec {DIND_HOST_LOCK_FD}>&-
+        DIND_HOST_LOCK_FD=
+    fi
+    return 0
+}
+
+# lib_host_log_tail [N]: the last N lines of the host dockerd's log.
+lib_host_log_tail() { tail -n "${1:-30}" "${DIND_HOST_LOG:-/dev/null}" 2>/dev/null; }
+
+# ------------------------------------------------------------------ binary
+
+# lib_build_binary: sets DIND_BIN. DIND_BIN given: used as it is (no build).
+lib_build_binary() {
+    if [ -n "${DIND_BIN:-}" ]; then
+        [ -x "$DIND_BIN" ] || { lib_err "DIND_BIN=$DIND_BIN is not an executable"; return 1; }
+        return 0
+    fi
+    local cargo
+    cargo=$(PATH="$HOME/.cargo/bin:$PATH" command -v cargo) || { lib_err "cargo is missing: install Rust (rustup) first"; return 1; }
+    (cd "$DIND_REPO" && "$cargo" build --release --locked -q) || { lib_err "cargo build --release failed"; return 1; }
+    DIND_BIN=$DIND_RELEASE_BIN
+    [ -x "$DIND_BIN" ] || { lib_err "$DIND_BIN missing after the build"; return 1; }
+    lib_static "$DIND_BIN" || { lib_err "$DIND_BIN is not static"; return 1; }
+}
+
+# ------------------------------------------------------------------ images
+
+lib_hash() { printf '%s' "$*" | sha256sum | cut -c1-12; }
+
+# lib_base_rootfs: the debootstrap tarball, built once and cached. Prints its path.
+lib_base_rootfs() {
+    local key tar root
+    key=$(lib_hash "$DIND_SUITE $DIND_BASE_PKGS minbase")
+    tar=$DIND_CACHE/base-$DIND_SUITE-$key.tar
+    if [ ! -s "$tar" ]; then
+        mkdir -p "$DIND_CACHE" || return 1
+        root=$(mktemp -d "$DIND_CACHE/rootfs.XXXXXX") || return 1
+        lib_log "debootstrap --variant=minbase --include=$DIND_BASE_PKGS $DIND_SUITE (once, a few minutes; cached as $tar)"
+        if ! debootstrap --variant=minbase --include="$DIND_BASE_PKGS" \
+            "$DIND_SUITE" "$root" "$DIND_MIRROR" >"$DIND_CACHE/debootstrap.log" 2>&1; then
+            lib_err "debootstrap failed; last lines of $DIND_CACHE/debootstrap.log:"
+            tail -n 20 "$DIND_CACHE/debootstrap.log" >&2
+            rm -rf "$root"
+            return 1
+        fi
+        # Offline image: no package lists, no downloaded .debs, no host resolv.conf/hostname.
+        rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
+        rm -f "$root/etc/hostname" "$root/etc/resolv.conf"
+        tar --numeric-owner --xattrs -C "$root" -cf "$tar.$$.tmp" . && mv -f "$tar.$$.tmp" "$tar" || { rm -rf "$root" "$tar.$$.tmp"; return 1; }
+        rm -rf "$root"
+    fi
+    echo "$tar"
+}
+
+# lib_base_image: BASE_IMAGE in the current daemon, imported from the cached tarball.
+lib_base_image() {
+    local tar key have
+    tar=$(lib_base_rootfs) || return 1
+    key=$(basename "$tar" .tar)
+    have=$(dk image inspect -f '{{index .Config.Labels "dind-init-test.rootfs"}}' "$BASE_IMAGE" 2>/dev/null)
+    [ "$have" = "$key" ] && return 0
+    lib_log "importing $tar as $BASE_IMAGE"
+    DK_TIMEOUT=600 dk import \
+        -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        -c "LABEL dind-init-test.rootfs=$key" \
+        -c 'CMD ["bash"]' \
+        "$tar" "$BASE_IMAGE" >/dev/null || { lib_err "docker import of $tar failed"; return 1; }
+}
+
+# lib_inner_image: INNER_IMAGE (static busybox, ~2 MB) in the current daemon, and saved as
+# $INNER_TAR for `docker load` inside the DinD containers. The tar is made once per busybox binary
+# (label dind-init-test.busybox = its hash) and shared by every instance: a daemon that lacks the
+# image loads the tar, so all of them hold the very same image.
+lib_inner_image() {
+    local bb=/bin/busybox key have
+    lib_static "$bb" || { lib_err "$bb is not static (install busybox-static)"; return 1; }
+    key=$(sha256sum "$bb" | cut -c1-12)
+    if [ "$(cat "$INNER_TAR.key" 2>/dev/null)" = "$key" ] && [ -s "$INNER_TAR" ]; then
+        have=$(dk image inspect -f '{{index .Config.Labels "dind-init-test.busybox"}}' "$INNER_IMAGE" 2>/dev/null)
+        [ "$have" = "$key" ] && return 0
+        dk load -q -i "$INNER_TAR" >/dev/null && return 0
+        lib_log "docker load -i $INNER_TAR failed: making it again"
+    fi
+    local root a
+    root=$(mktemp -d) || return 1
+    mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/proc" "$root/sys" "$root/dev"
+    cp "$bb" "$root/bin/busybox"
+    for a in $("$bb" --list); do [ "$a" = busybox ] || ln -s busybox "$root/bin/$a"; done
+    echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
+    echo 'root:x:0:' >"$root/etc/group"
+    chmod 1777 "$root/tmp"
+    lib_log "importing static busybox as $INNER_IMAGE"
+    tar --numeric-owner -C "$root" -c . | dk import \
+        -c 'ENV PATH=/bin' -c "LABEL dind-init-test.busybox=$key" -c 'CMD ["sh"]' \
+        - "$INNER_IMAGE" >/dev/null
+    local rc=$?
+    rm -rf "$root"
+    [ $rc -eq 0 ] || { lib_err "docker import of the inner image failed"; return 1; }
+    mkdir -p "$DIND_CACHE"
+    dk save -o "$INNER_TAR.$$.tmp" "$INNER_IMAGE" && chmod 0644 "$INNER_TAR.$$.tmp" && mv -f "$INNER_TAR.$$.tmp" "$INNER_TAR" \
+        && echo "$key" >"$INNER_TAR.key" || { rm -f "$INNER_TAR.$$.tmp"; lib_err "docker save $INNER_IMAGE failed"; return 1; }
+}
+
+# lib_build IMAGE CONTEXT DOCKER-BUILD-ARGS...: docker build, quiet unless it fails.
+# BuildKit (built into dockerd, no buildx needed with the docker.io CLI): it only builds the stages
+# the target needs and only sends the files the Dockerfile COPYs.
+lib_build() {
+    local image=$1 ctx=$2 out
+    shift 2
+    if ! out=$(DOCKER_BUILDKIT=1 DK_TIMEOUT=900 dk build --pull=false --network none --progress plain \
+        -t "$image" "$@" "$ctx" 2>&1); then
+        lib_err "docker build -t $image $* $ctx failed:"
+        echo "$out" | tail -n 40 >&2
+        return 1
+    fi
+}
+
+# lib_dind_image: SCRATCH_IMAGE (docker/Dockerfile, --target prebuilt: FROM scratch with only
+# /dind-init, from the binary built on the host) and DIND_IMAGE (docker/debian.Dockerfile on the
+# base image, taking /dind-init from SCRATCH_IMAGE). Needs DIND_BIN (lib_build_binary).
+lib_dind_image() {
+    [ -n "${DIND_BIN:-}" ] || lib_build_binary || return 1
+    local ctx
+    ctx=$(mktemp -d) || return 1
+    mkdir -p "$ctx/target/x86_64-unknown-linux-musl/release"
+    cp "$DIND_BIN" "$ctx/target/x86_64-unknown-linux-musl/release/dind-init"
+    lib_build "$SCRATCH_IMAGE" "$ctx" -f "$DIND_REPO/docker/Dockerfile" --target prebuilt || { rm -rf "$ctx"; return 1; }
+    rm -rf "$ctx"
+    ctx=$(mktemp -d) || return 1
+    lib_build "$DIND_IMAGE" "$ctx" -f "$DIND_REPO/docker/debian.Dockerfile" \
+        --build-arg "BASE=$BASE_IMAGE" --build-arg "DIND_INIT_IMAGE=$SCRATCH_IMAGE" || { rm -rf "$ctx"; return 1; }
+    rm -rf "$ctx"
+}
+
+lib_all_images() {
+    lib_build_binary && lib_base_image && lib_inner_image && lib_dind_image
+}
