@@ -170,6 +170,16 @@ pub fn plan(cfg: &Config, own_cgroup: Option<&str>, path_prefix: Option<PathBuf>
     } else {
         hosts.iter().filter_map(|h| h.strip_prefix("unix://")).map(|p| if p.is_empty() { PathBuf::from("/var/run/docker.sock") } else { PathBuf::from(p) }).collect()
     };
+    for p in &unix_sockets {
+        // sun_path holds 108 bytes with the terminating NUL: dockerd could never listen there.
+        if p.as_os_str().len() > 107 {
+            return Err(Error::Usage(format!(
+                "dockerd socket path {} is {} bytes long: unix socket paths are limited to 107 bytes; choose a shorter -H unix://PATH",
+                p.display(),
+                p.as_os_str().len()
+            )));
+        }
+    }
     let target = match unix_sockets.first() {
         Some(p) => Target::Unix(p.clone()),
         None => {

@@ -199,3 +199,33 @@ fn daemon_killed_with_exit_policy_stops_the_command() {
     assert!(o.stderr.contains("--on-daemon-exit=exit"), "{}", o.dump());
     assert!(o.stderr.contains("killed by signal SIGKILL"), "{}", o.dump());
 }
+
+/// Issue 7, bad input beyond the option parser: each case exits with its documented code and
+/// a message naming the cause, and nothing panics.
+#[test]
+fn bad_environment_fails_with_its_code_and_a_named_cause() {
+    let Some(c) = ctx("badenv") else { return };
+    let long = format!("/run/{}/docker.sock", "d".repeat(120));
+    let dir = c.p("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exits_at_once = c.p("exits-at-once");
+    std::fs::write(&exits_at_once, "#!/bin/sh\necho 'failed to start daemon: simulated' >&2\nexit 3\n").unwrap();
+    std::fs::set_permissions(&exits_at_once, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cases: Vec<(common::Spec, i32, &str)> = vec![
+        (c.run().opts(&["--dockerd", "/nonexistent/dockerd"]).cmd(&["true"]), 125, "/nonexistent/dockerd' was not found"),
+        (c.run().opts(&["--dockerd", &exits_at_once]).cmd(&["true"]), 125, "exited with status 3 before it was ready"),
+        (c.run().env("DOCKER_DAEMON_ARGS", &format!("-H unix://{long}")).cmd(&["true"]), 2, "limited to 107 bytes"),
+        (c.run().cmd(&[&dir]), 126, "it is a directory"),
+        (c.run().cmd(&["no-such-command-anywhere"]), 127, "'no-such-command-anywhere' is not in PATH"),
+        (c.run().env("DIND_WAIT_TIMEOUT", "soon").cmd(&["true"]), 2, "DIND_WAIT_TIMEOUT"),
+    ];
+    for (spec, code, needle) in cases {
+        let o = spec.timeout(30).go();
+        assert_eq!(o.code, Some(code), "{needle}\n{}", o.dump());
+        assert!(o.stderr.contains(needle), "{needle}\n{}", o.dump());
+        assert!(!o.stderr.contains("panicked"), "{}", o.dump());
+        // One line names the cause (dockerd's own log tail may follow it).
+        let line = o.stderr.lines().find(|l| l.contains(needle)).unwrap();
+        assert!(line.starts_with("dind-init"), "{line}");
+    }
+}
