@@ -12,6 +12,7 @@
 //! | `FAKE_DOCKERD_EXIT=N` | print a few log lines and exit N at once |
 //! | `FAKE_DOCKERD_NO_ANSWER=1` | accept connections but never answer |
 //! | `FAKE_DOCKERD_PING_STATUS=N` | answer `/_ping` with status N (default 200) |
+//! | `FAKE_DOCKERD_CONTAINERS=a,b` | `GET /containers/json` lists these ids; `POST /containers/ID/stop` records `stop ID` |
 //! | `FAKE_DOCKERD_IGNORE_TERM=1` | ignore SIGTERM/SIGINT (only SIGKILL stops it) |
 //! | `FAKE_DOCKERD_STOP_DELAY_MS=N` | take N ms to stop after SIGTERM |
 //! | `FAKE_DOCKERD_TERM_EXIT=N` | exit status after SIGTERM (default 0) |
@@ -204,6 +205,16 @@ fn serve(mut s: UnixStream) {
     let (status, reason, body) = if (line.starts_with("GET ") || line.starts_with("HEAD ")) && line.split(' ').nth(1).is_some_and(|p| p == "/_ping" || p.ends_with("/_ping")) {
         let st = env_num("FAKE_DOCKERD_PING_STATUS").unwrap_or(200);
         (st, if st == 200 { "OK" } else { "Error" }, if st == 200 { "OK" } else { "fake error" })
+    } else if line.starts_with("GET /containers/json") {
+        // The running containers: FAKE_DOCKERD_CONTAINERS=id1,id2 (none by default).
+        let ids = std::env::var("FAKE_DOCKERD_CONTAINERS").unwrap_or_default();
+        let list: Vec<String> = ids.split(',').filter(|i| !i.is_empty()).map(|i| format!("{{\"Id\":\"{i}\",\"Names\":[\"/{i}\"]}}")).collect();
+        let body: &'static str = Box::leak(format!("[{}]", list.join(",")).into_boxed_str());
+        event(&format!("list {}", now_ns()));
+        (200, "OK", body)
+    } else if let Some(id) = line.strip_prefix("POST /containers/").and_then(|r| r.split('/').next()) {
+        event(&format!("stop {id} {}", now_ns()));
+        (204, "No Content", "")
     } else {
         (404, "Not Found", "{\"message\":\"page not found\"}")
     };

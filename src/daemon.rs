@@ -241,6 +241,50 @@ pub fn plan(cfg: &Config, own_cgroup: Option<&str>, path_prefix: Option<PathBuf>
     Ok(Plan { program: cfg.dockerd.clone(), args, target, unix_sockets, pidfile, exec_root, data_root, path_prefix })
 }
 
+/// Stops the inner daemon's running containers through its API, all at once, each with
+/// `POST /containers/ID/stop?t=SECS`, and waits for the answers (bounded). dockerd's own
+/// shutdown gives each container its own stop timeout (10 s by default; `--shutdown-timeout`
+/// is only a floor), which overruns `docker stop`'s grace: this keeps it inside our budget.
+/// Returns how many containers were stopped.
+pub fn stop_containers(target: &Target, secs: u64) -> usize {
+    let list = match crate::ready::request(target, "GET", "/containers/json", std::time::Duration::from_secs(2)) {
+        Ok((200, body)) => crate::ready::container_ids(&body),
+        Ok((code, _)) => {
+            log::warn!("shutdown: listing inner containers answered HTTP {code}: leaving them to dockerd");
+            return 0;
+        }
+        Err(e) => {
+            log::warn!("shutdown: cannot list inner containers on {target}: {e}: leaving them to dockerd");
+            return 0;
+        }
+    };
+    if list.is_empty() {
+        return 0;
+    }
+    log::info!("shutdown: stopping {} inner container(s) (stop timeout {secs}s)", list.len());
+    let wait = std::time::Duration::from_secs(secs + 2);
+    let handles: Vec<_> = list
+        .into_iter()
+        .map(|id| {
+            let target = target.clone();
+            std::thread::spawn(move || {
+                let r = crate::ready::request(&target, "POST", &format!("/containers/{id}/stop?t={secs}"), wait);
+                (id, r)
+            })
+        })
+        .collect();
+    let mut stopped = 0;
+    for h in handles {
+        match h.join() {
+            Ok((_, Ok((204 | 304, _)))) => stopped += 1,
+            Ok((id, Ok((code, body)))) => log::warn!("shutdown: stopping container {}: HTTP {code} {}", &id[..id.len().min(12)], body.trim()),
+            Ok((id, Err(e))) => log::warn!("shutdown: stopping container {}: {e}", &id[..id.len().min(12)]),
+            Err(_) => {}
+        }
+    }
+    stopped
+}
+
 /// Whether a process with this pid exists.
 fn alive(pid: i32) -> bool {
     pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))

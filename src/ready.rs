@@ -200,6 +200,51 @@ impl Probe {
     }
 }
 
+/// One blocking HTTP/1.0 request over the daemon's socket (HTTP/1.0: no chunked encoding,
+/// the daemon closes the connection after the body). Returns the status and the body.
+pub fn request(target: &Target, method: &str, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    let req = format!("{method} {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: dind-init\r\nContent-Length: 0\r\n\r\n");
+    let mut buf = Vec::new();
+    match target {
+        Target::Unix(p) => {
+            let mut s = UnixStream::connect(p)?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            s.write_all(req.as_bytes())?;
+            s.read_to_end(&mut buf)?;
+        }
+        Target::Tcp(a) => {
+            let mut s = TcpStream::connect_timeout(a, timeout)?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            s.write_all(req.as_bytes())?;
+            s.read_to_end(&mut buf)?;
+        }
+    }
+    let code = status_code(&buf).unwrap_or(0);
+    let body = match buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => String::from_utf8_lossy(&buf[i + 4..]).into_owned(),
+        None => String::new(),
+    };
+    Ok((code, body))
+}
+
+/// The `"Id":"..."` values of a container list (a JSON reader for one field).
+pub fn container_ids(json: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = json;
+    while let Some(i) = rest.find("\"Id\":\"") {
+        rest = &rest[i + 6..];
+        let Some(end) = rest.find('"') else { break };
+        let id = &rest[..end];
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push(id.to_string());
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
 /// The status code of an HTTP response once its status line is complete.
 pub fn status_code(buf: &[u8]) -> Option<u16> {
     let end = buf.windows(2).position(|w| w == b"\r\n")?;
@@ -216,6 +261,15 @@ pub fn status_code(buf: &[u8]) -> Option<u16> {
 mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn ids_from_a_container_list() {
+        let j = r#"[{"Id":"8dfafdbc3a40","Names":["/a"],"Labels":{"Id":"x"}},{"Id":"9cd87474be90","Names":["/b"]}]"#;
+        assert_eq!(container_ids(j), vec!["8dfafdbc3a40", "9cd87474be90"]);
+        assert!(container_ids("[]").is_empty());
+        assert!(container_ids("{\"Id\":\"unterminated").is_empty());
+        assert!(container_ids("{\"Id\":\"../etc\"}").is_empty());
+    }
 
     #[test]
     fn status_lines() {
@@ -264,6 +318,8 @@ mod tests {
             #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(2000), ..ProptestConfig::default() })]
             #[test]
             fn status_code_never_panics(b in proptest::collection::vec(any::<u8>(), 0..64)) { let _ = status_code(&b); }
+            #[test]
+            fn container_ids_never_panic(s in "\\PC{0,80}") { let _ = container_ids(&s); }
         }
     }
 }

@@ -229,3 +229,19 @@ fn bad_environment_fails_with_its_code_and_a_named_cause() {
         assert!(line.starts_with("dind-init"), "{line}");
     }
 }
+
+/// dockerd gives each container its own stop timeout (10 s by default) at shutdown, which
+/// overruns `docker stop`'s grace; dind-init stops the inner containers itself, within its
+/// budget, before it sends SIGTERM to dockerd.
+#[test]
+fn inner_containers_are_stopped_before_dockerd() {
+    let Some(c) = ctx("stopinner") else { return };
+    let o = c.run().env("FAKE_DOCKERD_CONTAINERS", "0a1b2c,3d4e5f").cmd(&["true"]).go();
+    assert_eq!(o.code, Some(0), "{}", o.dump());
+    let names = c.events();
+    let pos = |p: &str| names.iter().position(|l| l.starts_with(p)).unwrap_or_else(|| panic!("no {p:?} event in {names:?}\n{}", o.dump()));
+    let term = pos("term");
+    assert!(pos("stop 0a1b2c") < term && pos("stop 3d4e5f") < term, "{names:?}");
+    assert!(o.stderr.contains("shutdown: stopping 2 inner container(s) (stop timeout 5s)"), "{}", o.dump());
+    assert!(o.stderr.contains("shutdown: 2 inner container(s) stopped"), "{}", o.dump());
+}

@@ -1,0 +1,763 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016,SC2001,SC2119  # '$x' is for the shell inside the container
+# Faults and field hardening, on real engines: dind-init as PID 1 of real Docker-in-Docker
+# containers on a throwaway host dockerd (instance "field"; never /var/run/docker.sock).
+#
+#   sudo scripts/e2e-field.sh              # every scenario
+#   sudo scripts/e2e-field.sh F1 mtu H4    # a subset, by id or name
+#   scripts/e2e-field.sh --list            # the scenarios
+#
+# Faults (issue 7): the inner dockerd or its containerd killed with SIGKILL while the command
+# runs; 20 `docker stop`/`docker start` cycles of a daemon-mode container on a named volume.
+# Field hardening (issue 8): shutdown inside `docker stop`'s grace period, MTU of a real low-MTU
+# network, DOCKER_HOST / TESTCONTAINERS_HOST_OVERRIDE and the Docker SDK for Python, `dind-init
+# health` and the image's HEALTHCHECK, the iptables backends, /tmp and the vfs warning.
+#
+# Set-up (idempotent, shared with e2e.sh through scripts/lib.sh): installs what is missing, builds
+# the static binary (DIND_BIN=/path skips that), starts host dockerd FIELD_INSTANCE (default
+# "field"), builds dind-init-test/base:bookworm, dind-init/debian:test and
+# dind-init-test/inner:latest offline. Inner images come from $DIND_CACHE/inner.tar, bind-mounted
+# read-only at /images/inner.tar and `docker load`ed by the command. Scenario H3 also builds
+# dind-init-test/python:field: dind-init/debian:test + python3 (.debs fetched on the host with
+# apt-get against the base image's dpkg status) + the Docker SDK for Python (wheels fetched on the
+# host with `pip download docker` from PyPI; Debian's python3-docker when PyPI is unreachable),
+# built with --network none and cached under $DIND_CACHE/field-python. Scenario H2 creates a
+# bridge network with MTU 1400 on the host daemon (no NAT, no iptables: --iptables=false);
+# nothing in any scenario sends traffic beyond loopback and the inner containers.
+#
+# Output: one line per scenario, `PASS|FAIL|SKIP  ID name  (N s)  note`, then
+# `e2e-field: N passed, M failed` (last line). On failure: the reason, dind-init's log lines and
+# the tail of what the scenario captured; everything stays in target/e2e-field/. Exit status
+# non-zero if anything failed. Under CI=true a skip is a failure.
+#
+# H7 checks a clean `docker stop` with an inner container that ignores SIGTERM: dockerd alone
+# would give it its own 10 s stop time-out (dockerd's --shutdown-timeout is only a floor), so
+# dind-init stops the inner containers itself over the API within its budget first.
+#
+# Environment: FIELD_INSTANCE (host dockerd instance, default field), FIELD_CYCLES (F4's stop/start
+# cycles, default 20), DIND_BIN (use this binary, no build), DIND_CACHE, CI.
+set -uo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.." || exit 1
+export PATH="$HOME/.cargo/bin:$PATH"
+# shellcheck disable=SC2034  # LIB_TAG is read by lib.sh
+LIB_TAG=e2e-field
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+INSTANCE=${FIELD_INSTANCE:-field}
+WORK=$DIND_REPO/target/e2e-field
+RUNID=$$
+LABEL=dind-init-field=$RUNID
+PFX=field-$RUNID
+PY_IMAGE=dind-init-test/python:field
+NOVOLUME_IMAGE=dind-init-test/novolume:field
+PY_CACHE=$DIND_CACHE/field-python
+INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
+LOAD='docker load -q -i /images/inner.tar >/dev/null'
+F4_CYCLES=${FIELD_CYCLES:-20}
+
+ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7)
+EXTRA=()
+declare -A NAME=(
+    [F1]=dockerd-kill [F2]=daemon-exit [F3]=containerd-kill [F4]=stop-start
+    [H1]=grace [H2]=mtu [H3]=clients [H4]=health [H5]=iptables [H6]=tmp-storage
+    [H7]=grace-ignore-term
+)
+declare -A DESC=(
+    [F1]="kill -9 of dockerd while the command runs: restarted (restart 1/5), next docker run works"
+    [F2]="--on-daemon-exit=exit: kill -9 of dockerd stops the command, exit 125 with the reason"
+    [F3]="kill -9 of dockerd's containerd: what happens (dockerd restarts it, docker run works again)"
+    [F4]="$F4_CYCLES x docker stop/start, /var/lib/docker on a volume: inner container + volume file survive"
+    [H1]="docker stop -t 10: inner container's TERM trap runs (marker 'clean'), --shutdown-timeout=5"
+    [H2]="outer network with MTU 1400: dind-init passes --mtu=1400, inner eth0 MTU 1400"
+    [H3]="DOCKER_HOST, TESTCONTAINERS_HOST_OVERRIDE; the Docker SDK for Python drives the inner daemon"
+    [H4]="dind-init health: 1 before dockerd is up, 0 when up, 1 after it died; HEALTHCHECK healthy"
+    [H5]="DIND_IPTABLES=legacy / nft / auto: choice logged, inner daemon and container work"
+    [H6]="/tmp not mounted over; overlayfs data root warns about vfs with the fix, a volume does not"
+    [H7]="docker stop -t 10 with an inner container that ignores SIGTERM: still clean, < 10 s"
+)
+
+in_ci() { case "${CI:-}" in [Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]) return 0 ;; esac; return 1; }
+usage() { sed -n '3,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+SELECTED=()
+for a in "$@"; do
+    case "$a" in
+        -h|--help) usage; exit 0 ;;
+        --list) for n in "${ALL[@]}" "${EXTRA[@]}"; do printf '%-3s %-17s %s\n' "$n" "${NAME[$n]}" "${DESC[$n]}"; done; exit 0 ;;
+    esac
+    found=
+    for n in "${ALL[@]}" "${EXTRA[@]}"; do
+        if [ "${a^^}" = "$n" ] || [ "$a" = "${NAME[$n]}" ]; then SELECTED+=("$n"); found=1; fi
+    done
+    [ -n "$found" ] || { echo "e2e-field.sh: unknown scenario '$a' (see --list)" >&2; exit 2; }
+done
+[ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${ALL[@]}")
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+RESULTS=()
+
+# ------------------------------------------------------------------ reporting
+
+# result STATUS ID SECONDS [NOTE]
+result() {
+    local line
+    line=$(printf '%-4s  %-3s %-17s (%5.1f s)' "$1" "$2" "${NAME[$2]}" "$3")
+    [ -n "${4:-}" ] && line+="  $4"
+    echo "$line"
+    RESULTS+=("$line")
+}
+
+summary() {
+    [ "$SKIPPED" -gt 0 ] && echo "e2e-field: $SKIPPED skipped (not run; a failure under CI=true)"
+    echo "e2e-field: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}
+
+# show what a failed scenario captured: dind-init's own lines, then each file's tail
+show_failure() { # DIR
+    local f
+    for f in "$1"/*; do
+        { [ -f "$f" ] && [ -s "$f" ]; } || continue
+        if grep -q '^dind-init: ' "$f"; then
+            echo "    --- $(basename "$f"): dind-init's lines (last 30)"
+            grep '^dind-init: \|^  | ' "$f" | grep -v '^  | ' | tail -n 30 | cut -c1-300 | sed 's/^/    | /'
+        fi
+        echo "    --- $(basename "$f") (last 15 lines)"
+        tail -n 15 "$f" | cut -c1-300 | sed 's/^/    | /'
+    done
+    echo "    --- host dockerd log ($DIND_HOST_LOG, last 10 lines)"
+    lib_host_log_tail 10 | cut -c1-300 | sed 's/^/    | /'
+}
+
+# ------------------------------------------------------------------ helpers for scenarios
+
+D=          # the current scenario's log directory
+FAILMSG=
+NOTE=
+SKIPMSG=
+
+fail() { FAILMSG=$*; return 1; }
+skip() { SKIPMSG=$*; return 2; }
+now() { echo "${EPOCHREALTIME/,/.}"; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
+
+# run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME), stdout -> D/NAME.out,
+# stderr (dind-init's and dockerd's log) -> D/NAME.err, status -> RC and D/NAME.rc, time -> DUR.
+run_c() {
+    local n=$1 t0
+    shift
+    t0=$(now)
+    dk run --label "$LABEL" --name "$PFX-$n" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null
+    RC=$?
+    DUR=$(since "$t0")
+    echo "$RC" >"$D/$n.rc"
+    return 0
+}
+
+# start_c NAME DOCKER-RUN-ARGS...: docker run -d, labelled, named PFX-NAME; sets C
+start_c() {
+    local n=$1
+    shift
+    C=$PFX-$n
+    dk run -d --label "$LABEL" --name "$C" "$@" >/dev/null 2>"$D/$n.run.err" || fail "docker run -d $n failed: $(head -c 300 "$D/$n.run.err")"
+}
+
+check_rc() { # NAME WANT
+    local got
+    got=$(cat "$D/$1.rc" 2>/dev/null)
+    [ "$got" = "$2" ] || fail "$1: exit status $got, expected $2"
+}
+
+check_out() { # NAME TEXT: stdout is exactly TEXT
+    local got
+    got=$(cat "$D/$1.out")
+    [ "$got" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"
+}
+
+# has FILE TEXT: a dind-init log line of FILE contains TEXT (fixed string)
+has() { grep '^dind-init: ' "$1" | grep -qF -- "$2"; }
+need() { # FILE TEXT WHAT
+    has "$1" "$2" || fail "${3:-$(basename "$1")}: no dind-init log line containing '$2'"
+}
+logline() { grep '^dind-init: ' "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' | cut -c1-"${3:-160}"; }
+
+# logs C FILE: docker logs (stdout + stderr) of C into FILE
+logs() { DK_TIMEOUT=60 dk logs "$1" >"$2" 2>&1; }
+
+# wait_log C TEXT SECONDS: until `docker logs C` contains TEXT
+wait_log() {
+    local i
+    for ((i = 0; i < $3 * 4; i++)); do
+        DK_TIMEOUT=30 dk logs "$1" 2>&1 | grep -qF -- "$2" && return 0
+        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || { dk logs "$1" 2>&1 | grep -qF -- "$2"; return; }
+        sleep 0.25
+    done
+    return 1
+}
+
+# wait_healthy C SECONDS: until `dind-init health` inside C answers 0
+wait_healthy() {
+    local i
+    for ((i = 0; i < $2 * 4; i++)); do
+        DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1 && return 0
+        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || return 1
+        sleep 0.25
+    done
+    return 1
+}
+
+# health_status C: .State.Health.Status
+health_status() { dk inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
+
+# wait_status C STATUS SECONDS
+wait_status() {
+    local i
+    for ((i = 0; i < $3 * 4; i++)); do
+        [ "$(health_status "$1")" = "$2" ] && return 0
+        sleep 0.25
+    done
+    return 1
+}
+
+cleanup_containers() {
+    local ids
+    ids=$(DK_TIMEOUT=30 dk ps -aq --filter "label=$LABEL" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -n "$ids" ] && DK_TIMEOUT=90 dk rm -fv $ids >/dev/null 2>&1
+    ids=$(DK_TIMEOUT=30 dk volume ls -q --filter "label=$LABEL" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -n "$ids" ] && DK_TIMEOUT=60 dk volume rm -f $ids >/dev/null 2>&1
+    ids=$(DK_TIMEOUT=30 dk network ls -q --filter "label=$LABEL" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -n "$ids" ] && DK_TIMEOUT=60 dk network rm $ids >/dev/null 2>&1
+    return 0
+}
+
+# volume NAME: a named volume on the host daemon, removed at the end of the scenario
+volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
+
+# ------------------------------------------------------------------ faults (issue 7)
+
+F1() {
+    # The command kills dockerd itself, waits until a daemon answers again, then runs a container.
+    local script
+    script="$LOAD && p=\$(cat /var/run/docker.pid) && echo \"killing dockerd \$p\" >&2 && kill -9 \$p && \
+i=0; until docker version >/dev/null 2>&1; do i=\$((i+1)); [ \$i -lt 300 ] || exit 90; sleep 0.1; done; \
+[ \"\$(cat /var/run/docker.pid)\" != \"\$p\" ] || exit 91; \
+docker run --rm $INNER_IMAGE echo after""-restart"
+    run_c run --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
+    check_rc run 0 && check_out run after-restart || return 1
+    need "$D/run.err" 'dockerd killed by signal SIGKILL' || return 1
+    need "$D/run.err" 'dockerd: restarting in 1s (restart 1/5)' || return 1
+    need "$D/run.err" 'ready: dockerd answered /_ping again' || return 1
+    need "$D/run.err" 'command: exited with status 0' || return 1
+    need "$D/run.err" 'shutdown: dockerd exited cleanly' || return 1
+    [ "$(grep -c '^dind-init: .*dockerd: started pid' "$D/run.err")" = 2 ] || fail "expected 2 'dockerd: started pid' lines (start + restart)" || return 1
+    NOTE="$(logline "$D/run.err" 'ready: dockerd answered /_ping again' 80); docker run ${DUR} s"
+}
+
+F2() {
+    local script
+    script="$LOAD && kill -9 \$(cat /var/run/docker.pid) && sleep 30; echo not""-reached"
+    run_c run --rm --privileged -e DIND_ON_DAEMON_EXIT=exit "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
+    check_rc run 125 || return 1
+    ! grep -q 'not-reached' "$D/run.out" || fail "the command ran on after dockerd died" || return 1
+    need "$D/run.err" 'dockerd killed by signal SIGKILL' || return 1
+    need "$D/run.err" 'dockerd: --on-daemon-exit=exit: stopping; dind-init will exit 125' || return 1
+    need "$D/run.err" 'command: sending SIGTERM' || return 1
+    need "$D/run.err" 'command: killed by signal SIGTERM' || return 1
+    need "$D/run.err" 'exit 125' || return 1
+    ! has "$D/run.err" 'restarting in' || fail "dockerd was restarted although --on-daemon-exit=exit" || return 1
+    lt "$DUR" 30 || fail "took ${DUR} s (the command's sleep 30 was not cut short)" || return 1
+    NOTE="exit 125 after ${DUR} s: '$(logline "$D/run.err" 'on-daemon-exit=exit' 70)'"
+}
+
+F3() {
+    # A running container (bg) and the kill of containerd; then docker run until it works.
+    local script
+    script="$LOAD && docker run -d --name bg $INNER_IMAGE sleep 1000 >/dev/null && \
+p=\$(cat /var/run/docker/containerd/containerd.pid) && d=\$(cat /var/run/docker.pid) && echo containerd-pid \$p && \
+kill -9 \$p && t0=\$(date +%s%N) && i=0 && \
+until docker run --rm $INNER_IMAGE echo recovered 2>/tmp/err; do \
+  if [ \$i = 0 ]; then echo \"first-error \$(head -n 1 /tmp/err)\"; dind-init health >/dev/null 2>&1; echo health-during-gap \$?; fi; \
+  i=\$((i+1)); [ \$i -lt 600 ] || { cat /tmp/err; exit 90; }; sleep 0.1; done && \
+echo recovery-ms \$(( (\$(date +%s%N) - t0) / 1000000 )) && \
+echo new-containerd-pid \$(cat /var/run/docker/containerd/containerd.pid) && \
+echo dockerd-same \$([ \"\$(cat /var/run/docker.pid)\" = \"\$d\" ] && echo yes || echo no) && \
+echo bg \$(docker inspect -f '{{.State.Status}}' bg) && \
+docker exec bg echo exec""-ok && docker rm -f bg >/dev/null && echo bg-removed"
+    run_c run --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
+    check_rc run 0 || return 1
+    local old new ms
+    old=$(sed -n 's/^containerd-pid //p' "$D/run.out")
+    new=$(sed -n 's/^new-containerd-pid //p' "$D/run.out")
+    ms=$(sed -n 's/^recovery-ms //p' "$D/run.out")
+    grep -qx recovered "$D/run.out" || fail "docker run never worked again after containerd was killed" || return 1
+    [ -n "$new" ] && [ "$new" != "$old" ] || fail "containerd pid $old -> '$new': not restarted" || return 1
+    grep -qx 'dockerd-same yes' "$D/run.out" || fail "dockerd itself was replaced" || return 1
+    grep -q 'libcontainerd: started new containerd process' "$D/run.err" || fail "dockerd's log does not show containerd restarted" || return 1
+    [ "$(grep -c 'libcontainerd: started new containerd process' "$D/run.err")" -ge 2 ] || fail "dockerd's log shows only 1 containerd start" || return 1
+    ! has "$D/run.err" 'restarting in' || fail "dind-init restarted dockerd, which never died" || return 1
+    grep -qx 'bg running' "$D/run.out" || fail "the running inner container did not survive: $(grep '^bg ' "$D/run.out")" || return 1
+    grep -qx 'exec-ok' "$D/run.out" && grep -qx 'bg-removed' "$D/run.out" || fail "docker exec / rm -f of the surviving container failed" || return 1
+    need "$D/run.err" 'shutdown: dockerd exited cleanly' || return 1
+    local gap
+    gap=$(sed -n 's/^health-during-gap //p' "$D/run.out")
+    grep '^first-error ' "$D/run.out" | cut -c13- >"$D/first-error.txt"
+    NOTE="dockerd restarted containerd (pid $old -> $new), docker run worked again after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (meanwhile: '$(cut -c1-60 "$D/first-error.txt")...', dind-init health ${gap:-not probed}); running container survived; dind-init saw no daemon exit"
+}
+
+F4() {
+    local vol c script i t0 stop start times=() code bad
+    vol=$(volume f4) || { fail "docker volume create failed"; return 1; }
+    # daemon mode: no command, no tty
+    start_c f4 --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    c=$C
+    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
+    script="$LOAD && docker volume create data >/dev/null && docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'"
+    dk exec "$c" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "setting up the inner container/volume failed: $(tail -c 300 "$D/setup.out")"; return 1; }
+    local total0
+    total0=$(now)
+    for ((i = 1; i <= F4_CYCLES; i++)); do
+        t0=$(now)
+        DK_TIMEOUT=60 dk stop "$c" >/dev/null 2>>"$D/stop.err" || { fail "cycle $i: docker stop failed"; return 1; }
+        stop=$(since "$t0")
+        code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+        [ "$code" = 0 ] || { logs "$c" "$D/container.log"; fail "cycle $i: exit code $code after docker stop (stop took $stop s)"; return 1; }
+        t0=$(now)
+        dk start "$c" >/dev/null 2>>"$D/start.err" || { fail "cycle $i: docker start failed"; return 1; }
+        wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "cycle $i: the inner daemon did not come up"; return 1; }
+        start=$(since "$t0")
+        dk exec "$c" sh -c "docker ps -a --filter name=^keeper\$ --format '{{.Names}} {{.Status}}'; docker run --rm -v data:/d $INNER_IMAGE cat /d/file" \
+            >"$D/check-$i.out" 2>&1 || { fail "cycle $i: the checks inside failed: $(tail -c 300 "$D/check-$i.out")"; return 1; }
+        grep -q '^keeper Exited (0)' "$D/check-$i.out" || { fail "cycle $i: inner container keeper is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')"; return 1; }
+        grep -qx "persisted-$RUNID" "$D/check-$i.out" || { fail "cycle $i: the volume file is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')"; return 1; }
+        times+=("$stop")
+        echo "cycle $i: stop $stop s, start until healthy $start s" >>"$D/cycles.txt"
+    done
+    local total
+    total=$(since "$total0")
+    logs "$c" "$D/container.log"
+    local n
+    n=$(grep -c '^dind-init: .*ready: dockerd answered /_ping on' "$D/container.log")
+    [ "$n" = $((F4_CYCLES + 1)) ] || fail "$n 'ready' lines in the log, expected $((F4_CYCLES + 1))" || return 1
+    n=$(grep -c '^dind-init: .*shutdown: dockerd exited cleanly' "$D/container.log")
+    [ "$n" = "$F4_CYCLES" ] || fail "$n clean dockerd shutdowns, expected $F4_CYCLES" || return 1
+    ! grep -q '^dind-init: .*SIGKILL' "$D/container.log" || fail "SIGKILL needed: $(grep -m1 '^dind-init: .*SIGKILL' "$D/container.log")" || return 1
+    bad=$(grep -i -E 'pid file found|corrupt|structure needs cleaning|input/output error|panic:|failed to load container|invalid checksum|bad message|database .*(damaged|invalid)' "$D/container.log" | head -n 3)
+    [ -z "$bad" ] || fail "dockerd's log: $(cut -c1-250 <<<"$bad" | tr '\n' '|')" || return 1
+    local max
+    max=$(printf '%s\n' "${times[@]}" | sort -g | tail -n 1)
+    lt "$max" 10 || fail "a docker stop took $max s (grace period 10 s)" || return 1
+    {
+        echo "total $total s for $F4_CYCLES cycles"
+        echo "per-cycle stop times (s): ${times[*]}"
+    } >>"$D/cycles.txt"
+    echo "    F4: $F4_CYCLES cycles in $total s; docker stop per cycle (s): ${times[*]}"
+    NOTE="$F4_CYCLES cycles, $total s total, stop $(printf '%s\n' "${times[@]}" | sort -g | head -n 1)-$max s"
+}
+
+# ------------------------------------------------------------------ field hardening (issue 8)
+
+H1() {
+    local vol c script t0 stop code
+    vol=$(volume h1) || { fail "docker volume create failed"; return 1; }
+    start_c h1 --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    c=$C
+    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
+    script="$LOAD && docker run -d --name trap --restart no -v marker:/m $INNER_IMAGE sh -c 'rm -f /m/marker; trap \"echo clean > /m/marker; exit 0\" TERM; echo trap""-armed; while true; do sleep 1; done' >/dev/null"
+    dk exec "$c" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
+    local i
+    for ((i = 0; i < 40; i++)); do
+        dk exec "$c" docker logs trap 2>/dev/null | grep -q trap-armed && break
+        sleep 0.25
+    done
+    t0=$(now)
+    DK_TIMEOUT=60 dk stop -t 10 "$c" >/dev/null || { fail "docker stop failed"; return 1; }
+    stop=$(since "$t0")
+    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    logs "$c" "$D/stop.log"
+    dk start "$c" >/dev/null || { fail "docker start failed"; return 1; }
+    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon did not come back"; return 1; }
+    dk exec "$c" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$D/after.out" 2>&1
+    logs "$c" "$D/container.log"
+    need "$D/stop.log" 'dockerd: started pid' || return 1
+    grep '^dind-init: .*dockerd: started pid' "$D/stop.log" | head -n 1 | grep -q -- ' --shutdown-timeout=5\( \|$\)' \
+        || fail "'dockerd: started pid' line lacks --shutdown-timeout=5: $(logline "$D/stop.log" 'dockerd: started pid')" || return 1
+    grep -qx clean "$D/after.out" || fail "marker is '$(head -n 1 "$D/after.out")', expected clean (the TERM trap did not run)" || return 1
+    grep -qx 'trap exited 0' "$D/after.out" || fail "inner container: $(grep '^trap' "$D/after.out"), expected 'exited 0'" || return 1
+    [ "$code" = 0 ] || fail "outer exit code $code after docker stop (137 = killed by docker)" || return 1
+    need "$D/stop.log" 'received SIGTERM: stopping dockerd' || return 1
+    need "$D/stop.log" 'shutdown: dockerd exited cleanly' || return 1
+    lt "$stop" 10 || fail "docker stop -t 10 took $stop s" || return 1
+    NOTE="docker stop -t 10 took $stop s, marker clean, inner exit 0; $(logline "$D/stop.log" 'shutdown: dockerd exited' 60)"
+}
+
+H2() {
+    local net
+    net=$PFX-lowmtu
+    if ! dk network create --label "$LABEL" -o com.docker.network.driver.mtu=1400 "$net" >"$D/network.out" 2>&1; then
+        fail "cannot create a bridge network with MTU 1400 on the host daemon: $(head -c 300 "$D/network.out")"
+        return 1
+    fi
+    run_c low --rm --privileged --network "$net" "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
+        sh -c "cat /sys/class/net/eth0/mtu; $LOAD && docker run --rm $INNER_IMAGE cat /sys/class/net/eth0/mtu"
+    check_rc low 0 || return 1
+    [ "$(head -n 1 "$D/low.out")" = 1400 ] || fail "the outer container's eth0 MTU is $(head -n 1 "$D/low.out"), not 1400" || return 1
+    [ "$(sed -n 2p "$D/low.out")" = 1400 ] || fail "inner container's eth0 MTU '$(sed -n 2p "$D/low.out")', expected 1400" || return 1
+    need "$D/low.err" 'network: default route via eth0 has MTU 1400: passing --mtu=1400 to dockerd' || return 1
+    grep '^dind-init: .*dockerd: started pid' "$D/low.err" | grep -q -- ' --mtu=1400' || fail "'dockerd: started pid' line lacks --mtu=1400" || return 1
+    # control: the default network (no default route here, or MTU 1500): no --mtu, inner MTU 1500
+    run_c default --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
+        sh -c "$LOAD && docker run --rm $INNER_IMAGE cat /sys/class/net/eth0/mtu"
+    check_rc default 0 && check_out default 1500 || return 1
+    ! grep '^dind-init: .*dockerd: started pid' "$D/default.err" | grep -q -- '--mtu' || fail "control run passed --mtu" || return 1
+    NOTE="outer 1400 -> $(logline "$D/low.err" 'dockerd: started pid' 80); inner eth0 1400 (control: 1500, no --mtu)"
+}
+
+H7() {
+    # The README's promise (dockerd stops its containers inside the 8 s budget, so the outer
+    # container stops cleanly within docker stop's 10 s) for an inner container whose PID 1
+    # ignores SIGTERM: dockerd must kill it itself (exit 137), not be SIGKILLed by dind-init.
+    local vol c t0 stop code
+    vol=$(volume h7) || { fail "docker volume create failed"; return 1; }
+    start_c h7 --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    c=$C
+    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
+    dk exec "$c" sh -c "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" >"$D/setup.out" 2>&1 \
+        || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
+    t0=$(now)
+    DK_TIMEOUT=60 dk stop -t 10 "$c" >/dev/null || { fail "docker stop failed"; return 1; }
+    stop=$(since "$t0")
+    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    logs "$c" "$D/stop.log"
+    dk start "$c" >/dev/null || { fail "docker start failed"; return 1; }
+    wait_healthy "$c" 90 || { fail "the daemon did not come back"; return 1; }
+    dk exec "$c" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
+    local what
+    what="docker stop -t 10 took $stop s, outer exit $code, inner '$(cat "$D/after.out")'"
+    ! grep -q '^dind-init: .*SIGKILL' "$D/stop.log" || fail "$what; $(logline "$D/stop.log" 'SIGKILL' 90)" || return 1
+    [ "$code" = 0 ] || fail "$what: outer exit code $code, expected 0" || return 1
+    grep -qx 'noterm exited 137' "$D/after.out" || fail "$what: expected 'noterm exited 137' (killed by dockerd)" || return 1
+    lt "$stop" 10 || fail "$what: over 10 s" || return 1
+    NOTE="$what"
+}
+
+# apt_fetch DIR PKG...: download PKG and whatever the base image lacks of its dependencies into
+# DIR, resolved by the host's apt against the base image's dpkg status (no container, no network
+# inside: the image is then built with --network none).
+apt_fetch() {
+    local dir=$1 status=$PY_CACHE/status
+    shift
+    rm -rf "$dir" && mkdir -p "$dir/partial" || return 1
+    tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$status" || return 1
+    local apt=(apt-get -o "Dir::State::status=$status" -o "Dir::Cache::archives=$dir" -o Debug::NoLocking=1
+        -o APT::Get::Assume-Yes=true -o DPkg::Lock::Timeout=600 -qq install --download-only --no-install-recommends "$@")
+    if ! "${apt[@]}" >"$dir.log" 2>&1; then
+        apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1
+        "${apt[@]}" >"$dir.log" 2>&1 || { lib_err "apt-get --download-only $* failed: $(tail -n 3 "$dir.log")"; rm -rf "$dir"; return 1; }
+    fi
+    rm -rf "$dir/partial" "$dir/lock"
+}
+
+# py_deps: python3 .debs and the Docker SDK for Python, cached in PY_CACHE (keyed by the base
+# rootfs): the SDK's wheels from PyPI (`pip download docker`), or when PyPI cannot be reached,
+# Debian's python3-docker. Sets PY_VERSION, PY_DEBS (dir), PY_WHEELS (dir or empty), PY_SDK_SOURCE.
+py_deps() {
+    local key
+    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
+    mkdir -p "$PY_CACHE" || return 1
+    if [ "$(cat "$PY_CACHE/key" 2>/dev/null)" != "$key" ]; then
+        rm -rf "$PY_CACHE/python3" "$PY_CACHE/python3-docker"
+        apt_fetch "$PY_CACHE/python3" python3 || return 1
+        echo "$key" >"$PY_CACHE/key"
+    fi
+    PY_VERSION=$(find "$PY_CACHE/python3" -name 'python3.*-minimal_*.deb' -printf '%f\n' | sed -n 's/^python\(3\.[0-9]*\)-minimal_.*/\1/p' | head -n 1)
+    PY_VERSION=${PY_VERSION:-3.11}
+    if ! ls "$PY_CACHE"/wheels/docker-*.whl >/dev/null 2>&1; then
+        local py=python3
+        [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+        rm -rf "$PY_CACHE/wheels.tmp"
+        if "$py" -m pip download -q --disable-pip-version-check --only-binary=:all: --platform manylinux2014_x86_64 \
+            --python-version "$PY_VERSION" --implementation cp --abi "cp${PY_VERSION/./}" -d "$PY_CACHE/wheels.tmp" docker \
+            >"$PY_CACHE/pip.log" 2>&1; then
+            rm -rf "$PY_CACHE/wheels" && mv "$PY_CACHE/wheels.tmp" "$PY_CACHE/wheels"
+        else
+            rm -rf "$PY_CACHE/wheels.tmp"
+            lib_log "pip download docker failed (PyPI unreachable?): falling back to Debian's python3-docker ($(tail -n 1 "$PY_CACHE/pip.log"))"
+        fi
+    fi
+    if ls "$PY_CACHE"/wheels/docker-*.whl >/dev/null 2>&1; then
+        PY_DEBS=$PY_CACHE/python3 PY_WHEELS=$PY_CACHE/wheels
+        PY_SDK_SOURCE="Docker SDK from PyPI ($(basename "$(ls "$PY_CACHE"/wheels/docker-*.whl)"))"
+    else
+        [ -d "$PY_CACHE/python3-docker" ] || apt_fetch "$PY_CACHE/python3-docker" python3 python3-docker || return 1
+        PY_DEBS=$PY_CACHE/python3-docker PY_WHEELS=
+        PY_SDK_SOURCE="Docker SDK from Debian ($(basename "$(ls "$PY_CACHE"/python3-docker/python3-docker_*.deb)"); PyPI unreachable)"
+    fi
+}
+
+py_image() {
+    py_deps || return 1
+    local ctx
+    ctx=$(mktemp -d) || return 1
+    mkdir -p "$ctx/debs" "$ctx/wheels"
+    cp "$PY_DEBS"/*.deb "$ctx/debs/" 2>/dev/null
+    [ -z "$PY_WHEELS" ] || cp "$PY_WHEELS"/*.whl "$ctx/wheels/"
+    cat >"$ctx/sdk.py" <<'PY'
+import os
+import docker
+
+print("DOCKER_HOST=" + os.environ.get("DOCKER_HOST", "<unset>"))
+print("TESTCONTAINERS_HOST_OVERRIDE=" + os.environ.get("TESTCONTAINERS_HOST_OVERRIDE", "<unset>"))
+client = docker.from_env()
+with open("/images/inner.tar", "rb") as f:
+    client.images.load(f.read())
+out = client.containers.run(os.environ.get("INNER_IMAGE", "dind-init-test/inner:latest"), "echo sdk-ok", remove=True)
+print("result=" + out.decode().strip())
+print("versions: sdk %s, engine %s (API %s)" % (docker.__version__, client.version()["Version"], client.api.api_version))
+PY
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $DIND_IMAGE
+COPY debs /tmp/debs
+COPY wheels /tmp/wheels
+# dpkg -i in passes: each pass configures what the next one's Pre-Depends need
+RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5; do \
+        if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
+        [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -f /tmp/dpkg.log; fi; \
+    sp=/usr/local/lib/python$PY_VERSION/dist-packages; mkdir -p "\$sp"; \
+    for w in /tmp/wheels/*.whl; do [ -e "\$w" ] || continue; python3 -m zipfile -e "\$w" "\$sp"; done; \
+    rm -rf /tmp/debs /tmp/wheels; python3 -c 'import docker'
+COPY sdk.py /usr/local/bin/sdk-check.py
+EOF
+    lib_build "$PY_IMAGE" "$ctx" >"$D/build.log" 2>&1
+    local rc=$?
+    rm -rf "$ctx"
+    return $rc
+}
+
+H3() {
+    # 1. a plain command: DOCKER_HOST exported, TESTCONTAINERS_HOST_OVERRIDE not
+    run_c env --rm --privileged "$DIND_IMAGE" sh -c 'echo "DOCKER_HOST=${DOCKER_HOST:-<unset>}"; echo "TC=${TESTCONTAINERS_HOST_OVERRIDE:-<unset>}"; docker -H "$DOCKER_HOST" version -f "{{.Server.Version}}" >/dev/null && echo answered'
+    check_rc env 0 && check_out env "$(printf 'DOCKER_HOST=unix:///var/run/docker.sock\nTC=<unset>\nanswered')" || return 1
+    # 2. a DOCKER_HOST the user set is kept
+    run_c userhost --rm --privileged -e DOCKER_HOST=unix:///var/run/docker.sock -e DIND_TESTCONTAINERS=false "$DIND_IMAGE" sh -c 'echo "$DOCKER_HOST"'
+    check_rc userhost 0 && check_out userhost unix:///var/run/docker.sock || return 1
+    # 3. the Docker SDK for Python, with DIND_TESTCONTAINERS=true
+    py_image || { fail "building $PY_IMAGE failed (see build.log)"; return 1; }
+    run_c sdk --rm --privileged -e DIND_TESTCONTAINERS=true -e "INNER_IMAGE=$INNER_IMAGE" "${INNER_MOUNT[@]}" "$PY_IMAGE" python3 /usr/local/bin/sdk-check.py
+    check_rc sdk 0 || return 1
+    grep -qx 'DOCKER_HOST=unix:///var/run/docker.sock' "$D/sdk.out" || fail "sdk: DOCKER_HOST wrong: $(head -n 1 "$D/sdk.out")" || return 1
+    grep -qx 'TESTCONTAINERS_HOST_OVERRIDE=localhost' "$D/sdk.out" || fail "sdk: TESTCONTAINERS_HOST_OVERRIDE: $(sed -n 2p "$D/sdk.out")" || return 1
+    grep -qx 'result=sdk-ok' "$D/sdk.out" || fail "sdk: containers.run did not return sdk-ok: $(tr '\n' '|' <"$D/sdk.out" | head -c 200)" || return 1
+    NOTE="$PY_SDK_SOURCE; $(sed -n 's/^versions: //p' "$D/sdk.out")"
+}
+
+H4() {
+    local c rc
+    # dockerd that takes 6 s to start: a window in which the daemon is not up yet
+    mkdir -p "$D/bin"
+    printf '#!/bin/sh\nsleep 6\nexec dockerd "$@"\n' >"$D/bin/slow-dockerd"
+    chmod 0755 "$D/bin/slow-dockerd"
+    start_c h4 --privileged --health-interval 1s -v "$D/bin:/field:ro" -e DIND_DOCKERD=/field/slow-dockerd \
+        -e DIND_ON_DAEMON_EXIT=ignore "$DIND_IMAGE" sleep infinity || return 1
+    c=$C
+    wait_log "$c" 'dockerd: started pid' 60 || { logs "$c" "$D/container.log"; fail "dockerd was never started"; return 1; }
+    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/before.out" 2>&1
+    rc=$?
+    local st_before
+    st_before=$(health_status "$c")
+    [ "$rc" = 1 ] || { logs "$c" "$D/container.log"; fail "dind-init health before dockerd is up: exit $rc, expected 1 ($(head -c 200 "$D/before.out"))"; return 1; }
+    wait_log "$c" 'command: started' 60 || { logs "$c" "$D/container.log"; fail "the daemon never became ready"; return 1; }
+    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/up.out" 2>&1
+    rc=$?
+    [ "$rc" = 0 ] || fail "dind-init health with the daemon up: exit $rc, expected 0 ($(head -c 200 "$D/up.out"))" || return 1
+    DK_TIMEOUT=20 dk exec -e DOCKER_HOST=unix:///nonexistent.sock "$c" dind-init health >"$D/wrongsock.out" 2>&1
+    rc=$?
+    [ "$rc" = 1 ] || fail "dind-init health with DOCKER_HOST=unix:///nonexistent.sock: exit $rc, expected 1" || return 1
+    local test
+    test=$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$c")
+    [ "$test" = '["CMD","dind-init","health"]' ] || fail "the image's HEALTHCHECK is $test" || return 1
+    wait_status "$c" healthy 30 || fail "HEALTHCHECK status '$(health_status "$c")', expected healthy" || return 1
+    dk exec "$c" sh -c 'kill -9 $(cat /var/run/docker.pid)' || { fail "kill -9 of dockerd failed"; return 1; }
+    wait_log "$c" 'carrying on without a daemon' 20 || { logs "$c" "$D/container.log"; fail "dind-init did not notice dockerd's death"; return 1; }
+    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/dead.out" 2>&1
+    rc=$?
+    [ "$rc" = 1 ] || fail "dind-init health after dockerd was killed: exit $rc, expected 1" || return 1
+    grep -q 'unhealthy' "$D/dead.out" || fail "no 'unhealthy' message: $(head -c 200 "$D/dead.out")" || return 1
+    wait_status "$c" unhealthy 30 || fail "HEALTHCHECK status '$(health_status "$c")' after dockerd died, expected unhealthy" || return 1
+    logs "$c" "$D/container.log"
+    DK_TIMEOUT=30 dk rm -f "$c" >/dev/null 2>&1
+    NOTE="before up: 1 (status $st_before), up: 0, healthy; killed: 1 '$(head -n 1 "$D/dead.out" | cut -c1-60)...', unhealthy"
+}
+
+H5() {
+    local mode want script notes=()
+    # which tables hold dockerd's DOCKER chain (nat) after the inner run
+    script="$LOAD && docker run --rm $INNER_IMAGE echo ipt-ok && \
+for b in legacy nft; do if iptables-\$b -t nat -S DOCKER >/dev/null 2>&1; then echo \$b-has-DOCKER; else echo \$b-no-DOCKER; fi; done"
+    for mode in legacy nft auto; do
+        if [ "$mode" = auto ]; then
+            run_c "$mode" --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
+        else
+            run_c "$mode" --rm --privileged -e "DIND_IPTABLES=$mode" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
+        fi
+        check_rc "$mode" 0 || { FAILMSG="DIND_IPTABLES=$mode: $FAILMSG: $(logline "$D/$mode.err" 'iptables' 200)"; return 1; }
+        grep -qx ipt-ok "$D/$mode.out" || fail "DIND_IPTABLES=$mode: the inner container did not run" || return 1
+        case "$mode" in
+            legacy|nft)
+                need "$D/$mode.err" "iptables: using the $mode backend (requested)" || return 1
+                grep -qx "$mode-has-DOCKER" "$D/$mode.out" || fail "DIND_IPTABLES=$mode: dockerd's DOCKER chain is not in the $mode tables: $(tr '\n' ' ' <"$D/$mode.out")" || return 1
+                want=legacy; [ "$mode" = legacy ] && want=nft
+                grep -qx "$want-no-DOCKER" "$D/$mode.out" || fail "DIND_IPTABLES=$mode: DOCKER chain also in the $want tables" || return 1
+                notes+=("$mode ok")
+                ;;
+            auto)
+                local line
+                line=$(logline "$D/auto.err" 'iptables: ' 200)
+                [ -n "$line" ] || fail "auto: no 'iptables:' decision in the log" || return 1
+                local used chosen
+                used=$(grep -o '^[a-z]*-has-DOCKER' "$D/auto.out" | sed 's/-has-DOCKER//' | tr '\n' '+')
+                chosen=$(sed -n 's/.*iptables: using the \([a-z]*\) backend.*/\1/p' <<<"$line")
+                if [ -n "$chosen" ]; then
+                    [ "${used%+}" = "$chosen" ] || fail "auto chose $chosen but dockerd's rules are in: ${used%+}" || return 1
+                fi
+                echo "auto: $line; rules in: ${used%+}" >"$D/auto-decision.txt"
+                notes+=("auto: '$line' -> rules in ${used%+}")
+                ;;
+        esac
+    done
+    NOTE="${notes[*]}"
+}
+
+H6() {
+    local check
+    check="$LOAD && docker run --rm $INNER_IMAGE true && docker info -f 'driver={{.Driver}}' && \
+echo \"tmp-mounts=\$(awk '\$5 == \"/tmp\"' /proc/self/mountinfo | wc -l)\" && \
+echo \"tmp-fs=\$(stat -f -c %T /tmp)\" && \
+echo \"tmp-in-pid1=\$(awk '\$5 == \"/tmp\"' /proc/1/mountinfo | wc -l)\""
+    # 1. the product image: /var/lib/docker is a volume
+    run_c vol --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$check"
+    check_rc vol 0 || return 1
+    grep -qx 'driver=overlay2' "$D/vol.out" || fail "volume: driver $(grep '^driver=' "$D/vol.out")" || return 1
+    grep -qx 'tmp-mounts=0' "$D/vol.out" && grep -qx 'tmp-in-pid1=0' "$D/vol.out" || fail "volume: something is mounted on /tmp: $(grep '^tmp' "$D/vol.out" | tr '\n' ' ')" || return 1
+    grep -q '^tmp-fs=tmpfs' "$D/vol.out" && { fail "volume: /tmp is a tmpfs"; return 1; }
+    ! grep '^dind-init: ' "$D/vol.err" | grep -qi vfs || fail "volume: dind-init mentions vfs: $(grep '^dind-init: ' "$D/vol.err" | grep -i -m1 vfs)" || return 1
+    # 2. an image without VOLUME /var/lib/docker: overlayfs; and the user's own --tmpfs /tmp
+    local ctx
+    ctx=$(mktemp -d)
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $SCRATCH_IMAGE AS bin
+FROM $BASE_IMAGE
+COPY --from=bin /dind-init /usr/local/bin/dind-init
+ENTRYPOINT ["dind-init"]
+EOF
+    lib_build "$NOVOLUME_IMAGE" "$ctx" >"$D/build.log" 2>&1 || { rm -rf "$ctx"; fail "building $NOVOLUME_IMAGE failed"; return 1; }
+    rm -rf "$ctx"
+    run_c overlay --rm --privileged --tmpfs /tmp:rw,exec,size=65536k "${INNER_MOUNT[@]}" "$NOVOLUME_IMAGE" sh -c "$check"
+    check_rc overlay 0 || return 1
+    grep -qx 'driver=vfs' "$D/overlay.out" || fail "overlayfs: driver $(grep '^driver=' "$D/overlay.out"), expected vfs" || return 1
+    grep -qx 'tmp-mounts=1' "$D/overlay.out" && grep -qx 'tmp-fs=tmpfs' "$D/overlay.out" || fail "--tmpfs /tmp: $(grep '^tmp' "$D/overlay.out" | tr '\n' ' ')" || return 1
+    local warn
+    warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'overlayfs' | grep 'vfs' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
+    [ -n "$warn" ] || fail "overlayfs: no dind-init WARN naming vfs and the fix (a volume at /var/lib/docker)" || return 1
+    NOTE="volume: overlay2, /tmp untouched, no vfs word; overlayfs: vfs + WARN '$(sed 's/^dind-init: +[0-9.]*s *WARN *//' <<<"$warn" | cut -c1-70)...'"
+}
+
+# ------------------------------------------------------------------ main
+
+exec {OUT_FD}>&1 {ERR_FD}>&2
+cleanup() {
+    { cleanup_containers; lib_host_stop; } 1>&"$OUT_FD" 2>&"$ERR_FD"
+}
+on_signal() { # STATUS NAME
+    {
+        echo
+        echo "e2e-field: $2: stopping (containers and the host dockerd are cleaned up)"
+        [ ${#RESULTS[@]} -gt 0 ] && printf '%s\n' "${RESULTS[@]}"
+        echo "e2e-field: $PASSED passed, $((FAILED + 1)) failed"
+    } >&"$OUT_FD"
+    exit "$1"
+}
+
+echo "e2e-field: scenarios: ${SELECTED[*]}"
+if ! lib_is_root; then
+    for n in "${SELECTED[@]}"; do
+        if in_ci; then result FAIL "$n" 0 "not root (skipped: a failure under CI=true)"; FAILED=$((FAILED + 1))
+        else result SKIP "$n" 0 "not root: run it with sudo"; SKIPPED=$((SKIPPED + 1)); fi
+    done
+    summary
+    exit $?
+fi
+
+trap cleanup EXIT
+trap 'on_signal 130 interrupted' INT
+trap 'on_signal 143 terminated' TERM
+
+setup() {
+    local t0=$SECONDS
+    local extra=()
+    # H3 fetches the Docker SDK's wheels with pip on the host
+    { [ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1; } || extra+=(python3-pip)
+    lib_install_deps "${extra[@]}" || return 1
+    lib_build_binary || return 1
+    lib_host_start "$INSTANCE" || return 1
+    lib_base_image || return 1
+    lib_inner_image || return 1
+    lib_dind_image || return 1
+    # what a killed earlier run of this instance left (the instance lock says none is running)
+    local ids
+    ids=$(dk ps -aq --filter label=dind-init-field)
+    # shellcheck disable=SC2086
+    [ -z "$ids" ] || dk rm -fv $ids >/dev/null 2>&1
+    ids=$(dk volume ls -q --filter label=dind-init-field)
+    # shellcheck disable=SC2086
+    [ -z "$ids" ] || dk volume rm -f $ids >/dev/null 2>&1
+    ids=$(dk network ls -q --filter label=dind-init-field)
+    # shellcheck disable=SC2086
+    [ -z "$ids" ] || dk network rm $ids >/dev/null 2>&1
+    echo "e2e-field: set-up done in $((SECONDS - t0)) s (binary $DIND_BIN, host dockerd $(dk version -f '{{.Server.Version}}'), image $DIND_IMAGE, inner $INNER_IMAGE)"
+}
+
+T_ALL=$(now)
+if ! setup; then
+    echo "e2e-field: set-up FAILED: every scenario fails"
+    for n in "${SELECTED[@]}"; do result FAIL "$n" 0 "set-up failed"; FAILED=$((FAILED + 1)); done
+    summary
+    exit 1
+fi
+
+rm -rf "$WORK"
+for n in "${SELECTED[@]}"; do
+    D=$WORK/$n-${NAME[$n]}
+    mkdir -p "$D"
+    FAILMSG='' NOTE='' SKIPMSG=''
+    t0=$(now)
+    "$n"
+    rc=$?
+    secs=$(since "$t0")
+    if [ $rc -eq 0 ]; then
+        result PASS "$n" "$secs" "$NOTE"
+        PASSED=$((PASSED + 1))
+    elif [ $rc -eq 2 ] && [ -n "$SKIPMSG" ] && ! in_ci; then
+        result SKIP "$n" "$secs" "$SKIPMSG"
+        SKIPPED=$((SKIPPED + 1))
+    else
+        result FAIL "$n" "$secs" "${FAILMSG:-${SKIPMSG:-failed}}"
+        FAILED=$((FAILED + 1))
+        show_failure "$D"
+    fi
+    cleanup_containers
+done
+
+# stop the host dockerd now, so that the summary is the last thing printed
+cleanup
+echo
+echo "e2e-field: summary (logs in $WORK; $(since "$T_ALL") s in all)"
+printf '%s\n' "${RESULTS[@]}"
+summary
