@@ -434,6 +434,8 @@ impl Running {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // dind-init must never panic, whatever the test feeds it.
+        assert!(!self.stderr().contains("panicked at"), "{}: dind-init panicked\n{}", self.name, self.stderr());
         Outcome { name: self.name.clone(), code: status.code(), signal: status.signal(), stdout: self.stdout(), stderr: self.stderr(), elapsed }
     }
 }
