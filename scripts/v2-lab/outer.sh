@@ -1,0 +1,89 @@
+#!/bin/sh
+# Runs inside the outer (DinD) container of the v2 lab: the command dind-init starts once its
+# dockerd answers (or, for the field contrast, a `docker exec` into a container whose entrypoint is
+# dockerd itself). Prints `key: value` lines for run.sh to check. INNER: the inner image.
+#   outer.sh echo          nested `docker run --rm INNER echo ok`
+#   outer.sh limits        nested run with --memory 64m --cpus 0.5 --pids-limit 50
+#   outer.sh cgroupns-host own cgroup, the limits run, and an inner container's cgroup as the VM sees it
+#   outer.sh field         wait for the socket, then the echo and the limits runs (the entrypoint
+#                          was dockerd itself: no cgroup nesting)
+set -u
+: "${INNER:?INNER (the inner image) is not set}"
+
+load() {
+    if ! out=$(docker load -i /images/inner.tar 2>&1); then
+        echo "docker load failed: $out" >&2
+        echo "load: failed"
+        exit 1
+    fi
+    echo "load: ok"
+}
+
+limits() {
+    docker run --rm --memory 64m --cpus 0.5 --pids-limit 50 "$INNER" \
+        cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max >/tmp/limits.out
+    rc=$?
+    echo "limits-rc: $rc"
+    n=0
+    while IFS= read -r l; do
+        n=$((n + 1))
+        case $n in 1) echo "memory.max: $l" ;; 2) echo "cpu.max: $l" ;; 3) echo "pids.max: $l" ;; esac
+    done </tmp/limits.out
+}
+
+own_cgroup() { sed -n 's/^0:://p' /proc/self/cgroup; }
+
+case "${1:-}" in
+echo)
+    echo "outer-cgroup: $(own_cgroup)"
+    load
+    out=$(docker run --rm "$INNER" echo ok)
+    rc=$?
+    echo "inner-rc: $rc"
+    echo "inner-echo: $out"
+    exit $rc
+    ;;
+limits)
+    load
+    limits
+    exit $rc
+    ;;
+cgroupns-host)
+    echo "outer-cgroup: $(own_cgroup)"
+    load
+    limits
+    # --cgroupns=host for the inner container too: its /proc/self/cgroup then shows the real path
+    # (the outer container shares the VM's cgroup namespace), and /sys/fs/cgroup is the whole tree.
+    docker run --rm --cgroupns=host --memory 32m "$INNER" sh -c \
+        'c=$(sed -n "s/^0:://p" /proc/self/cgroup); echo "inner-cgroup: $c"; echo "inner-memory.max: $(cat /sys/fs/cgroup$c/memory.max)"'
+    irc=$?
+    echo "inner-rc: $irc"
+    [ "$rc" = 0 ] && exit $irc
+    exit $rc
+    ;;
+field)
+    i=0
+    # `dind-init health` is a cheap /_ping (the docker CLI takes seconds under TCG).
+    if command -v dind-init >/dev/null; then probe() { dind-init health --timeout 2 >/dev/null 2>&1; }
+    else probe() { docker version >/dev/null 2>&1; }; fi
+    until [ -S /var/run/docker.sock ] && probe; do
+        i=$((i + 1))
+        if [ $i -gt 120 ]; then echo "daemon: not ready after 120 tries"; exit 1; fi
+        sleep 1
+    done
+    echo "daemon: ready"
+    load
+    # First contact: the run with limits (it needs the cgroup delegation), then a plain run.
+    echo "== docker run --rm --memory 64m --cpus 0.5 --pids-limit 50 $INNER cat memory.max cpu.max pids.max" >&2
+    limits
+    echo "== docker run --rm $INNER echo ok" >&2
+    out=$(docker run --rm "$INNER" echo ok)
+    rc=$?
+    echo "plain-output: $out"
+    echo "plain-rc: $rc"
+    ;;
+*)
+    echo "outer.sh: unknown scenario '${1:-}'" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,296 @@
+#!/bin/bash
+# The v2 lab's scenarios, inside the VM (started by guest-init.sh). Everything the host reads is a
+# console line starting with "V2LAB ": "PASS name (T s)", "FAIL name (T s)", "| detail" lines,
+# and "RESULT ..." at the end. The boot to run comes from the kernel command line: v2lab.run=main
+# (scenarios 1-4), v2lab.run=legacy (modprobe.blacklist=nf_tables, the iptables-legacy check) or
+# v2lab.run=prep (load the DinD image onto the data disk, /dev/vdc, which later boots reuse).
+set -u
+. /lab/lab/config.env
+API=(python3 /lab/lab/dockerapi.py)
+MODE=$(sed -n 's/.*v2lab\.run=\([^ ]*\).*/\1/p' /proc/cmdline)
+W=/run/v2lab
+mkdir -p "$W"
+PASSED=0
+FAILED=0
+BAD=0
+# DIND_WAIT_TIMEOUT: the inner dockerd needs 6-20 s to answer under TCG; leave room for a busy host.
+COMMON=(--privileged --timeout "$SCEN_TIMEOUT" -e "INNER=$INNER_IMAGE" -e DIND_WAIT_TIMEOUT=180
+    -v /lab/images/inner.tar:/images/inner.tar:ro -v /lab/lab:/v2lab:ro)
+# V2LAB_OUTER_ENV (host): extra "K=V ..." for the outer containers, for triage.
+for kv in ${OUTER_ENV:-}; do COMMON+=(-e "$kv"); done
+
+say() { echo "V2LAB $*"; }
+detail() { while IFS= read -r l; do echo "V2LAB |   $l"; done; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# kv FILE KEY: the value of the first "KEY: value" line.
+kv() { sed -n "s/^$2: //p" "$1" 2>/dev/null | head -n 1; }
+
+# expect WHAT GOT WANT: an equality check, printed either way.
+expect() {
+    if [ "$2" = "$3" ]; then
+        say "|   ok    $1 = '$2'"
+    else
+        say "|   WRONG $1 = '$2' (want '$3')"
+        BAD=1
+    fi
+}
+# expect_prefix WHAT GOT PREFIX
+expect_prefix() {
+    case "$2" in
+        "$3"*) say "|   ok    $1 = '$2' (below $3)" ;;
+        *) say "|   WRONG $1 = '$2' (want below $3)"; BAD=1 ;;
+    esac
+}
+# expect_true WHAT COMMAND...
+expect_true() {
+    local what=$1
+    shift
+    if "$@"; then say "|   ok    $what"; else say "|   WRONG $what"; BAD=1; fi
+}
+
+# show PREFIX: the command's stdout and dind-init's own log lines (stderr); all of stderr's tail
+# when the scenario went wrong.
+show() {
+    say "| stdout:"
+    detail <"$1.stdout"
+    say "| dind-init log:"
+    grep '^dind-init:' "$1.stderr" | detail
+}
+show_err_tail() {
+    say "| last lines of the container's stderr (dockerd and dind-init):"
+    tail -n "${2:-30}" "$1.stderr" | detail
+    hints "$1.stderr"
+}
+# hints FILE: one-line diagnoses of known failures.
+hints() {
+    if grep -q 'AppArmor enabled on system but the docker-default profile could not be loaded' "$1"; then
+        say "| DIAGNOSIS: the kernel has AppArmor (as Debian/Ubuntu hosts do), /sys/kernel/security is mounted in"
+        say "|   the container (dind-init mounts securityfs), so the inner dockerd (20.10: runc's apparmor.IsEnabled)"
+        say "|   wants to load its docker-default profile, but the image has no apparmor_parser (docker.io only"
+        say "|   Recommends apparmor). Fix: apparmor in the image, or no securityfs mount without apparmor_parser."
+        say "|   To test the cgroup part alone: V2LAB_KERNEL_ARGS=apparmor=0 scripts/v2-lab.sh"
+    fi
+}
+
+scenario() { # NAME FUNCTION
+    local name=$1 t0
+    t0=$(now)
+    BAD=0
+    say "---- $name"
+    "$2" || BAD=1
+    if [ "$BAD" = 0 ]; then
+        PASSED=$((PASSED + 1))
+        say "PASS $name ($(since "$t0") s)"
+    else
+        FAILED=$((FAILED + 1))
+        say "FAIL $name ($(since "$t0") s)"
+    fi
+}
+
+# ------------------------------------------------------------------ boot: the VM's own set-up
+
+s_boot() {
+    local fstype ctrl
+    fstype=$(stat -fc %T /sys/fs/cgroup)
+    ctrl=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
+    say "| kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo) MiB"
+    say "| cmdline: $(cat /proc/cmdline)"
+    say "| /proc/mounts cgroup lines: $(grep cgroup /proc/mounts | tr '\n' ';')"
+    expect "/sys/fs/cgroup file system" "$fstype" cgroup2fs
+    expect "cgroup v1 hierarchies mounted" "$(awk '$3 == "cgroup"' /proc/mounts | wc -l)" 0
+    local c
+    for c in cpuset cpu io memory hugetlb pids; do
+        case " $ctrl " in *" $c "*) ;; *) say "|   WRONG controller $c missing from cgroup.controllers ($ctrl)"; BAD=1 ;; esac
+    done
+    say "| root cgroup.controllers: $ctrl"
+    say "| AppArmor enabled in the kernel: $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || echo no) (Debian's default, as on Debian/Ubuntu hosts)"
+    if [ "$MODE" = legacy ]; then
+        # nf_tables is blacklisted: the VM's own dockerd must use the legacy backend too.
+        update-alternatives --set iptables /usr/sbin/iptables-legacy >/dev/null 2>&1
+        update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy >/dev/null 2>&1
+        say "| VM iptables: $(iptables --version 2>&1)"
+    fi
+    start_dockerd || return 1
+    load_dind || return 1
+    [ "$BAD" = 0 ]
+}
+
+DOCKERD_PID=
+start_dockerd() {
+    local t0
+    t0=$(now)
+    say "| /var/lib/docker: $(findmnt -no SOURCE,FSTYPE /var/lib/docker 2>/dev/null || echo 'on the root disk')"
+    dockerd >"$W/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    if ! "${API[@]}" ping --timeout 180; then
+        say "|   WRONG the VM's dockerd did not answer /_ping in 180 s; its log:"
+        tail -n 30 "$W/dockerd.log" | detail
+        return 1
+    fi
+    say "|   ok    VM dockerd $(dockerd --version 2>/dev/null | cut -d, -f1) ready after $(since "$t0") s"
+}
+
+# load_dind: the DinD image into the VM's dockerd: the delta archive when there is one (the data
+# disk already holds the base layers), else (or when the delta is refused) the full one.
+load_dind() {
+    local t0 f
+    for f in dind-delta.tar dind.tar; do
+        [ -s "/lab/images/$f" ] || continue
+        t0=$(now)
+        if "${API[@]}" load "/lab/images/$f" >"$W/load.out" 2>&1; then
+            say "|   ok    $f: $(tr '\n' ' ' <"$W/load.out")($(since "$t0") s)"
+            return 0
+        fi
+        say "| loading $f failed ($(since "$t0") s):"
+        detail <"$W/load.out"
+    done
+    say "|   WRONG could not load the DinD image"
+    return 1
+}
+
+# prep: fill the (writable) data disk with the DinD image, so later boots load only a delta.
+s_prep() {
+    start_dockerd || return 1
+    local t0
+    t0=$(now)
+    "${API[@]}" load /lab/images/dind.tar >"$W/load.out" 2>&1 || { detail <"$W/load.out"; return 1; }
+    say "|   ok    dind.tar: $(tr '\n' ' ' <"$W/load.out")($(since "$t0") s)"
+    kill -TERM "$DOCKERD_PID"
+    wait "$DOCKERD_PID"
+    say "| VM dockerd stopped (status $?)"
+    sync
+    if umount /var/lib/docker; then
+        say "|   ok    data disk unmounted cleanly"
+        say "PREP-OK"
+    else
+        say "|   WRONG cannot unmount /var/lib/docker: $(grep /var/lib/docker /proc/mounts | head -n 3 | tr '\n' ';')"
+        return 1
+    fi
+}
+
+# ------------------------------------------------------------------ 1. --privileged
+
+s_privileged() {
+    "${API[@]}" run "${COMMON[@]}" --out "$W/s1" "$DIND_IMAGE" sh /v2lab/outer.sh echo
+    local rc=$?
+    show "$W/s1"
+    expect "exit status" "$rc" 0
+    expect "nested run output" "$(kv "$W/s1.stdout" inner-echo)" ok
+    # Private cgroup namespace: the container's root is its own cgroup; dind-init nested into /init.
+    expect "outer command's cgroup (private cgroupns)" "$(kv "$W/s1.stdout" outer-cgroup)" /init
+    [ "$BAD" = 0 ] || show_err_tail "$W/s1"
+}
+
+# ------------------------------------------------------------------ 2. limits
+
+s_limits() {
+    "${API[@]}" run "${COMMON[@]}" --out "$W/s2" "$DIND_IMAGE" sh /v2lab/outer.sh limits
+    local rc=$?
+    show "$W/s2"
+    expect "exit status" "$rc" 0
+    expect "memory.max" "$(kv "$W/s2.stdout" memory.max)" 67108864
+    expect "cpu.max" "$(kv "$W/s2.stdout" cpu.max)" "50000 100000"
+    expect "pids.max" "$(kv "$W/s2.stdout" pids.max)" 50
+    [ "$BAD" = 0 ] || show_err_tail "$W/s2"
+}
+
+# ------------------------------------------------------------------ 3. --cgroupns=host
+
+s_cgroupns_host() {
+    "${API[@]}" run "${COMMON[@]}" --cgroupns host --out "$W/s3" "$DIND_IMAGE" sh /v2lab/outer.sh cgroupns-host
+    local rc=$? cid
+    cid=$(cat "$W/s3.id" 2>/dev/null)
+    show "$W/s3"
+    say "| outer container id: $cid (the VM's dockerd puts it in /docker/$cid)"
+    expect "exit status" "$rc" 0
+    expect "outer command's cgroup" "$(kv "$W/s3.stdout" outer-cgroup)" "/docker/$cid/init"
+    expect "memory.max" "$(kv "$W/s3.stdout" memory.max)" 67108864
+    expect "cpu.max" "$(kv "$W/s3.stdout" cpu.max)" "50000 100000"
+    expect "pids.max" "$(kv "$W/s3.stdout" pids.max)" 50
+    expect_prefix "inner container's cgroup" "$(kv "$W/s3.stdout" inner-cgroup)" "/docker/$cid/"
+    expect "inner container's memory.max at that path" "$(kv "$W/s3.stdout" inner-memory.max)" 33554432
+    expect_true "nothing nested at the VM's root cgroup (no /sys/fs/cgroup/init)" test ! -e /sys/fs/cgroup/init
+    say "| VM root cgroup's children after the run: $(find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d -printf '%f ')"
+    [ "$BAD" = 0 ] || show_err_tail "$W/s3"
+}
+
+# ------------------------------------------------------------------ 4. the field error
+
+s_field_contrast() {
+    local cid rc
+    cid=$("${API[@]}" run --detach "${COMMON[@]}" --entrypoint dockerd "$DIND_IMAGE") || {
+        say "|   WRONG cannot start the container with --entrypoint dockerd"
+        return 1
+    }
+    "${API[@]}" exec "$cid" --timeout "$SCEN_TIMEOUT" --out "$W/s4" sh /v2lab/outer.sh field
+    rc=$?
+    "${API[@]}" logs "$cid" --out "$W/s4-daemon"
+    "${API[@]}" rm "$cid"
+    say "| docker exec ... outer.sh field: status $rc; stdout:"
+    detail <"$W/s4.stdout"
+    say "| its stderr (the nested docker run's error, verbatim):"
+    detail <"$W/s4.stderr"
+    say "| the inner dockerd's log lines about it:"
+    grep -i 'cgroup\|subtree\|level=error\|level=fatal\|failed to' "$W/s4-daemon.stderr" | tail -n 12 | detail
+    expect "inner daemon came up (only the nested runs should fail)" "$(kv "$W/s4.stdout" daemon)" ready
+    local prc lrc mem
+    prc=$(kv "$W/s4.stdout" plain-rc)
+    lrc=$(kv "$W/s4.stdout" limits-rc)
+    mem=$(kv "$W/s4.stdout" memory.max)
+    say "| plain nested run: status '$prc', output '$(kv "$W/s4.stdout" plain-output)'"
+    say "| nested run with limits: status '$lrc', memory.max '$mem', cpu.max '$(kv "$W/s4.stdout" cpu.max)', pids.max '$(kv "$W/s4.stdout" pids.max)'"
+    if [ "$prc" = 0 ] && [ "$lrc" = 0 ] && [ "$mem" = 67108864 ]; then
+        say "|   WRONG without dind-init's nesting everything worked: no contrast to show"
+        BAD=1
+    else
+        say "|   ok    without dind-init's nesting the nested runs fail"
+    fi
+    grep -v '^== ' "$W/s4.stderr" >"$W/s4.errors"
+    expect_true "the error is the cgroup v2 one (names cgroup/subtree/threaded/busy)" \
+        grep -qi 'cgroup\|subtree\|threaded\|resource busy' "$W/s4.errors"
+    grep -i 'error' "$W/s4.errors" | grep -i 'cgroup\|subtree\|threaded\|busy' | head -n 3 |
+        while IFS= read -r l; do say "| FIELD-ERROR: $l"; done
+    [ "$BAD" = 0 ]
+}
+
+# ------------------------------------------------------------------ 5. nf_tables blacklisted
+
+s_iptables_legacy() {
+    expect_true "nf_tables is not loaded before the run" sh -c '! grep -q "^nf_tables " /proc/modules'
+    "${API[@]}" run "${COMMON[@]}" --out "$W/s5" "$DIND_IMAGE" sh /v2lab/outer.sh echo
+    local rc=$?
+    show "$W/s5"
+    expect "exit status" "$rc" 0
+    expect "nested run output" "$(kv "$W/s5.stdout" inner-echo)" ok
+    expect_true "nf_tables is still not loaded" sh -c '! grep -q "^nf_tables " /proc/modules'
+    expect_true "dind-init chose the legacy backend (log mentions iptables ... legacy)" \
+        grep -qi '^dind-init:.*iptables.*legacy' "$W/s5.stderr"
+    [ "$BAD" = 0 ] || show_err_tail "$W/s5" 40
+}
+
+# ONLY (V2LAB_SCENARIOS on the host): run just these scenarios (the boot check always runs).
+want() { [ -z "${ONLY:-}" ] || case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+case "$MODE" in
+prep)
+    scenario prep s_prep
+    ;;
+main)
+    scenario boot s_boot
+    if [ "$FAILED" = 0 ]; then
+        want privileged && scenario privileged s_privileged
+        want limits && scenario limits s_limits
+        want cgroupns-host && scenario cgroupns-host s_cgroupns_host
+        want field-contrast && scenario field-contrast s_field_contrast
+    fi
+    ;;
+legacy)
+    scenario boot-legacy s_boot
+    [ "$FAILED" = 0 ] && want iptables-legacy && scenario iptables-legacy s_iptables_legacy
+    ;;
+*)
+    say "FAIL unknown-mode (v2lab.run='$MODE')"
+    ;;
+esac
+say "RESULT passed=$PASSED failed=$FAILED"
