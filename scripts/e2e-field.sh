@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2016,SC2001,SC2119  # '$x' is for the shell inside the container
+# shellcheck disable=SC2016,SC2001,SC2119,SC2034  # '$x' is for the shell inside the container; ALL, NAME, NOTE, ...: read by scripts/scenario.sh
 # Faults and field hardening, on real engines: dind-init as PID 1 of real Docker-in-Docker
 # containers on a throwaway host dockerd (instance "field"; never /var/run/docker.sock).
 #
@@ -13,7 +13,7 @@
 # network, DOCKER_HOST / TESTCONTAINERS_HOST_OVERRIDE and the Docker SDK for Python, `dind-init
 # health` and the image's HEALTHCHECK, the iptables backends, /tmp and the vfs warning.
 #
-# Set-up (idempotent, shared with e2e.sh through scripts/lib.sh): installs what is missing, builds
+# Set-up (idempotent, shared with e2e.sh through scripts/lib.sh and scripts/scenario.sh): installs what is missing, builds
 # the static binary (DIND_BIN=/path skips that), starts host dockerd FIELD_INSTANCE (default
 # "field"), builds dind-init-test/base:bookworm, dind-init/debian:test and
 # dind-init-test/inner:latest offline. Inner images come from $DIND_CACHE/inner.tar, bind-mounted
@@ -40,10 +40,11 @@ set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
 export PATH="$HOME/.cargo/bin:$PATH"
-# shellcheck disable=SC2034  # LIB_TAG is read by lib.sh
 LIB_TAG=e2e-field
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
+# shellcheck source=scripts/scenario.sh
+. scripts/scenario.sh
 
 INSTANCE=${FIELD_INSTANCE:-field}
 WORK=$DIND_REPO/target/e2e-field
@@ -53,12 +54,10 @@ PFX=field-$RUNID
 PY_IMAGE=dind-init-test/python:field
 NOVOLUME_IMAGE=dind-init-test/novolume:field
 PY_CACHE=$DIND_CACHE/field-python
-INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
-LOAD='docker load -q -i /images/inner.tar >/dev/null'
 F4_CYCLES=${FIELD_CYCLES:-20}
 
 ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7)
-EXTRA=()
+SCENARIO_FN=   # scenario F1 is function F1
 declare -A NAME=(
     [F1]=dockerd-kill [F2]=daemon-exit [F3]=containerd-kill [F4]=stop-start
     [H1]=grace [H2]=mtu [H3]=clients [H4]=health [H5]=iptables [H6]=tmp-storage
@@ -78,106 +77,14 @@ declare -A DESC=(
     [H7]="docker stop -t 10 with an inner container that ignores SIGTERM: still clean, < 10 s"
 )
 
-in_ci() { case "${CI:-}" in [Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]) return 0 ;; esac; return 1; }
-usage() { sed -n '3,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+scenario_args "$@"
 
-SELECTED=()
-for a in "$@"; do
-    case "$a" in
-        -h|--help) usage; exit 0 ;;
-        --list) for n in "${ALL[@]}" "${EXTRA[@]}"; do printf '%-3s %-17s %s\n' "$n" "${NAME[$n]}" "${DESC[$n]}"; done; exit 0 ;;
-    esac
-    found=
-    for n in "${ALL[@]}" "${EXTRA[@]}"; do
-        if [ "${a^^}" = "$n" ] || [ "$a" = "${NAME[$n]}" ]; then SELECTED+=("$n"); found=1; fi
-    done
-    [ -n "$found" ] || { echo "e2e-field.sh: unknown scenario '$a' (see --list)" >&2; exit 2; }
-done
-[ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${ALL[@]}")
-
-PASSED=0
-FAILED=0
-SKIPPED=0
-RESULTS=()
-
-# ------------------------------------------------------------------ reporting
-
-# result STATUS ID SECONDS [NOTE]
-result() {
-    local line
-    line=$(printf '%-4s  %-3s %-17s (%5.1f s)' "$1" "$2" "${NAME[$2]}" "$3")
-    [ -n "${4:-}" ] && line+="  $4"
-    echo "$line"
-    RESULTS+=("$line")
-}
-
-summary() {
-    [ "$SKIPPED" -gt 0 ] && echo "e2e-field: $SKIPPED skipped (not run; a failure under CI=true)"
-    echo "e2e-field: $PASSED passed, $FAILED failed"
-    [ "$FAILED" -eq 0 ]
-}
-
-# show what a failed scenario captured: dind-init's own lines, then each file's tail
-show_failure() { # DIR
-    local f
-    for f in "$1"/*; do
-        { [ -f "$f" ] && [ -s "$f" ]; } || continue
-        if grep -q '^dind-init: ' "$f"; then
-            echo "    --- $(basename "$f"): dind-init's lines (last 30)"
-            grep '^dind-init: \|^  | ' "$f" | grep -v '^  | ' | tail -n 30 | cut -c1-300 | sed 's/^/    | /'
-        fi
-        echo "    --- $(basename "$f") (last 15 lines)"
-        tail -n 15 "$f" | cut -c1-300 | sed 's/^/    | /'
-    done
-    echo "    --- host dockerd log ($DIND_HOST_LOG, last 10 lines)"
-    lib_host_log_tail 10 | cut -c1-300 | sed 's/^/    | /'
-}
+# H3 fetches the Docker SDK's wheels with pip on the host
+{ [ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1; } || SETUP_DEPS=(python3-pip)
 
 # ------------------------------------------------------------------ helpers for scenarios
 
-D=          # the current scenario's log directory
-FAILMSG=
-NOTE=
-SKIPMSG=
-
-fail() { FAILMSG=$*; return 1; }
-skip() { SKIPMSG=$*; return 2; }
-now() { echo "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
-
-# run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME), stdout -> D/NAME.out,
-# stderr (dind-init's and dockerd's log) -> D/NAME.err, status -> RC and D/NAME.rc, time -> DUR.
-run_c() {
-    local n=$1 t0
-    shift
-    t0=$(now)
-    dk run --label "$LABEL" --name "$PFX-$n" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null
-    RC=$?
-    DUR=$(since "$t0")
-    echo "$RC" >"$D/$n.rc"
-    return 0
-}
-
-# start_c NAME DOCKER-RUN-ARGS...: docker run -d, labelled, named PFX-NAME; sets C
-start_c() {
-    local n=$1
-    shift
-    C=$PFX-$n
-    dk run -d --label "$LABEL" --name "$C" "$@" >/dev/null 2>"$D/$n.run.err" || fail "docker run -d $n failed: $(head -c 300 "$D/$n.run.err")"
-}
-
-check_rc() { # NAME WANT
-    local got
-    got=$(cat "$D/$1.rc" 2>/dev/null)
-    [ "$got" = "$2" ] || fail "$1: exit status $got, expected $2"
-}
-
-check_out() { # NAME TEXT: stdout is exactly TEXT
-    local got
-    got=$(cat "$D/$1.out")
-    [ "$got" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"
-}
 
 # has FILE TEXT: a dind-init log line of FILE contains TEXT (fixed string)
 has() { grep '^dind-init: ' "$1" | grep -qF -- "$2"; }
@@ -185,31 +92,6 @@ need() { # FILE TEXT WHAT
     has "$1" "$2" || fail "${3:-$(basename "$1")}: no dind-init log line containing '$2'"
 }
 logline() { grep '^dind-init: ' "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' | cut -c1-"${3:-160}"; }
-
-# logs C FILE: docker logs (stdout + stderr) of C into FILE
-logs() { DK_TIMEOUT=60 dk logs "$1" >"$2" 2>&1; }
-
-# wait_log C TEXT SECONDS: until `docker logs C` contains TEXT
-wait_log() {
-    local i
-    for ((i = 0; i < $3 * 4; i++)); do
-        DK_TIMEOUT=30 dk logs "$1" 2>&1 | grep -qF -- "$2" && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || { dk logs "$1" 2>&1 | grep -qF -- "$2"; return; }
-        sleep 0.25
-    done
-    return 1
-}
-
-# wait_healthy C SECONDS: until `dind-init health` inside C answers 0
-wait_healthy() {
-    local i
-    for ((i = 0; i < $2 * 4; i++)); do
-        DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1 && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || return 1
-        sleep 0.25
-    done
-    return 1
-}
 
 # health_status C: .State.Health.Status
 health_status() { dk inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
@@ -224,22 +106,18 @@ wait_status() {
     return 1
 }
 
-cleanup_containers() {
-    local ids
-    ids=$(DK_TIMEOUT=30 dk ps -aq --filter "label=$LABEL" 2>/dev/null)
-    # shellcheck disable=SC2086
-    [ -n "$ids" ] && DK_TIMEOUT=90 dk rm -fv $ids >/dev/null 2>&1
-    ids=$(DK_TIMEOUT=30 dk volume ls -q --filter "label=$LABEL" 2>/dev/null)
-    # shellcheck disable=SC2086
-    [ -n "$ids" ] && DK_TIMEOUT=60 dk volume rm -f $ids >/dev/null 2>&1
-    ids=$(DK_TIMEOUT=30 dk network ls -q --filter "label=$LABEL" 2>/dev/null)
-    # shellcheck disable=SC2086
-    [ -n "$ids" ] && DK_TIMEOUT=60 dk network rm $ids >/dev/null 2>&1
-    return 0
+# stop_start C: docker stop -t 10 of C (STOP: how long it took, CODE: the exit code, D/stop.log:
+# the container's log), then docker start, until `dind-init health` answers again
+stop_start() {
+    local t0
+    t0=$(now)
+    DK_TIMEOUT=60 dk stop -t 10 "$1" >/dev/null || { fail "docker stop failed"; return 1; }
+    STOP=$(since "$t0")
+    CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
+    logs "$1" "$D/stop.log"
+    dk start "$1" >/dev/null || { fail "docker start failed"; return 1; }
+    wait_healthy "$1" 90 || { logs "$1" "$D/container.log"; fail "the daemon did not come back"; return 1; }
 }
-
-# volume NAME: a named volume on the host daemon, removed at the end of the scenario
-volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
 
 # ------------------------------------------------------------------ faults (issue 7)
 
@@ -313,12 +191,10 @@ docker exec bg echo exec""-ok && docker rm -f bg >/dev/null && echo bg-removed"
 }
 
 F4() {
-    local vol c script i t0 stop start times=() code bad
-    vol=$(volume f4) || { fail "docker volume create failed"; return 1; }
+    local c script i t0 stop start times=() code bad
     # daemon mode: no command, no tty
-    start_c f4 --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    daemon_c f4 || return 1
     c=$C
-    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
     script="$LOAD && docker volume create data >/dev/null && docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'"
     dk exec "$c" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "setting up the inner container/volume failed: $(tail -c 300 "$D/setup.out")"; return 1; }
     local total0
@@ -365,11 +241,9 @@ F4() {
 # ------------------------------------------------------------------ field hardening (issue 8)
 
 H1() {
-    local vol c script t0 stop code
-    vol=$(volume h1) || { fail "docker volume create failed"; return 1; }
-    start_c h1 --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    local c script
+    daemon_c h1 || return 1
     c=$C
-    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
     script="$LOAD && docker run -d --name trap --restart no -v marker:/m $INNER_IMAGE sh -c 'rm -f /m/marker; trap \"echo clean > /m/marker; exit 0\" TERM; echo trap""-armed; while true; do sleep 1; done' >/dev/null"
     dk exec "$c" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
     local i
@@ -377,13 +251,7 @@ H1() {
         dk exec "$c" docker logs trap 2>/dev/null | grep -q trap-armed && break
         sleep 0.25
     done
-    t0=$(now)
-    DK_TIMEOUT=60 dk stop -t 10 "$c" >/dev/null || { fail "docker stop failed"; return 1; }
-    stop=$(since "$t0")
-    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-    logs "$c" "$D/stop.log"
-    dk start "$c" >/dev/null || { fail "docker start failed"; return 1; }
-    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon did not come back"; return 1; }
+    stop_start "$c" || return 1
     dk exec "$c" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$D/after.out" 2>&1
     logs "$c" "$D/container.log"
     need "$D/stop.log" 'dockerd: started pid' || return 1
@@ -391,11 +259,11 @@ H1() {
         || fail "'dockerd: started pid' line lacks --shutdown-timeout=5: $(logline "$D/stop.log" 'dockerd: started pid')" || return 1
     grep -qx clean "$D/after.out" || fail "marker is '$(head -n 1 "$D/after.out")', expected clean (the TERM trap did not run)" || return 1
     grep -qx 'trap exited 0' "$D/after.out" || fail "inner container: $(grep '^trap' "$D/after.out"), expected 'exited 0'" || return 1
-    [ "$code" = 0 ] || fail "outer exit code $code after docker stop (137 = killed by docker)" || return 1
+    [ "$CODE" = 0 ] || fail "outer exit code $CODE after docker stop (137 = killed by docker)" || return 1
     need "$D/stop.log" 'received SIGTERM: stopping dockerd' || return 1
     need "$D/stop.log" 'shutdown: dockerd exited cleanly' || return 1
-    lt "$stop" 10 || fail "docker stop -t 10 took $stop s" || return 1
-    NOTE="docker stop -t 10 took $stop s, marker clean, inner exit 0; $(logline "$D/stop.log" 'shutdown: dockerd exited' 60)"
+    lt "$STOP" 10 || fail "docker stop -t 10 took $STOP s" || return 1
+    NOTE="docker stop -t 10 took $STOP s, marker clean, inner exit 0; $(logline "$D/stop.log" 'shutdown: dockerd exited' 60)"
 }
 
 H2() {
@@ -424,27 +292,19 @@ H7() {
     # The README's promise (dockerd stops its containers inside the 8 s budget, so the outer
     # container stops cleanly within docker stop's 10 s) for an inner container whose PID 1
     # ignores SIGTERM: dockerd must kill it itself (exit 137), not be SIGKILLed by dind-init.
-    local vol c t0 stop code
-    vol=$(volume h7) || { fail "docker volume create failed"; return 1; }
-    start_c h7 --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    local c
+    daemon_c h7 || return 1
     c=$C
-    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
     dk exec "$c" sh -c "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" >"$D/setup.out" 2>&1 \
         || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    t0=$(now)
-    DK_TIMEOUT=60 dk stop -t 10 "$c" >/dev/null || { fail "docker stop failed"; return 1; }
-    stop=$(since "$t0")
-    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-    logs "$c" "$D/stop.log"
-    dk start "$c" >/dev/null || { fail "docker start failed"; return 1; }
-    wait_healthy "$c" 90 || { fail "the daemon did not come back"; return 1; }
+    stop_start "$c" || return 1
     dk exec "$c" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
     local what
-    what="docker stop -t 10 took $stop s, outer exit $code, inner '$(cat "$D/after.out")'"
+    what="docker stop -t 10 took $STOP s, outer exit $CODE, inner '$(cat "$D/after.out")'"
     ! grep -q '^dind-init: .*SIGKILL' "$D/stop.log" || fail "$what; $(logline "$D/stop.log" 'SIGKILL' 90)" || return 1
-    [ "$code" = 0 ] || fail "$what: outer exit code $code, expected 0" || return 1
+    [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
     grep -qx 'noterm exited 137' "$D/after.out" || fail "$what: expected 'noterm exited 137' (killed by dockerd)" || return 1
-    lt "$stop" 10 || fail "$what: over 10 s" || return 1
+    lt "$STOP" 10 || fail "$what: over 10 s" || return 1
     NOTE="$what"
 }
 
@@ -649,16 +509,7 @@ echo \"tmp-in-pid1=\$(awk '\$5 == \"/tmp\"' /proc/1/mountinfo | wc -l)\""
     grep -q '^tmp-fs=tmpfs' "$D/vol.out" && { fail "volume: /tmp is a tmpfs"; return 1; }
     ! grep '^dind-init: ' "$D/vol.err" | grep -qi vfs || fail "volume: dind-init mentions vfs: $(grep '^dind-init: ' "$D/vol.err" | grep -i -m1 vfs)" || return 1
     # 2. an image without VOLUME /var/lib/docker: overlayfs; and the user's own --tmpfs /tmp
-    local ctx
-    ctx=$(mktemp -d)
-    cat >"$ctx/Dockerfile" <<EOF
-FROM $SCRATCH_IMAGE AS bin
-FROM $BASE_IMAGE
-COPY --from=bin /dind-init /usr/local/bin/dind-init
-ENTRYPOINT ["dind-init"]
-EOF
-    lib_build "$NOVOLUME_IMAGE" "$ctx" >"$D/build.log" 2>&1 || { rm -rf "$ctx"; fail "building $NOVOLUME_IMAGE failed"; return 1; }
-    rm -rf "$ctx"
+    novolume_image "$NOVOLUME_IMAGE" || return 1
     run_c overlay --rm --privileged --tmpfs /tmp:rw,exec,size=65536k "${INNER_MOUNT[@]}" "$NOVOLUME_IMAGE" sh -c "$check"
     check_rc overlay 0 || return 1
     grep -qx 'driver=vfs' "$D/overlay.out" || fail "overlayfs: driver $(grep '^driver=' "$D/overlay.out"), expected vfs" || return 1
@@ -671,93 +522,4 @@ EOF
 
 # ------------------------------------------------------------------ main
 
-exec {OUT_FD}>&1 {ERR_FD}>&2
-cleanup() {
-    { cleanup_containers; lib_host_stop; } 1>&"$OUT_FD" 2>&"$ERR_FD"
-}
-on_signal() { # STATUS NAME
-    {
-        echo
-        echo "e2e-field: $2: stopping (containers and the host dockerd are cleaned up)"
-        [ ${#RESULTS[@]} -gt 0 ] && printf '%s\n' "${RESULTS[@]}"
-        echo "e2e-field: $PASSED passed, $((FAILED + 1)) failed"
-    } >&"$OUT_FD"
-    exit "$1"
-}
-
-echo "e2e-field: scenarios: ${SELECTED[*]}"
-if ! lib_is_root; then
-    for n in "${SELECTED[@]}"; do
-        if in_ci; then result FAIL "$n" 0 "not root (skipped: a failure under CI=true)"; FAILED=$((FAILED + 1))
-        else result SKIP "$n" 0 "not root: run it with sudo"; SKIPPED=$((SKIPPED + 1)); fi
-    done
-    summary
-    exit $?
-fi
-
-trap cleanup EXIT
-trap 'on_signal 130 interrupted' INT
-trap 'on_signal 143 terminated' TERM
-
-setup() {
-    local t0=$SECONDS
-    local extra=()
-    # H3 fetches the Docker SDK's wheels with pip on the host
-    { [ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1; } || extra+=(python3-pip)
-    lib_install_deps "${extra[@]}" || return 1
-    lib_build_binary || return 1
-    lib_host_start "$INSTANCE" || return 1
-    lib_base_image || return 1
-    lib_inner_image || return 1
-    lib_dind_image || return 1
-    # what a killed earlier run of this instance left (the instance lock says none is running)
-    local ids
-    ids=$(dk ps -aq --filter label=dind-init-field)
-    # shellcheck disable=SC2086
-    [ -z "$ids" ] || dk rm -fv $ids >/dev/null 2>&1
-    ids=$(dk volume ls -q --filter label=dind-init-field)
-    # shellcheck disable=SC2086
-    [ -z "$ids" ] || dk volume rm -f $ids >/dev/null 2>&1
-    ids=$(dk network ls -q --filter label=dind-init-field)
-    # shellcheck disable=SC2086
-    [ -z "$ids" ] || dk network rm $ids >/dev/null 2>&1
-    echo "e2e-field: set-up done in $((SECONDS - t0)) s (binary $DIND_BIN, host dockerd $(dk version -f '{{.Server.Version}}'), image $DIND_IMAGE, inner $INNER_IMAGE)"
-}
-
-T_ALL=$(now)
-if ! setup; then
-    echo "e2e-field: set-up FAILED: every scenario fails"
-    for n in "${SELECTED[@]}"; do result FAIL "$n" 0 "set-up failed"; FAILED=$((FAILED + 1)); done
-    summary
-    exit 1
-fi
-
-rm -rf "$WORK"
-for n in "${SELECTED[@]}"; do
-    D=$WORK/$n-${NAME[$n]}
-    mkdir -p "$D"
-    FAILMSG='' NOTE='' SKIPMSG=''
-    t0=$(now)
-    "$n"
-    rc=$?
-    secs=$(since "$t0")
-    if [ $rc -eq 0 ]; then
-        result PASS "$n" "$secs" "$NOTE"
-        PASSED=$((PASSED + 1))
-    elif [ $rc -eq 2 ] && [ -n "$SKIPMSG" ] && ! in_ci; then
-        result SKIP "$n" "$secs" "$SKIPMSG"
-        SKIPPED=$((SKIPPED + 1))
-    else
-        result FAIL "$n" "$secs" "${FAILMSG:-${SKIPMSG:-failed}}"
-        FAILED=$((FAILED + 1))
-        show_failure "$D"
-    fi
-    cleanup_containers
-done
-
-# stop the host dockerd now, so that the summary is the last thing printed
-cleanup
-echo
-echo "e2e-field: summary (logs in $WORK; $(since "$T_ALL") s in all)"
-printf '%s\n' "${RESULTS[@]}"
-summary
+scenario_main

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
 # The real Docker-in-Docker end-to-end matrix: dind-init as PID 1 of real DinD containers, on a
 # throwaway host dockerd (never /var/run/docker.sock).
 #
@@ -22,16 +23,19 @@
 # the tar with an exec-form `docker load -i /images/inner.tar` into a named volume at
 # /var/lib/docker, and the next container on that volume runs the exec-form `docker run`.
 #
-# Output: one line per scenario, PASS/FAIL/SKIP with its time, then `e2e: N passed, M failed`.
-# On failure: the reason, the container's output and the host dockerd's log tail. Logs of every
-# scenario stay in target/e2e/. Exit status non-zero if anything failed. Under CI=true any skip
-# counts as a failure; outside CI a missing prerequisite (not root) skips loudly.
+# Output (scripts/scenario.sh): one line per scenario, `PASS|FAIL|SKIP  N name  (N s)  note`, then
+# `e2e: N passed, M failed` (last line). On failure: the reason, the container's output and the
+# host dockerd's log tail. Logs of every scenario stay in target/e2e/. Exit status non-zero if
+# anything failed. Under CI=true any skip counts as a failure; outside CI a missing prerequisite
+# (not root) skips loudly.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
 export LIB_TAG=e2e
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . scripts/lib.sh
+# shellcheck source-path=SCRIPTDIR source=scenario.sh
+. scripts/scenario.sh
 
 INSTANCE=${E2E_INSTANCE:-e2e}
 WORK=$DIND_REPO/target/e2e
@@ -40,12 +44,12 @@ LABEL=dind-init-e2e=$RUNID
 PFX=e2e-$RUNID
 NOSHELL_IMAGE=dind-init-test/noshell:e2e
 NOVOLUME_IMAGE=dind-init-test/novolume:e2e
-INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
-LOAD='docker load -q -i /images/inner.tar >/dev/null'
+FAIL_TAIL=40 HOST_TAIL=25   # lines shown on a failure
 # dind-init's log line for a command killed by a signal (the contract's log format)
 KILLED_BY='killed by signal'
 
 ALL=(1 2 3 4 5 6 7 8 9 10 11 12)
+SCENARIO_FN=s   # scenario N is function sN
 declare -A NAME=(
     [1]=privileged [2]=cgroup-tmpfs [3]=capabilities [4]=unprivileged [5]=exit-status
     [6]=stop [7]=restart [8]=zombies [9]=tty [10]=no-shell [11]=storage [12]=cgroup-nesting
@@ -65,144 +69,13 @@ declare -A DESC=(
     [12]="inner containers stay inside the outer container's cgroup"
 )
 
-in_ci() { case "${CI:-}" in [Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]) return 0 ;; esac; return 1; }
-
-usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-
-SELECTED=()
-for a in "$@"; do
-    case "$a" in
-        -h|--help) usage; exit 0 ;;
-        --list) for n in "${ALL[@]}"; do printf '%3s  %-15s %s\n' "$n" "${NAME[$n]}" "${DESC[$n]}"; done; exit 0 ;;
-    esac
-    found=
-    for n in "${ALL[@]}"; do
-        if [ "$a" = "$n" ] || [ "$a" = "${NAME[$n]}" ]; then SELECTED+=("$n"); found=1; fi
-    done
-    [ -n "$found" ] || { echo "e2e.sh: unknown scenario '$a' (see --list)" >&2; exit 2; }
-done
-[ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${ALL[@]}")
-
-PASSED=0
-FAILED=0
-SKIPPED=0
-RESULTS=()
-
-# ------------------------------------------------------------------ reporting
-
-# result STATUS N SECONDS [NOTE]
-result() {
-    local line
-    line=$(printf '%-4s %2s %-15s %6.1f s' "$1" "$2" "${NAME[$2]}" "$3")
-    [ -n "${4:-}" ] && line+="  ($4)"
-    echo "$line"
-    RESULTS+=("$line")
-}
-
-skip_all() { # REASON
-    local n
-    echo "e2e: ======================================================================"
-    echo "e2e: SKIPPING every scenario: $1"
-    echo "e2e: ======================================================================"
-    for n in "${SELECTED[@]}"; do
-        if in_ci; then result FAIL "$n" 0 "skipped under CI=true: $1"; FAILED=$((FAILED + 1))
-        else result SKIP "$n" 0 "$1"; SKIPPED=$((SKIPPED + 1)); fi
-    done
-}
-
-summary() {
-    [ "$SKIPPED" -gt 0 ] && echo "e2e: $SKIPPED skipped (not run; a failure under CI=true)"
-    echo "e2e: $PASSED passed, $FAILED failed"
-    [ "$FAILED" -eq 0 ]
-}
-
-# show the files a scenario captured and the host dockerd's log tail
-show_failure() { # DIR
-    local f
-    for f in "$1"/*; do
-        [ -f "$f" ] && [ -s "$f" ] || continue
-        echo "    --- $(basename "$f") (last 40 lines)"
-        tail -n 40 "$f" | sed 's/^/    | /'
-    done
-    echo "    --- host dockerd log ($DIND_HOST_LOG, last 25 lines)"
-    lib_host_log_tail 25 | sed 's/^/    | /'
-}
+scenario_args "$@"
 
 # ------------------------------------------------------------------ helpers for scenarios
-
-D=          # the current scenario's log directory
-FAILMSG=
-NOTE=
-
-fail() { FAILMSG=$*; return 1; }
-
-# run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME), stdout -> D/NAME.out,
-# stderr -> D/NAME.err, status -> D/NAME.rc and RC, wall time -> D/NAME.time and DUR.
-run_c() {
-    local n=$1 t0
-    shift
-    t0=$EPOCHREALTIME
-    dk run --label "$LABEL" --name "$PFX-$n" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null
-    RC=$?
-    DUR=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-    echo "$RC" >"$D/$n.rc"
-    echo "$DUR" >"$D/$n.time"
-    return 0
-}
-
-# check_rc NAME WANT
-check_rc() {
-    local got
-    got=$(cat "$D/$1.rc" 2>/dev/null)
-    [ "$got" = "$2" ] || fail "$1: exit status $got, expected $2"
-}
-
-# check_out NAME TEXT: stdout is exactly TEXT
-check_out() {
-    local got
-    got=$(cat "$D/$1.out")
-    [ "$got" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"
-}
 
 # dind-init's log line: ELAPSED of `exit N` (from a captured stderr/log file)
 dind_exit_time() { sed -n 's/^dind-init: +\([0-9.]*\)s *INFO *exit [0-9]*$/\1/p' "$1" | tail -n 1; }
 dind_ready() { sed -n 's/^.*ready: dockerd answered .* after \([0-9.]*\)s.*$/\1/p' "$1" | head -n 1; }
-
-# wait_log CONTAINER TEXT SECONDS: until `docker logs` contains TEXT
-wait_log() {
-    local i
-    for ((i = 0; i < $3 * 5; i++)); do
-        dk logs "$1" 2>&1 | grep -qF -- "$2" && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || { dk logs "$1" 2>&1 | grep -qF -- "$2"; return; }
-        sleep 0.2
-    done
-    return 1
-}
-
-# wait_healthy CONTAINER SECONDS: until `dind-init health` inside says the daemon answers
-wait_healthy() {
-    local i
-    for ((i = 0; i < $2 * 4; i++)); do
-        DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1 && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || return 1
-        sleep 0.25
-    done
-    return 1
-}
-
-cleanup_containers() {
-    local ids
-    ids=$(DK_TIMEOUT=30 dk ps -aq --filter "label=$LABEL" 2>/dev/null)
-    # shellcheck disable=SC2086
-    [ -n "$ids" ] && DK_TIMEOUT=60 dk rm -fv $ids >/dev/null 2>&1
-    ids=$(DK_TIMEOUT=30 dk volume ls -q --filter "label=$LABEL" 2>/dev/null)
-    # shellcheck disable=SC2086
-    [ -n "$ids" ] && DK_TIMEOUT=60 dk volume rm -f $ids >/dev/null 2>&1
-    return 0
-}
-
-# a named volume, removed at the end of the run
-volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
 
 # ------------------------------------------------------------------ the scenarios
 
@@ -300,13 +173,14 @@ s5() {
 }
 
 s6() {
-    local c=$PFX-stop t0 dur code
-    dk run -d --label "$LABEL" --name "$c" --privileged "$DIND_IMAGE" sleep infinity >/dev/null || fail "docker run -d failed" || return 1
-    wait_log "$c" 'command: started' 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "the command never started"; return 1; }
-    t0=$EPOCHREALTIME
+    local c t0 dur code
+    start_c stop --privileged "$DIND_IMAGE" sleep infinity || return 1
+    c=$C
+    wait_log "$c" 'command: started' 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
+    t0=$(now)
     dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
-    dur=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-    dk logs "$c" >"$D/container.log" 2>&1
+    dur=$(since "$t0" 2)
+    logs "$c" "$D/container.log"
     code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
     grep -q 'shutdown: dockerd exited cleanly' "$D/container.log" || fail "no 'shutdown: dockerd exited cleanly' in the log" || return 1
     ! grep -q 'SIGKILL' "$D/container.log" || fail "something needed SIGKILL: $(grep -m1 SIGKILL "$D/container.log")" || return 1
@@ -318,22 +192,20 @@ s6() {
 }
 
 s7() {
-    local c=$PFX-restart vol i t0 times=()
-    vol=$(volume restart) || { fail "docker volume create failed"; return 1; }
-    dk run -d --label "$LABEL" --name "$c" --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" \
-        "$DIND_IMAGE" >/dev/null || fail "docker run -d failed" || return 1
-    wait_healthy "$c" 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "the daemon never became healthy"; return 1; }
+    local c i t0 times=()
+    daemon_c restart || return 1
+    c=$C
     dk exec "$c" docker load -q -i /images/inner.tar >"$D/load.out" 2>&1 || { fail "docker load inside failed"; return 1; }
     dk exec "$c" docker run --name keepme "$INNER_IMAGE" true >"$D/keepme.out" 2>&1 || { fail "inner docker run --name keepme failed"; return 1; }
     # 1: clean restart; 2: restart -t 0 (SIGKILL at once: pid files and sockets left behind);
     # 3: clean restart again
     for i in 1 2 3; do
-        t0=$EPOCHREALTIME
+        t0=$(now)
         if [ "$i" = 2 ]; then dk restart -t 0 "$c" >/dev/null; else dk restart "$c" >/dev/null; fi || { fail "docker restart $i failed"; return 1; }
-        wait_healthy "$c" 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "restart $i: the daemon did not come back"; return 1; }
-        times+=("$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')")
+        wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "restart $i: the daemon did not come back"; return 1; }
+        times+=("$(since "$t0")")
     done
-    dk logs "$c" >"$D/container.log" 2>&1
+    logs "$c" "$D/container.log"
     dk exec "$c" docker image ls --format '{{.Repository}}:{{.Tag}}' >"$D/images.out" 2>&1
     dk exec "$c" docker ps -a --format '{{.Names}} {{.Status}}' >"$D/ps.out" 2>&1
     grep -qx "$INNER_IMAGE" "$D/images.out" || fail "$INNER_IMAGE is gone after the restarts" || return 1
@@ -347,12 +219,12 @@ s7() {
 }
 
 s8() {
-    local c=$PFX-zombies i n z
+    local c i n z
     # 100 orphans: each (sleep 4 &) subshell exits at once, its sleep is re-parented to PID 1
-    dk run -d --label "$LABEL" --name "$c" --privileged "$DIND_IMAGE" \
-        sh -c 'i=0; while [ $i -lt 100 ]; do (sleep 4 &); i=$((i+1)); done; echo spawned""orphans; exec sleep infinity' >/dev/null \
-        || fail "docker run -d failed" || return 1
-    wait_log "$c" 'spawnedorphans' 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "the command never spawned its orphans"; return 1; }
+    start_c zombies --privileged "$DIND_IMAGE" \
+        sh -c 'i=0; while [ $i -lt 100 ]; do (sleep 4 &); i=$((i+1)); done; echo spawned""orphans; exec sleep infinity' || return 1
+    c=$C
+    wait_log "$c" 'spawnedorphans' 90 || { logs "$c" "$D/container.log"; fail "the command never spawned its orphans"; return 1; }
     dk exec "$c" ps -eo pid=,ppid=,stat=,args= >"$D/ps-before.out" 2>&1
     n=$(awk '$2 == 1 && $4 == "sleep" && $5 == "4"' "$D/ps-before.out" | wc -l)
     [ "$n" -ge 50 ] || fail "only $n orphaned 'sleep 4' children of PID 1 seen (expected ~100)" || return 1
@@ -367,7 +239,7 @@ s8() {
     [ "$z" = 0 ] && [ "$zp" = 0 ] || fail "$z zombie(s) in ps, $zp in /proc after the orphans exited" || return 1
     ! awk '$4 == "sleep" && $5 == "4"' "$D/ps-after.out" | grep -q . || fail "orphans still there after 30 s" || return 1
     DK_TIMEOUT=30 dk stop "$c" >/dev/null
-    dk logs "$c" >"$D/container.log" 2>&1
+    logs "$c" "$D/container.log"
     NOTE="$n orphans re-parented to PID 1, 0 zombies after they exited"
 }
 
@@ -376,7 +248,6 @@ s9() {
     # Markers are split with "" so that dind-init's own "command: started ..." line (which shows
     # the sh -c text) cannot match them.
     local script='trap "echo GOT""INT; sleep 1; docker version -f {{.Server.Version}} >/dev/null && echo DAEMON""ALIVE; exit 3" INT; echo E2E""READY; while :; do sleep 1; done'
-    local t0=$EPOCHREALTIME
     timeout --foreground -k 10 150 python3 - "$DOCKER_CLI" run -it --rm --label "$LABEL" --name "$c" --privileged \
         "$DIND_IMAGE" sh -c "$script" >"$D/tty.out" 2>"$D/tty.err" <<'PY'
 import os, pty, select, sys, time
@@ -449,16 +320,7 @@ s11() {
     run_c vol --rm --privileged "$DIND_IMAGE" docker info -f '{{.Driver}}'
     check_rc vol 0 && check_out vol overlay2 || return 1
     ! grep -q 'vfs' "$D/vol.err" || fail "a vfs warning although /var/lib/docker is a volume" || return 1
-    local ctx
-    ctx=$(mktemp -d)
-    cat >"$ctx/Dockerfile" <<EOF
-FROM $SCRATCH_IMAGE AS bin
-FROM $BASE_IMAGE
-COPY --from=bin /dind-init /usr/local/bin/dind-init
-ENTRYPOINT ["dind-init"]
-EOF
-    lib_build "$NOVOLUME_IMAGE" "$ctx" >"$D/build.log" 2>&1 || { rm -rf "$ctx"; fail "building the no-volume image failed"; return 1; }
-    rm -rf "$ctx"
+    novolume_image "$NOVOLUME_IMAGE" || return 1
     run_c novol --rm --privileged "$NOVOLUME_IMAGE" docker info -f '{{.Driver}}'
     check_rc novol 0 || return 1
     local warn
@@ -478,11 +340,11 @@ cg_path() { # CGROUP-FILE-CONTENT
 }
 
 s12() {
-    local c=$PFX-nest tag=98$RUNID
+    local c tag=98$RUNID
     # (also the image's HEALTHCHECK, `dind-init health`, run every second here instead of 10 s)
-    dk run -d --label "$LABEL" --name "$c" --privileged --health-interval 1s "${INNER_MOUNT[@]}" "$DIND_IMAGE" >/dev/null \
-        || fail "docker run -d failed" || return 1
-    wait_healthy "$c" 90 || { dk logs "$c" >"$D/container.log" 2>&1; fail "the daemon never became healthy"; return 1; }
+    start_c nest --privileged --health-interval 1s "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    c=$C
+    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never became healthy"; return 1; }
     dk exec "$c" sh -c "$LOAD" || { fail "docker load inside failed"; return 1; }
     local i health=
     for ((i = 0; i < 40; i++)); do
@@ -504,7 +366,7 @@ s12() {
     done
     [ -n "$hp" ] || fail "cannot find the inner container's process on the host" || return 1
     inner_host=$(cat "$hp/cgroup")
-    dk logs "$c" >"$D/container.log" 2>&1
+    logs "$c" "$D/container.log"
     { echo "outer (host view):"; echo "$outer_host"; echo "outer (own view):"; echo "$outer_view"
       echo "inner (host view):"; echo "$inner_host"; echo "inner (own view):"; echo "$inner_view"; } >"$D/cgroups.txt"
     # Every hierarchy (memory first: the one the limits of `docker run -m` live in): the inner
@@ -529,81 +391,4 @@ s12() {
 
 # ------------------------------------------------------------------ main
 
-# Traps run inside whatever redirections the interrupted command had (often >/dev/null): they
-# write to the script's own stdout/stderr, saved here.
-exec {E2E_OUT}>&1 {E2E_ERR}>&2
-cleanup() {
-    { cleanup_containers; lib_host_stop; } 1>&"$E2E_OUT" 2>&"$E2E_ERR"
-}
-on_signal() { # STATUS NAME
-    {
-        echo
-        echo "e2e: $2: stopping (containers and the host dockerd are cleaned up)"
-        [ ${#RESULTS[@]} -gt 0 ] && printf '%s\n' "${RESULTS[@]}"
-        echo "e2e: $PASSED passed, $((FAILED + 1)) failed"
-    } 1>&"$E2E_OUT"
-    exit "$1"
-}
-
-echo "e2e: scenarios: ${SELECTED[*]}"
-if ! lib_is_root; then
-    skip_all "not root: the harness starts its own dockerd and runs privileged containers (run it with sudo)"
-    summary
-    exit $?
-fi
-
-trap cleanup EXIT
-trap 'on_signal 130 interrupted' INT
-trap 'on_signal 143 terminated' TERM
-
-setup() {
-    local t0=$SECONDS
-    lib_install_deps || return 1
-    lib_build_binary || return 1
-    echo "e2e: binary $DIND_BIN ($(stat -c %s "$DIND_BIN") bytes)"
-    lib_host_start "$INSTANCE" || return 1
-    lib_base_image || return 1
-    lib_inner_image || return 1
-    lib_dind_image || return 1
-    # containers a killed earlier run left on this instance (the instance lock says none is running)
-    local ids
-    ids=$(dk ps -aq --filter label=dind-init-e2e)
-    # shellcheck disable=SC2086
-    [ -z "$ids" ] || dk rm -fv $ids >/dev/null 2>&1
-    ids=$(dk volume ls -q --filter label=dind-init-e2e)
-    # shellcheck disable=SC2086
-    [ -z "$ids" ] || dk volume rm -f $ids >/dev/null 2>&1
-    echo "e2e: set-up done in $((SECONDS - t0)) s (host dockerd $(dk version -f '{{.Server.Version}}'), image $DIND_IMAGE, inner $INNER_IMAGE)"
-}
-
-if ! setup; then
-    echo "e2e: set-up FAILED: every scenario fails"
-    for n in "${SELECTED[@]}"; do result FAIL "$n" 0 "set-up failed"; FAILED=$((FAILED + 1)); done
-    summary
-    exit 1
-fi
-
-rm -rf "$WORK"
-for n in "${SELECTED[@]}"; do
-    D=$WORK/$n-${NAME[$n]}
-    mkdir -p "$D"
-    FAILMSG="" NOTE=""
-    t0=$EPOCHREALTIME
-    "s$n"
-    rc=$?
-    secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-    if [ $rc -eq 0 ]; then
-        result PASS "$n" "$secs" "$NOTE"
-        PASSED=$((PASSED + 1))
-    else
-        result FAIL "$n" "$secs" "${FAILMSG:-failed}"
-        FAILED=$((FAILED + 1))
-        show_failure "$D"
-    fi
-    cleanup_containers
-done
-
-echo
-echo "e2e: summary (logs in $WORK)"
-printf '%s\n' "${RESULTS[@]}"
-summary
+scenario_main

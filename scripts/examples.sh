@@ -17,6 +17,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 export PATH="$HOME/.cargo/bin:$PATH"
+# shellcheck disable=SC2034  # LIB_TAG is read by lib.sh
 LIB_TAG=examples
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
@@ -116,7 +117,7 @@ setup() {
 # build_example IMAGE DIR: docker build FROM the local DinD image. --network host: the RUN steps
 # reach Debian's apt mirror (the host dockerd has no bridge network).
 build_example() {
-    local image=$1 dir=$2 out
+    local image=$1 dir=$2
     need_setup || return 1
     echo "docker build -t $image --build-arg BASE=$DIND_IMAGE $dir"
     if ! DOCKER_BUILDKIT=1 DK_TIMEOUT=900 dk build --pull=false --network host --progress plain \
@@ -218,6 +219,17 @@ fake_agent_jar() {
         || { echo "compiling the stand-in agent.jar failed"; return 1; }
 }
 
+# agent_ran LOG SECRET NAME JVM: the stand-in agent.jar ran as jenkins in its work dir, with the
+# launcher's options for the controller file:///controller/, SECRET and NAME, with JVM (a regex)
+# on java's command line, and the daemon answered it.
+agent_ran() {
+    local log=$1
+    must_match "$log" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent.jar run as jenkins in the work dir" || return 1
+    must_match "$log" "^fake-agent: args=-url file:///controller/ -secret $2 -name $3 -workDir /home/jenkins/agent\$" "agent.jar's options" || return 1
+    must_match "$log" "^fake-agent: jvm=.*$4" "JAVA_OPTS on java's command line" || return 1
+    must_match "$log" 'answered: HTTP/1.[01] 200 OK / OK$' "the daemon answering the agent (as jenkins)" || return 1
+}
+
 jenkins_launcher() {
     jenkins_ready || return 1
     fake_agent_jar || return 1
@@ -230,10 +242,7 @@ jenkins_launcher() {
     rc=$?
     [ $rc -eq 3 ] || { echo "exit status $rc, wanted the agent's 3"; return 1; }
     must_match "$log" '^jenkins-agent: fetching agent.jar from file:///controller/jnlpJars/agent.jar' "the download from \$JENKINS_URL/jnlpJars/agent.jar" || return 1
-    must_match "$log" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent.jar run as jenkins in the work dir" || return 1
-    must_match "$log" '^fake-agent: args=-url file:///controller/ -secret s3cr3t -name dind-1 -workDir /home/jenkins/agent$' "agent.jar's options" || return 1
-    must_match "$log" '^fake-agent: jvm=.*-Xmx64m -Dexample=1' "JAVA_OPTS on java's command line" || return 1
-    must_match "$log" 'answered: HTTP/1.[01] 200 OK / OK$' "the daemon answering the agent (as jenkins)" || return 1
+    agent_ran "$log" s3cr3t dind-1 '-Xmx64m -Dexample=1' || return 1
     must_match "$log" 'INFO  exit 3$' "dind-init exiting with the agent's status" || return 1
     NOTE="agent.jar fetched from \$JENKINS_URL, run as jenkins with -url/-secret/-name/-workDir and JAVA_OPTS; the daemon answers it; exit status 3 passed through"
 }
@@ -516,11 +525,8 @@ k8s_jenkins_pod() {
     dk logs "$CID" >"$WORK/jpod.log" 2>&1
     grep -v '^time=' "$WORK/jpod.log"
     [ "$rc" = 0 ] || { echo "exit status $rc"; return 1; }
-    must_match "$WORK/jpod.log" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent as jenkins" || return 1
-    must_match "$WORK/jpod.log" '^fake-agent: args=-url file:///controller/ -secret pod-secret -name dind-pod-1 -workDir /home/jenkins/agent$' "agent.jar's options" || return 1
-    must_match "$WORK/jpod.log" '^fake-agent: jvm=.*-XX:MaxRAMPercentage=25' "the manifest's JAVA_OPTS" || return 1
+    agent_ran "$WORK/jpod.log" pod-secret dind-pod-1 '-XX:MaxRAMPercentage=25' || return 1
     must_match "$WORK/jpod.log" 'TESTCONTAINERS_HOST_OVERRIDE=localhost$' "DIND_TESTCONTAINERS=true's variable" || return 1
-    must_match "$WORK/jpod.log" 'answered: HTTP/1.[01] 200 OK / OK$' "the daemon answering the agent" || return 1
     NOTE="jnlp container with the plugin's variables: agent.jar as jenkins with the pod's JAVA_OPTS, daemon up before it"
 }
 
