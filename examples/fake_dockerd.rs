@@ -16,6 +16,8 @@
 //! | `FAKE_DOCKERD_IGNORE_TERM=1` | ignore SIGTERM/SIGINT (only SIGKILL stops it) |
 //! | `FAKE_DOCKERD_STOP_DELAY_MS=N` | take N ms to stop after SIGTERM |
 //! | `FAKE_DOCKERD_TERM_EXIT=N` | exit status after SIGTERM (default 0) |
+//! | `FAKE_DOCKERD_CONTAINERD_MS=N` | run a child (`sleep`, its "containerd") from start-up; after "Daemon shutdown complete" stop it N ms later (events `containerd-gone T`) |
+//! | `FAKE_DOCKERD_LINGER_MS=N` | after "Daemon shutdown complete" (and the child's end), wait N ms before exiting, as dockerd's containerd wait does |
 //! | `FAKE_DOCKERD_SHUTDOWN_LINES=N` | print N numbered log lines while stopping (before "Daemon shutdown complete"), into a 1 MiB pipe |
 //!
 //! Like the real dockerd it refuses to start when its pid file names a running process
@@ -131,6 +133,7 @@ fn open_fds() -> Vec<String> {
 struct State {
     socket: PathBuf,
     pidfile: PathBuf,
+    containerd: std::sync::Mutex<Option<std::process::Child>>,
 }
 
 impl State {
@@ -148,13 +151,25 @@ impl State {
             let me = unsafe { getpid() };
             let mut text = String::new();
             for i in 1..=n {
-                text.push_str(&format!("fake-dockerd[{me}]: level=info msg=\"stopping: shutdown line {i} of {n}, padded to look like dockerd's chatty shutdown output\"\n"));
+                text.push_str(&format!(
+                    "fake-dockerd[{me}]: level=info msg=\"stopping: shutdown line {i} of {n}, padded to look like dockerd's chatty shutdown output\"\n"
+                ));
             }
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
         let _ = std::fs::remove_file(&self.socket);
-        let _ = std::fs::remove_file(&self.pidfile);
         log("Daemon shutdown complete");
+        if let Some(mut child) = self.containerd.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            std::thread::sleep(Duration::from_millis(env_num("FAKE_DOCKERD_CONTAINERD_MS").unwrap_or(0)));
+            let _ = child.kill();
+            let _ = child.wait();
+            event(&format!("containerd-gone {}", now_ns()));
+        }
+        if let Some(ms) = env_num("FAKE_DOCKERD_LINGER_MS") {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        // dockerd removes its pid file last, after its containerd wait.
+        let _ = std::fs::remove_file(&self.pidfile);
         event(&format!("exit {}", now_ns()));
         std::process::exit(env_num("FAKE_DOCKERD_TERM_EXIT").unwrap_or(0) as i32);
     }
@@ -202,22 +217,23 @@ fn serve(mut s: UnixStream) {
     }
     let text = String::from_utf8_lossy(&req);
     let line = text.lines().next().unwrap_or("");
-    let (status, reason, body) = if (line.starts_with("GET ") || line.starts_with("HEAD ")) && line.split(' ').nth(1).is_some_and(|p| p == "/_ping" || p.ends_with("/_ping")) {
-        let st = env_num("FAKE_DOCKERD_PING_STATUS").unwrap_or(200);
-        (st, if st == 200 { "OK" } else { "Error" }, if st == 200 { "OK" } else { "fake error" })
-    } else if line.starts_with("GET /containers/json") {
-        // The running containers: FAKE_DOCKERD_CONTAINERS=id1,id2 (none by default).
-        let ids = std::env::var("FAKE_DOCKERD_CONTAINERS").unwrap_or_default();
-        let list: Vec<String> = ids.split(',').filter(|i| !i.is_empty()).map(|i| format!("{{\"Id\":\"{i}\",\"Names\":[\"/{i}\"]}}")).collect();
-        let body: &'static str = Box::leak(format!("[{}]", list.join(",")).into_boxed_str());
-        event(&format!("list {}", now_ns()));
-        (200, "OK", body)
-    } else if let Some(id) = line.strip_prefix("POST /containers/").and_then(|r| r.split('/').next()) {
-        event(&format!("stop {id} {}", now_ns()));
-        (204, "No Content", "")
-    } else {
-        (404, "Not Found", "{\"message\":\"page not found\"}")
-    };
+    let (status, reason, body) =
+        if (line.starts_with("GET ") || line.starts_with("HEAD ")) && line.split(' ').nth(1).is_some_and(|p| p == "/_ping" || p.ends_with("/_ping")) {
+            let st = env_num("FAKE_DOCKERD_PING_STATUS").unwrap_or(200);
+            (st, if st == 200 { "OK" } else { "Error" }, if st == 200 { "OK" } else { "fake error" })
+        } else if line.starts_with("GET /containers/json") {
+            // The running containers: FAKE_DOCKERD_CONTAINERS=id1,id2 (none by default).
+            let ids = std::env::var("FAKE_DOCKERD_CONTAINERS").unwrap_or_default();
+            let list: Vec<String> = ids.split(',').filter(|i| !i.is_empty()).map(|i| format!("{{\"Id\":\"{i}\",\"Names\":[\"/{i}\"]}}")).collect();
+            let body: &'static str = Box::leak(format!("[{}]", list.join(",")).into_boxed_str());
+            event(&format!("list {}", now_ns()));
+            (200, "OK", body)
+        } else if let Some(id) = line.strip_prefix("POST /containers/").and_then(|r| r.split('/').next()) {
+            event(&format!("stop {id} {}", now_ns()));
+            (204, "No Content", "")
+        } else {
+            (404, "Not Found", "{\"message\":\"page not found\"}")
+        };
     // Recorded before answering: whoever saw the answer finds the event already there.
     event(&format!("ping {status} {}", now_ns()));
     let resp = format!(
@@ -264,7 +280,8 @@ fn main() {
         .map(|p| if p.is_empty() { PathBuf::from("/var/run/docker.sock") } else { PathBuf::from(p) })
         .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"));
     let pidfile = flag_values(&args, "--pidfile", Some("-p")).pop().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/run/docker.pid"));
-    let st = State { socket: socket.clone(), pidfile: pidfile.clone() };
+    let containerd = env_num("FAKE_DOCKERD_CONTAINERD_MS").and_then(|_| std::process::Command::new("sleep").arg("3600").spawn().ok());
+    let st = State { socket: socket.clone(), pidfile: pidfile.clone(), containerd: std::sync::Mutex::new(containerd) };
 
     // The pid file, checked the way dockerd does.
     if let Ok(text) = std::fs::read_to_string(&pidfile) {

@@ -57,6 +57,7 @@ pub struct Config {
     pub on_daemon_exit: OnDaemonExit,
     pub max_restarts: u32,
     pub signal_group: bool,
+    pub wait_containerd: bool,
     pub cgroup_nest: String,
     pub cgroup_setup: bool,
     pub cgroup_parent: AutoOr<String>,
@@ -106,6 +107,7 @@ const OPTS: &[Opt] = &[
     Opt { flag: "--on-daemon-exit", env: "DIND_ON_DAEMON_EXIT", value: Some("restart|exit|ignore"), default: "restart", help: "what to do when dockerd dies while the command runs" },
     Opt { flag: "--max-restarts", env: "DIND_MAX_RESTARTS", value: Some("N"), default: "5", help: "give up after N restarts (back-off 1, 2, 4, 8, 16 s, at most 30 s)" },
     Opt { flag: "--signal-group", env: "DIND_SIGNAL_GROUP", value: None, default: "false", help: "forward signals to the command's whole process group" },
+    Opt { flag: "--wait-containerd", env: "DIND_WAIT_CONTAINERD", value: None, default: "false", help: "at shutdown, let dockerd sit out its fixed 1 s wait for containerd (by default it is ended once its shutdown is complete and containerd has exited)" },
     Opt { flag: "--cgroup-nest", env: "DIND_CGROUP_NEST", value: Some("NAME"), default: "init", help: "child cgroup that holds existing processes on cgroup v2" },
     Opt { flag: "--no-cgroup-setup", env: "DIND_NO_CGROUP_SETUP", value: None, default: "false", help: "leave cgroups exactly as they are" },
     Opt { flag: "--cgroup-parent", env: "DIND_CGROUP_PARENT", value: Some("auto|off|PATH"), default: "auto", help: "cgroup parent for inner containers; auto keeps them inside this container's cgroup" },
@@ -158,7 +160,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     };
     let v: f64 = num.trim().parse().ok()?;
     let secs = v * mult;
-    if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 86400.0 {
+    if !secs.is_finite() || !(0.0..=365.0 * 86400.0).contains(&secs) {
         return None;
     }
     Some(Duration::from_secs_f64(secs))
@@ -280,10 +282,7 @@ pub fn parse(args: &[OsString], env: &HashMap<String, String>) -> Result<Invocat
             (Some(_), Some(v)) => v,
             (Some(meta), None) => {
                 i += 1;
-                args.get(i)
-                    .and_then(|v| v.to_str())
-                    .map(str::to_string)
-                    .ok_or_else(|| usage(format!("option {name} needs a value ({meta})")))?
+                args.get(i).and_then(|v| v.to_str()).map(str::to_string).ok_or_else(|| usage(format!("option {name} needs a value ({meta})")))?
             }
             (None, Some(v)) => v,
             (None, None) => "true".to_string(),
@@ -374,6 +373,7 @@ pub fn parse(args: &[OsString], env: &HashMap<String, String>) -> Result<Invocat
         Some((v, src)) => v.trim().parse::<u32>().map_err(|_| usage(format!("{src}: '{v}' is not a whole number")))?,
     };
     let signal_group = boolean("--signal-group")?;
+    let wait_containerd = boolean("--wait-containerd")?;
     let cgroup_nest = match nonempty("--cgroup-nest")? {
         None => "init".to_string(),
         Some((v, src)) => {
@@ -441,6 +441,7 @@ pub fn parse(args: &[OsString], env: &HashMap<String, String>) -> Result<Invocat
         on_daemon_exit,
         max_restarts,
         signal_group,
+        wait_containerd,
         cgroup_nest,
         cgroup_setup,
         cgroup_parent,
@@ -556,9 +557,12 @@ mod tests {
         assert!(run(&[], &[("PORT", "2376"), ("DOCKER_TLS_CERTDIR", "/certs")]).is_ok());
     }
 
+    /// Arguments, environment, and a word the error must contain.
+    type BadCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
     #[test]
     fn bad_values_name_their_source() {
-        let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        let cases: &[BadCase] = &[
             (&["--bogus"], &[], "--bogus"),
             (&["--wait-timeout", "soon"], &[], "--wait-timeout"),
             (&[], &[("DIND_WAIT_TIMEOUT", "-1")], "DIND_WAIT_TIMEOUT"),

@@ -168,7 +168,11 @@ pub fn plan(cfg: &Config, own_cgroup: Option<&str>, path_prefix: Option<PathBuf>
     let unix_sockets: Vec<PathBuf> = if hosts.is_empty() {
         vec![PathBuf::from("/var/run/docker.sock")]
     } else {
-        hosts.iter().filter_map(|h| h.strip_prefix("unix://")).map(|p| if p.is_empty() { PathBuf::from("/var/run/docker.sock") } else { PathBuf::from(p) }).collect()
+        hosts
+            .iter()
+            .filter_map(|h| h.strip_prefix("unix://"))
+            .map(|p| if p.is_empty() { PathBuf::from("/var/run/docker.sock") } else { PathBuf::from(p) })
+            .collect()
     };
     for p in &unix_sockets {
         // sun_path holds 108 bytes with the terminating NUL: dockerd could never listen there.
@@ -183,17 +187,14 @@ pub fn plan(cfg: &Config, own_cgroup: Option<&str>, path_prefix: Option<PathBuf>
     let target = match unix_sockets.first() {
         Some(p) => Target::Unix(p.clone()),
         None => {
-            let tcp = hosts.iter().find_map(|h| h.strip_prefix("tcp://")).ok_or_else(|| {
-                Error::Usage(format!("dockerd hosts {hosts:?} have no unix:// or tcp:// address dind-init could probe"))
-            })?;
+            let tcp = hosts
+                .iter()
+                .find_map(|h| h.strip_prefix("tcp://"))
+                .ok_or_else(|| Error::Usage(format!("dockerd hosts {hosts:?} have no unix:// or tcp:// address dind-init could probe")))?;
             let tcp = tcp.replace("0.0.0.0", "127.0.0.1");
             let tcp = if tcp.contains(':') { tcp } else { format!("{tcp}:2375") };
             use std::net::ToSocketAddrs;
-            let addr = tcp
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| Error::Usage(format!("cannot resolve dockerd host tcp://{tcp}")))?;
+            let addr = tcp.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| Error::Usage(format!("cannot resolve dockerd host tcp://{tcp}")))?;
             Target::Tcp(addr)
         }
     };
@@ -293,12 +294,7 @@ fn alive(pid: i32) -> bool {
 /// Removes pid files and sockets a previous dockerd/containerd left. As PID 1 of a fresh
 /// PID namespace everything is stale; otherwise only dead pids and refused sockets.
 pub fn remove_stale(plan: &Plan, pid1: bool) {
-    let containerd = plan.exec_root.join("containerd");
-    let pidfiles = [plan.pidfile.clone(), containerd.join("containerd.pid")];
-    let mut sockets = plan.unix_sockets.clone();
-    for s in ["containerd.sock", "containerd.sock.ttrpc", "containerd-debug.sock"] {
-        sockets.push(containerd.join(s));
-    }
+    let (pidfiles, sockets) = state_files(plan);
     for f in &pidfiles {
         let Ok(text) = std::fs::read_to_string(f) else { continue };
         let pid: i32 = text.trim().parse().unwrap_or(0);
@@ -326,6 +322,46 @@ pub fn remove_stale(plan: &Plan, pid1: bool) {
     }
 }
 
+/// The pid files and unix sockets dockerd and its containerd create.
+fn state_files(plan: &Plan) -> ([PathBuf; 2], Vec<PathBuf>) {
+    let containerd = plan.exec_root.join("containerd");
+    let pidfiles = [plan.pidfile.clone(), containerd.join("containerd.pid")];
+    let mut sockets = plan.unix_sockets.clone();
+    for s in ["containerd.sock", "containerd.sock.ttrpc", "containerd-debug.sock"] {
+        sockets.push(containerd.join(s));
+    }
+    (pidfiles, sockets)
+}
+
+/// After dind-init ended dockerd's final wait (see `Supervisor::stop_daemon`): removes the
+/// files dockerd would have removed in that last second, so nothing looks stale afterwards.
+pub fn remove_left_behind(plan: &Plan) {
+    let (pidfiles, sockets) = state_files(plan);
+    for f in pidfiles.iter().chain(sockets.iter()) {
+        if std::fs::remove_file(f).is_ok() {
+            log::debug!("shutdown: removed {}", f.display());
+        }
+    }
+}
+
+/// The pids of `pid`'s children that have not exited yet (zombies do not count). An
+/// unreadable /proc says "unknown": `None`.
+pub fn live_children(pid: i32) -> Option<Vec<i32>> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).ok()?;
+        for c in text.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+            let stat = std::fs::read_to_string(format!("/proc/{c}/stat")).unwrap_or_default();
+            // "pid (comm) S ...": the state follows the last ')'.
+            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+            if !matches!(state, None | Some("Z") | Some("X")) && !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    Some(out)
+}
+
 /// Warns when the data root sits on overlayfs, where dockerd cannot use overlay2.
 pub fn check_storage(plan: &Plan, user_args: &[String]) {
     if has_flag(user_args, "--storage-driver") || has_flag(user_args, "-s") {
@@ -349,12 +385,21 @@ pub struct LogTail {
     lines: Mutex<VecDeque<String>>,
     /// Set when the pipe from the current dockerd reached end of file.
     closed: std::sync::atomic::AtomicBool,
+    /// Set when the current dockerd logged that its own shutdown is complete.
+    shutdown_complete: std::sync::atomic::AtomicBool,
 }
+
+/// What dockerd logs once it has stopped its containers and closed its state (moby
+/// `cmd/dockerd/daemon.go`, the same text since 2016, in text and JSON log formats).
+pub const SHUTDOWN_COMPLETE: &str = "Daemon shutdown complete";
 
 pub const TAIL_LINES: usize = 50;
 
 impl LogTail {
     pub fn push(&self, line: String) {
+        if line.contains(SHUTDOWN_COMPLETE) {
+            self.shutdown_complete.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let mut l = self.lines.lock().unwrap_or_else(|e| e.into_inner());
         if l.len() == TAIL_LINES {
             l.pop_front();
@@ -366,6 +411,15 @@ impl LogTail {
     }
     pub fn set_closed(&self, v: bool) {
         self.closed.store(v, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// A new dockerd: nothing read from its pipe yet.
+    pub fn reset(&self) {
+        self.set_closed(false);
+        self.shutdown_complete.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// Whether the current dockerd logged [`SHUTDOWN_COMPLETE`].
+    pub fn shutdown_complete(&self) -> bool {
+        self.shutdown_complete.load(std::sync::atomic::Ordering::SeqCst)
     }
     /// Waits (bounded) until the log pipe is drained, so a report shows dockerd's last words.
     /// A containerd child may keep the pipe open, hence the bound.
@@ -467,7 +521,7 @@ pub fn spawn(plan: &Plan, cfg: &Config, orig_mask: &libc::sigset_t, tail: &Arc<L
         }
     };
     let tail = Arc::clone(tail);
-    tail.set_closed(false);
+    tail.reset();
     std::thread::Builder::new()
         .name("dockerd-log".into())
         .spawn(move || pump(std::fs::File::from(rd), sink, &tail))
@@ -544,7 +598,10 @@ mod tests {
         assert!(p.args.contains(&"--cgroup-parent=/docker/abc/docker".to_string()), "{:?}", p.args);
         assert!(p.args.contains(&"--shutdown-timeout=5".to_string()));
 
-        let c = cfg(&[("DOCKER_DAEMON_ARGS", "-H unix:///t/d.sock --pidfile=/t/d.pid --exec-root /t/x --cgroup-parent=/mine --shutdown-timeout 2"), ("DIND_MTU", "1400")]);
+        let c = cfg(&[
+            ("DOCKER_DAEMON_ARGS", "-H unix:///t/d.sock --pidfile=/t/d.pid --exec-root /t/x --cgroup-parent=/mine --shutdown-timeout 2"),
+            ("DIND_MTU", "1400"),
+        ]);
         let p = plan(&c, Some("/docker/abc"), None).unwrap();
         assert_eq!(p.target, Target::Unix("/t/d.sock".into()));
         assert_eq!(p.pidfile, PathBuf::from("/t/d.pid"));

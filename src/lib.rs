@@ -32,9 +32,7 @@ fn init_logger(level: log::LevelFilter, t0: Instant) {
     env_logger::Builder::new()
         .filter_level(level)
         .target(env_logger::Target::Stderr)
-        .format(move |buf, rec| {
-            writeln!(buf, "dind-init: +{:.3}s {:<5} {}", t0.elapsed().as_secs_f64(), rec.level(), rec.args())
-        })
+        .format(move |buf, rec| writeln!(buf, "dind-init: +{:.3}s {:<5} {}", t0.elapsed().as_secs_f64(), rec.level(), rec.args()))
         .init();
 }
 
@@ -44,8 +42,7 @@ pub fn main_exit() -> u8 {
     // 1. Signals first, before anything can arrive unhandled.
     let orig_mask = signals::block_all();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let env: HashMap<String, String> =
-        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+    let env: HashMap<String, String> = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
     match config::parse(&args, &env) {
         Err(e) => {
             eprintln!("dind-init: {e}");
@@ -158,9 +155,8 @@ fn mount_extras() {
     use nix::mount::{mount, MsFlags};
     let sec = Path::new("/sys/kernel/security");
     let parser = ["/sbin/apparmor_parser", "/usr/sbin/apparmor_parser"].iter().any(|p| Path::new(p).exists());
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| cgroup::proc::parse_mountinfo(&m).iter().any(|x| x.mount_point == sec))
-        .unwrap_or(true);
+    let mounted =
+        std::fs::read_to_string("/proc/self/mountinfo").map(|m| cgroup::proc::parse_mountinfo(&m).iter().any(|x| x.mount_point == sec)).unwrap_or(true);
     if !mounted && sec.is_dir() {
         if parser {
             match mount(Some("securityfs"), sec, Some("securityfs"), MsFlags::empty(), None::<&str>) {
@@ -184,4 +180,3 @@ fn mount_extras() {
         log::warn!("mounts: cannot make / rshared: {} (volume mounts with propagation may fail)", e.desc());
     }
 }
-

@@ -56,7 +56,14 @@ pub fn nft_answers() -> bool {
         req[17] = 0; // NFNETLINK_V0
         let mut addr: libc::sockaddr_nl = std::mem::zeroed();
         addr.nl_family = libc::AF_NETLINK as u16;
-        let sent = libc::sendto(fd, req.as_ptr() as *const libc::c_void, req.len(), 0, &addr as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_nl>() as u32);
+        let sent = libc::sendto(
+            fd,
+            req.as_ptr() as *const libc::c_void,
+            req.len(),
+            0,
+            &addr as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        );
         let mut ok = false;
         if sent == req.len() as isize {
             let mut buf = [0u8; 4096];

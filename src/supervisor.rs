@@ -18,6 +18,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How often the shutdown looks whether dockerd is done (only while stopping it).
+const SHUTDOWN_POLL: Duration = Duration::from_millis(5);
+/// How long a finished dockerd without a live child may take to exit by itself.
+const DONE_GRACE: Duration = Duration::from_millis(10);
+
 /// How a start-up ended.
 enum Startup {
     Ready,
@@ -511,8 +516,28 @@ impl Supervisor {
         log::info!("shutdown: sending SIGTERM to dockerd (pid {pid}), waiting up to {:.1?}", left);
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let mut killed = false;
+        // dockerd's last act is to SIGTERM its containerd and then sleep a whole second
+        // before it looks whether containerd is gone (moby libcontainerd/supervisor,
+        // stopDaemon). Once it has logged that its own shutdown is complete and it has no
+        // live child left, nothing remains but that sleep and removing its pid file: end it.
+        let mut done_since: Option<Instant> = None;
+        let mut ended_wait = None;
         while self.daemon.is_some() {
             let now = Instant::now();
+            if !self.cfg.wait_containerd && !killed && ended_wait.is_none() && self.tail.shutdown_complete() {
+                if daemon::live_children(pid).is_some_and(|c| c.is_empty()) {
+                    let since = *done_since.get_or_insert(now);
+                    // A dockerd without a containerd child of its own exits by itself
+                    // within a few ms of the line: give it that chance.
+                    if now - since >= DONE_GRACE {
+                        log::debug!("shutdown: dockerd's shutdown is complete and its containerd exited: ending its final wait (SIGKILL to pid {pid})");
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                        ended_wait = Some(now);
+                    }
+                } else {
+                    done_since = None;
+                }
+            }
             if now >= deadline && !killed {
                 log::warn!("shutdown: dockerd did not stop within {:.0?}: sending SIGKILL", self.cfg.shutdown_timeout);
                 unsafe {
@@ -521,7 +546,14 @@ impl Supervisor {
                 }
                 killed = true;
             }
-            let left = if killed { Duration::from_millis(100) } else { deadline - now };
+            let left = if killed {
+                Duration::from_millis(100)
+            } else if !self.cfg.wait_containerd && ended_wait.is_none() {
+                // Watching for the end of dockerd's own shutdown (a flag set by the log thread).
+                (deadline - now).min(SHUTDOWN_POLL)
+            } else {
+                deadline - now
+            };
             for sig in self.wait(Some(left), None) {
                 if sig != libc::SIGCHLD {
                     log::debug!("shutdown: ignoring {}", signals::name(sig));
@@ -534,6 +566,13 @@ impl Supervisor {
         self.tail.wait_closed(Duration::from_secs(2));
         if killed {
             log::warn!("shutdown: dockerd needed SIGKILL after {took:.3}s");
+        } else if let Some(at) = ended_wait.filter(|_| !end.clean) {
+            daemon::remove_left_behind(&self.plan);
+            log::info!(
+                "shutdown: dockerd exited cleanly after {took:.3}s (its shutdown was complete and its containerd gone after {:.3}s: dind-init ended its fixed 1 s wait for containerd)",
+                (at - start).as_secs_f64()
+            );
+            return Some(0);
         } else if end.clean {
             log::info!("shutdown: dockerd exited cleanly after {took:.3}s");
         } else {

@@ -26,14 +26,8 @@ pub fn mkdir_p(path: &Path) -> Result<()> {
 
 /// `mount -t FSTYPE SOURCE TARGET -o DATA` with the given flags; the error names all of it.
 pub fn mount_fs(source: &str, target: &Path, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<()> {
-    mount(Some(source), target, Some(fstype), flags, data).map_err(|e| {
-        crate::error::Error::Setup(format!(
-            "cannot mount {fstype} ({}) on {}: {}",
-            data.unwrap_or(""),
-            target.display(),
-            e.desc()
-        ))
-    })
+    mount(Some(source), target, Some(fstype), flags, data)
+        .map_err(|e| crate::error::Error::Setup(format!("cannot mount {fstype} ({}) on {}: {}", data.unwrap_or(""), target.display(), e.desc())))
 }
 
 /// Clears the read-only flag of one mount, keeping its other per-mount flags (changing a

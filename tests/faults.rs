@@ -189,10 +189,7 @@ fn daemon_killed_is_restarted_with_backoff_until_the_limit() {
 #[test]
 fn daemon_killed_with_exit_policy_stops_the_command() {
     let Some(c) = ctx("exitpolicy") else { return };
-    let script = format!(
-        "trap 'echo command got TERM; exit 3' TERM; kill -9 $(cat {pf}); while true; do sleep 0.05; done",
-        pf = c.pidfile()
-    );
+    let script = format!("trap 'echo command got TERM; exit 3' TERM; kill -9 $(cat {pf}); while true; do sleep 0.05; done", pf = c.pidfile());
     let o = c.run().opts(&["--on-daemon-exit", "exit"]).sh(&script).timeout(30).go();
     assert_eq!(o.code, Some(125), "{}", o.dump());
     assert!(o.stdout.contains("command got TERM"), "{}", o.dump());

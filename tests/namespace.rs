@@ -106,13 +106,8 @@ fn readiness_timeout_exits_125_after_wait_timeout_with_log_tail() {
 fn continue_on_timeout_runs_the_command_anyway() {
     let c = setup!("cont");
     // Through the environment this time.
-    let o = c
-        .run()
-        .env("FAKE_DOCKERD_NO_ANSWER", "1")
-        .env("DIND_WAIT_TIMEOUT", "800ms")
-        .env("DIND_CONTINUE_ON_TIMEOUT", "yes")
-        .sh("echo COMMAND-RAN; exit 7")
-        .go();
+    let o =
+        c.run().env("FAKE_DOCKERD_NO_ANSWER", "1").env("DIND_WAIT_TIMEOUT", "800ms").env("DIND_CONTINUE_ON_TIMEOUT", "yes").sh("echo COMMAND-RAN; exit 7").go();
     o.code(7).stdout_has("COMMAND-RAN").within(0.8, 6.0);
     assert!(o.log().iter().any(|(_, lv, m)| lv == "WARN" && m.contains("/_ping")), "no warning about the time-out\n{}", o.dump());
 }
@@ -355,11 +350,7 @@ fn stale_pid_files_and_sockets_are_removed() {
 #[test]
 fn shutdown_order_command_exits_then_dockerd_gets_sigterm() {
     let c = setup!("order");
-    let o = c
-        .run()
-        .env("FAKE_DOCKERD_STOP_DELAY_MS", "300")
-        .sh(&format!("sleep 0.1; echo \"command-exit $(date +%s%N)\" >> {}; exit 5", c.events_path()))
-        .go();
+    let o = c.run().env("FAKE_DOCKERD_STOP_DELAY_MS", "300").sh(&format!("sleep 0.1; echo \"command-exit $(date +%s%N)\" >> {}; exit 5", c.events_path())).go();
     o.code(5).within(0.4, 8.0);
     let ev = c.events();
     let names = c.event_names();
@@ -374,6 +365,35 @@ fn shutdown_order_command_exits_then_dockerd_gets_sigterm() {
     assert!(secs_after(&m) >= 0.29, "{m}");
     assert!(o.log_index("command: exited with status 5") < o.log_index("shutdown: dockerd exited cleanly"));
     assert_eq!(o.log().last().map(|l| l.2.clone()), Some("exit 5".into()), "{}", o.dump());
+}
+
+#[test]
+fn shutdown_ends_dockerds_final_wait_once_its_containerd_is_gone() {
+    // Like dockerd: "Daemon shutdown complete", its containerd child exits 300 ms later, then
+    // it sits out a fixed wait (here 5 s) before exiting by itself.
+    let c = setup!("endwait");
+    let o = c.run().env("FAKE_DOCKERD_CONTAINERD_MS", "300").env("FAKE_DOCKERD_LINGER_MS", "5000").sh("exit 3").go();
+    o.code(3);
+    let names = c.event_names();
+    // Not before the child was gone; and the fake never got to exit by itself.
+    assert!(names.contains(&"containerd-gone".to_string()), "dockerd was ended before its containerd exited: {names:?}\n{}", o.dump());
+    assert!(!names.contains(&"exit".to_string()), "the fake sat out its whole wait: {names:?}\n{}", o.dump());
+    o.stderr_has("dind-init ended its fixed 1 s wait for containerd").stderr_lacks("needed SIGKILL");
+    let (_, _, m) = o.log_line("shutdown: dockerd exited cleanly after").unwrap_or_else(|| panic!("no clean shutdown line\n{}", o.dump()));
+    assert!(secs_after(&m) >= 0.29, "{m}");
+    // What dockerd would have removed in its last second is gone.
+    assert!(!c.path("docker.pid").exists(), "pid file left behind\n{}", o.dump());
+}
+
+#[test]
+fn wait_containerd_lets_dockerd_finish_by_itself() {
+    let c = setup!("waitctd");
+    let o = c.run().env("FAKE_DOCKERD_CONTAINERD_MS", "100").env("FAKE_DOCKERD_LINGER_MS", "400").opt("--wait-containerd").sh("exit 0").go();
+    o.code(0).stderr_lacks("ended its fixed 1 s wait");
+    let names = c.event_names();
+    assert!(names.contains(&"exit".to_string()), "the fake did not exit by itself: {names:?}\n{}", o.dump());
+    let (_, _, m) = o.log_line("shutdown: dockerd exited cleanly after").unwrap_or_else(|| panic!("no clean shutdown line\n{}", o.dump()));
+    assert!(secs_after(&m) >= 0.49, "{m}");
 }
 
 #[test]
@@ -469,17 +489,17 @@ echo RESTARTED-AND-ANSWERING"#,
     // The first restart comes after a 1 s back-off.
     let ev = c.events();
     let time_of = |prefix: &str, nth: usize| -> u128 {
-        ev.iter().filter(|l| l.starts_with(prefix)).nth(nth).and_then(|l| l.split_whitespace().last()?.parse().ok()).unwrap_or_else(|| panic!("no {prefix} #{nth} in {ev:?}"))
+        ev.iter()
+            .filter(|l| l.starts_with(prefix))
+            .nth(nth)
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} #{nth} in {ev:?}"))
     };
     let backoff = (time_of("start ", 1) - time_of("killed ", 0)) as f64 / 1e9;
     assert!(backoff >= 0.9, "dockerd restarted {backoff:.3}s after it died: no back-off\n{}", o.dump());
     // The death is reported with its status and the log tail (LOG=file: only the tail can
     // put dockerd's lines on stderr).
-    assert!(
-        o.log().iter().any(|(_, lv, m)| lv == "ERROR" && m.contains("SIGKILL")),
-        "no error line naming the SIGKILL that ended dockerd\n{}",
-        o.dump()
-    );
+    assert!(o.log().iter().any(|(_, lv, m)| lv == "ERROR" && m.contains("SIGKILL")), "no error line naming the SIGKILL that ended dockerd\n{}", o.dump());
     o.stderr_has(&format!("API listen on {}", c.sock()));
 }
 
@@ -662,11 +682,7 @@ fn health_subcommand_returns_0_or_1() {
 #[test]
 fn docker_daemon_args_are_split_like_a_shell() {
     let c = setup!("dargs");
-    let args = format!(
-        r#"{} --label 'a b' --label "c \"d\"" --debug --data-root={}/data\ root --label ''"#,
-        c.daemon_args(),
-        c.dir.display()
-    );
+    let args = format!(r#"{} --label 'a b' --label "c \"d\"" --debug --data-root={}/data\ root --label ''"#, c.daemon_args(), c.dir.display());
     let o = c.run().env("DOCKER_DAEMON_ARGS", &args).cmd(&["true"]).go();
     o.code(0);
     let got = c.fake_args();
@@ -711,12 +727,7 @@ fn dockerd_output_is_not_lost_at_exit() {
     o1.code(0);
     assert!(c.event_names().contains(&"exit".to_string()), "the fake did not finish its shutdown: {:?}", c.events());
     let stdio = count(&o1.stderr);
-    let o2 = c
-        .run()
-        .env("FAKE_DOCKERD_SHUTDOWN_LINES", "6000")
-        .opts(&["--log", "file", "--log-file", &c.p("docker.log")])
-        .cmd(&["true"])
-        .go();
+    let o2 = c.run().env("FAKE_DOCKERD_SHUTDOWN_LINES", "6000").opts(&["--log", "file", "--log-file", &c.p("docker.log")]).cmd(&["true"]).go();
     o2.code(0);
     let file = count(&read(&c.path("docker.log")));
     assert!(

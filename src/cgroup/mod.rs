@@ -94,9 +94,10 @@ pub fn setup(nest_name: &str) -> Result<Report> {
         return Err(Error::Setup(format!("no cgroup filesystem is mounted at {CGROUP_ROOT} and none could be mounted")));
     }
     if layout == Layout::V2 {
-        let m = cg.iter().find(|m| m.fs_type == "cgroup2" && m.mount_point == Path::new(CGROUP_ROOT)).ok_or_else(|| {
-            Error::Setup(format!("this host uses cgroup v2 only, but {CGROUP_ROOT} is not a cgroup2 mount"))
-        })?;
+        let m = cg
+            .iter()
+            .find(|m| m.fs_type == "cgroup2" && m.mount_point == Path::new(CGROUP_ROOT))
+            .ok_or_else(|| Error::Setup(format!("this host uses cgroup v2 only, but {CGROUP_ROOT} is not a cgroup2 mount")))?;
         let path = own_path.clone().unwrap_or_else(|| "/".into());
         if let Some(what) = v2::nest(m, &path, nest_name)? {
             actions.push(what);

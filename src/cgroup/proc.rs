@@ -91,11 +91,7 @@ impl CgroupEntry {
     /// Directory name a v1 hierarchy is mounted at under /sys/fs/cgroup: `cpu,cpuacct`,
     /// `systemd` for `name=systemd`.
     pub fn mount_dir(&self) -> String {
-        self.controllers
-            .iter()
-            .map(|c| c.strip_prefix("name=").unwrap_or(c))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.controllers.iter().map(|c| c.strip_prefix("name=").unwrap_or(c)).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -144,8 +140,7 @@ pub fn own_cgroup_path(entries: &[CgroupEntry]) -> Option<String> {
             if let Some(m) = entries.iter().find(|e| e.controllers.iter().any(|c| c == "memory")) {
                 return Some(m.path.clone());
             }
-            let real: Vec<&CgroupEntry> =
-                entries.iter().filter(|e| !e.is_unified() && e.controllers.iter().any(|c| !c.starts_with("name="))).collect();
+            let real: Vec<&CgroupEntry> = entries.iter().filter(|e| !e.is_unified() && e.controllers.iter().any(|c| !c.starts_with("name="))).collect();
             let mut best: Option<(&str, usize, bool)> = None;
             for e in &real {
                 let count = real.iter().filter(|o| o.path == e.path).count();
@@ -255,8 +250,7 @@ mod tests {
 ";
     const V2_HOST_CGROUP: &str = "0::/system.slice/docker-5f1c2e.scope\n";
     // Kubernetes (containerd, systemd driver) pod on cgroup v2 with host cgroupns.
-    const K8S_CGROUP: &str =
-        "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1a2b.slice/cri-containerd-9f8e.scope\n";
+    const K8S_CGROUP: &str = "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1a2b.slice/cri-containerd-9f8e.scope\n";
     // Kubernetes cgroupfs driver on v1.
     const K8S_V1_CGROUP: &str = "\
 11:memory:/kubepods/burstable/pod1a2b/9f8e

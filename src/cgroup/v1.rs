@@ -20,9 +20,8 @@ pub fn mount_fresh(entries: &[CgroupEntry], mounts: &[Mount]) -> Result<()> {
     let root = Path::new(CGROUP_ROOT);
     sys::mkdir_p(root)?;
     if !mounts.iter().any(|m| m.mount_point == root) {
-        sys::mount_fs("tmpfs", root, "tmpfs", fs_flags(), Some("mode=755")).map_err(|e| {
-            crate::error::Error::Setup(format!("{e}; {}", super::PRIVILEGE_HINT))
-        })?;
+        sys::mount_fs("tmpfs", root, "tmpfs", fs_flags(), Some("mode=755"))
+            .map_err(|e| crate::error::Error::Setup(format!("{e}; {}", super::PRIVILEGE_HINT)))?;
     }
     for e in entries {
         mount_one(e).map_err(|err| crate::error::Error::Setup(format!("{err}; {}", super::PRIVILEGE_HINT)))?;
@@ -100,11 +99,7 @@ fn mount_one(e: &CgroupEntry) -> Result<()> {
     let name = e.mount_dir();
     let dir = root.join(&name);
     sys::mkdir_p(&dir)?;
-    let opts = if e.controllers.iter().any(|c| c.starts_with("name=")) {
-        format!("none,{}", e.controllers.join(","))
-    } else {
-        e.controllers.join(",")
-    };
+    let opts = if e.controllers.iter().any(|c| c.starts_with("name=")) { format!("none,{}", e.controllers.join(",")) } else { e.controllers.join(",") };
     sys::mount_fs("cgroup", &dir, "cgroup", fs_flags(), Some(&opts))?;
     // Co-mounted controllers: each name points at the shared directory, as systemd does.
     if e.controllers.len() > 1 {

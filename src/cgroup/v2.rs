@@ -14,14 +14,8 @@ use std::path::{Path, PathBuf};
 pub fn mount_fresh() -> Result<()> {
     let root = Path::new(CGROUP_ROOT);
     sys::mkdir_p(root)?;
-    sys::mount_fs(
-        "cgroup2",
-        root,
-        "cgroup2",
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME,
-        None,
-    )
-    .map_err(|e| Error::Setup(format!("{e}; {}", super::PRIVILEGE_HINT)))?;
+    sys::mount_fs("cgroup2", root, "cgroup2", MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME, None)
+        .map_err(|e| Error::Setup(format!("{e}; {}", super::PRIVILEGE_HINT)))?;
     log::info!("cgroups: mounted cgroup2 at {CGROUP_ROOT}");
     Ok(())
 }
@@ -106,11 +100,7 @@ pub fn nest_dir(dir: &Path, name: &str) -> Result<Option<&'static str>> {
         }
     }
     if !failed.is_empty() {
-        log::warn!(
-            "cgroups: could not enable in {}: {}; limits using them will not work for inner containers",
-            ctl.display(),
-            failed.join(", ")
-        );
+        log::warn!("cgroups: could not enable in {}: {}; limits using them will not work for inner containers", ctl.display(), failed.join(", "));
         if failed.len() == controllers.len() {
             return Err(Error::Setup(format!("cannot enable any controller in {}: {}", ctl.display(), failed.join(", "))));
         }

@@ -35,10 +35,9 @@ fn unavailable() -> Option<String> {
             .output();
         match out {
             Err(e) => Some(format!("cannot run unshare: {e}")),
-            Ok(o) if !o.status.success() || !String::from_utf8_lossy(&o.stdout).contains("ok") => Some(format!(
-                "unshare --pid --fork --mount --mount-proc failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            )),
+            Ok(o) if !o.status.success() || !String::from_utf8_lossy(&o.stdout).contains("ok") => {
+                Some(format!("unshare --pid --fork --mount --mount-proc failed: {}", String::from_utf8_lossy(&o.stderr).trim()))
+            }
             Ok(_) => None,
         }
     })
@@ -248,10 +247,7 @@ impl Spec {
     }
 
     pub fn spawn(self) -> Running {
-        let wrapper = format!(
-            "set -e; mount -t tmpfs tmpfs /run; [ -L /var/run ] || mount -t tmpfs tmpfs /var/run; {}\nexec \"$@\"",
-            self.pre
-        );
+        let wrapper = format!("set -e; mount -t tmpfs tmpfs /run; [ -L /var/run ] || mount -t tmpfs tmpfs /var/run; {}\nexec \"$@\"", self.pre);
         let mut c = Command::new("unshare");
         c.args(["--pid", "--fork", "--mount", "--mount-proc", "--", "/bin/sh", "-c", &wrapper, "sh", DIND]);
         c.args(&self.opts);
