@@ -344,22 +344,21 @@ pub fn remove_left_behind(plan: &Plan) {
     }
 }
 
-/// The pids of `pid`'s children that have not exited yet (zombies do not count). An
+/// Whether `pid` has a child that has not exited yet (a zombie does not count). An
 /// unreadable /proc says "unknown": `None`.
-pub fn live_children(pid: i32) -> Option<Vec<i32>> {
-    let mut out = Vec::new();
+pub fn has_live_child(pid: i32) -> Option<bool> {
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
         let text = std::fs::read_to_string(task.path().join("children")).ok()?;
-        for c in text.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+        for c in text.split_whitespace() {
             let stat = std::fs::read_to_string(format!("/proc/{c}/stat")).unwrap_or_default();
             // "pid (comm) S ...": the state follows the last ')'.
             let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
-            if !matches!(state, None | Some("Z") | Some("X")) && !out.contains(&c) {
-                out.push(c);
+            if !matches!(state, None | Some("Z") | Some("X")) {
+                return Some(true);
             }
         }
     }
-    Some(out)
+    Some(false)
 }
 
 /// Warns when the data root sits on overlayfs, where dockerd cannot use overlay2.
@@ -636,6 +635,26 @@ mod tests {
         let e = plan(&c, None, None).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("/nonexistent/certs/server/ca.pem"));
+    }
+
+    #[test]
+    fn live_children_exclude_zombies() {
+        let me = std::process::id() as i32;
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
+        assert_eq!(has_live_child(me), Some(true));
+        child.kill().expect("kill");
+        // Dead but not reaped yet: a zombie, which no longer counts.
+        let zpath = format!("/proc/{}/stat", child.id());
+        for _ in 0..200 {
+            if std::fs::read_to_string(&zpath).unwrap_or_default().contains(") Z") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(has_live_child(me), Some(false));
+        child.wait().expect("wait");
+        assert_eq!(has_live_child(me), Some(false));
+        assert_eq!(has_live_child(-7), None);
     }
 
     #[test]

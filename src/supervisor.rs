@@ -50,6 +50,14 @@ fn ended(ws: WaitStatus) -> Option<(i32, Ended)> {
 }
 
 /// Signals that end dind-init's start-up or daemon mode.
+/// Sends `sig` to a process group and to its leader (which may have left the group).
+fn signal_group_and_leader(pid: i32, sig: i32) {
+    unsafe {
+        libc::kill(-pid, sig);
+        libc::kill(pid, sig);
+    }
+}
+
 fn is_terminating(sig: i32) -> bool {
     [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP].contains(&sig)
 }
@@ -317,10 +325,7 @@ impl Supervisor {
     fn terminate_child(&mut self) {
         if let Some(pid) = self.child {
             log::warn!("command: sending SIGTERM to pid {pid} (SIGKILL in {:.0?})", self.cfg.shutdown_timeout);
-            unsafe {
-                libc::kill(-pid, libc::SIGTERM);
-                libc::kill(pid, libc::SIGTERM);
-            }
+            signal_group_and_leader(pid, libc::SIGTERM);
             self.kill_child_at = Some(Instant::now() + self.cfg.shutdown_timeout);
         }
     }
@@ -410,17 +415,19 @@ impl Supervisor {
                 self.reprobe = None;
             }
         }
+        self.kill_child_if_due(now);
+        true
+    }
+
+    /// SIGKILL to the command once its grace after SIGTERM is over.
+    fn kill_child_if_due(&mut self, now: Instant) {
         if self.kill_child_at.is_some_and(|at| now >= at) {
             if let Some(pid) = self.child {
                 log::warn!("command: still running after SIGTERM: SIGKILL");
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                    libc::kill(pid, libc::SIGKILL);
-                }
+                signal_group_and_leader(pid, libc::SIGKILL);
             }
             self.kill_child_at = None;
         }
-        true
     }
 
     fn supervise_command(&mut self) -> u8 {
@@ -446,15 +453,7 @@ impl Supervisor {
 
     fn tick_kill_only(&mut self) {
         self.daemon_ended = None;
-        if self.kill_child_at.is_some_and(|at| Instant::now() >= at) {
-            if let Some(pid) = self.child {
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-            self.kill_child_at = None;
-        }
+        self.kill_child_if_due(Instant::now());
     }
 
     /// Daemon mode: no command; dockerd runs until a terminating signal.
@@ -524,8 +523,9 @@ impl Supervisor {
         let mut ended_wait = None;
         while self.daemon.is_some() {
             let now = Instant::now();
-            if !self.cfg.wait_containerd && !killed && ended_wait.is_none() && self.tail.shutdown_complete() {
-                if daemon::live_children(pid).is_some_and(|c| c.is_empty()) {
+            let watching = !self.cfg.wait_containerd && !killed && ended_wait.is_none();
+            if watching && self.tail.shutdown_complete() {
+                if daemon::has_live_child(pid) == Some(false) {
                     let since = *done_since.get_or_insert(now);
                     // A dockerd without a containerd child of its own exits by itself
                     // within a few ms of the line: give it that chance.
@@ -540,15 +540,12 @@ impl Supervisor {
             }
             if now >= deadline && !killed {
                 log::warn!("shutdown: dockerd did not stop within {:.0?}: sending SIGKILL", self.cfg.shutdown_timeout);
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                    libc::kill(pid, libc::SIGKILL);
-                }
+                signal_group_and_leader(pid, libc::SIGKILL);
                 killed = true;
             }
             let left = if killed {
                 Duration::from_millis(100)
-            } else if !self.cfg.wait_containerd && ended_wait.is_none() {
+            } else if watching {
                 // Watching for the end of dockerd's own shutdown (a flag set by the log thread).
                 (deadline - now).min(SHUTDOWN_POLL)
             } else {
