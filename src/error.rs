@@ -3,6 +3,7 @@
 //! command) and a message that names the path or flag involved.
 
 use std::fmt;
+use std::path::Path;
 
 /// Exit code for bad usage: unknown flag, bad value.
 pub const EXIT_USAGE: u8 = 2;
@@ -43,8 +44,9 @@ impl fmt::Display for Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Builds a set-up error that names the path an I/O operation failed on.
-pub fn io_err(what: &str, path: &std::path::Path, e: impl fmt::Display) -> Error {
+/// A set-up error that names what was done and the path it failed on:
+/// `cannot read /proc/self/cgroup: No such file or directory`.
+pub fn io_err(what: &str, path: &Path, e: impl fmt::Display) -> Error {
     Error::Setup(format!("{what} {}: {e}", path.display()))
 }
 

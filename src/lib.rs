@@ -1,24 +1,31 @@
 //! dind-init: PID 1 for Docker-in-Docker containers. `run` reads top-down like the script
-//! it replaces: signals, fds, cgroups, stale state, dockerd, readiness, the command,
-//! shutdown. Each step logs what it did and how long it took.
+//! it replaces: signals, arguments, fds, privileges, cgroups, mounts, dockerd's command line
+//! and stale state, then the supervisor (dockerd, readiness, the command, signals, reaping,
+//! the stop). Each step logs what it did and how long it took. docs/ARCHITECTURE.md walks
+//! through the modules in that order.
 
 pub mod cgroup;
 pub mod config;
-pub mod daemon;
+pub mod docker_api;
+pub mod dockerd;
 pub mod error;
 pub mod fds;
+pub mod mounts;
 pub mod net;
-pub mod ready;
+pub mod options;
 pub mod signals;
 pub mod supervisor;
 pub mod sys;
 
-use config::{Config, Invocation};
-use error::Error;
+use config::{AutoOr, Config, TlsDir};
+use dockerd::plan::{self, ServerTls};
+use error::{usage, Error};
+use options::Invocation;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::Instant;
 
 /// How many cases each property test runs: `default`, or `PROPTEST_CASES` for a longer
@@ -28,50 +35,82 @@ pub(crate) fn fuzz_cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// `dind-init 0.1.0 (commit 1a2b3c4d5e6f, x86_64-unknown-linux-musl)`.
+pub fn version() -> String {
+    format!(
+        "dind-init {} (commit {}, {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("DIND_INIT_COMMIT"),
+        env!("DIND_INIT_TARGET")
+    )
+}
+
+/// Writes to stdout; a closed pipe (`dind-init --help | head -1`) is not an error.
+fn out(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn init_logger(level: log::LevelFilter, t0: Instant) {
     env_logger::Builder::new()
         .filter_level(level)
         .target(env_logger::Target::Stderr)
-        .format(move |buf, rec| writeln!(buf, "dind-init: +{:.3}s {:<5} {}", t0.elapsed().as_secs_f64(), rec.level(), rec.args()))
+        .format(move |buf, rec| {
+            writeln!(
+                buf,
+                "dind-init: +{:.3}s {:<5} {}",
+                t0.elapsed().as_secs_f64(),
+                rec.level(),
+                rec.args()
+            )
+        })
         .init();
 }
 
-/// Entry point: returns the process exit code.
-pub fn main_exit() -> u8 {
+/// The program: parses the invocation and runs it; returns the exit code.
+pub fn run() -> ExitCode {
     let t0 = Instant::now();
     // 1. Signals first, before anything can arrive unhandled.
-    let orig_mask = signals::block_all();
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let env: HashMap<String, String> = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-    match config::parse(&args, &env) {
+    let set = signals::handled();
+    let mask = match signals::block(&set) {
+        Ok(m) => m,
         Err(e) => {
-            eprintln!("dind-init: {e}");
+            let _ = writeln!(std::io::stderr(), "dind-init: cannot block signals: {e}");
+            return ExitCode::from(error::EXIT_SETUP);
+        }
+    };
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let env: HashMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let code = match options::parse(&args, &env) {
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "dind-init: {e}");
             e.exit_code()
         }
         Ok(Invocation::Help) => {
-            print!("{}", config::help_text());
+            out(&options::help_text());
             0
         }
         Ok(Invocation::Version) => {
-            println!("dind-init {}", env!("CARGO_PKG_VERSION"));
+            out(&format!("{}\n", version()));
             0
         }
         Ok(Invocation::Health(h)) => {
-            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &orig_mask, std::ptr::null_mut()) };
-            match ready::Probe::check(ready::Target::Unix(h.socket.clone()), h.timeout) {
+            let _ = mask.restore();
+            match docker_api::Probe::check(&h.socket, h.timeout) {
                 Ok(()) => {
-                    println!("dind-init health: dockerd answers on {}", h.socket.display());
+                    out(&format!("dind-init health: dockerd answers on {}\n", h.socket.display()));
                     0
                 }
                 Err(e) => {
-                    eprintln!("dind-init health: unhealthy: {e}");
+                    let _ = writeln!(std::io::stderr(), "dind-init health: unhealthy: {e}");
                     1
                 }
             }
         }
         Ok(Invocation::Run(cfg)) => {
             init_logger(cfg.log_level, t0);
-            match run(cfg, orig_mask) {
+            match start(cfg, &set, mask, &env) {
                 Ok(code) => code,
                 Err(e) => {
                     log::error!("{e}");
@@ -80,27 +119,39 @@ pub fn main_exit() -> u8 {
                 }
             }
         }
-    }
+    };
+    ExitCode::from(code)
 }
 
-fn run(cfg: Box<Config>, orig_mask: libc::sigset_t) -> Result<u8, Error> {
+/// The start-up script, then the supervisor.
+fn start(
+    cfg: Box<Config>,
+    set: &nix::sys::signal::SigSet,
+    mask: signals::OriginalMask,
+    env: &HashMap<String, String>,
+) -> Result<u8, Error> {
     let pid = std::process::id();
     let pid1 = pid == 1;
-    log::info!("dind-init {} starting as pid {pid}", env!("CARGO_PKG_VERSION"));
+    log::info!("{} starting as pid {pid}", version());
+    for n in &cfg.notes {
+        log::warn!("{n}");
+    }
     if !pid1 {
-        let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        if r == 0 {
-            log::info!("not PID 1 (pid {pid}): registered as child subreaper, so orphans are reaped here");
-        } else {
-            log::warn!("not PID 1 (pid {pid}) and cannot become a child subreaper: orphans go to the real PID 1");
+        match nix::sys::prctl::set_child_subreaper(true) {
+            Ok(()) => log::info!("not PID 1 (pid {pid}): registered as child subreaper, so orphans are reaped here"),
+            Err(e) => log::warn!("not PID 1 (pid {pid}) and cannot become a child subreaper ({e}): orphans go to the real PID 1"),
         }
     }
 
     // 2. Stray file descriptors, then our own signalfd.
     let t = Instant::now();
     fds::close_inherited();
-    let sigfd = signals::signal_fd().map_err(|e| Error::Setup(format!("cannot create a signalfd: {e}")))?;
-    log::info!("signals blocked, inherited fds closed, {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
+    let sigfd = signals::signal_fd(set)
+        .map_err(|e| Error::Setup(format!("cannot create a signalfd: {e}")))?;
+    log::info!(
+        "signals blocked, inherited fds closed, {:.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
 
     // Privileges: without CAP_SYS_ADMIN dockerd cannot mount anything; say so at once.
     let root = nix::unistd::geteuid().is_root();
@@ -114,69 +165,81 @@ fn run(cfg: Box<Config>, orig_mask: libc::sigset_t) -> Result<u8, Error> {
             )));
         }
         if !sys::has_capability(&status, sys::CAP_NET_ADMIN) {
-            log::warn!("this container lacks CAP_NET_ADMIN: dockerd cannot create bridges or iptables rules (add --cap-add NET_ADMIN, or run dockerd with --bridge=none --iptables=false)");
+            log::warn!(
+                "this container lacks CAP_NET_ADMIN: dockerd cannot create bridges or iptables rules (add --cap-add \
+                 NET_ADMIN, or run dockerd with --bridge=none --iptables=false)"
+            );
         }
     }
 
     // 3. cgroups, securityfs, shared mounts.
     let own_cgroup = if cfg.cgroup_setup && root {
-        cgroup::setup(&cfg.cgroup_nest)?.visible_path
+        cgroup::setup(&cfg.cgroup_nest)?
     } else {
-        log::info!("cgroups: set-up skipped ({})", if root { "--no-cgroup-setup" } else { "not root" });
-        let entries = cgroup::read_entries().unwrap_or_default();
-        let layout = cgroup::proc::layout_from_cgroup(&entries);
-        let own = cgroup::proc::own_cgroup_path(&entries);
-        cgroup::visible_own_path(layout, own.as_deref(), &cgroup::read_mounts().unwrap_or_default())
+        log::info!(
+            "cgroups: set-up skipped ({})",
+            if root { "--no-cgroup-setup" } else { "not root" }
+        );
+        cgroup::own_visible_path()
     };
     if root {
         let t = Instant::now();
-        mount_extras();
+        mounts::prepare();
         log::debug!("mounts: {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
     }
 
     // 4. dockerd's command line, storage check, stale state.
     let t = Instant::now();
-    let iptables = net::prepare_backend(cfg.iptables, Path::new("/run/dind-init/iptables"));
-    let plan = daemon::plan(&cfg, own_cgroup.as_deref(), iptables)?;
-    daemon::check_storage(&plan, &cfg.dockerd_args);
-    daemon::remove_stale(&plan, pid1);
-    log::info!("dockerd prepared (stale state cleared), {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
+    let path_prefix = net::prepare_backend(cfg.iptables, Path::new("/run/dind-init/iptables"));
+    let config_file = plan::config_file(&cfg.dockerd_args);
+    let daemon_json = std::fs::read_to_string(&config_file).unwrap_or_default();
+    let route_mtu = match cfg.mtu {
+        AutoOr::Auto => net::detect_mtu(Path::new("/proc/net/route"), Path::new("/sys/class/net")),
+        _ => None,
+    };
+    let tls = server_tls(&cfg)?;
+    let plan = plan::plan(&plan::Inputs {
+        cfg: &cfg,
+        daemon_json: &daemon_json,
+        docker_host: env.get("DOCKER_HOST").map(String::as_str),
+        own_cgroup: own_cgroup.as_deref(),
+        route_mtu: route_mtu.as_ref().map(|(i, m)| (i.as_str(), *m)),
+        path_prefix,
+        tls,
+    })?;
+    for n in &plan.notes {
+        if n.contains("WITHOUT TLS") {
+            log::warn!("{n}");
+        } else {
+            log::info!("{n}");
+        }
+    }
+    dockerd::state::check_storage(&plan);
+    dockerd::state::remove_stale(&plan, pid1);
+    log::info!(
+        "dockerd prepared (stale state cleared), {:.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
 
-    // 5.-11. dockerd, readiness, the command, signals, reaping, shutdown.
-    let sup = supervisor::Supervisor::new(cfg, plan, sigfd, orig_mask, pid1);
-    Ok(sup.run())
+    // 5.-11. dockerd, readiness, the command, signals, reaping, the stop.
+    Ok(supervisor::Supervisor::new(cfg, plan, sigfd, mask, pid1)?.run())
 }
 
-/// securityfs and a shared root mount, as moby's hack/dind does. securityfs only when the
-/// image can load AppArmor profiles: with securityfs mounted on an AppArmor host, dockerd
-/// insists on loading its profile and every inner container fails without apparmor_parser
-/// (found by the cgroup v2 lab on Debian's kernel).
-fn mount_extras() {
-    use nix::mount::{mount, MsFlags};
-    let sec = Path::new("/sys/kernel/security");
-    let parser = ["/sbin/apparmor_parser", "/usr/sbin/apparmor_parser"].iter().any(|p| Path::new(p).exists());
-    let mounted =
-        std::fs::read_to_string("/proc/self/mountinfo").map(|m| cgroup::proc::parse_mountinfo(&m).iter().any(|x| x.mount_point == sec)).unwrap_or(true);
-    if !mounted && sec.is_dir() {
-        if parser {
-            match mount(Some("securityfs"), sec, Some("securityfs"), MsFlags::empty(), None::<&str>) {
-                Ok(()) => log::info!("mounts: mounted securityfs on {}", sec.display()),
-                Err(e) => log::warn!("mounts: cannot mount securityfs on {}: {} (AppArmor profiles for inner containers may fail)", sec.display(), e.desc()),
-            }
-        } else {
-            log::info!(
-                "mounts: not mounting securityfs: the image has no apparmor_parser (package apparmor), so inner \
-                 containers run without AppArmor profiles; install apparmor in the image to have them"
-            );
+/// The server's TLS files for a TLS listener: docker:dind's layout in DOCKER_TLS_CERTDIR.
+fn server_tls(cfg: &Config) -> Result<Option<ServerTls>, Error> {
+    let TlsDir::Dir(dir) = &cfg.tls_certdir else { return Ok(None) };
+    if !plan::tcp_listeners(cfg).iter().any(|(_, tls)| *tls) {
+        return Ok(None);
+    }
+    let t = ServerTls::in_dir(dir);
+    for f in [&t.ca, &t.cert, &t.key] {
+        if !f.is_file() {
+            return Err(usage(format!(
+                "a TLS listener is asked for with DOCKER_TLS_CERTDIR={} but {} is missing: put the server's TLS files there",
+                dir.display(),
+                f.display()
+            )));
         }
-    } else if mounted && !parser && sec.join("apparmor").exists() {
-        log::warn!(
-            "mounts: AppArmor is enabled and {} is mounted, but the image has no apparmor_parser: dockerd will fail to \
-             start containers (\"apparmor_parser: executable file not found\"); install the apparmor package in the image",
-            sec.display()
-        );
     }
-    if let Err(e) = mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SHARED, None::<&str>) {
-        log::warn!("mounts: cannot make / rshared: {} (volume mounts with propagation may fail)", e.desc());
-    }
+    Ok(Some(t))
 }

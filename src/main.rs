@@ -1,5 +1,5 @@
 //! Thin entry point; everything lives in the library so it can be tested.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(dind_init::main_exit())
+    dind_init::run()
 }

@@ -16,17 +16,32 @@ pub fn default_route_interface(route: &str) -> Option<String> {
 /// The MTU to pass to dockerd (`None` when 1500 or more, or unknown).
 pub fn detect_mtu(proc_net_route: &Path, sys_class_net: &Path) -> Option<(String, u32)> {
     let iface = default_route_interface(&std::fs::read_to_string(proc_net_route).ok()?)?;
-    let mtu: u32 = std::fs::read_to_string(sys_class_net.join(&iface).join("mtu")).ok()?.trim().parse().ok()?;
+    let mtu: u32 = std::fs::read_to_string(sys_class_net.join(&iface).join("mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     (mtu < 1500).then_some((iface, mtu))
 }
 
-/// Which backend the kernel offers: nf_tables loaded (or answering, see `nft_answers`)
-/// means nft; only ip_tables means legacy.
-pub fn detect_backend(sys_module: &Path, nft_answers: impl FnOnce() -> bool) -> Option<Iptables> {
-    if sys_module.join("nf_tables").exists() || nft_answers() {
-        Some(Iptables::Nft)
+/// Which backend to use, and why, as docker:dind decides it: legacy when legacy tables
+/// already exist in this network namespace (the outer daemon writes its DNS rules there on
+/// user-defined networks: docker-library/docker#467), else nft when the kernel answers
+/// nf_tables requests, else legacy when ip_tables is loaded.
+pub fn detect_backend(
+    proc_net: &Path,
+    sys_module: &Path,
+    nft_answers: impl FnOnce() -> bool,
+) -> Option<(Iptables, &'static str)> {
+    let legacy_tables = ["ip_tables_names", "ip6_tables_names", "arp_tables_names"]
+        .iter()
+        .any(|f| std::fs::read_to_string(proc_net.join(f)).is_ok_and(|t| !t.trim().is_empty()));
+    if legacy_tables {
+        Some((Iptables::Legacy, "legacy tables already exist in this network namespace"))
+    } else if sys_module.join("nf_tables").exists() || nft_answers() {
+        Some((Iptables::Nft, "the kernel answers nf_tables requests"))
     } else if sys_module.join("ip_tables").exists() {
-        Some(Iptables::Legacy)
+        Some((Iptables::Legacy, "the kernel has ip_tables loaded and no nf_tables"))
     } else {
         None
     }
@@ -36,42 +51,39 @@ pub fn detect_backend(sys_module: &Path, nft_answers: impl FnOnce() -> bool) -> 
 /// what `iptables-nft` does first. nf_tables built in, loaded, or auto-loadable answers; a
 /// kernel without it (or with the module blacklisted) returns an error. No shelling out.
 pub fn nft_answers() -> bool {
+    use nix::sys::socket::{recv, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags};
+    use nix::sys::socket::{NetlinkAddr, SockFlag, SockProtocol, SockType};
     const NFNL_SUBSYS_NFTABLES: u16 = 10;
     const NFT_MSG_GETGEN: u16 = 16;
     const NFT_MSG_NEWGEN: u16 = 15;
-    unsafe {
-        let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_NETFILTER);
-        if fd < 0 {
-            return false;
-        }
-        let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv as *const _ as *const libc::c_void, std::mem::size_of::<libc::timeval>() as u32);
-        // nlmsghdr (16 bytes) + nfgenmsg (4 bytes: family, version, res_id).
-        let mut req = [0u8; 20];
-        req[0..4].copy_from_slice(&20u32.to_ne_bytes());
-        req[4..6].copy_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN).to_ne_bytes());
-        req[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
-        req[8..12].copy_from_slice(&1u32.to_ne_bytes());
-        req[16] = libc::AF_UNSPEC as u8;
-        req[17] = 0; // NFNETLINK_V0
-        let mut addr: libc::sockaddr_nl = std::mem::zeroed();
-        addr.nl_family = libc::AF_NETLINK as u16;
-        let sent = libc::sendto(
-            fd,
-            req.as_ptr() as *const libc::c_void,
-            req.len(),
-            0,
-            &addr as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        );
-        let mut ok = false;
-        if sent == req.len() as isize {
-            let mut buf = [0u8; 4096];
-            let n = libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0);
-            ok = n >= 16 && parse_nft_reply(&buf[..n as usize], (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN);
-        }
-        libc::close(fd);
-        ok
+    let Ok(fd) = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkNetFilter,
+    ) else {
+        return false;
+    };
+    if setsockopt(&fd, sockopt::ReceiveTimeout, &nix::sys::time::TimeVal::new(1, 0)).is_err() {
+        return false;
+    }
+    // nlmsghdr (16 bytes) + nfgenmsg (4 bytes: family, version, res_id).
+    let mut req = [0u8; 20];
+    req[0..4].copy_from_slice(&20u32.to_ne_bytes());
+    req[4..6].copy_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN).to_ne_bytes());
+    req[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
+    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    req[16] = libc::AF_UNSPEC as u8;
+    let kernel = NetlinkAddr::new(0, 0);
+    if sendto(std::os::fd::AsRawFd::as_raw_fd(&fd), &req, &kernel, MsgFlags::empty())
+        != Ok(req.len())
+    {
+        return false;
+    }
+    let mut buf = [0u8; 4096];
+    match recv(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut buf, MsgFlags::empty()) {
+        Ok(n) => parse_nft_reply(&buf[..n], (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN),
+        Err(_) => false,
     }
 }
 
@@ -88,7 +100,14 @@ pub fn parse_nft_reply(buf: &[u8], want: u16) -> bool {
     ty == want
 }
 
-const TOOLS: &[&str] = &["iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"];
+const TOOLS: &[&str] = &[
+    "iptables",
+    "iptables-save",
+    "iptables-restore",
+    "ip6tables",
+    "ip6tables-save",
+    "ip6tables-restore",
+];
 const SBIN: &[&str] = &["/usr/sbin", "/sbin", "/usr/local/sbin"];
 
 fn find_variant(tool: &str, backend: &str) -> Option<PathBuf> {
@@ -103,14 +122,16 @@ pub fn prepare_backend(choice: Iptables, dir: &Path) -> Option<PathBuf> {
         Iptables::Off => return None,
         Iptables::Nft => ("nft", "requested"),
         Iptables::Legacy => ("legacy", "requested"),
-        Iptables::Auto => match detect_backend(Path::new("/sys/module"), nft_answers) {
-            Some(Iptables::Nft) => ("nft", "the kernel answers nf_tables requests"),
-            Some(Iptables::Legacy) => ("legacy", "the kernel has ip_tables loaded and no nf_tables"),
-            _ => {
-                log::info!("iptables: kernel backend unknown (neither nf_tables nor ip_tables loaded): using the image's default");
-                return None;
+        Iptables::Auto => {
+            match detect_backend(Path::new("/proc/net"), Path::new("/sys/module"), nft_answers) {
+                Some((Iptables::Nft, why)) => ("nft", why),
+                Some((_, why)) => ("legacy", why),
+                None => {
+                    log::info!("iptables: kernel backend unknown (neither nf_tables nor ip_tables loaded): using the image's default");
+                    return None;
+                }
             }
-        },
+        }
     };
     if find_variant("iptables", backend).is_none() {
         log::info!("iptables: {backend} backend wanted ({why}) but the image has no iptables-{backend}: using the image's default");
@@ -130,7 +151,9 @@ pub fn prepare_backend(choice: Iptables, dir: &Path) -> Option<PathBuf> {
             }
         }
     }
-    log::info!("iptables: using the {backend} backend ({why}); override with --iptables=nft|legacy|off");
+    log::info!(
+        "iptables: using the {backend} backend ({why}); override with --iptables=nft|legacy|off"
+    );
     Some(dir.to_path_buf())
 }
 
@@ -154,7 +177,8 @@ mod tests {
 
     #[test]
     fn default_route() {
-        let route = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        let route =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
                      eth1\t0011A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
                      eth0\t00000000\t010011AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
         assert_eq!(default_route_interface(route).as_deref(), Some("eth0"));
@@ -164,27 +188,35 @@ mod tests {
 
     #[test]
     fn mtu_from_fixture() {
-        let d = std::env::temp_dir().join(format!("dind-init-mtu-{}", std::process::id()));
+        let t = crate::sys::TempDir::new("mtu");
+        let d = t.path();
         std::fs::create_dir_all(d.join("net/eth0")).unwrap();
-        std::fs::write(d.join("route"), "Iface\tDestination\tGateway\neth0\t00000000\t0100A8C0\n").unwrap();
+        std::fs::write(d.join("route"), "Iface\tDestination\tGateway\neth0\t00000000\t0100A8C0\n")
+            .unwrap();
         std::fs::write(d.join("net/eth0/mtu"), "1450\n").unwrap();
         assert_eq!(detect_mtu(&d.join("route"), &d.join("net")), Some(("eth0".into(), 1450)));
         std::fs::write(d.join("net/eth0/mtu"), "1500\n").unwrap();
         assert_eq!(detect_mtu(&d.join("route"), &d.join("net")), None);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
-    fn backend_from_modules() {
-        let d = std::env::temp_dir().join(format!("dind-init-mod-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        assert_eq!(detect_backend(&d, || false), None);
-        assert_eq!(detect_backend(&d, || true), Some(Iptables::Nft));
-        std::fs::create_dir_all(d.join("ip_tables")).unwrap();
-        assert_eq!(detect_backend(&d, || false), Some(Iptables::Legacy));
-        std::fs::create_dir_all(d.join("nf_tables")).unwrap();
-        assert_eq!(detect_backend(&d, || false), Some(Iptables::Nft));
-        std::fs::remove_dir_all(&d).unwrap();
+    fn backend_like_docker_dind() {
+        let d = crate::sys::TempDir::new("mod");
+        let (net, m) = (d.path().join("net"), d.path().join("module"));
+        std::fs::create_dir_all(&net).unwrap();
+        std::fs::create_dir_all(&m).unwrap();
+        let pick = |nft| detect_backend(&net, &m, || nft).map(|(b, _)| b);
+        assert_eq!(pick(false), None);
+        assert_eq!(pick(true), Some(Iptables::Nft));
+        std::fs::create_dir_all(m.join("ip_tables")).unwrap();
+        assert_eq!(pick(false), Some(Iptables::Legacy));
+        std::fs::create_dir_all(m.join("nf_tables")).unwrap();
+        assert_eq!(pick(false), Some(Iptables::Nft));
+        // Legacy tables in use (docker-library/docker#467): legacy, whatever nf_tables says.
+        std::fs::write(net.join("ip_tables_names"), "").unwrap();
+        assert_eq!(pick(true), Some(Iptables::Nft), "an empty list is no table");
+        std::fs::write(net.join("ip_tables_names"), "nat\nfilter\n").unwrap();
+        assert_eq!(pick(true), Some(Iptables::Legacy));
     }
 
     mod fuzz {

@@ -1,33 +1,88 @@
-//! Small wrappers around file and mount syscalls whose errors always name the path, so a
-//! failure message tells the user exactly what could not be read, written or mounted.
+//! Small wrappers around file and mount syscalls. Every error carries the operation and the
+//! path (`PathError`), so a failure message tells the user exactly what could not be read,
+//! written or mounted (as youki's wrapped I/O errors do).
 
-use crate::error::{io_err, Result};
+use crate::error::Error;
 use nix::mount::{mount, MsFlags};
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
-pub fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| io_err("cannot read", path, e))
+/// An I/O error with the operation and the path it failed on.
+#[derive(Debug)]
+pub struct PathError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    pub source: std::io::Error,
 }
 
-pub fn write(path: &Path, data: &str) -> std::io::Result<()> {
+impl PathError {
+    pub fn new(op: &'static str, path: &Path, source: impl Into<std::io::Error>) -> PathError {
+        PathError { op, path: path.to_path_buf(), source: source.into() }
+    }
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot {} {}: {}", self.op, self.path.display(), self.source)
+    }
+}
+
+impl From<PathError> for Error {
+    fn from(e: PathError) -> Error {
+        Error::Setup(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, PathError>;
+
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| PathError::new("read", path, e))
+}
+
+/// Writes `data` with a single write(2): cgroup files act on each write separately.
+pub fn write(path: &Path, data: &str) -> Result<()> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-    // One write(2): cgroup files act on each write separately.
-    let n = f.write(data.as_bytes())?;
+    let err = |e| PathError::new("write", path, e);
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).map_err(err)?;
+    let n = f.write(data.as_bytes()).map_err(err)?;
     if n != data.len() {
-        return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write"));
+        return Err(err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write")));
     }
     Ok(())
 }
 
 pub fn mkdir_p(path: &Path) -> Result<()> {
-    std::fs::create_dir_all(path).map_err(|e| io_err("cannot create directory", path, e))
+    std::fs::create_dir_all(path).map_err(|e| PathError::new("create directory", path, e))
+}
+
+/// Removes a file; `Ok(false)` when there was none.
+pub fn remove_file(path: &Path) -> Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(PathError::new("remove", path, e)),
+    }
 }
 
 /// `mount -t FSTYPE SOURCE TARGET -o DATA` with the given flags; the error names all of it.
-pub fn mount_fs(source: &str, target: &Path, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<()> {
-    mount(Some(source), target, Some(fstype), flags, data)
-        .map_err(|e| crate::error::Error::Setup(format!("cannot mount {fstype} ({}) on {}: {}", data.unwrap_or(""), target.display(), e.desc())))
+pub fn mount_fs(
+    source: &str,
+    target: &Path,
+    fstype: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> std::result::Result<(), Error> {
+    mount(Some(source), target, Some(fstype), flags, data).map_err(|e| {
+        Error::Setup(format!(
+            "cannot mount {fstype} ({}) on {}: {}",
+            data.unwrap_or(""),
+            target.display(),
+            e.desc()
+        ))
+    })
 }
 
 /// Clears the read-only flag of one mount, keeping its other per-mount flags (changing a
@@ -62,11 +117,9 @@ pub fn fs_magic(path: &Path) -> Option<i64> {
     None
 }
 
-pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 pub const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
-pub const TMPFS_MAGIC: i64 = 0x0102_1994;
 
-/// Whether the effective capability set holds capability number `cap`.
+/// Whether the effective capability set (from /proc/self/status text) holds `cap`.
 pub fn has_capability(status: &str, cap: u32) -> bool {
     status
         .lines()
@@ -78,3 +131,51 @@ pub fn has_capability(status: &str, cap: u32) -> bool {
 
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// A scratch directory for unit tests, removed when dropped.
+#[cfg(test)]
+pub(crate) struct TempDir(pub PathBuf);
+
+#[cfg(test)]
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("dind-init-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_operation_and_the_path() {
+        let e = read(Path::new("/nonexistent/dind-init/x")).unwrap_err();
+        assert!(e.to_string().starts_with("cannot read /nonexistent/dind-init/x: "), "{e}");
+        let e = write(Path::new("/nonexistent/dind-init/y"), "1").unwrap_err();
+        assert!(e.to_string().contains("cannot write /nonexistent/dind-init/y"), "{e}");
+        assert_eq!(remove_file(Path::new("/nonexistent/dind-init/z")).unwrap(), false);
+    }
+
+    #[test]
+    fn capabilities_from_status() {
+        let status = "Name:\tx\nCapEff:\t0000000000201000\n";
+        assert!(has_capability(status, CAP_SYS_ADMIN) && has_capability(status, CAP_NET_ADMIN));
+        assert!(!has_capability(status, 0) && !has_capability("", CAP_SYS_ADMIN));
+    }
+}

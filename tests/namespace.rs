@@ -53,11 +53,21 @@ fn command_starts_only_after_dockerd_answers_ping() {
     );
     let o = c.run().env("FAKE_DOCKERD_DELAY_MS", "800").sh(&check).go();
     o.code(0).stdout_has("COMMAND-SAW-READY-DAEMON").within(0.8, 10.0);
-    let (_, _, ready) = o.log_line("ready: dockerd answered /_ping").unwrap_or_else(|| panic!("no ready line\n{}", o.dump()));
+    let (_, _, ready) = o
+        .log_line("ready: dockerd answered /_ping")
+        .unwrap_or_else(|| panic!("no ready line\n{}", o.dump()));
     assert!(ready.contains(&c.sock()), "ready line does not name the socket: {ready}");
     let waited = secs_after(&ready);
-    assert!(waited >= 0.75, "readiness reported after {waited}s, but the fake only listened after 0.8s\n{}", o.dump());
-    assert!(o.log_index("ready: dockerd answered") < o.log_index("command: started pid"), "{}", o.dump());
+    assert!(
+        waited >= 0.75,
+        "readiness reported after {waited}s, but the fake only listened after 0.8s\n{}",
+        o.dump()
+    );
+    assert!(
+        o.log_index("ready: dockerd answered") < o.log_index("command: started pid"),
+        "{}",
+        o.dump()
+    );
     // The fake listened before it answered, and answered before the command ran.
     let names = c.event_names();
     let l = names.iter().position(|n| n == "listening").expect("listening event");
@@ -77,9 +87,14 @@ fn daemon_dying_early_exits_125_with_status_and_log_tail() {
         .sh(&format!("touch {}", c.p("ran")))
         .go();
     o.code(125).within(0.0, 3.0);
-    o.stderr_has("status 3").stderr_has("simulated failure (FAKE_DOCKERD_EXIT=3)").stderr_has("simulated trouble ahead");
+    o.stderr_has("status 3")
+        .stderr_has("simulated failure (FAKE_DOCKERD_EXIT=3)")
+        .stderr_has("simulated trouble ahead");
     assert!(!c.path("ran").exists(), "the command ran although dockerd died\n{}", o.dump());
-    assert!(read(&c.path("docker.log")).contains("simulated failure"), "LOG=file: docker.log lacks dockerd's output");
+    assert!(
+        read(&c.path("docker.log")).contains("simulated failure"),
+        "LOG=file: docker.log lacks dockerd's output"
+    );
     let (_, level, _) = o.log_line("status 3").unwrap();
     assert_eq!(level, "ERROR", "{}", o.dump());
     assert_eq!(o.log().last().map(|l| l.2.clone()), Some("exit 125".into()), "{}", o.dump());
@@ -99,23 +114,37 @@ fn readiness_timeout_exits_125_after_wait_timeout_with_log_tail() {
     assert!(!c.path("ran").exists(), "the command ran after a readiness time-out\n{}", o.dump());
     // dockerd is still stopped politely.
     let names = c.event_names();
-    assert!(names.contains(&"term".to_string()) && names.contains(&"exit".to_string()), "dockerd was not stopped: {names:?}\n{}", o.dump());
+    assert!(
+        names.contains(&"term".to_string()) && names.contains(&"exit".to_string()),
+        "dockerd was not stopped: {names:?}\n{}",
+        o.dump()
+    );
 }
 
 #[test]
 fn continue_on_timeout_runs_the_command_anyway() {
     let c = setup!("cont");
     // Through the environment this time.
-    let o =
-        c.run().env("FAKE_DOCKERD_NO_ANSWER", "1").env("DIND_WAIT_TIMEOUT", "800ms").env("DIND_CONTINUE_ON_TIMEOUT", "yes").sh("echo COMMAND-RAN; exit 7").go();
+    let o = c
+        .run()
+        .env("FAKE_DOCKERD_NO_ANSWER", "1")
+        .env("DIND_WAIT_TIMEOUT", "800ms")
+        .env("DIND_CONTINUE_ON_TIMEOUT", "yes")
+        .sh("echo COMMAND-RAN; exit 7")
+        .go();
     o.code(7).stdout_has("COMMAND-RAN").within(0.8, 6.0);
-    assert!(o.log().iter().any(|(_, lv, m)| lv == "WARN" && m.contains("/_ping")), "no warning about the time-out\n{}", o.dump());
+    assert!(
+        o.log().iter().any(|(_, lv, m)| lv == "WARN" && m.contains("/_ping")),
+        "no warning about the time-out\n{}",
+        o.dump()
+    );
 }
 
 #[test]
 fn sigterm_before_the_command_started_aborts_startup() {
     let c = setup!("abort");
-    let mut r = c.run().env("FAKE_DOCKERD_DELAY_MS", "10000").sh(&format!("touch {}", c.p("ran"))).spawn();
+    let mut r =
+        c.run().env("FAKE_DOCKERD_DELAY_MS", "10000").sh(&format!("touch {}", c.p("ran"))).spawn();
     r.wait_stderr("dockerd: started pid", 5.0);
     let t = Instant::now();
     r.signal(libc::SIGTERM);
@@ -123,7 +152,11 @@ fn sigterm_before_the_command_started_aborts_startup() {
     o.code(143);
     assert!(t.elapsed() < Duration::from_secs(3), "took {:?} to abort\n{}", t.elapsed(), o.dump());
     assert!(!c.path("ran").exists(), "the command ran\n{}", o.dump());
-    assert!(c.event_names().contains(&"term".to_string()), "dockerd got no SIGTERM: {:?}", c.events());
+    assert!(
+        c.event_names().contains(&"term".to_string()),
+        "dockerd got no SIGTERM: {:?}",
+        c.events()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -135,7 +168,12 @@ fn exit_codes_0_to_255_pass_through() {
     for code in [0, 1, 2, 42, 125, 126, 127, 128, 200, 255] {
         let o = c.run().sh(&format!("exit {code}")).go();
         o.code(code);
-        assert_eq!(o.log().last().map(|l| l.2.clone()), Some(format!("exit {code}")), "{}", o.dump());
+        assert_eq!(
+            o.log().last().map(|l| l.2.clone()),
+            Some(format!("exit {code}")),
+            "{}",
+            o.dump()
+        );
         o.stderr_has(&format!("command: exited with status {code}"));
     }
 }
@@ -143,7 +181,9 @@ fn exit_codes_0_to_255_pass_through() {
 #[test]
 fn command_killed_by_signal_exits_128_plus_n() {
     let c = setup!("sigs");
-    for (sig, code) in [("KILL", 137), ("TERM", 143), ("INT", 130), ("HUP", 129), ("USR1", 138), ("ALRM", 142)] {
+    for (sig, code) in
+        [("KILL", 137), ("TERM", 143), ("INT", 130), ("HUP", 129), ("USR1", 138), ("ALRM", 142)]
+    {
         let o = c.run().sh(&format!("kill -s {sig} $$; sleep 5; exit 99")).go();
         o.code(code).within(0.0, 4.0);
     }
@@ -209,7 +249,16 @@ echo ALL-SIGNALS-SEEN"#,
     );
     let mut r = c.run().bash(&script).spawn();
     r.wait_file(&c.path("ready"), 5.0);
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH, libc::SIGQUIT, 37] {
+    for sig in [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+        libc::SIGQUIT,
+        37,
+    ] {
         r.signal(sig);
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -217,7 +266,10 @@ echo ALL-SIGNALS-SEEN"#,
     o.code(0).stdout_has("ALL-SIGNALS-SEEN");
     let mut got: Vec<String> = read(Path::new(&rec)).lines().map(str::to_string).collect();
     got.sort();
-    let mut want: Vec<String> = ["TERM", "INT", "HUP", "USR1", "USR2", "WINCH", "QUIT", "RT37"].iter().map(|s| s.to_string()).collect();
+    let mut want: Vec<String> = ["TERM", "INT", "HUP", "USR1", "USR2", "WINCH", "QUIT", "RT37"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     want.sort();
     assert_eq!(got, want, "{}", o.dump());
     // Forwarded signals did not stop dockerd before the command ended.
@@ -243,7 +295,11 @@ fn signal_group_reaches_the_commands_children() {
     let c = setup!("group");
     for group in [true, false] {
         let rec = c.p(&format!("rec-{group}"));
-        let (ready, done, child_ready) = (c.p(&format!("ready-{group}")), c.p(&format!("done-{group}")), c.p(&format!("child-{group}")));
+        let (ready, done, child_ready) = (
+            c.p(&format!("ready-{group}")),
+            c.p(&format!("done-{group}")),
+            c.p(&format!("child-{group}")),
+        );
         let script = format!(
             r#"trap "echo parent >> {rec}" USR1
 bash -c 'trap "echo child >> {rec}" USR1; touch {child_ready}; i=0; while [ ! -e {done} ]; do sleep 0.02; i=$((i+1)); [ $i -gt 400 ] && exit 9; done' &
@@ -271,7 +327,8 @@ wait"#
         o.code(0);
         let mut got: Vec<String> = read(Path::new(&rec)).lines().map(str::to_string).collect();
         got.sort();
-        let want: Vec<String> = if group { vec!["child".into(), "parent".into()] } else { vec!["parent".into()] };
+        let want: Vec<String> =
+            if group { vec!["child".into(), "parent".into()] } else { vec!["parent".into()] };
         assert_eq!(got, want, "--signal-group={group}\n{}", o.dump());
     }
 }
@@ -307,8 +364,15 @@ fn inherited_fds_are_closed() {
     for n in [5, 7, 9] {
         o.stderr_has(&format!("wrapper has fd {n}"));
     }
-    assert!(!o.stdout.contains("command has fd") && !o.stdout.contains("command lacks fd"), "{}", o.dump());
-    let fds: Vec<String> = read(&c.path("fds")).lines().map(|l| l.split_whitespace().next().unwrap_or("").to_string()).collect();
+    assert!(
+        !o.stdout.contains("command has fd") && !o.stdout.contains("command lacks fd"),
+        "{}",
+        o.dump()
+    );
+    let fds: Vec<String> = read(&c.path("fds"))
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect();
     assert_eq!(fds, vec!["0", "1", "2"], "dockerd's fds: {:?}\n{}", read(&c.path("fds")), o.dump());
 }
 
@@ -339,9 +403,18 @@ fn stale_pid_files_and_sockets_are_removed() {
         );
         assert!(!Path::new(&p).exists(), "{p} still exists after the run");
     }
-    assert!(o.log_index(&format!("removed pid file {}", c.pidfile())) < o.log_index("dockerd: started pid"), "{}", o.dump());
+    assert!(
+        o.log_index(&format!("removed pid file {}", c.pidfile()))
+            < o.log_index("dockerd: started pid"),
+        "{}",
+        o.dump()
+    );
     let ev = c.events();
-    assert!(!ev.iter().any(|l| l.starts_with("stale-")), "the fake found stale state: {ev:?}\n{}", o.dump());
+    assert!(
+        !ev.iter().any(|l| l.starts_with("stale-")),
+        "the fake found stale state: {ev:?}\n{}",
+        o.dump()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -350,20 +423,40 @@ fn stale_pid_files_and_sockets_are_removed() {
 #[test]
 fn shutdown_order_command_exits_then_dockerd_gets_sigterm() {
     let c = setup!("order");
-    let o = c.run().env("FAKE_DOCKERD_STOP_DELAY_MS", "300").sh(&format!("sleep 0.1; echo \"command-exit $(date +%s%N)\" >> {}; exit 5", c.events_path())).go();
+    let o = c
+        .run()
+        .env("FAKE_DOCKERD_STOP_DELAY_MS", "300")
+        .sh(&format!(
+            "sleep 0.1; echo \"command-exit $(date +%s%N)\" >> {}; exit 5",
+            c.events_path()
+        ))
+        .go();
     o.code(5).within(0.4, 8.0);
     let ev = c.events();
     let names = c.event_names();
-    let idx = |n: &str| names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no {n} event in {ev:?}\n{}", o.dump()));
+    let idx = |n: &str| {
+        names
+            .iter()
+            .position(|x| x == n)
+            .unwrap_or_else(|| panic!("no {n} event in {ev:?}\n{}", o.dump()))
+    };
     assert!(idx("ping") < idx("command-exit"), "{ev:?}");
-    assert!(idx("command-exit") < idx("term"), "dockerd got SIGTERM before the command exited: {ev:?}");
+    assert!(
+        idx("command-exit") < idx("term"),
+        "dockerd got SIGTERM before the command exited: {ev:?}"
+    );
     assert!(idx("term") < idx("exit"), "{ev:?}");
     let t = |n: &str| -> u128 { ev[idx(n)].split_whitespace().last().unwrap().parse().unwrap() };
     assert!(t("term") >= t("command-exit"));
     // dind-init waited for dockerd's clean exit (it took 300 ms).
-    let (_, _, m) = o.log_line("shutdown: dockerd exited cleanly after").unwrap_or_else(|| panic!("no clean shutdown line\n{}", o.dump()));
+    let (_, _, m) = o
+        .log_line("shutdown: dockerd exited cleanly after")
+        .unwrap_or_else(|| panic!("no clean shutdown line\n{}", o.dump()));
     assert!(secs_after(&m) >= 0.29, "{m}");
-    assert!(o.log_index("command: exited with status 5") < o.log_index("shutdown: dockerd exited cleanly"));
+    assert!(
+        o.log_index("command: exited with status 5")
+            < o.log_index("shutdown: dockerd exited cleanly")
+    );
     assert_eq!(o.log().last().map(|l| l.2.clone()), Some("exit 5".into()), "{}", o.dump());
 }
 
@@ -372,14 +465,30 @@ fn shutdown_ends_dockerds_final_wait_once_its_containerd_is_gone() {
     // Like dockerd: "Daemon shutdown complete", its containerd child exits 300 ms later, then
     // it sits out a fixed wait (here 5 s) before exiting by itself.
     let c = setup!("endwait");
-    let o = c.run().env("FAKE_DOCKERD_CONTAINERD_MS", "300").env("FAKE_DOCKERD_LINGER_MS", "5000").sh("exit 3").go();
+    let o = c
+        .run()
+        .env("FAKE_DOCKERD_CONTAINERD_MS", "300")
+        .env("FAKE_DOCKERD_LINGER_MS", "5000")
+        .sh("exit 3")
+        .go();
     o.code(3);
     let names = c.event_names();
     // Not before the child was gone; and the fake never got to exit by itself.
-    assert!(names.contains(&"containerd-gone".to_string()), "dockerd was ended before its containerd exited: {names:?}\n{}", o.dump());
-    assert!(!names.contains(&"exit".to_string()), "the fake sat out its whole wait: {names:?}\n{}", o.dump());
-    o.stderr_has("dind-init ended its fixed 1 s wait for containerd").stderr_lacks("needed SIGKILL");
-    let (_, _, m) = o.log_line("shutdown: dockerd exited cleanly after").unwrap_or_else(|| panic!("no clean shutdown line\n{}", o.dump()));
+    assert!(
+        names.contains(&"containerd-gone".to_string()),
+        "dockerd was ended before its containerd exited: {names:?}\n{}",
+        o.dump()
+    );
+    assert!(
+        !names.contains(&"exit".to_string()),
+        "the fake sat out its whole wait: {names:?}\n{}",
+        o.dump()
+    );
+    o.stderr_has("dind-init ended its fixed 1 s wait for containerd")
+        .stderr_lacks("needed SIGKILL");
+    let (_, _, m) = o
+        .log_line("shutdown: dockerd exited cleanly after")
+        .unwrap_or_else(|| panic!("no clean shutdown line\n{}", o.dump()));
     assert!(secs_after(&m) >= 0.29, "{m}");
     // What dockerd would have removed in its last second is gone.
     assert!(!c.path("docker.pid").exists(), "pid file left behind\n{}", o.dump());
@@ -388,23 +497,47 @@ fn shutdown_ends_dockerds_final_wait_once_its_containerd_is_gone() {
 #[test]
 fn wait_containerd_lets_dockerd_finish_by_itself() {
     let c = setup!("waitctd");
-    let o = c.run().env("FAKE_DOCKERD_CONTAINERD_MS", "100").env("FAKE_DOCKERD_LINGER_MS", "400").opt("--wait-containerd").sh("exit 0").go();
+    let o = c
+        .run()
+        .env("FAKE_DOCKERD_CONTAINERD_MS", "100")
+        .env("FAKE_DOCKERD_LINGER_MS", "400")
+        .opt("--wait-containerd")
+        .sh("exit 0")
+        .go();
     o.code(0).stderr_lacks("ended its fixed 1 s wait");
     let names = c.event_names();
-    assert!(names.contains(&"exit".to_string()), "the fake did not exit by itself: {names:?}\n{}", o.dump());
-    let (_, _, m) = o.log_line("shutdown: dockerd exited cleanly after").unwrap_or_else(|| panic!("no clean shutdown line\n{}", o.dump()));
+    assert!(
+        names.contains(&"exit".to_string()),
+        "the fake did not exit by itself: {names:?}\n{}",
+        o.dump()
+    );
+    let (_, _, m) = o
+        .log_line("shutdown: dockerd exited cleanly after")
+        .unwrap_or_else(|| panic!("no clean shutdown line\n{}", o.dump()));
     assert!(secs_after(&m) >= 0.49, "{m}");
 }
 
 #[test]
 fn shutdown_timeout_sigkills_a_stuck_dockerd() {
     let c = setup!("stuck");
-    let o = c.run().env("FAKE_DOCKERD_IGNORE_TERM", "1").opts(&["--shutdown-timeout", "1200ms"]).sh("exit 4").go();
+    let o = c
+        .run()
+        .env("FAKE_DOCKERD_IGNORE_TERM", "1")
+        .opts(&["--shutdown-timeout", "1200ms"])
+        .sh("exit 4")
+        .go();
     o.code(4).within(1.2, 6.0);
     let names = c.event_names();
     assert!(names.contains(&"term".to_string()), "dockerd got no SIGTERM: {names:?}");
-    assert!(!names.contains(&"exit".to_string()), "the fake exited although it ignores SIGTERM: {names:?}");
-    assert!(o.log().iter().any(|(_, _, m)| m.starts_with("shutdown:") && m.contains("SIGKILL")), "no shutdown SIGKILL line\n{}", o.dump());
+    assert!(
+        !names.contains(&"exit".to_string()),
+        "the fake exited although it ignores SIGTERM: {names:?}"
+    );
+    assert!(
+        o.log().iter().any(|(_, _, m)| m.starts_with("shutdown:") && m.contains("SIGKILL")),
+        "no shutdown SIGKILL line\n{}",
+        o.dump()
+    );
 }
 
 #[test]
@@ -413,7 +546,12 @@ fn daemon_mode_without_command_serves_until_sigterm() {
     let mut r = c.run().env("FAKE_DOCKERD_TERM_EXIT", "3").spawn();
     r.wait_stderr("ready: dockerd answered /_ping", 5.0);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(c.events().iter().all(|l| !l.starts_with("term")), "dockerd stopped without a signal: {:?}\n{}", c.events(), r.stderr());
+    assert!(
+        c.events().iter().all(|l| !l.starts_with("term")),
+        "dockerd stopped without a signal: {:?}\n{}",
+        c.events(),
+        r.stderr()
+    );
     // Other signals go to dockerd (USR1: dockerd dumps its goroutines) and stop nothing.
     r.signal(libc::SIGUSR1);
     let ev = c.events_path();
@@ -423,7 +561,11 @@ fn daemon_mode_without_command_serves_until_sigterm() {
     // dind-init exits with dockerd's status.
     o.code(3);
     let names = c.event_names();
-    assert!(names.contains(&"term".to_string()) && names.contains(&"exit".to_string()), "{names:?}\n{}", o.dump());
+    assert!(
+        names.contains(&"term".to_string()) && names.contains(&"exit".to_string()),
+        "{names:?}\n{}",
+        o.dump()
+    );
     assert_eq!(o.log().last().map(|l| l.2.clone()), Some("exit 3".into()), "{}", o.dump());
 }
 
@@ -450,13 +592,21 @@ fn daemon_mode_restarts_a_dead_dockerd() {
     r.wait_stderr("ready: dockerd answered /_ping", 5.0);
     let init = r.init_pid();
     let kids = read(Path::new(&format!("/proc/{init}/task/{init}/children")));
-    let fake: i32 = kids.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or_else(|| r.abort("dind-init has no child"));
-    assert!(read(Path::new(&format!("/proc/{fake}/comm"))).starts_with("fake_dockerd"), "pid {fake} is not the fake");
+    let fake: i32 = kids
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| r.abort("dind-init has no child"));
+    assert!(
+        read(Path::new(&format!("/proc/{fake}/comm"))).starts_with("fake_dockerd"),
+        "pid {fake} is not the fake"
+    );
     unsafe { libc::kill(fake, libc::SIGKILL) };
     let ev = c.events_path();
     r.wait_for("a second dockerd answering", 6.0, || {
         let e = read(Path::new(&ev));
-        e.lines().filter(|l| l.starts_with("listening")).count() == 2 && e.rsplit("listening").next().is_some_and(|t| t.contains("ping 200"))
+        e.lines().filter(|l| l.starts_with("listening")).count() == 2
+            && e.rsplit("listening").next().is_some_and(|t| t.contains("ping 200"))
     });
     r.wait_stderr("again", 3.0);
     r.signal(libc::SIGTERM);
@@ -482,7 +632,11 @@ echo RESTARTED-AND-ANSWERING"#,
         pid = c.pidfile(),
         ev = c.events_path()
     );
-    let o = c.run().opts(&["--on-daemon-exit", "restart", "--log", "file", "--log-file", &c.p("docker.log")]).sh(&script).go();
+    let o = c
+        .run()
+        .opts(&["--on-daemon-exit", "restart", "--log", "file", "--log-file", &c.p("docker.log")])
+        .sh(&script)
+        .go();
     o.code(0).stdout_has("RESTARTED-AND-ANSWERING").within(1.0, 12.0);
     let starts = c.event_names().iter().filter(|n| *n == "start").count();
     assert_eq!(starts, 2, "dockerd started {starts} time(s): {:?}", c.events());
@@ -496,10 +650,18 @@ echo RESTARTED-AND-ANSWERING"#,
             .unwrap_or_else(|| panic!("no {prefix} #{nth} in {ev:?}"))
     };
     let backoff = (time_of("start ", 1) - time_of("killed ", 0)) as f64 / 1e9;
-    assert!(backoff >= 0.9, "dockerd restarted {backoff:.3}s after it died: no back-off\n{}", o.dump());
+    assert!(
+        backoff >= 0.9,
+        "dockerd restarted {backoff:.3}s after it died: no back-off\n{}",
+        o.dump()
+    );
     // The death is reported with its status and the log tail (LOG=file: only the tail can
     // put dockerd's lines on stderr).
-    assert!(o.log().iter().any(|(_, lv, m)| lv == "ERROR" && m.contains("SIGKILL")), "no error line naming the SIGKILL that ended dockerd\n{}", o.dump());
+    assert!(
+        o.log().iter().any(|(_, lv, m)| lv == "ERROR" && m.contains("SIGKILL")),
+        "no error line naming the SIGKILL that ended dockerd\n{}",
+        o.dump()
+    );
     o.stderr_has(&format!("API listen on {}", c.sock()));
 }
 
@@ -511,7 +673,11 @@ fn on_daemon_exit_exit_stops_the_command_and_exits_125() {
     o.code(125).within(0.0, 8.0);
     assert!(!o.stdout.contains("COMMAND-NOT-STOPPED"), "{}", o.dump());
     assert_eq!(c.event_names().iter().filter(|n| *n == "start").count(), 1, "{:?}", c.events());
-    assert!(o.log().iter().any(|(_, lv, m)| lv == "ERROR" && m.contains("SIGKILL")), "{}", o.dump());
+    assert!(
+        o.log().iter().any(|(_, lv, m)| lv == "ERROR" && m.contains("SIGKILL")),
+        "{}",
+        o.dump()
+    );
 }
 
 #[test]
@@ -520,7 +686,12 @@ fn on_daemon_exit_ignore_carries_on() {
     let script = format!("kill -9 $(cat {}); sleep 1.3; echo STILL-HERE; exit 6", c.pidfile());
     let o = c.run().env("DIND_ON_DAEMON_EXIT", "ignore").sh(&script).go();
     o.code(6).stdout_has("STILL-HERE");
-    assert_eq!(c.event_names().iter().filter(|n| *n == "start").count(), 1, "restarted although ignore: {:?}", c.events());
+    assert_eq!(
+        c.event_names().iter().filter(|n| *n == "start").count(),
+        1,
+        "restarted although ignore: {:?}",
+        c.events()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -555,7 +726,11 @@ fn bad_usage_exits_2_naming_the_flag_or_variable() {
         }
         let o = spec.timeout(10).go();
         assert_eq!(o.code, Some(2), "{args:?} {env:?}: expected exit 2\n{}", o.dump());
-        assert!(o.stderr.contains(needle), "{args:?} {env:?}: message does not name {needle}\n{}", o.dump());
+        assert!(
+            o.stderr.contains(needle),
+            "{args:?} {env:?}: message does not name {needle}\n{}",
+            o.dump()
+        );
         assert!(!c.path("events").exists(), "{args:?} {env:?}: dockerd was started\n{}", o.dump());
     }
 }
@@ -566,7 +741,11 @@ fn docker_host_is_exported_to_the_command() {
     let o = c.run().sh("echo \"DOCKER_HOST=$DOCKER_HOST\"").go();
     o.code(0).stdout_has(&format!("DOCKER_HOST=unix://{}\n", c.sock()));
     // A DOCKER_HOST the user set is kept.
-    let o = c.run().env("DOCKER_HOST", "tcp://10.9.8.7:2376").sh("echo \"DOCKER_HOST=$DOCKER_HOST\"").go();
+    let o = c
+        .run()
+        .env("DOCKER_HOST", "tcp://10.9.8.7:2376")
+        .sh("echo \"DOCKER_HOST=$DOCKER_HOST\"")
+        .go();
     o.code(0).stdout_has("DOCKER_HOST=tcp://10.9.8.7:2376\n");
     // --testcontainers adds TESTCONTAINERS_HOST_OVERRIDE; without it, nothing is added.
     let show = "echo \"TC=${TESTCONTAINERS_HOST_OVERRIDE-unset}\"";
@@ -589,11 +768,28 @@ for p in $$ $d; do grep -E '^Sig(Blk|Ign)' /proc/$p/status | tr -s '\t ' ' ' | s
     let o = c.run().pre("grep -E '^Sig(Blk|Ign)' /proc/self/status | tr -s '\\t ' ' ' | sed 's/^/wrapper /' >&2").sh(&script).go();
     o.code(0);
     let field = |who: &str, key: &str| -> String {
-        let line = o.stdout.lines().find(|l| l.starts_with(who)).unwrap_or_else(|| panic!("no {who} line\n{}", o.dump()));
-        line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).unwrap().to_string()
+        let line = o
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(who))
+            .unwrap_or_else(|| panic!("no {who} line\n{}", o.dump()));
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{key}=")))
+            .unwrap()
+            .to_string()
     };
-    assert_eq!(field("command", "pgrp"), field("command", "pid"), "the command does not lead its own process group\n{}", o.dump());
-    assert_eq!(field("dockerd", "sid"), field("dockerd", "pid"), "dockerd does not lead its own session\n{}", o.dump());
+    assert_eq!(
+        field("command", "pgrp"),
+        field("command", "pid"),
+        "the command does not lead its own process group\n{}",
+        o.dump()
+    );
+    assert_eq!(
+        field("dockerd", "sid"),
+        field("dockerd", "pid"),
+        "dockerd does not lead its own session\n{}",
+        o.dump()
+    );
     assert_ne!(field("command", "sid"), field("dockerd", "sid"));
     // Nothing blocked in either; the command ignores exactly what dind-init inherited as
     // ignored (dockerd's runtime sets its own dispositions, e.g. Go's or Rust's SIGPIPE).
@@ -602,9 +798,22 @@ for p in $$ $d; do grep -E '^Sig(Blk|Ign)' /proc/$p/status | tr -s '\t ' ' ' | s
     for m in masks.iter().filter(|m| m.contains("SigBlk")) {
         assert!(m.ends_with(" 0000000000000000"), "signals stay blocked: {m}\n{}", o.dump());
     }
-    let inherited = o.stderr.lines().find_map(|l| l.strip_prefix("wrapper SigIgn: ")).expect("wrapper SigIgn").trim().to_string();
-    let cmd_ign = masks.iter().find(|m| m.starts_with(&format!("mask {} SigIgn", field("command", "pid")))).expect("command SigIgn");
-    assert!(cmd_ign.ends_with(&format!(" {inherited}")), "the command ignores other signals than dind-init inherited ({inherited}): {cmd_ign}\n{}", o.dump());
+    let inherited = o
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("wrapper SigIgn: "))
+        .expect("wrapper SigIgn")
+        .trim()
+        .to_string();
+    let cmd_ign = masks
+        .iter()
+        .find(|m| m.starts_with(&format!("mask {} SigIgn", field("command", "pid"))))
+        .expect("command SigIgn");
+    assert!(
+        cmd_ign.ends_with(&format!(" {inherited}")),
+        "the command ignores other signals than dind-init inherited ({inherited}): {cmd_ign}\n{}",
+        o.dump()
+    );
 }
 
 /// No -H at all: dockerd's default socket, here on the namespace's private /run, and
@@ -631,10 +840,15 @@ fn health_subcommand_returns_0_or_1() {
     let p = |f: &str| dir.join(f).display().to_string();
     let fake = |name: &str, env: &[(&str, &str)]| {
         let mut cmd = std::process::Command::new(fake_dockerd());
-        cmd.args(["-H", &format!("unix://{}", p(&format!("{name}.sock"))), "--pidfile", &p(&format!("{name}.pid"))])
-            .env_clear()
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+        cmd.args([
+            "-H",
+            &format!("unix://{}", p(&format!("{name}.sock"))),
+            "--pidfile",
+            &p(&format!("{name}.pid")),
+        ])
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -651,9 +865,21 @@ fn health_subcommand_returns_0_or_1() {
             cmd.env("DOCKER_HOST", h);
         }
         let out = cmd.output().unwrap();
-        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)), t.elapsed())
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            t.elapsed(),
+        )
     };
-    let mut kids = vec![fake("ok", &[]), fake("err", &[("FAKE_DOCKERD_PING_STATUS", "500")]), fake("mute", &[("FAKE_DOCKERD_NO_ANSWER", "1")])];
+    let mut kids = vec![
+        fake("ok", &[]),
+        fake("err", &[("FAKE_DOCKERD_PING_STATUS", "500")]),
+        fake("mute", &[("FAKE_DOCKERD_NO_ANSWER", "1")]),
+    ];
     let results = std::panic::catch_unwind(|| {
         let (code, out, _) = health(&["--socket", &p("ok.sock")], None);
         assert_eq!(code, Some(0), "healthy daemon via --socket: {out}");
@@ -682,15 +908,32 @@ fn health_subcommand_returns_0_or_1() {
 #[test]
 fn docker_daemon_args_are_split_like_a_shell() {
     let c = setup!("dargs");
-    let args = format!(r#"{} --label 'a b' --label "c \"d\"" --debug --data-root={}/data\ root --label ''"#, c.daemon_args(), c.dir.display());
+    let args = format!(
+        r#"{} --label 'a b' --label "c \"d\"" --debug --data-root={}/data\ root --label ''"#,
+        c.daemon_args(),
+        c.dir.display()
+    );
     let o = c.run().env("DOCKER_DAEMON_ARGS", &args).cmd(&["true"]).go();
     o.code(0);
     let got = c.fake_args();
-    let want: Vec<String> = ["--label", "a b", "--label", "c \"d\"", "--debug", &format!("--data-root={}/data root", c.dir.display()), "--label", ""]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    assert!(got.windows(want.len()).any(|w| w == want.as_slice()), "dockerd got {got:?}, expected to contain {want:?}\n{}", o.dump());
+    let want: Vec<String> = [
+        "--label",
+        "a b",
+        "--label",
+        "c \"d\"",
+        "--debug",
+        &format!("--data-root={}/data root", c.dir.display()),
+        "--label",
+        "",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert!(
+        got.windows(want.len()).any(|w| w == want.as_slice()),
+        "dockerd got {got:?}, expected to contain {want:?}\n{}",
+        o.dump()
+    );
     // dind-init's own addition (README): dockerd's shutdown time-out fits inside ours.
     assert!(got.contains(&"--shutdown-timeout=5".to_string()), "{got:?}");
 
@@ -703,16 +946,28 @@ fn docker_daemon_args_are_split_like_a_shell() {
         .go();
     o.code(0);
     let got = c.fake_args();
-    assert!(got.contains(&"from flag".to_string()) && !got.contains(&"from-env".to_string()), "{got:?}");
+    assert!(
+        got.contains(&"from flag".to_string()) && !got.contains(&"from-env".to_string()),
+        "{got:?}"
+    );
 }
 
 #[test]
 fn log_file_mode_keeps_dockerd_output_off_stderr() {
     let c = setup!("logfile");
-    let o = c.run().env("LOG", "file").env("DIND_LOG_FILE", &c.p("logs/docker.log")).cmd(&["true"]).go();
+    let o = c
+        .run()
+        .env("LOG", "file")
+        .env("DIND_LOG_FILE", &c.p("logs/docker.log"))
+        .cmd(&["true"])
+        .go();
     o.code(0).stderr_lacks("fake-dockerd[");
     let log = read(&c.path("logs/docker.log"));
-    assert!(log.contains("Starting up") && log.contains("API listen on"), "docker.log: {log:?}\n{}", o.dump());
+    assert!(
+        log.contains("Starting up") && log.contains("API listen on"),
+        "docker.log: {log:?}\n{}",
+        o.dump()
+    );
 }
 
 /// dockerd's last words (its shutdown lines, "Daemon shutdown complete") reach stderr or
@@ -722,12 +977,26 @@ fn dockerd_output_is_not_lost_at_exit() {
     let c = setup!("drain");
     // 6000 lines (~900 KB) printed at shutdown in one write, into a pipe the fake enlarged
     // to 1 MiB: dockerd has exited long before dind-init has forwarded them.
-    let count = |text: &str| (text.lines().filter(|l| l.contains("stopping: shutdown line ")).count(), text.contains("Daemon shutdown complete"));
+    let count = |text: &str| {
+        (
+            text.lines().filter(|l| l.contains("stopping: shutdown line ")).count(),
+            text.contains("Daemon shutdown complete"),
+        )
+    };
     let o1 = c.run().env("FAKE_DOCKERD_SHUTDOWN_LINES", "6000").cmd(&["true"]).go();
     o1.code(0);
-    assert!(c.event_names().contains(&"exit".to_string()), "the fake did not finish its shutdown: {:?}", c.events());
+    assert!(
+        c.event_names().contains(&"exit".to_string()),
+        "the fake did not finish its shutdown: {:?}",
+        c.events()
+    );
     let stdio = count(&o1.stderr);
-    let o2 = c.run().env("FAKE_DOCKERD_SHUTDOWN_LINES", "6000").opts(&["--log", "file", "--log-file", &c.p("docker.log")]).cmd(&["true"]).go();
+    let o2 = c
+        .run()
+        .env("FAKE_DOCKERD_SHUTDOWN_LINES", "6000")
+        .opts(&["--log", "file", "--log-file", &c.p("docker.log")])
+        .cmd(&["true"])
+        .go();
     o2.code(0);
     let file = count(&read(&c.path("docker.log")));
     assert!(
@@ -746,7 +1015,11 @@ fn log_format_and_key_lines() {
     let o = c.run().cmd(&["/bin/true"]).go();
     o.code(0);
     for l in o.stderr.lines().filter(|l| l.starts_with("dind-init:")) {
-        assert!(parse_log_line(l).is_some(), "log line not in the `dind-init: +S.mmms LEVEL message` format: {l:?}\n{}", o.dump());
+        assert!(
+            parse_log_line(l).is_some(),
+            "log line not in the `dind-init: +S.mmms LEVEL message` format: {l:?}\n{}",
+            o.dump()
+        );
     }
     let log = o.log();
     assert!(log[0].2.contains("starting as pid 1"), "{}", o.dump());
@@ -768,8 +1041,15 @@ fn log_format_and_key_lines() {
         last = i;
     }
     let (_, _, started) = o.log_line("dockerd: started pid ").unwrap();
-    assert!(started.contains(&fake_dockerd().display().to_string()) && started.contains(&c.sock()), "{started}");
-    assert!(o.log_line("command: started pid ").unwrap().2.ends_with(": /bin/true"), "{}", o.dump());
+    assert!(
+        started.contains(&fake_dockerd().display().to_string()) && started.contains(&c.sock()),
+        "{started}"
+    );
+    assert!(
+        o.log_line("command: started pid ").unwrap().2.ends_with(": /bin/true"),
+        "{}",
+        o.dump()
+    );
     assert_eq!(log.last().unwrap().2, "exit 0");
 }
 
@@ -785,7 +1065,8 @@ fn default_cgroup_handling_on_a_v1_or_hybrid_host() {
         eprintln!("NOTE: default_cgroup_handling_on_a_v1_or_hybrid_host: cgroup v2 host, checked in scripts/v2-lab.sh instead");
         return;
     }
-    let o = c.run().without_opt("--no-cgroup-setup").without_opt("--cgroup-parent").cmd(&["true"]).go();
+    let o =
+        c.run().without_opt("--no-cgroup-setup").without_opt("--cgroup-parent").cmd(&["true"]).go();
     o.code(0);
     let (_, _, line) = o
         .log()
@@ -794,16 +1075,30 @@ fn default_cgroup_handling_on_a_v1_or_hybrid_host() {
         .unwrap_or_else(|| panic!("no cgroups line naming a v1/hybrid layout\n{}", o.dump()));
     // "cgroups: hybrid (...), own cgroup OWN (seen as VISIBLE), ..."
     let grab = |after: &str, until: char| -> String {
-        let i = line.find(after).unwrap_or_else(|| panic!("no {after:?} in {line:?}")) + after.len();
+        let i =
+            line.find(after).unwrap_or_else(|| panic!("no {after:?} in {line:?}")) + after.len();
         line[i..].chars().take_while(|c| *c != until).collect()
     };
     let own_cg = grab("own cgroup ", ' ');
     let visible = grab("(seen as ", ')');
-    assert!(own.lines().any(|l| l.rsplit(':').next() == Some(own_cg.as_str())), "own cgroup {own_cg} is not in /proc/self/cgroup:\n{own}");
-    let parents: Vec<String> = c.fake_args().into_iter().filter(|a| a.starts_with("--cgroup-parent")).collect();
+    assert!(
+        own.lines().any(|l| l.rsplit(':').next() == Some(own_cg.as_str())),
+        "own cgroup {own_cg} is not in /proc/self/cgroup:\n{own}"
+    );
+    let parents: Vec<String> =
+        c.fake_args().into_iter().filter(|a| a.starts_with("--cgroup-parent")).collect();
     if visible == "/" {
-        assert!(parents.is_empty(), "own cgroup is the root: no --cgroup-parent expected, got {parents:?}\n{}", o.dump());
+        assert!(
+            parents.is_empty(),
+            "own cgroup is the root: no --cgroup-parent expected, got {parents:?}\n{}",
+            o.dump()
+        );
     } else {
-        assert_eq!(parents, vec![format!("--cgroup-parent={}/docker", visible.trim_end_matches('/'))], "{}", o.dump());
+        assert_eq!(
+            parents,
+            vec![format!("--cgroup-parent={}/docker", visible.trim_end_matches('/'))],
+            "{}",
+            o.dump()
+        );
     }
 }

@@ -37,7 +37,9 @@ pub fn unescape(s: &str) -> String {
         if b[i] == b'\\' && i + 4 <= b.len() {
             let oct = &b[i + 1..i + 4];
             if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = (oct[0] - b'0') as u32 * 64 + (oct[1] - b'0') as u32 * 8 + (oct[2] - b'0') as u32;
+                let v = (oct[0] - b'0') as u32 * 64
+                    + (oct[1] - b'0') as u32 * 8
+                    + (oct[2] - b'0') as u32;
                 if v <= 255 {
                     out.push(v as u8);
                     i += 4;
@@ -70,7 +72,8 @@ fn parse_mountinfo_line(line: &str) -> Option<Mount> {
     let mut r = right.split(' ');
     let fs_type = r.next()?.to_string();
     let source = unescape(r.next().unwrap_or(""));
-    let super_options = r.next().unwrap_or("").split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let super_options =
+        r.next().unwrap_or("").split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
     Some(Mount { root, mount_point, mount_options, fs_type, source, super_options })
 }
 
@@ -91,7 +94,11 @@ impl CgroupEntry {
     /// Directory name a v1 hierarchy is mounted at under /sys/fs/cgroup: `cpu,cpuacct`,
     /// `systemd` for `name=systemd`.
     pub fn mount_dir(&self) -> String {
-        self.controllers.iter().map(|c| c.strip_prefix("name=").unwrap_or(c)).collect::<Vec<_>>().join(",")
+        self.controllers
+            .iter()
+            .map(|c| c.strip_prefix("name=").unwrap_or(c))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -104,7 +111,8 @@ pub fn parse_cgroup(text: &str) -> Vec<CgroupEntry> {
             let id = f.next()?.trim().parse().ok()?;
             let ctl = f.next()?;
             let path = f.next()?.to_string();
-            let controllers = ctl.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+            let controllers =
+                ctl.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
             Some(CgroupEntry { id, controllers, path })
         })
         .collect()
@@ -140,7 +148,12 @@ pub fn own_cgroup_path(entries: &[CgroupEntry]) -> Option<String> {
             if let Some(m) = entries.iter().find(|e| e.controllers.iter().any(|c| c == "memory")) {
                 return Some(m.path.clone());
             }
-            let real: Vec<&CgroupEntry> = entries.iter().filter(|e| !e.is_unified() && e.controllers.iter().any(|c| !c.starts_with("name="))).collect();
+            let real: Vec<&CgroupEntry> = entries
+                .iter()
+                .filter(|e| {
+                    !e.is_unified() && e.controllers.iter().any(|c| !c.starts_with("name="))
+                })
+                .collect();
             let mut best: Option<(&str, usize, bool)> = None;
             for e in &real {
                 let count = real.iter().filter(|o| o.path == e.path).count();
@@ -161,7 +174,11 @@ pub fn own_cgroup_path(entries: &[CgroupEntry]) -> Option<String> {
 /// Maps a cgroup path (as in /proc/self/cgroup) to its directory below a mount of that
 /// hierarchy whose mountinfo root is `mount_root`. `None` when the path is outside what the
 /// mount shows.
-pub fn path_under_mount(mount_point: &Path, mount_root: &str, cgroup_path: &str) -> Option<PathBuf> {
+pub fn path_under_mount(
+    mount_point: &Path,
+    mount_root: &str,
+    cgroup_path: &str,
+) -> Option<PathBuf> {
     let root = mount_root.trim_end_matches('/');
     let rel = if root.is_empty() {
         cgroup_path.trim_start_matches('/')
@@ -304,7 +321,10 @@ mod tests {
         assert_eq!(layout_from_cgroup(&c), Layout::V1 { unified: true });
         assert_eq!(c[0].mount_dir(), "systemd");
         // Only memory is nested here; its limit is the one that must hold.
-        assert_eq!(own_cgroup_path(&c).as_deref(), Some("/process_api/c783ddf210677ce56eed8cfc1c13a9a4"));
+        assert_eq!(
+            own_cgroup_path(&c).as_deref(),
+            Some("/process_api/c783ddf210677ce56eed8cfc1c13a9a4")
+        );
         // Without a memory controller, the majority wins.
         let c = parse_cgroup("3:cpu:/a\n2:pids:/a\n1:cpuset:/\n0::/\n");
         assert_eq!(own_cgroup_path(&c).as_deref(), Some("/a"));
@@ -334,7 +354,10 @@ mod tests {
             Some(PathBuf::from("/sys/fs/cgroup/system.slice/docker-5f1c2e.scope"))
         );
         let m = parse_mountinfo(V2_PRIVATE_MOUNTINFO);
-        assert_eq!(path_under_mount(&m[0].mount_point, &m[0].root, "/"), Some(PathBuf::from("/sys/fs/cgroup")));
+        assert_eq!(
+            path_under_mount(&m[0].mount_point, &m[0].root, "/"),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
     }
 
     #[test]
@@ -350,7 +373,9 @@ mod tests {
 
     #[test]
     fn colons_in_cgroup_paths() {
-        let c = parse_cgroup("0::/system.slice/containerd.service/kubepods-pod1:cri-containerd:abc\n5:pids:/a:b:c\n");
+        let c = parse_cgroup(
+            "0::/system.slice/containerd.service/kubepods-pod1:cri-containerd:abc\n5:pids:/a:b:c\n",
+        );
         assert_eq!(c[0].path, "/system.slice/containerd.service/kubepods-pod1:cri-containerd:abc");
         assert_eq!(c[1].path, "/a:b:c");
         assert_eq!(c[1].controllers, vec!["pids"]);

@@ -24,7 +24,9 @@ pub fn mount_fresh(entries: &[CgroupEntry], mounts: &[Mount]) -> Result<()> {
             .map_err(|e| crate::error::Error::Setup(format!("{e}; {}", super::PRIVILEGE_HINT)))?;
     }
     for e in entries {
-        mount_one(e).map_err(|err| crate::error::Error::Setup(format!("{err}; {}", super::PRIVILEGE_HINT)))?;
+        mount_one(e).map_err(|err| {
+            crate::error::Error::Setup(format!("{err}; {}", super::PRIVILEGE_HINT))
+        })?;
     }
     Ok(())
 }
@@ -37,8 +39,14 @@ pub fn mount_fresh(entries: &[CgroupEntry], mounts: &[Mount]) -> Result<()> {
 /// cgroup2 mount would put the inner containers beside the outer one in the unified tree.
 pub fn mount_missing(entries: &[CgroupEntry], mounts: &[Mount]) -> usize {
     let root = Path::new(CGROUP_ROOT);
-    let v1_bound = mounts.iter().any(|m| m.fs_type == "cgroup" && m.mount_point.starts_with(root) && m.root != "/");
-    let subtree = if v1_bound { entries.iter().find(|e| e.is_unified()).map(|e| e.path.clone()).filter(|p| p != "/") } else { None };
+    let v1_bound = mounts
+        .iter()
+        .any(|m| m.fs_type == "cgroup" && m.mount_point.starts_with(root) && m.root != "/");
+    let subtree = if v1_bound {
+        entries.iter().find(|e| e.is_unified()).map(|e| e.path.clone()).filter(|p| p != "/")
+    } else {
+        None
+    };
     let mut n = 0;
     for e in entries {
         if is_mounted(e, mounts) {
@@ -68,7 +76,14 @@ fn mount_unified_subtree(path: &str) -> Result<()> {
     let bound = nix::mount::mount(Some(&src), &dir, None::<&str>, MsFlags::MS_BIND, None::<&str>);
     let _ = nix::mount::umount2(scratch, nix::mount::MntFlags::MNT_DETACH);
     let _ = std::fs::remove_dir(scratch);
-    bound.map_err(|e| crate::error::Error::Setup(format!("cannot bind {} on {}: {}", src.display(), dir.display(), e.desc())))?;
+    bound.map_err(|e| {
+        crate::error::Error::Setup(format!(
+            "cannot bind {} on {}: {}",
+            src.display(),
+            dir.display(),
+            e.desc()
+        ))
+    })?;
     log::info!("cgroups: mounted cgroup2 at {} showing only this container's cgroup {path}, like the v1 hierarchies", dir.display());
     Ok(())
 }
@@ -79,7 +94,8 @@ fn is_mounted(e: &CgroupEntry, mounts: &[Mount]) -> bool {
         if e.is_unified() {
             m.fs_type == "cgroup2"
         } else {
-            m.fs_type == "cgroup" && e.controllers.iter().all(|c| m.super_options.iter().any(|o| o == c))
+            m.fs_type == "cgroup"
+                && e.controllers.iter().all(|c| m.super_options.iter().any(|o| o == c))
         }
     })
 }
@@ -99,7 +115,11 @@ fn mount_one(e: &CgroupEntry) -> Result<()> {
     let name = e.mount_dir();
     let dir = root.join(&name);
     sys::mkdir_p(&dir)?;
-    let opts = if e.controllers.iter().any(|c| c.starts_with("name=")) { format!("none,{}", e.controllers.join(",")) } else { e.controllers.join(",") };
+    let opts = if e.controllers.iter().any(|c| c.starts_with("name=")) {
+        format!("none,{}", e.controllers.join(","))
+    } else {
+        e.controllers.join(",")
+    };
     sys::mount_fs("cgroup", &dir, "cgroup", fs_flags(), Some(&opts))?;
     // Co-mounted controllers: each name points at the shared directory, as systemd does.
     if e.controllers.len() > 1 {

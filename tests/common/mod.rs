@@ -1,7 +1,7 @@
 //! Harness for the namespace tests: runs the real dind-init binary as PID 1 of a fresh PID
 //! and mount namespace (`unshare --pid --fork --mount --mount-proc`), with a tmpfs over /run
 //! so that nothing it does can reach the host's /var/run/docker.{sock,pid}, and with the fake
-//! dockerd from examples/fake_dockerd.rs. Every run is bounded: when it overruns, the
+//! dockerd from tests/support/fake_dockerd.rs. Every run is bounded: when it overruns, the
 //! namespace's init (whose host pid we know) is SIGKILLed, which kills the whole namespace.
 #![allow(dead_code)]
 
@@ -29,14 +29,26 @@ fn unavailable() -> Option<String> {
             return Some("not running as root".into());
         }
         let out = Command::new("unshare")
-            .args(["--pid", "--fork", "--mount", "--mount-proc", "--", "/bin/sh", "-c", "mount -t tmpfs tmpfs /run && echo ok"])
+            .args([
+                "--pid",
+                "--fork",
+                "--mount",
+                "--mount-proc",
+                "--",
+                "/bin/sh",
+                "-c",
+                "mount -t tmpfs tmpfs /run && echo ok",
+            ])
             .env("PATH", PATH)
             .stdin(Stdio::null())
             .output();
         match out {
             Err(e) => Some(format!("cannot run unshare: {e}")),
             Ok(o) if !o.status.success() || !String::from_utf8_lossy(&o.stdout).contains("ok") => {
-                Some(format!("unshare --pid --fork --mount --mount-proc failed: {}", String::from_utf8_lossy(&o.stderr).trim()))
+                Some(format!(
+                    "unshare --pid --fork --mount --mount-proc failed: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ))
             }
             Ok(_) => None,
         }
@@ -50,7 +62,7 @@ fn unavailable() -> Option<String> {
 pub fn fake_dockerd() -> PathBuf {
     static FAKE: OnceLock<PathBuf> = OnceLock::new();
     FAKE.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fake_dockerd.rs");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_dockerd.rs");
         let built = Path::new(DIND).parent().unwrap().join("examples/fake_dockerd");
         let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         if let (Some(b), Some(s)) = (mtime(&built), mtime(&src)) {
@@ -60,7 +72,10 @@ pub fn fake_dockerd() -> PathBuf {
         }
         let out_dir = Path::new(DIND).parent().unwrap().join("namespace-tests");
         std::fs::create_dir_all(&out_dir).unwrap();
-        let stamp = mtime(&src).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
+        let stamp = mtime(&src)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let out = out_dir.join(format!("fake_dockerd-{stamp}"));
         if out.exists() {
             return out;
@@ -68,13 +83,19 @@ pub fn fake_dockerd() -> PathBuf {
         // Build under a private name, then rename: concurrent test binaries may race here.
         let tmp = out_dir.join(format!("fake_dockerd-{stamp}.{}.tmp", std::process::id()));
         let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        eprintln!("namespace tests: {} is missing or stale: building {} with {rustc}", built.display(), src.display());
+        eprintln!(
+            "namespace tests: {} is missing or stale: building {} with {rustc}",
+            built.display(),
+            src.display()
+        );
         let st = Command::new(&rustc)
             .args(["--edition", "2021", "-O", "-o"])
             .arg(&tmp)
             .arg(&src)
             .status()
-            .unwrap_or_else(|e| panic!("{} is missing and {rustc} cannot be run to build it: {e}", built.display()));
+            .unwrap_or_else(|e| {
+                panic!("{} is missing and {rustc} cannot be run to build it: {e}", built.display())
+            });
         assert!(st.success(), "building {} with {rustc} failed", src.display());
         std::fs::rename(&tmp, &out).unwrap();
         out
@@ -102,7 +123,12 @@ pub fn ctx(name: &str) -> Option<Ctx> {
     }
     static N: AtomicU32 = AtomicU32::new(0);
     // Short: a unix socket path must fit in 108 bytes.
-    let dir = std::env::temp_dir().join(format!("dii-{}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst), name));
+    let dir = std::env::temp_dir().join(format!(
+        "dii-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        name
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     Some(Ctx { name: name.to_string(), dir })
@@ -138,14 +164,22 @@ impl Ctx {
     }
     /// Event names (first word) in order.
     pub fn event_names(&self) -> Vec<String> {
-        self.events().iter().map(|l| l.split_whitespace().next().unwrap_or("").to_string()).collect()
+        self.events()
+            .iter()
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+            .collect()
     }
     pub fn fake_args(&self) -> Vec<String> {
         read(&self.path("args")).lines().map(str::to_string).collect()
     }
     /// The default DOCKER_DAEMON_ARGS: socket, pid file and exec root in the temp dir.
     pub fn daemon_args(&self) -> String {
-        format!("-H unix://{} --pidfile {} --exec-root {}", self.sock(), self.pidfile(), self.p("exec"))
+        format!(
+            "-H unix://{} --pidfile {} --exec-root {}",
+            self.sock(),
+            self.pidfile(),
+            self.p("exec")
+        )
     }
 
     /// A run with the safe defaults: fake dockerd, no cgroup/iptables/mtu work, sockets in
@@ -172,7 +206,6 @@ impl Ctx {
             cmd: Vec::new(),
             pre: String::new(),
             timeout: Duration::from_secs(20),
-            raw: false,
         }
     }
 }
@@ -190,8 +223,6 @@ pub struct Spec {
     /// Shell code run in the namespace (after /run is a tmpfs) before exec'ing dind-init.
     pub pre: String,
     pub timeout: Duration,
-    /// No default options at all (for usage tests).
-    raw: bool,
 }
 
 impl Spec {
@@ -201,12 +232,6 @@ impl Spec {
     }
     pub fn opts(mut self, o: &[&str]) -> Spec {
         self.opts.extend(o.iter().map(OsString::from));
-        self
-    }
-    /// Drops the default options (dind-init then gets exactly `opts` added later).
-    pub fn no_default_opts(mut self) -> Spec {
-        self.opts.clear();
-        self.raw = true;
         self
     }
     /// Removes one default option and its value.
@@ -249,12 +274,25 @@ impl Spec {
     pub fn spawn(self) -> Running {
         let wrapper = format!("set -e; mount -t tmpfs tmpfs /run; [ -L /var/run ] || mount -t tmpfs tmpfs /var/run; {}\nexec \"$@\"", self.pre);
         let mut c = Command::new("unshare");
-        c.args(["--pid", "--fork", "--mount", "--mount-proc", "--", "/bin/sh", "-c", &wrapper, "sh", DIND]);
+        c.args([
+            "--pid",
+            "--fork",
+            "--mount",
+            "--mount-proc",
+            "--",
+            "/bin/sh",
+            "-c",
+            &wrapper,
+            "sh",
+            DIND,
+        ]);
+        // dind-init's own options end with `--` (without it, arguments starting with '-'
+        // would be dockerd's flags, as with docker:dind).
         c.args(&self.opts);
-        if !self.cmd.is_empty() {
+        if !self.opts.is_empty() {
             c.arg("--");
-            c.args(&self.cmd);
         }
+        c.args(&self.cmd);
         c.env_clear().env("PATH", PATH).env("LANG", "C");
         for (k, v) in &self.env {
             c.env(k, v);
@@ -277,7 +315,16 @@ impl Spec {
         };
         let t1 = pump(Box::new(child.stdout.take().unwrap()), Arc::clone(&out));
         let t2 = pump(Box::new(child.stderr.take().unwrap()), Arc::clone(&err));
-        Running { name: self.name, child, out, err, threads: vec![t1, t2], started, deadline: started + self.timeout, init_pid: None }
+        Running {
+            name: self.name,
+            child,
+            out,
+            err,
+            threads: vec![t1, t2],
+            started,
+            deadline: started + self.timeout,
+            init_pid: None,
+        }
     }
 
     pub fn go(self) -> Outcome {
@@ -325,7 +372,9 @@ impl Running {
                 }
             }
             if Instant::now() > until {
-                self.abort(&format!("dind-init never appeared as unshare's child (children: {kids:?})"));
+                self.abort(&format!(
+                    "dind-init never appeared as unshare's child (children: {kids:?})"
+                ));
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -384,7 +433,10 @@ impl Running {
         if let Ok(None) = self.child.try_wait() {
             if let Some(p) = self.init_pid.or_else(|| {
                 let up = self.child.id();
-                read(Path::new(&format!("/proc/{up}/task/{up}/children"))).split_whitespace().next().and_then(|p| p.parse().ok())
+                read(Path::new(&format!("/proc/{up}/task/{up}/children")))
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse().ok())
             }) {
                 // Killing a PID namespace's init kills everything in the namespace.
                 if comm(p) == "dind-init" || comm(p) == "sh" {
@@ -431,8 +483,20 @@ impl Running {
             let _ = t.join();
         }
         // dind-init must never panic, whatever the test feeds it.
-        assert!(!self.stderr().contains("panicked at"), "{}: dind-init panicked\n{}", self.name, self.stderr());
-        Outcome { name: self.name.clone(), code: status.code(), signal: status.signal(), stdout: self.stdout(), stderr: self.stderr(), elapsed }
+        assert!(
+            !self.stderr().contains("panicked at"),
+            "{}: dind-init panicked\n{}",
+            self.name,
+            self.stderr()
+        );
+        Outcome {
+            name: self.name.clone(),
+            code: status.code(),
+            signal: status.signal(),
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+            elapsed,
+        }
     }
 }
 
@@ -501,7 +565,10 @@ impl Outcome {
     /// Index of the first log line containing `needle`; panics when absent.
     #[track_caller]
     pub fn log_index(&self, needle: &str) -> usize {
-        self.log().iter().position(|(_, _, m)| m.contains(needle)).unwrap_or_else(|| panic!("no log line with {needle:?}\n{}", self.dump()))
+        self.log()
+            .iter()
+            .position(|(_, _, m)| m.contains(needle))
+            .unwrap_or_else(|| panic!("no log line with {needle:?}\n{}", self.dump()))
     }
 }
 
@@ -511,7 +578,11 @@ pub fn parse_log_line(l: &str) -> Option<(f64, String, String)> {
     let rest = l.strip_prefix("dind-init: +")?;
     let (secs, rest) = rest.split_once("s ")?;
     let (int, frac) = secs.split_once('.')?;
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || frac.len() != 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() != 3
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     // The level column is five wide (`INFO `, `WARN `, `ERROR`), then one space.

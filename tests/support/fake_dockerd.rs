@@ -1,18 +1,23 @@
-//! A fake `dockerd` for dind-init's namespace tests (tests/namespace.rs). It speaks just
-//! enough of dockerd to be supervised: dockerd-style arguments, a pid file, `GET /_ping` on
-//! a unix socket, log lines on stderr, a clean stop on SIGTERM. Behaviour is chosen with
-//! environment variables (dind-init passes its environment on to dockerd):
+//! A fake `dockerd` for dind-init's namespace tests (tests/namespace.rs, tests/faults.rs).
+//! It speaks just enough of dockerd to be supervised: dockerd-style arguments, a pid file,
+//! `GET /_ping` on a unix socket, log records on stderr in dockerd's text format
+//! (`time="..." level=info msg="..."`, prefixed with `fake-dockerd[PID] `), a clean stop on
+//! SIGTERM, and inner "containers" behind "containerd shims" as the real one has. Behaviour
+//! is chosen with environment variables (dind-init passes its environment on to dockerd):
 //!
 //! | variable | effect |
 //! |---|---|
 //! | `FAKE_DOCKERD_ARGS_FILE=F` | write every argument to F, one per line |
 //! | `FAKE_DOCKERD_FDS_FILE=F` | write the open fds found at start-up to F, one per line |
-//! | `FAKE_DOCKERD_EVENTS=F` | append events: `start PID T`, `stale-pidfile PATH PID`, `stale-socket PATH`, `listening T`, `ping STATUS T`, `signal N T`, `term T`, `exit T` (T: ns since the epoch) |
+//! | `FAKE_DOCKERD_EVENTS=F` | append events: `start PID T`, `stale-pidfile PATH PID`, `stale-socket PATH`, `listening T`, `ping STATUS T` (once the answer is written), `signal N T`, `term T`, `exit T` (T: ns since the epoch) |
 //! | `FAKE_DOCKERD_DELAY_MS=N` | wait N ms before listening |
 //! | `FAKE_DOCKERD_EXIT=N` | print a few log lines and exit N at once |
 //! | `FAKE_DOCKERD_NO_ANSWER=1` | accept connections but never answer |
 //! | `FAKE_DOCKERD_PING_STATUS=N` | answer `/_ping` with status N (default 200) |
-//! | `FAKE_DOCKERD_CONTAINERS=a,b` | `GET /containers/json` lists these ids; `POST /containers/ID/stop` records `stop ID` |
+//! | `FAKE_DOCKERD_PING_DELAY_MS=N` | accept a connection, then wait N ms before answering it |
+//! | `FAKE_DOCKERD_CONTAINERS=N` | start N inner containers, each a process under its own "shim" (`containerd-shim-runc-v2`, reparented to dind-init as real shims are); on SIGTERM the fake sends each container SIGTERM and waits for them (events `container-start PID T`, `container-term PID T`, `containers-gone T`); an API call `POST /containers/ID/stop` records `api-stop ID` |
+//! | `FAKE_DOCKERD_CONTAINERS_IGNORE_TERM=1` | the containers ignore SIGTERM (only SIGKILL ends them) |
+//! | `FAKE_DOCKERD_NOISE=1` | log a debug record at start-up whose message quotes "Daemon shutdown complete" (as dockerd --debug logs request bodies) |
 //! | `FAKE_DOCKERD_IGNORE_TERM=1` | ignore SIGTERM/SIGINT (only SIGKILL stops it) |
 //! | `FAKE_DOCKERD_STOP_DELAY_MS=N` | take N ms to stop after SIGTERM |
 //! | `FAKE_DOCKERD_TERM_EXIT=N` | exit status after SIGTERM (default 0) |
@@ -36,6 +41,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
     fn getpid() -> i32;
+    fn fork() -> i32;
+    fn setsid() -> i32;
     fn signal(sig: i32, handler: usize) -> usize;
     fn fcntl(fd: i32, cmd: i32, ...) -> i32;
 }
@@ -47,7 +54,9 @@ const SIGINT: i32 = 2;
 const SIGQUIT: i32 = 3;
 const SIGUSR1: i32 = 10;
 const SIGUSR2: i32 = 12;
+const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
+const SIG_IGN: usize = 1;
 const SIGWINCH: i32 = 28;
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -81,8 +90,15 @@ fn event(line: &str) {
     }
 }
 
+/// One log record, in dockerd's text format (a `fake-dockerd[PID] ` prefix tells it apart).
+fn log_at(level: &str, msg: &str) {
+    let secs = now_ns() / 1_000_000_000;
+    let msg = msg.replace('\\', "\\\\").replace('"', "\\\"");
+    eprintln!("fake-dockerd[{}] time=\"{secs}\" level={level} msg=\"{msg}\"", unsafe { getpid() });
+}
+
 fn log(msg: &str) {
-    eprintln!("fake-dockerd[{}]: {msg}", unsafe { getpid() });
+    log_at("info", msg);
 }
 
 /// Values of a dockerd flag in all its spellings: `--long v`, `--long=v`, `-s v`, `-sv`, `-s=v`.
@@ -117,7 +133,8 @@ fn open_fds() -> Vec<String> {
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
         for e in dir.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let target = std::fs::read_link(e.path()).map(|p| p.display().to_string()).unwrap_or_default();
+            let target =
+                std::fs::read_link(e.path()).map(|p| p.display().to_string()).unwrap_or_default();
             if target == me || target.is_empty() {
                 continue; // the directory being read (or gone already)
             }
@@ -152,15 +169,18 @@ impl State {
             let mut text = String::new();
             for i in 1..=n {
                 text.push_str(&format!(
-                    "fake-dockerd[{me}]: level=info msg=\"stopping: shutdown line {i} of {n}, padded to look like dockerd's chatty shutdown output\"\n"
+                    "fake-dockerd[{me}] level=info msg=\"stopping: shutdown line {i} of {n}, padded to look like dockerd's chatty shutdown output\"\n"
                 ));
             }
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
+        stop_containers();
         let _ = std::fs::remove_file(&self.socket);
         log("Daemon shutdown complete");
         if let Some(mut child) = self.containerd.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            std::thread::sleep(Duration::from_millis(env_num("FAKE_DOCKERD_CONTAINERD_MS").unwrap_or(0)));
+            std::thread::sleep(Duration::from_millis(
+                env_num("FAKE_DOCKERD_CONTAINERD_MS").unwrap_or(0),
+            ));
             let _ = child.kill();
             let _ = child.wait();
             event(&format!("containerd-gone {}", now_ns()));
@@ -199,7 +219,9 @@ impl State {
         let end = Instant::now() + d;
         while Instant::now() < end {
             self.signals();
-            std::thread::sleep(Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())));
+            std::thread::sleep(
+                Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())),
+            );
         }
     }
 }
@@ -217,40 +239,153 @@ fn serve(mut s: UnixStream) {
     }
     let text = String::from_utf8_lossy(&req);
     let line = text.lines().next().unwrap_or("");
-    let (status, reason, body) =
-        if (line.starts_with("GET ") || line.starts_with("HEAD ")) && line.split(' ').nth(1).is_some_and(|p| p == "/_ping" || p.ends_with("/_ping")) {
-            let st = env_num("FAKE_DOCKERD_PING_STATUS").unwrap_or(200);
-            (st, if st == 200 { "OK" } else { "Error" }, if st == 200 { "OK" } else { "fake error" })
-        } else if line.starts_with("GET /containers/json") {
-            // The running containers: FAKE_DOCKERD_CONTAINERS=id1,id2 (none by default).
-            let ids = std::env::var("FAKE_DOCKERD_CONTAINERS").unwrap_or_default();
-            let list: Vec<String> = ids.split(',').filter(|i| !i.is_empty()).map(|i| format!("{{\"Id\":\"{i}\",\"Names\":[\"/{i}\"]}}")).collect();
-            let body: &'static str = Box::leak(format!("[{}]", list.join(",")).into_boxed_str());
-            event(&format!("list {}", now_ns()));
-            (200, "OK", body)
-        } else if let Some(id) = line.strip_prefix("POST /containers/").and_then(|r| r.split('/').next()) {
-            event(&format!("stop {id} {}", now_ns()));
-            (204, "No Content", "")
-        } else {
-            (404, "Not Found", "{\"message\":\"page not found\"}")
-        };
-    // Recorded before answering: whoever saw the answer finds the event already there.
-    event(&format!("ping {status} {}", now_ns()));
+    if let Some(ms) = env_num("FAKE_DOCKERD_PING_DELAY_MS") {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    let (status, reason, body) = if (line.starts_with("GET ") || line.starts_with("HEAD "))
+        && line.split(' ').nth(1).is_some_and(|p| p == "/_ping" || p.ends_with("/_ping"))
+    {
+        let st = env_num("FAKE_DOCKERD_PING_STATUS").unwrap_or(200);
+        (st, if st == 200 { "OK" } else { "Error" }, if st == 200 { "OK" } else { "fake error" })
+    } else if let Some(id) =
+        line.strip_prefix("POST /containers/").and_then(|r| r.split('/').next())
+    {
+        // dind-init must never stop containers through the API (they would count as
+        // stopped by hand): recorded so tests can tell.
+        event(&format!("api-stop {id} {}", now_ns()));
+        (204, "No Content", "")
+    } else {
+        (404, "Not Found", "{\"message\":\"page not found\"}")
+    };
     let resp = format!(
         "HTTP/1.1 {status} {reason}\r\nApi-Version: 1.43\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = s.write_all(resp.as_bytes());
     let _ = s.flush();
+    // Recorded once the answer is out: a client that acted before it cannot be earlier
+    // than this event (see command_starts_only_after_dockerd_answers_ping).
+    event(&format!("ping {status} {}", now_ns()));
 }
 
 fn pid_alive(pid: i32) -> bool {
     pid > 0 && unsafe { kill(pid, 0) } == 0
 }
 
+/// Where the containers' pids are kept: FAKE_DOCKERD_EVENTS's directory, else /tmp.
+fn containers_dir() -> PathBuf {
+    let base = std::env::var("FAKE_DOCKERD_EVENTS")
+        .ok()
+        .and_then(|e| PathBuf::from(e).parent().map(|p| p.to_path_buf()))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join(format!(
+        "fake-containers-{}",
+        std::env::var("FAKE_DOCKERD_OWNER").unwrap_or_default()
+    ))
+}
+
+/// Starts N containers, each behind a daemonized "shim" named like containerd's (the
+/// kernel's comm is the executable's name: a symlink to this binary gives it).
+fn start_containers(n: u64) {
+    let dir = containers_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let shim = dir.join("containerd-shim-runc-v2");
+    let _ = std::fs::remove_file(&shim);
+    let me = std::env::current_exe().expect("current_exe");
+    if std::os::unix::fs::symlink(&me, &shim).is_err() {
+        log_at("error", "cannot make the shim link");
+        return;
+    }
+    for _ in 0..n {
+        if let Ok(mut c) = std::process::Command::new(&shim)
+            .env("FAKE_DOCKERD_ROLE", "shim")
+            .env("FAKE_DOCKERD_OWNER", std::env::var("FAKE_DOCKERD_OWNER").unwrap_or_default())
+            .spawn()
+        {
+            let _ = c.wait(); // the shim's first process exits at once, as containerd's does
+        }
+    }
+    // Wait until every container has written its pid.
+    let until = Instant::now() + Duration::from_secs(5);
+    while container_pids().len() < n as usize && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn container_pids() -> Vec<i32> {
+    let Ok(d) = std::fs::read_dir(containers_dir()) else { return Vec::new() };
+    d.flatten().filter_map(|e| e.file_name().to_str()?.strip_prefix("pid-")?.parse().ok()).collect()
+}
+
+/// What dockerd's shutdown does with running containers: SIGTERM, wait up to their stop
+/// timeout (10 s by default), then SIGKILL.
+fn stop_containers() {
+    let pids: Vec<i32> = container_pids().into_iter().filter(|p| pid_alive(*p)).collect();
+    if pids.is_empty() {
+        return;
+    }
+    for p in &pids {
+        unsafe { kill(*p, SIGTERM) };
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| pid_alive(*p)) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if pids.iter().any(|p| pid_alive(*p)) {
+        event(&format!("containers-killed-by-dockerd {}", now_ns()));
+        for p in &pids {
+            unsafe { kill(*p, SIGKILL) };
+        }
+    }
+    event(&format!("containers-gone {}", now_ns()));
+}
+
+/// The shim: daemonizes (so it ends up under dind-init, as real shims do), runs one
+/// container, reaps it.
+fn shim() -> ! {
+    if unsafe { fork() } != 0 {
+        std::process::exit(0);
+    }
+    unsafe { setsid() };
+    let me = std::env::current_exe().expect("current_exe");
+    match std::process::Command::new(me).env("FAKE_DOCKERD_ROLE", "container").spawn() {
+        Ok(mut c) => {
+            let _ = c.wait();
+        }
+        Err(_) => std::process::exit(1),
+    }
+    std::process::exit(0);
+}
+
+/// A container: records its start, ends on SIGTERM unless told to ignore it.
+fn container() -> ! {
+    let pid = unsafe { getpid() };
+    if env_flag("FAKE_DOCKERD_CONTAINERS_IGNORE_TERM") {
+        unsafe { signal(SIGTERM, SIG_IGN) };
+    } else {
+        unsafe { signal(SIGTERM, on_signal as extern "C" fn(i32) as usize) };
+    }
+    event(&format!("container-start {pid} {}", now_ns()));
+    let _ = std::fs::write(containers_dir().join(format!("pid-{pid}")), "");
+    loop {
+        if PENDING[SIGTERM as usize].swap(false, Ordering::SeqCst) {
+            event(&format!("container-term {pid} {}", now_ns()));
+            std::process::exit(0);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn main() {
+    match std::env::var("FAKE_DOCKERD_ROLE").as_deref() {
+        Ok("shim") => shim(),
+        Ok("container") => container(),
+        _ => {}
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let pid = unsafe { getpid() };
+    // Containers of this fake only: keyed by the fake's own pid.
+    std::env::set_var("FAKE_DOCKERD_OWNER", pid.to_string());
     for sig in [SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH] {
         unsafe { signal(sig, on_signal as extern "C" fn(i32) as usize) };
     }
@@ -264,10 +399,16 @@ fn main() {
         let _ = std::fs::write(f, open_fds().join("\n") + "\n");
     }
     log(&format!("Starting up (fake dockerd), args: {args:?}"));
+    if env_flag("FAKE_DOCKERD_NOISE") {
+        log_at(
+            "debug",
+            "form data: {\"Cmd\":[\"echo\",\"Daemon shutdown complete\"],\"Image\":\"busybox\"}",
+        );
+    }
 
     if let Some(code) = env_num("FAKE_DOCKERD_EXIT") {
-        log("level=info msg=\"libcontainerd: started new containerd process\"");
-        log("level=warning msg=\"simulated trouble ahead\"");
+        log("libcontainerd: started new containerd process");
+        log_at("warning", "simulated trouble ahead");
         log(&format!("failed to start daemon: simulated failure (FAKE_DOCKERD_EXIT={code})"));
         event(&format!("exit-early {code} {}", now_ns()));
         std::process::exit(code as i32);
@@ -277,18 +418,31 @@ fn main() {
     let socket = hosts
         .iter()
         .find_map(|h| h.strip_prefix("unix://"))
-        .map(|p| if p.is_empty() { PathBuf::from("/var/run/docker.sock") } else { PathBuf::from(p) })
+        .map(
+            |p| if p.is_empty() { PathBuf::from("/var/run/docker.sock") } else { PathBuf::from(p) },
+        )
         .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"));
-    let pidfile = flag_values(&args, "--pidfile", Some("-p")).pop().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/run/docker.pid"));
-    let containerd = env_num("FAKE_DOCKERD_CONTAINERD_MS").and_then(|_| std::process::Command::new("sleep").arg("3600").spawn().ok());
-    let st = State { socket: socket.clone(), pidfile: pidfile.clone(), containerd: std::sync::Mutex::new(containerd) };
+    let pidfile = flag_values(&args, "--pidfile", Some("-p"))
+        .pop()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.pid"));
+    let containerd = env_num("FAKE_DOCKERD_CONTAINERD_MS")
+        .and_then(|_| std::process::Command::new("sleep").arg("3600").spawn().ok());
+    let st = State {
+        socket: socket.clone(),
+        pidfile: pidfile.clone(),
+        containerd: std::sync::Mutex::new(containerd),
+    };
 
     // The pid file, checked the way dockerd does.
     if let Ok(text) = std::fs::read_to_string(&pidfile) {
         let old: i32 = text.trim().parse().unwrap_or(0);
         event(&format!("stale-pidfile {} {old}", pidfile.display()));
         if old != pid && pid_alive(old) {
-            log(&format!("failed to start daemon: pid file found, ensure docker is not running or delete {}", pidfile.display()));
+            log(&format!(
+                "failed to start daemon: pid file found, ensure docker is not running or delete {}",
+                pidfile.display()
+            ));
             event(&format!("exit-early 1 {}", now_ns()));
             std::process::exit(1);
         }
@@ -321,6 +475,9 @@ fn main() {
         }
     };
     let _ = listener.set_nonblocking(true);
+    if let Some(n) = env_num("FAKE_DOCKERD_CONTAINERS") {
+        start_containers(n);
+    }
     log(&format!("API listen on {}", socket.display()));
     event(&format!("listening {}", now_ns()));
 

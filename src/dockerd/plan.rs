@@ -1,0 +1,602 @@
+//! dockerd's command line, worked out without touching the system: the user's arguments
+//! plus what keeps Docker-in-Docker correct (a unix socket to probe, docker:dind's TCP
+//! listeners, the cgroup parent that keeps inner containers inside ours, the MTU of the
+//! network we are on, a shutdown time-out that fits `docker stop`). dind-init adds a
+//! setting only when the user did not set it, by flag or in daemon.json: dockerd refuses a
+//! setting given both ways. Everything it needs comes in as values (`Inputs`), so every
+//! rule is unit-tested.
+
+use crate::config::{AutoOr, Config, TlsDir};
+use crate::error::{usage, Result};
+use std::path::{Path, PathBuf};
+
+/// dockerd's default socket (and docker:dind's).
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+/// docker:dind's TCP ports: with TLS, and without.
+pub const TLS_PORT: u16 = 2376;
+pub const PLAIN_PORT: u16 = 2375;
+
+/// The server's TLS files, for `--tlscacert`, `--tlscert` and `--tlskey`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ServerTls {
+    /// docker:dind's layout: DIR/server/{ca,cert,key}.pem.
+    pub fn in_dir(dir: &Path) -> ServerTls {
+        let s = dir.join("server");
+        ServerTls { ca: s.join("ca.pem"), cert: s.join("cert.pem"), key: s.join("key.pem") }
+    }
+}
+
+/// What the plan is made from.
+pub struct Inputs<'a> {
+    pub cfg: &'a Config,
+    /// The text of dockerd's config file ("" when there is none).
+    pub daemon_json: &'a str,
+    /// `DOCKER_HOST` from the environment.
+    pub docker_host: Option<&'a str>,
+    /// This container's cgroup as runc inside will see it.
+    pub own_cgroup: Option<&'a str>,
+    /// The default route's interface and MTU, when below 1500.
+    pub route_mtu: Option<(&'a str, u32)>,
+    /// A directory to put first in dockerd's PATH (the iptables backend).
+    pub path_prefix: Option<PathBuf>,
+    /// The server's TLS files, when there is a TLS listener.
+    pub tls: Option<ServerTls>,
+}
+
+/// Everything needed to run dockerd and find it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub program: String,
+    pub args: Vec<String>,
+    /// The unix socket dind-init probes, and tells the command (DOCKER_HOST).
+    pub socket: PathBuf,
+    pub unix_sockets: Vec<PathBuf>,
+    pub pidfile: PathBuf,
+    pub exec_root: PathBuf,
+    pub data_root: PathBuf,
+    pub path_prefix: Option<PathBuf>,
+    /// What dind-init added and why, for the log.
+    pub notes: Vec<String>,
+}
+
+/// The config file dockerd will read: `--config-file`, else /etc/docker/daemon.json.
+pub fn config_file(user_args: &[String]) -> PathBuf {
+    flag_values(user_args, "--config-file", None)
+        .pop()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/docker/daemon.json"))
+}
+
+/// The TCP listeners dind-init adds: (port, with TLS).
+pub fn tcp_listeners(cfg: &Config) -> Vec<(u16, bool)> {
+    let tls = matches!(cfg.tls_certdir, TlsDir::Dir(_));
+    let mut out = Vec::new();
+    if cfg.service_defaults {
+        match cfg.tls_certdir {
+            TlsDir::Dir(_) => out.push((TLS_PORT, true)),
+            TlsDir::Off => out.push((PLAIN_PORT, false)),
+            TlsDir::Unset => {}
+        }
+    }
+    if let Some(p) = cfg.port {
+        if !out.iter().any(|(q, _)| *q == p) {
+            out.push((p, tls));
+        }
+    }
+    out
+}
+
+/// The value of a dockerd flag in an argument list: `--flag=v`, `--flag v`, `-f v`, `-fv`.
+/// With several occurrences, all values in order.
+pub fn flag_values(args: &[String], long: &str, short: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == long || Some(a.as_str()) == short {
+            if let Some(v) = args.get(i + 1) {
+                out.push(v.clone());
+                i += 1;
+            }
+        } else if let Some(v) = a.strip_prefix(long).and_then(|r| r.strip_prefix('=')) {
+            out.push(v.to_string());
+        } else if let Some(v) = short.and_then(|s| a.strip_prefix(s)) {
+            if !v.is_empty() && !a.starts_with("--") {
+                out.push(v.trim_start_matches('=').to_string());
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether a boolean or valued flag appears at all.
+pub fn has_flag(args: &[String], long: &str) -> bool {
+    args.iter().any(|a| a == long || a.strip_prefix(long).is_some_and(|r| r.starts_with('=')))
+}
+
+/// A top-level value of dockerd's daemon.json: a string, or the strings of an array, or
+/// the raw text of a number or boolean. A tiny reader instead of a JSON crate: it only has
+/// to see which keys the user set there.
+pub fn json_value(text: &str, key: &str) -> Option<Vec<String>> {
+    let needle = format!("\"{key}\"");
+    let pos = text.find(&needle)?;
+    let rest = text[pos + needle.len()..].trim_start().strip_prefix(':')?.trim_start();
+    let mut chars = rest.chars().peekable();
+    let read_string = |chars: &mut std::iter::Peekable<std::str::Chars>| -> Option<String> {
+        let mut s = String::new();
+        loop {
+            match chars.next()? {
+                '"' => return Some(s),
+                '\\' => s.push(chars.next()?),
+                c => s.push(c),
+            }
+        }
+    };
+    match chars.next()? {
+        '"' => read_string(&mut chars).map(|s| vec![s]),
+        '[' => {
+            let mut v = Vec::new();
+            loop {
+                match chars.next()? {
+                    '"' => v.push(read_string(&mut chars)?),
+                    ']' => return Some(v),
+                    _ => {}
+                }
+            }
+        }
+        c => {
+            let mut s = c.to_string();
+            while let Some(&c) = chars.peek() {
+                if c == ',' || c == '}' || c.is_whitespace() {
+                    break;
+                }
+                s.push(c);
+                chars.next();
+            }
+            Some(vec![s])
+        }
+    }
+}
+
+/// dockerd's settings as the user gave them, by flag or in daemon.json.
+struct User<'a> {
+    args: &'a [String],
+    json: &'a str,
+}
+
+impl User<'_> {
+    fn values(&self, long: &str, short: Option<&str>, json_key: &str) -> Vec<String> {
+        let v = flag_values(self.args, long, short);
+        if !v.is_empty() {
+            return v;
+        }
+        json_value(self.json, json_key).unwrap_or_default()
+    }
+    fn is_set(&self, long: &str, json_key: &str) -> bool {
+        has_flag(self.args, long) || json_value(self.json, json_key).is_some()
+    }
+    fn last_path(&self, long: &str, short: Option<&str>, key: &str, default: &str) -> PathBuf {
+        PathBuf::from(self.values(long, short, key).pop().unwrap_or_else(|| default.into()))
+    }
+}
+
+fn unix_socket(host: &str) -> Option<PathBuf> {
+    host.strip_prefix("unix://")
+        .map(|p| PathBuf::from(if p.is_empty() { DEFAULT_SOCKET } else { p }))
+}
+
+/// Builds dockerd's command line.
+pub fn plan(i: &Inputs) -> Result<Plan> {
+    let cfg = i.cfg;
+    let user = User { args: &cfg.dockerd_args, json: i.daemon_json };
+    let mut extra: Vec<String> = Vec::new();
+    let mut notes = Vec::new();
+
+    // Hosts: the user's (flags, else daemon.json), else where DOCKER_HOST says (docker:dind),
+    // else dockerd's default. A unix socket must be among them: it is what dind-init probes.
+    let hosts_flags = flag_values(user.args, "--host", Some("-H"));
+    let hosts_json = if hosts_flags.is_empty() { json_value(user.json, "hosts") } else { None };
+    let mut sockets: Vec<PathBuf> = hosts_flags.iter().filter_map(|h| unix_socket(h)).collect();
+    if let Some(h) = &hosts_json {
+        sockets = h.iter().filter_map(|h| unix_socket(h)).collect();
+    }
+    let env_socket = i.docker_host.and_then(crate::options::unix_path);
+    let listeners = tcp_listeners(cfg);
+    if let Some(json) = &hosts_json {
+        if sockets.is_empty() {
+            return Err(usage(format!(
+                "daemon.json sets \"hosts\": {json:?} without a unix:// socket: dind-init needs \
+                 one to know when dockerd is ready (and the command needs one): add \
+                 \"unix://{DEFAULT_SOCKET}\" to \"hosts\""
+            )));
+        }
+        if !listeners.is_empty() {
+            notes.push(
+                "daemon.json sets \"hosts\": dind-init adds no TCP listener (dockerd refuses \
+                 hosts given both ways)"
+                    .to_string(),
+            );
+        }
+    } else {
+        let wanted = env_socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+        let user_gave_hosts = !hosts_flags.is_empty();
+        if sockets.is_empty() && (user_gave_hosts || !listeners.is_empty() || env_socket.is_some())
+        {
+            // No unix socket among the user's hosts, or dind-init adds TCP listeners (with an
+            // explicit host dockerd no longer listens on its default socket).
+            if user_gave_hosts {
+                notes.push(format!(
+                    "dockerd's hosts have no unix socket: adding {} (dind-init probes it; the \
+                     command uses it)",
+                    wanted.display()
+                ));
+            }
+            extra.push(format!("--host=unix://{}", wanted.display()));
+            sockets.push(wanted);
+        }
+        let mut tls_added = false;
+        for (port, tls) in &listeners {
+            extra.push(format!("--host=tcp://0.0.0.0:{port}"));
+            if *tls {
+                let t = i.tls.as_ref().ok_or_else(|| {
+                    usage(format!("a TLS listener on port {port} needs the server's TLS files"))
+                })?;
+                if !tls_added && !user.is_set("--tlsverify", "tlsverify") {
+                    extra.push("--tlsverify".into());
+                    extra.push(format!("--tlscacert={}", t.ca.display()));
+                    extra.push(format!("--tlscert={}", t.cert.display()));
+                    extra.push(format!("--tlskey={}", t.key.display()));
+                    tls_added = true;
+                }
+                notes.push(format!(
+                    "dockerd listens on tcp://0.0.0.0:{port} with TLS (--tlsverify)"
+                ));
+            } else {
+                // Without an explicit --tls=false dockerd sleeps 15 s before it listens.
+                if !tls_added
+                    && !user.is_set("--tls", "tls")
+                    && !user.is_set("--tlsverify", "tlsverify")
+                {
+                    extra.push("--tls=false".into());
+                    tls_added = true;
+                }
+                notes.push(format!(
+                    "dockerd listens on tcp://0.0.0.0:{port} WITHOUT TLS: anyone who reaches it \
+                     is root in this container"
+                ));
+            }
+        }
+    }
+    if sockets.is_empty() {
+        sockets.push(env_socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)));
+    }
+    for p in &sockets {
+        // sun_path holds 108 bytes with the terminating NUL: dockerd could never listen there.
+        if p.as_os_str().len() > 107 {
+            return Err(usage(format!(
+                "dockerd socket path {} is {} bytes long: unix socket paths are limited to 107 \
+                 bytes; choose a shorter -H unix://PATH",
+                p.display(),
+                p.as_os_str().len()
+            )));
+        }
+    }
+    let socket = match &env_socket {
+        Some(e) if sockets.contains(e) => e.clone(),
+        _ => sockets[0].clone(),
+    };
+
+    // Keep inner containers inside this container's cgroup.
+    let systemd = "native.cgroupdriver=systemd";
+    let systemd_driver =
+        user.args.iter().any(|a| a.contains(systemd)) || user.json.contains(systemd);
+    if !user.is_set("--cgroup-parent", "cgroup-parent") {
+        let parent = match &cfg.cgroup_parent {
+            AutoOr::Off => None,
+            AutoOr::Value(p) => Some(p.clone()),
+            AutoOr::Auto if systemd_driver => {
+                notes.push(
+                    "cgroups: dockerd uses the systemd cgroup driver: not setting --cgroup-parent"
+                        .into(),
+                );
+                None
+            }
+            AutoOr::Auto => i.own_cgroup.and_then(crate::cgroup::proc::nested_parent),
+        };
+        if let Some(p) = parent {
+            notes.push(format!(
+                "cgroups: inner containers go below {p} (--cgroup-parent), inside this container's cgroup"
+            ));
+            extra.push(format!("--cgroup-parent={p}"));
+        }
+    }
+    // The MTU of the network we are on, when smaller than dockerd's default.
+    if !user.is_set("--mtu", "mtu") {
+        match (&cfg.mtu, i.route_mtu) {
+            (AutoOr::Off, _) | (AutoOr::Auto, None) => {}
+            (AutoOr::Value(m), _) => extra.push(format!("--mtu={m}")),
+            (AutoOr::Auto, Some((iface, m))) => {
+                notes.push(format!(
+                    "network: default route via {iface} has MTU {m}: passing --mtu={m} to dockerd"
+                ));
+                extra.push(format!("--mtu={m}"));
+            }
+        }
+    }
+    // dockerd's own default (15 s) is only a floor of its shutdown; keep it inside ours.
+    if !user.is_set("--shutdown-timeout", "shutdown-timeout") {
+        let secs = cfg.shutdown_timeout.as_secs().saturating_sub(3).max(1);
+        extra.push(format!("--shutdown-timeout={secs}"));
+    }
+    let mut args = extra;
+    args.extend(user.args.iter().cloned());
+    Ok(Plan {
+        program: cfg.dockerd.clone(),
+        args,
+        socket,
+        unix_sockets: sockets,
+        pidfile: user.last_path("--pidfile", Some("-p"), "pidfile", "/var/run/docker.pid"),
+        exec_root: user.last_path("--exec-root", None, "exec-root", "/var/run/docker"),
+        data_root: user.last_path("--data-root", None, "data-root", "/var/lib/docker"),
+        path_prefix: i.path_prefix.clone(),
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{parse, Invocation};
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn cfg(args: &[&str], env: &[(&str, &str)]) -> Config {
+        let env: HashMap<String, String> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        match parse(&args, &env).unwrap() {
+            Invocation::Run(c) => *c,
+            _ => panic!(),
+        }
+    }
+
+    fn inputs(c: &Config) -> Inputs<'_> {
+        Inputs {
+            cfg: c,
+            daemon_json: "",
+            docker_host: None,
+            own_cgroup: None,
+            route_mtu: None,
+            path_prefix: None,
+            tls: Some(ServerTls::in_dir(Path::new("/certs"))),
+        }
+    }
+
+    fn has(p: &Plan, a: &str) -> bool {
+        p.args.iter().any(|x| x == a)
+    }
+
+    #[test]
+    fn flag_forms() {
+        let a = s(&[
+            "-H",
+            "unix:///a.sock",
+            "--host=tcp://0.0.0.0:2375",
+            "-Hfd://",
+            "--pidfile",
+            "/p",
+            "-p=/q",
+            "--debug",
+        ]);
+        assert_eq!(
+            flag_values(&a, "--host", Some("-H")),
+            vec!["unix:///a.sock", "tcp://0.0.0.0:2375", "fd://"]
+        );
+        assert_eq!(flag_values(&a, "--pidfile", Some("-p")), vec!["/p", "/q"]);
+        assert!(flag_values(&a, "--exec-root", None).is_empty());
+        assert!(has_flag(&a, "--debug"));
+        assert!(!has_flag(&a, "--debu"));
+        assert!(!has_flag(&s(&["--tlsverify"]), "--tls"));
+    }
+
+    #[test]
+    fn daemon_json_values() {
+        let j = r#"{ "hosts": ["unix:///x.sock", "tcp://0.0.0.0:1"], "mtu": 1400, "cgroup-parent" : "/p", "debug": true }"#;
+        assert_eq!(json_value(j, "hosts").unwrap(), vec!["unix:///x.sock", "tcp://0.0.0.0:1"]);
+        assert_eq!(json_value(j, "mtu").unwrap(), vec!["1400"]);
+        assert_eq!(json_value(j, "cgroup-parent").unwrap(), vec!["/p"]);
+        assert_eq!(json_value(j, "debug").unwrap(), vec!["true"]);
+        assert_eq!(json_value(j, "pidfile"), None);
+        assert_eq!(json_value("{\"a\": \"unterminated", "a"), None);
+    }
+
+    #[test]
+    fn defaults_and_user_paths() {
+        let c = cfg(&["true"], &[]);
+        let p = plan(&Inputs { own_cgroup: Some("/docker/abc"), ..inputs(&c) }).unwrap();
+        assert_eq!(p.socket, PathBuf::from(DEFAULT_SOCKET));
+        assert_eq!(p.pidfile, PathBuf::from("/var/run/docker.pid"));
+        assert!(has(&p, "--cgroup-parent=/docker/abc/docker"), "{:?}", p.args);
+        assert!(has(&p, "--shutdown-timeout=5"));
+        assert!(
+            !p.args.iter().any(|a| a.starts_with("--host") || a.starts_with("--mtu")),
+            "{:?}",
+            p.args
+        );
+
+        let c = cfg(
+            &["true"],
+            &[
+                ("DOCKER_DAEMON_ARGS", "-H unix:///t/d.sock --pidfile=/t/d.pid --exec-root /t/x --cgroup-parent=/mine --shutdown-timeout 2"),
+                ("DIND_MTU", "1400"),
+            ],
+        );
+        let p = plan(&Inputs { own_cgroup: Some("/docker/abc"), ..inputs(&c) }).unwrap();
+        assert_eq!(p.socket, PathBuf::from("/t/d.sock"));
+        assert_eq!(p.pidfile, PathBuf::from("/t/d.pid"));
+        assert_eq!(p.exec_root, PathBuf::from("/t/x"));
+        assert_eq!(p.args.iter().filter(|a| a.starts_with("--cgroup-parent")).count(), 1);
+        assert_eq!(p.args.iter().filter(|a| a.starts_with("--shutdown-timeout")).count(), 1);
+        assert!(has(&p, "--mtu=1400"));
+    }
+
+    #[test]
+    fn detected_mtu_is_passed_in() {
+        let c = cfg(&["true"], &[]);
+        let p = plan(&Inputs { route_mtu: Some(("eth0", 1450)), ..inputs(&c) }).unwrap();
+        assert!(has(&p, "--mtu=1450"), "{:?}", p.args);
+        let c = cfg(&["true"], &[("DIND_MTU", "off")]);
+        let p = plan(&Inputs { route_mtu: Some(("eth0", 1450)), ..inputs(&c) }).unwrap();
+        assert!(!p.args.iter().any(|a| a.starts_with("--mtu")));
+        let p = plan(&Inputs {
+            daemon_json: r#"{"mtu": 1300}"#,
+            route_mtu: Some(("eth0", 1450)),
+            ..inputs(&cfg(&["true"], &[]))
+        });
+        assert!(!p.unwrap().args.iter().any(|a| a.starts_with("--mtu")));
+    }
+
+    #[test]
+    fn cgroup_parent_choices() {
+        let none = |p: Plan| !p.args.iter().any(|a| a.starts_with("--cgroup-parent"));
+        // Root of a private cgroup namespace: dockerd's default /docker is already inside.
+        let c = cfg(&["true"], &[]);
+        assert!(none(plan(&Inputs { own_cgroup: Some("/"), ..inputs(&c) }).unwrap()));
+        let c = cfg(&["true"], &[("DIND_CGROUP_PARENT", "off")]);
+        assert!(none(plan(&Inputs { own_cgroup: Some("/docker/x"), ..inputs(&c) }).unwrap()));
+        let c = cfg(&["true"], &[("DOCKER_DAEMON_ARGS", "--exec-opt native.cgroupdriver=systemd")]);
+        assert!(none(plan(&Inputs { own_cgroup: Some("/docker/x"), ..inputs(&c) }).unwrap()));
+    }
+
+    #[test]
+    fn a_unix_socket_is_always_there_to_probe() {
+        // TCP only (even TLS-only): a unix socket is added, and it is what is probed.
+        let c = cfg(&["--host=tcp://0.0.0.0:2376", "--tlsverify"], &[]);
+        let p = plan(&inputs(&c)).unwrap();
+        assert_eq!(p.socket, PathBuf::from(DEFAULT_SOCKET));
+        assert!(has(&p, "--host=unix:///var/run/docker.sock"), "{:?}", p.args);
+        // ... where DOCKER_HOST says, when it is a unix:// URL.
+        let p = plan(&Inputs { docker_host: Some("unix:///run/d/x.sock"), ..inputs(&c) }).unwrap();
+        assert_eq!(p.socket, PathBuf::from("/run/d/x.sock"));
+        // daemon.json hosts without a socket: refused at once, saying why.
+        let c = cfg(&["true"], &[]);
+        let e = plan(&Inputs { daemon_json: r#"{"hosts": ["tcp://0.0.0.0:2376"]}"#, ..inputs(&c) })
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("unix://"), "{e}");
+        let p = plan(&Inputs { daemon_json: r#"{"hosts": ["unix:///j.sock"]}"#, ..inputs(&c) })
+            .unwrap();
+        assert_eq!(p.socket, PathBuf::from("/j.sock"));
+        assert!(!p.args.iter().any(|a| a.starts_with("--host")));
+    }
+
+    #[test]
+    fn docker_host_says_where_dockerd_listens() {
+        let c = cfg(&["true"], &[]);
+        let p =
+            plan(&Inputs { docker_host: Some("unix:///run/x/docker.sock"), ..inputs(&c) }).unwrap();
+        assert_eq!(p.socket, PathBuf::from("/run/x/docker.sock"));
+        assert!(has(&p, "--host=unix:///run/x/docker.sock"), "{:?}", p.args);
+        // tcp:// (GitLab passes the job's DOCKER_HOST to services): not ours.
+        let p = plan(&Inputs { docker_host: Some("tcp://docker:2376"), ..inputs(&c) }).unwrap();
+        assert_eq!(p.socket, PathBuf::from(DEFAULT_SOCKET));
+        assert!(!p.args.iter().any(|a| a.starts_with("--host")));
+        // The user's own hosts win.
+        let c = cfg(&["dockerd", "--host=unix:///u.sock"], &[]);
+        let p =
+            plan(&Inputs { docker_host: Some("unix:///run/x/docker.sock"), ..inputs(&c) }).unwrap();
+        assert_eq!(p.socket, PathBuf::from("/u.sock"));
+        assert_eq!(p.args.iter().filter(|a| a.starts_with("--host")).count(), 1);
+    }
+
+    #[test]
+    fn docker_dind_listeners() {
+        // TLS: socket + 2376 with --tlsverify and the server files.
+        let c = cfg(&[], &[("DOCKER_TLS_CERTDIR", "/certs")]);
+        let p = plan(&inputs(&c)).unwrap();
+        for a in [
+            "--host=unix:///var/run/docker.sock",
+            "--host=tcp://0.0.0.0:2376",
+            "--tlsverify",
+            "--tlscacert=/certs/server/ca.pem",
+            "--tlscert=/certs/server/cert.pem",
+            "--tlskey=/certs/server/key.pem",
+        ] {
+            assert!(has(&p, a), "{a}: {:?}", p.args);
+        }
+        // TLS off: 2375, and --tls=false so dockerd does not sleep 15 s first.
+        let c = cfg(&["--tls=false"], &[("DOCKER_TLS_CERTDIR", "")]);
+        let p = plan(&inputs(&c)).unwrap();
+        assert!(
+            has(&p, "--host=tcp://0.0.0.0:2375") && has(&p, "--host=unix:///var/run/docker.sock")
+        );
+        assert_eq!(p.args.iter().filter(|a| a.starts_with("--tls")).count(), 1, "{:?}", p.args);
+        let c = cfg(&[], &[("DOCKER_TLS_CERTDIR", "")]);
+        assert!(has(&plan(&inputs(&c)).unwrap(), "--tls=false"));
+        // Unset: the unix socket only; `dockerd ...` and a command: no listener either.
+        let c = cfg(&[], &[]);
+        assert!(!plan(&inputs(&c)).unwrap().args.iter().any(|a| a.starts_with("--host")));
+        let c = cfg(&["dockerd", "--group=1"], &[("DOCKER_TLS_CERTDIR", "/certs")]);
+        assert!(!plan(&inputs(&c)).unwrap().args.iter().any(|a| a.contains("tcp://")));
+        let c = cfg(&["make"], &[("DOCKER_TLS_CERTDIR", "")]);
+        assert!(!plan(&inputs(&c)).unwrap().args.iter().any(|a| a.contains("tcp://")));
+    }
+
+    #[test]
+    fn port_listener() {
+        let c = cfg(&["make"], &[("DIND_PORT", "2375"), ("DIND_INSECURE_TCP", "1")]);
+        let p = plan(&inputs(&c)).unwrap();
+        assert!(has(&p, "--host=tcp://0.0.0.0:2375") && has(&p, "--tls=false"), "{:?}", p.args);
+        assert!(has(&p, "--host=unix:///var/run/docker.sock"));
+        assert_eq!(p.socket, PathBuf::from(DEFAULT_SOCKET));
+        let c = cfg(&["make"], &[("DIND_PORT", "4443"), ("DOCKER_TLS_CERTDIR", "/certs")]);
+        let p = plan(&inputs(&c)).unwrap();
+        assert!(has(&p, "--host=tcp://0.0.0.0:4443") && has(&p, "--tlsverify"), "{:?}", p.args);
+    }
+
+    #[test]
+    fn socket_paths_must_fit_sun_path() {
+        let long = format!("unix:///{}", "x".repeat(120));
+        let c = cfg(&["dockerd", &format!("--host={long}")], &[]);
+        assert!(plan(&inputs(&c)).unwrap_err().to_string().contains("107 bytes"));
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: crate::fuzz_cases(2000), ..ProptestConfig::default()
+            })]
+            #[test]
+            fn json_value_never_panics(text in "\\PC{0,80}", key in "[a-z-]{0,8}") {
+                let _ = json_value(&text, &key);
+            }
+            #[test]
+            fn flag_values_never_panic(args in proptest::collection::vec("[-=a-zH]{0,6}", 0..6)) {
+                let _ = flag_values(&args, "--host", Some("-H"));
+                let _ = has_flag(&args, "--host");
+            }
+            #[test]
+            fn plan_never_panics(args in proptest::collection::vec("(-H|--host=|--tls|unix://|tcp://)[a-z/:0-9.]{0,8}", 0..5),
+                                 json in "\\PC{0,40}", host in "(unix://|tcp://)?[a-z/]{0,8}") {
+                let mut c = Config::blank();
+                c.dockerd_args = args;
+                let i = Inputs { cfg: &c, daemon_json: &json, docker_host: Some(&host), own_cgroup: None,
+                                 route_mtu: None, path_prefix: None, tls: None };
+                let _ = plan(&i);
+            }
+        }
+    }
+}
