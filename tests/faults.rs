@@ -168,13 +168,14 @@ fn daemon_killed_is_restarted_with_backoff_until_the_limit() {
     // (its pid file is rewritten), then checks it answers.
     let script = format!(
         r#"for i in 1 2 3; do
-             old=$(cat {pf}); kill -9 $old
+             old=$(cat {pf}); echo "killed $(date +%s%N)" >> {ev}; kill -9 $old
              n=0; while [ "$(cat {pf} 2>/dev/null)" = "$old" ] || [ ! -s {pf} ]; do n=$((n+1)); [ $n -gt 2000 ] && exit 90; sleep 0.01; done
              n=0; while ! {di} health --socket {sock} --timeout 1 >/dev/null 2>&1; do n=$((n+1)); [ $n -gt 100 ] && exit 91; done
              echo "restart $i ok"
            done"#,
         pf = c.pidfile(),
         sock = c.sock(),
+        ev = c.events_path(),
         di = common::DIND
     );
     let o = c.run().opts(&["--max-restarts", "3"]).sh(&script).timeout(60).go();
@@ -183,14 +184,26 @@ fn daemon_killed_is_restarted_with_backoff_until_the_limit() {
         assert!(o.stdout.contains(&format!("restart {i} ok")), "{}", o.dump());
         assert!(o.stderr.contains(&format!("(restart {i}/3)")), "{}", o.dump());
     }
-    // Back-off: 1 s, 2 s, 4 s.
-    assert!(
-        o.stderr.contains("restarting in 1s")
-            && o.stderr.contains("restarting in 2s")
-            && o.stderr.contains("restarting in 4s"),
-        "{}",
-        o.dump()
-    );
+    // Back-off 1, 2, 4 s, measured where it matters: the command records each SIGKILL, the
+    // fake each start; the gap between them is the back-off (plus a few ms to start).
+    let ev = c.events();
+    let times = |prefix: &str| -> Vec<u128> {
+        ev.iter()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| l.split_whitespace().last().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (kills, starts) = (times("killed "), times("start "));
+    assert_eq!((kills.len(), starts.len()), (3, 4), "{ev:?}");
+    let gaps: Vec<f64> =
+        kills.iter().zip(&starts[1..]).map(|(k, s)| (s - k) as f64 / 1e9).collect();
+    for (gap, want) in gaps.iter().zip([1.0, 2.0, 4.0]) {
+        assert!(
+            *gap >= want - 0.05 && *gap < want + 0.5,
+            "restart gaps {gaps:?}, expected 1, 2, 4 s\n{}",
+            o.dump()
+        );
+    }
     assert!(o.stderr.contains("killed by signal SIGKILL"), "{}", o.dump());
 
     // One more kill than allowed: dind-init gives up, stops the command, exits 125.

@@ -46,21 +46,29 @@ fn wait_until(what: &str, secs: f64, mut f: impl FnMut() -> bool) {
 #[test]
 fn command_starts_only_after_dockerd_answers_ping() {
     let c = setup!("ready");
+    // The fake listens after 800 ms, then takes 300 ms to answer each /_ping and records
+    // `ping 200 T` only once its answer is out: a probe that called the daemon ready on
+    // connect would start the command ~300 ms before that event.
     let check = format!(
-        "if grep -q '^ping 200' {ev} && [ -S {sock} ]; then echo COMMAND-SAW-READY-DAEMON; else echo COMMAND-STARTED-TOO-EARLY; cat {ev}; exit 9; fi",
+        "echo \"command-start $(date +%s%N)\" >> {ev}; if grep -q '^ping 200' {ev} && [ -S {sock} ]; then echo COMMAND-SAW-READY-DAEMON; else echo COMMAND-STARTED-TOO-EARLY; cat {ev}; exit 9; fi",
         ev = c.events_path(),
         sock = c.sock()
     );
-    let o = c.run().env("FAKE_DOCKERD_DELAY_MS", "800").sh(&check).go();
-    o.code(0).stdout_has("COMMAND-SAW-READY-DAEMON").within(0.8, 10.0);
+    let o = c
+        .run()
+        .env("FAKE_DOCKERD_DELAY_MS", "800")
+        .env("FAKE_DOCKERD_PING_DELAY_MS", "300")
+        .sh(&check)
+        .go();
+    o.code(0).stdout_has("COMMAND-SAW-READY-DAEMON").within(1.1, 10.0);
     let (_, _, ready) = o
         .log_line("ready: dockerd answered /_ping")
         .unwrap_or_else(|| panic!("no ready line\n{}", o.dump()));
     assert!(ready.contains(&c.sock()), "ready line does not name the socket: {ready}");
     let waited = secs_after(&ready);
     assert!(
-        waited >= 0.75,
-        "readiness reported after {waited}s, but the fake only listened after 0.8s\n{}",
+        waited >= 1.05,
+        "ready after {waited}s, but the first answer came after 1.1 s\n{}",
         o.dump()
     );
     assert!(
@@ -68,11 +76,19 @@ fn command_starts_only_after_dockerd_answers_ping() {
         "{}",
         o.dump()
     );
-    // The fake listened before it answered, and answered before the command ran.
-    let names = c.event_names();
-    let l = names.iter().position(|n| n == "listening").expect("listening event");
-    let p = names.iter().position(|n| n == "ping").expect("ping event");
-    assert!(l < p, "{names:?}");
+    let t = |prefix: &str| -> u128 {
+        c.events()
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} event: {:?}", c.events()))
+    };
+    assert!(t("listening") < t("ping 200"), "{:?}", c.events());
+    assert!(
+        t("ping 200") <= t("command-start"),
+        "the command started before the answer: {:?}",
+        c.events()
+    );
 }
 
 #[test]
@@ -339,15 +355,23 @@ wait"#
 #[test]
 fn orphans_are_reaped_no_zombie_remains() {
     let c = setup!("orphans");
-    let script = r#"for i in 1 2 3 4 5; do ( sleep 0.3 & ); done
-sleep 0.1
-orphans=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(sleep)" && $4 == 1' | wc -l)
-sleep 0.7
-zombies=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$3 == "Z"' | wc -l)
+    // Five orphans (their parent subshell exits at once) wait for a file, so they are
+    // counted while they live; then they exit and no zombie may remain. Conditions, not
+    // sleeps: each wait polls, bounded.
+    let script = format!(
+        r#"for i in 1 2 3 4 5; do ( sh -c 'while [ ! -e {go} ]; do sleep 0.01; done' & ); done
+count() {{ cat /proc/[0-9]*/stat 2>/dev/null | awk -v me=$$ "\$1 != me && $1"; }}
+i=0; until [ "$(count '$2 == "(sh)" && $4 == 1' | wc -l)" -ge 5 ]; do i=$((i+1)); [ $i -gt 500 ] && break; sleep 0.01; done
+orphans=$(count '$2 == "(sh)" && $4 == 1' | wc -l)
+touch {go}
+i=0; until [ "$(count '$2 == "(sh)" && $4 == 1' | wc -l)" -eq 0 ]; do i=$((i+1)); [ $i -gt 500 ] && break; sleep 0.01; done
+zombies=$(count '$3 == "Z"' | wc -l)
 echo "orphans=$orphans zombies=$zombies"
-cat /proc/[0-9]*/stat 2>/dev/null | awk '$3 == "Z"'
-[ "$orphans" = 5 ] && [ "$zombies" = 0 ]"#;
-    let o = c.run().sh(script).go();
+count '$3 == "Z"'
+[ "$orphans" = 5 ] && [ "$zombies" = 0 ]"#,
+        go = c.p("go")
+    );
+    let o = c.run().sh(&script).go();
     o.code(0).stdout_has("orphans=5 zombies=0");
 }
 
@@ -1099,6 +1123,236 @@ fn default_cgroup_handling_on_a_v1_or_hybrid_host() {
             vec![format!("--cgroup-parent={}/docker", visible.trim_end_matches('/'))],
             "{}",
             o.dump()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The stop budget counts from the first SIGTERM (issue 12)
+
+/// A command whose TERM trap takes 1.5 s and inner containers that ignore SIGTERM: the
+/// whole stop still fits --shutdown-timeout counted from the SIGTERM, dockerd cleanly.
+#[test]
+fn stop_budget_counts_from_the_first_sigterm() {
+    let c = setup!("budget");
+    let script = format!(
+        "trap 'sleep 1.5; echo \"trap-done $(date +%s%N)\" >> {ev}; exit 7' TERM; touch {r}; while :; do sleep 0.05; done",
+        ev = c.events_path(),
+        r = c.p("ready")
+    );
+    let mut r = c
+        .run()
+        .env("FAKE_DOCKERD_CONTAINERS", "2")
+        .env("FAKE_DOCKERD_CONTAINERS_IGNORE_TERM", "1")
+        .opts(&["--shutdown-timeout", "5s"])
+        .sh(&script)
+        .spawn();
+    r.wait_file(&c.path("ready"), 10.0);
+    let t = Instant::now();
+    r.signal(libc::SIGTERM);
+    let o = r.wait();
+    let took = t.elapsed().as_secs_f64();
+    o.code(7).stderr_has("shutdown: dockerd exited cleanly").stderr_lacks("needed SIGKILL");
+    // Counted from the command's exit (1.5 s) the budget would end at 6.5 s.
+    assert!(
+        took < 5.5,
+        "the stop took {took:.2}s with a 5 s budget from the SIGTERM\n{}",
+        o.dump()
+    );
+    let names = c.event_names();
+    let i =
+        |n: &str| names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no {n}: {names:?}"));
+    assert!(
+        i("trap-done") < i("term"),
+        "dockerd was stopped before the command's trap ended: {names:?}"
+    );
+}
+
+/// A command that ignores SIGTERM gets half the budget, then SIGKILL; dockerd is stopped
+/// cleanly all the same (before: dockerd never got its SIGTERM before the outer SIGKILL).
+#[test]
+fn command_ignoring_sigterm_is_killed_and_dockerd_still_stops_cleanly() {
+    let c = setup!("noterm");
+    let script = format!("trap '' TERM; touch {}; while :; do sleep 0.05; done", c.p("ready"));
+    let mut r = c.run().opts(&["--shutdown-timeout", "3s"]).sh(&script).spawn();
+    r.wait_file(&c.path("ready"), 10.0);
+    let t = Instant::now();
+    r.signal(libc::SIGTERM);
+    let o = r.wait();
+    let took = t.elapsed().as_secs_f64();
+    o.code(137).stderr_has("SIGKILL").stderr_has("shutdown: dockerd exited cleanly");
+    assert!(
+        (1.4..3.0).contains(&took),
+        "took {took:.2}s: the command's share is half of 3 s\n{}",
+        o.dump()
+    );
+    let names = c.event_names();
+    assert!(names.contains(&"term".into()) && names.contains(&"exit".into()), "{names:?}");
+}
+
+/// A command stopped by job control (Ctrl-Z) still acts on a forwarded SIGTERM: dind-init
+/// follows it with SIGCONT.
+#[test]
+fn a_stopped_command_gets_sigcont_after_sigterm() {
+    let c = setup!("sigcont");
+    let script = format!("touch {}; kill -STOP $$; sleep 30", c.p("ready"));
+    let mut r = c.run().sh(&script).spawn();
+    r.wait_file(&c.path("ready"), 10.0);
+    // Wait until the shell is stopped.
+    let init = r.init_pid();
+    r.wait_for("the command to be stopped", 5.0, || {
+        let kids = read(Path::new(&format!("/proc/{init}/task/{init}/children")));
+        kids.split_whitespace()
+            .any(|p| read(Path::new(&format!("/proc/{p}/stat"))).contains(") T "))
+    });
+    let t = Instant::now();
+    r.signal(libc::SIGTERM);
+    let o = r.wait();
+    o.code(143);
+    assert!(t.elapsed() < Duration::from_secs(3), "{}", o.dump());
+}
+
+// ---------------------------------------------------------------------------------------
+// Defects found by reading the code (issue 12)
+
+/// Only dockerd's own completion record after our SIGTERM counts, and only a dockerd that
+/// had a containerd child has a wait to end: here a debug record quotes the words at
+/// start-up, and dockerd (no child: --containerd=<socket>) still cleans up for 400 ms after
+/// its record. It must be left to exit by itself.
+#[test]
+fn shutdown_record_counts_only_when_it_is_dockerds_own_and_a_child_was_there() {
+    let c = setup!("record");
+    let o = c
+        .run()
+        .env("FAKE_DOCKERD_NOISE", "1")
+        .env("FAKE_DOCKERD_LINGER_MS", "400")
+        .cmd(&["true"])
+        .go();
+    o.code(0).stderr_lacks("ended its fixed 1 s wait");
+    assert!(
+        c.event_names().contains(&"exit".to_string()),
+        "dockerd was cut short: {:?}\n{}",
+        c.events(),
+        o.dump()
+    );
+    let (_, _, m) = o
+        .log_line("shutdown: dockerd exited cleanly after")
+        .unwrap_or_else(|| panic!("{}", o.dump()));
+    assert!(secs_after(&m) >= 0.39, "{m}");
+}
+
+/// dind-init's own write to a closed pipe raises SIGPIPE with its own pid as the sender:
+/// not the command's business (before, it was forwarded and the command died 141).
+#[test]
+fn dind_inits_own_sigpipe_is_not_forwarded() {
+    let c = setup!("sigpipe");
+    // stderr is a fifo whose only reader exits after one byte: every later log line of
+    // dind-init (debug level: one per forwarded signal) hits a closed pipe.
+    let fifo = c.p("err.fifo");
+    let pre = format!("mkfifo {fifo}; head -c 1 < {fifo} > /dev/null & exec 2> {fifo}");
+    let script = format!("trap 'echo usr1 >> {rec}' USR1; touch {r}; i=0; while [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; exit 0", rec = c.p("rec"), r = c.p("ready"));
+    let mut r = c.run().pre(&pre).opts(&["--log-level", "debug"]).sh(&script).spawn();
+    r.wait_file(&c.path("ready"), 10.0);
+    for _ in 0..3 {
+        r.signal(libc::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = r.wait();
+    assert_eq!(o.code, Some(0), "the command died of dind-init's SIGPIPE\n{}", o.dump());
+    assert!(read(&c.path("rec")).contains("usr1"), "USR1 was not forwarded");
+}
+
+/// A TLS-only TCP host: dind-init adds a unix socket and probes it (before: plain HTTP
+/// spoken to a TLS port until the time-out).
+#[test]
+fn tcp_only_hosts_get_a_unix_socket_to_probe() {
+    let c = setup!("tcponly");
+    let args = format!(
+        "-H tcp://127.0.0.1:23761 --tlsverify --pidfile {} --exec-root {}",
+        c.pidfile(),
+        c.p("exec")
+    );
+    let o = c
+        .run()
+        .env("DOCKER_DAEMON_ARGS", &args)
+        .opts(&["--wait-timeout", "5s"])
+        .sh("echo \"DOCKER_HOST=$DOCKER_HOST\"")
+        .go();
+    o.code(0).stdout_has("DOCKER_HOST=unix:///var/run/docker.sock\n");
+    o.stderr_has("ready: dockerd answered /_ping on /var/run/docker.sock");
+    assert!(
+        c.fake_args().contains(&"--host=unix:///var/run/docker.sock".to_string()),
+        "{:?}",
+        c.fake_args()
+    );
+}
+
+/// DOCKER_HOST=unix:///PATH says where dockerd listens (docker:dind's rule), and that is
+/// where the command finds it.
+#[test]
+fn docker_host_unix_path_is_where_dockerd_listens() {
+    let c = setup!("dhostpath");
+    let sock = c.p("custom.sock");
+    let o = c
+        .run()
+        .env(
+            "DOCKER_DAEMON_ARGS",
+            &format!("--pidfile {} --exec-root {}", c.pidfile(), c.p("exec")),
+        )
+        .env("DOCKER_HOST", &format!("unix://{sock}"))
+        .sh(&format!("[ -S {sock} ] && echo \"LISTENING $DOCKER_HOST\""))
+        .go();
+    o.code(0).stdout_has(&format!("LISTENING unix://{sock}"));
+    assert!(c.fake_args().contains(&format!("--host=unix://{sock}")), "{:?}", c.fake_args());
+}
+
+/// A restarted dockerd that never answers is given up under the same rule as at start
+/// (--wait-timeout), not probed every 5 ms for ever.
+#[test]
+fn a_restarted_dockerd_that_never_answers_is_given_up() {
+    let c = setup!("stall");
+    let marker = c.p("stall");
+    let script = format!("touch {marker}; kill -9 $(cat {}); sleep 60", c.pidfile());
+    let o = c
+        .run()
+        .env("FAKE_DOCKERD_STALL_IF", &marker)
+        .opts(&["--wait-timeout", "2s", "--max-restarts", "1", "--shutdown-timeout", "2s"])
+        .sh(&script)
+        .timeout(30)
+        .go();
+    o.code(125).within(3.0, 9.0);
+    o.stderr_has("did not answer /_ping within 2s after its restart")
+        .stderr_has("giving up after 1 restart");
+    assert!(c.event_names().contains(&"stall".to_string()), "{:?}", c.events());
+}
+
+/// `dind-init --help | head -1`: a closed stdout is not a crash (before: a panic, SIGABRT).
+#[test]
+fn help_version_and_health_survive_a_closed_stdout() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["health", "--socket", "/nonexistent/x.sock", "--timeout", "100ms"],
+    ] {
+        let mut fds = [0i32; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both fds were just created by pipe(2) and are owned here.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(rd); // the reader is gone before anything is written
+        let out = std::process::Command::new(DIND)
+            .args(args)
+            .stdout(std::process::Stdio::from(wr))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let want = if args[0] == "health" { Some(1) } else { Some(0) };
+        assert_eq!(
+            out.status.code(),
+            want,
+            "{args:?}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }

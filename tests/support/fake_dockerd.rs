@@ -11,6 +11,7 @@
 //! | `FAKE_DOCKERD_FDS_FILE=F` | write the open fds found at start-up to F, one per line |
 //! | `FAKE_DOCKERD_EVENTS=F` | append events: `start PID T`, `stale-pidfile PATH PID`, `stale-socket PATH`, `listening T`, `ping STATUS T` (once the answer is written), `signal N T`, `term T`, `exit T` (T: ns since the epoch) |
 //! | `FAKE_DOCKERD_DELAY_MS=N` | wait N ms before listening |
+//! | `FAKE_DOCKERD_STALL_IF=F` | when file F exists at start-up, never listen (a restarted dockerd that hangs) |
 //! | `FAKE_DOCKERD_EXIT=N` | print a few log lines and exit N at once |
 //! | `FAKE_DOCKERD_NO_ANSWER=1` | accept connections but never answer |
 //! | `FAKE_DOCKERD_PING_STATUS=N` | answer `/_ping` with status N (default 200) |
@@ -455,6 +456,13 @@ fn main() {
         std::process::exit(1);
     }
 
+    if std::env::var("FAKE_DOCKERD_STALL_IF").is_ok_and(|f| std::path::Path::new(&f).exists()) {
+        log("simulating a start-up that never ends (FAKE_DOCKERD_STALL_IF)");
+        event(&format!("stall {}", now_ns()));
+        loop {
+            st.sleep(Duration::from_secs(1));
+        }
+    }
     if let Some(ms) = env_num("FAKE_DOCKERD_DELAY_MS") {
         log(&format!("simulating a slow start-up: {ms} ms"));
         st.sleep(Duration::from_millis(ms));
