@@ -48,11 +48,12 @@ FAIL_TAIL=40 HOST_TAIL=25   # lines shown on a failure
 # dind-init's log line for a command killed by a signal (the contract's log format)
 KILLED_BY='killed by signal'
 
-ALL=(1 2 3 4 5 6 7 8 9 10 11 12)
+ALL=(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
 SCENARIO_FN=s   # scenario N is function sN
 declare -A NAME=(
     [1]=privileged [2]=cgroup-tmpfs [3]=capabilities [4]=unprivileged [5]=exit-status
     [6]=stop [7]=restart [8]=zombies [9]=tty [10]=no-shell [11]=storage [12]=cgroup-nesting
+    [13]=restart-policies [14]=tty-sidecar [15]=stop-budget
 )
 declare -A DESC=(
     [1]="--privileged: an inner docker run works"
@@ -67,6 +68,9 @@ declare -A DESC=(
     [10]="no shell in the image: exec-form command works"
     [11]="storage: overlay2 on a volume; on overlayfs a vfs warning naming the fix"
     [12]="inner containers stay inside the outer container's cgroup"
+    [13]="docker stop + start restores what dockerd's own clean restart restores (always, unless-stopped)"
+    [14]="docker run -d -t (no command, a TTY, no human): docker stop is fast and clean; -it gives a shell"
+    [15]="the stop budget counts from docker stop's SIGTERM: a command ignoring TERM, a slow trap"
 )
 
 scenario_args "$@"
@@ -395,6 +399,170 @@ s12() {
     DK_TIMEOUT=30 dk exec "$c" docker rm -f nested >/dev/null 2>&1
     [ ${#escaped[@]} -eq 0 ] || fail "inner container outside the outer's cgroup: ${escaped[*]}" || return 1
     NOTE="inner memory cgroup $(short "$iv"), every hierarchy inside; HEALTHCHECK healthy"
+}
+
+# inner_states C: "name state" of every inner container, sorted
+inner_states() { DK_TIMEOUT=30 dk exec "$1" docker ps -a --format '{{.Names}} {{.State}}' 2>/dev/null | sort; }
+
+# wait_inner C NAME STATE SECONDS
+wait_inner() {
+    local i
+    for ((i = 0; i < $4 * 4; i++)); do
+        inner_states "$1" | grep -qx "$2 $3" && return 0
+        sleep 0.25
+    done
+    return 1
+}
+
+s13() {
+    local c t0 dur code own after
+    daemon_c policies || return 1
+    c=$C
+    dk exec "$c" sh -c "$LOAD" || { fail "docker load inside failed"; return 1; }
+    dk exec "$c" docker volume create data >/dev/null 2>&1 || { fail "inner docker volume create failed"; return 1; }
+    dk exec "$c" docker run --rm -v data:/data "$INNER_IMAGE" sh -c 'echo kept > /data/file' >/dev/null 2>&1 \
+        || { fail "writing to the inner volume failed"; return 1; }
+    local p
+    for p in always unless-stopped no on-failure; do
+        # (a shell as PID 1 that ends on SIGTERM: a bare `sleep` as PID 1 ignores it)
+        dk exec "$c" docker run -d --name "$p" --restart "$p" -v data:/data "$INNER_IMAGE" \
+            sh -c 'trap "exit 0" TERM; while :; do sleep 1; done' >/dev/null 2>"$D/run-$p.err" \
+            || { fail "inner docker run --restart $p failed: $(head -c 200 "$D/run-$p.err")"; return 1; }
+    done
+    inner_states "$c" >"$D/before.txt"
+    # What dockerd itself restores after its own clean restart: SIGTERM to the inner dockerd
+    # (dind-init restarts it, --on-daemon-exit=restart), then its view.
+    dk exec "$c" sh -c 'kill -TERM $(cat /var/run/docker.pid)' || { fail "cannot signal the inner dockerd"; return 1; }
+    wait_log "$c" 'ready: dockerd answered /_ping again' 60 || { logs "$c" "$D/container.log"; fail "the inner dockerd did not come back"; return 1; }
+    wait_inner "$c" always running 30 && wait_inner "$c" unless-stopped running 30 || true
+    own=$(inner_states "$c")
+    echo "$own" >"$D/own-restart.txt"
+    # The outer stop + start.
+    t0=$(now)
+    dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
+    dur=$(since "$t0" 2)
+    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    logs "$c" "$D/stop.log"
+    dk start "$c" >/dev/null || { fail "docker start failed"; return 1; }
+    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon did not come back after docker start"; return 1; }
+    wait_inner "$c" always running 30 && wait_inner "$c" unless-stopped running 30 || true
+    after=$(inner_states "$c")
+    echo "$after" >"$D/after-start.txt"
+    [ "$after" = "$own" ] || fail "after docker stop + start: $(tr '\n' ',' <<<"$after"); after dockerd's own restart: $(tr '\n' ',' <<<"$own")" || return 1
+    grep -qx 'unless-stopped running' <<<"$after" && grep -qx 'always running' <<<"$after" \
+        || fail "always/unless-stopped not running: $(tr '\n' ',' <<<"$after")" || return 1
+    grep -qx 'no exited' <<<"$after" || fail "the --restart no container: $(grep '^no ' <<<"$after")" || return 1
+    local kept
+    kept=$(dk exec "$c" docker run --rm -v data:/data "$INNER_IMAGE" cat /data/file 2>&1)
+    [ "$kept" = kept ] || fail "inner volume data: '$kept', expected 'kept'" || return 1
+    grep -q 'shutdown: dockerd exited cleanly' "$D/stop.log" || fail "the stop was not clean: $(grep 'shutdown:' "$D/stop.log" | tail -n 1)" || return 1
+    ! grep -q 'SIGKILL' "$D/stop.log" || fail "the stop needed SIGKILL: $(grep -m1 SIGKILL "$D/stop.log")" || return 1
+    awk -v t="$dur" 'BEGIN { exit !(t < 8) }' || fail "docker stop took ${dur}s" || return 1
+    NOTE="docker stop ${dur} s (exit $code), after start: $(grep -c running <<<"$after") running (always, unless-stopped), as after dockerd's own restart; volume kept"
+}
+
+# pty_run NAME SCRIPT-FOR-THE-DRIVER ARGS...: docker run under a pty, driven by a python
+# function `drive(fd, buf, t)` that returns bytes to type (or b""), done when the run ends.
+pty_run() {
+    local name=$1 drive=$2
+    shift 2
+    timeout --foreground -k 10 150 python3 - "$drive" "$DOCKER_CLI" "$@" >"$D/$name.out" 2>"$D/$name.err" <<'PY'
+import os, pty, select, sys, time
+drive_src = sys.argv[1]
+ns = {}
+exec(drive_src, ns)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+buf, t0, deadline = b"", time.time(), time.time() + 120
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        buf += data
+    out = ns["drive"](buf, time.time() - t0)
+    if out:
+        os.write(fd, out)
+else:
+    os.kill(pid, 9)
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(buf)
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+    RC=$?
+    echo "$RC" >"$D/$name.rc"
+}
+
+s14() {
+    local c t0 dur code
+    # A sidecar with a TTY and nobody typing (Kubernetes `tty: true`, docker run -d -t).
+    start_c sidecar --privileged -t "$DIND_IMAGE" || return 1
+    c=$C
+    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
+    t0=$(now)
+    dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
+    dur=$(since "$t0" 2)
+    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    logs "$c" "$D/sidecar.log"
+    grep -q 'starting /bin/bash -l' "$D/sidecar.log" || fail "no login shell was started on the TTY" || return 1
+    grep -q 'shutdown: dockerd exited cleanly' "$D/sidecar.log" || fail "dockerd did not stop cleanly: $(grep 'shutdown:' "$D/sidecar.log" | tail -n 1)" || return 1
+    awk -v t="$dur" 'BEGIN { exit !(t < 3) }' || fail "docker stop took ${dur}s (the shell ignored SIGTERM?)" || return 1
+    [ "$code" = 129 ] || fail "exit status $code, expected 129 (the login shell hung up)" || return 1
+    # A human on the TTY (docker run -it, no command) still gets a shell.
+    local drive='
+sent = [False]
+def drive(buf, t):
+    if not sent[0] and b"command: started pid" in buf and t > 1:
+        sent[0] = True
+        return b"echo SHELL\x22\x22-OK; exit 7\r"
+    return b""
+'
+    pty_run it "$drive" run -it --rm --label "$LABEL" --name "$PFX-it" --privileged "$DIND_IMAGE"
+    tr -d '\r' <"$D/it.out" >"$D/it.txt"
+    [ "$RC" = 7 ] || fail "docker run -it: exit status $RC, expected 7 (typed 'exit 7')" || return 1
+    grep -q 'SHELL-OK' "$D/it.txt" || fail "the typed command did not run in a shell" || return 1
+    grep -q 'shutdown: dockerd exited cleanly' "$D/it.txt" || fail "-it: dockerd did not stop cleanly" || return 1
+    NOTE="-d -t: docker stop ${dur} s, exit $code, clean; -it: shell ran 'echo', exit 7"
+}
+
+s15() {
+    local c t0 dur code
+    # A command that ignores SIGTERM: it gets half the budget, then SIGKILL; dockerd is still
+    # stopped cleanly (before: docker stop took 10 s, SIGKILL, no 'Daemon shutdown complete').
+    start_c noterm --privileged "$DIND_IMAGE" bash -c 'trap "" TERM; while :; do sleep 1; done' || return 1
+    c=$C
+    wait_log "$c" 'command: started' 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
+    t0=$(now)
+    dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
+    dur=$(since "$t0" 2)
+    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    logs "$c" "$D/noterm.log"
+    [ "$code" = 137 ] || fail "exit $code, expected 137 (the command SIGKILLed by dind-init)" || return 1
+    grep -q 'Daemon shutdown complete' "$D/noterm.log" || fail "no 'Daemon shutdown complete': dockerd was killed" || return 1
+    grep -q 'shutdown: dockerd exited cleanly' "$D/noterm.log" || fail "dockerd did not stop cleanly" || return 1
+    awk -v t="$dur" 'BEGIN { exit !(t < 7) }' || fail "docker stop took ${dur}s" || return 1
+    local d1=$dur
+    # A slow TERM trap (3 s) and an inner container that ignores SIGTERM: counted from the
+    # command's exit the stop would need 3 + 8 s; from docker stop's SIGTERM it fits 10 s.
+    start_c slowtrap --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" bash -c \
+        "$LOAD && docker run -d --name stubborn $INNER_IMAGE sh -c 'trap \"\" TERM; while :; do sleep 1; done' && echo SLOW\"\"TRAP-ARMED && trap 'sleep 3; exit 5' TERM; while :; do sleep 0.2; done" || return 1
+    c=$C
+    wait_log "$c" 'SLOWTRAP-ARMED' 90 || { logs "$c" "$D/container.log"; fail "the command never got ready"; return 1; }
+    t0=$(now)
+    dk stop -t 10 "$c" >/dev/null || { fail "docker stop failed"; return 1; }
+    dur=$(since "$t0" 2)
+    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    logs "$c" "$D/slowtrap.log"
+    [ "$code" = 5 ] || fail "exit $code, expected 5 (the trap's status)" || return 1
+    grep -q 'inner container process(es) still running: SIGKILL' "$D/slowtrap.log" || fail "the stubborn inner container was not killed by dind-init" || return 1
+    grep -q 'shutdown: dockerd exited cleanly' "$D/slowtrap.log" || fail "dockerd did not stop cleanly: $(grep 'shutdown:' "$D/slowtrap.log" | tail -n 1)" || return 1
+    awk -v t="$dur" 'BEGIN { exit !(t < 10.5) }' || fail "docker stop took ${dur}s (docker's grace is 10 s)" || return 1
+    NOTE="ignoring TERM: stop ${d1} s, exit 137, dockerd clean; slow trap + stubborn inner container: ${dur} s, exit 5, clean"
 }
 
 # ------------------------------------------------------------------ main
