@@ -12,6 +12,7 @@ pub mod ready;
 pub mod signals;
 pub mod supervisor;
 pub mod sys;
+pub mod tls;
 
 use config::{Config, Invocation};
 use error::Error;
