@@ -16,6 +16,7 @@ pub mod options;
 pub mod signals;
 pub mod supervisor;
 pub mod sys;
+pub mod tls;
 
 use config::{AutoOr, Config, TlsDir};
 use dockerd::plan::{self, ServerTls};
