@@ -20,7 +20,7 @@ pub mod tls;
 
 use config::{AutoOr, Config, TlsDir};
 use dockerd::plan::{self, ServerTls};
-use error::{usage, Error};
+use error::Error;
 use options::Invocation;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -198,7 +198,7 @@ fn start(
         AutoOr::Auto => net::detect_mtu(Path::new("/proc/net/route"), Path::new("/sys/class/net")),
         _ => None,
     };
-    let tls = server_tls(&cfg)?;
+    let tls = server_tls(&cfg, env)?;
     let plan = plan::plan(&plan::Inputs {
         cfg: &cfg,
         daemon_json: &daemon_json,
@@ -226,21 +226,20 @@ fn start(
     Ok(supervisor::Supervisor::new(cfg, plan, sigfd, mask, pid1)?.run())
 }
 
-/// The server's TLS files for a TLS listener: docker:dind's layout in DOCKER_TLS_CERTDIR.
-fn server_tls(cfg: &Config) -> Result<Option<ServerTls>, Error> {
+/// The server's TLS files for a TLS listener: docker:dind's layout in DOCKER_TLS_CERTDIR,
+/// made (or re-issued) here before dockerd starts, so its TLS port opens only once every file
+/// is complete; or the user's own, used as given.
+fn server_tls(cfg: &Config, env: &HashMap<String, String>) -> Result<Option<ServerTls>, Error> {
     let TlsDir::Dir(dir) = &cfg.tls_certdir else { return Ok(None) };
     if !plan::tcp_listeners(cfg).iter().any(|(_, tls)| *tls) {
         return Ok(None);
     }
-    let t = ServerTls::in_dir(dir);
-    for f in [&t.ca, &t.cert, &t.key] {
-        if !f.is_file() {
-            return Err(usage(format!(
-                "a TLS listener is asked for with DOCKER_TLS_CERTDIR={} but {} is missing: put the server's TLS files there",
-                dir.display(),
-                f.display()
-            )));
-        }
+    let t = Instant::now();
+    let sans = tls::default_sans(env.get("DOCKER_TLS_SAN").map(String::as_str))?;
+    let files = tls::ensure(&tls::TlsRequest { certdir: dir.clone(), sans, client_owner: None })?;
+    for w in &files.warnings {
+        log::warn!("tls: {w}");
     }
-    Ok(Some(t))
+    log::info!("tls: {}, {:.1} ms", files.summary, t.elapsed().as_secs_f64() * 1000.0);
+    Ok(Some(ServerTls { ca: files.ca, cert: files.cert, key: files.key }))
 }

@@ -153,6 +153,21 @@ impl TempDir {
 }
 
 #[cfg(test)]
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+#[cfg(test)]
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -169,7 +184,7 @@ mod tests {
         assert!(e.to_string().starts_with("cannot read /nonexistent/dind-init/x: "), "{e}");
         let e = write(Path::new("/nonexistent/dind-init/y"), "1").unwrap_err();
         assert!(e.to_string().contains("cannot write /nonexistent/dind-init/y"), "{e}");
-        assert_eq!(remove_file(Path::new("/nonexistent/dind-init/z")).unwrap(), false);
+        assert!(!remove_file(Path::new("/nonexistent/dind-init/z")).unwrap());
     }
 
     #[test]
