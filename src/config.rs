@@ -47,6 +47,18 @@ pub enum TlsDir {
     Dir(PathBuf),
 }
 
+/// Who runs containerd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerdBy {
+    /// dind-init, when the image has a `containerd` binary and the user did not point dockerd
+    /// at a containerd of their own.
+    Auto,
+    /// dind-init starts and supervises it (`dockerd --containerd=SOCKET`).
+    DindInit,
+    /// dockerd starts its managed containerd itself.
+    Dockerd,
+}
+
 /// What runs beside dockerd.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -74,6 +86,7 @@ pub struct Config {
     pub max_restarts: u32,
     pub signal_group: bool,
     pub wait_containerd: bool,
+    pub containerd: ContainerdBy,
     pub cgroup_nest: String,
     pub cgroup_setup: bool,
     pub cgroup_parent: AutoOr<String>,
@@ -107,6 +120,7 @@ impl Config {
             max_restarts: 0,
             signal_group: false,
             wait_containerd: false,
+            containerd: ContainerdBy::Auto,
             cgroup_nest: String::new(),
             cgroup_setup: true,
             cgroup_parent: AutoOr::Auto,

@@ -34,9 +34,11 @@ struct Conn {
     since: Instant,
 }
 
-/// The non-blocking `/_ping` probe.
+/// The non-blocking `/_ping` probe (or, for containerd, a connection alone).
 pub struct Probe {
     pub socket: PathBuf,
+    /// Ask `/_ping`; false: accepting a connection is enough (containerd's gRPC socket).
+    ping: bool,
     started: Instant,
     conn: Option<Conn>,
     retry_at: Instant,
@@ -46,9 +48,19 @@ pub struct Probe {
 
 impl Probe {
     pub fn new(socket: &Path) -> Probe {
+        Probe::with(socket, true)
+    }
+
+    /// A probe that calls a socket ready once it accepts a connection.
+    pub fn connect_only(socket: &Path) -> Probe {
+        Probe::with(socket, false)
+    }
+
+    fn with(socket: &Path, ping: bool) -> Probe {
         let now = Instant::now();
         Probe {
             socket: socket.to_path_buf(),
+            ping,
             started: now,
             conn: None,
             retry_at: now,
@@ -89,6 +101,16 @@ impl Probe {
         if self.conn.is_none() {
             if now < self.retry_at {
                 return false;
+            }
+            if !self.ping {
+                self.attempts += 1;
+                return match UnixStream::connect(&self.socket) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        self.retry_later(now, format!("connect {}: {e}", self.socket.display()));
+                        false
+                    }
+                };
             }
             match self.connect() {
                 Ok(stream) => self.conn = Some(Conn { stream, buf: Vec::new(), since: now }),
@@ -275,6 +297,16 @@ mod tests {
         let _l = UnixListener::bind(&sock).unwrap(); // accepts (backlog), never answers
         let e = Probe::check(&sock, Duration::from_millis(300)).unwrap_err();
         assert!(e.contains("d.sock"), "{e}");
+    }
+
+    #[test]
+    fn connect_only_is_ready_on_accept() {
+        let dir = TempDir::new("probe-connect");
+        let sock = dir.path().join("c.sock");
+        let mut p = Probe::connect_only(&sock);
+        assert!(!p.step(Instant::now()));
+        let _l = UnixListener::bind(&sock).unwrap();
+        assert!(p.step(Instant::now() + Duration::from_millis(10)));
     }
 
     #[test]

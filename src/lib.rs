@@ -207,6 +207,7 @@ fn start(
         route_mtu: route_mtu.as_ref().map(|(i, m)| (i.as_str(), *m)),
         path_prefix,
         tls,
+        containerd_bin: find_in_path("containerd", env.get("PATH").map(String::as_str)),
     })?;
     for n in &plan.notes {
         if n.contains("WITHOUT TLS") {
@@ -224,6 +225,16 @@ fn start(
 
     // 5.-11. dockerd, readiness, the command, signals, reaping, the stop.
     Ok(supervisor::Supervisor::new(cfg, plan, sigfd, mask, pid1)?.run())
+}
+
+/// An executable `name` in the directories of `path` (PATH's default when unset).
+fn find_in_path(name: &str, path: Option<&str>) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = path.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(name))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// The server's TLS files for a TLS listener: docker:dind's layout in DOCKER_TLS_CERTDIR,

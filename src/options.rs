@@ -12,7 +12,7 @@
 //! come in as values, so it is unit-tested and fuzzed without touching the process.
 
 use crate::config::{
-    parse_bool, parse_duration, shell_split, AutoOr, Config, HealthConfig, Iptables, LogMode, Mode,
+    parse_bool, parse_duration, shell_split, AutoOr, Config, ContainerdBy, HealthConfig, Iptables, LogMode, Mode,
     OnDaemonExit, TlsDir,
 };
 use crate::error::{usage, Result};
@@ -236,6 +236,23 @@ pub const OPTIONS: &[Opt] = &[
          its shutdown (by default dind-init ends that wait)",
         |c, v| {
             c.wait_containerd = boolean(v)?;
+            Ok(())
+        },
+    ),
+    opt(
+        "--containerd-by",
+        "DIND_CONTAINERD_BY",
+        Some("auto|dind-init|dockerd"),
+        "auto",
+        "who starts containerd: dind-init (started first, supervised like dockerd, dockerd gets \
+         --containerd) or dockerd (its managed containerd); auto: dind-init when the image has \
+         containerd and dockerd is not given one already",
+        |c, v| {
+            c.containerd = match choice(v, &["auto", "dind-init", "dockerd"])? {
+                "dind-init" => ContainerdBy::DindInit,
+                "dockerd" => ContainerdBy::Dockerd,
+                _ => ContainerdBy::Auto,
+            };
             Ok(())
         },
     ),
@@ -902,6 +919,7 @@ mod tests {
             (&[], &[("DIND_IPTABLES", "both")], "DIND_IPTABLES"),
             (&[], &[("DIND_MTU", "9")], "DIND_MTU"),
             (&[], &[("DIND_LOG_LEVEL", "loud")], "DIND_LOG_LEVEL"),
+            (&[], &[("DIND_CONTAINERD_BY", "systemd")], "DIND_CONTAINERD_BY"),
             (&[], &[("DOCKER_DAEMON_ARGS", "--label 'open")], "DOCKER_DAEMON_ARGS"),
             (&["--dockerd=", "--"], &[], "--dockerd"),
             (&["--dockerd", "--"], &[], "--dockerd"),

@@ -1,5 +1,6 @@
-//! The supervisor: one `poll` loop over the signalfd, the log thread's wake pipe and, while
-//! dockerd is not answering yet, the readiness probe's socket. It takes dind-init through
+//! The supervisor: one `poll` loop over the signalfd, the log threads' wake pipes and, while
+//! dockerd is not answering yet, the readiness probe's socket. It supervises dockerd and, when
+//! dind-init runs it (`--containerd-by`), containerd, with the same restart policy. It takes dind-init through
 //! three phases, each a method: `start` (dockerd up and answering), `run` (the command, the
 //! login shell, or serving dockerd; dockerd supervised), `stop` (the sequence decided in
 //! `dockerd::stop`). After every wakeup it reaps every exited child, so orphans of the
@@ -50,7 +51,7 @@ pub fn restart_delay(n: u32) -> Duration {
     Duration::from_secs((1u64 << n.min(5)).min(30))
 }
 
-/// dockerd, as the supervisor knows it.
+/// A daemon, as the supervisor knows it.
 enum Daemon {
     /// Running; `probe` while it has not answered since a restart (with its deadline).
     Running { proc: Proc, probe: Option<(Probe, Instant)> },
@@ -60,6 +61,39 @@ enum Daemon {
     Backoff { at: Instant },
     /// Not running, and not coming back.
     Gone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Dockerd,
+    Containerd,
+}
+
+/// dockerd, or the containerd dind-init runs: its state, restarts and log tail.
+struct Managed {
+    which: Which,
+    state: Daemon,
+    restarts: u32,
+    tail: Arc<LogTail>,
+}
+
+impl Managed {
+    fn new(which: Which) -> crate::error::Result<Managed> {
+        let tail = LogTail::new().map_err(|e| Error::Setup(format!("cannot create a pipe: {e}")))?;
+        Ok(Managed { which, state: Daemon::Gone, restarts: 0, tail: Arc::new(tail) })
+    }
+    fn name(&self) -> &'static str {
+        match self.which {
+            Which::Dockerd => "dockerd",
+            Which::Containerd => "containerd",
+        }
+    }
+    fn pid(&self) -> Option<i32> {
+        match &self.state {
+            Daemon::Running { proc, .. } => Some(proc.pid),
+            _ => None,
+        }
+    }
 }
 
 /// What runs beside dockerd.
@@ -92,10 +126,10 @@ pub struct Supervisor {
     sigfd: SignalFd,
     mask: OriginalMask,
     pid1: bool,
-    tail: Arc<LogTail>,
-    daemon: Daemon,
+    dockerd: Managed,
+    /// The containerd dind-init runs, if it does.
+    containerd: Option<Managed>,
     command: Command,
-    restarts: u32,
     orphans_reaped: u64,
 }
 
@@ -111,18 +145,17 @@ impl Supervisor {
         mask: OriginalMask,
         pid1: bool,
     ) -> crate::error::Result<Supervisor> {
-        let tail =
-            LogTail::new().map_err(|e| Error::Setup(format!("cannot create a pipe: {e}")))?;
+        let containerd =
+            if plan.containerd.is_some() { Some(Managed::new(Which::Containerd)?) } else { None };
         Ok(Supervisor {
             cfg,
             plan,
             sigfd,
             mask,
             pid1,
-            tail: Arc::new(tail),
-            daemon: Daemon::Gone,
+            dockerd: Managed::new(Which::Dockerd)?,
+            containerd,
             command: Command::None,
-            restarts: 0,
             orphans_reaped: 0,
         })
     }
@@ -172,7 +205,14 @@ impl Supervisor {
 
     // ------------------------------------------------------------------ the event loop
 
-    /// Waits for signals, the log thread's wake pipe, and optionally one more fd, at most
+    fn managed(&mut self, which: Which) -> Option<&mut Managed> {
+        match which {
+            Which::Dockerd => Some(&mut self.dockerd),
+            Which::Containerd => self.containerd.as_mut(),
+        }
+    }
+
+    /// Waits for signals, the log threads' wake pipes, and optionally one more fd, at most
     /// until `until`; reaps on SIGCHLD. Returns the signals received.
     fn wait(&mut self, until: Option<Instant>, extra: Option<BorrowedFd>) -> Vec<Received> {
         let timeout = match until {
@@ -187,8 +227,11 @@ impl Supervisor {
         {
             let mut fds = vec![
                 PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.tail.wake_fd(), PollFlags::POLLIN),
+                PollFd::new(self.dockerd.tail.wake_fd(), PollFlags::POLLIN),
             ];
+            if let Some(c) = &self.containerd {
+                fds.push(PollFd::new(c.tail.wake_fd(), PollFlags::POLLIN));
+            }
             if let Some(fd) = extra {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
             }
@@ -199,7 +242,10 @@ impl Supervisor {
                 }
             }
         }
-        self.tail.drain_wakes();
+        self.dockerd.tail.drain_wakes();
+        if let Some(c) = &self.containerd {
+            c.tail.drain_wakes();
+        }
         let sigs = signals::drain(&mut self.sigfd);
         if sigs.iter().any(|s| s.signo == libc::SIGCHLD) {
             self.reap();
@@ -207,7 +253,7 @@ impl Supervisor {
         sigs
     }
 
-    /// Reaps every exited child; records dockerd's and the command's ends.
+    /// Reaps every exited child; records the daemons' and the command's ends.
     fn reap(&mut self) {
         loop {
             let ws = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -215,13 +261,16 @@ impl Supervisor {
                 Ok(ws) => ws,
             };
             let Some((pid, end)) = ended(ws) else { continue };
-            match &self.daemon {
-                Daemon::Running { proc, .. } if proc.pid == pid => {
+            let daemon = [Some(&mut self.dockerd), self.containerd.as_mut()]
+                .into_iter()
+                .flatten()
+                .find(|m| m.pid() == Some(pid));
+            if let Some(m) = daemon {
+                if let Daemon::Running { proc, .. } = &m.state {
                     let ran = proc.started.elapsed();
-                    self.daemon = Daemon::Dead { end, ran };
-                    continue;
+                    m.state = Daemon::Dead { end, ran };
                 }
-                _ => {}
+                continue;
             }
             match &self.command {
                 Command::Running { pid: p, .. } if *p == pid => {
@@ -236,13 +285,6 @@ impl Supervisor {
         }
     }
 
-    fn daemon_pid(&self) -> Option<i32> {
-        match &self.daemon {
-            Daemon::Running { proc, .. } => Some(proc.pid),
-            _ => None,
-        }
-    }
-
     fn command_pid(&self) -> Option<i32> {
         match self.command {
             Command::Running { pid, .. } => Some(pid),
@@ -250,66 +292,101 @@ impl Supervisor {
         }
     }
 
+    fn spawn(&self, which: Which) -> crate::error::Result<Proc> {
+        match (which, &self.plan.containerd, &self.containerd) {
+            (Which::Dockerd, _, _) => dockerd::spawn(&self.plan, &self.cfg, self.mask, &self.dockerd.tail),
+            (Which::Containerd, Some(c), Some(m)) => dockerd::spawn_containerd(c, &self.cfg, self.mask, &m.tail),
+            _ => Err(Error::Setup("containerd is not dind-init's to start".into())),
+        }
+    }
+
+    /// What tells that a daemon is ready: dockerd answers /_ping, containerd's socket
+    /// accepts a connection.
+    fn probe(&self, which: Which) -> Probe {
+        match (which, &self.plan.containerd) {
+            (Which::Containerd, Some(c)) => Probe::connect_only(&c.socket),
+            _ => Probe::new(&self.plan.socket),
+        }
+    }
+
     // ------------------------------------------------------------------ start
 
+    /// containerd (when dind-init runs it), then dockerd, each up and answering.
     fn start(&mut self) -> Result<(), StartFailed> {
-        let proc = dockerd::spawn(&self.plan, &self.cfg, self.mask, &self.tail)
-            .map_err(StartFailed::Error)?;
-        self.daemon = Daemon::Running { proc, probe: None };
+        if self.containerd.is_some() {
+            self.start_one(Which::Containerd)?;
+        }
+        self.start_one(Which::Dockerd)
+    }
+
+    fn start_one(&mut self, which: Which) -> Result<(), StartFailed> {
+        let proc = self.spawn(which).map_err(StartFailed::Error)?;
+        let m = self.managed(which).expect("managed");
+        m.state = Daemon::Running { proc, probe: None };
+        let name = m.name();
         let start = Instant::now();
         let deadline = start + self.cfg.wait_timeout;
-        let mut probe = Probe::new(&self.plan.socket);
-        let sock = self.plan.socket.display().to_string();
-        log::info!(
-            "ready: waiting up to {:.0?} for dockerd to answer /_ping on {sock}",
-            self.cfg.wait_timeout
-        );
+        let mut probe = self.probe(which);
+        let sock = probe.socket.display().to_string();
+        match which {
+            Which::Dockerd => log::info!(
+                "ready: waiting up to {:.0?} for dockerd to answer /_ping on {sock}",
+                self.cfg.wait_timeout
+            ),
+            Which::Containerd => {
+                log::info!("containerd: waiting up to {:.0?} for {sock}", self.cfg.wait_timeout)
+            }
+        }
         loop {
             let now = Instant::now();
             if probe.step(now) {
-                log::info!(
-                    "ready: dockerd answered /_ping on {sock} after {:.3}s ({} attempt(s))",
-                    start.elapsed().as_secs_f64(),
-                    probe.attempts
-                );
+                let took = start.elapsed().as_secs_f64();
+                match which {
+                    Which::Dockerd => log::info!(
+                        "ready: dockerd answered /_ping on {sock} after {took:.3}s ({} attempt(s))",
+                        probe.attempts
+                    ),
+                    Which::Containerd => log::info!("containerd: serving on {sock} after {took:.3}s"),
+                }
                 return Ok(());
             }
-            if let Daemon::Dead { end, ran } = &self.daemon {
-                let msg = format!(
-                    "dockerd {} before it was ready ({:.1}s after it started). {}",
-                    end.desc,
-                    ran.as_secs_f64(),
-                    self.tail.report()
-                );
-                self.daemon = Daemon::Gone;
-                return Err(StartFailed::Error(Error::Setup(msg)));
+            // Either daemon dying now is the end of the start-up.
+            for m in [Some(&mut self.dockerd), self.containerd.as_mut()].into_iter().flatten() {
+                if let Daemon::Dead { end, ran } = &m.state {
+                    let when = if m.which == which {
+                        "before it was ready".to_string()
+                    } else {
+                        format!("while {name} was starting")
+                    };
+                    let msg = format!(
+                        "{} {} {when} ({:.1}s after it started). {}",
+                        m.name(),
+                        end.desc,
+                        ran.as_secs_f64(),
+                        m.tail.report(m.name())
+                    );
+                    m.state = Daemon::Gone;
+                    return Err(StartFailed::Error(Error::Setup(msg)));
+                }
             }
             if now >= deadline {
+                let tail = self.managed(which).expect("managed").tail.report(name);
+                let what = if which == Which::Dockerd { "answer /_ping on" } else { "listen on" };
                 let msg = format!(
-                    "dockerd did not answer /_ping on {sock} within {:.0?} (last: {}). {}",
-                    self.cfg.wait_timeout,
-                    probe.last_error,
-                    self.tail.report()
+                    "{name} did not {what} {sock} within {:.0?} (last: {}). {tail}",
+                    self.cfg.wait_timeout, probe.last_error
                 );
-                if self.cfg.continue_on_timeout {
+                if self.cfg.continue_on_timeout && which == Which::Dockerd {
                     log::warn!("{msg}\nready: --continue-on-timeout: running the command anyway");
                     return Ok(());
                 }
-                let hint =
-                    "hint: raise --wait-timeout (DIND_WAIT_TIMEOUT) if the daemon is just slow";
+                let hint = "hint: raise --wait-timeout (DIND_WAIT_TIMEOUT) if the daemon is just slow";
                 return Err(StartFailed::Error(Error::Setup(format!("{msg}\n{hint}"))));
             }
             let until = (now + probe.next_wakeup(now)).min(deadline);
-            // The probe's socket is borrowed for the poll only.
-            let sigs = {
-                let fd = probe.fd().map(|f| f.try_clone_to_owned());
-                let fd = match fd {
-                    Some(Ok(f)) => Some(f),
-                    _ => None,
-                };
-                self.wait(Some(until), fd.as_ref().map(|f| f.as_fd()))
-            };
-            for s in sigs {
+            // The probe's socket is polled through a duplicate: `wait` borrows self mutably.
+            let fd = probe.fd().and_then(|f| f.try_clone_to_owned().ok());
+            for s in self.wait(Some(until), fd.as_ref().map(|f| f.as_fd())) {
                 if is_terminating(s.signo) {
                     log::info!(
                         "received {} before the command started: aborting start-up",
@@ -439,81 +516,79 @@ impl Supervisor {
         }
     }
 
-    /// dockerd ended by itself while running: log it, apply --on-daemon-exit. Returns false
+    /// A daemon ended by itself while running: log it, apply --on-daemon-exit. Returns false
     /// when dind-init must give up.
-    fn daemon_died(&mut self, end: Ended, ran: Duration) -> bool {
-        log::error!(
-            "dockerd {} after running {:.1}s. {}",
-            end.desc,
-            ran.as_secs_f64(),
-            self.tail.report()
-        );
-        match self.cfg.on_daemon_exit {
+    fn daemon_died(cfg: &Config, m: &mut Managed, end: Ended, ran: Duration) -> bool {
+        let name = m.name();
+        let report = m.tail.report(name);
+        log::error!("{name} {} after running {:.1}s. {report}", end.desc, ran.as_secs_f64());
+        match cfg.on_daemon_exit {
             OnDaemonExit::Ignore => {
-                log::warn!("dockerd: --on-daemon-exit=ignore: carrying on without a daemon");
-                self.daemon = Daemon::Gone;
+                log::warn!("{name}: --on-daemon-exit=ignore: carrying on without it");
+                m.state = Daemon::Gone;
                 true
             }
             OnDaemonExit::Exit => {
-                log::error!(
-                    "dockerd: --on-daemon-exit=exit: stopping; dind-init will exit {EXIT_SETUP}"
-                );
-                self.daemon = Daemon::Gone;
+                log::error!("{name}: --on-daemon-exit=exit: stopping; dind-init will exit {EXIT_SETUP}");
+                m.state = Daemon::Gone;
                 false
             }
             OnDaemonExit::Restart => {
                 if ran > Duration::from_secs(300) {
-                    self.restarts = 0;
+                    m.restarts = 0;
                 }
-                if self.restarts >= self.cfg.max_restarts {
+                if m.restarts >= cfg.max_restarts {
                     log::error!(
-                        "dockerd: giving up after {} restart(s) (--max-restarts); dind-init will exit {EXIT_SETUP}",
-                        self.restarts
+                        "{name}: giving up after {} restart(s) (--max-restarts); dind-init will exit {EXIT_SETUP}",
+                        m.restarts
                     );
-                    self.daemon = Daemon::Gone;
+                    m.state = Daemon::Gone;
                     return false;
                 }
-                let delay = restart_delay(self.restarts);
-                self.restarts += 1;
-                log::warn!(
-                    "dockerd: restarting in {:.0?} (restart {}/{})",
-                    delay,
-                    self.restarts,
-                    self.cfg.max_restarts
-                );
-                self.daemon = Daemon::Backoff { at: Instant::now() + delay };
+                let delay = restart_delay(m.restarts);
+                m.restarts += 1;
+                log::warn!("{name}: restarting in {delay:.0?} (restart {}/{})", m.restarts, cfg.max_restarts);
+                m.state = Daemon::Backoff { at: Instant::now() + delay };
                 true
             }
         }
     }
 
-    /// Restarts a dead dockerd once its back-off is over; watches the new one's readiness.
+    /// Restarts a dead daemon once its back-off is over; watches the new one's readiness.
     /// Returns the next instant to look again, and false when dind-init must give up.
-    fn tend_daemon(&mut self, now: Instant) -> (Option<Instant>, bool) {
-        match std::mem::replace(&mut self.daemon, Daemon::Gone) {
+    fn tend(&mut self, which: Which, now: Instant) -> (Option<Instant>, bool) {
+        let m = match which {
+            Which::Dockerd => &mut self.dockerd,
+            Which::Containerd => match self.containerd.as_mut() {
+                Some(m) => m,
+                None => return (None, true),
+            },
+        };
+        match std::mem::replace(&mut m.state, Daemon::Gone) {
             Daemon::Dead { end, ran } => {
-                if !self.daemon_died(end, ran) {
+                if !Self::daemon_died(&self.cfg, m, end, ran) {
                     return (None, false);
                 }
-                self.tend_daemon(now)
+                self.tend(which, now)
             }
             Daemon::Backoff { at } if now < at => {
-                self.daemon = Daemon::Backoff { at };
+                m.state = Daemon::Backoff { at };
                 (Some(at), true)
             }
             Daemon::Backoff { .. } => {
                 // Our dockerd is dead: its pid file is stale whatever pid it names.
-                if let Ok(true) = crate::sys::remove_file(&self.plan.pidfile) {
-                    log::info!("stale state: removed pid file {}", self.plan.pidfile.display());
+                if which == Which::Dockerd {
+                    if let Ok(true) = crate::sys::remove_file(&self.plan.pidfile) {
+                        log::info!("stale state: removed pid file {}", self.plan.pidfile.display());
+                    }
                 }
-                match dockerd::spawn(&self.plan, &self.cfg, self.mask, &self.tail) {
+                match self.spawn(which) {
                     Ok(proc) => {
                         let deadline = now + self.cfg.wait_timeout;
-                        self.daemon = Daemon::Running {
-                            proc,
-                            probe: Some((Probe::new(&self.plan.socket), deadline)),
-                        };
-                        self.tend_daemon(now)
+                        let probe = self.probe(which);
+                        let m = self.managed(which).expect("managed");
+                        m.state = Daemon::Running { proc, probe: Some((probe, deadline)) };
+                        self.tend(which, now)
                     }
                     Err(e) => {
                         log::error!("{e}");
@@ -522,65 +597,68 @@ impl Supervisor {
                 }
             }
             Daemon::Running { proc, probe: Some((mut p, deadline)) } => {
+                let name = m.name();
                 if p.step(now) {
-                    log::info!(
-                        "ready: dockerd answered /_ping again after {:.3}s (restart {})",
-                        proc.started.elapsed().as_secs_f64(),
-                        self.restarts
-                    );
-                    self.daemon = Daemon::Running { proc, probe: None };
+                    let took = proc.started.elapsed().as_secs_f64();
+                    match which {
+                        Which::Dockerd => log::info!(
+                            "ready: dockerd answered /_ping again after {took:.3}s (restart {})",
+                            m.restarts
+                        ),
+                        Which::Containerd => log::info!(
+                            "containerd: serving again after {took:.3}s (restart {})",
+                            m.restarts
+                        ),
+                    }
+                    m.state = Daemon::Running { proc, probe: None };
                     return (None, true);
                 }
                 if now >= deadline {
-                    // The same rule as at start: a dockerd that does not answer in time is a
+                    // The same rule as at start: a daemon that does not answer in time is a
                     // failed one. It is killed; its end then goes through --on-daemon-exit.
                     log::error!(
-                        "dockerd (pid {}) did not answer /_ping within {:.0?} after its restart (last: {}): killing it",
+                        "{name} (pid {}) did not answer within {:.0?} after its restart (last: {}): killing it",
                         proc.pid,
                         self.cfg.wait_timeout,
                         p.last_error
                     );
                     signals::send_group_and_leader(proc.pid, libc::SIGKILL);
-                    self.daemon = Daemon::Running { proc, probe: None };
+                    m.state = Daemon::Running { proc, probe: None };
                     return (None, true);
                 }
                 let next = (now + p.next_wakeup(now)).min(deadline);
-                self.daemon = Daemon::Running { proc, probe: Some((p, deadline)) };
+                m.state = Daemon::Running { proc, probe: Some((p, deadline)) };
                 (Some(next), true)
             }
             other => {
-                self.daemon = other;
+                m.state = other;
                 (None, true)
             }
         }
     }
 
     /// The command (or the shell, or serving dockerd) runs until it exits, a stop is asked
-    /// for, or dockerd is given up.
+    /// for, or a daemon is given up.
     fn run_phase(&mut self) -> Outcome {
         let serving = matches!(self.command, Command::None);
         loop {
             if matches!(self.command, Command::Exited(_)) {
                 return Outcome::CommandExited;
             }
-            if serving {
-                if let Daemon::Dead { end, ran } = &self.daemon {
-                    if self.cfg.on_daemon_exit != OnDaemonExit::Restart {
-                        // Nothing else runs here: dockerd's end is dind-init's end.
-                        log::error!(
-                            "dockerd {} after running {:.1}s. {}",
-                            end.desc,
-                            ran.as_secs_f64(),
-                            self.tail.report()
-                        );
-                        let code = end.code;
-                        self.daemon = Daemon::Gone;
-                        return Outcome::DaemonEnded(code);
-                    }
+            if serving && self.cfg.on_daemon_exit != OnDaemonExit::Restart {
+                if let Daemon::Dead { end, ran } = &self.dockerd.state {
+                    // Nothing else runs here: dockerd's end is dind-init's end.
+                    let report = self.dockerd.tail.report("dockerd");
+                    log::error!("dockerd {} after running {:.1}s. {report}", end.desc, ran.as_secs_f64());
+                    let code = end.code;
+                    self.dockerd.state = Daemon::Gone;
+                    return Outcome::DaemonEnded(code);
                 }
             }
-            let (next, ok) = self.tend_daemon(Instant::now());
-            if !ok {
+            let now = Instant::now();
+            let (next_c, ok_c) = self.tend(Which::Containerd, now);
+            let (next_d, ok_d) = self.tend(Which::Dockerd, now);
+            if !(ok_c && ok_d) {
                 if let Some(pid) = self.command_pid() {
                     log::warn!(
                         "command: sending SIGTERM to pid {pid} (SIGKILL in {:.0?})",
@@ -591,16 +669,16 @@ impl Supervisor {
                 }
                 return Outcome::DaemonGaveUp;
             }
-            let sigs = {
-                let fd = match &self.daemon {
-                    Daemon::Running { probe: Some((p, _)), .. } => {
-                        p.fd().and_then(|f| f.try_clone_to_owned().ok())
-                    }
+            let next = [next_c, next_d].into_iter().flatten().min();
+            // A probe after a restart: poll its socket too (a duplicate: `wait` borrows self).
+            let fd = [Some(&self.dockerd), self.containerd.as_ref()]
+                .into_iter()
+                .flatten()
+                .find_map(|m| match &m.state {
+                    Daemon::Running { probe: Some((p, _)), .. } => p.fd().and_then(|f| f.try_clone_to_owned().ok()),
                     _ => None,
-                };
-                self.wait(next, fd.as_ref().map(|f| f.as_fd()))
-            };
-            for s in sigs {
+                });
+            for s in self.wait(next, fd.as_ref().map(|f| f.as_fd())) {
                 if s.signo == libc::SIGCHLD {
                     continue;
                 }
@@ -610,7 +688,7 @@ impl Supervisor {
                         log::info!("received {}: stopping dockerd", signals::name(s.signo));
                         return Outcome::Signal;
                     }
-                    if let Some(pid) = self.daemon_pid() {
+                    if let Some(pid) = self.dockerd.pid() {
                         log::debug!("forwarded {} to dockerd", signals::name(s.signo));
                         signals::send(pid, s.signo);
                     }
@@ -619,7 +697,8 @@ impl Supervisor {
                 self.forward(s.signo);
                 if s.signo == libc::SIGTERM {
                     log::info!(
-                        "received SIGTERM: the command has {:.1?} to exit, then dockerd is stopped (--shutdown-timeout {:.1?})",
+                        "received SIGTERM: the command has {:.1?} to exit, then dockerd is stopped \
+                         (--shutdown-timeout {:.1?})",
                         self.cfg.shutdown_timeout / 2,
                         self.cfg.shutdown_timeout
                     );
@@ -634,43 +713,47 @@ impl Supervisor {
     /// Stops everything within the budget counted from `t0`; returns dockerd's exit code
     /// (0 when dind-init ended its final wait), if it ran.
     fn stop(&mut self, t0: Instant) -> Option<u8> {
-        if matches!(self.daemon, Daemon::Backoff { .. }) {
-            self.daemon = Daemon::Gone;
+        for m in [Some(&mut self.dockerd), self.containerd.as_mut()].into_iter().flatten() {
+            if matches!(m.state, Daemon::Backoff { .. }) {
+                m.state = Daemon::Gone;
+            }
         }
         let total = self.cfg.shutdown_timeout;
         let mut stop = Stop::new(t0, total, self.cfg.wait_containerd);
-        let mut daemon_end: Option<Ended> = None;
+        let mut ends: [Option<Ended>; 2] = [None, None];
         loop {
-            if let Daemon::Dead { end, .. } = &self.daemon {
-                daemon_end = Some(end.clone());
-                self.daemon = Daemon::Gone;
+            for (i, m) in [Some(&mut self.dockerd), self.containerd.as_mut()].into_iter().enumerate() {
+                if let Some(m) = m {
+                    if let Daemon::Dead { end, .. } = &m.state {
+                        ends[i] = Some(end.clone());
+                        m.state = Daemon::Gone;
+                    }
+                }
             }
             let now = Instant::now();
-            let dpid = self.daemon_pid();
+            let dpid = self.dockerd.pid();
             let has_child = || {
-                dpid.is_some_and(|p| {
-                    state::has_live_child(&state::processes(Path::new("/proc")), p)
-                })
+                dpid.is_some_and(|p| state::has_live_child(&state::processes(Path::new("/proc")), p))
             };
             let seen = Seen {
                 command_running: self.command_pid().is_some(),
                 daemon_running: dpid.is_some(),
-                log_complete: self.tail.shutdown_complete(),
+                containerd_running: self.containerd.as_ref().is_some_and(|c| c.pid().is_some()),
+                log_complete: self.dockerd.tail.shutdown_complete(),
                 daemon_has_child: &has_child,
             };
             let (acts, next) = stop.step(now, &seen);
             for act in acts {
                 self.act(act, &stop);
             }
-            if self.command_pid().is_none() && self.daemon_pid().is_none() {
+            let containerd_running = self.containerd.as_ref().is_some_and(|c| c.pid().is_some());
+            if self.command_pid().is_none() && self.dockerd.pid().is_none() && !containerd_running {
                 break;
             }
             // SIGKILL cannot end a process in uninterruptible sleep: do not wait for ever.
-            let give_up = stop.budget.end + Duration::from_secs(2);
+            let give_up = stop.budget.end + Duration::from_secs(3);
             if now >= give_up {
-                log::warn!(
-                    "shutdown: processes still there 2 s after the budget: giving up on them"
-                );
+                log::warn!("shutdown: processes still there 3 s after the budget: giving up on them");
                 break;
             }
             let until = Some(next.unwrap_or(give_up).min(give_up));
@@ -686,18 +769,28 @@ impl Supervisor {
                 }
             }
         }
-        let end = daemon_end?;
+        // Nothing the daemons said on their way out may be lost: drain their log pipes.
+        self.dockerd.tail.wait_closed(Duration::from_secs(2));
+        if let (Some(end), Some(at)) = (&ends[1], stop.containerd_term_at) {
+            let took = at.elapsed().as_secs_f64();
+            if stop.containerd_killed {
+                log::warn!("shutdown: containerd needed SIGKILL");
+            } else if end.clean {
+                log::info!("shutdown: containerd exited cleanly after {took:.3}s");
+            } else {
+                log::warn!("shutdown: containerd {}", end.desc);
+            }
+        }
+        let end = ends[0].take()?;
         let term_at = stop.term_at.unwrap_or(t0);
-        let took = term_at.elapsed().as_secs_f64();
-        // Nothing dockerd said on its way out may be lost: drain its log pipe first.
-        self.tail.wait_closed(Duration::from_secs(2));
+        let took = stop.daemon_gone_after.map_or(0.0, |d| d.as_secs_f64());
         if stop.killed_at.is_some() {
             log::warn!("shutdown: dockerd needed SIGKILL after {took:.3}s");
         } else if let Some(at) = stop.ended_wait_at.filter(|_| !end.clean) {
             state::remove_left_behind(&self.plan);
             log::info!(
-                "shutdown: dockerd exited cleanly after {took:.3}s (its shutdown was complete and its containerd gone \
-                 after {:.3}s: dind-init ended its fixed 1 s wait for containerd)",
+                "shutdown: dockerd exited cleanly after {took:.3}s (its shutdown was complete and \
+                 its containerd gone after {:.3}s: dind-init ended its fixed 1 s wait for containerd)",
                 (at - term_at).as_secs_f64()
             );
             return Some(0);
@@ -721,10 +814,10 @@ impl Supervisor {
                 }
             }
             Act::TermDaemon => {
-                if let Some(pid) = self.daemon_pid() {
+                if let Some(pid) = self.dockerd.pid() {
                     let left = stop.budget.end.saturating_duration_since(Instant::now());
                     log::info!("shutdown: sending SIGTERM to dockerd (pid {pid}), waiting up to {left:.1?}");
-                    self.tail.arm();
+                    self.dockerd.tail.arm();
                     signals::send(pid, libc::SIGTERM);
                 }
             }
@@ -732,7 +825,8 @@ impl Supervisor {
                 let pids = state::inner_container_pids(&state::processes(Path::new("/proc")));
                 if !pids.is_empty() {
                     log::warn!(
-                        "shutdown: {} inner container process(es) still running: SIGKILL, so dockerd can finish in time",
+                        "shutdown: {} inner container process(es) still running: SIGKILL, so dockerd \
+                         can finish in time",
                         pids.len()
                     );
                     for p in pids {
@@ -741,17 +835,32 @@ impl Supervisor {
                 }
             }
             Act::EndWait => {
-                if let Some(pid) = self.daemon_pid() {
-                    log::debug!("shutdown: dockerd's shutdown is complete and its containerd exited: ending its final wait (SIGKILL to pid {pid})");
+                if let Some(pid) = self.dockerd.pid() {
+                    log::debug!(
+                        "shutdown: dockerd's shutdown is complete and its containerd exited: ending \
+                         its final wait (SIGKILL to pid {pid})"
+                    );
                     signals::send(pid, libc::SIGKILL);
                 }
             }
             Act::KillDaemon => {
-                if let Some(pid) = self.daemon_pid() {
+                if let Some(pid) = self.dockerd.pid() {
                     log::warn!(
                         "shutdown: dockerd did not stop within {:.0?}: sending SIGKILL",
                         self.cfg.shutdown_timeout
                     );
+                    signals::send_group_and_leader(pid, libc::SIGKILL);
+                }
+            }
+            Act::TermContainerd => {
+                if let Some(pid) = self.containerd.as_ref().and_then(|c| c.pid()) {
+                    log::info!("shutdown: sending SIGTERM to containerd (pid {pid})");
+                    signals::send(pid, libc::SIGTERM);
+                }
+            }
+            Act::KillContainerd => {
+                if let Some(pid) = self.containerd.as_ref().and_then(|c| c.pid()) {
+                    log::warn!("shutdown: containerd did not stop in time: sending SIGKILL");
                     signals::send_group_and_leader(pid, libc::SIGKILL);
                 }
             }
@@ -773,7 +882,7 @@ impl Supervisor {
         } else {
             self.reap();
         }
-        self.tail.wait_closed(Duration::from_secs(2));
+        self.dockerd.tail.wait_closed(Duration::from_secs(2));
         log::debug!("reaped {} orphan(s) in total", self.orphans_reaped);
         log::info!("exit {code}");
         code

@@ -1356,3 +1356,60 @@ fn help_version_and_health_survive_a_closed_stdout() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// containerd run by dind-init (issue 15)
+
+/// A bin directory whose `containerd` is the fake (a link: it plays containerd by its name).
+fn fake_containerd_bin(c: &Ctx) -> String {
+    let bin = c.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let _ = std::fs::remove_file(bin.join("containerd"));
+    std::os::unix::fs::symlink(fake_dockerd(), bin.join("containerd")).unwrap();
+    format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", bin.display())
+}
+
+/// dind-init starts containerd first, at dockerd's own paths, waits for its socket, then
+/// starts dockerd with --containerd; at the end dockerd stops first, then containerd.
+#[test]
+fn containerd_first_then_dockerd_then_the_reverse() {
+    let c = setup!("ctrd");
+    let path = fake_containerd_bin(&c);
+    let o = c
+        .run()
+        .env("PATH", &path)
+        .env("FAKE_CONTAINERD_DELAY_MS", "300")
+        .opts(&["--containerd-by", "dind-init"])
+        .sh("echo \"command-start $(date +%s%N)\" >> $FAKE_DOCKERD_EVENTS")
+        .go();
+    o.code(0);
+    let sock = c.path("exec/containerd/containerd.sock");
+    assert!(c.fake_args().contains(&format!("--containerd={}", sock.display())), "{:?}", c.fake_args());
+    o.stderr_has(&format!("containerd: serving on {}", sock.display()));
+    let conf = read(&c.path("exec/containerd/containerd.toml"));
+    assert!(conf.contains("[grpc]") && conf.contains("io.containerd.grpc.v1.cri"), "{conf}");
+    let names = c.event_names();
+    let i = |n: &str| names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no {n}: {names:?}\n{}", o.dump()));
+    assert!(i("containerd-listening") < i("start"), "dockerd started before containerd listened: {names:?}");
+    assert!(i("containerd-connected") < i("listening") && i("listening") < i("command-start"), "{names:?}");
+    assert!(i("exit") < i("containerd-term"), "containerd was stopped before dockerd: {names:?}");
+    assert!(names.contains(&"containerd-exit".to_string()), "{names:?}");
+    o.stderr_has("shutdown: dockerd exited cleanly").stderr_has("shutdown: containerd exited cleanly");
+}
+
+/// containerd dies: restarted under the same policy as dockerd, and dockerd is left alone.
+#[test]
+fn a_dead_containerd_is_restarted() {
+    let c = setup!("ctrdkill");
+    let path = fake_containerd_bin(&c);
+    let script = format!(
+        r#"p=$(for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = containerd ] && echo ${{d#/proc/}}; done | head -n 1)
+echo "killed $(date +%s%N)" >> {ev}; kill -9 $p
+i=0; until [ "$(grep -c '^containerd-listening' {ev})" -ge 2 ]; do i=$((i+1)); [ $i -gt 400 ] && exit 9; sleep 0.01; done
+echo CONTAINERD-BACK"#,
+        ev = c.events_path()
+    );
+    let o = c.run().env("PATH", &path).opts(&["--containerd-by", "dind-init"]).sh(&script).timeout(30).go();
+    o.code(0).stdout_has("CONTAINERD-BACK").stderr_has("containerd: restarting in 1s").stderr_has("containerd: serving again");
+    assert_eq!(c.event_names().iter().filter(|n| *n == "start").count(), 1, "dockerd was restarted: {:?}", c.events());
+}

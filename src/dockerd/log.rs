@@ -140,10 +140,10 @@ impl LogTail {
         lines[skip..].iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
     }
 
-    /// The tail and the hints that match it, for an error report.
-    pub fn report(&self) -> String {
+    /// The tail and the hints that match it, for an error report about daemon `name`.
+    pub fn report(&self, name: &str) -> String {
         self.wait_closed(Duration::from_millis(300));
-        let mut s = format!("Last lines of dockerd's log:\n{}", self.render(TAIL_LINES));
+        let mut s = format!("Last lines of {name}'s log:\n{}", self.render(TAIL_LINES));
         for h in hints(&self.lines()) {
             s.push_str(&format!("\nhint: {h}"));
         }

@@ -13,12 +13,13 @@ use crate::error::{Error, Result};
 use crate::signals::OriginalMask;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
 pub use self::log::LogTail;
-pub use self::plan::Plan;
+pub use self::plan::{ContainerdPlan, Plan};
 
 /// A started process.
 #[derive(Debug, Clone, Copy)]
@@ -48,24 +49,56 @@ fn log_sink(cfg: &Config) -> Box<dyn Write + Send> {
 
 /// Starts dockerd.
 pub fn spawn(plan: &Plan, cfg: &Config, mask: OriginalMask, tail: &Arc<LogTail>) -> Result<Proc> {
+    let path = plan.path_prefix.as_ref().map(|dir| {
+        let path = std::env::var("PATH")
+            .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        format!("{}:{path}", dir.display())
+    });
+    let not_found = "is docker.io / docker-ce installed in the image, and on PATH? set DIND_DOCKERD \
+                     to its path";
+    let pid = spawn_process("dockerd", Path::new(&plan.program), &plan.args, path, cfg, mask, tail, not_found)?;
+    Ok(Proc { pid, started: Instant::now() })
+}
+
+/// Starts the containerd dind-init runs, after writing its config file.
+pub fn spawn_containerd(c: &ContainerdPlan, cfg: &Config, mask: OriginalMask, tail: &Arc<LogTail>) -> Result<Proc> {
+    if let Some(dir) = c.config.parent() {
+        crate::sys::mkdir_p(dir)?;
+    }
+    std::fs::write(&c.config, &c.config_text).map_err(|e| crate::error::io_err("cannot write", &c.config, e))?;
+    let not_found = "set DIND_CONTAINERD_BY=dockerd to leave containerd to dockerd";
+    let pid = spawn_process("containerd", &c.program, &c.args, None, cfg, mask, tail, not_found)?;
+    Ok(Proc { pid, started: Instant::now() })
+}
+
+/// Starts a daemon: own session, stdin from /dev/null, the original signal mask, its output
+/// through a pipe into the log thread (to stderr or the log file, and `tail`).
+#[allow(clippy::too_many_arguments)]
+fn spawn_process(
+    name: &str,
+    program: &Path,
+    args: &[String],
+    path: Option<String>,
+    cfg: &Config,
+    mask: OriginalMask,
+    tail: &Arc<LogTail>,
+    not_found: &str,
+) -> Result<i32> {
     use nix::fcntl::OFlag;
     let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| Error::Setup(format!("cannot create a pipe for dockerd's output: {e}")))?;
+        .map_err(|e| Error::Setup(format!("cannot create a pipe for {name}'s output: {e}")))?;
     let wr2 = wr.try_clone().map_err(|e| Error::Setup(format!("cannot duplicate a pipe: {e}")))?;
-    // The log thread first: once dockerd runs, nothing may fail before its output is read.
+    // The log thread first: once the daemon runs, nothing may fail before its output is read.
     tail.reset();
     let (sink, t) = (log_sink(cfg), Arc::clone(tail));
     std::thread::Builder::new()
-        .name("dockerd-log".into())
+        .name(format!("{name}-log"))
         .spawn(move || log::pump(std::fs::File::from(rd), sink, &t))
         .map_err(|e| Error::Setup(format!("cannot start the log thread: {e}")))?;
-    let mut cmd = Command::new(&plan.program);
-    cmd.args(&plan.args).stdin(Stdio::null()).stdout(Stdio::from(wr)).stderr(Stdio::from(wr2));
-    if let Some(dir) = &plan.path_prefix {
-        let path = std::env::var("PATH").unwrap_or_else(|_| {
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
-        });
-        cmd.env("PATH", format!("{}:{path}", dir.display()));
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::from(wr)).stderr(Stdio::from(wr2));
+    if let Some(p) = path {
+        cmd.env("PATH", p);
     }
     // SAFETY: the closure runs between fork and exec and makes only async-signal-safe calls
     // (setsid, sigprocmask).
@@ -77,21 +110,17 @@ pub fn spawn(plan: &Plan, cfg: &Config, mask: OriginalMask, tail: &Arc<LogTail>)
     }
     let child = cmd.spawn().map_err(|e| {
         let why = if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "'{}' was not found (is docker.io / docker-ce installed in the image, and on \
-                 PATH? set DIND_DOCKERD to its path)",
-                plan.program
-            )
+            format!("'{}' was not found ({not_found})", program.display())
         } else {
-            format!("cannot run '{}': {e}", plan.program)
+            format!("cannot run '{}': {e}", program.display())
         };
-        Error::Setup(format!("dockerd: {why}"))
+        Error::Setup(format!("{name}: {why}"))
     })?;
     // Dropping the Child never waits: the supervisor reaps every pid itself. Dropping the
     // Command closes our copies of the pipe's write end.
     let pid = child.id() as i32;
     drop(cmd);
     drop(child);
-    ::log::info!("dockerd: started pid {pid}: {} {}", plan.program, plan.args.join(" "));
-    Ok(Proc { pid, started: Instant::now() })
+    ::log::info!("{name}: started pid {pid}: {} {}", program.display(), args.join(" "));
+    Ok(pid)
 }

@@ -6,7 +6,7 @@
 //! setting given both ways. Everything it needs comes in as values (`Inputs`), so every
 //! rule is unit-tested.
 
-use crate::config::{AutoOr, Config, TlsDir};
+use crate::config::{AutoOr, Config, ContainerdBy, TlsDir};
 use crate::error::{usage, Result};
 use std::path::{Path, PathBuf};
 
@@ -47,6 +47,50 @@ pub struct Inputs<'a> {
     pub path_prefix: Option<PathBuf>,
     /// The server's TLS files, when there is a TLS listener.
     pub tls: Option<ServerTls>,
+    /// The `containerd` binary found in PATH.
+    pub containerd_bin: Option<PathBuf>,
+}
+
+/// containerd, when dind-init runs it: at the paths dockerd's managed containerd would use,
+/// so its data stays on the data root's volume and switching between the two keeps it.
+#[derive(Debug, Clone)]
+pub struct ContainerdPlan {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// The config file and what to write into it (dockerd writes the same for its own).
+    pub config: PathBuf,
+    pub config_text: String,
+    pub socket: PathBuf,
+    /// Where its image layers and snapshots go.
+    pub root: PathBuf,
+}
+
+fn toml_str(p: &Path) -> String {
+    format!("\"{}\"", p.display().to_string().replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl ContainerdPlan {
+    fn new(program: PathBuf, exec_root: &Path, data_root: &Path) -> ContainerdPlan {
+        let dir = exec_root.join("containerd");
+        let socket = dir.join("containerd.sock");
+        let root = data_root.join("containerd").join("daemon");
+        let config = dir.join("containerd.toml");
+        let config_text = format!(
+            "# Written by dind-init at each start: what dockerd writes for its managed containerd.\n\
+             version = 2\n\
+             root = {}\n\
+             state = {}\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\n\
+             [grpc]\n  address = {}\n  max_recv_message_size = 16777216\n  max_send_message_size = 16777216\n\n\
+             [debug]\n  address = {}\n",
+            toml_str(&root),
+            toml_str(&dir.join("daemon")),
+            toml_str(&socket),
+            toml_str(&dir.join("containerd-debug.sock")),
+        );
+        let args = vec!["--config".to_string(), config.display().to_string()];
+        ContainerdPlan { program, args, config, config_text, socket, root }
+    }
 }
 
 /// Everything needed to run dockerd and find it.
@@ -61,6 +105,8 @@ pub struct Plan {
     pub exec_root: PathBuf,
     pub data_root: PathBuf,
     pub path_prefix: Option<PathBuf>,
+    /// containerd, when dind-init runs it.
+    pub containerd: Option<ContainerdPlan>,
     /// What dind-init added and why, for the log.
     pub notes: Vec<String>,
 }
@@ -335,6 +381,27 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
         let secs = cfg.shutdown_timeout.as_secs().saturating_sub(3).max(1);
         extra.push(format!("--shutdown-timeout={secs}"));
     }
+    let exec_root = user.last_path("--exec-root", None, "exec-root", "/var/run/docker");
+    let data_root = user.last_path("--data-root", None, "data-root", "/var/lib/docker");
+    // containerd: dind-init's own child, or dockerd's managed one.
+    let users_own = user.is_set("--containerd", "containerd");
+    let containerd = match (cfg.containerd, &i.containerd_bin) {
+        (ContainerdBy::Dockerd, _) => None,
+        (_, _) if users_own => {
+            notes.push("containerd: dockerd is given one already (--containerd): leaving it be".into());
+            None
+        }
+        (ContainerdBy::DindInit, None) => {
+            return Err(usage(
+                "DIND_CONTAINERD_BY=dind-init, but there is no containerd binary in PATH",
+            ))
+        }
+        (ContainerdBy::Auto, None) => None,
+        (_, Some(bin)) => Some(ContainerdPlan::new(bin.clone(), &exec_root, &data_root)),
+    };
+    if let Some(c) = &containerd {
+        extra.push(format!("--containerd={}", c.socket.display()));
+    }
     let mut args = extra;
     args.extend(user.args.iter().cloned());
     Ok(Plan {
@@ -343,9 +410,10 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
         socket,
         unix_sockets: sockets,
         pidfile: user.last_path("--pidfile", Some("-p"), "pidfile", "/var/run/docker.pid"),
-        exec_root: user.last_path("--exec-root", None, "exec-root", "/var/run/docker"),
-        data_root: user.last_path("--data-root", None, "data-root", "/var/lib/docker"),
+        exec_root,
+        data_root,
         path_prefix: i.path_prefix.clone(),
+        containerd,
         notes,
     })
 }
@@ -380,6 +448,7 @@ mod tests {
             route_mtu: None,
             path_prefix: None,
             tls: Some(ServerTls::in_dir(Path::new("/certs"))),
+            containerd_bin: None,
         }
     }
 
@@ -566,6 +635,39 @@ mod tests {
     }
 
     #[test]
+    fn containerd_by_dind_init_or_by_dockerd() {
+        let bin = Some(PathBuf::from("/usr/bin/containerd"));
+        // auto: dind-init's, at dockerd's own paths, and dockerd is pointed at it.
+        let c = cfg(&[], &[]);
+        let p = plan(&Inputs { containerd_bin: bin.clone(), ..inputs(&c) }).unwrap();
+        let cd = p.containerd.clone().expect("containerd plan");
+        assert_eq!(cd.socket, PathBuf::from("/var/run/docker/containerd/containerd.sock"));
+        assert_eq!(cd.root, PathBuf::from("/var/lib/docker/containerd/daemon"));
+        assert!(has(&p, "--containerd=/var/run/docker/containerd/containerd.sock"), "{:?}", p.args);
+        assert!(cd.config_text.contains("root = \"/var/lib/docker/containerd/daemon\""), "{}", cd.config_text);
+        assert!(cd.config_text.contains("io.containerd.grpc.v1.cri"));
+        assert_eq!(cd.args, ["--config", "/var/run/docker/containerd/containerd.toml"]);
+        // The user's data root and exec root are followed.
+        let c = cfg(&["--data-root=/d", "--exec-root", "/x"], &[]);
+        let cd = plan(&Inputs { containerd_bin: bin.clone(), ..inputs(&c) }).unwrap().containerd.unwrap();
+        assert_eq!((cd.socket, cd.root), (PathBuf::from("/x/containerd/containerd.sock"), PathBuf::from("/d/containerd/daemon")));
+        // No binary, the user's own containerd, or asked for dockerd's: none.
+        assert!(plan(&inputs(&c)).unwrap().containerd.is_none());
+        let c = cfg(&["--containerd=/run/containerd/containerd.sock"], &[]);
+        let p = plan(&Inputs { containerd_bin: bin.clone(), ..inputs(&c) }).unwrap();
+        assert!(p.containerd.is_none());
+        assert_eq!(p.args.iter().filter(|a| a.starts_with("--containerd")).count(), 1);
+        let c = cfg(&[], &[("DIND_CONTAINERD_BY", "dockerd")]);
+        assert!(plan(&Inputs { containerd_bin: bin.clone(), ..inputs(&c) }).unwrap().containerd.is_none());
+        let json = r#"{"containerd": "/run/c.sock"}"#;
+        let c = cfg(&[], &[]);
+        assert!(plan(&Inputs { daemon_json: json, containerd_bin: bin, ..inputs(&c) }).unwrap().containerd.is_none());
+        // Asked for dind-init's without a binary: said at once.
+        let c = cfg(&[], &[("DIND_CONTAINERD_BY", "dind-init")]);
+        assert!(plan(&inputs(&c)).unwrap_err().to_string().contains("no containerd binary"));
+    }
+
+    #[test]
     fn socket_paths_must_fit_sun_path() {
         let long = format!("unix:///{}", "x".repeat(120));
         let c = cfg(&["dockerd", &format!("--host={long}")], &[]);
@@ -594,7 +696,7 @@ mod tests {
                 let mut c = Config::blank();
                 c.dockerd_args = args;
                 let i = Inputs { cfg: &c, daemon_json: &json, docker_host: Some(&host), own_cgroup: None,
-                                 route_mtu: None, path_prefix: None, tls: None };
+                                 route_mtu: None, path_prefix: None, tls: None, containerd_bin: None };
                 let _ = plan(&i);
             }
         }

@@ -10,7 +10,9 @@
 //!    (`unless-stopped` comes back: a stop through the API would mark them stopped by hand);
 //! 3. inner containers still running 1.5 s before the end are SIGKILLed, leaving dockerd
 //!    time to finish cleanly after them;
-//! 4. at the end dockerd is SIGKILLed if it is still there.
+//! 4. at the end dockerd is SIGKILLed if it is still there;
+//! 5. then the containerd dind-init runs (if it does) gets SIGTERM, and SIGKILL at the end of
+//!    the budget (or one second after its SIGTERM, whichever is later).
 //!
 //! dockerd's own clean stop ends with a fixed one-second sleep: once it has logged "Daemon
 //! shutdown complete" it sends SIGTERM to the containerd it started and sleeps a whole
@@ -26,6 +28,8 @@ pub const DONE_GRACE: Duration = Duration::from_millis(10);
 pub const WATCH_POLL: Duration = Duration::from_millis(5);
 /// What dockerd keeps for itself after its inner containers are gone.
 pub const DOCKERD_RESERVE: Duration = Duration::from_millis(1500);
+/// The least time containerd gets to stop after its SIGTERM.
+pub const CONTAINERD_GRACE: Duration = Duration::from_secs(1);
 
 /// The deadlines of one stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +65,8 @@ impl Budget {
 pub struct Seen<'a> {
     pub command_running: bool,
     pub daemon_running: bool,
+    /// The containerd dind-init runs (false when dockerd runs its own).
+    pub containerd_running: bool,
     /// dockerd logged its completion record after our SIGTERM.
     pub log_complete: bool,
     /// Whether dockerd has a live child (its containerd); asked only when needed.
@@ -76,6 +82,8 @@ pub enum Act {
     /// SIGKILL to a dockerd whose shutdown is complete and whose containerd is gone.
     EndWait,
     KillDaemon,
+    TermContainerd,
+    KillContainerd,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +97,10 @@ pub struct Stop {
     done_since: Option<Instant>,
     pub ended_wait_at: Option<Instant>,
     pub killed_at: Option<Instant>,
+    /// How long dockerd took to go after its SIGTERM.
+    pub daemon_gone_after: Option<Duration>,
+    pub containerd_term_at: Option<Instant>,
+    pub containerd_killed: bool,
 }
 
 impl Stop {
@@ -103,6 +115,9 @@ impl Stop {
             done_since: None,
             ended_wait_at: None,
             killed_at: None,
+            daemon_gone_after: None,
+            containerd_term_at: None,
+            containerd_killed: false,
         }
     }
 
@@ -120,8 +135,25 @@ impl Stop {
             self.command_killed = true;
         }
         if !seen.daemon_running {
-            // Nothing left to stop but a command that was SIGKILLed: its exit wakes us.
-            return (acts, None);
+            if let (Some(t), None) = (self.term_at, self.daemon_gone_after) {
+                self.daemon_gone_after = Some(now.saturating_duration_since(t));
+            }
+            // dockerd is gone: then containerd. Otherwise nothing is left to stop but a
+            // command that was SIGKILLed: its exit wakes us.
+            if seen.containerd_running && !self.containerd_killed {
+                let t = *self.containerd_term_at.get_or_insert_with(|| {
+                    acts.push(Act::TermContainerd);
+                    now
+                });
+                let kill_at = self.budget.end.max(t + CONTAINERD_GRACE);
+                if now >= kill_at {
+                    acts.push(Act::KillContainerd);
+                    self.containerd_killed = true;
+                } else {
+                    at(kill_at);
+                }
+            }
+            return (acts, next);
         }
         let term_at = match self.term_at {
             Some(t) => t,
@@ -183,6 +215,7 @@ mod tests {
         Seen {
             command_running: cmd,
             daemon_running: daemon,
+            containerd_running: false,
             log_complete: complete,
             daemon_has_child: child,
         }
@@ -299,6 +332,35 @@ mod tests {
             let (a, _) = s.step(t0 + ms(t), &seen(false, true, true, &gone));
             assert!(a.is_empty(), "at {t} ms: {a:?}");
         }
+    }
+
+    /// dind-init's containerd: after dockerd, with at least a second of its own.
+    #[test]
+    fn containerd_after_dockerd() {
+        let t0 = Instant::now();
+        let mut s = Stop::new(t0, TOTAL, false);
+        let no = || false;
+        let both = |daemon| Seen {
+            command_running: false,
+            daemon_running: daemon,
+            containerd_running: true,
+            log_complete: false,
+            daemon_has_child: &no,
+        };
+        assert_eq!(s.step(t0, &both(true)).0, vec![Act::TermDaemon], "dockerd first");
+        let (a, next) = s.step(t0 + ms(300), &both(false));
+        assert_eq!(a, vec![Act::TermContainerd]);
+        assert_eq!(next, Some(t0 + TOTAL));
+        assert_eq!(s.daemon_gone_after, Some(ms(300)));
+        let (a, _) = s.step(t0 + ms(400), &both(false));
+        assert!(a.is_empty(), "{a:?}");
+        assert_eq!(s.step(t0 + TOTAL, &both(false)).0, vec![Act::KillContainerd]);
+        // dockerd took the whole budget: containerd still gets its second.
+        let mut s = Stop::new(t0, TOTAL, false);
+        s.step(t0, &both(true));
+        let (a, next) = s.step(t0 + TOTAL + ms(100), &both(false));
+        assert_eq!(a, vec![Act::TermContainerd]);
+        assert_eq!(next, Some(t0 + TOTAL + ms(100) + CONTAINERD_GRACE));
     }
 
     #[test]

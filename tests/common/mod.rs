@@ -197,6 +197,10 @@ impl Ctx {
                 "off".into(),
                 "--cgroup-parent".into(),
                 "off".into(),
+                // Never the host's real containerd (its state is not in the namespace):
+                // tests of dind-init's own containerd put a fake one first in PATH.
+                "--containerd-by".into(),
+                "dockerd".into(),
             ],
             env: vec![
                 ("DOCKER_DAEMON_ARGS".into(), self.daemon_args()),

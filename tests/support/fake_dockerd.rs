@@ -26,6 +26,13 @@
 //! | `FAKE_DOCKERD_LINGER_MS=N` | after "Daemon shutdown complete" (and the child's end), wait N ms before exiting, as dockerd's containerd wait does |
 //! | `FAKE_DOCKERD_SHUTDOWN_LINES=N` | print N numbered log lines while stopping (before "Daemon shutdown complete"), into a 1 MiB pipe |
 //!
+//! Run as `containerd` (a link of that name: tests put one first in PATH for dind-init's own
+//! containerd), it plays containerd instead: reads `--config FILE`, listens on the `[grpc]`
+//! address there, records `containerd-start PID T`, `containerd-listening T`, `containerd-term
+//! T`, `containerd-exit T`, and ends on SIGTERM (`FAKE_CONTAINERD_DELAY_MS=N`: listen N ms
+//! late). As dockerd, given `--containerd=SOCKET` it waits for that socket before it listens
+//! itself (`containerd-connected T`).
+//!
 //! Like the real dockerd it refuses to start when its pid file names a running process
 //! ("pid file found, ensure docker is not running or delete ..."), and it unlinks a
 //! leftover socket before binding (recording `stale-socket` so tests can tell).
@@ -377,7 +384,57 @@ fn container() -> ! {
     }
 }
 
+/// The `address` under `[grpc]` in a containerd config.
+fn grpc_address(toml: &str) -> Option<PathBuf> {
+    let grpc = &toml[toml.find("[grpc]")?..];
+    let line = grpc.lines().find(|l| l.trim_start().starts_with("address"))?;
+    Some(PathBuf::from(line.split('"').nth(1)?))
+}
+
+fn containerd_main(args: &[String]) -> ! {
+    let pid = unsafe { getpid() };
+    event(&format!("containerd-start {pid} {}", now_ns()));
+    let config = flag_values(args, "--config", Some("-c")).pop().unwrap_or_default();
+    let text = std::fs::read_to_string(&config).unwrap_or_default();
+    let Some(sock) = grpc_address(&text) else {
+        eprintln!("fake-containerd: no [grpc] address in {config:?}");
+        std::process::exit(1);
+    };
+    for sig in [SIGTERM, SIGINT] {
+        unsafe { signal(sig, on_signal as extern "C" fn(i32) as usize) };
+    }
+    if let Some(ms) = env_num("FAKE_CONTAINERD_DELAY_MS") {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    if let Some(d) = sock.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    let _ = std::fs::remove_file(&sock);
+    let l = UnixListener::bind(&sock).unwrap_or_else(|e| {
+        eprintln!("fake-containerd: listen {}: {e}", sock.display());
+        std::process::exit(1)
+    });
+    let _ = l.set_nonblocking(true);
+    eprintln!("fake-containerd[{pid}] level=info msg=\"containerd successfully booted\"");
+    event(&format!("containerd-listening {}", now_ns()));
+    loop {
+        if PENDING[SIGTERM as usize].swap(false, Ordering::SeqCst) || PENDING[SIGINT as usize].swap(false, Ordering::SeqCst) {
+            event(&format!("containerd-term {}", now_ns()));
+            let _ = std::fs::remove_file(&sock);
+            event(&format!("containerd-exit {}", now_ns()));
+            std::process::exit(0);
+        }
+        let _ = l.accept();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn main() {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if argv0.rsplit('/').next() == Some("containerd") {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        containerd_main(&args);
+    }
     match std::env::var("FAKE_DOCKERD_ROLE").as_deref() {
         Ok("shim") => shim(),
         Ok("container") => container(),
@@ -462,6 +519,18 @@ fn main() {
         loop {
             st.sleep(Duration::from_secs(1));
         }
+    }
+    if let Some(c) = flag_values(&args, "--containerd", None).pop() {
+        // As dockerd does with --containerd: wait for that containerd before going on.
+        let until = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(&c).is_err() {
+            if Instant::now() > until {
+                log(&format!("failed to start daemon: containerd at {c} did not answer"));
+                std::process::exit(1);
+            }
+            st.sleep(Duration::from_millis(10));
+        }
+        event(&format!("containerd-connected {}", now_ns()));
     }
     if let Some(ms) = env_num("FAKE_DOCKERD_DELAY_MS") {
         log(&format!("simulating a slow start-up: {ms} ms"));
