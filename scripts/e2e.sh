@@ -61,7 +61,7 @@ declare -A DESC=(
     [3]="--cap-add ALL (less what the host lacks), unconfined: works or exits 125 naming what is missing"
     [4]="no privileges: exit 125 within 5 s telling to add --privileged"
     [5]="exit status 0, 1, 42, 255, SIGKILL 137, SIGTERM 143"
-    [6]="docker stop of sleep infinity: fast, clean dockerd shutdown, no SIGKILL; DIND_WAIT_CONTAINERD=1"
+    [6]="docker stop of sleep infinity: fast, clean dockerd and containerd shutdown, no SIGKILL; dockerd's managed containerd; DIND_WAIT_CONTAINERD=1"
     [7]="docker restart x3 on a named volume: comes up each time, inner image + container survive"
     [8]="100 orphans: no zombie left"
     [9]="docker run -it: Ctrl-C reaches the command, dockerd runs until it exited"
@@ -191,16 +191,21 @@ s6() {
     [ "$code" = 143 ] || fail "exit code $code, expected 143 (sleep killed by the forwarded SIGTERM; 137 = docker's SIGKILL)" || return 1
     awk -v t="$dur" 'BEGIN { exit !(t < 8) }' || fail "docker stop took ${dur}s (want well inside 10 s: < 8 s)" || return 1
     grep -q 'Daemon shutdown complete' "$D/container.log" || fail "the inner dockerd never logged 'Daemon shutdown complete'" || return 1
-    # dockerd's fixed 1 s wait for its containerd was ended (containerd gone first) ...
-    grep -q 'its containerd gone after .*dind-init ended its fixed 1 s wait for containerd' "$D/container.log" ||
-        fail "dind-init did not end dockerd's final containerd wait: $(grep 'shutdown: dockerd' "$D/container.log" | head -n 1)" || return 1
+    # containerd is dind-init's (the default): dockerd first, then containerd, both cleanly.
+    grep -q 'shutdown: containerd exited cleanly' "$D/container.log" || fail "containerd did not stop cleanly after dockerd: $(grep 'containerd' "$D/container.log" | grep '^dind-init' | tail -n 1)" || return 1
+    # With dockerd's managed containerd, dockerd's fixed 1 s wait for it is ended (containerd
+    # gone first) ...
+    run_c managed --rm --privileged -e DIND_CONTAINERD_BY=dockerd "$DIND_IMAGE" true
+    check_rc managed 0 || return 1
+    grep -q 'its containerd gone after .*dind-init ended its fixed 1 s wait for containerd' "$D/managed.err" ||
+        fail "dind-init did not end dockerd's final containerd wait: $(grep 'shutdown: dockerd' "$D/managed.err" | head -n 1)" || return 1
     # ... unless DIND_WAIT_CONTAINERD=1 asks to let dockerd sit it out.
-    run_c wait --rm --privileged -e DIND_WAIT_CONTAINERD=1 "$DIND_IMAGE" true
+    run_c wait --rm --privileged -e DIND_CONTAINERD_BY=dockerd -e DIND_WAIT_CONTAINERD=1 "$DIND_IMAGE" true
     check_rc wait 0 || return 1
     local waited
     waited=$(sed -n 's/^dind-init: .*shutdown: dockerd exited cleanly after \([0-9.]*\)s$/\1/p' "$D/wait.err")
     [ -n "$waited" ] || fail "DIND_WAIT_CONTAINERD=1: no plain 'dockerd exited cleanly after Ns' line: $(grep 'shutdown: dockerd' "$D/wait.err" | head -n 1)" || return 1
-    NOTE="docker stop took ${dur} s, exit 143, dockerd's containerd wait ended; with DIND_WAIT_CONTAINERD=1 its shutdown took ${waited} s"
+    NOTE="docker stop took ${dur} s, exit 143, dockerd then containerd clean; dockerd's managed containerd: its wait ended; with DIND_WAIT_CONTAINERD=1 its shutdown took ${waited} s"
 }
 
 s7() {
