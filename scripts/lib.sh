@@ -363,3 +363,107 @@ lib_dind_image() {
 lib_all_images() {
     lib_build_binary && lib_base_image && lib_inner_image && lib_dind_image
 }
+
+# ------------------------------------------------------------------ the Docker SDK for Python
+
+# An image with python3 and the Docker SDK for Python on top of DIND_IMAGE, built offline:
+# lib_py_image IMAGE BUILD-LOG. Its /usr/local/bin/sdk-check.py prints DOCKER_HOST and
+# TESTCONTAINERS_HOST_OVERRIDE, loads /images/inner.tar through the SDK, runs INNER_IMAGE's
+# `echo sdk-ok` (prints `result=sdk-ok`) and `versions: ...`. `docker.from_env()` follows
+# DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, so the same script checks TLS clients.
+PY_CACHE=$DIND_CACHE/python
+
+# lib_apt_fetch DIR PKG...: download PKG and whatever the base image lacks of its dependencies into
+# DIR, resolved by the host's apt against the base image's dpkg status (no container, no network
+# inside: the image is then built with --network none).
+lib_apt_fetch() {
+    local dir=$1 status=$PY_CACHE/status
+    shift
+    rm -rf "$dir" && mkdir -p "$dir/partial" || return 1
+    tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$status" || return 1
+    local apt=(apt-get -o "Dir::State::status=$status" -o "Dir::Cache::archives=$dir" -o Debug::NoLocking=1
+        -o APT::Get::Assume-Yes=true -o DPkg::Lock::Timeout=600 -qq install --download-only --no-install-recommends "$@")
+    if ! "${apt[@]}" >"$dir.log" 2>&1; then
+        apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1
+        "${apt[@]}" >"$dir.log" 2>&1 || { lib_err "apt-get --download-only $* failed: $(tail -n 3 "$dir.log")"; rm -rf "$dir"; return 1; }
+    fi
+    rm -rf "$dir/partial" "$dir/lock"
+}
+
+# lib_py_deps: python3 .debs and the Docker SDK for Python, cached in PY_CACHE (keyed by the base
+# rootfs): the SDK's wheels from PyPI (`pip download docker`), or when PyPI cannot be reached,
+# Debian's python3-docker. Sets PY_VERSION, PY_DEBS (dir), PY_WHEELS (dir or empty), PY_SDK_SOURCE.
+lib_py_deps() {
+    local key
+    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
+    mkdir -p "$PY_CACHE" || return 1
+    if [ "$(cat "$PY_CACHE/key" 2>/dev/null)" != "$key" ]; then
+        rm -rf "$PY_CACHE/python3" "$PY_CACHE/python3-docker"
+        lib_apt_fetch "$PY_CACHE/python3" python3 || return 1
+        echo "$key" >"$PY_CACHE/key"
+    fi
+    PY_VERSION=$(find "$PY_CACHE/python3" -name 'python3.*-minimal_*.deb' -printf '%f\n' | sed -n 's/^python\(3\.[0-9]*\)-minimal_.*/\1/p' | head -n 1)
+    PY_VERSION=${PY_VERSION:-3.11}
+    if ! ls "$PY_CACHE"/wheels/docker-*.whl >/dev/null 2>&1; then
+        local py=python3
+        [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+        rm -rf "$PY_CACHE/wheels.tmp"
+        if "$py" -m pip download -q --disable-pip-version-check --only-binary=:all: --platform manylinux2014_x86_64 \
+            --python-version "$PY_VERSION" --implementation cp --abi "cp${PY_VERSION/./}" -d "$PY_CACHE/wheels.tmp" docker \
+            >"$PY_CACHE/pip.log" 2>&1; then
+            rm -rf "$PY_CACHE/wheels" && mv "$PY_CACHE/wheels.tmp" "$PY_CACHE/wheels"
+        else
+            rm -rf "$PY_CACHE/wheels.tmp"
+            lib_log "pip download docker failed (PyPI unreachable?): falling back to Debian's python3-docker ($(tail -n 1 "$PY_CACHE/pip.log"))"
+        fi
+    fi
+    if ls "$PY_CACHE"/wheels/docker-*.whl >/dev/null 2>&1; then
+        PY_DEBS=$PY_CACHE/python3 PY_WHEELS=$PY_CACHE/wheels
+        PY_SDK_SOURCE="Docker SDK from PyPI ($(basename "$(ls "$PY_CACHE"/wheels/docker-*.whl)"))"
+    else
+        [ -d "$PY_CACHE/python3-docker" ] || lib_apt_fetch "$PY_CACHE/python3-docker" python3 python3-docker || return 1
+        PY_DEBS=$PY_CACHE/python3-docker PY_WHEELS=
+        PY_SDK_SOURCE="Docker SDK from Debian ($(basename "$(ls "$PY_CACHE"/python3-docker/python3-docker_*.deb)"); PyPI unreachable)"
+    fi
+}
+
+lib_py_image() { # IMAGE BUILD-LOG
+    local image=$1 buildlog=$2
+    lib_py_deps || return 1
+    local ctx
+    ctx=$(mktemp -d) || return 1
+    mkdir -p "$ctx/debs" "$ctx/wheels"
+    cp "$PY_DEBS"/*.deb "$ctx/debs/" 2>/dev/null
+    [ -z "$PY_WHEELS" ] || cp "$PY_WHEELS"/*.whl "$ctx/wheels/"
+    cat >"$ctx/sdk.py" <<'PY'
+import os
+import docker
+
+print("DOCKER_HOST=" + os.environ.get("DOCKER_HOST", "<unset>"))
+print("TESTCONTAINERS_HOST_OVERRIDE=" + os.environ.get("TESTCONTAINERS_HOST_OVERRIDE", "<unset>"))
+client = docker.from_env()
+with open("/images/inner.tar", "rb") as f:
+    client.images.load(f.read())
+out = client.containers.run(os.environ.get("INNER_IMAGE", "dind-init-test/inner:latest"), "echo sdk-ok", remove=True)
+print("result=" + out.decode().strip())
+print("versions: sdk %s, engine %s (API %s)" % (docker.__version__, client.version()["Version"], client.api.api_version))
+PY
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $DIND_IMAGE
+COPY debs /tmp/debs
+COPY wheels /tmp/wheels
+# dpkg -i in passes: each pass configures what the next one's Pre-Depends need
+RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5; do \
+        if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
+        [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -f /tmp/dpkg.log; fi; \
+    sp=/usr/local/lib/python$PY_VERSION/dist-packages; mkdir -p "\$sp"; \
+    for w in /tmp/wheels/*.whl; do [ -e "\$w" ] || continue; python3 -m zipfile -e "\$w" "\$sp"; done; \
+    rm -rf /tmp/debs /tmp/wheels; python3 -c 'import docker'
+COPY sdk.py /usr/local/bin/sdk-check.py
+EOF
+    lib_build "$image" "$ctx" >"$buildlog" 2>&1
+    local rc=$?
+    rm -rf "$ctx"
+    return $rc
+}
+

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
+# dind-init as a drop-in for docker:dind: the service and sidecar set-ups of GitLab CI,
+# actions-runner-controller and Jenkins' kubernetes plugin, each wired as its system wires it,
+# on a user-defined network of a throwaway host dockerd (never /var/run/docker.sock). The
+# service is the ready-made image (docker/debian.Dockerfile: ENV DOCKER_TLS_CERTDIR=/certs,
+# EXPOSE 2375 2376, VOLUME /var/lib/docker) with no command, as `services: [docker:dind]` runs
+# it; the job or agent is another container, with the docker CLI or the Docker SDK for Python.
+#
+#   sudo scripts/e2e-service.sh           # every scenario
+#   sudo scripts/e2e-service.sh S1 S5     # a subset
+#   scripts/e2e-service.sh --list
+#
+# What each mirrors is kept in the repository: docker/examples/gitlab-ci.yml (S1, S2, S5,
+# S6), k8s/helm/arc-runner-values.yaml (S3), k8s/jenkins-dind-sidecar-pod.yaml (S4).
+#
+# Output (scripts/scenario.sh): `PASS|FAIL|SKIP  ID name  (N s)  note` per scenario, then
+# `e2e-service: N passed, M failed`; logs in target/e2e-service/. Under CI=true a skip fails.
+set -uo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.." || exit 1
+export LIB_TAG=e2e-service
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. scripts/lib.sh
+# shellcheck source-path=SCRIPTDIR source=scenario.sh
+. scripts/scenario.sh
+
+INSTANCE=${E2E_SERVICE_INSTANCE:-service}
+WORK=$DIND_REPO/target/e2e-service
+RUNID=$$
+LABEL=dind-init-service=$RUNID
+PFX=svc-$RUNID
+PY_IMAGE=dind-init-test/python:service
+FAIL_TAIL=30 HOST_TAIL=15
+
+ALL=(S1 S2 S3 S4 S5 S6)
+SCENARIO_FN=''   # scenario S1 is function S1
+declare -A NAME=(
+    [S1]=gitlab-tls [S2]=gitlab-no-tls [S3]=arc [S4]=jenkins-sidecar [S5]=python-sdk-tls [S6]=bind-mounts
+)
+declare -A DESC=(
+    [S1]="GitLab services: [docker:dind] with TLS: alias docker, shared /certs/client, DOCKER_HOST=tcp://docker:2376; again after the service restarts (keys kept)"
+    [S2]="GitLab with TLS off: DOCKER_TLS_CERTDIR=\"\", command: [--tls=false, --registry-mirror, --mtu]: tcp://docker:2375 at once; the job's PORT and LOG harmless"
+    [S3]="actions-runner-controller: args dockerd --host=unix:///var/run/docker.sock --group=123, /var/run shared with a runner (uid 1001, gid 123): one dockerd"
+    [S4]="Jenkins kubernetes-plugin sidecar: one network namespace, tcp://localhost:2375 with TLS off, and tcp://localhost:2376 with TLS"
+    [S5]="the Docker SDK for Python over TLS from another container (DOCKER_TLS_VERIFY=1)"
+    [S6]="bind mounts: paths are the daemon's; the workspace on the same path in service and job works (gitlab-foss#41227), wrapdocker's pattern too"
+)
+
+scenario_args "$@"
+
+# ------------------------------------------------------------------ helpers
+
+# network NAME: a user-defined network on the host daemon, removed at the end
+network() { dk network create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
+
+# The job's side: the DinD image with a shell instead of dind-init (it has the docker CLI).
+JOB=(--entrypoint sh)
+
+# wait_daemon: shell code for a job: until `docker version` answers (at most 60 s), as a job
+# script after GitLab's service health check would; prints how long it waited.
+WAIT_DAEMON='t0=$(date +%s%N); i=0; until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -gt 240 ]; then echo "daemon never answered:"; docker version 2>&1 | tail -n 3; exit 9; fi; sleep 0.25; done; echo "waited $(( ($(date +%s%N) - t0) / 1000000 ))"'
+
+# service_log C: dind-init's lines of a service container, into D/C.log
+service_log() { logs "$1" "$D/$2.log"; }
+
+# ------------------------------------------------------------------ the scenarios
+
+S1() {
+    local net certs svc
+    net=$(network ci) && certs=$(volume certs) || { fail "network/volume create failed"; return 1; }
+    # GitLab passes every job variable to services: PORT and LOG among them.
+    start_c docker --privileged --network "$net" --network-alias docker -v "$certs:/certs/client" \
+        -e PORT=8080 -e LOG=json "$DIND_IMAGE" || return 1
+    svc=$C
+    local job_env=(--network "$net" -v "$certs:/certs/client" -e DOCKER_HOST=tcp://docker:2376
+        -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client "${INNER_MOUNT[@]}")
+    run_c job --rm "${job_env[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
+        "$WAIT_DAEMON && $LOAD && docker run --rm $INNER_IMAGE echo job-ok && \
+         (exec 3<>/dev/tcp/docker/8080) 2>/dev/null && echo PORT-8080-OPEN || echo port-8080-closed"
+    check_rc job 0 || return 1
+    grep -qx job-ok "$D/job.out" || fail "the job's inner docker run: $(tr '\n' '|' <"$D/job.out")" || return 1
+    grep -qx port-8080-closed "$D/job.out" || fail "the job's PORT=8080 opened a port on the service" || return 1
+    local waited1
+    waited1=$(sed -n 's/^waited //p' "$D/job.out")
+    # The certificates: docker:dind's layout, only client/ on the shared volume.
+    dk exec "$svc" sh -c 'ls /certs/ca /certs/server /certs/client' >"$D/layout.out" 2>&1
+    local f
+    for f in ca.pem cert.pem key.pem; do
+        dk exec "$svc" test -s "/certs/server/$f" -a -s "/certs/client/$f" || fail "missing /certs/{server,client}/$f" || return 1
+    done
+    dk exec "$svc" sh -c 'stat -c %a /certs/client/key.pem' >"$D/mode.out"
+    [ "$(cat "$D/mode.out")" = 644 ] || fail "client/key.pem mode $(cat "$D/mode.out"), expected 644 (jobs run as any user)" || return 1
+    local key1 cert1 key2 cert2
+    key1=$(dk exec "$svc" sha256sum /certs/client/key.pem | cut -c1-16)
+    cert1=$(dk exec "$svc" sha256sum /certs/client/cert.pem | cut -c1-16)
+    # The service restarts: keys kept, certificates issued anew, clients still verify.
+    dk restart "$svc" >/dev/null || { fail "docker restart of the service failed"; return 1; }
+    run_c job2 --rm "${job_env[@]}" "${JOB[@]}" "$DIND_IMAGE" -c "$WAIT_DAEMON && docker run --rm $INNER_IMAGE echo job2-ok"
+    check_rc job2 0 || return 1
+    grep -qx job2-ok "$D/job2.out" || fail "after the restart: $(tr '\n' '|' <"$D/job2.out")" || return 1
+    key2=$(dk exec "$svc" sha256sum /certs/client/key.pem | cut -c1-16)
+    cert2=$(dk exec "$svc" sha256sum /certs/client/cert.pem | cut -c1-16)
+    [ "$key1" = "$key2" ] || fail "the client key changed across the restart" || return 1
+    [ "$cert1" != "$cert2" ] || fail "the client certificate was not re-issued on restart" || return 1
+    service_log "$svc" service
+    local tls_ms
+    tls_ms=$(grep '^dind-init: .*tls: ' "$D/service.log" | tail -n 1 | sed -n 's/.*, \([0-9.]*\) ms$/\1/p')
+    grep -q "WARN .*ignoring wrapdocker's\|not read without a command" "$D/service.log" || fail "no note that PORT/LOG were not read" || return 1
+    NOTE="TLS job ok (waited ${waited1} ms for the daemon), after restart too (key kept, certificate new); certificates ${tls_ms} ms; PORT=8080 stayed closed"
+}
+
+S2() {
+    local net svc t0
+    net=$(network ci) || { fail "network create failed"; return 1; }
+    t0=$(now)
+    # GitLab: `command: ["--tls=false", "--registry-mirror", "https://…", "--mtu=1360"]`.
+    start_c docker --privileged --network "$net" --network-alias docker -e DOCKER_TLS_CERTDIR= \
+        "$DIND_IMAGE" --tls=false --registry-mirror https://registry-mirror.example.com --mtu=1360 || return 1
+    svc=$C
+    run_c job --rm --network "$net" -e DOCKER_HOST=tcp://docker:2375 "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
+        "$WAIT_DAEMON && $LOAD && docker run --rm $INNER_IMAGE echo plain-ok && docker info --format '{{.RegistryConfig.Mirrors}}'"
+    local took
+    took=$(since "$t0" 2)
+    check_rc job 0 || return 1
+    grep -qx plain-ok "$D/job.out" || fail "the job's inner docker run: $(tr '\n' '|' <"$D/job.out")" || return 1
+    grep -q 'registry-mirror.example.com' "$D/job.out" || fail "the registry mirror flag did not reach dockerd" || return 1
+    service_log "$svc" service
+    local started
+    started=$(grep -m1 '^dind-init: .*dockerd: started pid' "$D/service.log")
+    grep -q -- ' --mtu=1360' <<<"$started" || fail "--mtu=1360 did not reach dockerd: $started" || return 1
+    [ "$(grep -o -- '--mtu=[0-9]*' <<<"$started" | wc -l)" = 1 ] || fail "two --mtu flags: $started" || return 1
+    [ "$(grep -o -- '--tls=false' <<<"$started" | wc -l)" = 1 ] || fail "--tls=false given twice: $started" || return 1
+    grep -q -- '--host=tcp://0.0.0.0:2375' <<<"$started" || fail "no plain TCP listener: $started" || return 1
+    ! grep -q 'Startup is intentionally being slowed down' "$D/service.log" || fail "dockerd slept 15 s (no --tls=false)" || return 1
+    awk -v t="$took" 'BEGIN { exit !(t < 15) }' || fail "the job waited ${took}s for a TLS-off daemon" || return 1
+    NOTE="tcp://docker:2375 answered, service start to job done ${took} s; --mtu=1360 and the mirror reached dockerd once"
+}
+
+S3() {
+    local sock runner c
+    sock=$(volume dind-sock) || { fail "volume create failed"; return 1; }
+    # ARC's dind container: docker:dind with args, group from $(DOCKER_GROUP_GID).
+    start_c dind --privileged -v "$sock:/var/run" -e DOCKER_GROUP_GID=123 "$DIND_IMAGE" \
+        dockerd --host=unix:///var/run/docker.sock --group=123 || return 1
+    c=$C
+    # ARC's startupProbe: `docker info` in the dind container.
+    local i
+    for ((i = 0; i < 240; i++)); do dk exec "$c" docker info >/dev/null 2>&1 && break; sleep 0.25; done
+    dk exec "$c" docker info >/dev/null 2>&1 || { logs "$c" "$D/dind.log"; fail "startupProbe 'docker info' never passed"; return 1; }
+    run_c runner --rm -u 1001:123 -v "$sock:/var/run" -e DOCKER_HOST=unix:///var/run/docker.sock \
+        "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
+        "id -u; $WAIT_DAEMON && $LOAD && docker run --rm $INNER_IMAGE echo arc-ok"
+    check_rc runner 0 || return 1
+    grep -qx arc-ok "$D/runner.out" || fail "the runner's docker run: $(tr '\n' '|' <"$D/runner.out")" || return 1
+    grep -qx 1001 "$D/runner.out" || fail "the runner did not run as uid 1001" || return 1
+    local gid n
+    gid=$(dk exec "$c" stat -c %g /var/run/docker.sock)
+    [ "$gid" = 123 ] || fail "socket group $gid, expected 123 (--group)" || return 1
+    n=$(dk exec "$c" sh -c 'for p in /proc/[0-9]*; do cat $p/comm 2>/dev/null; done' | grep -cx dockerd)
+    [ "$n" = 1 ] || fail "$n dockerd processes in the dind container, expected one" || return 1
+    logs "$c" "$D/dind.log"
+    NOTE="runner uid 1001 gid 123 used the shared socket; one dockerd; startupProbe docker info passed"
+}
+
+S4() {
+    local c1 c2 certs
+    # TLS off: DOCKER_TLS_CERTDIR="" on the dind container, the agent on tcp://localhost:2375.
+    start_c jdind --privileged -e DOCKER_TLS_CERTDIR= "$DIND_IMAGE" || return 1
+    c1=$C
+    run_c agent --rm --network "container:$c1" -e DOCKER_HOST=tcp://localhost:2375 "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
+        "$WAIT_DAEMON && $LOAD && docker run --rm $INNER_IMAGE echo sidecar-ok"
+    check_rc agent 0 || return 1
+    grep -qx sidecar-ok "$D/agent.out" || fail "TLS off: $(tr '\n' '|' <"$D/agent.out")" || return 1
+    # TLS on: the client certificates on a volume shared with the agent.
+    certs=$(volume certs) || { fail "volume create failed"; return 1; }
+    start_c jdind-tls --privileged -v "$certs:/certs/client" "$DIND_IMAGE" || return 1
+    c2=$C
+    run_c agent-tls --rm --network "container:$c2" -v "$certs:/certs/client" -e DOCKER_HOST=tcp://localhost:2376 \
+        -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
+        "$WAIT_DAEMON && $LOAD && docker run --rm $INNER_IMAGE echo sidecar-tls-ok"
+    check_rc agent-tls 0 || return 1
+    grep -qx sidecar-tls-ok "$D/agent-tls.out" || fail "TLS: $(tr '\n' '|' <"$D/agent-tls.out")" || return 1
+    NOTE="localhost:2375 (TLS off) and localhost:2376 (TLS, shared client certificates) from the agent"
+}
+
+S5() {
+    local net certs
+    lib_py_image "$PY_IMAGE" "$D/build.log" || { fail "building $PY_IMAGE failed (see build.log)"; return 1; }
+    net=$(network ci) && certs=$(volume certs) || { fail "network/volume create failed"; return 1; }
+    start_c docker --privileged --network "$net" --network-alias docker -v "$certs:/certs/client" "$DIND_IMAGE" || return 1
+    local i
+    for ((i = 0; i < 240; i++)); do
+        dk exec "$C" dind-init health >/dev/null 2>&1 && break
+        sleep 0.25
+    done
+    run_c sdk --rm --network "$net" -v "$certs:/certs/client" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 \
+        -e DOCKER_CERT_PATH=/certs/client -e "INNER_IMAGE=$INNER_IMAGE" "${INNER_MOUNT[@]}" --entrypoint python3 \
+        "$PY_IMAGE" /usr/local/bin/sdk-check.py
+    check_rc sdk 0 || return 1
+    grep -qx 'result=sdk-ok' "$D/sdk.out" || fail "containers.run over TLS: $(tr '\n' '|' <"$D/sdk.out" | head -c 300)" || return 1
+    # And without the client certificate the daemon refuses the SDK.
+    run_c nocert --rm --network "$net" -e DOCKER_HOST=tcp://docker:2376 --entrypoint python3 "$PY_IMAGE" -c \
+        'import docker; docker.DockerClient(base_url="https://docker:2376", tls=docker.tls.TLSConfig(verify=False)).version()'
+    [ "$(cat "$D/nocert.rc")" != 0 ] || fail "the daemon answered a client without a certificate" || return 1
+    NOTE="$PY_SDK_SOURCE over TLS: $(sed -n 's/^versions: //p' "$D/sdk.out"); refused without a client certificate"
+}
+
+S6() {
+    local net builds svc
+    net=$(network ci) && builds=$(volume builds) || { fail "network/volume create failed"; return 1; }
+    # GitLab Runner mounts the workspace at /builds in the service and the job alike.
+    start_c docker --privileged --network "$net" --network-alias docker -e DOCKER_TLS_CERTDIR= \
+        -v "$builds:/builds" "$DIND_IMAGE" || return 1
+    svc=$C
+    run_c job --rm --network "$net" -v "$builds:/builds" -e DOCKER_HOST=tcp://docker:2375 "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
+        "$WAIT_DAEMON && $LOAD && mkdir -p /builds/proj /job-only && echo from-the-job > /builds/proj/file && \
+         echo hidden > /job-only/file && cd /builds/proj && \
+         echo \"workspace: \$(docker run --rm -v \"\$PWD\":\"\$PWD\" -w \"\$PWD\" $INNER_IMAGE cat file)\" && \
+         echo \"job-only: [\$(docker run --rm -v /job-only:/x $INNER_IMAGE ls -A /x)]\""
+    check_rc job 0 || return 1
+    grep -qx 'workspace: from-the-job' "$D/job.out" || fail "the shared workspace: $(tr '\n' '|' <"$D/job.out")" || return 1
+    # The trap from the field notes: a path only the job has shows up empty inside.
+    grep -qx 'job-only: \[\]' "$D/job.out" || fail "expected the job-only path to be empty inside: $(grep job-only "$D/job.out")" || return 1
+    # wrapdocker's pattern: the command and the daemon share a filesystem.
+    local ws
+    ws=$(volume workspace) || { fail "volume create failed"; return 1; }
+    run_c wrap --rm --privileged -v "$ws:/workspace" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c \
+        "echo from-the-command > /workspace/file && $LOAD && docker run --rm -v /workspace:/src $INNER_IMAGE cat /src/file"
+    check_rc wrap 0 && check_out wrap from-the-command || return 1
+    NOTE="same-path workspace seen inside; a job-only path empty inside (the symptom); wrapdocker pattern: -v /workspace:/src works"
+}
+
+# ------------------------------------------------------------------ main
+
+scenario_main
