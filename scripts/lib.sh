@@ -237,14 +237,30 @@ lib_host_log_tail() { tail -n "${1:-30}" "${DIND_HOST_LOG:-/dev/null}" 2>/dev/nu
 
 # ------------------------------------------------------------------ binary
 
+# lib_toolchain: cargo, and the targets rust-toolchain.toml names (x86_64 and aarch64 musl).
+# rustup installs them by itself on the first `cargo build`, except with RUSTUP_AUTO_INSTALL=0;
+# `rustup toolchain install` (rustup >= 1.28) or `rustup target add` then does it here.
+lib_toolchain() {
+    export PATH="$HOME/.cargo/bin:$PATH"
+    command -v cargo >/dev/null || { lib_err "cargo is missing: install Rust with rustup (https://rustup.rs) first"; return 1; }
+    command -v rustup >/dev/null || return 0   # a distribution's Rust: its targets are its own
+    local have
+    have=$(cd "$DIND_REPO" && rustup target list --installed 2>/dev/null)
+    grep -qx x86_64-unknown-linux-musl <<<"$have" && grep -qx aarch64-unknown-linux-musl <<<"$have" && return 0
+    (cd "$DIND_REPO" && rustup toolchain install --no-self-update >/dev/null 2>&1) ||
+        (cd "$DIND_REPO" && rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl) ||
+        { lib_err "cannot install the musl targets: rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl"; return 1; }
+}
+
 # lib_build_binary: sets DIND_BIN. DIND_BIN given: used as it is (no build).
 lib_build_binary() {
     if [ -n "${DIND_BIN:-}" ]; then
         [ -x "$DIND_BIN" ] || { lib_err "DIND_BIN=$DIND_BIN is not an executable"; return 1; }
         return 0
     fi
+    lib_toolchain || return 1
     local cargo
-    cargo=$(PATH="$HOME/.cargo/bin:$PATH" command -v cargo) || { lib_err "cargo is missing: install Rust (rustup) first"; return 1; }
+    cargo=$(command -v cargo) || { lib_err "cargo is missing: install Rust (rustup) first"; return 1; }
     (cd "$DIND_REPO" && "$cargo" build --release --locked -q) || { lib_err "cargo build --release failed"; return 1; }
     DIND_BIN=$DIND_RELEASE_BIN
     [ -x "$DIND_BIN" ] || { lib_err "$DIND_BIN missing after the build"; return 1; }
