@@ -34,7 +34,10 @@
 # would give it its own 10 s stop time-out (dockerd's --shutdown-timeout is only a floor), so
 # dind-init stops the inner containers itself over the API within its budget first.
 #
-# Environment: FIELD_INSTANCE (host dockerd instance, default field), FIELD_CYCLES (F4's stop/start
+# The inner engine: DIND_SUITE=bookworm (default), trixie or sid (scripts/lib.sh): images, the
+# python3 .debs (fetched from that suite) and target/e2e-field-SUITE/ carry the suite.
+#
+# Environment: DIND_SUITE, FIELD_INSTANCE (host dockerd instance, default field), FIELD_CYCLES (F4's stop/start
 # cycles, default 20), DIND_BIN (use this binary, no build), DIND_CACHE, CI.
 set -uo pipefail
 export LC_ALL=C
@@ -47,13 +50,13 @@ LIB_TAG=e2e-field
 . scripts/scenario.sh
 
 INSTANCE=${FIELD_INSTANCE:-field}
-WORK=$DIND_REPO/target/e2e-field
+WORK=$DIND_REPO/target/e2e-field$DIND_SUITE_TAG
 RUNID=$$
 LABEL=dind-init-field=$RUNID
 PFX=field-$RUNID
-PY_IMAGE=dind-init-test/python:field
-NOVOLUME_IMAGE=dind-init-test/novolume:field
-PY_CACHE=$DIND_CACHE/field-python
+PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
+NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
+PY_CACHE=$DIND_CACHE/field-python$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}
 
 ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7)
@@ -178,8 +181,10 @@ docker exec bg echo exec""-ok && docker rm -f bg >/dev/null && echo bg-removed"
     grep -qx recovered "$D/run.out" || fail "docker run never worked again after containerd was killed" || return 1
     [ -n "$new" ] && [ "$new" != "$old" ] || fail "containerd pid $old -> '$new': not restarted" || return 1
     grep -qx 'dockerd-same yes' "$D/run.out" || fail "dockerd itself was replaced" || return 1
-    grep -q 'libcontainerd: started new containerd process' "$D/run.err" || fail "dockerd's log does not show containerd restarted" || return 1
-    [ "$(grep -c 'libcontainerd: started new containerd process' "$D/run.err")" -ge 2 ] || fail "dockerd's log shows only 1 containerd start" || return 1
+    # 20.10: "libcontainerd: started new containerd process"; 26 and later: "started new containerd
+    # process" (module=libcontainerd as a field)
+    grep -q 'started new containerd process' "$D/run.err" || fail "dockerd's log does not show containerd restarted" || return 1
+    [ "$(grep -c 'started new containerd process' "$D/run.err")" -ge 2 ] || fail "dockerd's log shows only 1 containerd start" || return 1
     ! has "$D/run.err" 'restarting in' || fail "dind-init restarted dockerd, which never died" || return 1
     grep -qx 'bg running' "$D/run.out" || fail "the running inner container did not survive: $(grep '^bg ' "$D/run.out")" || return 1
     grep -qx 'exec-ok' "$D/run.out" && grep -qx 'bg-removed' "$D/run.out" || fail "docker exec / rm -f of the surviving container failed" || return 1
@@ -310,16 +315,31 @@ H7() {
 
 # apt_fetch DIR PKG...: download PKG and whatever the base image lacks of its dependencies into
 # DIR, resolved by the host's apt against the base image's dpkg status (no container, no network
-# inside: the image is then built with --network none).
+# inside: the image is then built with --network none). When the base image's suite is not the
+# host's (DIND_SUITE=trixie on a bookworm host), apt reads that suite's package lists from a
+# private state directory (PY_CACHE/apt) instead of the host's.
 apt_fetch() {
-    local dir=$1 status=$PY_CACHE/status
+    local dir=$1 status=$PY_CACHE/status host_suite
     shift
     rm -rf "$dir" && mkdir -p "$dir/partial" || return 1
     tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$status" || return 1
-    local apt=(apt-get -o "Dir::State::status=$status" -o "Dir::Cache::archives=$dir" -o Debug::NoLocking=1
+    local own=()
+    host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+    if [ "$host_suite" != "$DIND_SUITE" ]; then
+        local a=$PY_CACHE/apt
+        mkdir -p "$a/lists/partial" "$a/parts" "$a/prefs" || return 1
+        echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DIND_MIRROR $DIND_SUITE main" >"$a/sources.list"
+        own=(-o "Dir::Etc::SourceList=$a/sources.list" -o "Dir::Etc::SourceParts=$a/parts"
+            -o "Dir::Etc::PreferencesParts=$a/prefs" -o "Dir::State::Lists=$a/lists"
+            -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=")
+        # its lists are fetched once per base rootfs (apt_fetch runs only when that changes)
+        apt-get "${own[@]}" -o Debug::NoLocking=1 -qq update >"$dir.log" 2>&1 ||
+            { lib_err "apt-get update for $DIND_SUITE failed: $(tail -n 3 "$dir.log")"; rm -rf "$dir"; return 1; }
+    fi
+    local apt=(apt-get "${own[@]}" -o "Dir::State::status=$status" -o "Dir::Cache::archives=$dir" -o Debug::NoLocking=1
         -o APT::Get::Assume-Yes=true -o DPkg::Lock::Timeout=600 -qq install --download-only --no-install-recommends "$@")
     if ! "${apt[@]}" >"$dir.log" 2>&1; then
-        apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1
+        if [ ${#own[@]} -eq 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1; fi
         "${apt[@]}" >"$dir.log" 2>&1 || { lib_err "apt-get --download-only $* failed: $(tail -n 3 "$dir.log")"; rm -rf "$dir"; return 1; }
     fi
     rm -rf "$dir/partial" "$dir/lock"
