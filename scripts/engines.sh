@@ -10,7 +10,7 @@
 #                                                # until the 1-min load average is below
 #                                                # --quiet-load (default 1.0)
 #
-# Per suite, per round (the order of the suites rotates every round), three runs of
+# Per suite, per round (the order of the suites rotates every round), four runs of
 # `docker run --rm --privileged IMAGE true` (fresh anonymous volume at /var/lib/docker):
 #   managed   dind-init/debian:test-SUITE as it is: dockerd starts its own containerd
 #   wait      the same with DIND_WAIT_CONTAINERD=1: dockerd's own shutdown, to its very end
@@ -19,6 +19,10 @@
 #             /var/lib/docker/containerd/daemon, state /var/run/docker/containerd/daemon; socket
 #             /run/containerd/containerd.sock), double-forked so that it is dind-init's child,
 #             waits for its socket, then execs `dockerd --containerd=/run/containerd/containerd.sock`
+#   parallel  DIND_DOCKERD=/usr/local/bin/dockerd-par: the same containerd, and dockerd
+#             --containerd exec'd at once, without waiting for the socket (containerd boots while
+#             dockerd's binary loads and initialises)
+# (Every run's log: target/engines/logs/SUITE-MODE-ROUND.log.)
 # Figures, from dind-init's log and dockerd's own time stamps: dind-init's time to ready (`ready:
 # dockerd answered /_ping ... after X s`; for `external` it includes starting containerd),
 # dockerd's "Starting up" -> "API listen on", containerd "successfully booted" -> "Loading
@@ -60,7 +64,7 @@ lib_is_root || { echo "engines.sh: needs root (it starts its own dockerd)" >&2; 
 WORK=$DIND_REPO/target/engines
 LOGS=$WORK/logs
 PFX=eng-$$
-MODES=(managed wait external)
+MODES=(managed wait external parallel)
 
 cleanup() {
     local ids
@@ -112,11 +116,20 @@ t1=$(date +%s.%N)
 echo "dockerd-ext: containerd serving after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') s" >&2
 exec dockerd --containerd="$sock" "$@"
 EOF
+    cat >"$ctx/dockerd-par" <<'EOF'
+#!/bin/sh
+# containerd (dind-init's child: double-forked) and at once dockerd --containerd
+sock=/run/containerd/containerd.sock
+mkdir -p /run/containerd /var/run/docker/containerd
+rm -f "$sock" "$sock.ttrpc"
+(setsid containerd --config /etc/dind-engines/containerd.toml </dev/null >/run/containerd/containerd.log 2>&1 &)
+exec dockerd --containerd="$sock" "$@"
+EOF
     cat >"$ctx/Dockerfile" <<EOF
 FROM $DIND_IMAGE
 COPY containerd.toml /etc/dind-engines/containerd.toml
-COPY dockerd-ext /usr/local/bin/dockerd-ext
-RUN chmod 0755 /usr/local/bin/dockerd-ext
+COPY dockerd-ext dockerd-par /usr/local/bin/
+RUN chmod 0755 /usr/local/bin/dockerd-ext /usr/local/bin/dockerd-par
 EOF
     lib_build "$ENGBENCH_IMAGE" "$ctx"
     local rc=$?
@@ -167,6 +180,7 @@ run_one() { # SUITE MODE ROUND
     case "$m" in
         wait) args=(-e DIND_WAIT_CONTAINERD=1) ;;
         external) args=(-e DIND_DOCKERD=/usr/local/bin/dockerd-ext) ;;
+        parallel) args=(-e DIND_DOCKERD=/usr/local/bin/dockerd-par) ;;
     esac
     log=$LOGS/$s-$m-$r.log
     t0=${EPOCHREALTIME/,/.}
@@ -243,6 +257,8 @@ def parse(path):
         f["gap"] = loading - booted
     if up and booted:
         f["ctrd_boot"] = booted - up
+    if "ready" in f and "api" in f:
+        f["pre"] = f["ready"] - f["api"]
     if sig and done and "stop" in f:
         f["term_done"] = done - sig
         f["after_done"] = f["stop"] - (done - sig)
@@ -270,9 +286,12 @@ rows = [
     ("dockerd Starting up → API listen on", "managed", "api"),
     ("dockerd Starting up → containerd booted", "managed", "ctrd_boot"),
     ("containerd booted → Loading containers: start.", "managed", "gap"),
+    ("  ready minus Starting up → API listen (exec, Go init, probe)", "managed", "pre"),
     ("**external containerd**: dind-init ready (incl. containerd start)", "external", "ready"),
     ("external: containerd start → socket", "external", "ctrd_ext"),
     ("external: dockerd Starting up → API listen on", "external", "api"),
+    ("**parallel** (containerd and dockerd --containerd at once): dind-init ready", "parallel", "ready"),
+    ("parallel: dockerd Starting up → API listen on", "parallel", "api"),
     ("shutdown, dind-init default (`dockerd exited cleanly after`)", "managed", "stop"),
     ("shutdown, DIND_WAIT_CONTAINERD=1 (dockerd's own end)", "wait", "stop"),
     ("  of which after `Daemon shutdown complete`", "wait", "after_done"),
@@ -280,6 +299,7 @@ rows = [
     ("  of which after `Daemon shutdown complete`", "external", "after_done"),
     ("whole `docker run --rm ... true`, managed", "managed", "wall"),
     ("whole `docker run --rm ... true`, external", "external", "wall"),
+    ("whole `docker run --rm ... true`, parallel", "parallel", "wall"),
     ("(1-min load average after the run, managed)", "managed", "load"),
 ]
 print("| figure | " + " | ".join(suites) + " |")
