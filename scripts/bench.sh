@@ -65,6 +65,8 @@ BIN=target/x86_64-unknown-linux-musl/release/dind-init
 export LIB_TAG=bench
 # shellcheck source=lib.sh
 . "$ROOT/scripts/lib.sh"
+# DIND_SUITE=trixie|sid (lib.sh): the inner engine; the bench image carries the suite
+IMAGE=$IMAGE$DIND_SUITE_TAG
 deps() { lib_install_deps; }
 build_binary() { lib_build_binary && BIN=$DIND_BIN; }
 host_start() { lib_host_start "$1" && BENCH_EXEC_ROOT=$DIND_HOST_RUN/exec; }
@@ -157,7 +159,7 @@ meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta host_docker "$(docker version --format 'server {{.Server.Version}}, client {{.Client.Version}}' 2>/dev/null), runtime runc $(runc --version 2>/dev/null | awk 'NR==1 {print $3}')"
 meta inner_docker "$(docker run --rm --entrypoint dockerd "$IMAGE" --version 2>/dev/null)"
 meta image "$IMAGE"
-meta image_desc "debootstrap bookworm minbase + docker.io + iptables, with dind-init, wrapdocker and hack/dind in /usr/local/bin"
+meta image_desc "debootstrap $DIND_SUITE minbase + $DIND_BASE_PKGS, with dind-init, wrapdocker and hack/dind in /usr/local/bin"
 meta dind_version "$("$BIN" --version 2>/dev/null | head -n1)"
 meta n "$N"
 meta idle "$IDLE"
@@ -398,7 +400,7 @@ sizes() {
     b=$(docker run --rm --entrypoint stat "$IMAGE" -L -c '%n|%s' /bin/bash /usr/bin/docker 2>/dev/null)
     while IFS='|' read -r f s; do
         case "$f" in
-            /bin/bash) out+="bash (in the image)|$s|dynamic|Debian bookworm, needed by wrapdocker (a bash script);" ;;
+            /bin/bash) out+="bash (in the image)|$s|dynamic|Debian $DIND_SUITE, needed by wrapdocker (a bash script);" ;;
             /usr/bin/docker) out+="docker CLI (in the image)|$s|dynamic|Debian docker.io, needed by wrapdocker and the hack/dind loop (\`docker info\`);" ;;
         esac
     done <<<"$b"

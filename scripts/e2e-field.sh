@@ -34,7 +34,10 @@
 # would give it its own 10 s stop time-out (dockerd's --shutdown-timeout is only a floor), so
 # dind-init stops the inner containers itself over the API within its budget first.
 #
-# Environment: FIELD_INSTANCE (host dockerd instance, default field), FIELD_CYCLES (F4's stop/start
+# The inner engine: DIND_SUITE=bookworm (default), trixie or sid (scripts/lib.sh): images, the
+# python3 .debs (fetched from that suite) and target/e2e-field-SUITE/ carry the suite.
+#
+# Environment: DIND_SUITE, FIELD_INSTANCE (host dockerd instance, default field), FIELD_CYCLES (F4's stop/start
 # cycles, default 20), DIND_BIN (use this binary, no build), DIND_CACHE, CI.
 set -uo pipefail
 export LC_ALL=C
@@ -47,12 +50,12 @@ LIB_TAG=e2e-field
 . scripts/scenario.sh
 
 INSTANCE=${FIELD_INSTANCE:-field}
-WORK=$DIND_REPO/target/e2e-field
+WORK=$DIND_REPO/target/e2e-field$DIND_SUITE_TAG
 RUNID=$$
 LABEL=dind-init-field=$RUNID
 PFX=field-$RUNID
-PY_IMAGE=dind-init-test/python:field
-NOVOLUME_IMAGE=dind-init-test/novolume:field
+PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
+NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}
 
 ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7)
@@ -177,8 +180,10 @@ docker exec bg echo exec""-ok && docker rm -f bg >/dev/null && echo bg-removed"
     grep -qx recovered "$D/run.out" || fail "docker run never worked again after containerd was killed" || return 1
     [ -n "$new" ] && [ "$new" != "$old" ] || fail "containerd pid $old -> '$new': not restarted" || return 1
     grep -qx 'dockerd-same yes' "$D/run.out" || fail "dockerd itself was replaced" || return 1
-    grep -q 'libcontainerd: started new containerd process' "$D/run.err" || fail "dockerd's log does not show containerd restarted" || return 1
-    [ "$(grep -c 'libcontainerd: started new containerd process' "$D/run.err")" -ge 2 ] || fail "dockerd's log shows only 1 containerd start" || return 1
+    # 20.10: "libcontainerd: started new containerd process"; 26 and later: "started new containerd
+    # process" (module=libcontainerd as a field)
+    grep -q 'started new containerd process' "$D/run.err" || fail "dockerd's log does not show containerd restarted" || return 1
+    [ "$(grep -c 'started new containerd process' "$D/run.err")" -ge 2 ] || fail "dockerd's log shows only 1 containerd start" || return 1
     ! has "$D/run.err" 'restarting in' || fail "dind-init restarted dockerd, which never died" || return 1
     grep -qx 'bg running' "$D/run.out" || fail "the running inner container did not survive: $(grep '^bg ' "$D/run.out")" || return 1
     grep -qx 'exec-ok' "$D/run.out" && grep -qx 'bg-removed' "$D/run.out" || fail "docker exec / rm -f of the surviving container failed" || return 1

@@ -23,6 +23,11 @@
 # the tar with an exec-form `docker load -i /images/inner.tar` into a named volume at
 # /var/lib/docker, and the next container on that volume runs the exec-form `docker run`.
 #
+# The inner engine: DIND_SUITE=bookworm (default, docker.io 20.10), trixie (26.1) or sid (28.x)
+# selects the Debian suite of the base image (scripts/lib.sh); the images and the log directory
+# then carry the suite: dind-init/debian:test-trixie, target/e2e-trixie/. E.g.
+#   sudo DIND_SUITE=trixie E2E_INSTANCE=e2e-trixie scripts/e2e.sh
+#
 # Output (scripts/scenario.sh): one line per scenario, `PASS|FAIL|SKIP  N name  (N s)  note`, then
 # `e2e: N passed, M failed` (last line). On failure: the reason, the container's output and the
 # host dockerd's log tail. Logs of every scenario stay in target/e2e/. Exit status non-zero if
@@ -38,12 +43,12 @@ export LIB_TAG=e2e
 . scripts/scenario.sh
 
 INSTANCE=${E2E_INSTANCE:-e2e}
-WORK=$DIND_REPO/target/e2e
+WORK=$DIND_REPO/target/e2e$DIND_SUITE_TAG
 RUNID=$$
 LABEL=dind-init-e2e=$RUNID
 PFX=e2e-$RUNID
-NOSHELL_IMAGE=dind-init-test/noshell:e2e
-NOVOLUME_IMAGE=dind-init-test/novolume:e2e
+NOSHELL_IMAGE=dind-init-test/noshell:e2e$DIND_SUITE_TAG
+NOVOLUME_IMAGE=dind-init-test/novolume:e2e$DIND_SUITE_TAG
 FAIL_TAIL=40 HOST_TAIL=25   # lines shown on a failure
 # dind-init's log line for a command killed by a signal (the contract's log format)
 KILLED_BY='killed by signal'

@@ -3,6 +3,9 @@
 # bench and the qemu lab). Source it; it defines functions and variables only (no `set -e`, no
 # traps, nothing runs at source time).
 #
+#   lib_suite SUITE                the inner engine: Debian suite bookworm (default, docker.io
+#                                  20.10), trixie (26.1) or sid (28.x); DIND_SUITE at source time;
+#                                  sets the image names below (dind-init/debian:test-SUITE)
 #   lib_install_deps [PKG...]      host packages (docker.io, iptables, debootstrap, busybox-static,
 #                                  python3, ...), installed only when missing
 #   lib_host_start INSTANCE        throwaway host dockerd: own data root, exec root, pid file,
@@ -11,9 +14,10 @@
 #                                  Sets DOCKER_HOST for this shell.
 #   lib_host_stop                  stops the dockerd lib_host_start started (by pid), idempotent
 #   lib_build_binary               cargo build --release (skipped with DIND_BIN=/path/to/dind-init)
-#   lib_base_image                 dind-init-test/base:bookworm (debootstrap, cached tarball)
+#   lib_base_image                 dind-init-test/base:$DIND_SUITE (debootstrap, cached tarball)
 #   lib_inner_image                dind-init-test/inner:latest + $DIND_CACHE/inner.tar
-#   lib_dind_image                 dind-init/scratch:test and dind-init/debian:test from docker/
+#   lib_dind_image                 dind-init/scratch:test and dind-init/debian:test (bookworm) or
+#                                  dind-init/debian:test-$DIND_SUITE, from docker/
 #   lib_all_images                 all of the above, in order
 #   dk ARGS...                     the docker CLI with a time-out (DK_TIMEOUT, default 120 s)
 #
@@ -26,20 +30,52 @@ DIND_REPO=$(cd "$DIND_LIB_DIR/.." && pwd)
 DIND_CACHE=${DIND_CACHE:-/var/cache/dind-init}
 export DIND_CACHE
 
-BASE_IMAGE=${BASE_IMAGE:-dind-init-test/base:bookworm}
-INNER_IMAGE=${INNER_IMAGE:-dind-init-test/inner:latest}
-DIND_IMAGE=${DIND_IMAGE:-dind-init/debian:test}
-SCRATCH_IMAGE=${SCRATCH_IMAGE:-dind-init/scratch:test}
-INNER_TAR=$DIND_CACHE/inner.tar
-DIND_SUITE=${DIND_SUITE:-bookworm}
-DIND_MIRROR=${DIND_MIRROR:-http://deb.debian.org/debian}
-# What the base image holds (the debootstrap --include list); its hash names the cached tarball.
-DIND_BASE_PKGS=${DIND_BASE_PKGS:-docker.io,iptables,ca-certificates,procps}
-DIND_RELEASE_BIN=$DIND_REPO/target/x86_64-unknown-linux-musl/release/dind-init
-
 LIB_TAG=${LIB_TAG:-lib}
 lib_log() { echo "[$LIB_TAG] $*" >&2; }
 lib_err() { echo "[$LIB_TAG] ERROR: $*" >&2; }
+
+# The Debian suite of the base image, i.e. which inner engine the DinD image runs:
+#   bookworm  docker.io 20.10.24, containerd 1.6 (the default; the historical image names)
+#   trixie    docker.io 26.1, containerd 1.7 (the CLI is the separate package docker-cli)
+#   sid       docker.io 28.x, containerd 2.x (unstable: moves; docker-cli too)
+# (testing, unstable and forky are accepted as well.) Every image built from the base carries the
+# suite in its name (DIND_SUITE_TAG: empty for bookworm, "-SUITE" otherwise), so several engines
+# live side by side in one host daemon: dind-init-test/base:SUITE, dind-init/debian:test-SUITE.
+#
+# lib_suite SUITE: select SUITE: sets DIND_SUITE, DIND_SUITE_TAG, BASE_IMAGE, DIND_IMAGE and
+# DIND_BASE_PKGS (what the base image holds: the debootstrap --include list; its hash names the
+# cached tarball). From trixie on, docker.io no longer ships the docker CLI: that is docker-cli,
+# which docker.io only Recommends (debootstrap installs no Recommends).
+lib_suite() {
+    DIND_SUITE=$1
+    case "$DIND_SUITE" in
+        bookworm) DIND_SUITE_TAG= ;;
+        trixie|forky|sid|testing|unstable) DIND_SUITE_TAG=-$DIND_SUITE ;;
+        *) lib_err "DIND_SUITE=$DIND_SUITE: not one of bookworm, trixie, forky, sid, testing, unstable"
+           DIND_SUITE_TAG=-$DIND_SUITE ;;
+    esac
+    export DIND_SUITE
+    BASE_IMAGE=dind-init-test/base:$DIND_SUITE
+    DIND_IMAGE=dind-init/debian:test$DIND_SUITE_TAG
+    if [ -z "$DIND_SUITE_TAG" ]; then
+        DIND_BASE_PKGS=docker.io,iptables,ca-certificates,procps
+    else
+        DIND_BASE_PKGS=docker.io,docker-cli,iptables,ca-certificates,procps
+    fi
+}
+# At source time: DIND_SUITE (default bookworm); BASE_IMAGE, DIND_IMAGE, DIND_BASE_PKGS given in
+# the environment win.
+lib_user_suite_vars=("${BASE_IMAGE:-}" "${DIND_IMAGE:-}" "${DIND_BASE_PKGS:-}")
+lib_suite "${DIND_SUITE:-bookworm}"
+BASE_IMAGE=${lib_user_suite_vars[0]:-$BASE_IMAGE}
+DIND_IMAGE=${lib_user_suite_vars[1]:-$DIND_IMAGE}
+DIND_BASE_PKGS=${lib_user_suite_vars[2]:-$DIND_BASE_PKGS}
+unset lib_user_suite_vars
+INNER_IMAGE=${INNER_IMAGE:-dind-init-test/inner:latest}
+SCRATCH_IMAGE=${SCRATCH_IMAGE:-dind-init/scratch:test}
+INNER_TAR=$DIND_CACHE/inner.tar
+DIND_MIRROR=${DIND_MIRROR:-http://deb.debian.org/debian}
+DIND_RELEASE_BIN=$DIND_REPO/target/x86_64-unknown-linux-musl/release/dind-init
 
 # The docker CLI: the distribution's (docker.io) when installed. A newer CLI elsewhere in PATH
 # (e.g. /usr/local/bin) may insist on the buildx plugin for BuildKit builds.
@@ -271,22 +307,50 @@ lib_build_binary() {
 
 lib_hash() { printf '%s' "$*" | sha256sum | cut -c1-12; }
 
+# lib_debootstrap_script: the debootstrap script for DIND_SUITE. bookworm's debootstrap
+# (1.0.128+nmu2+deb12u2) already has trixie, testing and unstable as symlinks to its generic `sid`
+# script; a suite it does not know (forky, an older debootstrap) gets that script explicitly
+# (debootstrap's 4th argument). Prints the path, or nothing when debootstrap knows the suite.
+lib_debootstrap_script() {
+    local dir=/usr/share/debootstrap/scripts
+    [ -e "$dir/$DIND_SUITE" ] && return 0
+    [ -e "$dir/sid" ] && echo "$dir/sid"
+}
+
+# lib_rootfs_check ROOT: the engine's pieces are in the rootfs (dockerd, the docker CLI,
+# containerd, runc, both iptables backends); prints the versions, for the log.
+lib_rootfs_check() {
+    local root=$1 b missing=()
+    for b in dockerd docker containerd containerd-shim-runc-v2 runc iptables iptables-legacy iptables-nft ps; do
+        [ -e "$root/usr/bin/$b" ] || [ -e "$root/usr/sbin/$b" ] || [ -e "$root/sbin/$b" ] || missing+=("$b")
+    done
+    [ ${#missing[@]} -eq 0 ] || { lib_err "the $DIND_SUITE rootfs lacks: ${missing[*]} (DIND_BASE_PKGS=$DIND_BASE_PKGS)"; return 1; }
+    # shellcheck disable=SC2016  # dpkg-query's format, not the shell's
+    chroot "$root" dpkg-query -W -f '${Package}=${Version} ' docker.io docker-cli containerd runc iptables 2>/dev/null
+    echo
+}
+
 # lib_base_rootfs: the debootstrap tarball, built once and cached. Prints its path.
 lib_base_rootfs() {
-    local key tar root
+    local key tar root script log t0 versions
     key=$(lib_hash "$DIND_SUITE $DIND_BASE_PKGS minbase")
     tar=$DIND_CACHE/base-$DIND_SUITE-$key.tar
+    log=$DIND_CACHE/debootstrap-$DIND_SUITE.log
     if [ ! -s "$tar" ]; then
         mkdir -p "$DIND_CACHE" || return 1
         root=$(mktemp -d "$DIND_CACHE/rootfs.XXXXXX") || return 1
-        lib_log "debootstrap --variant=minbase --include=$DIND_BASE_PKGS $DIND_SUITE (once, a few minutes; cached as $tar)"
+        script=$(lib_debootstrap_script)
+        lib_log "debootstrap --variant=minbase --include=$DIND_BASE_PKGS $DIND_SUITE${script:+ (script $script)} (once, a few minutes; cached as $tar)"
+        t0=$SECONDS
         if ! debootstrap --variant=minbase --include="$DIND_BASE_PKGS" \
-            "$DIND_SUITE" "$root" "$DIND_MIRROR" >"$DIND_CACHE/debootstrap.log" 2>&1; then
-            lib_err "debootstrap failed; last lines of $DIND_CACHE/debootstrap.log:"
-            tail -n 20 "$DIND_CACHE/debootstrap.log" >&2
+            "$DIND_SUITE" "$root" "$DIND_MIRROR" ${script:+"$script"} >"$log" 2>&1; then
+            lib_err "debootstrap failed; last lines of $log:"
+            tail -n 20 "$log" >&2
             rm -rf "$root"
             return 1
         fi
+        versions=$(lib_rootfs_check "$root") || { rm -rf "$root"; return 1; }
+        lib_log "debootstrap $DIND_SUITE took $((SECONDS - t0)) s: $versions"
         # Offline image: no package lists, no downloaded .debs, no host resolv.conf/hostname.
         rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
         rm -f "$root/etc/hostname" "$root/etc/resolv.conf"
@@ -304,11 +368,13 @@ lib_base_image() {
     have=$(dk image inspect -f '{{index .Config.Labels "dind-init-test.rootfs"}}' "$BASE_IMAGE" 2>/dev/null)
     [ "$have" = "$key" ] && return 0
     lib_log "importing $tar as $BASE_IMAGE"
+    local t0=$SECONDS
     DK_TIMEOUT=600 dk import \
         -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         -c "LABEL dind-init-test.rootfs=$key" \
         -c 'CMD ["bash"]' \
         "$tar" "$BASE_IMAGE" >/dev/null || { lib_err "docker import of $tar failed"; return 1; }
+    lib_log "imported $BASE_IMAGE in $((SECONDS - t0)) s"
 }
 
 # lib_inner_image: INNER_IMAGE (static busybox, ~2 MB) in the current daemon, and saved as
@@ -387,20 +453,35 @@ lib_all_images() {
 # TESTCONTAINERS_HOST_OVERRIDE, loads /images/inner.tar through the SDK, runs INNER_IMAGE's
 # `echo sdk-ok` (prints `result=sdk-ok`) and `versions: ...`. `docker.from_env()` follows
 # DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, so the same script checks TLS clients.
-PY_CACHE=$DIND_CACHE/python
+PY_CACHE=${PY_CACHE:-$DIND_CACHE/python${DIND_SUITE_TAG:-}}
 
 # lib_apt_fetch DIR PKG...: download PKG and whatever the base image lacks of its dependencies into
 # DIR, resolved by the host's apt against the base image's dpkg status (no container, no network
-# inside: the image is then built with --network none).
+# inside: the image is then built with --network none). When the base image's suite is not the
+# host's (DIND_SUITE=trixie on a bookworm host), apt reads that suite's package lists from a
+# private state directory (PY_CACHE/apt) instead of the host's.
 lib_apt_fetch() {
-    local dir=$1 status=$PY_CACHE/status
+    local dir=$1 status=$PY_CACHE/status host_suite
     shift
     rm -rf "$dir" && mkdir -p "$dir/partial" || return 1
     tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$status" || return 1
-    local apt=(apt-get -o "Dir::State::status=$status" -o "Dir::Cache::archives=$dir" -o Debug::NoLocking=1
+    local own=()
+    host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+    if [ "$host_suite" != "$DIND_SUITE" ]; then
+        local a=$PY_CACHE/apt
+        mkdir -p "$a/lists/partial" "$a/parts" "$a/prefs" || return 1
+        echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DIND_MIRROR $DIND_SUITE main" >"$a/sources.list"
+        own=(-o "Dir::Etc::SourceList=$a/sources.list" -o "Dir::Etc::SourceParts=$a/parts"
+            -o "Dir::Etc::PreferencesParts=$a/prefs" -o "Dir::State::Lists=$a/lists"
+            -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=")
+        # its lists are fetched once per base rootfs (apt_fetch runs only when that changes)
+        apt-get "${own[@]}" -o Debug::NoLocking=1 -qq update >"$dir.log" 2>&1 ||
+            { lib_err "apt-get update for $DIND_SUITE failed: $(tail -n 3 "$dir.log")"; rm -rf "$dir"; return 1; }
+    fi
+    local apt=(apt-get "${own[@]}" -o "Dir::State::status=$status" -o "Dir::Cache::archives=$dir" -o Debug::NoLocking=1
         -o APT::Get::Assume-Yes=true -o DPkg::Lock::Timeout=600 -qq install --download-only --no-install-recommends "$@")
     if ! "${apt[@]}" >"$dir.log" 2>&1; then
-        apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1
+        if [ ${#own[@]} -eq 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1; fi
         "${apt[@]}" >"$dir.log" 2>&1 || { lib_err "apt-get --download-only $* failed: $(tail -n 3 "$dir.log")"; rm -rf "$dir"; return 1; }
     fi
     rm -rf "$dir/partial" "$dir/lock"
