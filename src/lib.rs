@@ -199,6 +199,13 @@ fn start(
         _ => None,
     };
     let tls = server_tls(&cfg, env)?;
+    let engine = std::fs::read_to_string("/var/lib/dpkg/status")
+        .ok()
+        .and_then(|s| dockerd::state::engine_version(&s));
+    if let Some((pkg, version, _)) = &engine {
+        log::info!("dockerd: the image has {pkg} {version}");
+    }
+    let engine_major = engine.as_ref().map(|e| e.2);
     let plan = plan::plan(&plan::Inputs {
         cfg: &cfg,
         daemon_json: &daemon_json,
@@ -208,6 +215,7 @@ fn start(
         path_prefix,
         tls,
         containerd_bin: find_in_path("containerd", env.get("PATH").map(String::as_str)),
+        engine_major,
     })?;
     for n in &plan.notes {
         if n.contains("WITHOUT TLS") {
@@ -216,7 +224,7 @@ fn start(
             log::info!("{n}");
         }
     }
-    dockerd::state::check_storage(&plan);
+    dockerd::state::check_storage(&plan, &daemon_json, engine_major);
     dockerd::state::remove_stale(&plan, pid1);
     log::info!(
         "dockerd prepared (stale state cleared), {:.1} ms",
@@ -231,10 +239,9 @@ fn start(
 fn find_in_path(name: &str, path: Option<&str>) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = path.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    path.split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(name))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+    path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(name)).find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// The server's TLS files for a TLS listener: docker:dind's layout in DOCKER_TLS_CERTDIR,

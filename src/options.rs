@@ -12,8 +12,8 @@
 //! come in as values, so it is unit-tested and fuzzed without touching the process.
 
 use crate::config::{
-    parse_bool, parse_duration, shell_split, AutoOr, Config, ContainerdBy, HealthConfig, Iptables, LogMode, Mode,
-    OnDaemonExit, TlsDir,
+    parse_bool, parse_duration, shell_split, AutoOr, Config, ContainerdBy, HealthConfig, Iptables,
+    LogMode, Mode, OnDaemonExit, TlsDir,
 };
 use crate::error::{usage, Result};
 use std::collections::HashMap;

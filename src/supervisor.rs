@@ -79,7 +79,8 @@ struct Managed {
 
 impl Managed {
     fn new(which: Which) -> crate::error::Result<Managed> {
-        let tail = LogTail::new().map_err(|e| Error::Setup(format!("cannot create a pipe: {e}")))?;
+        let tail =
+            LogTail::new().map_err(|e| Error::Setup(format!("cannot create a pipe: {e}")))?;
         Ok(Managed { which, state: Daemon::Gone, restarts: 0, tail: Arc::new(tail) })
     }
     fn name(&self) -> &'static str {
@@ -294,8 +295,12 @@ impl Supervisor {
 
     fn spawn(&self, which: Which) -> crate::error::Result<Proc> {
         match (which, &self.plan.containerd, &self.containerd) {
-            (Which::Dockerd, _, _) => dockerd::spawn(&self.plan, &self.cfg, self.mask, &self.dockerd.tail),
-            (Which::Containerd, Some(c), Some(m)) => dockerd::spawn_containerd(c, &self.cfg, self.mask, &m.tail),
+            (Which::Dockerd, _, _) => {
+                dockerd::spawn(&self.plan, &self.cfg, self.mask, &self.dockerd.tail)
+            }
+            (Which::Containerd, Some(c), Some(m)) => {
+                dockerd::spawn_containerd(c, &self.cfg, self.mask, &m.tail)
+            }
             _ => Err(Error::Setup("containerd is not dind-init's to start".into())),
         }
     }
@@ -346,7 +351,9 @@ impl Supervisor {
                         "ready: dockerd answered /_ping on {sock} after {took:.3}s ({} attempt(s))",
                         probe.attempts
                     ),
-                    Which::Containerd => log::info!("containerd: serving on {sock} after {took:.3}s"),
+                    Which::Containerd => {
+                        log::info!("containerd: serving on {sock} after {took:.3}s")
+                    }
                 }
                 return Ok(());
             }
@@ -380,7 +387,8 @@ impl Supervisor {
                     log::warn!("{msg}\nready: --continue-on-timeout: running the command anyway");
                     return Ok(());
                 }
-                let hint = "hint: raise --wait-timeout (DIND_WAIT_TIMEOUT) if the daemon is just slow";
+                let hint =
+                    "hint: raise --wait-timeout (DIND_WAIT_TIMEOUT) if the daemon is just slow";
                 return Err(StartFailed::Error(Error::Setup(format!("{msg}\n{hint}"))));
             }
             let until = (now + probe.next_wakeup(now)).min(deadline);
@@ -529,7 +537,9 @@ impl Supervisor {
                 true
             }
             OnDaemonExit::Exit => {
-                log::error!("{name}: --on-daemon-exit=exit: stopping; dind-init will exit {EXIT_SETUP}");
+                log::error!(
+                    "{name}: --on-daemon-exit=exit: stopping; dind-init will exit {EXIT_SETUP}"
+                );
                 m.state = Daemon::Gone;
                 false
             }
@@ -545,9 +555,21 @@ impl Supervisor {
                     m.state = Daemon::Gone;
                     return false;
                 }
-                let delay = restart_delay(m.restarts);
+                // containerd first restarts at once: dockerd can do nothing without it, and
+                // it is back in 0.1 s (dockerd's own supervisor takes 10 s to notice).
+                let delay = match (m.which, m.restarts) {
+                    (Which::Containerd, 0) => Duration::ZERO,
+                    (Which::Containerd, n) => restart_delay(n - 1),
+                    (Which::Dockerd, n) => restart_delay(n),
+                };
                 m.restarts += 1;
-                log::warn!("{name}: restarting in {delay:.0?} (restart {}/{})", m.restarts, cfg.max_restarts);
+                let when =
+                    if delay.is_zero() { "now".to_string() } else { format!("in {delay:.0?}") };
+                log::warn!(
+                    "{name}: restarting {when} (restart {}/{})",
+                    m.restarts,
+                    cfg.max_restarts
+                );
                 m.state = Daemon::Backoff { at: Instant::now() + delay };
                 true
             }
@@ -616,8 +638,9 @@ impl Supervisor {
                 if now >= deadline {
                     // The same rule as at start: a daemon that does not answer in time is a
                     // failed one. It is killed; its end then goes through --on-daemon-exit.
+                    let what = if which == Which::Dockerd { "answer /_ping" } else { "listen" };
                     log::error!(
-                        "{name} (pid {}) did not answer within {:.0?} after its restart (last: {}): killing it",
+                        "{name} (pid {}) did not {what} within {:.0?} after its restart (last: {}): killing it",
                         proc.pid,
                         self.cfg.wait_timeout,
                         p.last_error
@@ -649,7 +672,11 @@ impl Supervisor {
                 if let Daemon::Dead { end, ran } = &self.dockerd.state {
                     // Nothing else runs here: dockerd's end is dind-init's end.
                     let report = self.dockerd.tail.report("dockerd");
-                    log::error!("dockerd {} after running {:.1}s. {report}", end.desc, ran.as_secs_f64());
+                    log::error!(
+                        "dockerd {} after running {:.1}s. {report}",
+                        end.desc,
+                        ran.as_secs_f64()
+                    );
                     let code = end.code;
                     self.dockerd.state = Daemon::Gone;
                     return Outcome::DaemonEnded(code);
@@ -675,7 +702,9 @@ impl Supervisor {
                 .into_iter()
                 .flatten()
                 .find_map(|m| match &m.state {
-                    Daemon::Running { probe: Some((p, _)), .. } => p.fd().and_then(|f| f.try_clone_to_owned().ok()),
+                    Daemon::Running { probe: Some((p, _)), .. } => {
+                        p.fd().and_then(|f| f.try_clone_to_owned().ok())
+                    }
                     _ => None,
                 });
             for s in self.wait(next, fd.as_ref().map(|f| f.as_fd())) {
@@ -722,7 +751,9 @@ impl Supervisor {
         let mut stop = Stop::new(t0, total, self.cfg.wait_containerd);
         let mut ends: [Option<Ended>; 2] = [None, None];
         loop {
-            for (i, m) in [Some(&mut self.dockerd), self.containerd.as_mut()].into_iter().enumerate() {
+            for (i, m) in
+                [Some(&mut self.dockerd), self.containerd.as_mut()].into_iter().enumerate()
+            {
                 if let Some(m) = m {
                     if let Daemon::Dead { end, .. } = &m.state {
                         ends[i] = Some(end.clone());
@@ -733,7 +764,9 @@ impl Supervisor {
             let now = Instant::now();
             let dpid = self.dockerd.pid();
             let has_child = || {
-                dpid.is_some_and(|p| state::has_live_child(&state::processes(Path::new("/proc")), p))
+                dpid.is_some_and(|p| {
+                    state::has_live_child(&state::processes(Path::new("/proc")), p)
+                })
             };
             let seen = Seen {
                 command_running: self.command_pid().is_some(),
@@ -753,7 +786,9 @@ impl Supervisor {
             // SIGKILL cannot end a process in uninterruptible sleep: do not wait for ever.
             let give_up = stop.budget.end + Duration::from_secs(3);
             if now >= give_up {
-                log::warn!("shutdown: processes still there 3 s after the budget: giving up on them");
+                log::warn!(
+                    "shutdown: processes still there 3 s after the budget: giving up on them"
+                );
                 break;
             }
             let until = Some(next.unwrap_or(give_up).min(give_up));

@@ -50,22 +50,39 @@ fn log_sink(cfg: &Config) -> Box<dyn Write + Send> {
 /// Starts dockerd.
 pub fn spawn(plan: &Plan, cfg: &Config, mask: OriginalMask, tail: &Arc<LogTail>) -> Result<Proc> {
     let path = plan.path_prefix.as_ref().map(|dir| {
-        let path = std::env::var("PATH")
-            .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        let path = std::env::var("PATH").unwrap_or_else(|_| {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+        });
         format!("{}:{path}", dir.display())
     });
-    let not_found = "is docker.io / docker-ce installed in the image, and on PATH? set DIND_DOCKERD \
+    let not_found =
+        "is docker.io / docker-ce installed in the image, and on PATH? set DIND_DOCKERD \
                      to its path";
-    let pid = spawn_process("dockerd", Path::new(&plan.program), &plan.args, path, cfg, mask, tail, not_found)?;
+    let pid = spawn_process(
+        "dockerd",
+        Path::new(&plan.program),
+        &plan.args,
+        path,
+        cfg,
+        mask,
+        tail,
+        not_found,
+    )?;
     Ok(Proc { pid, started: Instant::now() })
 }
 
 /// Starts the containerd dind-init runs, after writing its config file.
-pub fn spawn_containerd(c: &ContainerdPlan, cfg: &Config, mask: OriginalMask, tail: &Arc<LogTail>) -> Result<Proc> {
+pub fn spawn_containerd(
+    c: &ContainerdPlan,
+    cfg: &Config,
+    mask: OriginalMask,
+    tail: &Arc<LogTail>,
+) -> Result<Proc> {
     if let Some(dir) = c.config.parent() {
         crate::sys::mkdir_p(dir)?;
     }
-    std::fs::write(&c.config, &c.config_text).map_err(|e| crate::error::io_err("cannot write", &c.config, e))?;
+    std::fs::write(&c.config, &c.config_text)
+        .map_err(|e| crate::error::io_err("cannot write", &c.config, e))?;
     let not_found = "set DIND_CONTAINERD_BY=dockerd to leave containerd to dockerd";
     let pid = spawn_process("containerd", &c.program, &c.args, None, cfg, mask, tail, not_found)?;
     Ok(Proc { pid, started: Instant::now() })

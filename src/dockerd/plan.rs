@@ -49,6 +49,8 @@ pub struct Inputs<'a> {
     pub tls: Option<ServerTls>,
     /// The `containerd` binary found in PATH.
     pub containerd_bin: Option<PathBuf>,
+    /// The engine's major version (Debian's docker.io 20, 26, 28, ...), when known.
+    pub engine_major: Option<u32>,
 }
 
 /// containerd, when dind-init runs it: at the paths dockerd's managed containerd would use,
@@ -80,7 +82,7 @@ impl ContainerdPlan {
              version = 2\n\
              root = {}\n\
              state = {}\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.cri.v1.images\", \"io.containerd.cri.v1.runtime\"]\n\n\
              [grpc]\n  address = {}\n  max_recv_message_size = 16777216\n  max_send_message_size = 16777216\n\n\
              [debug]\n  address = {}\n",
             toml_str(&root),
@@ -363,17 +365,25 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
             extra.push(format!("--cgroup-parent={p}"));
         }
     }
-    // The MTU of the network we are on, when smaller than dockerd's default.
-    if !user.is_set("--mtu", "mtu") {
-        match (&cfg.mtu, i.route_mtu) {
-            (AutoOr::Off, _) | (AutoOr::Auto, None) => {}
-            (AutoOr::Value(m), _) => extra.push(format!("--mtu={m}")),
-            (AutoOr::Auto, Some((iface, m))) => {
-                notes.push(format!(
-                    "network: default route via {iface} has MTU {m}: passing --mtu={m} to dockerd"
-                ));
-                extra.push(format!("--mtu={m}"));
-            }
+    // The MTU of the network we are on, when smaller than dockerd's default: for the default
+    // bridge (--mtu) and, on engines that have the flag (24+), for networks users create.
+    let mtu = match (&cfg.mtu, i.route_mtu) {
+        (AutoOr::Off, _) | (AutoOr::Auto, None) => None,
+        (AutoOr::Value(m), _) => Some(*m),
+        (AutoOr::Auto, Some((iface, m))) => {
+            notes.push(format!(
+                "network: default route via {iface} has MTU {m}: passing --mtu={m} to dockerd"
+            ));
+            Some(m)
+        }
+    };
+    if let Some(m) = mtu {
+        if !user.is_set("--mtu", "mtu") {
+            extra.push(format!("--mtu={m}"));
+        }
+        let opts_set = user.is_set("--default-network-opt", "default-network-opts");
+        if i.engine_major.is_some_and(|v| v >= 24) && !opts_set {
+            extra.push(format!("--default-network-opt=bridge=com.docker.network.driver.mtu={m}"));
         }
     }
     // dockerd's own default (15 s) is only a floor of its shutdown; keep it inside ours.
@@ -388,7 +398,9 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
     let containerd = match (cfg.containerd, &i.containerd_bin) {
         (ContainerdBy::Dockerd, _) => None,
         (_, _) if users_own => {
-            notes.push("containerd: dockerd is given one already (--containerd): leaving it be".into());
+            notes.push(
+                "containerd: dockerd is given one already (--containerd): leaving it be".into(),
+            );
             None
         }
         (ContainerdBy::DindInit, None) => {
@@ -449,6 +461,7 @@ mod tests {
             path_prefix: None,
             tls: Some(ServerTls::in_dir(Path::new("/certs"))),
             containerd_bin: None,
+            engine_major: None,
         }
     }
 
@@ -534,6 +547,25 @@ mod tests {
             ..inputs(&cfg(&["true"], &[]))
         });
         assert!(!p.unwrap().args.iter().any(|a| a.starts_with("--mtu")));
+    }
+
+    #[test]
+    fn mtu_for_user_networks_on_engines_that_have_the_flag() {
+        let opt = "--default-network-opt=bridge=com.docker.network.driver.mtu=1450";
+        let c = cfg(&["true"], &[]);
+        let mtu = Some(("eth0", 1450));
+        let p = plan(&Inputs { route_mtu: mtu, engine_major: Some(26), ..inputs(&c) }).unwrap();
+        assert!(has(&p, "--mtu=1450") && has(&p, opt), "{:?}", p.args);
+        // 20.10 refuses the flag (dockerd exits 1): not given; nor when the engine is unknown.
+        for major in [Some(20), None] {
+            let p = plan(&Inputs { route_mtu: mtu, engine_major: major, ..inputs(&c) }).unwrap();
+            assert!(has(&p, "--mtu=1450"));
+            assert!(!p.args.iter().any(|a| a.starts_with("--default-network-opt")));
+        }
+        // The user's own: kept alone.
+        let c = cfg(&["--default-network-opt=bridge=com.docker.network.driver.mtu=1300"], &[]);
+        let p = plan(&Inputs { route_mtu: mtu, engine_major: Some(28), ..inputs(&c) }).unwrap();
+        assert_eq!(p.args.iter().filter(|a| a.starts_with("--default-network-opt")).count(), 1);
     }
 
     #[test]
@@ -644,13 +676,23 @@ mod tests {
         assert_eq!(cd.socket, PathBuf::from("/var/run/docker/containerd/containerd.sock"));
         assert_eq!(cd.root, PathBuf::from("/var/lib/docker/containerd/daemon"));
         assert!(has(&p, "--containerd=/var/run/docker/containerd/containerd.sock"), "{:?}", p.args);
-        assert!(cd.config_text.contains("root = \"/var/lib/docker/containerd/daemon\""), "{}", cd.config_text);
+        assert!(
+            cd.config_text.contains("root = \"/var/lib/docker/containerd/daemon\""),
+            "{}",
+            cd.config_text
+        );
         assert!(cd.config_text.contains("io.containerd.grpc.v1.cri"));
         assert_eq!(cd.args, ["--config", "/var/run/docker/containerd/containerd.toml"]);
         // The user's data root and exec root are followed.
         let c = cfg(&["--data-root=/d", "--exec-root", "/x"], &[]);
-        let cd = plan(&Inputs { containerd_bin: bin.clone(), ..inputs(&c) }).unwrap().containerd.unwrap();
-        assert_eq!((cd.socket, cd.root), (PathBuf::from("/x/containerd/containerd.sock"), PathBuf::from("/d/containerd/daemon")));
+        let cd = plan(&Inputs { containerd_bin: bin.clone(), ..inputs(&c) })
+            .unwrap()
+            .containerd
+            .unwrap();
+        assert_eq!(
+            (cd.socket, cd.root),
+            (PathBuf::from("/x/containerd/containerd.sock"), PathBuf::from("/d/containerd/daemon"))
+        );
         // No binary, the user's own containerd, or asked for dockerd's: none.
         assert!(plan(&inputs(&c)).unwrap().containerd.is_none());
         let c = cfg(&["--containerd=/run/containerd/containerd.sock"], &[]);
@@ -658,10 +700,16 @@ mod tests {
         assert!(p.containerd.is_none());
         assert_eq!(p.args.iter().filter(|a| a.starts_with("--containerd")).count(), 1);
         let c = cfg(&[], &[("DIND_CONTAINERD_BY", "dockerd")]);
-        assert!(plan(&Inputs { containerd_bin: bin.clone(), ..inputs(&c) }).unwrap().containerd.is_none());
+        assert!(plan(&Inputs { containerd_bin: bin.clone(), ..inputs(&c) })
+            .unwrap()
+            .containerd
+            .is_none());
         let json = r#"{"containerd": "/run/c.sock"}"#;
         let c = cfg(&[], &[]);
-        assert!(plan(&Inputs { daemon_json: json, containerd_bin: bin, ..inputs(&c) }).unwrap().containerd.is_none());
+        assert!(plan(&Inputs { daemon_json: json, containerd_bin: bin, ..inputs(&c) })
+            .unwrap()
+            .containerd
+            .is_none());
         // Asked for dind-init's without a binary: said at once.
         let c = cfg(&[], &[("DIND_CONTAINERD_BY", "dind-init")]);
         assert!(plan(&inputs(&c)).unwrap_err().to_string().contains("no containerd binary"));
@@ -696,7 +744,7 @@ mod tests {
                 let mut c = Config::blank();
                 c.dockerd_args = args;
                 let i = Inputs { cfg: &c, daemon_json: &json, docker_host: Some(&host), own_cgroup: None,
-                                 route_mtu: None, path_prefix: None, tls: None, containerd_bin: None };
+                                 route_mtu: None, path_prefix: None, tls: None, containerd_bin: None, engine_major: None };
                 let _ = plan(&i);
             }
         }

@@ -418,7 +418,9 @@ fn containerd_main(args: &[String]) -> ! {
     eprintln!("fake-containerd[{pid}] level=info msg=\"containerd successfully booted\"");
     event(&format!("containerd-listening {}", now_ns()));
     loop {
-        if PENDING[SIGTERM as usize].swap(false, Ordering::SeqCst) || PENDING[SIGINT as usize].swap(false, Ordering::SeqCst) {
+        if PENDING[SIGTERM as usize].swap(false, Ordering::SeqCst)
+            || PENDING[SIGINT as usize].swap(false, Ordering::SeqCst)
+        {
             event(&format!("containerd-term {}", now_ns()));
             let _ = std::fs::remove_file(&sock);
             event(&format!("containerd-exit {}", now_ns()));
