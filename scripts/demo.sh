@@ -71,25 +71,18 @@ echo "demo: set-up phases"
 printf '%s\n' "${PHASES[@]}"
 echo
 echo "demo: inside the container, from dind-init's log"
-awk '
-    function t(line) { match(line, /\+[0-9.]+s/); return substr(line, RSTART + 1, RLENGTH - 2) + 0 }
-    !/^dind-init: \+/ { next }
-    /cgroups: .*(v1|v2|hybrid).* ms$/ && !cg { cg = 1; n = split($0, w, " "); cgms = w[n - 1] }
-    /dockerd: started pid/ { started = t($0) }
-    /ready: dockerd answered/ { ready = t($0) }
-    /command: started pid/ { cmd0 = t($0) }
-    /command: (exited|was killed|killed)/ { cmd1 = t($0) }
-    /shutdown: sending SIGTERM/ { sd0 = t($0) }
-    /shutdown: dockerd (exited|needed)/ { sd1 = t($0) }
-    / exit [0-9]+$/ { end = t($0) }
-    END {
-        if (cg) printf "  %-52s %8.1f ms\n", "cgroup set-up", cgms
-        printf "  %-52s %8.3f s\n", "start -> dockerd spawned", started
-        printf "  %-52s %8.3f s\n", "dockerd spawned -> answers /_ping", ready - started
-        printf "  %-52s %8.3f s\n", "ready -> command started", cmd0 - ready
-        printf "  %-52s %8.3f s\n", "the command (inner docker run echo hello)", cmd1 - cmd0
-        printf "  %-52s %8.3f s\n", "dockerd shutdown (SIGTERM -> exited)", sd1 - sd0
-        printf "  %-52s %8.3f s\n", "total, dind-init start -> exit", end
-    }' "$DEMO_LOG"
+t() { lib_dind_time "$DEMO_LOG" "$1"; }
+row() { # LABEL A B UNIT: B - A
+    [ -n "$2" ] && [ -n "$3" ] && awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "  %-52s %8.3f s\n", l, b - a }'
+}
+cg=$(lib_dind_msg "$DEMO_LOG" 'cgroups: ' | grep -o '[0-9.]* ms$' | head -n 1)
+[ -n "$cg" ] && printf '  %-52s %8s\n' "cgroup set-up" "$cg"
+row "start -> containerd serving (dind-init's own)" 0 "$(t 'containerd: serving on')"
+row "start -> dockerd spawned" 0 "$(t 'dockerd: started pid')"
+row "dockerd spawned -> answers /_ping" "$(t 'dockerd: started pid')" "$(t 'ready: dockerd answered')"
+row "ready -> command started" "$(t 'ready: dockerd answered')" "$(t 'command: started pid')"
+row "the command (inner docker run echo hello)" "$(t 'command: started pid')" "$(t 'command: exited')"
+row "dockerd shutdown (SIGTERM -> exited)" "$(t 'shutdown: sending SIGTERM to dockerd')" "$(t 'shutdown: dockerd exited')"
+row "total, dind-init start -> exit" 0 "$(lib_dind_lines "$DEMO_LOG" | grep ' exit [0-9]*$' | tail -n 1 | sed 's/^dind-init: +\([0-9.]*\)s .*/\1/')"
 rm -f "$DEMO_LOG" "$DEMO_LOG.load"
 exit "$rc"

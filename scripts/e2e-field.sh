@@ -89,11 +89,11 @@ scenario_args "$@"
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
 
 # has FILE TEXT: a dind-init log line of FILE contains TEXT (fixed string)
-has() { grep '^dind-init: ' "$1" | grep -qF -- "$2"; }
+has() { lib_dind_has "$@"; }
 need() { # FILE TEXT WHAT
     has "$1" "$2" || fail "${3:-$(basename "$1")}: no dind-init log line containing '$2'"
 }
-logline() { grep '^dind-init: ' "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' | cut -c1-"${3:-160}"; }
+logline() { lib_dind_msg "$1" "$2" "${3:-160}"; }
 
 # health_status C: .State.Health.Status
 health_status() { dk inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }

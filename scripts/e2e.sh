@@ -83,8 +83,8 @@ scenario_args "$@"
 # ------------------------------------------------------------------ helpers for scenarios
 
 # dind-init's log line: ELAPSED of `exit N` (from a captured stderr/log file)
-dind_exit_time() { sed -n 's/^dind-init: +\([0-9.]*\)s *INFO *exit [0-9]*$/\1/p' "$1" | tail -n 1; }
-dind_ready() { sed -n 's/^.*ready: dockerd answered .* after \([0-9.]*\)s.*$/\1/p' "$1" | head -n 1; }
+dind_exit_time() { lib_dind_lines "$1" | sed -n 's/^dind-init: +\([0-9.]*\)s *INFO *exit [0-9]*$/\1/p' | tail -n 1; }
+dind_ready() { lib_dind_after "$1" 'ready: dockerd answered'; }
 
 # ------------------------------------------------------------------ the scenarios
 

@@ -45,39 +45,32 @@ trap 'exit 143' TERM
 
 # ------------------------------------------------------------------ check bookkeeping
 
-passed=0
-failed=0
-summary=()
 SETUP_OK=
 NOTE=
+NCHECK=0
 
-now() { echo "${EPOCHREALTIME/,/.}"; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+now() { lib_now; }
+elapsed() { lib_since "$1"; }
 
-# check NAME FUNCTION [ARGS...]: run FUNCTION with its output in a log; PASS/FAIL line with the
-# time taken and FUNCTION's NOTE; on failure the log's last lines.
+# check NAME FUNCTION [ARGS...]: run FUNCTION with its output in a log; its result (lib.sh's
+# lib_result) with the time taken and FUNCTION's NOTE; on failure the log's last lines.
 check() {
     local name=$1 t0 log rc
     shift
     t0=$(now)
-    log=$WORK/check-$((passed + failed + 1)).log
+    NCHECK=$((NCHECK + 1))
+    log=$WORK/check-$NCHECK.log
     NOTE=
     "$@" >"$log" 2>&1
     rc=$?
-    local line
     if [ $rc -eq 0 ]; then
-        passed=$((passed + 1))
-        line="PASS  $name  ($(elapsed "$t0") s)${NOTE:+: $NOTE}"
-        echo "$line"
+        lib_result PASS "$name" "$(elapsed "$t0")" "$NOTE"
     else
-        failed=$((failed + 1))
-        line="FAIL  $name  ($(elapsed "$t0") s)${NOTE:+: $NOTE}"
-        echo "$line"
+        lib_result FAIL "$name" "$(elapsed "$t0")" "$NOTE"
         echo "----- last lines of its output:"
         tail -n 40 "$log" | sed 's/^/    /'
         echo "-----"
     fi
-    summary+=("$line")
 }
 
 need_setup() { [ -n "$SETUP_OK" ] || { echo "set-up failed (see the first check)"; return 1; }; }
@@ -97,10 +90,8 @@ must_match() {
     grep -Eq -- "$2" "$1" || { echo "MISSING: $3 (no line matching /$2/)"; return 1; }
 }
 
-# dind_ts LOG REGEX: the +S.mmm timestamp of the first dind-init log line matching REGEX.
-dind_ts() {
-    grep -E -- "^dind-init: \+[0-9.]+s [A-Z]+ +$2" "$1" | head -n 1 | sed -E 's/^dind-init: \+([0-9.]+)s.*/\1/'
-}
+# dind_ts LOG TEXT: the +S.mmm timestamp of the first dind-init log line with TEXT.
+dind_ts() { lib_dind_time "$@"; }
 
 # ------------------------------------------------------------------ set-up
 
@@ -572,6 +563,5 @@ check "k8s: jenkins-dind-sidecar-pod.yaml dind container and its steps" k8s_side
 cleanup   # before the summary, so that `examples: N passed, M failed` is the last line
 echo
 echo "=== examples summary ($(elapsed "$t_all") s)"
-printf '%s\n' "${summary[@]}"
-echo "examples: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+printf '%s\n' "${LIB_RESULTS[@]}"
+lib_summary

@@ -34,6 +34,52 @@ LIB_TAG=${LIB_TAG:-lib}
 lib_log() { echo "[$LIB_TAG] $*" >&2; }
 lib_err() { echo "[$LIB_TAG] ERROR: $*" >&2; }
 
+# ------------------------------------------------------------------ results
+
+# Every stage reports each of its tests with lib_result: a line `PASS|FAIL|SKIP  LABEL  (N s)
+# note` on stdout, and a row STATUS<TAB>STAGE<TAB>LABEL<TAB>SECONDS<TAB>NOTE appended to
+# $DIND_RESULTS when it is set (scripts/test.sh gives each stage its own file and sums them).
+# Under CI=true a SKIP is reported as a FAIL. lib_summary prints `TAG: N passed, M failed`.
+lib_in_ci() { case "${CI:-}" in [Tt][Rr][Uu][Ee] | 1 | [Yy][Ee][Ss]) return 0 ;; esac; return 1; }
+LIB_PASSED=0 LIB_FAILED=0 LIB_SKIPPED=0 LIB_RESULTS=()
+lib_result() { # STATUS LABEL SECONDS [NOTE]
+    local st=$1 label=$2 secs=$3 note=${4:-} line
+    if [ "$st" = SKIP ] && lib_in_ci; then st=FAIL note="skipped under CI=true: $note"; fi
+    case "$st" in
+        PASS) LIB_PASSED=$((LIB_PASSED + 1)) ;;
+        SKIP) LIB_SKIPPED=$((LIB_SKIPPED + 1)) ;;
+        *) st=FAIL; LIB_FAILED=$((LIB_FAILED + 1)) ;;
+    esac
+    line=$(printf '%-4s  %s  (%5.1f s)' "$st" "$label" "$secs")
+    [ -n "$note" ] && line+="  $note"
+    echo "$line"
+    LIB_RESULTS+=("$line")
+    if [ -n "${DIND_RESULTS:-}" ]; then
+        note=${note//$'\t'/ }
+        printf '%s\t%s\t%s\t%s\t%s\n' "$st" "$LIB_TAG" "$label" "$secs" "${note//$'\n'/ }" >>"$DIND_RESULTS"
+    fi
+}
+lib_summary() {
+    [ "$LIB_SKIPPED" -gt 0 ] && echo "$LIB_TAG: $LIB_SKIPPED skipped (not run; a failure under CI=true)"
+    echo "$LIB_TAG: $LIB_PASSED passed, $LIB_FAILED failed"
+    [ "$LIB_FAILED" -eq 0 ] && [ $((LIB_PASSED + LIB_SKIPPED)) -gt 0 ]
+}
+# lib_now: the wall clock in seconds (EPOCHREALTIME); lib_since T0 [DECIMALS]: seconds since T0
+lib_now() { echo "${EPOCHREALTIME/,/.}"; }
+lib_since() { awk -v a="$1" -v b="$(lib_now)" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, b - a }'; }
+
+# ------------------------------------------------------------------ dind-init's log
+
+# dind-init logs `dind-init: +S.mmms LEVEL message` (S: seconds since it started). These read a
+# captured stderr or `docker logs` file; TEXT is a fixed string.
+lib_dind_lines() { grep -a '^dind-init: +' "$1"; }                          # FILE
+lib_dind_has() { lib_dind_lines "$1" | grep -qF -- "$2"; }                    # FILE TEXT
+lib_dind_msg() { # FILE TEXT [WIDTH]: the message of the first line with TEXT
+    lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' | cut -c1-"${3:-100000}"
+}
+lib_dind_time() { lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +\([0-9.]*\)s .*/\1/'; }  # FILE TEXT
+lib_dind_after() { lib_dind_msg "$1" "$2" | sed -n 's/.* after \([0-9.]*\)s.*/\1/p'; }             # FILE TEXT
+
 # The Debian suite of the base image, i.e. which inner engine the DinD image runs:
 #   bookworm  docker.io 20.10.24, containerd 1.6 (the default; the historical image names)
 #   trixie    docker.io 26.1, containerd 1.7 (the CLI is the separate package docker-cli)
@@ -105,6 +151,22 @@ lib_apt_install() {
     fi
     DEBIAN_FRONTEND=noninteractive apt-get "${o[@]}" install -qq --no-install-recommends "$@" >/dev/null \
         || { lib_err "apt-get install $* failed"; return 1; }
+}
+
+# lib_static_elf FILE: FILE is an ELF executable with no program interpreter (statically
+# linked), for any architecture (ldd only reads the host's). Needs python3.
+lib_static_elf() {
+    python3 - "$1" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+if b[:4] != b"\x7fELF" or b[4] != 2:
+    sys.exit(1)
+end = "<" if b[5] == 1 else ">"
+phoff, = struct.unpack_from(end + "Q", b, 32)
+phentsize, phnum = struct.unpack_from(end + "HH", b, 54)
+types = [struct.unpack_from(end + "I", b, phoff + i * phentsize)[0] for i in range(phnum)]
+sys.exit(0 if 3 not in types else 1)   # PT_INTERP
+PY
 }
 
 # lib_static BIN: true when BIN is a statically linked executable.

@@ -38,10 +38,6 @@
 #   wait_log C TEXT SECONDS, wait_healthy C SECONDS
 #   INNER_MOUNT, LOAD            the docker run arguments mounting inner.tar, the command loading it
 
-PASSED=0
-FAILED=0
-SKIPPED=0
-RESULTS=()
 SELECTED=()
 D=          # the current scenario's log directory
 FAILMSG=
@@ -51,7 +47,6 @@ INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
 # shellcheck disable=SC2034  # for the scenarios
 LOAD='docker load -q -i /images/inner.tar >/dev/null'
 
-in_ci() { case "${CI:-}" in [Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]) return 0 ;; esac; return 1; }
 
 # ------------------------------------------------------------------ arguments
 
@@ -88,13 +83,9 @@ scenario_args() {
 
 # ------------------------------------------------------------------ reporting
 
-# result STATUS ID SECONDS [NOTE]
+# result STATUS ID SECONDS [NOTE]: lib_result with the id and name in aligned columns
 result() {
-    local line
-    line=$(printf '%-4s  %-*s %-*s (%5.1f s)' "$1" "$SC_IDW" "$2" "$SC_NAMEW" "${NAME[$2]}" "$3")
-    [ -n "${4:-}" ] && line+="  $4"
-    echo "$line"
-    RESULTS+=("$line")
+    lib_result "$1" "$(printf '%-*s %-*s' "$SC_IDW" "$2" "$SC_NAMEW" "${NAME[$2]}")" "$3" "${4:-}"
 }
 
 skip_all() { # REASON
@@ -102,16 +93,7 @@ skip_all() { # REASON
     echo "$LIB_TAG: ======================================================================"
     echo "$LIB_TAG: SKIPPING every scenario: $1"
     echo "$LIB_TAG: ======================================================================"
-    for n in "${SELECTED[@]}"; do
-        if in_ci; then result FAIL "$n" 0 "skipped under CI=true: $1"; FAILED=$((FAILED + 1))
-        else result SKIP "$n" 0 "$1"; SKIPPED=$((SKIPPED + 1)); fi
-    done
-}
-
-summary() {
-    [ "$SKIPPED" -gt 0 ] && echo "$LIB_TAG: $SKIPPED skipped (not run; a failure under CI=true)"
-    echo "$LIB_TAG: $PASSED passed, $FAILED failed"
-    [ "$FAILED" -eq 0 ]
+    for n in "${SELECTED[@]}"; do result SKIP "$n" 0 "$1"; done
 }
 
 # show what a failed scenario captured: dind-init's own lines, then each file's tail, then the
@@ -135,8 +117,8 @@ show_failure() { # DIR
 
 fail() { FAILMSG=$*; return 1; }
 skip() { SKIPMSG=$*; return 2; }
-now() { echo "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, b - a }'; }
+now() { lib_now; }
+since() { lib_since "$@"; }
 
 # run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME), stdout -> D/NAME.out,
 # stderr (dind-init's and dockerd's log) -> D/NAME.err, status -> RC and D/NAME.rc, wall time ->
@@ -257,8 +239,8 @@ scenario_signal() { # STATUS NAME
     {
         echo
         echo "$LIB_TAG: $2: stopping (containers and the host dockerd are cleaned up)"
-        [ ${#RESULTS[@]} -gt 0 ] && printf '%s\n' "${RESULTS[@]}"
-        echo "$LIB_TAG: $PASSED passed, $((FAILED + 1)) failed"
+        [ ${#LIB_RESULTS[@]} -gt 0 ] && printf '%s\n' "${LIB_RESULTS[@]}"
+        echo "$LIB_TAG: $LIB_PASSED passed, $((LIB_FAILED + 1)) failed"
     } 1>&"$SC_OUT"
     exit "$1"
 }
@@ -290,13 +272,10 @@ scenario_run() {
     sc_secs=$(since "$sc_t0")
     if [ $sc_rc -eq 0 ]; then
         result PASS "$sc_id" "$sc_secs" "$NOTE"
-        PASSED=$((PASSED + 1))
-    elif [ $sc_rc -eq 2 ] && [ -n "$SKIPMSG" ] && ! in_ci; then
+    elif [ $sc_rc -eq 2 ] && [ -n "$SKIPMSG" ] && ! lib_in_ci; then
         result SKIP "$sc_id" "$sc_secs" "$SKIPMSG"
-        SKIPPED=$((SKIPPED + 1))
     else
         result FAIL "$sc_id" "$sc_secs" "${FAILMSG:-${SKIPMSG:-failed}}"
-        FAILED=$((FAILED + 1))
         show_failure "$D"
     fi
     cleanup_containers
@@ -308,7 +287,7 @@ scenario_main() {
     echo "$LIB_TAG: scenarios: ${SELECTED[*]}"
     if ! lib_is_root; then
         skip_all "not root: the harness starts its own dockerd and runs privileged containers (run it with sudo)"
-        summary
+        lib_summary
         return
     fi
     trap scenario_cleanup EXIT
@@ -318,9 +297,9 @@ scenario_main() {
     sc_all=$(now)
     if ! scenario_setup; then
         echo "$LIB_TAG: set-up FAILED: every scenario fails"
-        for sc_id in "${SELECTED[@]}"; do result FAIL "$sc_id" 0 "set-up failed"; FAILED=$((FAILED + 1)); done
+        for sc_id in "${SELECTED[@]}"; do result FAIL "$sc_id" 0 "set-up failed"; done
         scenario_cleanup
-        summary
+        lib_summary
         return 1
     fi
     rm -rf "$WORK"
@@ -330,6 +309,6 @@ scenario_main() {
     scenario_cleanup
     echo
     echo "$LIB_TAG: summary (logs in $WORK; $(since "$sc_all") s in all)"
-    printf '%s\n' "${RESULTS[@]}"
-    summary
+    printf '%s\n' "${LIB_RESULTS[@]}"
+    lib_summary
 }

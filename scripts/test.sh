@@ -1,82 +1,191 @@
 #!/usr/bin/env bash
-# The README's test command (and what CI runs): everything, against real engines.
-#   1. the static release build (and a check that it is static and small)
-#   2. cargo test: unit tests, parser fuzzing (bounded), namespace tests with a fake dockerd
-#   3. scripts/e2e.sh: the real Docker-in-Docker scenario matrix on a throwaway dockerd
-#   4. scripts/e2e-field.sh: faults (dockerd/containerd killed, 20 stop/start cycles) and field
-#      hardening (shutdown grace, MTU, Docker SDK client, health, iptables, storage)
-#   5. scripts/examples.sh: the example images (Maven, Jenkins agent) and k8s/ manifests
-#   6. scripts/v2-lab.sh: the cgroup v2 scenarios in a qemu VM
-# Needs root. Installs what it needs. Under CI=true nothing may be skipped.
+# The README's test command, and what CI runs (.ci/run): every stage, against real engines.
+#
+#   sudo scripts/test.sh               # every stage (CI runs this, with CI=true)
+#   sudo scripts/test.sh --list        # the stages
+#   sudo scripts/test.sh e2e-sid demo  # some stages, by name
+#
+# One runner for all stages. Each stage reports every test it ran through lib.sh's lib_result:
+# a `PASS|FAIL|SKIP  label  (N s)  note` line, and a row in target/test-results/STAGE.tsv
+# (STATUS, stage, label, seconds, note). This script sums those files: the last line is
+# `tests: N passed, M failed`, and the exit status is 0 only when nothing failed. A stage that
+# exits non-zero without a failed row counts as one failure. Under CI=true a skip is a failure.
+# Needs root; installs what it needs (Debian packages, the musl targets); images are built
+# offline (debootstrap + docker import) and cached in ${DIND_CACHE:-/var/cache/dind-init}.
+#
+# The engines: every real-engine scenario runs on the oldest (bookworm's docker.io 20.10) and
+# the newest Debian ships (sid: 28.x today); trixie's (26.1, what the ready-made image installs)
+# runs a representative set and the docker:dind service scenarios. `scripts/test.sh --all-engines`
+# runs the whole matrix on every engine (not in CI: about 20 minutes more).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+cd "$(dirname "$0")/.." || exit 2
+export LC_ALL=C
 export DIND_CACHE="${DIND_CACHE:-/var/cache/dind-init}"
+export LIB_TAG=test
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. scripts/lib.sh
 
-stages=()
-failed=0
-tests_passed=0
-tests_failed=0
-stage_log=$(mktemp)
-trap 'rm -f "$stage_log"' EXIT
-stage() { # NAME COMMAND...
-    local name=$1; shift
-    local t0=$SECONDS rc p f
-    echo
-    echo "=== test stage: $name"
-    "$@" 2>&1 | tee "$stage_log"
-    rc=${PIPESTATUS[0]}
-    # Count the tests the stage ran: cargo's "test result: ok. N passed; M failed" and the
-    # scripts' "NAME: N passed, M failed" summary lines.
-    p=$(grep -aoE '[0-9]+ passed[;,] [0-9]+ failed' "$stage_log" | awk '{s+=$1} END {print s+0}')
-    f=$(grep -aoE '[0-9]+ passed[;,] [0-9]+ failed' "$stage_log" | awk '{s+=$3} END {print s+0}')
-    tests_passed=$((tests_passed + p))
-    tests_failed=$((tests_failed + f))
-    if [ "$rc" -eq 0 ]; then
-        stages+=("PASS  $name  ($((SECONDS - t0)) s, $p tests)")
+RESULTS=$DIND_REPO/target/test-results
+ALL_ENGINES=0
+# The representative set on the engine in the middle: start-up, exit codes, the stop, restarts,
+# cgroup containment, restart policies, the stop budget.
+E2E_REPRESENTATIVE=(1 5 6 7 12 13 15)
+FIELD_REPRESENTATIVE=(F1 F3 H2)
+
+# ------------------------------------------------------------------ the stages
+
+s_setup() { # the toolchain (and its musl targets) and the host packages every stage needs
+    local t0
+    t0=$(lib_now)
+    if lib_toolchain && lib_install_deps; then
+        lib_result PASS "rustup targets and host packages" "$(lib_since "$t0")" "$(cargo --version 2>/dev/null), $(docker --version 2>/dev/null)"
     else
-        stages+=("FAIL  $name  ($((SECONDS - t0)) s, exit $rc, $p passed, $f failed)")
-        failed=$((failed + 1))
+        lib_result FAIL "rustup targets and host packages" "$(lib_since "$t0")"
     fi
+    lib_summary
 }
 
-toolchain() {
-    command -v cargo >/dev/null || { echo "cargo is missing: install Rust (rustup) first"; return 1; }
-    if ! rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-linux-musl; then
-        rustup target add x86_64-unknown-linux-musl || return 1
-    fi
-    if ! command -v unshare >/dev/null; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux || return 1
-    fi
+s_build() { # the static release binaries, both architectures
+    local t0 target bin out
+    for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+        t0=$(lib_now)
+        bin=target/$target/release/dind-init
+        if ! cargo build --release --locked --target "$target"; then
+            lib_result FAIL "cargo build --release --target $target" "$(lib_since "$t0")"
+            continue
+        fi
+        if lib_static_elf "$bin"; then
+            lib_result PASS "cargo build --release --target $target" "$(lib_since "$t0")" "$(stat -c %s "$bin") bytes, static"
+        else
+            lib_result FAIL "cargo build --release --target $target" "$(lib_since "$t0")" "$bin is not a static executable"
+        fi
+    done
+    lib_summary
 }
 
-release_build() {
-    cargo build --release --locked || return 1
-    local bin=target/x86_64-unknown-linux-musl/release/dind-init
-    local ldd_out
-    ldd_out=$(ldd "$bin" 2>&1 || true)
-    echo "ldd: $ldd_out"
-    case "$ldd_out" in
-        *"not a dynamic executable"*|*"statically linked"*) ;;
-        *) echo "FAIL: $bin is not static"; return 1 ;;
+s_cargo_test() { # unit tests, bounded fuzzing, namespace and fault tests with the fake dockerd
+    local log rc
+    log=$(mktemp)
+    cargo test --locked 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    # `test NAME ... ok|FAILED|ignored` -> a row each
+    sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\|ignored\)$/\2\t\1/p' "$log" | while IFS=$'\t' read -r st name; do
+        case "$st" in ok) st=PASS ;; FAILED) st=FAIL ;; ignored) st=SKIP ;; esac
+        lib_result "$st" "$name" 0 >/dev/null
+    done
+    rm -f "$log"
+    return "$rc"
+}
+
+s_e2e() { DIND_SUITE=$1 scripts/e2e.sh "${@:2}"; }               # SUITE [SCENARIOS]
+s_field() { DIND_SUITE=$1 scripts/e2e-field.sh "${@:2}"; }       # SUITE [SCENARIOS]
+s_service() { DIND_SUITE=$1 scripts/e2e-service.sh; }            # SUITE
+s_examples() { scripts/examples.sh; }
+
+s_demo() { # the README's first command, from a fresh clone of HEAD
+    local t0 dir rc
+    t0=$(lib_now)
+    dir=$(mktemp -d /tmp/dind-init-demo.XXXXXX)
+    if ! git clone -q "$DIND_REPO" "$dir/repo"; then
+        lib_result FAIL "scripts/demo.sh from a fresh clone" "$(lib_since "$t0")" "git clone failed"
+        rm -rf "$dir"
+        lib_summary
+        return
+    fi
+    (cd "$dir/repo" && DIND_RESULTS= LIB_TAG=demo scripts/demo.sh) 2>&1 | tee "$dir/demo.log"
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" = 0 ] && grep -qx hello "$dir/demo.log"; then
+        lib_result PASS "scripts/demo.sh from a fresh clone of $(git rev-parse --short HEAD)" "$(lib_since "$t0")" "printed hello, exit 0"
+    else
+        lib_result FAIL "scripts/demo.sh from a fresh clone of $(git rev-parse --short HEAD)" "$(lib_since "$t0")" "exit $rc"
+    fi
+    rm -rf "$dir"
+    lib_summary
+}
+
+s_release() { scripts/release.sh --check; }                      # reproducible dist/
+s_lab() { env "$@" scripts/v2-lab.sh; }                           # VAR=VALUE...
+
+# name|description|function [args]
+STAGES=(
+    "setup|the musl targets and the host packages|s_setup"
+    "build|the static release binaries, x86_64 and aarch64|s_build"
+    "cargo-test|unit tests, fuzzing, namespace and fault tests (fake dockerd)|s_cargo_test"
+    "e2e-bookworm|the real DinD matrix on the oldest engine (bookworm, Docker 20.10)|s_e2e bookworm"
+    "field-bookworm|faults and field hardening on the oldest engine|s_field bookworm"
+    "e2e-sid|the real DinD matrix on the newest engine (sid)|s_e2e sid"
+    "field-sid|faults and field hardening on the newest engine|s_field sid"
+    "e2e-trixie|the representative set on trixie (Docker 26.1)|s_e2e trixie ${E2E_REPRESENTATIVE[*]}"
+    "field-trixie|containerd and dockerd killed, MTU, on trixie|s_field trixie ${FIELD_REPRESENTATIVE[*]}"
+    "service|docker:dind's service contract: GitLab, ARC, Jenkins, Python SDK (trixie)|s_service trixie"
+    "examples|the example images and the Kubernetes manifests|s_examples"
+    "demo|the README's demo command from a fresh clone|s_demo"
+    "release|dist/ for both architectures, built twice: byte-identical|s_release"
+    "v2-lab|cgroup v2 in a qemu VM (bookworm kernel and engine)|s_lab V2LAB_SUITE=bookworm"
+    "v2-lab-trixie|cgroup v2 in a qemu VM (trixie kernel and engine)|s_lab V2LAB_SUITE=trixie"
+    "arm64-lab|Docker-in-Docker on arm64 in a qemu-system-aarch64 VM|s_lab V2LAB_ARCH=arm64"
+)
+
+usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+SELECTED=()
+for a in "$@"; do
+    case "$a" in
+        -h | --help) usage; exit 0 ;;
+        --list) for s in "${STAGES[@]}"; do IFS='|' read -r n d _ <<<"$s"; printf '%-16s %s\n' "$n" "$d"; done; exit 0 ;;
+        --all-engines) ALL_ENGINES=1 ;;
+        *) found=
+            for s in "${STAGES[@]}"; do [ "${s%%|*}" = "$a" ] && { SELECTED+=("$s"); found=1; }; done
+            [ -n "$found" ] || { echo "test.sh: unknown stage '$a' (see --list)" >&2; exit 2; } ;;
     esac
-    echo "size: $(stat -c %s "$bin") bytes"
-}
+done
+[ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${STAGES[@]}")
+if [ "$ALL_ENGINES" = 1 ]; then
+    E2E_REPRESENTATIVE=() FIELD_REPRESENTATIVE=()
+    SELECTED=("${SELECTED[@]//s_e2e trixie */s_e2e trixie}")
+    SELECTED=("${SELECTED[@]//s_field trixie */s_field trixie}")
+fi
 
-stage "toolchain" toolchain
-stage "release build (static)" release_build
-stage "cargo test (unit, fuzz, namespace)" cargo test --locked
-stage "real Docker-in-Docker matrix (scripts/e2e.sh)" scripts/e2e.sh
-stage "faults and field hardening on a real engine (scripts/e2e-field.sh)" scripts/e2e-field.sh
-stage "example images and Kubernetes manifests (scripts/examples.sh)" scripts/examples.sh
-stage "cgroup v2 lab (scripts/v2-lab.sh)" scripts/v2-lab.sh
+# ------------------------------------------------------------------ the runner
+
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS" || exit 2
+summary=()
+total_passed=0 total_failed=0 total_skipped=0 i=0
+t_all=$SECONDS
+for s in "${SELECTED[@]}"; do
+    IFS='|' read -r name desc fn <<<"$s"
+    i=$((i + 1))
+    file=$RESULTS/$(printf '%02d' "$i")-$name.tsv
+    : >"$file"
+    echo
+    echo "=== test stage: $name: $desc"
+    t0=$SECONDS
+    # shellcheck disable=SC2086  # fn holds the function and its arguments
+    (export DIND_RESULTS=$file LIB_TAG=$name; $fn)
+    rc=$?
+    p=$(grep -c '^PASS' "$file") f=$(grep -c '^FAIL' "$file") k=$(grep -c '^SKIP' "$file")
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+        printf 'FAIL\t%s\t%s\t%s\t%s\n' "$name" "the stage" "$((SECONDS - t0))" "exited $rc before reporting a failed test" >>"$file"
+        f=1
+    fi
+    if [ "$((p + f + k))" = 0 ]; then
+        printf 'FAIL\t%s\t%s\t%s\t%s\n' "$name" "the stage" "$((SECONDS - t0))" "ran no test" >>"$file"
+        f=1
+    fi
+    total_passed=$((total_passed + p)) total_failed=$((total_failed + f)) total_skipped=$((total_skipped + k))
+    status=PASS
+    [ "$f" -gt 0 ] && status=FAIL
+    summary+=("$(printf '%-4s  %-16s %5d s  %4d passed, %d failed' "$status" "$name" "$((SECONDS - t0))" "$p" "$f")")
+    [ "$k" != 0 ] && summary[-1]+=", $k skipped"
+done
 
 echo
-echo "=== summary"
-printf '%s\n' "${stages[@]}"
-echo "stages: $(( ${#stages[@]} - failed )) of ${#stages[@]} passed"
-if [ "$failed" -gt 0 ] && [ "$tests_failed" -eq 0 ]; then
-    tests_failed=$failed   # a stage failed before it could count its tests
+echo "=== summary ($((SECONDS - t_all)) s; results in $RESULTS/)"
+printf '%s\n' "${summary[@]}"
+if lib_in_ci && [ "$total_skipped" -gt 0 ]; then
+    echo "CI=true: $total_skipped skipped test(s) count as failed"
+    total_failed=$((total_failed + total_skipped))
 fi
-echo "tests: $tests_passed passed, $tests_failed failed"
-[ "$failed" -eq 0 ]
+echo "tests: $total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]

@@ -1686,25 +1686,4 @@ while True:
         assert!(requests >= 2, "the server saw: {seen:?}");
         assert!(!seen.iter().any(|l| l.starts_with("error")), "the server saw: {seen:?}");
     }
-
-    /// `cargo test --release --lib tls::tests::timing -- --ignored --nocapture`
-    #[test]
-    #[ignore]
-    fn timing() {
-        let dir = tmp("timing");
-        let mut fresh = Vec::new();
-        let mut again = Vec::new();
-        for _ in 0..20 {
-            let t = std::time::Instant::now();
-            ensure(&request(&dir)).unwrap();
-            fresh.push(t.elapsed());
-            let t = std::time::Instant::now();
-            ensure(&request(&dir)).unwrap();
-            again.push(t.elapsed());
-        }
-        fresh.sort();
-        again.sort();
-        eprintln!("fresh set: min {:?} median {:?}", fresh[0], fresh[10]);
-        eprintln!("re-issue:  min {:?} median {:?}", again[0], again[10]);
-    }
 }

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The release artifacts: static dind-init binaries for x86_64 and aarch64 (musl), named by
+# version and architecture, and their SHA256SUMS, in dist/.
+#
+#   scripts/release.sh            # dist/dind-init-VERSION-{x86_64,aarch64}-linux-musl, SHA256SUMS
+#   sudo scripts/release.sh --check
+#
+# Reproducible: the build runs with the source and cargo-home paths remapped
+# (--remap-path-prefix) in its own target directory (target/dist-build), so the same commit
+# gives the same bytes wherever it is checked out. --check (a stage of scripts/test.sh) shows
+# it: dist/ from this tree, then again from a fresh clone of HEAD in another directory, and the
+# two SHA256SUMS must be equal; then the container images: docker/Dockerfile's `dist` stage built
+# for linux/amd64 and linux/arm64 (each with the right binary, checked by its ELF machine), and
+# the arm64 image run under qemu-user emulation (`dind-init --version`).
+#
+# Works offline on a fresh machine: it installs the musl targets (rustup) and, for --check, the
+# Debian packages it needs (qemu-user-static, binfmt-support); no C cross toolchain (rust-lld
+# links aarch64).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+export LC_ALL=C
+export LIB_TAG=release
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. scripts/lib.sh
+
+TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+
+# build_dist SRC OUT: dist/ of the tree SRC into OUT (absolute paths).
+build_dist() {
+    local src=$1 out=$2 t arch bin
+    local cargo_home=${CARGO_HOME:-$HOME/.cargo}
+    mkdir -p "$out" || return 1
+    rm -f "$out"/dind-init-* "$out/SHA256SUMS"
+    for t in "${TARGETS[@]}"; do
+        arch=${t%%-*}
+        (
+            cd "$src" &&
+                CARGO_TARGET_DIR="$src/target/dist-build" \
+                    RUSTFLAGS="--remap-path-prefix=$src=/dind-init --remap-path-prefix=$cargo_home=/cargo" \
+                    cargo build --quiet --release --locked --target "$t"
+        ) || { lib_err "cargo build --target $t failed in $src"; return 1; }
+        bin=$src/target/dist-build/$t/release/dind-init
+        lib_static_elf "$bin" || { lib_err "$bin is not static"; return 1; }
+        install -m 0755 "$bin" "$out/dind-init-$VERSION-$arch-linux-musl" || return 1
+    done
+    (cd "$out" && sha256sum dind-init-"$VERSION"-* >SHA256SUMS)
+}
+
+if [ "${1:-}" != --check ]; then
+    [ $# -eq 0 ] || { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
+    lib_toolchain || exit 1
+    build_dist "$DIND_REPO" "$DIND_REPO/dist" || exit 1
+    echo "dist/ ($VERSION, commit $(git rev-parse --short=12 HEAD)):"
+    (cd dist && ls -l dind-init-* && cat SHA256SUMS)
+    exit 0
+fi
+
+# ------------------------------------------------------------------ --check
+
+WORK=$(mktemp -d /tmp/dind-init-release.XXXXXX)
+cleanup() { lib_host_stop; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+t0=$(lib_now)
+if lib_toolchain && build_dist "$DIND_REPO" "$DIND_REPO/dist"; then
+    lib_result PASS "dist/ built" "$(lib_since "$t0")" "$(cd dist && stat -c '%n %s' dind-init-* | tr '\n' ' ')"
+else
+    lib_result FAIL "dist/ built" "$(lib_since "$t0")"
+    lib_summary
+    exit 1
+fi
+
+t0=$(lib_now)
+git clone -q "$DIND_REPO" "$WORK/elsewhere/dind-init" && build_dist "$WORK/elsewhere/dind-init" "$WORK/dist2"
+if cmp -s dist/SHA256SUMS "$WORK/dist2/SHA256SUMS"; then
+    lib_result PASS "reproducible: a fresh clone elsewhere gives the same bytes" "$(lib_since "$t0")" "$(cut -c1-16 dist/SHA256SUMS | tr '\n' ' ')"
+else
+    lib_result FAIL "reproducible: a fresh clone elsewhere gives the same bytes" "$(lib_since "$t0")" \
+        "$(diff dist/SHA256SUMS "$WORK/dist2/SHA256SUMS" | tr '\n' ' ' | cut -c1-300)"
+fi
+
+t0=$(lib_now)
+v=$(dist/dind-init-"$VERSION"-x86_64-linux-musl --version)
+case "$v" in
+    "dind-init $VERSION (commit $(git rev-parse --short=12 HEAD), x86_64-unknown-linux-musl)") lib_result PASS "--version says version, commit and target" "$(lib_since "$t0")" "$v" ;;
+    *) lib_result FAIL "--version says version, commit and target" "$(lib_since "$t0")" "$v" ;;
+esac
+
+# The images, both platforms, offline: docker/Dockerfile's `dist` stage takes the binary for
+# TARGETARCH from dist/.
+images() {
+    lib_install_deps qemu-user-static binfmt-support || return 1
+    lib_host_start "${RELEASE_INSTANCE:-release}" || return 1
+    local ctx=$WORK/ctx plat arch want img cfg
+    mkdir -p "$ctx/dist" && cp dist/dind-init-* "$ctx/dist/" || return 1
+    for plat in amd64 arm64; do
+        img=dind-init:$VERSION-$plat
+        t0=$(lib_now)
+        if ! lib_build "$img" "$ctx" -f "$DIND_REPO/docker/Dockerfile" --target dist --platform "linux/$plat" \
+            --build-arg "VERSION=$VERSION" >"$WORK/build-$plat.log" 2>&1; then
+            lib_result FAIL "image linux/$plat (docker/Dockerfile --target dist)" "$(lib_since "$t0")" "$(tail -n 3 "$WORK/build-$plat.log" | tr '\n' ' ')"
+            continue
+        fi
+        arch=$(dk image inspect -f '{{.Os}}/{{.Architecture}}' "$img")
+        # the binary in the image: its ELF machine (x86-64 62, AArch64 183)
+        cfg=$(dk create "$img" 2>/dev/null) && dk cp "$cfg:/dind-init" "$WORK/bin-$plat" >/dev/null 2>&1
+        dk rm "$cfg" >/dev/null 2>&1
+        want=62
+        [ "$plat" = arm64 ] && want=183
+        local machine
+        machine=$(python3 -c 'import struct,sys; print(struct.unpack_from("<H", open(sys.argv[1],"rb").read(), 18)[0])' "$WORK/bin-$plat" 2>/dev/null)
+        if [ "$arch" = "linux/$plat" ] && [ "$machine" = "$want" ]; then
+            lib_result PASS "image linux/$plat holds the $plat binary" "$(lib_since "$t0")" "$img: $arch, ELF machine $machine"
+        else
+            lib_result FAIL "image linux/$plat holds the $plat binary" "$(lib_since "$t0")" "$img: $arch, ELF machine '$machine'"
+        fi
+    done
+    t0=$(lib_now)
+    local out
+    out=$(dk run --rm --platform linux/arm64 "dind-init:$VERSION-arm64" --version 2>&1)
+    case "$out" in
+        *"aarch64-unknown-linux-musl"*) lib_result PASS "the arm64 image runs under emulation" "$(lib_since "$t0")" "$out" ;;
+        *) lib_result FAIL "the arm64 image runs under emulation" "$(lib_since "$t0")" "$(head -c 300 <<<"$out")" ;;
+    esac
+}
+if lib_is_root; then
+    images || lib_result FAIL "container images" 0 "set-up failed (packages or the host dockerd)"
+else
+    lib_result SKIP "container images" 0 "needs root (its own dockerd)"
+fi
+lib_summary
