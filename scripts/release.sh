@@ -89,6 +89,15 @@ case "$v" in
     *) lib_result FAIL "--version says version, commit and target" "$(lib_since "$t0")" "$v" ;;
 esac
 
+# The crate people can install (`cargo install dind-init --target x86_64-unknown-linux-musl`
+# once published): `cargo package` packs it and builds the packed copy.
+t0=$(lib_now)
+if out=$(cargo package --locked --allow-dirty 2>&1); then
+    lib_result PASS "cargo package (builds the packed crate)" "$(lib_since "$t0")" "$(cargo package --list --allow-dirty 2>/dev/null | wc -l) files"
+else
+    lib_result FAIL "cargo package (builds the packed crate)" "$(lib_since "$t0")" "$(tail -n 3 <<<"$out" | tr '\n' ' ')"
+fi
+
 # The images, both platforms, offline: docker/Dockerfile's `dist` stage takes the binary for
 # TARGETARCH from dist/.
 images() {
