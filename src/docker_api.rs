@@ -207,7 +207,8 @@ pub fn request(
     timeout: Duration,
 ) -> std::io::Result<(u16, String)> {
     let req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: dind-init\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: dind-init\r\nContent-Length: \
+            0\r\n\r\n"
     );
     let mut s = UnixStream::connect(socket)?;
     s.set_read_timeout(Some(timeout))?;

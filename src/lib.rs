@@ -139,8 +139,13 @@ fn start(
     }
     if !pid1 {
         match nix::sys::prctl::set_child_subreaper(true) {
-            Ok(()) => log::info!("not PID 1 (pid {pid}): registered as child subreaper, so orphans are reaped here"),
-            Err(e) => log::warn!("not PID 1 (pid {pid}) and cannot become a child subreaper ({e}): orphans go to the real PID 1"),
+            Ok(()) => log::info!(
+                "not PID 1 (pid {pid}): registered as child subreaper, so orphans are reaped here"
+            ),
+            Err(e) => log::warn!(
+                "not PID 1 (pid {pid}) and cannot become a child subreaper ({e}): orphans go to \
+                 the real PID 1"
+            ),
         }
     }
 
@@ -160,15 +165,16 @@ fn start(
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         if !sys::has_capability(&status, sys::CAP_SYS_ADMIN) {
             return Err(Error::Setup(format!(
-                "this container lacks CAP_SYS_ADMIN, which dockerd needs to mount filesystems and create cgroups and \
-                 namespaces: {}",
+                "this container lacks CAP_SYS_ADMIN, which dockerd needs to mount filesystems \
+                 and create cgroups and namespaces: {}",
                 cgroup::PRIVILEGE_HINT
             )));
         }
         if !sys::has_capability(&status, sys::CAP_NET_ADMIN) {
             log::warn!(
-                "this container lacks CAP_NET_ADMIN: dockerd cannot create bridges or iptables rules (add --cap-add \
-                 NET_ADMIN, or run dockerd with --bridge=none --iptables=false)"
+                "this container lacks CAP_NET_ADMIN: dockerd cannot create bridges or iptables \
+                 rules (add --cap-add NET_ADMIN, or run dockerd with --bridge=none \
+                 --iptables=false)"
             );
         }
     }

@@ -17,10 +17,12 @@ pub fn prepare() {
         .unwrap_or(true);
     if !mounted && sec.is_dir() {
         if parser {
-            match mount(Some("securityfs"), sec, Some("securityfs"), MsFlags::empty(), None::<&str>) {
+            match mount(Some("securityfs"), sec, Some("securityfs"), MsFlags::empty(), None::<&str>)
+            {
                 Ok(()) => log::info!("mounts: mounted securityfs on {}", sec.display()),
                 Err(e) => log::warn!(
-                    "mounts: cannot mount securityfs on {}: {} (AppArmor profiles for inner containers may fail)",
+                    "mounts: cannot mount securityfs on {}: {} (AppArmor profiles for inner \
+                        containers may fail)",
                     sec.display(),
                     e.desc()
                 ),

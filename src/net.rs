@@ -127,14 +127,20 @@ pub fn prepare_backend(choice: Iptables, dir: &Path) -> Option<PathBuf> {
                 Some((Iptables::Nft, why)) => ("nft", why),
                 Some((_, why)) => ("legacy", why),
                 None => {
-                    log::info!("iptables: kernel backend unknown (neither nf_tables nor ip_tables loaded): using the image's default");
+                    log::info!(
+                        "iptables: kernel backend unknown (neither nf_tables nor ip_tables \
+                        loaded): using the image's default"
+                    );
                     return None;
                 }
             }
         }
     };
     if find_variant("iptables", backend).is_none() {
-        log::info!("iptables: {backend} backend wanted ({why}) but the image has no iptables-{backend}: using the image's default");
+        log::info!(
+            "iptables: {backend} backend wanted ({why}) but the image has no \
+            iptables-{backend}: using the image's default"
+        );
         return None;
     }
     if let Err(e) = std::fs::create_dir_all(dir) {
@@ -223,7 +229,9 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
         proptest! {
-            #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(2000), ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig {
+                cases: crate::fuzz_cases(2000), ..ProptestConfig::default()
+            })]
             #[test]
             fn route_never_panics(s in "\\PC{0,120}") { let _ = default_route_interface(&s); }
         }

@@ -1,11 +1,12 @@
 //! The supervisor: one `poll` loop over the signalfd, the log threads' wake pipes and, while
 //! dockerd is not answering yet, the readiness probe's socket. It supervises dockerd and, when
-//! dind-init runs it (`--containerd-by`), containerd, with the same restart policy. It takes dind-init through
-//! three phases, each a method: `start` (dockerd up and answering), `run` (the command, the
-//! login shell, or serving dockerd; dockerd supervised), `stop` (the sequence decided in
-//! `dockerd::stop`). After every wakeup it reaps every exited child, so orphans of the
-//! command, of `docker exec` sessions and of dockerd never linger as zombies. While running
-//! it sleeps without a timeout unless a timer is due: an idle dind-init uses no CPU.
+//! dind-init runs it (`--containerd-by`), containerd, with the same restart policy. It takes
+//! dind-init through three phases, each a method: `start` (the daemons up and answering),
+//! `run_phase` (the command, the login shell, or serving dockerd; the daemons supervised),
+//! `stop` (the sequence decided in `dockerd::stop`). After every wakeup it reaps every exited
+//! child, so orphans of the command, of `docker exec` sessions and of dockerd never linger as
+//! zombies. While running it sleeps without a timeout unless a timer is due: an idle dind-init
+//! uses no CPU.
 
 use crate::config::{Config, Mode, OnDaemonExit};
 use crate::docker_api::Probe;
@@ -424,7 +425,10 @@ impl Supervisor {
                     return Some((vec![sh.into(), "-l".into()], true));
                 }
             }
-            log::warn!("command: none given, stdin is a terminal but the image has no shell: serving dockerd");
+            log::warn!(
+                "command: none given, stdin is a terminal but the image has no shell: \
+                serving dockerd"
+            );
         }
         None
     }
@@ -549,7 +553,8 @@ impl Supervisor {
                 }
                 if m.restarts >= cfg.max_restarts {
                     log::error!(
-                        "{name}: giving up after {} restart(s) (--max-restarts); dind-init will exit {EXIT_SETUP}",
+                        "{name}: giving up after {} restart(s) (--max-restarts); dind-init will \
+                            exit {EXIT_SETUP}",
                         m.restarts
                     );
                     m.state = Daemon::Gone;
@@ -640,7 +645,8 @@ impl Supervisor {
                     // failed one. It is killed; its end then goes through --on-daemon-exit.
                     let what = if which == Which::Dockerd { "answer /_ping" } else { "listen" };
                     log::error!(
-                        "{name} (pid {}) did not {what} within {:.0?} after its restart (last: {}): killing it",
+                        "{name} (pid {}) did not {what} within {:.0?} after its restart (last: \
+                            {}): killing it",
                         proc.pid,
                         self.cfg.wait_timeout,
                         p.last_error
@@ -824,8 +830,9 @@ impl Supervisor {
         } else if let Some(at) = stop.ended_wait_at.filter(|_| !end.clean) {
             state::remove_left_behind(&self.plan);
             log::info!(
-                "shutdown: dockerd exited cleanly after {took:.3}s (its shutdown was complete and \
-                 its containerd gone after {:.3}s: dind-init ended its fixed 1 s wait for containerd)",
+                "shutdown: dockerd exited cleanly after {took:.3}s (its shutdown was complete \
+                 and its containerd gone after {:.3}s: dind-init ended its fixed 1 s wait for \
+                 containerd)",
                 (at - term_at).as_secs_f64()
             );
             return Some(0);
@@ -851,7 +858,10 @@ impl Supervisor {
             Act::TermDaemon => {
                 if let Some(pid) = self.dockerd.pid() {
                     let left = stop.budget.end.saturating_duration_since(Instant::now());
-                    log::info!("shutdown: sending SIGTERM to dockerd (pid {pid}), waiting up to {left:.1?}");
+                    log::info!(
+                        "shutdown: sending SIGTERM to dockerd (pid {pid}), waiting up to \
+                        {left:.1?}"
+                    );
                     self.dockerd.tail.arm();
                     signals::send(pid, libc::SIGTERM);
                 }
@@ -860,8 +870,8 @@ impl Supervisor {
                 let pids = state::inner_container_pids(&state::processes(Path::new("/proc")));
                 if !pids.is_empty() {
                     log::warn!(
-                        "shutdown: {} inner container process(es) still running: SIGKILL, so dockerd \
-                         can finish in time",
+                        "shutdown: {} inner container process(es) still running: SIGKILL, so \
+                         dockerd can finish in time",
                         pids.len()
                     );
                     for p in pids {
@@ -872,8 +882,8 @@ impl Supervisor {
             Act::EndWait => {
                 if let Some(pid) = self.dockerd.pid() {
                     log::debug!(
-                        "shutdown: dockerd's shutdown is complete and its containerd exited: ending \
-                         its final wait (SIGKILL to pid {pid})"
+                        "shutdown: dockerd's shutdown is complete and its containerd exited: \
+                         ending its final wait (SIGKILL to pid {pid})"
                     );
                     signals::send(pid, libc::SIGKILL);
                 }

@@ -66,8 +66,9 @@ pub fn cgroup_mounts(mounts: &[Mount]) -> Vec<&Mount> {
 }
 
 /// The hint every privilege failure ends with.
-pub const PRIVILEGE_HINT: &str = "run the container with --privileged (Kubernetes: securityContext.privileged: true), \
-     or at least with --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined";
+pub const PRIVILEGE_HINT: &str = "run the container with --privileged (Kubernetes: \
+     securityContext.privileged: true), or at least with --cap-add SYS_ADMIN --security-opt \
+     seccomp=unconfined --security-opt apparmor=unconfined";
 
 /// Makes the cgroups usable; returns this container's cgroup as runc inside will see it
 /// (what `--cgroup-parent` is built from).
@@ -149,7 +150,8 @@ fn remount_read_write(mounts: &[Mount]) -> Result<usize> {
         }
         if let Err(e) = crate::sys::remount_rw(&m.mount_point, &m.mount_options) {
             return Err(Error::Setup(format!(
-                "cgroups are mounted read-only at {} and cannot be remounted read-write ({}): dockerd needs writable cgroups; {PRIVILEGE_HINT}",
+                "cgroups are mounted read-only at {} and cannot be remounted read-write ({}): \
+                    dockerd needs writable cgroups; {PRIVILEGE_HINT}",
                 m.mount_point.display(),
                 e.desc()
             )));

@@ -84,7 +84,11 @@ fn mount_unified_subtree(path: &str) -> Result<()> {
             e.desc()
         ))
     })?;
-    log::info!("cgroups: mounted cgroup2 at {} showing only this container's cgroup {path}, like the v1 hierarchies", dir.display());
+    log::info!(
+        "cgroups: mounted cgroup2 at {} showing only this container's cgroup {path}, like \
+        the v1 hierarchies",
+        dir.display()
+    );
     Ok(())
 }
 

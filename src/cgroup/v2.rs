@@ -157,7 +157,8 @@ pub fn nest(mount: &Mount, own_path: &str, name: &str) -> Result<Option<String>>
     }
     if !failed.is_empty() {
         log::warn!(
-            "cgroups: could not enable in {}: {}; limits using them will not work for inner containers",
+            "cgroups: could not enable in {}: {}; limits using them will not work for inner \
+                containers",
             ctl.display(),
             failed.join(", ")
         );

@@ -188,7 +188,11 @@ pub fn hints(lines: &[String]) -> Vec<&'static str> {
             "iptables failed: the image's backend may not match the kernel's; try \
              DIND_IPTABLES=legacy or nft, or DOCKER_DAEMON_ARGS=--iptables=false",
         ),
-        ("cgroup", "cgroup problem: see the cgroups lines above; --privileged gives the container writable cgroups"),
+        (
+            "cgroup",
+            "cgroup problem: see the cgroups lines above; --privileged gives the container \
+             writable cgroups",
+        ),
         ("address already in use", "another daemon listens on the same socket or port"),
         ("no space left", "the disk behind the data root is full"),
     ];

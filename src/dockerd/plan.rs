@@ -77,19 +77,28 @@ impl ContainerdPlan {
         let socket = dir.join("containerd.sock");
         let root = data_root.join("containerd").join("daemon");
         let config = dir.join("containerd.toml");
-        let config_text = format!(
-            "# Written by dind-init at each start: what dockerd writes for its managed containerd.\n\
-             version = 2\n\
-             root = {}\n\
-             state = {}\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.cri.v1.images\", \"io.containerd.cri.v1.runtime\"]\n\n\
-             [grpc]\n  address = {}\n  max_recv_message_size = 16777216\n  max_send_message_size = 16777216\n\n\
-             [debug]\n  address = {}\n",
-            toml_str(&root),
-            toml_str(&dir.join("daemon")),
-            toml_str(&socket),
-            toml_str(&dir.join("containerd-debug.sock")),
-        );
+        // containerd 2 split its CRI plugin: the last two names (1.x ignores unknown ones).
+        let config_text = [
+            "# Written by dind-init at each start: what dockerd writes for its own containerd.",
+            "version = 2",
+            &format!("root = {}", toml_str(&root)),
+            &format!("state = {}", toml_str(&dir.join("daemon"))),
+            "disabled_plugins = [",
+            "  \"io.containerd.grpc.v1.cri\",",
+            "  \"io.containerd.cri.v1.images\",",
+            "  \"io.containerd.cri.v1.runtime\",",
+            "]",
+            "",
+            "[grpc]",
+            &format!("  address = {}", toml_str(&socket)),
+            "  max_recv_message_size = 16777216",
+            "  max_send_message_size = 16777216",
+            "",
+            "[debug]",
+            &format!("  address = {}", toml_str(&dir.join("containerd-debug.sock"))),
+            "",
+        ]
+        .join("\n");
         let args = vec!["--config".to_string(), config.display().to_string()];
         ContainerdPlan { program, args, config, config_text, socket, root }
     }
@@ -360,7 +369,8 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
         };
         if let Some(p) = parent {
             notes.push(format!(
-                "cgroups: inner containers go below {p} (--cgroup-parent), inside this container's cgroup"
+                "cgroups: inner containers go below {p} (--cgroup-parent), inside this \
+                    container's cgroup"
             ));
             extra.push(format!("--cgroup-parent={p}"));
         }
