@@ -270,36 +270,20 @@ s9() {
     # Markers are split with "" so that dind-init's own "command: started ..." line (which shows
     # the sh -c text) cannot match them.
     local script='trap "echo GOT""INT; sleep 1; docker version -f {{.Server.Version}} >/dev/null && echo DAEMON""ALIVE; exit 3" INT; echo E2E""READY; while :; do sleep 1; done'
-    timeout --foreground -k 10 150 python3 - "$DOCKER_CLI" run -it --rm --label "$LABEL" --name "$c" --privileged \
-        "$DIND_IMAGE" sh -c "$script" >"$D/tty.out" 2>"$D/tty.err" <<'PY'
-import os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-buf, sent, deadline = b"", None, time.time() + 120
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        buf += data
-    if sent is None and b"E2EREADY" in buf:
+    local drive='
+import time, sys
+sent = [None]
+def drive(buf, t):
+    if sent[0] is None and b"E2EREADY" in buf:
         time.sleep(0.5)
-        os.write(fd, b"\x03")           # Ctrl-C, typed on the terminal
-        sent = time.time()
-else:
-    os.kill(pid, 9)
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(buf)
-sys.stderr.write("ctrl-c sent: %s; after it: %.2f s\n" % (sent is not None, time.time() - (sent or time.time())))
-sys.exit(os.waitstatus_to_exitcode(status))
-PY
-    local rc=$?
-    echo "$rc" >"$D/tty.rc"
+        sent[0] = time.time()
+        return b"\x03"     # Ctrl-C, typed on the terminal
+    return b""
+def report():
+    sys.stderr.write("ctrl-c sent: %s; after it: %.2f s\n" % (sent[0] is not None, time.time() - (sent[0] or time.time())))
+'
+    pty_run tty "$drive" run -it --rm --label "$LABEL" --name "$c" --privileged "$DIND_IMAGE" sh -c "$script"
+    local rc=$RC
     local out
     out=$(tr -d '\r' <"$D/tty.out")
     [ "$rc" = 3 ] || fail "exit status $rc, expected 3 (the command's trap exits 3)" || return 1
@@ -471,8 +455,10 @@ s13() {
     NOTE="docker stop ${dur} s (exit $code), after start: $(grep -c running <<<"$after") running (always, unless-stopped), as after dockerd's own restart; volume kept"
 }
 
-# pty_run NAME SCRIPT-FOR-THE-DRIVER ARGS...: docker run under a pty, driven by a python
-# function `drive(fd, buf, t)` that returns bytes to type (or b""), done when the run ends.
+# pty_run NAME DRIVER ARGS...: `docker ARGS...` under a pty (its output in D/NAME.out, the
+# status in RC and D/NAME.rc), driven by python code DRIVER: `drive(buf, t)` returns the bytes to
+# type (or b"") given the output so far and the seconds since the start; an optional
+# `report()` writes to D/NAME.err at the end.
 pty_run() {
     local name=$1 drive=$2
     shift 2
@@ -502,6 +488,8 @@ else:
     os.kill(pid, 9)
 _, status = os.waitpid(pid, 0)
 sys.stdout.buffer.write(buf)
+if "report" in ns:
+    ns["report"]()
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
     RC=$?

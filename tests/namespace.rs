@@ -298,11 +298,7 @@ fn sigterm_to_pid1_kills_a_plain_command_143() {
     let c = setup!("term143");
     let mut r = c.run().cmd(&["sleep", "30"]).spawn();
     r.wait_stderr("command: started pid", 5.0);
-    let t = Instant::now();
-    r.signal(libc::SIGTERM);
-    let o = r.wait();
-    o.code(143);
-    assert!(t.elapsed() < Duration::from_secs(3), "{}", o.dump());
+    r.stop_with(libc::SIGTERM, 143, 3.0);
 }
 
 /// With --signal-group the command's children get the signal too; without, only the command.
@@ -1205,11 +1201,7 @@ fn a_stopped_command_gets_sigcont_after_sigterm() {
         kids.split_whitespace()
             .any(|p| read(Path::new(&format!("/proc/{p}/stat"))).contains(") T "))
     });
-    let t = Instant::now();
-    r.signal(libc::SIGTERM);
-    let o = r.wait();
-    o.code(143);
-    assert!(t.elapsed() < Duration::from_secs(3), "{}", o.dump());
+    r.stop_with(libc::SIGTERM, 143, 3.0);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const DIND: &str = env!("CARGO_BIN_EXE_dind-init");
+/// A new PID and mount namespace with its own /proc (unshare's arguments before the program).
+const UNSHARE: [&str; 5] = ["--pid", "--fork", "--mount", "--mount-proc", "--"];
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub fn ci() -> bool {
@@ -29,16 +31,8 @@ fn unavailable() -> Option<String> {
             return Some("not running as root".into());
         }
         let out = Command::new("unshare")
-            .args([
-                "--pid",
-                "--fork",
-                "--mount",
-                "--mount-proc",
-                "--",
-                "/bin/sh",
-                "-c",
-                "mount -t tmpfs tmpfs /run && echo ok",
-            ])
+            .args(UNSHARE)
+            .args(["/bin/sh", "-c", "mount -t tmpfs tmpfs /run && echo ok"])
             .env("PATH", PATH)
             .stdin(Stdio::null())
             .output();
@@ -278,18 +272,7 @@ impl Spec {
     pub fn spawn(self) -> Running {
         let wrapper = format!("set -e; mount -t tmpfs tmpfs /run; [ -L /var/run ] || mount -t tmpfs tmpfs /var/run; {}\nexec \"$@\"", self.pre);
         let mut c = Command::new("unshare");
-        c.args([
-            "--pid",
-            "--fork",
-            "--mount",
-            "--mount-proc",
-            "--",
-            "/bin/sh",
-            "-c",
-            &wrapper,
-            "sh",
-            DIND,
-        ]);
+        c.args(UNSHARE).args(["/bin/sh", "-c", &wrapper, "sh", DIND]);
         // dind-init's own options end with `--` (without it, arguments starting with '-'
         // would be dockerd's flags, as with docker:dind).
         c.args(&self.opts);
@@ -466,6 +449,18 @@ impl Running {
             self.stdout(),
             self.stderr()
         );
+    }
+
+    /// Sends `sig` to PID 1 and waits for the end: the exit code must be `code`, reached
+    /// within `secs` of the signal.
+    #[track_caller]
+    pub fn stop_with(mut self, sig: i32, code: i32, secs: f64) -> Outcome {
+        let t = Instant::now();
+        self.signal(sig);
+        let o = self.wait();
+        o.code(code);
+        assert!(t.elapsed().as_secs_f64() < secs, "took {:?}\n{}", t.elapsed(), o.dump());
+        o
     }
 
     /// Waits for the end (bounded by the spec's timeout).
