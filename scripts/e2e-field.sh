@@ -68,7 +68,7 @@ declare -A NAME=(
 declare -A DESC=(
     [F1]="kill -9 of dockerd while the command runs: restarted (restart 1/5), next docker run works"
     [F2]="--on-daemon-exit=exit: kill -9 of dockerd stops the command, exit 125 with the reason"
-    [F3]="kill -9 of dockerd's containerd: what happens (dockerd restarts it, docker run works again)"
+    [F3]="kill -9 of containerd: restarted (by dind-init at once; with DIND_CONTAINERD_BY=dockerd by dockerd), docker run works again, a running container survives"
     [F4]="$F4_CYCLES x docker stop/start, /var/lib/docker on a volume: inner container + volume file survive"
     [H1]="docker stop -t 10: inner container's TERM trap runs (marker 'clean'), --shutdown-timeout=5"
     [H2]="outer network with MTU 1400: dind-init passes --mtu=1400, inner eth0 MTU 1400"
@@ -157,9 +157,11 @@ F2() {
     NOTE="exit 125 after ${DUR} s: '$(logline "$D/run.err" 'on-daemon-exit=exit' 70)'"
 }
 
-F3() {
-    # A running container (bg) and the kill of containerd; then docker run until it works.
-    local script
+# f3 NAME [DOCKER-RUN-ARGS...]: a running container (bg), containerd killed, then docker run
+# until it works; sets F3_NOTE. Who restarts containerd is checked by the caller.
+f3() {
+    local n=$1 script
+    shift
     script="$LOAD && docker run -d --name bg $INNER_IMAGE sleep 1000 >/dev/null && \
 p=\$(cat /var/run/docker/containerd/containerd.pid) && d=\$(cat /var/run/docker.pid) && echo containerd-pid \$p && \
 kill -9 \$p && t0=\$(date +%s%N) && i=0 && \
@@ -171,27 +173,34 @@ echo new-containerd-pid \$(cat /var/run/docker/containerd/containerd.pid) && \
 echo dockerd-same \$([ \"\$(cat /var/run/docker.pid)\" = \"\$d\" ] && echo yes || echo no) && \
 echo bg \$(docker inspect -f '{{.State.Status}}' bg) && \
 docker exec bg echo exec""-ok && docker rm -f bg >/dev/null && echo bg-removed"
-    run_c run --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
-    check_rc run 0 || return 1
-    local old new ms
-    old=$(sed -n 's/^containerd-pid //p' "$D/run.out")
-    new=$(sed -n 's/^new-containerd-pid //p' "$D/run.out")
-    ms=$(sed -n 's/^recovery-ms //p' "$D/run.out")
-    grep -qx recovered "$D/run.out" || fail "docker run never worked again after containerd was killed" || return 1
-    [ -n "$new" ] && [ "$new" != "$old" ] || fail "containerd pid $old -> '$new': not restarted" || return 1
-    grep -qx 'dockerd-same yes' "$D/run.out" || fail "dockerd itself was replaced" || return 1
-    # 20.10: "libcontainerd: started new containerd process"; 26 and later: "started new containerd
-    # process" (module=libcontainerd as a field)
-    grep -q 'started new containerd process' "$D/run.err" || fail "dockerd's log does not show containerd restarted" || return 1
-    [ "$(grep -c 'started new containerd process' "$D/run.err")" -ge 2 ] || fail "dockerd's log shows only 1 containerd start" || return 1
-    ! has "$D/run.err" 'restarting in' || fail "dind-init restarted dockerd, which never died" || return 1
-    grep -qx 'bg running' "$D/run.out" || fail "the running inner container did not survive: $(grep '^bg ' "$D/run.out")" || return 1
-    grep -qx 'exec-ok' "$D/run.out" && grep -qx 'bg-removed' "$D/run.out" || fail "docker exec / rm -f of the surviving container failed" || return 1
-    need "$D/run.err" 'shutdown: dockerd exited cleanly' || return 1
-    local gap
-    gap=$(sed -n 's/^health-during-gap //p' "$D/run.out")
-    grep '^first-error ' "$D/run.out" | cut -c13- >"$D/first-error.txt"
-    NOTE="dockerd restarted containerd (pid $old -> $new), docker run worked again after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (meanwhile: '$(cut -c1-60 "$D/first-error.txt")...', dind-init health ${gap:-not probed}); running container survived; dind-init saw no daemon exit"
+    run_c "$n" --rm --privileged "${INNER_MOUNT[@]}" "$@" "$DIND_IMAGE" sh -c "$script"
+    check_rc "$n" 0 || return 1
+    local old new ms out=$D/$n.out
+    old=$(sed -n 's/^containerd-pid //p' "$out")
+    new=$(sed -n 's/^new-containerd-pid //p' "$out")
+    ms=$(sed -n 's/^recovery-ms //p' "$out")
+    grep -qx recovered "$out" || fail "$n: docker run never worked again after containerd was killed" || return 1
+    [ -n "$new" ] && [ "$new" != "$old" ] || fail "$n: containerd pid $old -> '$new': not restarted" || return 1
+    grep -qx 'dockerd-same yes' "$out" || fail "$n: dockerd itself was replaced" || return 1
+    ! has "$D/$n.err" 'dockerd: restarting' || fail "$n: dind-init restarted dockerd, which never died" || return 1
+    grep -qx 'bg running' "$out" || fail "$n: the running inner container did not survive: $(grep '^bg ' "$out")" || return 1
+    grep -qx 'exec-ok' "$out" && grep -qx 'bg-removed' "$out" || fail "$n: docker exec / rm -f of the surviving container failed" || return 1
+    need "$D/$n.err" 'shutdown: dockerd exited cleanly' || return 1
+    F3_NOTE="containerd pid $old -> $new, docker run again after $((ms / 1000)).$(printf %03d $((ms % 1000))) s, dind-init health $(sed -n 's/^health-during-gap //p' "$out") meanwhile, the running container survived"
+}
+
+F3() {
+    # containerd run by dind-init (the default): restarted at once by dind-init.
+    f3 own || return 1
+    need "$D/own.err" 'containerd: restarting now' || return 1
+    need "$D/own.err" 'containerd: serving again' || return 1
+    local own=$F3_NOTE
+    # dockerd's managed containerd: dockerd's own supervisor restarts it (about 10 s later).
+    f3 managed -e DIND_CONTAINERD_BY=dockerd || return 1
+    # 20.10: "libcontainerd: started new containerd process"; 26 and later: "started new
+    # containerd process" (module=libcontainerd as a field)
+    [ "$(grep -c 'started new containerd process' "$D/managed.err")" -ge 2 ] || fail "dockerd's log does not show containerd restarted" || return 1
+    NOTE="dind-init's containerd: $own; dockerd's: $F3_NOTE"
 }
 
 F4() {

@@ -292,7 +292,7 @@ fn bad_environment_fails_with_its_code_and_a_named_cause() {
 
 /// Inner containers are stopped by dockerd's own shutdown (so their restart policies hold:
 /// a stop through the API would mark them stopped by hand), never through the API; those
-/// that ignore SIGTERM are SIGKILLed by dind-init 1.5 s before the budget ends, so dockerd
+/// that ignore SIGTERM are SIGKILLed by dind-init 2.5 s before the budget ends, so dockerd
 /// still finishes cleanly inside it.
 #[test]
 fn inner_containers_stop_with_dockerd_within_the_budget() {
@@ -331,8 +331,8 @@ fn inner_containers_stop_with_dockerd_within_the_budget() {
     };
     let waited = (at("containers-gone") - at("term")) as f64 / 1e9;
     assert!(
-        (2.3..3.5).contains(&waited),
-        "containers ended {waited:.3}s after dockerd's SIGTERM, expected ~2.5 s\n{}",
+        (1.8..3.0).contains(&waited),
+        "containers ended {waited:.3}s after dockerd's SIGTERM, expected ~2 s (half of the 4 s window)\n{}",
         o.dump()
     );
     assert!(!ev.iter().any(|l| l.starts_with("containers-killed-by-dockerd")), "{ev:?}");

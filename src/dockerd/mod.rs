@@ -85,6 +85,13 @@ pub fn spawn_containerd(
         .map_err(|e| crate::error::io_err("cannot write", &c.config, e))?;
     let not_found = "set DIND_CONTAINERD_BY=dockerd to leave containerd to dockerd";
     let pid = spawn_process("containerd", &c.program, &c.args, None, cfg, mask, tail, not_found)?;
+    // Where dockerd writes its managed containerd's pid, for the tools that read it.
+    if let Some(dir) = c.config.parent() {
+        let f = dir.join("containerd.pid");
+        if let Err(e) = std::fs::write(&f, pid.to_string()) {
+            ::log::debug!("containerd: cannot write {}: {e}", f.display());
+        }
+    }
     Ok(Proc { pid, started: Instant::now() })
 }
 
