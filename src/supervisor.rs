@@ -536,7 +536,8 @@ impl Supervisor {
         log::error!("{name} {} after running {:.1}s. {report}", end.desc, ran.as_secs_f64());
         match cfg.on_daemon_exit {
             OnDaemonExit::Ignore => {
-                log::warn!("{name}: --on-daemon-exit=ignore: carrying on without it");
+                let without = if m.which == Which::Dockerd { "a daemon" } else { "containerd" };
+                log::warn!("{name}: --on-daemon-exit=ignore: carrying on without {without}");
                 m.state = Daemon::Gone;
                 true
             }
