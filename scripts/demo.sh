@@ -75,7 +75,7 @@ t() { lib_dind_time "$DEMO_LOG" "$1"; }
 row() { # LABEL A B UNIT: B - A
     [ -n "$2" ] && [ -n "$3" ] && awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "  %-52s %8.3f s\n", l, b - a }'
 }
-cg=$(lib_dind_msg "$DEMO_LOG" 'cgroups: ' | grep -o '[0-9.]* ms$' | head -n 1)
+cg=$(lib_dind_lines "$DEMO_LOG" | grep 'cgroups: .* ms$' | grep -o '[0-9.]* ms$' | head -n 1)
 [ -n "$cg" ] && printf '  %-52s %8s\n' "cgroup set-up" "$cg"
 row "start -> containerd serving (dind-init's own)" 0 "$(t 'containerd: serving on')"
 row "start -> dockerd spawned" 0 "$(t 'dockerd: started pid')"
