@@ -6,7 +6,8 @@
 #   4. scripts/e2e-field.sh: faults (dockerd/containerd killed, 20 stop/start cycles) and field
 #      hardening (shutdown grace, MTU, Docker SDK client, health, iptables, storage)
 #   5. scripts/examples.sh: the example images (Maven, Jenkins agent) and k8s/ manifests
-#   6. scripts/v2-lab.sh: the cgroup v2 scenarios in a qemu VM
+#   6. scripts/v2-lab.sh: the cgroup v2 scenarios in a qemu VM (bookworm's kernel and engine), then
+#      the same with trixie's (V2LAB_SUITE=trixie), then an arm64 VM (V2LAB_ARCH=arm64)
 # Needs root. Installs what it needs. Under CI=true nothing may be skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +71,8 @@ stage "real Docker-in-Docker matrix (scripts/e2e.sh)" scripts/e2e.sh
 stage "faults and field hardening on a real engine (scripts/e2e-field.sh)" scripts/e2e-field.sh
 stage "example images and Kubernetes manifests (scripts/examples.sh)" scripts/examples.sh
 stage "cgroup v2 lab (scripts/v2-lab.sh)" scripts/v2-lab.sh
+stage "cgroup v2 lab, trixie (V2LAB_SUITE=trixie scripts/v2-lab.sh)" env V2LAB_SUITE=trixie scripts/v2-lab.sh
+stage "arm64 lab (V2LAB_ARCH=arm64 scripts/v2-lab.sh)" env V2LAB_ARCH=arm64 scripts/v2-lab.sh
 
 echo
 echo "=== summary"
