@@ -44,10 +44,11 @@ def manifest(tar):
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def small_layer(files):
-    """An uncompressed layer tar from [(path, mode, bytes) or (path, 'dir'|'link', target)]."""
+def small_layer(files, mtime=0):
+    """An uncompressed layer tar from [(path, mode, bytes) or (path, 'dir'|'link', target)].
+    Fixed times: the same files make the same layer (diff_id), so the lab's delta stays small."""
     buf = io.BytesIO()
-    now = int(time.time())
+    now = int(mtime)
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
         for path, kind, data in files:
             ti = tarfile.TarInfo(path)
@@ -102,7 +103,7 @@ def build_dind(out, name, arch, rootfs, rootfs_sha, binary):
     data = open(binary, "rb").read()
     layer = small_layer([("usr", "dir", 0o755), ("usr/local", "dir", 0o755),
                          ("usr/local/bin", "dir", 0o755),
-                         ("usr/local/bin/dind-init", 0o755, data)])
+                         ("usr/local/bin/dind-init", 0o755, data)], os.stat(binary).st_mtime)
     config = {"config": {
         "Env": [PATH_ENV],
         "Entrypoint": ["dind-init"],
@@ -133,7 +134,7 @@ def build_busybox(out, name, arch, busybox):
              ("etc/passwd", 0o644, b"root:x:0:0:root:/:/bin/sh\n"),
              ("etc/group", 0o644, b"root:x:0:\n")]
     files += [("bin/" + a, "link", "busybox") for a in applets if a != "busybox"]
-    layer = small_layer(files)
+    layer = small_layer(files, os.stat(busybox).st_mtime)
     write_image(out, name, arch, [("sha256:" + hashlib.sha256(layer).hexdigest(), layer)],
                 {"config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]}})
 
