@@ -401,7 +401,7 @@ busybox_static || die "busybox-static download failed"
 # A host-arch busybox for cpio (the VM's may be arm64).
 HOST_BUSYBOX=$BUSYBOX
 [ "$ARCH" = amd64 ] || HOST_BUSYBOX=$(command -v busybox || echo /bin/busybox)
-"$HOST_BUSYBOX" --list 2>/dev/null | grep -qx cpio || die "$HOST_BUSYBOX cannot run cpio (install busybox-static)"
+"$HOST_BUSYBOX" --list 2>/dev/null | grep -x cpio >/dev/null || die "$HOST_BUSYBOX cannot run cpio (install busybox-static)"
 
 # The initramfs: static busybox, the modules to reach an ext4 root on virtio-blk, and
 # scripts/v2-lab/initramfs-init as /init (mounts /dev/vda and /dev/vdb, switch_root).
@@ -540,7 +540,7 @@ build_arm64_binary() {
     local cargo rustup
     cargo=$(PATH="$HOME/.cargo/bin:$PATH" command -v cargo) || { err "cargo is missing: install Rust (rustup) first"; return 1; }
     rustup=$(PATH="$HOME/.cargo/bin:$PATH" command -v rustup) || { err "rustup is missing"; return 1; }
-    if ! "$rustup" target list --installed 2>/dev/null | grep -qx "$RUST_TARGET"; then
+    if ! "$rustup" target list --installed 2>/dev/null | grep -x "$RUST_TARGET" >/dev/null; then
         log "rustup target add $RUST_TARGET"
         "$rustup" target add "$RUST_TARGET" >&2 || return 1
     fi
@@ -548,7 +548,7 @@ build_arm64_binary() {
     (cd "$ROOT" && PATH="$HOME/.cargo/bin:$PATH" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
         "$cargo" build --release --locked -q --target "$RUST_TARGET") >&2 || { err "cargo build for $RUST_TARGET failed"; return 1; }
     ARM64_BIN=$ROOT/target/$RUST_TARGET/release/dind-init
-    file -b "$ARM64_BIN" 2>/dev/null | grep -q 'aarch64.*statically linked' ||
+    file -b "$ARM64_BIN" 2>/dev/null | grep 'aarch64.*statically linked' >/dev/null ||
         [ "$(od -An -tx1 -j18 -N2 "$ARM64_BIN" | tr -d ' ')" = b700 ] || { err "$ARM64_BIN is not an aarch64 executable"; return 1; }
     log "dind-init for $RUST_TARGET: $(stat -c %s "$ARM64_BIN") bytes"
 }
@@ -672,7 +672,7 @@ boot() {
                 ;;
         esac
     done
-    if ! tr -d '\r' <"$console" | grep -q 'V2LAB END'; then
+    if ! tr -d '\r' <"$console" | grep 'V2LAB END' >/dev/null; then
         err "boot '$name' did not finish; last console lines:"
         tr -d '\r' <"$console" | tail -n 25 >&2
         if grep -q 'soft lockup' "$console"; then
@@ -726,7 +726,7 @@ prep_vm() {
     METRICS=()
     PASSED=0
     FAILED=0
-    tr -d '\r' <"$OUT/console-prep.log" | grep -q 'V2LAB PREP-OK' ||
+    tr -d '\r' <"$OUT/console-prep.log" | grep 'V2LAB PREP-OK' >/dev/null ||
         { err "data disk: the prep boot failed (console: $OUT/console-prep.log)"; return 1; }
 }
 if [ ! -s "$DATA_IMG" ] || [ ! -s "$DATA_IMG.layers" ]; then
