@@ -164,6 +164,11 @@ else
     DIND_IMAGE=${DIND_IMAGE:-dind-init/debian:test-$ARCH$([ "$SUITE" = bookworm ] || echo "-$SUITE")}
 fi
 MAIN=${V2LAB_MAIN:-$MAIN_DEFAULT}
+# The engine the suite ships (`dockerd --version` in the VM and in the DinD image must start so).
+case "$SUITE" in
+    bookworm) EXPECT_ENGINE=${V2LAB_EXPECT_ENGINE:-Docker version 20.10.} ;;
+    trixie) EXPECT_ENGINE=${V2LAB_EXPECT_ENGINE:-Docker version 26.1.} ;;
+esac
 # Bump when the way the disk or the initramfs is built changes (invalidates the cache).
 BUILD_VERSION=4
 T0=$SECONDS
@@ -219,6 +224,10 @@ rm -rf "$LABCACHE/kernel" "$LABCACHE/busybox" "$LABCACHE"/initrd-*.img "$LABCACH
 
 # ------------------------------------------------------------------ host packages
 
+# What the caller set for scripts/images.sh, before lib.sh fills in its (bookworm) defaults.
+CALLER_DIND_SUITE=${DIND_SUITE:-}
+CALLER_BASE_IMAGE=${BASE_IMAGE:-}
+CALLER_DIND_BASE_PKGS=${DIND_BASE_PKGS:-}
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$ROOT/scripts/lib.sh"
 # shellcheck disable=SC2034 # read by lib.sh's messages
@@ -517,10 +526,13 @@ rm -rf "$RUN" && mkdir -p "$RUN/payload/images" "$RUN/payload/lab" || die "canno
 # The names and the base's packages follow the suite unless given (another suite's images must
 # not overwrite bookworm's dind-init/debian:test in a shared images instance).
 images_amd64() {
-    local env=(DIND_SUITE="${DIND_SUITE:-$SUITE}" DIND_IMAGE="$DIND_IMAGE" INNER_IMAGE="$INNER_IMAGE")
+    local env=(DIND_SUITE="${CALLER_DIND_SUITE:-$SUITE}" DIND_IMAGE="$DIND_IMAGE" INNER_IMAGE="$INNER_IMAGE")
     if [ "$SUITE" != bookworm ]; then
-        env+=(BASE_IMAGE="${BASE_IMAGE:-dind-init-test/base:$SUITE}"
-            DIND_BASE_PKGS="${DIND_BASE_PKGS:-docker.io,docker-cli,iptables,ca-certificates,procps}")
+        env+=(BASE_IMAGE="${CALLER_BASE_IMAGE:-dind-init-test/base:$SUITE}"
+            DIND_BASE_PKGS="${CALLER_DIND_BASE_PKGS:-docker.io,docker-cli,iptables,ca-certificates,procps}")
+    else
+        [ -n "$CALLER_BASE_IMAGE" ] && env+=(BASE_IMAGE="$CALLER_BASE_IMAGE")
+        [ -n "$CALLER_DIND_BASE_PKGS" ] && env+=(DIND_BASE_PKGS="$CALLER_DIND_BASE_PKGS")
     fi
     log "images: scripts/images.sh save (${env[*]}${IMAGES_INSTANCE:+ IMAGES_INSTANCE=$IMAGES_INSTANCE})"
     env "${env[@]}" "$ROOT/scripts/images.sh" save "$RUN/payload/images" >"$OUT/images.log" 2>&1 ||
@@ -582,6 +594,7 @@ ONLY='${V2LAB_SCENARIOS:-}'
 MAIN='$MAIN'
 LAB_ARCH='$ARCH'
 LAB_SUITE='$SUITE'
+EXPECT_ENGINE='$EXPECT_ENGINE'
 CFG
 
 # payload_disk: the second disk (/lab in the VM): images, lab scripts, config.

@@ -39,6 +39,9 @@ own_cgroup() { sed -n 's/^0:://p' /proc/self/cgroup; }
 case "${1:-}" in
 echo)
     echo "outer-cgroup: $(own_cgroup)"
+    echo "engine: $(dockerd --version 2>&1 | head -n 1)"
+    echo "cli: $(docker --version 2>&1 | head -n 1)"
+    echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
     load
     out=$(docker run --rm "$INNER" echo ok)
     rc=$?

@@ -148,6 +148,7 @@ start_dockerd() {
         try=$((try + 1))
     done
     say "|   ok    VM dockerd $(dockerd --version 2>/dev/null | cut -d, -f1) ready after $(since "$t0") s"
+    expect_prefix "the VM's engine (suite $LAB_SUITE)" "$(dockerd --version 2>/dev/null)" "$EXPECT_ENGINE"
 }
 
 # load_dind: the DinD image into the VM's dockerd: the delta archive when there is one (the data
@@ -198,6 +199,8 @@ s_privileged() {
     expect "nested run output" "$(kv "$W/s1.stdout" inner-echo)" ok
     # Private cgroup namespace: the container's root is its own cgroup; dind-init nested into /init.
     expect "outer command's cgroup (private cgroupns)" "$(kv "$W/s1.stdout" outer-cgroup)" /init
+    expect_prefix "the DinD image's engine (suite $LAB_SUITE, $(kv "$W/s1.stdout" os))" "$(kv "$W/s1.stdout" engine)" "$EXPECT_ENGINE"
+    expect_prefix "the DinD image's docker CLI" "$(kv "$W/s1.stdout" cli)" "$EXPECT_ENGINE"
     metric_ready privileged "$W/s1.stderr"
     [ "$BAD" = 0 ] || show_err_tail "$W/s1"
 }
