@@ -41,7 +41,7 @@
 #   iptables-legacy     a second boot with modprobe.blacklist=nf_tables: dind-init picks the
 #                       legacy backend, the inner daemon starts and a nested run works
 #
-#   amd64 runs all of them; arm64 runs boot, privileged, outer-limits, clean-stop (V2LAB_MAIN
+#   amd64 runs all but outer-limits; arm64 runs boot, privileged, outer-limits, clean-stop (V2LAB_MAIN
 #   overrides the main boot's list). The time to ready (dind-init's `ready: dockerd answered
 #   /_ping ... after X s`) of privileged and clean-stop is reported as `METRIC` lines.
 #
@@ -144,7 +144,9 @@ if [ "$ARCH" = amd64 ]; then
     RUST_TARGET=x86_64-unknown-linux-musl
     # ? = optional (built in, or absent from this kernel)
     INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel ext4"
-    MAIN_DEFAULT="privileged limits cgroupns-host field-contrast outer-limits clean-stop"
+    # outer-limits (60 s under TCG) only on request here (V2LAB_MAIN): cgroupns-host already shows
+    # an inner container below the outer one with its limits; arm64 runs it.
+    MAIN_DEFAULT="privileged limits cgroupns-host field-contrast clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800}
     SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-300}
     if [ "$SUITE" = bookworm ]; then
