@@ -139,6 +139,7 @@ VM_PKGS=docker.io,iptables,kmod,iproute2,procps,python3,ca-certificates
 INNER_IMAGE=${INNER_IMAGE:-dind-init-test/inner:latest}
 if [ "$ARCH" = amd64 ]; then
     QEMU=qemu-system-x86_64
+    # shellcheck disable=SC2054 # qemu's comma-separated suboptions
     QEMU_ARGS=(-accel tcg,thread=multi -cpu max)
     CONSOLE=ttyS0
     RUST_TARGET=x86_64-unknown-linux-musl
@@ -156,6 +157,7 @@ if [ "$ARCH" = amd64 ]; then
     fi
 else
     QEMU=qemu-system-aarch64
+    # shellcheck disable=SC2054 # qemu's comma-separated suboptions
     QEMU_ARGS=(-M virt -accel tcg,thread=multi -cpu "${V2LAB_CPU:-cortex-a72}")
     CONSOLE=ttyAMA0
     RUST_TARGET=aarch64-unknown-linux-musl
@@ -337,8 +339,12 @@ kernel() {
     lab_apt_download "$pkg" "$tmp/deb" || return 1
     dpkg-deb -x "$tmp/deb"/*.deb "$tmp/x" || return 1
     KVER=${pkg#linux-image-}
-    [ -d "$tmp/x/lib/modules/$KVER" ] || [ -d "$tmp/x/usr/lib/modules/$KVER" ] ||
-        KVER=$(ls "$tmp/x/lib/modules" "$tmp/x/usr/lib/modules" 2>/dev/null | grep -v : | grep . | head -n1)
+    if [ ! -d "$tmp/x/lib/modules/$KVER" ] && [ ! -d "$tmp/x/usr/lib/modules/$KVER" ]; then
+        local m
+        for m in "$tmp"/x/lib/modules/* "$tmp"/x/usr/lib/modules/*; do
+            [ -d "$m" ] && { KVER=$(basename "$m"); break; }
+        done
+    fi
     local mods=$tmp/x/lib/modules/$KVER
     [ -d "$mods" ] || mods=$tmp/x/usr/lib/modules/$KVER   # trixie: merged /usr in the package
     mkdir -p "$tmp/root/lib/modules" || return 1
