@@ -202,7 +202,24 @@ die() {
 [ "$(uname -m)" = x86_64 ] || skip "needs an x86_64 host"
 
 QPID=
+# waited CMD...: CMD in the background, waited for: a TERM/INT then reaches this script's traps at
+# once (bash runs a trap only after a foreground command ends), and cleanup ends CMD. For the long
+# steps run under their own timeout(1), which sits in its own process group and passes the TERM on
+# to all of it (debootstrap and its dpkg), which the overall time-out's group kill cannot reach.
+CHILD=
+waited() {
+    "$@" &
+    CHILD=$!
+    wait "$CHILD"
+    local rc=$?
+    CHILD=
+    return $rc
+}
 cleanup() {
+    if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
+        kill -TERM "$CHILD" 2>/dev/null
+        wait "$CHILD" 2>/dev/null
+    fi
     if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
         kill -TERM "$QPID" 2>/dev/null
         sleep 1
@@ -467,7 +484,7 @@ debootstrap_rootfs() {
     local args=(--variant=minbase --include="$VM_PKGS" --arch="$ARCH")
     [ "$ARCH" = amd64 ] || { binfmt_arm64 || return 1; args+=(--foreign); }
     log "VM rootfs: debootstrap ${args[*]} $SUITE (once, a few minutes)"
-    if ! timeout 1800 debootstrap "${args[@]}" "$SUITE" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1; then
+    if ! waited timeout 1800 debootstrap "${args[@]}" "$SUITE" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1; then
         err "debootstrap failed; last lines of $CACHE/debootstrap.log:"
         tail -n 20 "$CACHE/debootstrap.log" >&2
         return 1
@@ -477,7 +494,7 @@ debootstrap_rootfs() {
         # No fsync per file while dpkg unpacks (a throwaway tree): the emulated second stage is the
         # slowest step of a cold arm64 run.
         mkdir -p "$root/etc/dpkg/dpkg.cfg.d" && echo force-unsafe-io >"$root/etc/dpkg/dpkg.cfg.d/v2lab-unsafe-io"
-        if ! timeout 2400 chroot "$root" /debootstrap/debootstrap --second-stage >>"$CACHE/debootstrap.log" 2>&1; then
+        if ! waited timeout 2400 chroot "$root" /debootstrap/debootstrap --second-stage >>"$CACHE/debootstrap.log" 2>&1; then
             err "debootstrap --second-stage failed; last lines of $CACHE/debootstrap.log:"
             tail -n 20 "$CACHE/debootstrap.log" >&2
             return 1
@@ -488,9 +505,14 @@ debootstrap_rootfs() {
     log "VM rootfs: done in $((SECONDS - t0)) s"
 }
 
+# umount_below DIR: what an interrupted debootstrap left mounted in DIR (proc, sys), before rm -rf.
+umount_below() {
+    awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+}
 base_disk() {
     [ -s "$BASE_IMG" ] && { [ "$ARCH" = amd64 ] || [ -s "$ROOTFS_TAR.sha256" ]; } && return 0
     local root=$CACHE/rootfs.tmp
+    umount_below "$root"
     rm -rf "$root" && mkdir -p "$root" || return 1
     if [ -s "$ROOTFS_TAR.sha256" ]; then
         log "VM rootfs: from $(basename "$ROOTFS_TAR")"
@@ -543,7 +565,7 @@ images_amd64() {
         [ -n "$CALLER_DIND_BASE_PKGS" ] && env+=(DIND_BASE_PKGS="$CALLER_DIND_BASE_PKGS")
     fi
     log "images: scripts/images.sh save (${env[*]}${IMAGES_INSTANCE:+ IMAGES_INSTANCE=$IMAGES_INSTANCE})"
-    env "${env[@]}" "$ROOT/scripts/images.sh" save "$RUN/payload/images" >"$OUT/images.log" 2>&1 ||
+    waited timeout 2400 env "${env[@]}" "$ROOT/scripts/images.sh" save "$RUN/payload/images" >"$OUT/images.log" 2>&1 ||
         { tail -n 30 "$OUT/images.log" >&2; err "scripts/images.sh save failed (log: $OUT/images.log)"; return 1; }
 }
 
