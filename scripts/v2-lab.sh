@@ -718,8 +718,8 @@ boot() {
     if ! tr -d '\r' <"$console" | grep 'V2LAB END' >/dev/null; then
         err "boot '$name' did not finish; last console lines:"
         tr -d '\r' <"$console" | tail -n 25 >&2
-        if grep -q 'soft lockup' "$console"; then
-            RESULTS+=("FAIL $name-kernel (the guest kernel reported a soft lockup: $(grep -m1 -o 'soft lockup.*' "$console" | tr -d '\r'); trace in $console)")
+        if grep -q 'soft lockup\|Kernel panic\|Oops:' "$console"; then
+            RESULTS+=("FAIL $name-kernel (the guest kernel failed: $(grep -m1 -o 'soft lockup.*\|Oops:.*\|Kernel panic.*' "$console" | tr -d '\r'); trace in $console)")
             FAILED=$((FAILED + 1))
         fi
     fi
