@@ -5,12 +5,17 @@ under qemu TCG; this talks to /var/run/docker.sock directly).
   dockerapi.py ping [--timeout S]
   dockerapi.py load TAR
   dockerapi.py run [--privileged] [--cgroupns host|private] [--entrypoint E] [-v SRC:DST[:ro]]...
-                   [-e K=V]... [--timeout S] [--out PREFIX] [--detach] IMAGE [CMD...]
+                   [-e K=V]... [--memory BYTES] [--pids-limit N] [--timeout S] [--out PREFIX]
+                   [--detach] IMAGE [CMD...]
       attached: writes PREFIX.stdout, PREFIX.stderr, PREFIX.id; exit status = the container's
       (124 after --timeout, the container is killed); the container is removed with its volumes.
       --detach: prints the id.
   dockerapi.py exec ID [--timeout S] [--out PREFIX] CMD...   exit status = the command's
   dockerapi.py logs ID --out PREFIX
+  dockerapi.py wait-log ID TEXT [--timeout S]   until TEXT is in the container's logs (0), the
+                                                container stopped (1) or S passed (124)
+  dockerapi.py stop ID [--time T]   `docker stop -t T` (default 10); prints the seconds it took
+                                    and the exit code ("stopped-after: S", "exit-code: N")
   dockerapi.py rm ID
 """
 import http.client
@@ -100,7 +105,7 @@ def cmd_load(args):
     path = args[0]
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        status, data = call("POST", "/images/load?quiet=1", body=f, timeout=900, raw=True,
+        status, data = call("POST", "/images/load?quiet=1", body=f, timeout=2400, raw=True,
                             headers={"Content-Type": "application/x-tar", "Content-Length": str(size)})
     text = data.decode(errors="replace")
     if status >= 300:
@@ -126,7 +131,7 @@ def cmd_load(args):
 
 def parse_run(args):
     o = {"privileged": False, "cgroupns": None, "entrypoint": None, "binds": [], "env": [],
-         "timeout": 300.0, "out": None, "detach": False}
+         "timeout": 300.0, "out": None, "detach": False, "memory": None, "pids": None}
     while args and args[0].startswith("-"):
         a = args.pop(0)
         if a == "--privileged":
@@ -145,6 +150,10 @@ def parse_run(args):
             o["out"] = args.pop(0)
         elif a == "--detach":
             o["detach"] = True
+        elif a == "--memory":
+            o["memory"] = int(args.pop(0))
+        elif a == "--pids-limit":
+            o["pids"] = int(args.pop(0))
         elif a == "--":
             break
         else:
@@ -159,6 +168,10 @@ def cmd_run(args):
     hc = {"Privileged": o["privileged"], "Binds": o["binds"]}
     if o["cgroupns"]:
         hc["CgroupnsMode"] = o["cgroupns"]
+    if o["memory"]:
+        hc["Memory"] = o["memory"]
+    if o["pids"]:
+        hc["PidsLimit"] = o["pids"]
     cfg = {"Image": o["image"], "Env": o["env"], "HostConfig": hc, "AttachStdout": False,
            "AttachStderr": False, "Tty": False, "OpenStdin": False}
     if o["entrypoint"] is not None:
@@ -224,6 +237,37 @@ def cmd_logs(args):
     return 0
 
 
+def cmd_wait_log(args):
+    cid, text, timeout = args[0], args[1].encode(), 300.0
+    if args[2:3] == ["--timeout"]:
+        timeout = float(args[3])
+    deadline = time.time() + timeout
+    while True:
+        data = call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid, timeout=120)
+        out, err = demux(data)
+        if text in out or text in err:
+            return 0
+        if not call("GET", "/containers/%s/json" % cid)["State"]["Running"]:
+            return 1
+        if time.time() > deadline:
+            return 124
+        time.sleep(0.5)
+
+
+def cmd_stop(args):
+    cid, t = args[0], 10
+    if args[1:2] == ["--time"]:
+        t = int(args[2])
+    t0 = time.time()
+    call("POST", "/containers/%s/stop?t=%d" % (cid, t), timeout=t + 120, raw=True)
+    took = time.time() - t0
+    state = call("GET", "/containers/%s/json" % cid)["State"]
+    print("stopped-after: %.2f" % took)
+    print("exit-code: %s" % state.get("ExitCode"))
+    print("oom-killed: %s" % state.get("OOMKilled"))
+    return 0
+
+
 def cmd_rm(args):
     call("DELETE", "/containers/%s?v=1&force=1" % urllib.parse.quote(args[0]), raw=True, timeout=120)
     return 0
@@ -234,7 +278,7 @@ def main():
         print(__doc__)
         return 2
     fn = {"ping": cmd_ping, "load": cmd_load, "run": cmd_run, "exec": cmd_exec, "logs": cmd_logs,
-          "rm": cmd_rm}.get(sys.argv[1])
+          "rm": cmd_rm, "wait-log": cmd_wait_log, "stop": cmd_stop}.get(sys.argv[1])
     if fn is None:
         print(__doc__)
         return 2

@@ -4,17 +4,33 @@
   imgtar.py diffids TAR                  the image's layer diff_ids, one a line, base first
   imgtar.py delta TAR OUT PRESENT-FILE   OUT: TAR without the layer files of the longest prefix
                                          of layers listed (in order) in PRESENT-FILE
+  imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT
+                                         OUT: a `docker save` archive of NAME for ARCH: layer 1 the
+                                         root file system tarball (its sha256 is the diff_id),
+                                         layer 2 /usr/local/bin/dind-init; the settings of
+                                         docker/debian.Dockerfile (ENTRYPOINT, VOLUME, HEALTHCHECK)
+  imgtar.py build-busybox OUT NAME ARCH BUSYBOX
+                                         OUT: NAME, a static busybox with its applet links (the
+                                         inner image of lib.sh, for ARCH)
 
-Why: loading the 400 MB DinD image into the VM's dockerd takes minutes under TCG. The lab keeps a
+build-*: the arm64 lab's images, made without a daemon (the host's dockerd cannot run an arm64
+`docker build`, and no registry is reachable). `docker load` takes them as they are.
+
+Why delta: loading the 400 MB DinD image into the VM's dockerd takes minutes under TCG. The lab keeps a
 data disk on which that dockerd already holds the image's base layers (prepared once), and
 loads a delta archive: `docker load` only opens the file of a layer whose chain it does not have
 (moby's tarexport looks the chain up before it touches the layer file), so the result is the
 very same image (same config, same layers, same ID) from a few megabytes. When the delta is
 refused, the lab loads the full archive instead.
 """
+import hashlib
+import io
 import json
+import os
+import subprocess
 import sys
 import tarfile
+import time
 
 
 def manifest(tar):
@@ -25,8 +41,112 @@ def manifest(tar):
     return m[0], cfg["rootfs"]["diff_ids"]
 
 
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def small_layer(files, mtime=0):
+    """An uncompressed layer tar from [(path, mode, bytes) or (path, 'dir'|'link', target)].
+    Fixed times: the same files make the same layer (diff_id), so the lab's delta stays small."""
+    buf = io.BytesIO()
+    now = int(mtime)
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for path, kind, data in files:
+            ti = tarfile.TarInfo(path)
+            ti.mtime = now
+            if kind == "dir":
+                ti.type, ti.mode = tarfile.DIRTYPE, data
+                t.addfile(ti)
+            elif kind == "link":
+                ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, data, 0o777
+                t.addfile(ti)
+            else:
+                ti.size, ti.mode = len(data), kind
+                t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def write_image(out, name, arch, layers, config):
+    """layers: [(diff_id, path-of-layer-tar or bytes)], base first."""
+    config = dict(config)
+    config.update({"architecture": arch, "os": "linux",
+                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]},
+                   "history": [{"created_by": "v2-lab imgtar.py"} for _ in layers]})
+    cfg = json.dumps(config, sort_keys=True).encode()
+    cfg_id = hashlib.sha256(cfg).hexdigest()
+    names, parent = [], ""
+    with tarfile.open(out + ".tmp", "w") as t:
+        def add(path, data):
+            ti = tarfile.TarInfo(path)
+            ti.size, ti.mode, ti.mtime = len(data), 0o644, int(time.time())
+            t.addfile(ti, io.BytesIO(data))
+        for diff_id, src in layers:
+            # The v1 layer id: a hash of the chain, as docker save names its directories.
+            lid = hashlib.sha256((parent + " " + diff_id).encode()).hexdigest()
+            parent = lid
+            if isinstance(src, bytes):
+                add(lid + "/layer.tar", src)
+            else:
+                t.add(src, arcname=lid + "/layer.tar")
+            add(lid + "/VERSION", b"1.0")
+            add(lid + "/json", json.dumps({"id": lid}).encode())
+            names.append(lid + "/layer.tar")
+        add(cfg_id + ".json", cfg)
+        repo, _, tag = name.rpartition(":")
+        add("manifest.json", json.dumps([{"Config": cfg_id + ".json", "RepoTags": [name],
+                                           "Layers": names}]).encode())
+        add("repositories", json.dumps({repo: {tag: names[-1].split("/")[0]}}).encode())
+    os.replace(out + ".tmp", out)
+
+
+def build_dind(out, name, arch, rootfs, rootfs_sha, binary):
+    data = open(binary, "rb").read()
+    layer = small_layer([("usr", "dir", 0o755), ("usr/local", "dir", 0o755),
+                         ("usr/local/bin", "dir", 0o755),
+                         ("usr/local/bin/dind-init", 0o755, data)], os.stat(binary).st_mtime)
+    config = {"config": {
+        "Env": [PATH_ENV],
+        "Entrypoint": ["dind-init"],
+        "Volumes": {"/var/lib/docker": {}},
+        "Healthcheck": {"Test": ["CMD", "dind-init", "health"], "Interval": 10 * 10**9,
+                        "Timeout": 5 * 10**9, "StartPeriod": 60 * 10**9, "Retries": 3},
+        "Labels": {"dind-init-test.arch": arch}}}
+    write_image(out, name, arch, [("sha256:" + rootfs_sha, rootfs),
+                                  ("sha256:" + hashlib.sha256(layer).hexdigest(), layer)], config)
+
+
+def build_busybox(out, name, arch, busybox):
+    data = open(busybox, "rb").read()
+    # The applet list: the binary's own (--list), run through qemu-user when it is foreign.
+    applets = None
+    for runner in ([busybox], ["qemu-%s-static" % {"arm64": "aarch64"}.get(arch, arch), busybox]):
+        try:
+            applets = subprocess.run(runner + ["--list"], capture_output=True, check=True,
+                                     text=True).stdout.split()
+            break
+        except (OSError, subprocess.CalledProcessError):
+            continue
+    if not applets:
+        raise SystemExit("imgtar.py: cannot list the applets of %s" % busybox)
+    files = [("bin", "dir", 0o755), ("tmp", "dir", 0o1777), ("etc", "dir", 0o755),
+             ("proc", "dir", 0o755), ("sys", "dir", 0o755), ("dev", "dir", 0o755),
+             ("bin/busybox", 0o755, data),
+             ("etc/passwd", 0o644, b"root:x:0:0:root:/:/bin/sh\n"),
+             ("etc/group", 0o644, b"root:x:0:\n")]
+    files += [("bin/" + a, "link", "busybox") for a in applets if a != "busybox"]
+    layer = small_layer(files, os.stat(busybox).st_mtime)
+    write_image(out, name, arch, [("sha256:" + hashlib.sha256(layer).hexdigest(), layer)],
+                {"config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]}})
+
+
 def main():
     cmd = sys.argv[1]
+    if cmd == "build-dind":
+        build_dind(*sys.argv[2:8])
+        return 0
+    if cmd == "build-busybox":
+        build_busybox(*sys.argv[2:6])
+        return 0
     with tarfile.open(sys.argv[2]) as tar:
         entry, diff_ids = manifest(tar)
         if cmd == "diffids":

@@ -5,6 +5,9 @@
 #   outer.sh echo          nested `docker run --rm INNER echo ok`
 #   outer.sh limits        nested run with --memory 64m --cpus 0.5 --pids-limit 50
 #   outer.sh cgroupns-host own cgroup, the limits run, and an inner container's cgroup as the VM sees it
+#   outer.sh outer-limits  own cgroup; a nested --cgroupns=host container prints its cgroup, the
+#                          memory.max/pids.max of each ancestor, and how many `sleep`s a fork
+#                          loop started before fork failed (the outer container has the limits)
 #   outer.sh field         wait for the socket, then the echo and the limits runs (the entrypoint
 #                          was dockerd itself: no cgroup nesting)
 set -u
@@ -36,6 +39,9 @@ own_cgroup() { sed -n 's/^0:://p' /proc/self/cgroup; }
 case "${1:-}" in
 echo)
     echo "outer-cgroup: $(own_cgroup)"
+    echo "engine: $(dockerd --version 2>&1 | head -n 1)"
+    echo "cli: $(docker --version 2>&1 | head -n 1)"
+    echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
     load
     out=$(docker run --rm "$INNER" echo ok)
     rc=$?
@@ -59,6 +65,35 @@ cgroupns-host)
     irc=$?
     echo "inner-rc: $irc"
     [ "$rc" = 0 ] && exit $irc
+    exit $rc
+    ;;
+outer-limits)
+    echo "outer-cgroup: $(own_cgroup)"
+    load
+    # The fork loop runs in a subshell: a failed fork ends that shell; /tmp/forks keeps the count.
+    docker run --rm --cgroupns=host "$INNER" sh -c '
+        c=$(sed -n "s/^0:://p" /proc/self/cgroup)
+        echo "inner-cgroup: $c"
+        p=$c
+        while [ -n "$p" ] && [ "$p" != / ]; do
+            echo "ancestor: $p memory.max=$(cat /sys/fs/cgroup$p/memory.max 2>/dev/null) pids.max=$(cat /sys/fs/cgroup$p/pids.max 2>/dev/null)"
+            p=${p%/*}
+        done
+        echo 0 >/tmp/forks
+        ( i=0; last=; while [ $i -lt 800 ]; do
+            sleep 300 &
+            [ "$!" != "$last" ] || break
+            last=$!; i=$((i + 1)); echo $i >/tmp/forks
+        done ) 2>/tmp/fork.err
+        # Builtins only from here on: the sleeps hold the pids the limit allows.
+        read -r n </tmp/forks
+        echo "forks: $n"
+        read -r e </tmp/fork.err
+        echo "fork-error: $e"
+        kill -9 -1 2>/dev/null
+        exit 0'
+    rc=$?
+    echo "inner-rc: $rc"
     exit $rc
     ;;
 field)
