@@ -93,6 +93,14 @@ case "$SUITE" in
     *) echo "v2-lab.sh: V2LAB_SUITE must be bookworm or trixie, not '$SUITE'" >&2; exit 2 ;;
 esac
 
+# What the caller set for scripts/images.sh, before lib.sh fills in its (bookworm) defaults.
+CALLER_DIND_SUITE=${DIND_SUITE:-}
+CALLER_BASE_IMAGE=${BASE_IMAGE:-}
+CALLER_DIND_BASE_PKGS=${DIND_BASE_PKGS:-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$ROOT/scripts/lib.sh"
+LIB_TAG=$TAG
+
 KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -118,8 +126,8 @@ if [ -z "${V2LAB_UNDER_TIMEOUT:-}" ]; then
         rc=$?
     done
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-        echo "FAIL  $TAG: overall time-out (${V2LAB_TOTAL_TIMEOUT:-3600} s, V2LAB_TOTAL_TIMEOUT)"
-        echo "$TAG: 0 passed, 1 failed"
+        lib_result FAIL "$TAG: overall time-out" "${V2LAB_TOTAL_TIMEOUT:-3600}" "V2LAB_TOTAL_TIMEOUT"
+        lib_summary
         exit 1
     fi
     exit $rc
@@ -148,6 +156,8 @@ if [ "$ARCH" = amd64 ]; then
     # outer-limits (60 s under TCG) only on request here (V2LAB_MAIN): cgroupns-host already shows
     # an inner container below the outer one with its limits; arm64 runs it.
     MAIN_DEFAULT="privileged limits cgroupns-host field-contrast clean-stop"
+    # trixie: what its engine and kernel change; the contrast and the legacy boot are bookworm's
+    [ "$SUITE" = bookworm ] || MAIN_DEFAULT="privileged limits cgroupns-host clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800}
     SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-300}
     if [ "$SUITE" = bookworm ]; then
@@ -179,22 +189,18 @@ T0=$SECONDS
 
 log() { echo "[$TAG +$((SECONDS - T0))s] $*" >&2; }
 err() { echo "[$TAG] ERROR: $*" >&2; }
-is_ci() { case "${CI:-}" in true|1|yes) return 0 ;; esac; return 1; }
+is_ci() { lib_in_ci; }
 
-# A skip (the lab cannot run here) passes locally but fails under CI=true.
+# A skip (the lab cannot run here) passes locally but fails under CI=true (lib_result).
 skip() {
-    echo "SKIP  $TAG: $*"
-    if is_ci; then
-        echo "$TAG: 0 passed, 1 failed (CI=true: a skip is a failure)"
-        exit 1
-    fi
-    echo "$TAG: 0 passed, 0 failed (skipped)"
-    exit 0
+    lib_result SKIP "$TAG" 0 "$*"
+    lib_summary
+    exit
 }
 die() {
     err "$*"
-    echo "FAIL  $TAG set-up: $*"
-    echo "$TAG: 0 passed, 1 failed"
+    lib_result FAIL "$TAG set-up" "$((SECONDS - T0))" "$*"
+    lib_summary
     exit 1
 }
 
@@ -245,14 +251,6 @@ rm -rf "$LABCACHE/kernel" "$LABCACHE/busybox" "$LABCACHE"/initrd-*.img "$LABCACH
 
 # ------------------------------------------------------------------ host packages
 
-# What the caller set for scripts/images.sh, before lib.sh fills in its (bookworm) defaults.
-CALLER_DIND_SUITE=${DIND_SUITE:-}
-CALLER_BASE_IMAGE=${BASE_IMAGE:-}
-CALLER_DIND_BASE_PKGS=${DIND_BASE_PKGS:-}
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$ROOT/scripts/lib.sh"
-# shellcheck disable=SC2034 # read by lib.sh's messages
-LIB_TAG=$TAG
 
 deps() {
     local want=()
@@ -802,7 +800,7 @@ log "set-up done: kernel $KVER, disk $(basename "$BASE_IMG"), data disk $(basena
 
 boot main "boot $MAIN" "$DATA_DRIVE"
 LEGACY=${V2LAB_LEGACY:-1}
-[ "$ARCH" = amd64 ] || LEGACY=${V2LAB_LEGACY:-0}
+[ "$ARCH" = amd64 ] && [ "$SUITE" = bookworm ] || LEGACY=${V2LAB_LEGACY:-0}
 if [ "$LEGACY" != 0 ] && selected iptables-legacy; then
     boot legacy "boot-legacy iptables-legacy" "$DATA_DRIVE" modprobe.blacklist=nf_tables
 fi
@@ -816,7 +814,7 @@ if is_ci; then
         RESULTS+=("FAIL $s (left out with V2LAB_MAIN/V2LAB_SCENARIOS; CI=true: a skip is a failure)")
         FAILED=$((FAILED + 1))
     done
-    if [ "$ARCH" = amd64 ] && { [ "$LEGACY" = 0 ] || ! selected iptables-legacy; }; then
+    if [ "$ARCH" = amd64 ] && [ "$SUITE" = bookworm ] && { [ "$LEGACY" = 0 ] || ! selected iptables-legacy; }; then
         RESULTS+=("FAIL iptables-legacy (left out with V2LAB_LEGACY=0/V2LAB_SCENARIOS; CI=true: a skip is a failure)")
         FAILED=$((FAILED + 1))
     fi
@@ -825,10 +823,13 @@ fi
 echo
 echo "=== $TAG results ($ARCH, $SUITE, kernel $KVER, cgroup v2 only; $((SECONDS - T0)) s in all)"
 for line in "${RESULTS[@]}"; do
+    # "PASS name (12.3 s) note" -> lib_result PASS "name" 12.3 "note"
+    st=${line%% *} rest=${line#* }
+    secs=$(sed -n 's/^[^(]*(\([0-9.]*\) s).*/\1/p' <<<"$rest")
+    lib_result "$st" "${rest%% *}" "${secs:-0}" "$(sed 's/^[^ ]* *//; s/^([0-9.]* s) *//' <<<"$rest")" >/dev/null
     echo "${line%% *}  ${line#* }"
 done
 for line in "${METRICS[@]}"; do
     echo "METRIC  $TAG $line"
 done
-echo "$TAG: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+lib_summary
