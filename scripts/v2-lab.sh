@@ -48,7 +48,7 @@
 # Output: one `PASS`/`FAIL` line per scenario with its time, then `TAG: N passed, M failed` with
 # TAG v2-lab, v2-lab-trixie, arm64-lab or arm64-lab-trixie; the exit status is 0 only when
 # everything passed. Serial console logs: target/v2-lab/ARCH-SUITE/.
-# Times on a 2-core host: see LAB-REPORT.md (warm amd64 about 4 minutes).
+# Times on a 2-core host: see docs/V2-LAB.md (warm amd64 about 4 minutes).
 #
 # Cached under ${DIND_CACHE:-/var/cache/dind-init}/v2-lab/ARCH-SUITE, idempotent: qemu, debootstrap,
 # e2fsprogs, kmod (arm64: qemu-user-static, binfmt-support) are installed when missing; the kernel
