@@ -194,13 +194,13 @@ F3() {
     f3 own || return 1
     need "$D/own.err" 'containerd: restarting now' || return 1
     need "$D/own.err" 'containerd: serving again' || return 1
-    local own=$F3_NOTE
+    local own_note=$F3_NOTE
     # dockerd's managed containerd: dockerd's own supervisor restarts it (about 10 s later).
     f3 managed -e DIND_CONTAINERD_BY=dockerd || return 1
     # 20.10: "libcontainerd: started new containerd process"; 26 and later: "started new
     # containerd process" (module=libcontainerd as a field)
     [ "$(grep -c 'started new containerd process' "$D/managed.err")" -ge 2 ] || fail "dockerd's log does not show containerd restarted" || return 1
-    NOTE="dind-init's containerd: $own; dockerd's: $F3_NOTE"
+    NOTE="dind-init's containerd: $own_note; dockerd's: $F3_NOTE"
 }
 
 F4() {

@@ -552,6 +552,7 @@ lib_apt_fetch() {
 # lib_py_deps: python3 .debs and the Docker SDK for Python, cached in PY_CACHE (keyed by the base
 # rootfs): the SDK's wheels from PyPI (`pip download docker`), or when PyPI cannot be reached,
 # Debian's python3-docker. Sets PY_VERSION, PY_DEBS (dir), PY_WHEELS (dir or empty), PY_SDK_SOURCE.
+# shellcheck disable=SC2034 # PY_SDK_SOURCE is read by the scripts that source this file
 lib_py_deps() {
     local key
     key=$(basename "$(lib_base_rootfs)" .tar) || return 1

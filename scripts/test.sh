@@ -104,7 +104,7 @@ s_demo() { # the README's first command, from a fresh clone of HEAD
         lib_summary
         return
     fi
-    (cd "$dir/repo" && DIND_RESULTS= LIB_TAG=demo scripts/demo.sh) 2>&1 | tee "$dir/demo.log"
+    (cd "$dir/repo" && DIND_RESULTS="" LIB_TAG=demo scripts/demo.sh) 2>&1 | tee "$dir/demo.log"
     rc=${PIPESTATUS[0]}
     if [ "$rc" = 0 ] && grep -qx hello "$dir/demo.log"; then
         lib_result PASS "scripts/demo.sh from a fresh clone of $(git rev-parse --short HEAD)" "$(lib_since "$t0")" "printed hello, exit 0"
