@@ -116,7 +116,9 @@ s_demo() { # the README's first command, from a fresh clone of HEAD
 }
 
 s_release() { scripts/release.sh --check; }                      # reproducible dist/
-s_lab() { env "$@" scripts/v2-lab.sh; }                           # VAR=VALUE...
+# The lab picks its images' suite from V2LAB_SUITE: lib.sh's exported DIND_SUITE (bookworm) must
+# not reach it (CI run 17: the trixie lab built a bookworm base with trixie's package list).
+s_lab() { env -u DIND_SUITE "$@" scripts/v2-lab.sh; }             # VAR=VALUE...
 
 # name|description|function [args]
 STAGES=(

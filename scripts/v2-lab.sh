@@ -97,6 +97,7 @@ esac
 CALLER_DIND_SUITE=${DIND_SUITE:-}
 CALLER_BASE_IMAGE=${BASE_IMAGE:-}
 CALLER_DIND_BASE_PKGS=${DIND_BASE_PKGS:-}
+CALLER_DIND_IMAGE=${DIND_IMAGE:-}
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$ROOT/scripts/lib.sh"
 LIB_TAG=$TAG
@@ -161,9 +162,9 @@ if [ "$ARCH" = amd64 ]; then
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800}
     SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-300}
     if [ "$SUITE" = bookworm ]; then
-        DIND_IMAGE=${DIND_IMAGE:-dind-init/debian:test}
+        DIND_IMAGE=${CALLER_DIND_IMAGE:-dind-init/debian:test}
     else
-        DIND_IMAGE=${DIND_IMAGE:-dind-init/debian:test-$SUITE}
+        DIND_IMAGE=${CALLER_DIND_IMAGE:-dind-init/debian:test-$SUITE}
     fi
 else
     QEMU=qemu-system-aarch64
@@ -175,7 +176,7 @@ else
     MAIN_DEFAULT="privileged outer-limits clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-2700}
     SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-600}
-    DIND_IMAGE=${DIND_IMAGE:-dind-init/debian:test-$ARCH$([ "$SUITE" = bookworm ] || echo "-$SUITE")}
+    DIND_IMAGE=${CALLER_DIND_IMAGE:-dind-init/debian:test-$ARCH$([ "$SUITE" = bookworm ] || echo "-$SUITE")}
 fi
 MAIN=${V2LAB_MAIN:-$MAIN_DEFAULT}
 # The engine the suite ships (`dockerd --version` in the VM and in the DinD image must start so).
@@ -554,9 +555,11 @@ rm -rf "$RUN" && mkdir -p "$RUN/payload/images" "$RUN/payload/lab" || die "canno
 # The names and the base's packages follow the suite unless given (another suite's images must
 # not overwrite bookworm's dind-init/debian:test in a shared images instance).
 images_amd64() {
-    local env=(DIND_SUITE="${CALLER_DIND_SUITE:-$SUITE}" DIND_IMAGE="$DIND_IMAGE" INNER_IMAGE="$INNER_IMAGE")
-    if [ "$SUITE" != bookworm ]; then
-        env+=(BASE_IMAGE="${CALLER_BASE_IMAGE:-dind-init-test/base:$SUITE}"
+    local suite=${CALLER_DIND_SUITE:-$SUITE}
+    local env=(DIND_SUITE="$suite" DIND_IMAGE="$DIND_IMAGE" INNER_IMAGE="$INNER_IMAGE")
+    # The base's packages follow the image's suite: bookworm's docker.io still holds the CLI.
+    if [ "$suite" != bookworm ]; then
+        env+=(BASE_IMAGE="${CALLER_BASE_IMAGE:-dind-init-test/base:$suite}"
             DIND_BASE_PKGS="${CALLER_DIND_BASE_PKGS:-docker.io,docker-cli,iptables,ca-certificates,procps}")
     else
         [ -n "$CALLER_BASE_IMAGE" ] && env+=(BASE_IMAGE="$CALLER_BASE_IMAGE")
