@@ -1,26 +1,59 @@
 #!/usr/bin/env bash
-# Benchmark: dind-init side by side with jpetazzo's wrapdocker and moby's hack/dind, and with
-# dockerd started alone as the entrypoint (the limit), in the same Docker-in-Docker image.
+# Benchmark: dind-init side by side with the other ways to start Docker-in-Docker, on each inner
+# engine (Debian bookworm's Docker 20.10, trixie's 26.1, sid's 28.5), in one run.
 #
-#   sudo scripts/bench.sh              # 10 runs of every figure per entrypoint
-#   sudo scripts/bench.sh -n 3         # a quick run
-#   sudo scripts/bench.sh -o FILE      # the markdown table goes to FILE (default target/bench.md)
+#   sudo scripts/bench.sh                         # every figure, every engine
+#   sudo scripts/bench.sh -n 5 --stop-rounds 3 --wait-quiet 20
+#   sudo scripts/bench.sh -n 2 --stop-rounds 1 --engines trixie --figures main,tls   # a quick look
 #
-# Options: -n N (runs, default 10), -o FILE, --idle SECONDS (figure 5's idle window, default 10),
-# --wait-quiet [MINUTES] (before every round, wait until the 1-minute load average is below 0.5;
-# at most MINUTES in all, default 30),
-# --keep-host (leave the throwaway host dockerd running), -h.
+# Options:
+#   -n N               rounds of the main figures and of TLS (default 5)
+#   --stop-rounds N    rounds of the stops with inner containers (default 3; 50 containers are slow)
+#   --engines LIST     bookworm,trixie,sid (default all three; comma- or space-separated)
+#   --figures LIST     main,stopn,tls (default all): leave some out for a quick look
+#   --stop-sizes LIST  inner containers per stop (default 1,10,50)
+#   --stop-eps LIST    entrypoints of the stops with inner containers
+#                      (default dind-init,wrapdocker,docker-dind)
+#   --stop-eps-first LIST  entrypoints added for the first size only (default moby-dind: it
+#                      behaves as wrapdocker does, the command is PID 1; "" for none)
+#   --idle SECONDS     PID 1's idle window in figure 4 (default 10)
+#   --wait-quiet [MIN] before every figure of a round, wait until the 1-minute load average is
+#                      below --quiet-load (default 1.0), at most MIN minutes in all (default 30)
+#   -o FILE            the markdown report (default target/bench.md; raw TSV and logs in
+#                      target/bench/)
+#   --keep-host        leave the throwaway host dockerd running
 #
-# Figures, per entrypoint (runs alternate between the entrypoints, the order rotating every round):
+# Entrypoints (the same image per engine, with every entrypoint in /usr/local/bin):
+#   dind-init           default: it starts containerd itself, then dockerd --containerd
+#   dind-init-dockerd   DIND_CONTAINERD_BY=dockerd: dockerd's managed containerd
+#   wrapdocker          jpetazzo's wrapdocker (scripts/bench/wrapdocker)
+#   moby-dind           moby's hack/dind + `dockerd & until docker info; do sleep 1; done; exec "$@"`
+#   docker-dind         docker:dind's entrypoint (scripts/bench/dockerd-entrypoint-tls), given
+#                       `dockerd --host=unix:///var/run/docker.sock` (as actions-runner-controller
+#                       runs docker:dind): no TCP port, like the other columns; its TLS service
+#                       way is the tls figure
+#   dockerd             dockerd alone as the entrypoint: the limit
+#   dockerd-ctrd        containerd first, then `dockerd --containerd` (scripts/bench/dockerd-ctrd):
+#                       the limit on engines whose managed containerd costs a second (26.x)
+# The last three run no command ("daemon mode"): their time to ready is dockerd's first
+# "API listen on" line.
+#
+# Figures, per engine and entrypoint (main: -n rounds):
 #  1. time to ready: `docker run` (host clock) -> the command starts (it prints `date +%s.%N`)
 #  2. readiness overhead: dockerd's "API listen on" log line -> the command starts
 #  3. the whole `docker run --rm --privileged IMAGE true`
 #  4. `docker stop` of a container running `sleep infinity`, its exit code, and whether the inner
-#     dockerd shut down cleanly ("Daemon shutdown complete") or was SIGKILLed
-#  5. PID 1's resident memory, CPU time and context switches over --idle seconds of idling
-#  6. size on disk of dind-init, tini-static and dumb-init (Debian packages)
-# Not part of the test command. Needs root, Docker (docker.io), jq, python3; installs them when
-# missing. Starts its own host dockerd (instance "bench"): never uses /var/run/docker.sock.
+#     dockerd shut down cleanly; PID 1's resident memory, CPU time, context switches while idle
+# stopn (--stop-rounds): `docker stop` of the DinD container with 1, 10, 50 running inner
+#     containers (busybox, SIGTERM handled): time, exit code, clean or not, the inner containers'
+#     last recorded state
+# tls (-n rounds): dind-init and the docker:dind-style entrypoint as a service with
+#     DOCKER_TLS_CERTDIR=/certs and ="": `docker run -d` -> a client on the host gets
+#     `GET /version` over tcp://IP:2376 (client certificates) or :2375; the certificates' time
+# and the sizes of dind-init (x86_64, aarch64), tini and dumb-init.
+# Not part of the test command. Needs root; installs what it needs (docker.io, python3, ...).
+# Starts its own host dockerd (instance BENCH_INSTANCE, default "bench"): never uses
+# /var/run/docker.sock.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
@@ -28,121 +61,192 @@ ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$PATH"
 export DIND_CACHE="${DIND_CACHE:-/var/cache/dind-init}"
 
-N=10
+N=5
+STOP_ROUNDS=3
+ENGINES=(bookworm trixie sid)
+FIGURES=(main stopn tls)
+STOP_SIZES=(1 10 50)
+STOP_EPS=(dind-init wrapdocker docker-dind)
+STOP_EPS_FIRST=(moby-dind)
 OUT=target/bench.md
 IDLE=10
 WAIT_QUIET=
+QUIET_LOAD=1.0
 KEEP_HOST=0
 INSTANCE=${BENCH_INSTANCE:-bench}
 CMDLINE="scripts/bench.sh${*:+ $*}"
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+list() { echo "${1//,/ }"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) N=${2:?-n needs a number}; shift 2 ;;
         -n*) N=${1#-n}; shift ;;
+        --stop-rounds) STOP_ROUNDS=${2:?--stop-rounds needs a number}; shift 2 ;;
+        --engines) read -r -a ENGINES <<<"$(list "${2:?--engines needs a list}")"; shift 2 ;;
+        --figures) read -r -a FIGURES <<<"$(list "${2:?--figures needs a list}")"; shift 2 ;;
+        --stop-sizes) read -r -a STOP_SIZES <<<"$(list "${2:?--stop-sizes needs a list}")"; shift 2 ;;
+        --stop-eps) read -r -a STOP_EPS <<<"$(list "${2:?--stop-eps needs a list}")"; shift 2 ;;
+        --stop-eps-first) read -r -a STOP_EPS_FIRST <<<"$(list "${2?--stop-eps-first needs a list}")"; shift 2 ;;
         -o) OUT=${2:?-o needs a file}; shift 2 ;;
         --idle) IDLE=${2:?--idle needs seconds}; shift 2 ;;
         --wait-quiet)
             if [[ ${2:-} =~ ^[0-9]+$ ]]; then WAIT_QUIET=$2; shift 2; else WAIT_QUIET=30; shift; fi ;;
+        --quiet-load) QUIET_LOAD=${2:?--quiet-load needs a number}; shift 2 ;;
         --keep-host) KEEP_HOST=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1 (see -h)" >&2; exit 2 ;;
     esac
 done
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: -n wants a positive number, not '$N'" >&2; exit 2; }
+[[ $STOP_ROUNDS =~ ^[0-9]+$ ]] || { echo "bench.sh: --stop-rounds wants a number, not '$STOP_ROUNDS'" >&2; exit 2; }
 [[ $IDLE =~ ^[0-9]+$ ]] || { echo "bench.sh: --idle wants whole seconds, not '$IDLE'" >&2; exit 2; }
+for e in "${ENGINES[@]}"; do
+    case "$e" in bookworm|trixie|sid) ;; *) echo "bench.sh: --engines: '$e' is not bookworm, trixie or sid" >&2; exit 2 ;; esac
+done
+for f in "${FIGURES[@]}"; do
+    case "$f" in main|stopn|tls) ;; *) echo "bench.sh: --figures: '$f' is not main, stopn or tls" >&2; exit 2 ;; esac
+done
+for s in "${STOP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --stop-sizes: '$s'" >&2; exit 2; }; done
+for e in "${STOP_EPS[@]}" "${STOP_EPS_FIRST[@]}"; do
+    case "$e" in dind-init|dind-init-dockerd|wrapdocker|moby-dind|docker-dind) ;;
+        *) echo "bench.sh: --stop-eps: '$e' is not one of dind-init dind-init-dockerd wrapdocker moby-dind docker-dind" >&2; exit 2 ;;
+    esac
+done
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (it starts its own dockerd)" >&2; exit 2; }
+want() { case " ${FIGURES[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+[ "$STOP_ROUNDS" -gt 0 ] || FIGURES=("${FIGURES[@]/stopn/}")
 
 BENCH=$ROOT/scripts/bench
-IMAGE=dind-init-bench:latest
-BASE=${BENCH_BASE:-dind-init-test/base:bookworm}
-BIN=target/x86_64-unknown-linux-musl/release/dind-init
 
 # The shared helpers: deps, the throwaway host dockerd with its runtime wrapper, the offline
-# base image (scripts/lib.sh).
+# base images per suite, dind-init's log (scripts/lib.sh).
 export LIB_TAG=bench
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$ROOT/scripts/lib.sh"
-# DIND_SUITE=trixie|sid (lib.sh): the inner engine; the bench image carries the suite
-IMAGE=$IMAGE$DIND_SUITE_TAG
-deps() { lib_install_deps; }
-build_binary() { lib_build_binary && BIN=$DIND_BIN; }
-host_start() { lib_host_start "$1" && BENCH_EXEC_ROOT=$DIND_HOST_RUN/exec; }
-host_stop() { lib_host_stop; }
-base_image() { BASE=$BASE_IMAGE; lib_base_image; }
 docker() { command "$DOCKER_CLI" "$@"; }
 py() { python3 "$BENCH/benchlib.py" "$@"; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "NA"; else printf "%.6f\n", a - b }'; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
+short() { awk -v a="$1" 'BEGIN { if (a == "NA" || a == "") print "  n/a"; else printf "%5.2f", a }'; }
 
-WORK=target/bench
+WORK=$ROOT/target/bench
 LOGS=$WORK/logs
 RAW=$WORK/raw.tsv
 META=$WORK/meta
 PFX=dib-$$
 SETTLE=${BENCH_SETTLE:-1}   # seconds of pause before every timed run (the previous one's clean-up)
+T_START=$SECONDS
 
 # ------------------------------------------------------------------ set-up
 
-deps || exit 1
-mkdir -p "$WORK" "$(dirname "$OUT")"
-rm -rf "$LOGS"; mkdir -p "$LOGS"
+# shellcheck disable=SC2119  # no extra packages
+lib_install_deps || exit 1
+mkdir -p "$WORK" "$(dirname "$OUT")" || exit 1
+rm -rf "$LOGS" "$WORK/certs"; mkdir -p "$LOGS" "$WORK/certs"
 : >"$RAW"; : >"$META"
 meta() { printf '%s=%s\n' "$1" "$2" >>"$META"; }
 
-echo "bench: building the static release binary"
-build_binary || exit 1
-[ -x "$BIN" ] || { echo "bench: $BIN missing" >&2; exit 1; }
+echo "bench: building the static release binaries (x86_64, aarch64)"
+lib_build_binary || exit 1
+BIN=$DIND_BIN
+BIN_ARM=$ROOT/target/aarch64-unknown-linux-musl/release/dind-init
+(cd "$ROOT" && cargo build --release --locked -q --target aarch64-unknown-linux-musl) ||
+    echo "bench: WARNING: cargo build --target aarch64-unknown-linux-musl failed: no aarch64 size" >&2
 
+NET=
 cleanup() {
     local ids
     ids=$(docker ps -aq --filter "name=^$PFX-" 2>/dev/null)
     # shellcheck disable=SC2086  # one id per word
     [ -n "$ids" ] && docker rm -fv $ids >/dev/null 2>&1
-    if [ "$KEEP_HOST" = 0 ]; then host_stop; fi
+    ids=$(docker volume ls -q --filter "name=^$PFX-" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -n "$ids" ] && docker volume rm $ids >/dev/null 2>&1
+    [ -n "$NET" ] && docker network rm "$NET" >/dev/null 2>&1
+    rm -rf "$WORK/certs"
+    if [ "$KEEP_HOST" = 0 ]; then lib_host_stop; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-host_start "$INSTANCE" || exit 1
-base_image || exit 1
+lib_host_start "$INSTANCE" || exit 1
+BENCH_EXEC_ROOT=$DIND_HOST_RUN/exec
+lib_inner_image || exit 1
 
-echo "bench: building $IMAGE from $BASE"
-ctx=$(mktemp -d)
-cp "$BIN" "$ctx/dind-init"
-cp "$BENCH/wrapdocker" "$BENCH/dind" "$ctx/"
-chmod 0755 "$ctx/dind-init" "$ctx/wrapdocker" "$ctx/dind"
-cat >"$ctx/Dockerfile" <<EOF
-ARG BASE
-FROM \$BASE
-COPY dind-init wrapdocker dind /usr/local/bin/
+# bench_image: for the current suite (lib_suite), IMG[suite] = the base image + .debs of what
+# docker:dind's entrypoint needs beyond it (openssl for the certificates, iproute2 for
+# `ip -oneline address`; fetched once per base rootfs with lib_apt_fetch, installed with dpkg
+# offline) + dind-init, wrapdocker, hack/dind, dockerd-entrypoint-tls and dockerd-ctrd in
+# /usr/local/bin, docker:dind's legacy-iptables directory, VOLUME /var/lib/docker.
+declare -A IMG
+bench_image() {
+    lib_base_image || return 1
+    local key cache=$DIND_CACHE/bench-$DIND_SUITE ctx img=dind-init-bench:latest$DIND_SUITE_TAG
+    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
+    mkdir -p "$cache" || return 1
+    if [ "$(cat "$cache/key" 2>/dev/null)" != "$key" ] || [ ! -d "$cache/debs" ]; then
+        # only what the base lacks: asking apt for an installed package would upgrade it
+        local pkgs=() p
+        tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$cache/base-status" || return 1
+        for p in openssl iproute2; do
+            grep -qx "Package: $p" "$cache/base-status" || pkgs+=("$p")
+        done
+        rm -rf "$cache/debs"
+        if [ ${#pkgs[@]} -gt 0 ]; then
+            lib_log "$DIND_SUITE: fetching ${pkgs[*]} for the docker:dind-style entrypoint"
+            PY_CACHE=$cache lib_apt_fetch "$cache/debs" "${pkgs[@]}" || return 1
+        else
+            mkdir -p "$cache/debs"
+        fi
+        echo "$key" >"$cache/key"
+    fi
+    ctx=$(mktemp -d) || return 1
+    mkdir -p "$ctx/debs"
+    cp "$cache"/debs/*.deb "$ctx/debs/" 2>/dev/null
+    cp "$BIN" "$ctx/dind-init"
+    cp "$BENCH/wrapdocker" "$BENCH/dind" "$BENCH/dockerd-entrypoint-tls" "$BENCH/dockerd-ctrd" "$ctx/"
+    chmod 0755 "$ctx/dind-init" "$ctx/wrapdocker" "$ctx/dind" "$ctx/dockerd-entrypoint-tls" "$ctx/dockerd-ctrd"
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $BASE_IMAGE
+COPY debs /tmp/debs
+# dpkg -i in passes: each pass configures what the next one's Pre-Depends need
+RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5; do \
+        if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
+        [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -f /tmp/dpkg.log; fi; rm -rf /tmp/debs; \
+    command -v openssl >/dev/null; command -v ip >/dev/null; \
+    mkdir -p /usr/local/sbin/.iptables-legacy; \
+    for b in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do \
+        ln -s "/usr/sbin/\$b-legacy" "/usr/local/sbin/.iptables-legacy/\$b"; done
+COPY dind-init wrapdocker dind dockerd-entrypoint-tls dockerd-ctrd /usr/local/bin/
 VOLUME /var/lib/docker
 ENTRYPOINT ["dind-init"]
 EOF
-DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$BASE" -t "$IMAGE" "$ctx" >/dev/null || { rm -rf "$ctx"; exit 1; }
-rm -rf "$ctx"
-
-# ------------------------------------------------------------------ quiet machine?
-
-# --wait-quiet: before the first round and before every round, wait (all in all at most
-# WAIT_QUIET minutes) until the 1-minute load average is below 0.5. The bench itself keeps it
-# around 0.1-0.4 on an otherwise idle machine.
-QUIET_DEADLINE=
-wait_quiet() {
-    [ -n "$WAIT_QUIET" ] || return 0
-    [ -n "$QUIET_DEADLINE" ] || QUIET_DEADLINE=$((SECONDS + WAIT_QUIET * 60))
-    while awk -v l="$(load1)" 'BEGIN { exit !(l >= 0.5) }'; do
-        if ((SECONDS >= QUIET_DEADLINE)); then
-            echo "bench: load still $(load1) after waiting $WAIT_QUIET min in all; going on" >&2
-            return 0
-        fi
-        echo "bench: load average $(load1) >= 0.5, waiting for a quiet machine"
-        sleep 30
-    done
+    lib_build "$img" "$ctx" || { rm -rf "$ctx"; return 1; }
+    rm -rf "$ctx"
+    IMG[$DIND_SUITE]=$img
 }
-wait_quiet
+
+for eng in "${ENGINES[@]}"; do
+    lib_suite "$eng"
+    echo "bench: image for $eng"
+    bench_image || exit 1
+done
+
+# The service network of the TLS figure: the address is fixed (--ip), so that the poller on the
+# host knows it before the container starts. The subnet is one the host daemon picked as free.
+if want tls; then
+    NET=$PFX-net
+    docker network create "$NET" >/dev/null || exit 1
+    subnet=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' "$NET")
+    docker network rm "$NET" >/dev/null
+    docker network create --subnet "$subnet" "$NET" >/dev/null || { NET=; exit 1; }
+    SVC_IP=$(py subnet-ip "$subnet" 200)
+fi
+
+# ------------------------------------------------------------------ meta
 
 cgmode() {
     if [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo "v2"
@@ -157,103 +261,108 @@ meta mem "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/memin
 meta cgroups "$(cgmode)"
 meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta host_docker "$(docker version --format 'server {{.Server.Version}}, client {{.Client.Version}}' 2>/dev/null), runtime runc $(runc --version 2>/dev/null | awk 'NR==1 {print $3}')"
-meta inner_docker "$(docker run --rm --entrypoint dockerd "$IMAGE" --version 2>/dev/null)"
-meta image "$IMAGE"
-meta image_desc "debootstrap $DIND_SUITE minbase + $DIND_BASE_PKGS, with dind-init, wrapdocker and hack/dind in /usr/local/bin"
+meta engines "${ENGINES[*]}"
+for eng in "${ENGINES[@]}"; do
+    v=$(docker run --rm --entrypoint sh "${IMG[$eng]}" -c \
+        'dockerd --version; containerd --version; docker --version; openssl version' 2>/dev/null | tr '\n' ';')
+    meta "engine.$eng" "$(echo "$v" | sed 's/;$//; s/;/; /g')"
+    meta "engine_short.$eng" "$(echo "$v" | sed -n 's/^Docker version \([0-9]*\.[0-9]*\).*/\1/p')"
+    meta "image.$eng" "${IMG[$eng]}"
+done
+meta image_desc "debootstrap SUITE minbase + docker.io (+ docker-cli), iptables, ca-certificates, procps, + iproute2 (docker:dind's \`ip\`), with dind-init, wrapdocker, hack/dind, dockerd-entrypoint-tls and dockerd-ctrd in /usr/local/bin; the same image for every entrypoint of an engine"
 meta dind_version "$("$BIN" --version 2>/dev/null | head -n1)"
 meta n "$N"
+meta stop_rounds "$(want stopn && echo "$STOP_ROUNDS" || echo 0)"
+want stopn && meta stop_sizes "${STOP_SIZES[*]}"
 meta idle "$IDLE"
-if awk -v l="$(load1)" 'BEGIN { exit !(l >= 0.5) }'; then
-    echo "bench: WARNING: load average $(load1) >= 0.5: the machine is not quiet, numbers are noisy" >&2
-fi
 
-# ------------------------------------------------------------------ the entrypoints
+# ------------------------------------------------------------------ quiet machine?
 
-EPS=(dind-init dind-init-wait wrapdocker moby-dind dockerd)
-MOBY_LOOP='dockerd & until docker info >/dev/null 2>&1; do sleep 1; done; exec "$@"'
-
-# ep_setup EP: EPARGS = docker run options choosing the entrypoint, CMDPRE = words before the
-# user's command.
-ep_setup() {
-    case "$1" in
-        dind-init) EPARGS=(--entrypoint dind-init); CMDPRE=() ;;
-        dind-init-wait) EPARGS=(--entrypoint dind-init -e DIND_WAIT_CONTAINERD=1); CMDPRE=() ;;
-        wrapdocker) EPARGS=(--entrypoint wrapdocker); CMDPRE=() ;;
-        moby-dind) EPARGS=(--entrypoint dind); CMDPRE=(sh -c "$MOBY_LOOP" sh) ;;
-        dockerd) EPARGS=(--entrypoint dockerd); CMDPRE=() ;;
-    esac
-}
-
-record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }
-
-# 1a/1b: docker run -> dockerd's first log line, and dockerd's own start-up to "API listen on".
-record_dockerd_times() { # ROUND EP LOG T0
-    local first api
-    read -r first api <<<"$(py dockerd-times "$3")"
-    record "$1" "$2" dstart "$(sub "${first:-}" "$4")"
-    record "$1" "$2" dinit "$(sub "${api:-}" "${first:-}")"
-}
-
-record_phases() { # ROUND LOG [KEYS...]
-    local r=$1 log=$2 kv k v
-    shift 2
-    for kv in $(py dind-phases "$log"); do
-        k=${kv%%=*} v=${kv#*=}
-        case " $* " in *" $k "*) record "$r" dind-init "ph_$k" "$v" ;; esac
+# --wait-quiet: before every figure of a round, wait (all in all at most WAIT_QUIET minutes)
+# until the 1-minute load average is below QUIET_LOAD. The bench itself keeps it near 0.3-0.8.
+QUIET_DEADLINE=
+wait_quiet() {
+    [ -n "$WAIT_QUIET" ] || return 0
+    [ -n "$QUIET_DEADLINE" ] || QUIET_DEADLINE=$((SECONDS + WAIT_QUIET * 60))
+    local said=
+    while awk -v l="$(load1)" -v q="$QUIET_LOAD" 'BEGIN { exit !(l >= q) }'; do
+        if ((SECONDS >= QUIET_DEADLINE)); then
+            [ -n "$said" ] && echo "bench: load still $(load1); the $WAIT_QUIET min of waiting are used up: going on"
+            return 0
+        fi
+        [ -n "$said" ] || echo "bench: load average $(load1) >= $QUIET_LOAD: waiting (at most $(((QUIET_DEADLINE - SECONDS + 59) / 60)) min left in all)"
+        said=1
+        sleep 10
     done
 }
 
-# Figures 1 and 2: the command is `date`, which prints when it starts.
-run_ready() { # ROUND EP
-    local r=$1 ep=$2 name="$PFX-$1-$2-ready" log="$LOGS/$1-$2-ready.log" t0 stamp api
-    sleep "$SETTLE"
-    ep_setup "$ep"
-    t0=$EPOCHREALTIME
-    docker run --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" \
-        "${CMDPRE[@]}" date '+BENCH_READY %s.%N' >"$log" 2>&1
-    echo "rc=$?" >>"$log"
-    stamp=$(py stamp "$log")
-    api=$(py api-listen "$log")
-    record "$r" "$ep" ready "$(sub "$stamp" "$t0")"
-    record "$r" "$ep" overhead "$(sub "$stamp" "$api")"
-    record_dockerd_times "$r" "$ep" "$log" "$t0"
-    if [ "$ep" = dind-init ]; then
-        record_phases "$r" "$log" spawned ready command attempts
-        # docker run -> dind-init's clock starts: the command's stamp minus its +S.mmm
-        local cmdt
-        cmdt=$(py dind-phases "$log" | tr ' ' '\n' | sed -n 's/^command=//p')
-        [ -n "$cmdt" ] && record "$r" dind-init ph_startlat "$(sub "$(sub "$stamp" "$t0")" "$cmdt")"
-    fi
-    docker rm -fv "$name" >/dev/null 2>&1
-    printf '  %-10s ready %6s s  overhead %6s s\n' "$ep" "$(sub "$stamp" "$t0" | cut -c1-6)" "$(sub "$stamp" "$api" | cut -c1-6)"
+# ------------------------------------------------------------------ the entrypoints
+
+EPS=(dind-init dind-init-dockerd wrapdocker moby-dind docker-dind dockerd dockerd-ctrd)
+# shellcheck disable=SC2016  # run by the container's sh
+MOBY_LOOP='dockerd & until docker info >/dev/null 2>&1; do sleep 1; done; exec "$@"'
+is_daemon() { case "$1" in docker-dind|dockerd|dockerd-ctrd) return 0 ;; esac; return 1; }
+is_dind_init() { case "$1" in dind-init|dind-init-dockerd) return 0 ;; esac; return 1; }
+
+# ep_setup EP: EPARGS = docker run options choosing the entrypoint; CMDPRE = words before the
+# user's command (command mode); DARGS = the arguments of a daemon-mode entrypoint.
+ep_setup() {
+    CMDPRE=() DARGS=()
+    case "$1" in
+        dind-init) EPARGS=(--entrypoint dind-init) ;;
+        dind-init-dockerd) EPARGS=(--entrypoint dind-init -e DIND_CONTAINERD_BY=dockerd) ;;
+        wrapdocker) EPARGS=(--entrypoint wrapdocker) ;;
+        moby-dind) EPARGS=(--entrypoint dind); CMDPRE=(sh -c "$MOBY_LOOP" sh) ;;
+        docker-dind) EPARGS=(--entrypoint dockerd-entrypoint-tls); DARGS=(dockerd --host=unix:///var/run/docker.sock) ;;
+        dockerd) EPARGS=(--entrypoint dockerd) ;;
+        dockerd-ctrd) EPARGS=(--entrypoint dockerd-ctrd) ;;
+    esac
 }
 
-# Figure 3: `docker run --rm --privileged IMAGE true`.
-run_true() { # ROUND EP
-    local r=$1 ep=$2 name="$PFX-$1-$2-true" log="$LOGS/$1-$2-true.log" t0 t1 rc
-    sleep "$SETTLE"
-    ep_setup "$ep"
-    t0=$EPOCHREALTIME
-    docker run --rm --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" true >"$log" 2>&1
-    rc=$?
-    t1=$EPOCHREALTIME
-    echo "rc=$rc" >>"$log"
-    record "$r" "$ep" run_true "$(sub "$t1" "$t0")"
-    record "$r" "$ep" run_true_rc "$rc"
-    [ "$ep" = dind-init ] && record_phases "$r" "$log" shutdown_s
-    printf '  %-10s run --rm true %6s s (exit %s)\n' "$ep" "$(sub "$t1" "$t0" | cut -c1-6)" "$rc"
+# select_engine SUITE: ENG and IMAGE for the runs that follow
+select_engine() { ENG=$1; IMAGE=${IMG[$1]}; }
+
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$R" "$ENG" "$1" "$2" "$3" >>"$RAW"; }   # EP METRIC VALUE
+# every timed run records the load it started under
+settle() { sleep "$SETTLE"; record "$1" load "$(load1)"; }
+
+record_dockerd_times() { # EP LOG T0: docker run -> dockerd's first log line; its own start-up
+    local first api
+    read -r first api <<<"$(py dockerd-times "$2")"
+    record "$1" dstart "$(sub "${first:-}" "$3")"
+    record "$1" dinit "$(sub "${api:-}" "${first:-}")"
 }
 
-# Figures 1 and 3 for dockerd alone: readiness is its first "API listen on" line; at that line
-# the watcher sends SIGTERM to the container's PID 1 (dockerd), so the run is "start, be ready,
-# stop cleanly", like dind-init's `true`.
+record_phases() { # EP LOG KEYS...: dind-init's own times (benchlib.py dind-phases)
+    local ep=$1 log=$2 kv k
+    shift 2
+    for kv in $(py dind-phases "$log"); do
+        k=${kv%%=*}
+        case " $* " in *" $k "*) record "$ep" "ph_$k" "${kv#*=}" ;; esac
+    done
+}
+
+# start_attached LOG ARGS...: `docker run ARGS` in the background, its output to LOG; RUNPID
+start_attached() {
+    local log=$1
+    shift
+    : >"$log"
+    docker run "$@" >"$log" 2>&1 &
+    RUNPID=$!
+}
+# wait_log LOG PATTERN SECONDS: until PATTERN is in LOG (GNU tail follows it with inotify; no
+# docker CLI polling, whose CPU would slow what is measured); fails when `docker run` ended first
+wait_log() {
+    timeout "$3" grep -q -m1 -- "$2" < <(tail -n +1 -f --pid="$RUNPID" "$1" 2>/dev/null)
+}
+
 # The container's PID 1 as the host sees it, without a docker CLI call when possible (a CLI
 # start costs tens of ms of CPU, which would slow the very start-up being measured): the shim's
 # init.pid under the host daemon's exec root, found by the id from --cidfile.
 container_pid() { # CIDFILE NAME
     local cid f
     cid=$(cat "$1" 2>/dev/null)
-    if [ -n "$cid" ] && [ -n "${BENCH_EXEC_ROOT:-}" ]; then
+    if [ -n "$cid" ]; then
         for f in "$BENCH_EXEC_ROOT"/containerd/daemon/io.containerd.runtime.v2.task/*/"$cid"/init.pid; do
             [ -s "$f" ] && { cat "$f"; return; }
         done
@@ -261,30 +370,69 @@ container_pid() { # CIDFILE NAME
     docker inspect -f '{{.State.Pid}}' "$2" 2>/dev/null
 }
 
-run_dockerd_alone() { # ROUND
-    local r=$1 ep=dockerd name="$PFX-$1-dockerd-ready" log="$LOGS/$1-dockerd-ready.log" t0 t1 api runpid pid
-    local cidfile="$WORK/cid.$$.$1"
-    sleep "$SETTLE"
-    rm -f "$cidfile"
-    : >"$log"
-    # Output to a file, as for the other entrypoints; GNU tail follows it (inotify) and grep
-    # stops at the first "API listen on", at which the container's PID 1 gets SIGTERM.
+# Figures 1 and 2 (command mode): the command is `date`, which prints when it starts.
+run_ready() { # EP
+    local ep=$1 name="$PFX-$R-$ENG-$1-ready" log="$LOGS/$ENG-$R-$1-ready.log" t0 stamp api
+    ep_setup "$ep"
+    settle "$ep"
     t0=$EPOCHREALTIME
-    docker run --rm --privileged --cidfile "$cidfile" --name "$name" --entrypoint dockerd "$IMAGE" >"$log" 2>&1 &
-    runpid=$!
-    # (process substitution: nobody waits for tail, which ends with docker run)
-    if grep -q -m1 'API listen on' < <(tail -n +1 -f --pid="$runpid" "$log" 2>/dev/null); then
+    docker run --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" \
+        "${CMDPRE[@]}" date '+BENCH_READY %s.%N' >"$log" 2>&1
+    echo "rc=$?" >>"$log"
+    stamp=$(py stamp "$log")
+    api=$(py api-listen "$log")
+    record "$ep" ready "$(sub "$stamp" "$t0")"
+    record "$ep" overhead "$(sub "$stamp" "$api")"
+    record_dockerd_times "$ep" "$log" "$t0"
+    if is_dind_init "$ep"; then
+        record_phases "$ep" "$log" ctrd_spawned ctrd_serving spawned ready command attempts cgroups_ms
+        local cmdt
+        cmdt=$(lib_dind_time "$log" "command: started")
+        [ -n "$cmdt" ] && record "$ep" ph_startlat "$(sub "$(sub "$stamp" "$t0")" "$cmdt")"
+    fi
+    docker rm -fv "$name" >/dev/null 2>&1
+    printf '  %-8s %-17s ready %s s  overhead %s s\n' "$ENG" "$ep" "$(short "$(sub "$stamp" "$t0")")" "$(short "$(sub "$stamp" "$api")")"
+}
+
+# Figure 3 (command mode): `docker run --rm --privileged IMAGE true`.
+run_true() { # EP
+    local ep=$1 name="$PFX-$R-$ENG-$1-true" log="$LOGS/$ENG-$R-$1-true.log" t0 t1 rc
+    ep_setup "$ep"
+    settle "$ep"
+    t0=$EPOCHREALTIME
+    docker run --rm --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" true >"$log" 2>&1
+    rc=$?
+    t1=$EPOCHREALTIME
+    echo "rc=$rc" >>"$log"
+    record "$ep" run_true "$(sub "$t1" "$t0")"
+    record "$ep" run_true_rc "$rc"
+    is_dind_init "$ep" && record_phases "$ep" "$log" shutdown_s
+    printf '  %-8s %-17s run --rm true %s s (exit %s)\n' "$ENG" "$ep" "$(short "$(sub "$t1" "$t0")")" "$rc"
+}
+
+# Figures 1 and 3 in daemon mode: ready at dockerd's first "API listen on" line; at that line the
+# host sends SIGTERM to the container's PID 1, so the run is "start, be ready, stop cleanly",
+# like a command-mode `true`.
+run_daemon() { # EP
+    local ep=$1 name="$PFX-$R-$ENG-$1-daemon" log="$LOGS/$ENG-$R-$1-daemon.log" t0 t1 api pid
+    local cidfile="$WORK/cid.$$.$R"
+    ep_setup "$ep"
+    settle "$ep"
+    rm -f "$cidfile"
+    t0=$EPOCHREALTIME
+    start_attached "$log" --rm --privileged --cidfile "$cidfile" --name "$name" "${EPARGS[@]}" "$IMAGE" "${DARGS[@]}"
+    if wait_log "$log" 'API listen on' 120; then
         pid=$(container_pid "$cidfile" "$name")
         [ -n "$pid" ] && [ "$pid" != 0 ] && kill -TERM "$pid"
     fi
-    wait "$runpid"
+    wait "$RUNPID"
     t1=$EPOCHREALTIME
     rm -f "$cidfile"
     api=$(py api-listen "$log")
-    record "$r" "$ep" ready "$(sub "$api" "$t0")"
-    record "$r" "$ep" run_true "$(sub "$t1" "$t0")"
-    record_dockerd_times "$r" "$ep" "$log" "$t0"
-    printf '  %-10s ready %6s s  run --rm, SIGTERM when ready %6s s\n' "$ep" "$(sub "$api" "$t0" | cut -c1-6)" "$(sub "$t1" "$t0" | cut -c1-6)"
+    record "$ep" ready "$(sub "$api" "$t0")"
+    record "$ep" run_true "$(sub "$t1" "$t0")"
+    record_dockerd_times "$ep" "$log" "$t0"
+    printf '  %-8s %-17s ready %s s  run --rm, SIGTERM when ready %s s\n' "$ENG" "$ep" "$(short "$(sub "$api" "$t0")")" "$(short "$(sub "$t1" "$t0")")"
 }
 
 # PID 1's numbers from the host's /proc: "rss_kB cpu_ticks ctxsw comm".
@@ -296,153 +444,324 @@ pid1_sample() { # HOSTPID
     echo "${rss:-NA} ${st:-NA} ${cs:-NA} $(cat "/proc/$pid/comm" 2>/dev/null)"
 }
 
-wait_for() { # NAME PATTERN SECONDS
-    local i
-    for ((i = 0; i < $3 * 10; i++)); do
-        docker logs "$1" 2>&1 | grep -q "$2" && return 0
-        [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-idle_sample() { # ROUND EP HOSTPID
-    local r=$1 ep=$2 pid=$3 a b
+idle_sample() { # EP HOSTPID
+    local ep=$1 pid=$2 a b ticks cs
     read -r -a a <<<"$(pid1_sample "$pid")"
     sleep "$IDLE"
     read -r -a b <<<"$(pid1_sample "$pid")"
-    local ticks cs
     ticks=$(sub "${b[1]:-}" "${a[1]:-}" | awk '{print ($1 == "NA") ? "NA" : int($1 + 0.5)}')
     cs=$(sub "${b[2]:-}" "${a[2]:-}" | awk '{print ($1 == "NA") ? "NA" : int($1 + 0.5)}')
-    record "$r" "$ep" pid1_comm "${b[3]:-?}"
-    record "$r" "$ep" rss_kb "${b[0]:-NA}"
-    record "$r" "$ep" cpu_ticks "$ticks"
-    record "$r" "$ep" ctxsw "$cs"
-    echo "${b[3]:-?} rss ${b[0]:-NA} kB, +$ticks ticks, +$cs context switches in ${IDLE}s"
+    record "$ep" pid1_comm "${b[3]:-?}"
+    record "$ep" rss_kb "${b[0]:-NA}"
+    record "$ep" cpu_ticks "$ticks"
+    record "$ep" ctxsw "$cs"
+    echo "${b[3]:-?} rss ${b[0]:-NA} kB, +$ticks ticks, +$cs ctxsw in ${IDLE}s"
 }
 
-# Figures 4 and 5: a running container (`sleep infinity`), idle sampling, then `docker stop`.
-run_stop() { # ROUND EP
-    local r=$1 ep=$2 name="$PFX-$1-$2-stop" log="$LOGS/$1-$2-stop.log" pat hostpid t0 t1 code how s
-    sleep "$SETTLE"
+# stop_outcome EP LOG: how the inner dockerd ended, from the container's log
+stop_outcome() {
+    if is_dind_init "$1"; then
+        if lib_dind_has "$2" "shutdown: dockerd exited cleanly"; then
+            if lib_dind_has "$2" "inner container process(es) still running: SIGKILL"; then
+                echo "clean, inner SIGKILLed"
+            else
+                echo clean
+            fi
+        elif lib_dind_has "$2" "shutdown: dockerd needed SIGKILL"; then echo "SIGKILLed by dind-init"
+        else echo "unclean"
+        fi
+    elif grep -q 'Daemon shutdown complete' "$2"; then echo clean
+    else echo "killed"
+    fi
+}
+
+# Figure 4: a running container (`sleep infinity`, or the daemon alone), idle sampling, then
+# `docker stop`.
+run_stop() { # EP
+    local ep=$1 name="$PFX-$R-$ENG-$1-stop" log="$LOGS/$ENG-$R-$1-stop.log" pat hostpid t0 t1 code how s
     ep_setup "$ep"
-    if [ "$ep" = dockerd ]; then
-        docker run -d --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" >/dev/null
+    if is_daemon "$ep"; then
+        start_attached "$log" --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" "${DARGS[@]}"
         pat="API listen on"
     else
-        docker run -d --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" \
-            "${CMDPRE[@]}" sh -c 'date "+BENCH_READY %s.%N"; exec sleep infinity' >/dev/null
+        start_attached "$log" --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" \
+            "${CMDPRE[@]}" sh -c 'date "+BENCH_READY %s.%N"; exec sleep infinity'
         pat=BENCH_READY
     fi
-    if ! wait_for "$name" "$pat" 120; then
-        echo "  $ep: never got ready; its log:" >&2
-        docker logs "$name" 2>&1 | tail -n 20 >&2
-        docker logs "$name" >"$log" 2>&1
+    if ! wait_log "$log" "$pat" 120; then
+        echo "  $ENG $ep: never got ready; its log:" >&2
+        tail -n 20 "$log" >&2
         docker rm -fv "$name" >/dev/null 2>&1
+        wait "$RUNPID"
         return 1
     fi
     hostpid=$(docker inspect -f '{{.State.Pid}}' "$name")
-    s=$(idle_sample "$r" "$ep" "$hostpid")
+    s=$(idle_sample "$ep" "$hostpid")
+    record "$ep" load "$(load1)"   # the idle window was the pause
     t0=$EPOCHREALTIME
     docker stop "$name" >/dev/null
     t1=$EPOCHREALTIME
+    wait "$RUNPID"
     code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
-    docker logs "$name" >"$log" 2>&1
-    if grep -q 'shutdown: dockerd exited cleanly' "$log" || grep -q 'Daemon shutdown complete' "$log"; then
-        how=clean
-    elif grep -q 'shutdown: .*SIGKILL' "$log"; then
-        how="SIGKILLed by dind-init"
-    else
-        how="killed (no shutdown logged)"
-    fi
-    record "$r" "$ep" stop "$(sub "$t1" "$t0")"
-    record "$r" "$ep" stop_exit "$code"
-    record "$r" "$ep" stop_daemon "$how"
+    how=$(stop_outcome "$ep" "$log")
+    record "$ep" stop "$(sub "$t1" "$t0")"
+    record "$ep" stop_exit "$code"
+    record "$ep" stop_daemon "$how"
     docker rm -fv "$name" >/dev/null 2>&1
-    printf '  %-10s stop %6s s (exit %s, dockerd %s); PID 1: %s\n' "$ep" "$(sub "$t1" "$t0" | cut -c1-6)" "$code" "$how" "$s"
+    printf '  %-8s %-17s stop %s s (exit %s, dockerd %s); PID 1: %s\n' "$ENG" "$ep" "$(short "$(sub "$t1" "$t0")")" "$code" "$how" "$s"
 }
 
-# Figure 5's other reference: wrapdocker without a command, `bash --login` stays PID 1.
-run_bash_pid1() { # ROUND
-    local r=$1 name="$PFX-$1-wrapdocker-bash" hostpid i s
+# Figure 4's other reference: wrapdocker without a command, `bash --login` stays PID 1.
+run_bash_pid1() {
+    local name="$PFX-$R-$ENG-wrapdocker-bash" hostpid i s
     docker run -d -i --privileged --name "$name" --entrypoint wrapdocker "$IMAGE" >/dev/null
     hostpid=$(docker inspect -f '{{.State.Pid}}' "$name")
     for ((i = 0; i < 1200; i++)); do
         tr '\0' ' ' <"/proc/$hostpid/cmdline" 2>/dev/null | grep -q -- '--login' && break
         sleep 0.1
     done
-    s=$(idle_sample "$r" wrapdocker-bash "$hostpid")
+    s=$(idle_sample wrapdocker-bash "$hostpid")
     docker rm -fv "$name" >/dev/null 2>&1
-    printf '  %-10s no command, PID 1: %s\n' wrapdocker "$s"
+    printf '  %-8s %-17s no command, PID 1: %s\n' "$ENG" wrapdocker "$s"
 }
 
-# ------------------------------------------------------------------ figure 6: sizes
+# ------------------------------------------------------------------ stop with inner containers
+
+# run_stopn EP COUNT: the DinD container (its data root on a fresh volume, the inner image's tar
+# mounted), COUNT inner containers started in it through `docker exec` (4 at a time), then the
+# timed `docker stop`; afterwards the inner daemon's own record of its containers is read from
+# the volume.
+# shellcheck disable=SC2016  # run by the container's sh
+INNER_CMD='trap "exit 0" TERM; while :; do sleep 1; done'
+run_stopn() {
+    local ep=$1 n=$2 name="$PFX-$R-$ENG-$1-stop$2" log="$LOGS/$ENG-$R-$1-stop$2.log" vol pat t0 t1 ts code how
+    local running states
+    vol=$name-v
+    ep_setup "$ep"
+    local mounts=(-v "$vol:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro")
+    if is_daemon "$ep"; then
+        start_attached "$log" --privileged --name "$name" "${mounts[@]}" "${EPARGS[@]}" "$IMAGE" "${DARGS[@]}"
+        pat="API listen on"
+    else
+        start_attached "$log" --privileged --name "$name" "${mounts[@]}" "${EPARGS[@]}" "$IMAGE" \
+            "${CMDPRE[@]}" sh -c 'date "+BENCH_READY %s.%N"; exec sleep infinity'
+        pat=BENCH_READY
+    fi
+    if ! wait_log "$log" "$pat" 120; then
+        echo "  $ENG $ep: never got ready; its log:" >&2
+        tail -n 20 "$log" >&2
+        docker rm -fv "$name" >/dev/null 2>&1
+        wait "$RUNPID"
+        docker volume rm "$vol" >/dev/null 2>&1
+        return 1
+    fi
+    ts=$EPOCHREALTIME
+    running=$(docker exec -e "N=$n" -e "INNER=$INNER_IMAGE" -e "CMD=$INNER_CMD" "$name" sh -c \
+        'for i in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
+         docker load -q -i /images/inner.tar >/dev/null &&
+         seq "$N" | xargs -P 4 -I{} docker run -d --name "in{}" "$INNER" sh -c "$CMD" >/dev/null
+         docker ps -q | wc -l' 2>"$log.exec")
+    record "$ep" "stopn${n}_setup" "$(sub "$EPOCHREALTIME" "$ts")"
+    if [ "${running:-0}" != "$n" ]; then
+        echo "  $ENG $ep: $running of $n inner containers running (see $log)" >&2
+    fi
+    settle "$ep"
+    t0=$EPOCHREALTIME
+    docker stop "$name" >/dev/null
+    t1=$EPOCHREALTIME
+    wait "$RUNPID"
+    code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
+    how=$(stop_outcome "$ep" "$log")
+    docker rm -f "$name" >/dev/null 2>&1
+    # the inner daemon's last record of its containers
+    read -r -a states <<<"$(docker run --rm -v "$vol:/var/lib/docker" --entrypoint sh "$IMAGE" -c \
+        'for f in /var/lib/docker/containers/*/config.v2.json; do cat "$f"; echo; done' 2>/dev/null | py inner-states)"
+    docker volume rm "$vol" >/dev/null 2>&1
+    local inner="${states[0]:-0}/$running exit 0"
+    [ "${states[1]:-0}" != 0 ] && inner+=", ${states[1]} other exit"
+    [ "${states[2]:-0}" != 0 ] && inner+=", ${states[2]} running"
+    record "$ep" "stopn$n" "$(sub "$t1" "$t0")"
+    record "$ep" "stopn${n}_exit" "$code"
+    record "$ep" "stopn${n}_how" "$how"
+    record "$ep" "stopn${n}_inner" "$inner"
+    printf '  %-8s %-17s %2s inner: stop %s s (exit %s, dockerd %s; inner %s)\n' "$ENG" "$ep" "$n" "$(short "$(sub "$t1" "$t0")")" "$code" "$how" "$inner"
+}
+
+# ------------------------------------------------------------------ TLS
+
+# run_tls EP on|off: the service (no command) with DOCKER_TLS_CERTDIR=/certs (a fresh host
+# directory) or "", at a fixed address on NET with the alias `docker`; the poller on the host
+# (benchlib.py poll) starts connecting once `docker run -d` has returned (the address only exists
+# then: an earlier connect would wait for ARP); afterwards `docker version` from another container.
+run_tls() {
+    local ep=$1 tls=$2 name="$PFX-$R-$ENG-$1-tls$2" log="$LOGS/$ENG-$R-$1-tls$2.log" certs port env=() go poll pid t0 o
+    local certdir=$WORK/certs/$name
+    go=$WORK/go.$name
+    rm -f "$go"
+    mkdir -p "$certdir"
+    # docker:dind's way: no command; with TLS off its users add --tls=false (dind-init does that itself)
+    DARGS=()
+    case "$ep" in
+        dind-init) EPARGS=(--entrypoint dind-init) ;;
+        docker-dind) EPARGS=(--entrypoint dockerd-entrypoint-tls); [ "$tls" = off ] && DARGS=(--tls=false) ;;
+    esac
+    if [ "$tls" = on ]; then
+        env=(-e DOCKER_TLS_CERTDIR=/certs -v "$certdir:/certs") port=2376 certs=$certdir
+    else
+        env=(-e DOCKER_TLS_CERTDIR=) port=2375 certs=-
+    fi
+    poll=$WORK/poll.$name
+    py poll "$SVC_IP" "$port" "$certs" "$go" 120 >"$poll" &
+    pid=$!
+    settle "$ep"
+    t0=$EPOCHREALTIME
+    docker run -d --privileged --name "$name" --network "$NET" --ip "$SVC_IP" --network-alias docker \
+        "${EPARGS[@]}" "${env[@]}" "$IMAGE" "${DARGS[@]}" >/dev/null
+    : >"$go"
+    wait "$pid"
+    read -r -a o <<<"$(cat "$poll")"
+    rm -f "$go" "$poll"
+    docker logs "$name" >"$log" 2>&1
+    record "$ep" "tls_ready_$tls" "$(sub "${o[1]:-}" "$t0")"
+    record "$ep" "tls_port_$tls" "$(sub "${o[0]:-}" "$t0")"
+    record "$ep" "tls_api_$tls" "$(sub "$(py api-listen "$log")" "$t0")"
+    # what TLS changes in the start-up, from the logs: dind-init's set-up until dockerd is
+    # spawned (the certificates are made before), dockerd's own start, its pause for TCP without TLS
+    local up api
+    read -r up api <<<"$(py dockerd-times "$log")"
+    record "$ep" "tls_dinit_$tls" "$(sub "${api:-}" "${up:-}")"
+    record "$ep" "tls_pause_$tls" "$(py insecure-pause "$log")"
+    [ "$ep" = dind-init ] && record "$ep" "tls_spawned_$tls" "$(lib_dind_time "$log" "dockerd: started pid")"
+    local ms=
+    if [ "$tls" = on ]; then
+        if [ "$ep" = dind-init ]; then
+            ms=$(lib_dind_msg "$log" "tls: " | sed -n 's/.*, \([0-9.]*\) ms$/\1/p')
+        else
+            ms=$(py openssl-ms "$log")
+        fi
+        record "$ep" tls_cert_ms "${ms:-NA}"
+    fi
+    # a real client, untimed: the engine's docker CLI from another container on the network
+    local cl=(-e DOCKER_HOST=tcp://docker:2375) v
+    [ "$tls" = on ] && cl=(-v "$certdir/client:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376
+        -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)
+    v=$(docker run --rm --network "$NET" "${cl[@]}" --entrypoint docker "$IMAGE" version --format '{{.Server.Version}}' 2>>"$log")
+    if [ -n "$v" ]; then record "$ep" "tls_client_$tls" "ok $v"; else record "$ep" "tls_client_$tls" failed; fi
+    docker rm -fv "$name" >/dev/null 2>&1
+    rm -rf "$certdir"
+    printf '  %-8s %-17s TLS %-3s ready %s s (port open %s s)%s; docker version: %s\n' "$ENG" "$ep" "$tls" \
+        "$(short "$(sub "${o[1]:-}" "$t0")")" "$(short "$(sub "${o[0]:-}" "$t0")")" "${ms:+, certificates $ms ms}" "${v:-FAILED}"
+}
+
+# ------------------------------------------------------------------ sizes
 
 sizes() {
-    local d out="" f
+    local d out="" f s
     d=$(mktemp -d)
     link() { # ldd exits 1 on a static binary: look at its words, not its status
         case "$(ldd "$1" 2>&1)" in *"not a dynamic"*|*"statically linked"*) echo static ;; *) echo dynamic ;; esac
     }
-    out+="dind-init|$(stat -c %s "$BIN")|$(link "$BIN")|this repo, \`cargo build --release\`;"
+    out+="dind-init (x86_64)|$(stat -c %s "$BIN")|$(link "$BIN")|this repo, \`cargo build --release\` (musl);"
+    if [ -x "$BIN_ARM" ]; then
+        local l=dynamic
+        lib_static_elf "$BIN_ARM" && l=static
+        out+="dind-init (aarch64)|$(stat -c %s "$BIN_ARM")|$l|this repo, \`cargo build --release --target aarch64-unknown-linux-musl\`;"
+    fi
     if (cd "$d" && { apt-get download tini dumb-init >/dev/null 2>&1 ||
         { apt-get update -qq >/dev/null 2>&1 && apt-get download tini dumb-init >/dev/null 2>&1; }; }); then
         for f in "$d"/*.deb; do dpkg-deb -x "$f" "$d/x"; done
         pv() { dpkg-deb -f "$d"/"$1"_*.deb Version; }
-        [ -f "$d/x/usr/bin/tini-static" ] && out+="tini-static|$(stat -c %s "$d/x/usr/bin/tini-static")|$(link "$d/x/usr/bin/tini-static")|Debian tini $(pv tini);"
-        [ -f "$d/x/usr/bin/tini" ] && out+="tini|$(stat -c %s "$d/x/usr/bin/tini")|$(link "$d/x/usr/bin/tini")|Debian tini $(pv tini);"
-        [ -f "$d/x/usr/bin/dumb-init" ] && out+="dumb-init|$(stat -c %s "$d/x/usr/bin/dumb-init")|$(link "$d/x/usr/bin/dumb-init")|Debian dumb-init $(pv dumb-init);"
+        [ -f "$d/x/usr/bin/tini-static" ] && out+="tini-static|$(stat -c %s "$d/x/usr/bin/tini-static")|$(link "$d/x/usr/bin/tini-static")|Debian tini $(pv tini) (x86_64);"
+        [ -f "$d/x/usr/bin/tini" ] && out+="tini|$(stat -c %s "$d/x/usr/bin/tini")|$(link "$d/x/usr/bin/tini")|Debian tini $(pv tini) (x86_64);"
+        [ -f "$d/x/usr/bin/dumb-init" ] && out+="dumb-init|$(stat -c %s "$d/x/usr/bin/dumb-init")|$(link "$d/x/usr/bin/dumb-init")|Debian dumb-init $(pv dumb-init) (x86_64);"
     else
-        echo "bench: apt-get download tini dumb-init failed (run apt-get update?)" >&2
+        echo "bench: apt-get download tini dumb-init failed" >&2
     fi
-    # What the shell entrypoints need in the image besides dockerd.
-    local b
-    b=$(docker run --rm --entrypoint stat "$IMAGE" -L -c '%n|%s' /bin/bash /usr/bin/docker 2>/dev/null)
-    while IFS='|' read -r f s; do
-        case "$f" in
-            /bin/bash) out+="bash (in the image)|$s|dynamic|Debian $DIND_SUITE, needed by wrapdocker (a bash script);" ;;
-            /usr/bin/docker) out+="docker CLI (in the image)|$s|dynamic|Debian docker.io, needed by wrapdocker and the hack/dind loop (\`docker info\`);" ;;
-        esac
-    done <<<"$b"
+    # What the shell entrypoints need in the image besides dockerd, per engine.
+    local eng b
+    for eng in "${ENGINES[@]}"; do
+        b=$(docker run --rm --entrypoint stat "${IMG[$eng]}" -L -c '%n|%s' /bin/bash /usr/bin/docker /usr/bin/openssl 2>/dev/null)
+        while IFS='|' read -r f s; do
+            case "$f" in
+                /bin/bash) [ "$eng" = "${ENGINES[0]}" ] && out+="bash (in the image)|$s|dynamic|Debian $eng, needed by wrapdocker (a bash script);" ;;
+                /usr/bin/docker) out+="docker CLI ($eng)|$s|dynamic|Debian $eng, needed by wrapdocker and the hack/dind loop (\`docker info\`);" ;;
+                /usr/bin/openssl) [ "$eng" = "${ENGINES[0]}" ] && out+="openssl CLI (in the image)|$s|dynamic|Debian $eng, needed by docker:dind's TLS (plus libssl);" ;;
+            esac
+        done <<<"$b"
+    done
     rm -rf "$d"
     meta sizes "$out"
 }
 
 # ------------------------------------------------------------------ the runs
 
-echo "bench: $N round(s); every round runs each figure once per entrypoint, alternating"
+# rot ROUND WORDS...: WORDS rotated by ROUND-1
+rot() { local r=$1 n i; shift; n=$#; local a=("$@"); for ((i = 0; i < n; i++)); do printf '%s ' "${a[(i + r - 1) % n]}"; done; }
+
 sizes
-for ((r = 1; r <= N; r++)); do
-    order=()
-    for ((i = 0; i < ${#EPS[@]}; i++)); do order+=("${EPS[(i + r - 1) % ${#EPS[@]}]}"); done
-    wait_quiet
-    echo "round $r/$N (order: ${order[*]}), load $(load1)"
-    maxload=$(awk -v a="${maxload:-0}" -v b="$(load1)" 'BEGIN { print (b > a) ? b : a }')
-    for ep in "${order[@]}"; do
-        if [ "$ep" = dockerd ]; then run_dockerd_alone "$r"; else run_ready "$r" "$ep"; fi
-    done
-    for ep in "${order[@]}"; do
-        [ "$ep" = dockerd ] || run_true "$r" "$ep"
-    done
-    for ep in "${order[@]}"; do run_stop "$r" "$ep"; done
-    run_bash_pid1 "$r"
+ROUNDS=$N
+want stopn && [ "$STOP_ROUNDS" -gt "$ROUNDS" ] && ROUNDS=$STOP_ROUNDS
+echo "bench: $ROUNDS round(s) on ${ENGINES[*]}: figures ${FIGURES[*]} (main and tls: $N rounds; stops with inner containers: $STOP_ROUNDS rounds)"
+for ((R = 1; R <= ROUNDS; R++)); do
+    read -r -a engs <<<"$(rot "$R" "${ENGINES[@]}")"
+    read -r -a order <<<"$(rot "$R" "${EPS[@]}")"
+    echo "round $R/$ROUNDS (engines: ${engs[*]}; entrypoints: ${order[*]}), load $(load1), $(((SECONDS - T_START) / 60)) min so far"
+    if want main && ((R <= N)); then
+        wait_quiet
+        for eng in "${engs[@]}"; do
+            select_engine "$eng"
+            for ep in "${order[@]}"; do
+                if is_daemon "$ep"; then run_daemon "$ep"; else run_ready "$ep"; fi
+            done
+            for ep in "${order[@]}"; do is_daemon "$ep" || run_true "$ep"; done
+        done
+        wait_quiet
+        for eng in "${engs[@]}"; do
+            select_engine "$eng"
+            for ep in "${order[@]}"; do run_stop "$ep"; done
+            [ "$eng" = "${ENGINES[0]}" ] && run_bash_pid1
+        done
+    fi
+    if want tls && ((R <= N)); then
+        wait_quiet
+        for eng in "${engs[@]}"; do
+            select_engine "$eng"
+            for ep in $(rot "$R" dind-init docker-dind); do
+                for t in $(rot "$R" on off); do run_tls "$ep" "$t"; done
+            done
+        done
+    fi
+    if want stopn && ((R <= STOP_ROUNDS)); then
+        for n in "${STOP_SIZES[@]}"; do
+            if [ "$n" = "${STOP_SIZES[0]}" ]; then
+                read -r -a sorder <<<"$(rot "$R" "${STOP_EPS[@]}" "${STOP_EPS_FIRST[@]}")"
+            else
+                read -r -a sorder <<<"$(rot "$R" "${STOP_EPS[@]}")"
+            fi
+            wait_quiet
+            for eng in "${engs[@]}"; do
+                select_engine "$eng"
+                for ep in "${sorder[@]}"; do run_stopn "$ep" "$n"; done
+            done
+        done
+    fi
 done
 
 meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
-meta load_max "$maxload"
+meta duration "$(((SECONDS - T_START) / 60)) min"
 notes=""
-awk -v a="$(sed -n 's/^load_start=//p' "$META" | cut -d' ' -f1)" -v b="$maxload" 'BEGIN { exit !(a >= 0.5 || b >= 0.5) }' &&
-    notes+="- **The machine was not quiet** (1-minute load average ≥ 0.5 at the start or at a round's start): treat the times as rough.\\n"
-notes+="- Time to ready uses one clock: the host's \`\$EPOCHREALTIME\` just before \`docker run\`, and \`date +%s.%N\` printed by the command inside; the container shares the host's real-time clock. dockerd's log times (\`time=\"…\"\`, ns) are on the same clock.\\n"
-notes+="- wrapdocker and hack/dind wait with \`until docker info; do sleep 1; done\`: the command starts at the first whole second after the API is up, plus one \`docker info\` (a Go CLI start and several API calls).\\n"
-notes+="- dind-init stops dockerd after the command (SIGTERM, wait), so its \`run --rm true\` includes a clean dockerd shutdown; wrapdocker and hack/dind exec \`true\`, whose exit as PID 1 SIGKILLs dockerd and containerd with the container. dockerd alone: SIGTERM sent from the host at its \"API listen on\" line.\\n"
-notes+="- dockerd alone: its time to ready is the time of its first \"API listen on\" log line (no command can start earlier); for figure 3 the host sends SIGTERM to it at that line (read from its output with \`tail -f\`).\\n"
-notes+="- dockerd's own clean stop takes about 1 s: it logs \"Daemon shutdown complete\" within a few ms of SIGTERM, then its libcontainerd supervisor sends SIGTERM to the containerd it started and sleeps a whole second before it checks that containerd is gone (moby \`libcontainerd/supervisor/remote_daemon_linux.go\`, \`stopDaemon\`). That second is in the limit's figures 3 and 4. dind-init ends it once dockerd has logged that line and has no live child left (containerd exited): column *dind-init*; with \`DIND_WAIT_CONTAINERD=1\` it lets dockerd sit the second out: column *--wait-containerd*.\\n"
-notes+="- Raw data: \`$RAW\`; every run's log (dockerd's and dind-init's): \`$LOGS/\`."
+notes+="- **Clocks**: one clock for everything: the host's \`\$EPOCHREALTIME\` just before \`docker run\`, \`date +%s.%N\` printed by the command inside (the container shares the host's real-time clock), dockerd's log times (\`time=\"…\"\`) and the TLS poller's \`time.time()\`.\\n"
+notes+="- **Time to ready** includes \`docker run\` itself (creating and starting the container, about 0.2 s here) for every column. Command-mode columns (dind-init, wrapdocker, hack/dind): until the command starts. Daemon-mode columns (docker:dind-style, dockerd alone, containerd + dockerd): until dockerd's first \`API listen on\` line, which no client can beat: their figures are a lower bound, no client's wait loop is counted.\\n"
+notes+="- **The limits**: *dockerd alone* is dockerd as the entrypoint, starting its own containerd; *containerd, then dockerd --containerd* is \`scripts/bench/dockerd-ctrd\`: containerd at dockerd's own paths with the config dockerd writes, its socket awaited (5 ms polls), then \`exec dockerd --containerd\`. The fastest way an engine can start is the faster of the two (Docker 26 loses a fixed second with its managed containerd: gRPC's reconnect back-off after an early ENOENT; 20.10 and 28.5 do not).\\n"
+notes+="- wrapdocker and hack/dind wait with \`until docker info; do sleep 1; done\`: the command starts at the first whole second after the API is up, plus one \`docker info\` (a Go CLI start and several API calls). They exec the command, so it is PID 1: \`docker stop\` waits docker's 10 s and SIGKILLs everything.\\n"
+notes+="- \`run --rm true\`: dind-init stops dockerd after the command (and containerd after it when it started it), so its figure includes a clean shutdown; wrapdocker and hack/dind exec \`true\`, whose exit as PID 1 kills dockerd with the container. Daemon-mode columns: the host sends SIGTERM to PID 1 at the \`API listen on\` line, and dockerd stops itself (with its managed containerd: its fixed 1 s wait after \`Daemon shutdown complete\`, which dind-init ends; with \`--containerd\` there is no such wait).\\n"
+notes+="- The docker:dind-style entrypoint is \`scripts/bench/dockerd-entrypoint-tls\`, a rewrite of docker-library/docker's \`dockerd-entrypoint.sh\` (29/dind) with its openssl commands; PID 1 ends up \`docker-init\` (Debian's tini) after moby's \`hack/dind\`, as in the docker:dind image. In the main table and the stops it is given \`dockerd --host=unix:///var/run/docker.sock\` (as actions-runner-controller runs docker:dind): no certificates and no TCP port, like the other columns; its service way (TLS with openssl, or TCP without TLS) is table 3.\\n"
+notes+="- **Stops with inner containers**: dind-init's budget (8 s, from \`docker stop\`'s SIGTERM): the command gets SIGTERM at once, dockerd SIGTERM when the command is gone, and dockerd stops its containers itself; those still running 1.5 s before the budget ends are SIGKILLed by dind-init. The docker:dind-style entrypoint: tini forwards SIGTERM to dockerd, which stops its containers and then sits out its 1 s wait for containerd.\\n"
+notes+="- Raw data: \`target/bench/raw.tsv\` (round, engine, entrypoint, metric, value); every run's log (dockerd's and dind-init's): \`target/bench/logs/ENGINE-ROUND-ENTRYPOINT-FIGURE.log\`."
 meta notes "$notes"
 
 py report "$RAW" "$META" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 echo
 cat "$OUT"
 echo
-echo "bench: written to $OUT"
+echo "bench: written to $OUT (raw data $RAW) in $(((SECONDS - T_START) / 60)) min"
