@@ -117,7 +117,8 @@ if [ -z "${V2LAB_UNDER_TIMEOUT:-}" ]; then
     export V2LAB_UNDER_TIMEOUT=1
     # In the background, so that a Ctrl-C or SIGTERM here reaches it (timeout(1) runs in its own
     # process group, away from the terminal's signals): forwarded as SIGTERM, which timeout passes on.
-    timeout -k 30 "${V2LAB_TOTAL_TIMEOUT:-3600}" "$0" "$@" &
+    # The caller's environment, not what lib.sh exported (DIND_SUITE: the images' suite).
+    timeout -k 30 "${V2LAB_TOTAL_TIMEOUT:-3600}" env -u DIND_SUITE ${CALLER_DIND_SUITE:+DIND_SUITE="$CALLER_DIND_SUITE"} "$0" "$@" &
     tpid=$!
     trap 'kill -TERM "$tpid" 2>/dev/null' INT TERM
     wait "$tpid"
