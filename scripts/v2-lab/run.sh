@@ -38,8 +38,8 @@ expect() {
 # expect_prefix WHAT GOT PREFIX
 expect_prefix() {
     case "$2" in
-        "$3"*) say "|   ok    $1 = '$2' (below $3)" ;;
-        *) say "|   WRONG $1 = '$2' (want below $3)"; BAD=1 ;;
+        "$3"*) say "|   ok    $1 = '$2' (starts with '$3')" ;;
+        *) say "|   WRONG $1 = '$2' (want one starting with '$3')"; BAD=1 ;;
     esac
 }
 # expect_true WHAT COMMAND...
