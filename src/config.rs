@@ -135,6 +135,7 @@ impl Config {
     }
 
     /// The user's command, if any.
+    #[cfg(test)]
     pub fn command(&self) -> Option<&[OsString]> {
         match &self.mode {
             Mode::Command(c) => Some(c),

@@ -198,32 +198,6 @@ impl Probe {
     }
 }
 
-/// One blocking HTTP/1.0 request (HTTP/1.0: no chunked encoding, the daemon closes the
-/// connection after the body). Returns the status and the body.
-pub fn request(
-    socket: &Path,
-    method: &str,
-    path: &str,
-    timeout: Duration,
-) -> std::io::Result<(u16, String)> {
-    let req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: dind-init\r\nContent-Length: \
-            0\r\n\r\n"
-    );
-    let mut s = UnixStream::connect(socket)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    s.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let code = status_code(&buf).unwrap_or(0);
-    let body = match buf.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => String::from_utf8_lossy(&buf[i + 4..]).into_owned(),
-        None => String::new(),
-    };
-    Ok((code, body))
-}
-
 /// The status code of an HTTP response once its status line is complete.
 pub fn status_code(buf: &[u8]) -> Option<u16> {
     let end = buf.windows(2).position(|w| w == b"\r\n")?;

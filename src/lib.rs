@@ -4,19 +4,19 @@
 //! the stop). Each step logs what it did and how long it took. docs/ARCHITECTURE.md walks
 //! through the modules in that order.
 
-pub mod cgroup;
-pub mod config;
-pub mod docker_api;
-pub mod dockerd;
-pub mod error;
-pub mod fds;
-pub mod mounts;
-pub mod net;
-pub mod options;
-pub mod signals;
-pub mod supervisor;
-pub mod sys;
-pub mod tls;
+mod cgroup;
+mod config;
+mod docker_api;
+mod dockerd;
+mod error;
+mod fds;
+mod mounts;
+mod net;
+mod options;
+mod signals;
+mod supervisor;
+mod sys;
+mod tls;
 
 use config::{AutoOr, Config, TlsDir};
 use dockerd::plan::{self, ServerTls};

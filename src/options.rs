@@ -702,6 +702,7 @@ pub fn help_text() -> String {
 }
 
 /// The README's options table, generated from `OPTIONS`.
+#[cfg(test)]
 pub fn readme_table() -> String {
     let mut s = String::from("| option | variable | default | meaning |\n|---|---|---|---|\n");
     for o in OPTIONS {

@@ -417,6 +417,8 @@ fn random_bytes(buf: &mut [u8]) -> Result<()> {
     let mut filled = 0;
     while filled < buf.len() {
         let rest = &mut buf[filled..];
+        // SAFETY: getrandom(2) writes at most `rest.len()` bytes into `rest`, which we borrow
+        // mutably for the call.
         let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
         if n >= 0 {
             filled += n as usize;

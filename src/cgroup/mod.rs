@@ -4,9 +4,9 @@
 //! delegated). It also works out the cgroup parent that keeps the inner daemon's
 //! containers *inside* this container's cgroup, so the outer container's limits hold.
 
-pub mod proc;
-pub mod v1;
-pub mod v2;
+pub(crate) mod proc;
+pub(crate) mod v1;
+pub(crate) mod v2;
 
 use crate::error::{Error, Result};
 use proc::{CgroupEntry, Layout, Mount};

@@ -22,6 +22,7 @@ impl Mount {
     pub fn read_only(&self) -> bool {
         self.mount_options.iter().any(|o| o == "ro")
     }
+    #[cfg(test)]
     pub fn has_option(&self, opt: &str) -> bool {
         self.mount_options.iter().any(|o| o == opt)
     }

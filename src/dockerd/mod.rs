@@ -3,10 +3,10 @@
 //! in its own session, stdin from /dev/null, the signal mask restored, its output through
 //! a pipe into the log thread.
 
-pub mod log;
-pub mod plan;
-pub mod state;
-pub mod stop;
+pub(crate) mod log;
+pub(crate) mod plan;
+pub(crate) mod state;
+pub(crate) mod stop;
 
 use crate::config::{Config, LogMode};
 use crate::error::{Error, Result};
@@ -85,6 +85,12 @@ pub fn spawn_containerd(
         .map_err(|e| crate::error::io_err("cannot write", &c.config, e))?;
     let not_found = "set DIND_CONTAINERD_BY=dockerd to leave containerd to dockerd";
     let pid = spawn_process("containerd", &c.program, &c.args, None, cfg, mask, tail, not_found)?;
+    ::log::debug!(
+        "containerd: root {}, socket {}, config {}",
+        c.root.display(),
+        c.socket.display(),
+        c.config.display()
+    );
     // Where dockerd writes its managed containerd's pid, for the tools that read it.
     if let Some(dir) = c.config.parent() {
         let f = dir.join("containerd.pid");

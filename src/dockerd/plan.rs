@@ -26,6 +26,7 @@ pub struct ServerTls {
 
 impl ServerTls {
     /// docker:dind's layout: DIR/server/{ca,cert,key}.pem.
+    #[cfg(test)]
     pub fn in_dir(dir: &Path) -> ServerTls {
         let s = dir.join("server");
         ServerTls { ca: s.join("ca.pem"), cert: s.join("cert.pem"), key: s.join("key.pem") }
