@@ -71,7 +71,7 @@ declare -A DESC=(
     [F3]="kill -9 of containerd: restarted (by dind-init at once; with DIND_CONTAINERD_BY=dockerd by dockerd), docker run works again, a running container survives"
     [F4]="$F4_CYCLES x docker stop/start, /var/lib/docker on a volume: inner container + volume file survive"
     [H1]="docker stop -t 10: inner container's TERM trap runs (marker 'clean'), --shutdown-timeout=5"
-    [H2]="outer network with MTU 1400: dind-init passes --mtu=1400, inner eth0 MTU 1400"
+    [H2]="outer network with MTU 1400: dind-init passes --mtu=1400, inner eth0 MTU 1400; on engines 24+ a user-defined network's too"
     [H3]="DOCKER_HOST, TESTCONTAINERS_HOST_OVERRIDE; the Docker SDK for Python drives the inner daemon"
     [H4]="dind-init health: 1 before dockerd is up, 0 when up, 1 after it died; HEALTHCHECK healthy"
     [H5]="DIND_IPTABLES=legacy / nft / auto: choice logged, inner daemon and container work"
@@ -286,19 +286,36 @@ H2() {
         fail "cannot create a bridge network with MTU 1400 on the host daemon: $(head -c 300 "$D/network.out")"
         return 1
     fi
+    # line 1: the outer eth0; 2: an inner container on the default bridge; 3: the engine's major
+    # version; 4: an inner container on a user-defined network (what compose creates)
     run_c low --rm --privileged --network "$net" "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
-        sh -c "cat /sys/class/net/eth0/mtu; $LOAD && docker run --rm $INNER_IMAGE cat /sys/class/net/eth0/mtu"
+        sh -c "cat /sys/class/net/eth0/mtu; $LOAD && docker run --rm $INNER_IMAGE cat /sys/class/net/eth0/mtu && \
+docker version -f '{{.Server.Version}}' | cut -d. -f1 && docker network create usernet >/dev/null && \
+docker run --rm --network usernet $INNER_IMAGE cat /sys/class/net/eth0/mtu"
     check_rc low 0 || return 1
     [ "$(head -n 1 "$D/low.out")" = 1400 ] || fail "the outer container's eth0 MTU is $(head -n 1 "$D/low.out"), not 1400" || return 1
     [ "$(sed -n 2p "$D/low.out")" = 1400 ] || fail "inner container's eth0 MTU '$(sed -n 2p "$D/low.out")', expected 1400" || return 1
     need "$D/low.err" 'network: default route via eth0 has MTU 1400: passing --mtu=1400 to dockerd' || return 1
     grep '^dind-init: .*dockerd: started pid' "$D/low.err" | grep -q -- ' --mtu=1400' || fail "'dockerd: started pid' line lacks --mtu=1400" || return 1
+    # user-defined networks: engines 24+ have --default-network-opt, so they get the MTU too;
+    # 20.10 has no such flag: its user networks keep 1500 (the README says so) and the flag is absent
+    local major user_mtu user_note opt='--default-network-opt=bridge=com.docker.network.driver.mtu=1400'
+    major=$(sed -n 3p "$D/low.out") user_mtu=$(sed -n 4p "$D/low.out")
+    if [ "${major:-0}" -ge 24 ] 2>/dev/null; then
+        [ "$user_mtu" = 1400 ] || fail "engine $major: a container on a user-defined network has MTU '$user_mtu', expected 1400" || return 1
+        grep '^dind-init: .*dockerd: started pid' "$D/low.err" | grep -q -- " $opt" || fail "engine $major: 'dockerd: started pid' line lacks $opt" || return 1
+        user_note="user network 1400 ($opt)"
+    else
+        [ "$user_mtu" = 1500 ] || fail "engine $major: user-defined network MTU '$user_mtu'" || return 1
+        ! grep '^dind-init: .*dockerd: started pid' "$D/low.err" | grep -q -- '--default-network-opt' || fail "engine $major has no --default-network-opt, yet dind-init passed it" || return 1
+        user_note="user network 1500 (engine $major has no --default-network-opt)"
+    fi
     # control: the default network (no default route here, or MTU 1500): no --mtu, inner MTU 1500
     run_c default --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
         sh -c "$LOAD && docker run --rm $INNER_IMAGE cat /sys/class/net/eth0/mtu"
     check_rc default 0 && check_out default 1500 || return 1
     ! grep '^dind-init: .*dockerd: started pid' "$D/default.err" | grep -q -- '--mtu' || fail "control run passed --mtu" || return 1
-    NOTE="outer 1400 -> $(logline "$D/low.err" 'dockerd: started pid' 80); inner eth0 1400 (control: 1500, no --mtu)"
+    NOTE="outer 1400 -> $(logline "$D/low.err" 'dockerd: started pid' 80); inner eth0 1400, $user_note (control: 1500, no --mtu)"
 }
 
 H7() {
