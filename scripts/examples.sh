@@ -534,8 +534,22 @@ k8s_sidecar_pod() {
         docker run --rm '"$INNER_IMAGE"' echo hello-from-a-step' | tee "$WORK/side.out" || return 1
     grep -qx 'hello-from-a-step' "$WORK/side.out" || return 1
     probe "$CID" READINESS || return 1
+    # Way 1: the agent container itself, with the manifest's jnlp env (DOCKER_HOST=tcp://localhost:2376,
+    # TLS), as the agent's user (uid 1000), in the pod's one network namespace, reading the client
+    # certificates dind-init wrote to the shared /certs/client (the dind image stands in for
+    # jenkins/inbound-agent: it has the docker CLI).
+    local specs
+    specs=$(k8s_py spec k8s/jenkins-dind-sidecar-pod.yaml jnlp) || return 1
+    eval "$specs"
+    must_env() { printf '%s\n' "${ENV_ARGS[@]}" | grep -qx "$1" || { echo "jnlp lacks env $1"; return 1; }; }
+    must_env DOCKER_HOST=tcp://localhost:2376 && must_env DOCKER_TLS_VERIFY=1 && must_env DOCKER_CERT_PATH=/certs/client || return 1
+    DK_TIMEOUT=120 dk run --rm --network "container:$CID" --volumes-from "$CID:ro" --user 1000:1000 -e HOME=/tmp \
+        "${ENV_ARGS[@]}" --entrypoint sh "$DIND_IMAGE" -c \
+        'docker version -f "server {{.Server.Version}}" && docker run --rm '"$INNER_IMAGE"' echo hello-from-the-agent' \
+        | tee "$WORK/agent.out" || return 1
+    grep -qx 'hello-from-the-agent' "$WORK/agent.out" || return 1
     k8s_delete || return 1
-    NOTE="container('dind') steps: wait for dind-init health, docker run; readiness probe passes; delete -> exit 0 in $STOP_SECS s"
+    NOTE="container('dind') steps: wait for dind-init health, docker run; the jnlp agent (uid 1000) over tcp://localhost:2376 with the shared client certificates: $(head -n 1 "$WORK/agent.out"); readiness probe passes; delete -> exit 0 in $STOP_SECS s"
 }
 
 # ------------------------------------------------------------------ the checks
@@ -558,7 +572,7 @@ check "k8s: schema (kubernetes-validate --strict)" k8s_schema
 check "k8s: DinD containers: privileged, emptyDir, probes" k8s_semantics
 check "k8s: dind-pod.yaml run as the kubelet would (probes, exec, delete)" k8s_dind_pod
 check "k8s: jenkins-agent-pod.yaml jnlp container with the plugin's variables" k8s_jenkins_pod
-check "k8s: jenkins-dind-sidecar-pod.yaml dind container and its steps" k8s_sidecar_pod
+check "k8s: jenkins-dind-sidecar-pod.yaml dind container, its steps and the agent over localhost:2376" k8s_sidecar_pod
 
 cleanup   # before the summary, so that `examples: N passed, M failed` is the last line
 echo
