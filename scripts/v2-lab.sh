@@ -31,6 +31,8 @@
 #   cgroupns-host       --privileged --cgroupns=host: dind-init nests below its own cgroup
 #                       (/docker/ID/init, never the VM's root), the limits work, and an inner
 #                       container's cgroup is below the outer container's (/docker/ID/docker/...)
+#   not-pid1            --privileged --init (docker-init is PID 1, as with a pod's shared PID
+#                       namespace): dind-init still nests (/init) and logs which case it saw
 #   field-contrast      the same image with `--entrypoint dockerd` (no nesting step): the nested
 #                       run with limits must fail with the cgroup v2 error, printed verbatim
 #   outer-limits        the outer container runs with --memory 1g --pids-limit 400: a nested
@@ -157,7 +159,7 @@ if [ "$ARCH" = amd64 ]; then
     INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel ext4"
     # outer-limits (60 s under TCG) only on request here (V2LAB_MAIN): cgroupns-host already shows
     # an inner container below the outer one with its limits; arm64 runs it.
-    MAIN_DEFAULT="privileged limits cgroupns-host field-contrast clean-stop"
+    MAIN_DEFAULT="privileged limits cgroupns-host not-pid1 field-contrast clean-stop"
     # trixie: what its engine and kernel change; the contrast and the legacy boot are bookworm's
     [ "$SUITE" = bookworm ] || MAIN_DEFAULT="privileged limits cgroupns-host clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800}

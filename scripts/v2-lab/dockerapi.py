@@ -131,11 +131,14 @@ def cmd_load(args):
 
 def parse_run(args):
     o = {"privileged": False, "cgroupns": None, "entrypoint": None, "binds": [], "env": [],
-         "timeout": 300.0, "out": None, "detach": False, "memory": None, "pids": None}
+         "timeout": 300.0, "out": None, "detach": False, "memory": None, "pids": None,
+         "init": False}
     while args and args[0].startswith("-"):
         a = args.pop(0)
         if a == "--privileged":
             o["privileged"] = True
+        elif a == "--init":
+            o["init"] = True
         elif a == "--cgroupns":
             o["cgroupns"] = args.pop(0)
         elif a == "--entrypoint":
@@ -168,6 +171,8 @@ def cmd_run(args):
     hc = {"Privileged": o["privileged"], "Binds": o["binds"]}
     if o["cgroupns"]:
         hc["CgroupnsMode"] = o["cgroupns"]
+    if o["init"]:
+        hc["Init"] = True
     if o["memory"]:
         hc["Memory"] = o["memory"]
     if o["pids"]:

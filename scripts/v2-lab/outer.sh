@@ -8,6 +8,7 @@
 #   outer.sh outer-limits  own cgroup; a nested --cgroupns=host container prints its cgroup, the
 #                          memory.max/pids.max of each ancestor, and how many `sleep`s a fork
 #                          loop started before fork failed (the outer container has the limits)
+#   outer.sh not-pid1      PID 1's name, dind-init's pid, own cgroup, then the echo run
 #   outer.sh field         wait for the socket, then the echo and the limits runs (the entrypoint
 #                          was dockerd itself: no cgroup nesting)
 set -u
@@ -46,6 +47,19 @@ echo)
     out=$(docker run --rm "$INNER" echo ok)
     rc=$?
     echo "inner-rc: $rc"
+    echo "inner-echo: $out"
+    exit $rc
+    ;;
+not-pid1)
+    echo "pid1: $(cat /proc/1/comm)"
+    for p in /proc/[0-9]*; do
+        [ "$(cat "$p/comm" 2>/dev/null)" = dind-init ] && echo "dind-init-pid: ${p#/proc/}"
+    done
+    echo "outer-cgroup: $(own_cgroup)"
+    echo "pid1-cgroup: $(sed -n 's/^0:://p' /proc/1/cgroup)"
+    load
+    out=$(docker run --rm "$INNER" echo ok)
+    rc=$?
     echo "inner-echo: $out"
     exit $rc
     ;;

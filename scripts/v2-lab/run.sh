@@ -238,6 +238,27 @@ s_cgroupns_host() {
     [ "$BAD" = 0 ] || show_err_tail "$W/s3"
 }
 
+# ------------------------------------------------------------------ dind-init not PID 1
+
+# `docker run --init` (docker-init, i.e. tini, is PID 1; dind-init its child), as in a
+# Kubernetes pod with shareProcessNamespace: the container's cgroup still holds only this PID
+# namespace's processes, so dind-init must nest it all the same, and say which case it saw.
+s_not_pid1() {
+    "${API[@]}" run "${COMMON[@]}" --init --out "$W/s7" "$DIND_IMAGE" sh /v2lab/outer.sh not-pid1
+    local rc=$? pid
+    show "$W/s7"
+    pid=$(kv "$W/s7.stdout" dind-init-pid)
+    expect "exit status" "$rc" 0
+    expect "PID 1 (docker run --init)" "$(kv "$W/s7.stdout" pid1)" docker-init
+    expect_true "dind-init is not PID 1 (pid '$pid')" test -n "$pid" -a "$pid" != 1
+    expect "outer command's cgroup" "$(kv "$W/s7.stdout" outer-cgroup)" /init
+    expect "PID 1's cgroup (moved with the rest)" "$(kv "$W/s7.stdout" pid1-cgroup)" /init
+    expect "nested run output" "$(kv "$W/s7.stdout" inner-echo)" ok
+    expect_true "dind-init logged the case it saw (PID 1 of its namespace and its processes)" \
+        grep -q '^dind-init: .*cgroups: nesting .*(it holds PID 1 of this PID namespace and its processes)' "$W/s7.stderr"
+    [ "$BAD" = 0 ] || show_err_tail "$W/s7"
+}
+
 # ------------------------------------------------------------------ 4. the field error
 
 s_field_contrast() {
