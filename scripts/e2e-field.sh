@@ -58,12 +58,12 @@ PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}
 
-ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7)
+ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7 H8)
 SCENARIO_FN=   # scenario F1 is function F1
 declare -A NAME=(
     [F1]=dockerd-kill [F2]=daemon-exit [F3]=containerd-kill [F4]=stop-start
     [H1]=grace [H2]=mtu [H3]=clients [H4]=health [H5]=iptables [H6]=tmp-storage
-    [H7]=grace-ignore-term
+    [H7]=grace-ignore-term [H8]=image-store
 )
 declare -A DESC=(
     [F1]="kill -9 of dockerd while the command runs: restarted (restart 1/5), next docker run works"
@@ -77,6 +77,7 @@ declare -A DESC=(
     [H5]="DIND_IPTABLES=legacy / nft / auto: choice logged, inner daemon and container work"
     [H6]="/tmp not mounted over; overlayfs data root warns about vfs with the fix, a volume does not"
     [H7]="docker stop -t 10 with an inner container that ignores SIGTERM: still clean, < 10 s"
+    [H8]="containerd image store (daemon.json containerd-snapshotter) on engines 26+: works with /var/lib/docker on a volume, snapshots under it; on overlayfs dind-init warns"
 )
 
 scenario_args "$@"
@@ -458,6 +459,40 @@ echo \"tmp-in-pid1=\$(awk '\$5 == \"/tmp\"' /proc/1/mountinfo | wc -l)\""
     warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'overlayfs' | grep 'vfs' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
     [ -n "$warn" ] || fail "overlayfs: no dind-init WARN naming vfs and the fix (a volume at /var/lib/docker)" || return 1
     NOTE="volume: overlay2, /tmp untouched, no vfs word; overlayfs: vfs + WARN '$(sed 's/^dind-init: +[0-9.]*s *WARN *//' <<<"$warn" | cut -c1-70)...'"
+}
+
+H8() {
+    # The containerd image store (Docker 29's default; a daemon.json feature on 26 and 28), with
+    # dind-init's own containerd: its root is below the data root, so a volume there holds the
+    # snapshots too. On overlayfs its snapshots cannot stack and there is no vfs fallback:
+    # dind-init must say so at start. 20.10 has no image store: the feature is ignored.
+    local json=$D/daemon.json check engine status snaps
+    printf '{"features": {"containerd-snapshotter": true}}\n' >"$json"
+    check="docker version -f 'engine={{.Server.Version}}' && $LOAD && docker run --rm $INNER_IMAGE echo store-ok && \
+docker info -f 'driver={{.Driver}}' && docker info -f 'status={{json .DriverStatus}}' && \
+echo \"snapshots=\$(ls /var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots 2>/dev/null | wc -l)\""
+    # 1. the product image: /var/lib/docker is a volume
+    run_c vol --rm --privileged -v "$json:/etc/docker/daemon.json:ro" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$check"
+    check_rc vol 0 || return 1
+    grep -qx store-ok "$D/vol.out" || fail "volume: the inner container did not run" || return 1
+    engine=$(sed -n 's/^engine=//p' "$D/vol.out") status=$(sed -n 's/^status=//p' "$D/vol.out")
+    snaps=$(sed -n 's/^snapshots=//p' "$D/vol.out")
+    if [ "${engine%%.*}" -lt 26 ] 2>/dev/null; then
+        grep -qx 'driver=overlay2' "$D/vol.out" || fail "engine $engine: driver $(grep '^driver=' "$D/vol.out"), expected overlay2" || return 1
+        NOTE="engine $engine has no containerd image store: the feature is ignored, overlay2 serves"
+        return 0
+    fi
+    grep -q 'io.containerd.snapshotter.v1' <<<"$status" || fail "engine $engine: not the containerd image store: $status" || return 1
+    [ "${snaps:-0}" -ge 1 ] || fail "engine $engine: no snapshots under /var/lib/docker/containerd/daemon (the volume)" || return 1
+    ! grep '^dind-init: .* WARN ' "$D/vol.err" | grep -q 'storage:' || fail "volume: a storage warning: $(logline "$D/vol.err" 'storage:' 120)" || return 1
+    # 2. an image without VOLUME /var/lib/docker: the data root on overlayfs
+    novolume_image "$NOVOLUME_IMAGE" || return 1
+    run_c overlay --rm --privileged -v "$json:/etc/docker/daemon.json:ro" "${INNER_MOUNT[@]}" "$NOVOLUME_IMAGE" \
+        sh -c "$LOAD && docker run --rm $INNER_IMAGE echo store-ok; echo run-rc=\$?"
+    local warn
+    warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'storage:' | grep 'containerd-snapshotter' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
+    [ -n "$warn" ] || fail "overlayfs: no dind-init WARN naming the containerd image store and the fix: $(logline "$D/overlay.err" 'storage:' 160)" || return 1
+    NOTE="engine $engine: $(grep '^driver=' "$D/vol.out"), $snaps snapshots on the volume, no warning; on overlayfs the WARN (inner run there: $(sed -n 's/^run-rc=//p' "$D/overlay.out"))"
 }
 
 # ------------------------------------------------------------------ main
