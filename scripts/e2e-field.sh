@@ -74,7 +74,7 @@ declare -A DESC=(
     [H2]="outer network with MTU 1400: dind-init passes --mtu=1400, inner eth0 MTU 1400; on engines 24+ a user-defined network's too"
     [H3]="DOCKER_HOST, TESTCONTAINERS_HOST_OVERRIDE; the Docker SDK for Python drives the inner daemon"
     [H4]="dind-init health: 1 before dockerd is up, 0 when up, 1 after it died; HEALTHCHECK healthy"
-    [H5]="DIND_IPTABLES=legacy / nft / auto: choice logged, inner daemon and container work"
+    [H5]="DIND_IPTABLES=legacy / nft / auto and docker:dind's DOCKER_IPTABLES_LEGACY=1: choice logged, rules in those tables, inner container works"
     [H6]="/tmp not mounted over; overlayfs data root warns about vfs with the fix, a volume does not"
     [H7]="docker stop -t 10 with an inner container that ignores SIGTERM: still clean, < 10 s"
     [H8]="containerd image store (daemon.json containerd-snapshotter) on engines 26+: works with /var/lib/docker on a volume, snapshots under it; on overlayfs dind-init warns"
@@ -402,20 +402,22 @@ H5() {
     # which tables hold dockerd's DOCKER chain (nat) after the inner run
     script="$LOAD && docker run --rm $INNER_IMAGE echo ipt-ok && \
 for b in legacy nft; do if iptables-\$b -t nat -S DOCKER >/dev/null 2>&1; then echo \$b-has-DOCKER; else echo \$b-no-DOCKER; fi; done"
-    for mode in legacy nft auto; do
-        if [ "$mode" = auto ]; then
-            run_c "$mode" --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
-        else
-            run_c "$mode" --rm --privileged -e "DIND_IPTABLES=$mode" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
-        fi
+    # legacy, nft, auto: DIND_IPTABLES; docker-legacy: docker:dind's DOCKER_IPTABLES_LEGACY=1
+    for mode in legacy nft auto docker-legacy; do
+        case "$mode" in
+            auto) run_c "$mode" --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script" ;;
+            docker-legacy) run_c "$mode" --rm --privileged -e DOCKER_IPTABLES_LEGACY=1 "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script" ;;
+            *) run_c "$mode" --rm --privileged -e "DIND_IPTABLES=$mode" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script" ;;
+        esac
         check_rc "$mode" 0 || { FAILMSG="DIND_IPTABLES=$mode: $FAILMSG: $(logline "$D/$mode.err" 'iptables' 200)"; return 1; }
         grep -qx ipt-ok "$D/$mode.out" || fail "DIND_IPTABLES=$mode: the inner container did not run" || return 1
         case "$mode" in
-            legacy|nft)
-                need "$D/$mode.err" "iptables: using the $mode backend (requested)" || return 1
-                grep -qx "$mode-has-DOCKER" "$D/$mode.out" || fail "DIND_IPTABLES=$mode: dockerd's DOCKER chain is not in the $mode tables: $(tr '\n' ' ' <"$D/$mode.out")" || return 1
-                want=legacy; [ "$mode" = legacy ] && want=nft
-                grep -qx "$want-no-DOCKER" "$D/$mode.out" || fail "DIND_IPTABLES=$mode: DOCKER chain also in the $want tables" || return 1
+            legacy|nft|docker-legacy)
+                local b=${mode#docker-}
+                need "$D/$mode.err" "iptables: using the $b backend (requested)" || return 1
+                grep -qx "$b-has-DOCKER" "$D/$mode.out" || fail "$mode: dockerd's DOCKER chain is not in the $b tables: $(tr '\n' ' ' <"$D/$mode.out")" || return 1
+                want=legacy; [ "$b" = legacy ] && want=nft
+                grep -qx "$want-no-DOCKER" "$D/$mode.out" || fail "$mode: DOCKER chain also in the $want tables" || return 1
                 notes+=("$mode ok")
                 ;;
             auto)

@@ -69,9 +69,16 @@ service_log() { logs "$1" "$D/$2.log"; }
 S1() {
     local net certs svc
     net=$(network ci) && certs=$(volume certs) || { fail "network/volume create failed"; return 1; }
-    # GitLab passes every job variable to services: PORT and LOG among them.
-    start_c docker --privileged --network "$net" --network-alias docker -v "$certs:/certs/client" \
-        -e PORT=8080 -e LOG=json "$DIND_IMAGE" || return 1
+    # docker:dind's image contract: ports 2375/2376 exposed (GitLab's service wait reads them),
+    # /certs and /certs/client world-writable with the sticky bit (1777), DOCKER_TLS_CERTDIR=/certs.
+    local contract
+    contract=$(dk image inspect -f '{{json .Config.ExposedPorts}} {{range .Config.Env}}{{println .}}{{end}}' "$DIND_IMAGE" 2>&1)
+    grep -q '"2375/tcp"' <<<"$contract" && grep -q '"2376/tcp"' <<<"$contract" || fail "the image does not expose 2375 and 2376: $contract" || return 1
+    grep -qx 'DOCKER_TLS_CERTDIR=/certs' <<<"$contract" || fail "the image lacks ENV DOCKER_TLS_CERTDIR=/certs" || return 1
+    # GitLab passes every job variable to services: PORT and LOG among them. DOCKER_TLS_SAN: an
+    # extra name in the server certificate (docker:dind's variable), used by job2 below.
+    start_c docker --privileged --network "$net" --network-alias docker --network-alias dind.ci.test \
+        -v "$certs:/certs/client" -e PORT=8080 -e LOG=json -e DOCKER_TLS_SAN=DNS:dind.ci.test "$DIND_IMAGE" || return 1
     svc=$C
     local job_env=(--network "$net" -v "$certs:/certs/client" -e DOCKER_HOST=tcp://docker:2376
         -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client "${INNER_MOUNT[@]}")
@@ -91,12 +98,15 @@ S1() {
     done
     dk exec "$svc" sh -c 'stat -c %a /certs/client/key.pem' >"$D/mode.out"
     [ "$(cat "$D/mode.out")" = 644 ] || fail "client/key.pem mode $(cat "$D/mode.out"), expected 644 (jobs run as any user)" || return 1
+    dk exec "$svc" stat -c %a /certs >"$D/certs-mode.out" 2>&1
+    [ "$(cat "$D/certs-mode.out")" = 1777 ] || fail "/certs mode $(cat "$D/certs-mode.out"), expected 1777 (docker:dind's)" || return 1
     local key1 cert1 key2 cert2
     key1=$(dk exec "$svc" sha256sum /certs/client/key.pem | cut -c1-16)
     cert1=$(dk exec "$svc" sha256sum /certs/client/cert.pem | cut -c1-16)
-    # The service restarts: keys kept, certificates issued anew, clients still verify.
+    # The service restarts: keys kept, certificates issued anew, clients still verify; job2 names
+    # the service by its DOCKER_TLS_SAN name (verified against the certificate).
     dk restart "$svc" >/dev/null || { fail "docker restart of the service failed"; return 1; }
-    run_c job2 --rm "${job_env[@]}" "${JOB[@]}" "$DIND_IMAGE" -c "$WAIT_DAEMON && docker run --rm $INNER_IMAGE echo job2-ok"
+    run_c job2 --rm "${job_env[@]}" -e DOCKER_HOST=tcp://dind.ci.test:2376 "${JOB[@]}" "$DIND_IMAGE" -c "$WAIT_DAEMON && docker run --rm $INNER_IMAGE echo job2-ok"
     check_rc job2 0 || return 1
     grep -qx job2-ok "$D/job2.out" || fail "after the restart: $(tr '\n' '|' <"$D/job2.out")" || return 1
     key2=$(dk exec "$svc" sha256sum /certs/client/key.pem | cut -c1-16)
@@ -107,7 +117,7 @@ S1() {
     local tls_ms
     tls_ms=$(grep '^dind-init: .*tls: ' "$D/service.log" | tail -n 1 | sed -n 's/.*, \([0-9.]*\) ms$/\1/p')
     grep -q "WARN .*ignoring wrapdocker's\|not read without a command" "$D/service.log" || fail "no note that PORT/LOG were not read" || return 1
-    NOTE="TLS job ok (waited ${waited1} ms for the daemon), after restart too (key kept, certificate new); certificates ${tls_ms} ms; PORT=8080 stayed closed"
+    NOTE="TLS job ok (waited ${waited1} ms for the daemon), after restart too over its DOCKER_TLS_SAN name (key kept, certificate new); certificates ${tls_ms} ms; PORT=8080 stayed closed; EXPOSE 2375 2376, /certs 1777"
 }
 
 S2() {
