@@ -306,6 +306,10 @@ def cmd_validate(paths, versions):
     for path in paths:
         for d in docs(path):
             d = dict(d)
+            if "kind" not in d and "spec" in (d.get("template") or {}):
+                # helm values of gha-runner-scale-set: `template` is a PodTemplateSpec
+                d = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "helm-values-template"},
+                     "spec": d["template"]["spec"]}
             meta = dict(d.get("metadata") or {})
             if "name" not in meta:   # a Jenkins pod template: the plugin names the Pod
                 meta["name"] = "pod-template"
@@ -418,8 +422,8 @@ PY
 k8s_schema() {
     venv || return 1
     "$VENV/bin/kubernetes-validate" --version
-    k8s_py validate "${K8S_VERSIONS[@]}" -- k8s/*.yaml || return 1
-    NOTE="kubernetes-validate strict (unknown fields rejected) against Kubernetes ${K8S_VERSIONS[*]}"
+    k8s_py validate "${K8S_VERSIONS[@]}" -- k8s/*.yaml k8s/helm/*.yaml || return 1
+    NOTE="kubernetes-validate strict (unknown fields rejected) against Kubernetes ${K8S_VERSIONS[*]}; the helm values' template as a Pod"
 }
 
 k8s_semantics() {
