@@ -77,7 +77,7 @@ row() { # LABEL A B UNIT: B - A
 }
 cg=$(lib_dind_lines "$DEMO_LOG" | grep 'cgroups: .* ms$' | grep -o '[0-9.]* ms$' | head -n 1)
 [ -n "$cg" ] && printf '  %-52s %8s\n' "cgroup set-up" "$cg"
-row "start -> containerd serving (dind-init's own)" 0 "$(t 'containerd: serving on')"
+row "start -> containerd serving (dind-init's own; Docker 23+)" 0 "$(t 'containerd: serving on')"
 row "start -> dockerd spawned" 0 "$(t 'dockerd: started pid')"
 row "dockerd spawned -> answers /_ping" "$(t 'dockerd: started pid')" "$(t 'ready: dockerd answered')"
 row "ready -> command started" "$(t 'ready: dockerd answered')" "$(t 'command: started pid')"

@@ -246,7 +246,7 @@ pub const OPTIONS: &[Opt] = &[
         "auto",
         "who starts containerd: dind-init (started first, supervised like dockerd, dockerd gets \
          --containerd) or dockerd (its managed containerd); auto: dind-init when the image has \
-         containerd and dockerd is not given one already",
+         containerd, dockerd is not given one already and the engine is not Docker 20.10",
         |c, v| {
             c.containerd = match choice(v, &["auto", "dind-init", "dockerd"])? {
                 "dind-init" => ContainerdBy::DindInit,
