@@ -280,21 +280,7 @@ meta idle "$IDLE"
 
 # --wait-quiet: before every figure of a round, wait (all in all at most WAIT_QUIET minutes)
 # until the 1-minute load average is below QUIET_LOAD. The bench itself keeps it near 0.3-0.8.
-QUIET_DEADLINE=
-wait_quiet() {
-    [ -n "$WAIT_QUIET" ] || return 0
-    [ -n "$QUIET_DEADLINE" ] || QUIET_DEADLINE=$((SECONDS + WAIT_QUIET * 60))
-    local said=
-    while awk -v l="$(load1)" -v q="$QUIET_LOAD" 'BEGIN { exit !(l >= q) }'; do
-        if ((SECONDS >= QUIET_DEADLINE)); then
-            [ -n "$said" ] && echo "bench: load still $(load1); the $WAIT_QUIET min of waiting are used up: going on"
-            return 0
-        fi
-        [ -n "$said" ] || echo "bench: load average $(load1) >= $QUIET_LOAD: waiting (at most $(((QUIET_DEADLINE - SECONDS + 59) / 60)) min left in all)"
-        said=1
-        sleep 10
-    done
-}
+wait_quiet() { lib_wait_quiet "$WAIT_QUIET" "$QUIET_LOAD"; }
 
 # ------------------------------------------------------------------ the entrypoints
 
@@ -475,26 +461,34 @@ stop_outcome() {
     fi
 }
 
-# Figure 4: a running container (`sleep infinity`, or the daemon alone), idle sampling, then
-# `docker stop`.
-run_stop() { # EP
-    local ep=$1 name="$PFX-$R-$ENG-$1-stop" log="$LOGS/$ENG-$R-$1-stop.log" pat hostpid t0 t1 code how s
-    ep_setup "$ep"
+# start_running EP NAME LOG [RUN-ARGS...]: the DinD container, running until stopped (`sleep
+# infinity` after the ready mark, or the daemon alone), started in the background; returns once
+# it is ready (RUNPID: its `docker run`), or removes it and fails after 120 s.
+start_running() {
+    local ep=$1 name=$2 log=$3 pat
+    shift 3
     if is_daemon "$ep"; then
-        start_attached "$log" --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" "${DARGS[@]}"
+        start_attached "$log" --privileged --name "$name" "$@" "${EPARGS[@]}" "$IMAGE" "${DARGS[@]}"
         pat="API listen on"
     else
-        start_attached "$log" --privileged --name "$name" "${EPARGS[@]}" "$IMAGE" \
+        start_attached "$log" --privileged --name "$name" "$@" "${EPARGS[@]}" "$IMAGE" \
             "${CMDPRE[@]}" sh -c 'date "+BENCH_READY %s.%N"; exec sleep infinity'
         pat=BENCH_READY
     fi
-    if ! wait_log "$log" "$pat" 120; then
-        echo "  $ENG $ep: never got ready; its log:" >&2
-        tail -n 20 "$log" >&2
-        docker rm -fv "$name" >/dev/null 2>&1
-        wait "$RUNPID"
-        return 1
-    fi
+    wait_log "$log" "$pat" 120 && return 0
+    echo "  $ENG $ep: never got ready; its log:" >&2
+    tail -n 20 "$log" >&2
+    docker rm -fv "$name" >/dev/null 2>&1
+    wait "$RUNPID"
+    return 1
+}
+
+# Figure 4: a running container (`sleep infinity`, or the daemon alone), idle sampling, then
+# `docker stop`.
+run_stop() { # EP
+    local ep=$1 name="$PFX-$R-$ENG-$1-stop" log="$LOGS/$ENG-$R-$1-stop.log" hostpid t0 t1 code how s
+    ep_setup "$ep"
+    start_running "$ep" "$name" "$log" || return 1
     hostpid=$(docker inspect -f '{{.State.Pid}}' "$name")
     s=$(idle_sample "$ep" "$hostpid")
     record "$ep" load "$(load1)"   # the idle window was the pause
@@ -534,27 +528,12 @@ run_bash_pid1() {
 # shellcheck disable=SC2016  # run by the container's sh
 INNER_CMD='trap "exit 0" TERM; while :; do sleep 1; done'
 run_stopn() {
-    local ep=$1 n=$2 name="$PFX-$R-$ENG-$1-stop$2" log="$LOGS/$ENG-$R-$1-stop$2.log" vol pat t0 t1 ts code how
+    local ep=$1 n=$2 name="$PFX-$R-$ENG-$1-stop$2" log="$LOGS/$ENG-$R-$1-stop$2.log" vol t0 t1 ts code how
     local running states
     vol=$name-v
     ep_setup "$ep"
-    local mounts=(-v "$vol:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro")
-    if is_daemon "$ep"; then
-        start_attached "$log" --privileged --name "$name" "${mounts[@]}" "${EPARGS[@]}" "$IMAGE" "${DARGS[@]}"
-        pat="API listen on"
-    else
-        start_attached "$log" --privileged --name "$name" "${mounts[@]}" "${EPARGS[@]}" "$IMAGE" \
-            "${CMDPRE[@]}" sh -c 'date "+BENCH_READY %s.%N"; exec sleep infinity'
-        pat=BENCH_READY
-    fi
-    if ! wait_log "$log" "$pat" 120; then
-        echo "  $ENG $ep: never got ready; its log:" >&2
-        tail -n 20 "$log" >&2
-        docker rm -fv "$name" >/dev/null 2>&1
-        wait "$RUNPID"
-        docker volume rm "$vol" >/dev/null 2>&1
-        return 1
-    fi
+    start_running "$ep" "$name" "$log" -v "$vol:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" ||
+        { docker volume rm "$vol" >/dev/null 2>&1; return 1; }
     ts=$EPOCHREALTIME
     running=$(docker exec -e "N=$n" -e "INNER=$INNER_IMAGE" -e "CMD=$INNER_CMD" "$name" sh -c \
         'for i in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done

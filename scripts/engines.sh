@@ -162,18 +162,7 @@ rm -rf "$LOGS" && mkdir -p "$LOGS" || exit 1
     echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$WORK/meta"
 
-QUIET_DEADLINE=
-wait_quiet() {
-    [ -n "$WAIT_QUIET" ] || return 0
-    [ -n "$QUIET_DEADLINE" ] || QUIET_DEADLINE=$((SECONDS + WAIT_QUIET * 60))
-    local said=
-    while awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v q="$QUIET_LOAD" 'BEGIN { exit !(l >= q) }'; do
-        ((SECONDS < QUIET_DEADLINE)) || return 0
-        [ -n "$said" ] || lib_log "load $(cut -d' ' -f1 /proc/loadavg) >= $QUIET_LOAD: waiting"
-        said=1
-        sleep 5
-    done
-}
+wait_quiet() { lib_wait_quiet "$WAIT_QUIET" "$QUIET_LOAD"; }
 
 run_one() { # SUITE MODE ROUND
     local s=$1 m=$2 r=$3 args=() log t0 rc

@@ -627,3 +627,20 @@ EOF
     return $rc
 }
 
+# lib_wait_quiet MINUTES LOAD: for benchmarks, wait until the 1-minute load average is below
+# LOAD, at most MINUTES in all over every call of the run (nothing to do when MINUTES is empty).
+LIB_QUIET_DEADLINE=
+lib_wait_quiet() {
+    [ -n "$1" ] || return 0
+    [ -n "$LIB_QUIET_DEADLINE" ] || LIB_QUIET_DEADLINE=$((SECONDS + $1 * 60))
+    local said='' load
+    while load=$(cut -d' ' -f1 /proc/loadavg) && awk -v l="$load" -v q="$2" 'BEGIN { exit !(l >= q) }'; do
+        if ((SECONDS >= LIB_QUIET_DEADLINE)); then
+            [ -n "$said" ] && lib_log "load still $load; the $1 min of waiting are used up: going on"
+            return 0
+        fi
+        [ -n "$said" ] || lib_log "load average $load >= $2: waiting (at most $(((LIB_QUIET_DEADLINE - SECONDS + 59) / 60)) min left in all)"
+        said=1
+        sleep 10
+    done
+}
