@@ -101,15 +101,69 @@ pub fn send(pid: i32, sig: i32) -> bool {
     r == 0
 }
 
-/// Sends `sig` to a process group and to its leader (which may have left the group).
+/// Sends `sig` to a process group and, when it has left that group, to its leader too. A
+/// leader still in the group gets the signal once: a second delivery would run a counting trap
+/// twice, or turn one SIGINT into the "second Ctrl-C" many tools take as force-quit (seen under
+/// qemu-user, where the first delivery lands before the second kill).
 pub fn send_group_and_leader(pid: i32, sig: i32) {
     send(-pid, sig);
-    send(pid, sig);
+    // SAFETY: getpgid(2) takes a plain integer and touches no memory of ours.
+    let pgid = unsafe { libc::getpgid(pid) };
+    if pgid >= 0 && pgid != pid {
+        send(pid, sig);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A command still leading its own group gets a signal once, not once for the group and
+    /// once more for the leader. Real-time signals queue, so a second delivery would be a
+    /// second pending signal in the child (which blocks it and counts what is pending).
+    #[test]
+    fn a_leader_still_in_its_group_gets_the_signal_once() {
+        let sig = libc::SIGRTMIN() + 1;
+        let (mut ready, mut go) = ([0; 2], [0; 2]);
+        // SAFETY: pipe(2) fills the two-element arrays.
+        unsafe {
+            assert_eq!(libc::pipe(ready.as_mut_ptr()), 0);
+            assert_eq!(libc::pipe(go.as_mut_ptr()), 0);
+        }
+        // SAFETY: the child makes only async-signal-safe calls, then _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: async-signal-safe calls on our own locals.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, sig);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                libc::setpgid(0, 0);
+                let b = 1u8;
+                libc::write(ready[1], (&b as *const u8).cast(), 1);
+                let mut r = 0u8;
+                libc::read(go[0], (&mut r as *mut u8).cast(), 1);
+                let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                let mut n = 0;
+                while libc::sigtimedwait(&set, std::ptr::null_mut(), &now) == sig {
+                    n += 1;
+                }
+                libc::_exit(n);
+            }
+        }
+        let (mut b, mut status) = (0u8, 0);
+        // SAFETY: plain reads, writes and waitpid on our pipe ends and child.
+        unsafe {
+            assert_eq!(libc::read(ready[0], (&mut b as *mut u8).cast(), 1), 1);
+            send_group_and_leader(pid, sig);
+            libc::write(go[1], (&b as *const u8).cast(), 1);
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        }
+        assert!(libc::WIFEXITED(status), "status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 1, "deliveries of one signal to the group leader");
+    }
 
     #[test]
     fn names() {
