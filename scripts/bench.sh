@@ -483,6 +483,17 @@ start_running() {
     return 1
 }
 
+# timed_stop EP NAME LOG: `docker stop NAME`, timed; sets t0 and t1 (the stop's start and end),
+# code (its exit code) and how (stop_outcome) in the caller's locals.
+timed_stop() {
+    t0=$EPOCHREALTIME
+    docker stop "$2" >/dev/null
+    t1=$EPOCHREALTIME
+    wait "$RUNPID"
+    code=$(docker inspect -f '{{.State.ExitCode}}' "$2")
+    how=$(stop_outcome "$1" "$3")
+}
+
 # Figure 4: a running container (`sleep infinity`, or the daemon alone), idle sampling, then
 # `docker stop`.
 run_stop() { # EP
@@ -492,12 +503,7 @@ run_stop() { # EP
     hostpid=$(docker inspect -f '{{.State.Pid}}' "$name")
     s=$(idle_sample "$ep" "$hostpid")
     record "$ep" load "$(load1)"   # the idle window was the pause
-    t0=$EPOCHREALTIME
-    docker stop "$name" >/dev/null
-    t1=$EPOCHREALTIME
-    wait "$RUNPID"
-    code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
-    how=$(stop_outcome "$ep" "$log")
+    timed_stop "$ep" "$name" "$log"
     record "$ep" stop "$(sub "$t1" "$t0")"
     record "$ep" stop_exit "$code"
     record "$ep" stop_daemon "$how"
@@ -545,12 +551,7 @@ run_stopn() {
         echo "  $ENG $ep: $running of $n inner containers running (see $log)" >&2
     fi
     settle "$ep"
-    t0=$EPOCHREALTIME
-    docker stop "$name" >/dev/null
-    t1=$EPOCHREALTIME
-    wait "$RUNPID"
-    code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
-    how=$(stop_outcome "$ep" "$log")
+    timed_stop "$ep" "$name" "$log"
     docker rm -f "$name" >/dev/null 2>&1
     # the inner daemon's last record of its containers
     read -r -a states <<<"$(docker run --rm -v "$vol:/var/lib/docker" --entrypoint sh "$IMAGE" -c \
@@ -735,7 +736,7 @@ notes+="- **The limits**: *dockerd alone* is dockerd as the entrypoint, starting
 notes+="- wrapdocker and hack/dind wait with \`until docker info; do sleep 1; done\`: the command starts at the first whole second after the API is up, plus one \`docker info\` (a Go CLI start and several API calls). They exec the command, so it is PID 1: \`docker stop\` waits docker's 10 s and SIGKILLs everything.\\n"
 notes+="- \`run --rm true\`: dind-init stops dockerd after the command (and containerd after it when it started it), so its figure includes a clean shutdown; wrapdocker and hack/dind exec \`true\`, whose exit as PID 1 kills dockerd with the container. Daemon-mode columns: the host sends SIGTERM to PID 1 at the \`API listen on\` line, and dockerd stops itself (with its managed containerd: its fixed 1 s wait after \`Daemon shutdown complete\`, which dind-init ends; with \`--containerd\` there is no such wait).\\n"
 notes+="- The docker:dind-style entrypoint is \`scripts/bench/dockerd-entrypoint-tls\`, a rewrite of docker-library/docker's \`dockerd-entrypoint.sh\` (29/dind) with its openssl commands; PID 1 ends up \`docker-init\` (Debian's tini) after moby's \`hack/dind\`, as in the docker:dind image. In the main table and the stops it is given \`dockerd --host=unix:///var/run/docker.sock\` (as actions-runner-controller runs docker:dind): no certificates and no TCP port, like the other columns; its service way (TLS with openssl, or TCP without TLS) is table 3.\\n"
-notes+="- **Stops with inner containers**: dind-init's budget (8 s, from \`docker stop\`'s SIGTERM): the command gets SIGTERM at once, dockerd SIGTERM when the command is gone, and dockerd stops its containers itself; those still running 1.5 s before the budget ends are SIGKILLed by dind-init. The docker:dind-style entrypoint: tini forwards SIGTERM to dockerd, which stops its containers and then sits out its 1 s wait for containerd.\\n"
+notes+="- **Stops with inner containers**: dind-init's budget (8 s, from \`docker stop\`'s SIGTERM): the command gets SIGTERM at once, dockerd SIGTERM when the command is gone, and dockerd stops its containers itself; those still running 2.5 s before the budget ends are SIGKILLed by dind-init. The docker:dind-style entrypoint: tini forwards SIGTERM to dockerd, which stops its containers and then sits out its 1 s wait for containerd.\\n"
 notes+="- Raw data: \`target/bench/raw.tsv\` (round, engine, entrypoint, metric, value); every run's log (dockerd's and dind-init's): \`target/bench/logs/ENGINE-ROUND-ENTRYPOINT-FIGURE.log\`."
 meta notes "$notes"
 

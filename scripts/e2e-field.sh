@@ -323,7 +323,7 @@ docker run --rm --network usernet $INNER_IMAGE cat /sys/class/net/eth0/mtu"
 H7() {
     # The README's promise (dockerd stops its containers inside the 8 s budget, so the outer
     # container stops cleanly within docker stop's 10 s) for an inner container whose PID 1
-    # ignores SIGTERM: dockerd would wait 10 s for it; dind-init SIGKILLs it 1.5 s before its
+    # ignores SIGTERM: dockerd would wait 10 s for it; dind-init SIGKILLs it 2.5 s before its
     # budget ends (exit 137), and dockerd itself is never SIGKILLed.
     local c
     daemon_c h7 || return 1
