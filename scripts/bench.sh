@@ -5,13 +5,16 @@
 #   sudo scripts/bench.sh                         # every figure, every engine
 #   sudo scripts/bench.sh -n 5 --stop-rounds 3 --wait-quiet 20
 #   sudo scripts/bench.sh -n 2 --stop-rounds 1 --engines trixie --figures main,tls   # a quick look
+#   sudo scripts/bench.sh --stop-rounds 3 --figures stopcmp -o target/bench-stopcmp.md  # issue 19's rows
 #
 # Options:
 #   -n N               rounds of the main figures and of TLS (default 5)
-#   --stop-rounds N    rounds of the stops with inner containers (default 3; 50 containers are slow)
+#   --stop-rounds N    rounds of the stops with inner containers, stopn and stopcmp (default 3;
+#                      50 containers are slow)
 #   --engines LIST     bookworm,trixie,sid (default all three; comma- or space-separated)
-#   --figures LIST     main,stopn,tls (default all): leave some out for a quick look
+#   --figures LIST     main,stopn,tls,stopcmp (default all): leave some out for a quick look
 #   --stop-sizes LIST  inner containers per stop (default 1,10,50)
+#   --stopcmp-sizes LIST  inner containers of the stopcmp figure (default 10,50,100)
 #   --stop-eps LIST    entrypoints of the stops with inner containers
 #                      (default dind-init,wrapdocker,docker-dind)
 #   --stop-eps-first LIST  entrypoints added for the first size only (default moby-dind: it
@@ -47,6 +50,11 @@
 # stopn (--stop-rounds): `docker stop` of the DinD container with 1, 10, 50 running inner
 #     containers (busybox, SIGTERM handled): time, exit code, clean or not, the inner containers'
 #     last recorded state
+# stopcmp (--stop-rounds): dind-init only, 10, 50, 100 inner containers in one DinD container:
+#     the inner daemon's own parallel stop of all of them (`docker stop $(docker ps -q)` through
+#     docker exec, timed inside the container), `docker start` of the same containers, then the
+#     outer `docker stop` (timed on the host): the two times, their ratio (issue 19: <= 1.2),
+#     clean or not, and whether dind-init's SIGKILL step for inner processes ran
 # tls (-n rounds): dind-init and the docker:dind-style entrypoint as a service with
 #     DOCKER_TLS_CERTDIR=/certs and ="": `docker run -d` -> a client on the host gets
 #     `GET /version` over tcp://IP:2376 (client certificates) or :2375; the certificates' time
@@ -64,8 +72,9 @@ export DIND_CACHE="${DIND_CACHE:-/var/cache/dind-init}"
 N=5
 STOP_ROUNDS=3
 ENGINES=(bookworm trixie sid)
-FIGURES=(main stopn tls)
+FIGURES=(main stopn tls stopcmp)
 STOP_SIZES=(1 10 50)
+STOPCMP_SIZES=(10 50 100)
 STOP_EPS=(dind-init wrapdocker docker-dind)
 STOP_EPS_FIRST=(moby-dind)
 OUT=target/bench.md
@@ -87,6 +96,7 @@ while [ $# -gt 0 ]; do
         --engines) read -r -a ENGINES <<<"$(list "${2:?--engines needs a list}")"; shift 2 ;;
         --figures) read -r -a FIGURES <<<"$(list "${2:?--figures needs a list}")"; shift 2 ;;
         --stop-sizes) read -r -a STOP_SIZES <<<"$(list "${2:?--stop-sizes needs a list}")"; shift 2 ;;
+        --stopcmp-sizes) read -r -a STOPCMP_SIZES <<<"$(list "${2:?--stopcmp-sizes needs a list}")"; shift 2 ;;
         --stop-eps) read -r -a STOP_EPS <<<"$(list "${2:?--stop-eps needs a list}")"; shift 2 ;;
         --stop-eps-first) read -r -a STOP_EPS_FIRST <<<"$(list "${2?--stop-eps-first needs a list}")"; shift 2 ;;
         -o) OUT=${2:?-o needs a file}; shift 2 ;;
@@ -106,9 +116,10 @@ for e in "${ENGINES[@]}"; do
     case "$e" in bookworm|trixie|sid) ;; *) echo "bench.sh: --engines: '$e' is not bookworm, trixie or sid" >&2; exit 2 ;; esac
 done
 for f in "${FIGURES[@]}"; do
-    case "$f" in main|stopn|tls) ;; *) echo "bench.sh: --figures: '$f' is not main, stopn or tls" >&2; exit 2 ;; esac
+    case "$f" in main|stopn|tls|stopcmp) ;; *) echo "bench.sh: --figures: '$f' is not main, stopn, tls or stopcmp" >&2; exit 2 ;; esac
 done
 for s in "${STOP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --stop-sizes: '$s'" >&2; exit 2; }; done
+for s in "${STOPCMP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --stopcmp-sizes: '$s'" >&2; exit 2; }; done
 for e in "${STOP_EPS[@]}" "${STOP_EPS_FIRST[@]}"; do
     case "$e" in dind-init|dind-init-dockerd|wrapdocker|moby-dind|docker-dind) ;;
         *) echo "bench.sh: --stop-eps: '$e' is not one of dind-init dind-init-dockerd wrapdocker moby-dind docker-dind" >&2; exit 2 ;;
@@ -116,7 +127,7 @@ for e in "${STOP_EPS[@]}" "${STOP_EPS_FIRST[@]}"; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (it starts its own dockerd)" >&2; exit 2; }
 want() { case " ${FIGURES[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
-[ "$STOP_ROUNDS" -gt 0 ] || FIGURES=("${FIGURES[@]/stopn/}")
+[ "$STOP_ROUNDS" -gt 0 ] || read -r -a FIGURES <<<"$(printf '%s\n' "${FIGURES[@]}" | grep -vx 'stopn\|stopcmp' | tr '\n' ' ')"
 
 BENCH=$ROOT/scripts/bench
 
@@ -128,6 +139,7 @@ export LIB_TAG=bench
 docker() { command "$DOCKER_CLI" "$@"; }
 py() { python3 "$BENCH/benchlib.py" "$@"; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "NA"; else printf "%.6f\n", a - b }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.4f\n", a / b }'; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 short() { awk -v a="$1" 'BEGIN { if (a == "NA" || a == "") print "  n/a"; else printf "%5.2f", a }'; }
 
@@ -272,8 +284,9 @@ done
 meta image_desc "debootstrap SUITE minbase + docker.io (+ docker-cli), iptables, ca-certificates, procps, + iproute2 (docker:dind's \`ip\`), with dind-init, wrapdocker, hack/dind, dockerd-entrypoint-tls and dockerd-ctrd in /usr/local/bin; the same image for every entrypoint of an engine"
 meta dind_version "$("$BIN" --version 2>/dev/null | head -n1)"
 meta n "$N"
-meta stop_rounds "$(want stopn && echo "$STOP_ROUNDS" || echo 0)"
+meta stop_rounds "$({ want stopn || want stopcmp; } && echo "$STOP_ROUNDS" || echo 0)"
 want stopn && meta stop_sizes "${STOP_SIZES[*]}"
+want stopcmp && meta stopcmp_sizes "${STOPCMP_SIZES[*]}"
 meta idle "$IDLE"
 
 # ------------------------------------------------------------------ quiet machine?
@@ -527,44 +540,92 @@ run_bash_pid1() {
 
 # ------------------------------------------------------------------ stop with inner containers
 
-# run_stopn EP COUNT: the DinD container (its data root on a fresh volume, the inner image's tar
-# mounted), COUNT inner containers started in it through `docker exec` (4 at a time), then the
-# timed `docker stop`; afterwards the inner daemon's own record of its containers is read from
-# the volume.
 # shellcheck disable=SC2016  # run by the container's sh
 INNER_CMD='trap "exit 0" TERM; while :; do sleep 1; done'
-run_stopn() {
-    local ep=$1 n=$2 name="$PFX-$R-$ENG-$1-stop$2" log="$LOGS/$ENG-$R-$1-stop$2.log" vol t0 t1 ts code how
-    local running states
-    vol=$name-v
+# start_inner EP NAME COUNT LOG METRIC: the DinD container NAME (its data root on the fresh
+# volume NAME-v, the inner image's tar mounted), COUNT inner containers started in it through
+# `docker exec` (4 at a time); RUNNING = how many run; the start's time recorded as METRIC_setup
+start_inner() {
+    local ep=$1 name=$2 n=$3 log=$4 ts
     ep_setup "$ep"
-    start_running "$ep" "$name" "$log" -v "$vol:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" ||
-        { docker volume rm "$vol" >/dev/null 2>&1; return 1; }
+    start_running "$ep" "$name" "$log" -v "$name-v:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" ||
+        { docker volume rm "$name-v" >/dev/null 2>&1; return 1; }
     ts=$EPOCHREALTIME
-    running=$(docker exec -e "N=$n" -e "INNER=$INNER_IMAGE" -e "CMD=$INNER_CMD" "$name" sh -c \
+    # shellcheck disable=SC2016  # run by the container's sh
+    RUNNING=$(docker exec -e "N=$n" -e "INNER=$INNER_IMAGE" -e "CMD=$INNER_CMD" "$name" sh -c \
         'for i in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
          docker load -q -i /images/inner.tar >/dev/null &&
          seq "$N" | xargs -P 4 -I{} docker run -d --name "in{}" "$INNER" sh -c "$CMD" >/dev/null
          docker ps -q | wc -l' 2>"$log.exec")
-    record "$ep" "stopn${n}_setup" "$(sub "$EPOCHREALTIME" "$ts")"
-    if [ "${running:-0}" != "$n" ]; then
-        echo "  $ENG $ep: $running of $n inner containers running (see $log)" >&2
-    fi
+    record "$ep" "${5}_setup" "$(sub "$EPOCHREALTIME" "$ts")"
+    [ "${RUNNING:-0}" = "$n" ] || echo "  $ENG $ep: $RUNNING of $n inner containers running (see $log)" >&2
+}
+# inner_states NAME: the inner daemon's last record of its containers, read from the volume
+# NAME-v, which is then removed: STATES = (exit0 other running), INNER = them in words
+inner_states() {
+    read -r -a STATES <<<"$(docker run --rm -v "$1-v:/var/lib/docker" --entrypoint sh "$IMAGE" -c \
+        'for f in /var/lib/docker/containers/*/config.v2.json; do cat "$f"; echo; done' 2>/dev/null | py inner-states)"
+    docker volume rm "$1-v" >/dev/null 2>&1
+    INNER="${STATES[0]:-0}/$RUNNING exit 0"
+    [ "${STATES[1]:-0}" != 0 ] && INNER+=", ${STATES[1]} other exit"
+    [ "${STATES[2]:-0}" != 0 ] && INNER+=", ${STATES[2]} running"
+}
+
+# run_stopn EP COUNT: COUNT inner containers (start_inner), then the timed `docker stop`;
+# afterwards the inner daemon's own record of its containers (inner_states).
+run_stopn() {
+    local ep=$1 n=$2 name="$PFX-$R-$ENG-$1-stop$2" log="$LOGS/$ENG-$R-$1-stop$2.log" t0 t1 code how
+    start_inner "$ep" "$name" "$n" "$log" "stopn$n" || return 1
     settle "$ep"
     timed_stop "$ep" "$name" "$log"
     docker rm -f "$name" >/dev/null 2>&1
-    # the inner daemon's last record of its containers
-    read -r -a states <<<"$(docker run --rm -v "$vol:/var/lib/docker" --entrypoint sh "$IMAGE" -c \
-        'for f in /var/lib/docker/containers/*/config.v2.json; do cat "$f"; echo; done' 2>/dev/null | py inner-states)"
-    docker volume rm "$vol" >/dev/null 2>&1
-    local inner="${states[0]:-0}/$running exit 0"
-    [ "${states[1]:-0}" != 0 ] && inner+=", ${states[1]} other exit"
-    [ "${states[2]:-0}" != 0 ] && inner+=", ${states[2]} running"
+    inner_states "$name"
     record "$ep" "stopn$n" "$(sub "$t1" "$t0")"
     record "$ep" "stopn${n}_exit" "$code"
     record "$ep" "stopn${n}_how" "$how"
-    record "$ep" "stopn${n}_inner" "$inner"
-    printf '  %-8s %-17s %2s inner: stop %s s (exit %s, dockerd %s; inner %s)\n' "$ENG" "$ep" "$n" "$(short "$(sub "$t1" "$t0")")" "$code" "$how" "$inner"
+    record "$ep" "stopn${n}_inner" "$INNER"
+    printf '  %-8s %-17s %2s inner: stop %s s (exit %s, dockerd %s; inner %s)\n' "$ENG" "$ep" "$n" "$(short "$(sub "$t1" "$t0")")" "$code" "$how" "$INNER"
+}
+
+# run_stopcmp COUNT (issue 19): dind-init with COUNT inner containers as in run_stopn; the inner
+# daemon's own parallel stop of all of them, `docker stop $(docker ps -q)` through docker exec,
+# timed inside the container (date +%s.%N around it: exec's own cost left out); the same
+# containers started again (4 at a time) until all run; then the outer `docker stop`, timed on
+# the host. Clean: dockerd exited cleanly and the inner daemon recorded all COUNT exit 0.
+run_stopcmp() {
+    local ep=dind-init n=$1 name="$PFX-$R-$ENG-stopcmp$1" log="$LOGS/$ENG-$R-stopcmp$1.log" t0 t1 code how
+    local metric=stopcmp$1 ts st restarted kill=no clean=no
+    start_inner "$ep" "$name" "$n" "$log" "$metric" || return 1
+    settle "$ep"
+    # shellcheck disable=SC2016  # run by the container's sh
+    read -r -a st <<<"$(docker exec "$name" sh -c 'a=$(date +%s.%N); docker stop $(docker ps -q) >/dev/null
+        b=$(date +%s.%N); echo "$a $b $(docker ps -q | wc -l)"' 2>>"$log.exec")"
+    [ "${st[2]:-x}" = 0 ] || echo "  $ENG stopcmp $n: the inner stop left ${st[2]:-?} running (see $log.exec)" >&2
+    ts=$EPOCHREALTIME
+    # shellcheck disable=SC2016  # run by the container's sh
+    restarted=$(docker exec -e "N=$RUNNING" "$name" sh -c 'docker ps -aq | xargs -P 4 -n 1 docker start >/dev/null
+        for i in $(seq 100); do [ "$(docker ps -q | wc -l)" -ge "$N" ] && break; sleep 0.1; done
+        docker ps -q | wc -l' 2>>"$log.exec")
+    record "$ep" "${metric}_restart" "$(sub "$EPOCHREALTIME" "$ts")"
+    [ "$restarted" = "$RUNNING" ] || echo "  $ENG stopcmp $n: $restarted of $RUNNING running again (see $log.exec)" >&2
+    settle "$ep"
+    timed_stop "$ep" "$name" "$log"
+    docker rm -f "$name" >/dev/null 2>&1
+    inner_states "$name"
+    lib_dind_has "$log" "inner container process(es) still running: SIGKILL" && kill=yes
+    [[ $how == clean* ]] && [ "${STATES[0]:-0}" = "$n" ] && [ "${STATES[1]:-0}${STATES[2]:-0}" = 00 ] && clean=yes
+    local outer inner
+    outer=$(sub "$t1" "$t0") inner=$(sub "${st[1]:-}" "${st[0]:-}")
+    record "$ep" "$metric" "$outer"
+    record "$ep" "${metric}_inner" "$inner"
+    record "$ep" "${metric}_ratio" "$(div "$outer" "$inner")"
+    record "$ep" "${metric}_exit" "$code"
+    record "$ep" "${metric}_how" "$how"
+    record "$ep" "${metric}_clean" "$clean"
+    record "$ep" "${metric}_kill" "$kill"
+    record "$ep" "${metric}_state" "$INNER"
+    printf '  %-8s stopcmp %3s inner: outer stop %s s, inner parallel stop %s s, ratio %s (exit %s, dockerd %s, SIGKILL step %s; inner %s)\n' \
+        "$ENG" "$n" "$(short "$outer")" "$(short "$inner")" "$(short "$(div "$outer" "$inner")")" "$code" "$how" "$kill" "$INNER"
 }
 
 # ------------------------------------------------------------------ TLS
@@ -680,7 +741,7 @@ rot() { local r=$1 n i; shift; n=$#; local a=("$@"); for ((i = 0; i < n; i++)); 
 
 sizes
 ROUNDS=$N
-want stopn && [ "$STOP_ROUNDS" -gt "$ROUNDS" ] && ROUNDS=$STOP_ROUNDS
+{ want stopn || want stopcmp; } && [ "$STOP_ROUNDS" -gt "$ROUNDS" ] && ROUNDS=$STOP_ROUNDS
 echo "bench: $ROUNDS round(s) on ${ENGINES[*]}: figures ${FIGURES[*]} (main and tls: $N rounds; stops with inner containers: $STOP_ROUNDS rounds)"
 for ((R = 1; R <= ROUNDS; R++)); do
     read -r -a engs <<<"$(rot "$R" "${ENGINES[@]}")"
@@ -723,6 +784,12 @@ for ((R = 1; R <= ROUNDS; R++)); do
                 select_engine "$eng"
                 for ep in "${sorder[@]}"; do run_stopn "$ep" "$n"; done
             done
+        done
+    fi
+    if want stopcmp && ((R <= STOP_ROUNDS)); then
+        for n in "${STOPCMP_SIZES[@]}"; do
+            wait_quiet
+            for eng in "${engs[@]}"; do select_engine "$eng"; run_stopcmp "$n"; done
         done
     fi
 done

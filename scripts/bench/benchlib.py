@@ -288,9 +288,6 @@ class Data:
         v = self.vals(eng, ep, metric)
         return min(v) if v else None
 
-    def any_ep(self, ep):
-        return any(p == ep for _, _, p, _, _ in self.rows)
-
 
 def fmt_num(x, unit):
     if unit == "ms":
@@ -302,6 +299,8 @@ def fmt_num(x, unit):
         return f"{x:.2f}"
     if unit == "s3":
         return f"{x:.3f}"
+    if unit == "x":
+        return f"{x:.2f}"
     return f"{x:.0f}"
 
 
@@ -340,7 +339,7 @@ def cmd_report(raw_path, meta_path):
     meta = d.meta
     engines = meta.get("engines", "").split()
     label = {e: f"{e} {meta.get('engine_short.' + e, '')}".strip() for e in engines}
-    eps = [e for e in EPS if d.any_ep(e)]
+    eps = [e for e in EPS if any(d.strs(eng, e, "ready") for eng in engines)]
     out = []
     p = out.append
 
@@ -361,7 +360,8 @@ def cmd_report(raw_path, meta_path):
         p(f"- engine **{label[e]}**: `{meta.get('image.' + e, '')}`: {meta.get('engine.' + e, '')}")
     p(f"- images: {meta.get('image_desc', '')}; {meta.get('dind_version', '')}")
     p(f"- rounds: {meta.get('n', '')} of the main figures and TLS, {meta.get('stop_rounds', '')} of the stops with inner containers "
-      f"({meta.get('stop_sizes', '').replace(' ', ', ')} containers); in every round each figure runs once per engine and entrypoint, "
+      "(" + "; ".join(f"{k}: {meta[m].replace(' ', ', ')} containers" for k, m in (("stopn", "stop_sizes"), ("stopcmp", "stopcmp_sizes")) if meta.get(m))
+      + "); in every round each figure runs once per engine and entrypoint, "
       "figure by figure, the engines and the entrypoints alternating (their order rotates every round)")
     p("- cells: **median** (min–max), ×ratio of that median to dind-init's median on the same engine")
     p("")
@@ -506,6 +506,33 @@ def cmd_report(raw_path, meta_path):
                 f"{label[eng]} {SHORT[e]} {c} s" for (eng, e), c in zip(setup, sv) if c != "n/a") + ".)")
             p("")
 
+    # ------------------------------------------------------------ 2b. outer stop vs the inner parallel stop
+    csizes = [n for n in meta.get("stopcmp_sizes", "").split() if any(d.vals(eng, "dind-init", f"stopcmp{n}") for eng in engines)]
+    if csizes:
+        p("## 2b. dind-init's `docker stop` against the inner daemon's own parallel stop (issue 19)")
+        p("")
+        p(STOPCMP_TEXT)
+        p("")
+        p("| engine | inner containers | outer `docker stop`, s | inner `docker stop $(docker ps -q)`, s | outer ÷ inner (goal ≤ 1.2) | "
+          "clean | SIGKILL step needed | inner containers' last state |")
+        p("|---|---|---|---|---|---|---|---|")
+        for eng in engines:
+            for n in csizes:
+                m = f"stopcmp{n}"
+                r = d.vals(eng, "dind-init", m + "_ratio")
+                goal = "" if not r else (" met" if statistics.median(r) <= 1.2 else " **missed**")
+                clean, kill = d.strs(eng, "dind-init", m + "_clean"), d.strs(eng, "dind-init", m + "_kill")
+                state = counts(d.strs(eng, "dind-init", m + "_state"))
+                p(f"| {label[eng]} | {n} | {cell(d.vals(eng, 'dind-init', m), 's')} | {cell(d.vals(eng, 'dind-init', m + '_inner'), 's')} | "
+                  f"{cell(r, 'x')}{goal} | {clean.count('yes')}/{len(clean)} | {kill.count('yes')}/{len(kill)} | "
+                  + "; ".join(f"{h} (×{k})" if k > 1 else h for h, k in sorted(state.items())) + " |")
+        p("")
+        sv = [(eng, n, cell(d.vals(eng, "dind-init", f"stopcmp{n}_setup"), "s"), cell(d.vals(eng, "dind-init", f"stopcmp{n}_restart"), "s"))
+              for eng in engines for n in csizes]
+        p("(Starting the inner containers, then starting them again after the inner stop, s: "
+          + "; ".join(f"{label[eng]} {n}: {a}, {b}" for eng, n, a, b in sv) + ".)")
+        p("")
+
     # ------------------------------------------------------------ 3. TLS
     if any(d.vals(eng, e, "tls_ready_on") for eng in engines for e in ("dind-init", "docker-dind")):
         p("## 3. TLS: a docker:dind service, ready for a client over TCP")
@@ -607,6 +634,21 @@ def cmd_report(raw_path, meta_path):
     print("\n".join(out))
 
 
+STOPCMP_TEXT = (
+    "One DinD container with dind-init as its entrypoint (`sleep infinity` as the command, the data root on a fresh "
+    "volume) runs N inner containers, the same busybox services as table 2 (they exit 0 on SIGTERM). In it, first "
+    "the inner daemon's own parallel stop of all of them: `docker stop $(docker ps -q)` through `docker exec`, timed "
+    "inside the container with `date +%s.%N` around it (so without exec's own cost; the docker CLI stops at most 50 "
+    "containers at a time). Then `docker start` of the same containers (4 at a time) until all run again, and the "
+    "outer `docker stop` of the DinD container, timed on the host: dind-init sends SIGTERM to the command, then to "
+    "dockerd, which stops its containers itself. Outer ÷ inner is taken per round (median, min–max); issue 19's "
+    "goal is ≤ 1.2 ×. *Clean*: dind-init logged `shutdown: dockerd exited cleanly` and the inner daemon recorded "
+    "all N containers with exit 0 (read from the volume afterwards; a SIGKILLed one records 137, *other exit*). "
+    "*SIGKILL step needed*: dind-init logged `inner container process(es) still running: SIGKILL`, the step it "
+    "takes when inner container processes still run 2.5 s before its stop budget (8 s from `docker stop`'s "
+    "SIGTERM) ends, so that dockerd can still finish in time.")
+
+
 def pause_cell(d, eng, ep):
     runs = d.strs(eng, ep, "tls_pause_off")
     v = d.vals(eng, ep, "tls_pause_off")
@@ -666,6 +708,7 @@ def summary(d, engines, label, loads):
     for eng in engines:
         L = label[eng]
         g = goals(d, eng)
+        start = len(out)
         parts = []
         if g:
             parts.append(f"ready **{g['ready']:.2f} s**, {g['vs_limit']:.2f} × the fastest limit "
@@ -721,6 +764,19 @@ def summary(d, engines, label, loads):
                 sp.append(s)
             if sp:
                 out.append(f"  - `docker stop` with inner containers: " + "; ".join(sp) + ".")
+        sp = []
+        for n in d.meta.get("stopcmp_sizes", "").split():
+            r = d.med(eng, "dind-init", f"stopcmp{n}_ratio")
+            if r is None:
+                continue
+            clean = d.strs(eng, "dind-init", f"stopcmp{n}_clean")
+            kill = d.strs(eng, "dind-init", f"stopcmp{n}_kill")
+            sp.append(f"{n}: {d.med(eng, 'dind-init', f'stopcmp{n}'):.2f} s vs {d.med(eng, 'dind-init', f'stopcmp{n}_inner'):.2f} s, "
+                      f"**{r:.2f} ×** (clean {clean.count('yes')}/{len(clean)}, SIGKILL step {kill.count('yes')}/{len(kill)})")
+        if sp:
+            worst = max(d.med(eng, "dind-init", f"stopcmp{n}_ratio") or 0 for n in d.meta.get("stopcmp_sizes", "").split())
+            out.append("  - `docker stop` against the inner daemon's own parallel stop (goal ≤ 1.2 ×: "
+                       + ("met" if worst <= 1.2 else "**missed**") + "): " + "; ".join(sp) + ".")
         a_on, a_off = d.med(eng, "dind-init", "tls_ready_on"), d.med(eng, "dind-init", "tls_ready_off")
         cert = d.med(eng, "dind-init", "tls_cert_ms")
         ocert = d.med(eng, "docker-dind", "tls_cert_ms")
@@ -745,6 +801,8 @@ def summary(d, engines, label, loads):
                     s += f", its certificates alone {ocert / 1000:.2f} s"
                 s += f", {b_on / a_on:.1f} × dind-init's TLS start"
             out.append(s + ".")
+        if not parts and len(out) > start:
+            out.insert(start, f"- **{L}**:")
     return out
 
 
