@@ -1,8 +1,10 @@
 //! Signals, set up before anything else. One set, built once, is both what dind-init blocks
 //! and what its signalfd reads (catatonit does the same), so no signal can arrive between
 //! the two unhandled: the supervisor sees signals and child exits in one `poll` loop.
-//! SIGCHLD is never ignored (the kernel would then reap for us and lose exit statuses).
-//! Children get the original mask back in `pre_exec` (`restore_in_child`).
+//! SIGCHLD is never ignored (the kernel would then reap for us and lose exit statuses): every
+//! disposition dind-init inherited is reset to the default right after the block
+//! (`reset_dispositions`), since a parent may have left SIGCHLD, SIGINT or SIGTERM ignored.
+//! Children get the original mask back and default dispositions in `pre_exec`.
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -44,6 +46,24 @@ impl OriginalMask {
     pub fn restore(&self) -> std::io::Result<()> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None)
             .map_err(std::io::Error::from)
+    }
+}
+
+/// Sets every catchable signal's disposition back to SIG_DFL, but those in `keep`. An
+/// ignored disposition survives exec: a parent that set SIGCHLD to SIG_IGN makes the kernel
+/// reap our children itself (their exit statuses lost), one that ignored SIGINT/SIGTERM
+/// would hand that on to the command. Errors are ignored (the C library refuses the few
+/// real-time signals it keeps for itself). Async-signal-safe (sigaction calls only): for
+/// `pre_exec` too.
+pub fn reset_dispositions(keep: &[i32]) {
+    // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask.
+    let dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || keep.contains(&sig) {
+            continue;
+        }
+        // SAFETY: sigaction(2) with a valid struct and no old action to fill.
+        unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) };
     }
 }
 
@@ -163,6 +183,37 @@ mod tests {
         }
         assert!(libc::WIFEXITED(status), "status {status:#x}");
         assert_eq!(libc::WEXITSTATUS(status), 1, "deliveries of one signal to the group leader");
+    }
+
+    /// Inherited SIG_IGN dispositions are reset, but those kept (std's SIGPIPE).
+    #[test]
+    fn dispositions_are_reset_to_default() {
+        // SAFETY: the child only calls async-signal-safe functions, then _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: async-signal-safe calls in the forked child.
+            unsafe {
+                for s in [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE] {
+                    libc::signal(s, libc::SIG_IGN);
+                }
+                reset_dispositions(&[libc::SIGPIPE]);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                let mut bad = 0;
+                for s in [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM] {
+                    libc::sigaction(s, std::ptr::null(), &mut old);
+                    bad += (old.sa_sigaction != libc::SIG_DFL) as i32;
+                }
+                libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old);
+                bad += 10 * (old.sa_sigaction != libc::SIG_IGN) as i32;
+                libc::_exit(bad);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "1 per signal left ignored, 10: SIGPIPE reset");
     }
 
     #[test]
