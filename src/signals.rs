@@ -49,21 +49,39 @@ impl OriginalMask {
     }
 }
 
+/// The kernel's `struct sigaction` (x86_64 and aarch64 alike: both have `sa_restorer`).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
 /// Sets every catchable signal's disposition back to SIG_DFL, but those in `keep`. An
 /// ignored disposition survives exec: a parent that set SIGCHLD to SIG_IGN makes the kernel
 /// reap our children itself (their exit statuses lost), one that ignored SIGINT/SIGTERM
-/// would hand that on to the command. Errors are ignored (the C library refuses the few
-/// real-time signals it keeps for itself). Async-signal-safe (sigaction calls only): for
-/// `pre_exec` too.
+/// would hand that on to the command. The raw rt_sigaction(2), not the C library's wrapper:
+/// that one refuses the real-time signals it reserves (32 to 34 in musl), which a parent
+/// can leave ignored too (seen: 32 and 33). dind-init uses none of them (no thread
+/// cancellation, no timer threads). Async-signal-safe (system calls only): for `pre_exec` too.
 pub fn reset_dispositions(keep: &[i32]) {
-    // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask.
-    let dfl: libc::sigaction = unsafe { std::mem::zeroed() };
-    for sig in 1..=libc::SIGRTMAX() {
+    let dfl = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP || keep.contains(&sig) {
             continue;
         }
-        // SAFETY: sigaction(2) with a valid struct and no old action to fill.
-        unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) };
+        // SAFETY: rt_sigaction with a valid kernel sigaction (SIG_DFL, no flags, empty
+        // mask), no old action to fill, and the kernel's sigset size (8 bytes).
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
     }
 }
 
@@ -194,18 +212,39 @@ mod tests {
         if pid == 0 {
             // SAFETY: async-signal-safe calls in the forked child.
             unsafe {
-                for s in [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE] {
-                    libc::signal(s, libc::SIG_IGN);
+                let act = |sig: i32, new: Option<usize>| {
+                    let set = KernelSigaction {
+                        handler: new.unwrap_or(0),
+                        flags: 0,
+                        restorer: 0,
+                        mask: 0,
+                    };
+                    let mut old = KernelSigaction { handler: 99, flags: 0, restorer: 0, mask: 0 };
+                    let p = if new.is_some() {
+                        &set as *const KernelSigaction
+                    } else {
+                        std::ptr::null()
+                    };
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        p,
+                        &mut old as *mut KernelSigaction,
+                        8usize,
+                    );
+                    old.handler
+                };
+                // 32 and 33: reserved by the C library, inherited ignored all the same.
+                let tried = [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM, 32, 33, 64];
+                for s in tried.iter().chain(&[libc::SIGPIPE]) {
+                    act(*s, Some(libc::SIG_IGN));
                 }
                 reset_dispositions(&[libc::SIGPIPE]);
-                let mut old: libc::sigaction = std::mem::zeroed();
                 let mut bad = 0;
-                for s in [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM] {
-                    libc::sigaction(s, std::ptr::null(), &mut old);
-                    bad += (old.sa_sigaction != libc::SIG_DFL) as i32;
+                for s in tried {
+                    bad += (act(s, None) != libc::SIG_DFL) as i32;
                 }
-                libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old);
-                bad += 10 * (old.sa_sigaction != libc::SIG_IGN) as i32;
+                bad += 10 * (act(libc::SIGPIPE, None) != libc::SIG_IGN) as i32;
                 libc::_exit(bad);
             }
         }
