@@ -34,6 +34,10 @@
 # would give it its own 10 s stop time-out (dockerd's --shutdown-timeout is only a floor), so
 # dind-init stops the inner containers itself over the API within its budget first.
 #
+# H9 checks that dind-init signals only what it owns: in a PID namespace shared with a victim
+# container (--pid=container:VICTIM) whose process named containerd-shim has a child, the stop
+# SIGKILLs dind-init's own inner container and never the victim's child.
+#
 # The inner engine: DIND_SUITE=bookworm (default), trixie or sid (scripts/lib.sh): images, the
 # python3 .debs (fetched from that suite) and target/e2e-field-SUITE/ carry the suite.
 #
@@ -58,12 +62,12 @@ PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}
 
-ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7 H8)
+ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7 H8 H9)
 SCENARIO_FN=   # scenario F1 is function F1
 declare -A NAME=(
     [F1]=dockerd-kill [F2]=daemon-exit [F3]=containerd-kill [F4]=stop-start
     [H1]=grace [H2]=mtu [H3]=clients [H4]=health [H5]=iptables [H6]=tmp-storage
-    [H7]=grace-ignore-term [H8]=image-store
+    [H7]=grace-ignore-term [H8]=image-store [H9]=shared-pidns
 )
 declare -A DESC=(
     [F1]="kill -9 of dockerd while the command runs: restarted (restart 1/5), next docker run works"
@@ -78,6 +82,7 @@ declare -A DESC=(
     [H6]="/tmp not mounted over; overlayfs data root warns about vfs with the fix, a volume does not"
     [H7]="docker stop -t 10 with an inner container that ignores SIGTERM: still clean, < 10 s"
     [H8]="containerd image store (daemon.json containerd-snapshotter) on engines 26+: works with /var/lib/docker on a volume, snapshots under it; on overlayfs dind-init warns"
+    [H9]="--pid=container:VICTIM, VICTIM runs a process named containerd-shim with a child: docker stop -t 10 of the DinD container kills its inner container (ignores SIGTERM), never the victim's child; clean, < 10 s"
 )
 
 scenario_args "$@"
@@ -339,6 +344,57 @@ H7() {
     grep -q '^dind-init: .*shutdown: dockerd exited cleanly' "$D/stop.log" || fail "$what: dockerd did not stop cleanly" || return 1
     [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
     grep -qx 'noterm exited 137' "$D/after.out" || fail "$what: expected 'noterm exited 137' (SIGKILLed)" || return 1
+    lt "$STOP" 10 || fail "$what: over 10 s" || return 1
+    NOTE="$what"
+}
+
+H9() {
+    # Issue 19: dind-init signals only what it owns. A victim container runs a process named
+    # containerd-shim with a child; a DinD container joins its PID namespace (dind-init is not
+    # PID 1 there, a child subreaper) and runs an inner container whose PID 1 ignores SIGTERM,
+    # so the stop SIGKILLs inner containers: only its own (before: every descendant of every
+    # process named containerd-shim*, the victim's child included).
+    local victim c vol
+    start_c h9-victim --entrypoint /bin/sh "$DIND_IMAGE" -c \
+        'ln -s /bin/sh /tmp/containerd-shim; /tmp/containerd-shim -c "sleep 1000 & echo \$! >/tmp/child; wait" & echo $! >/tmp/shim; exec sleep 100000' || return 1
+    victim=$C
+    # show_victim: "shim COMM" and "child COMM" (or "gone") as the victim's namespace sees them
+    show_victim() {
+        DK_TIMEOUT=20 dk exec "$victim" sh -c 'for w in shim child; do p=$(cat /tmp/$w 2>/dev/null); echo "$w $(cat /proc/${p:-0}/comm 2>/dev/null || echo gone)"; done'
+    }
+    local i
+    for ((i = 0; i < 40; i++)); do
+        show_victim >"$D/victim-before.out" 2>&1
+        grep -qx 'child sleep' "$D/victim-before.out" && break
+        sleep 0.25
+    done
+    { grep -qx 'shim containerd-shim' "$D/victim-before.out" && grep -qx 'child sleep' "$D/victim-before.out"; } \
+        || { fail "the victim's containerd-shim and its child did not start: $(tr '\n' '|' <"$D/victim-before.out")"; return 1; }
+    vol=$(volume h9) || { fail "docker volume create failed"; return 1; }
+    start_c h9 --privileged --pid="container:$victim" -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    c=$C
+    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
+    dk exec "$c" sh -c "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null && docker inspect -f '{{.State.Pid}}' noterm" >"$D/setup.out" 2>&1 \
+        || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
+    local inner t0
+    inner=$(tail -n 1 "$D/setup.out")
+    t0=$(now)
+    DK_TIMEOUT=60 dk stop -t 10 "$c" >/dev/null || { fail "docker stop failed"; return 1; }
+    STOP=$(since "$t0")
+    CODE=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    logs "$c" "$D/stop.log"
+    show_victim >"$D/victim-after.out" 2>&1
+    DK_TIMEOUT=20 dk exec "$victim" sh -c "cat /proc/$inner/comm 2>/dev/null || echo gone" >"$D/inner-after.out" 2>&1
+    local what
+    what="docker stop -t 10 took $STOP s, outer exit $CODE, victim after: '$(tr '\n' ' ' <"$D/victim-after.out")', inner sleep (pid $inner): $(cat "$D/inner-after.out")"
+    { grep -qx 'shim containerd-shim' "$D/victim-after.out" && grep -qx 'child sleep' "$D/victim-after.out"; } \
+        || fail "$what: the victim's containerd-shim or its child was killed" || return 1
+    need "$D/stop.log" 'not PID 1' || return 1
+    grep -q '^dind-init: .*inner container process(es) still running: SIGKILL' "$D/stop.log" || fail "$what: dind-init did not end the inner container" || return 1
+    grep -qx gone "$D/inner-after.out" || fail "$what: the inner container's sleep outlived dind-init" || return 1
+    ! grep -q '^dind-init: .*\(dockerd needed SIGKILL\|did not stop within\)' "$D/stop.log" || fail "$what; $(logline "$D/stop.log" 'SIGKILL' 90)" || return 1
+    grep -q '^dind-init: .*shutdown: dockerd exited cleanly' "$D/stop.log" || fail "$what: dockerd did not stop cleanly" || return 1
+    [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
     lt "$STOP" 10 || fail "$what: over 10 s" || return 1
     NOTE="$what"
 }

@@ -30,7 +30,7 @@ ALL_ENGINES=0
 # The representative set on the engine in the middle: start-up, exit codes, the stop, restarts,
 # cgroup containment, restart policies, the stop budget.
 E2E_REPRESENTATIVE=(1 5 6 7 12 13 15)
-FIELD_REPRESENTATIVE=(F1 F3 H2 H8)
+FIELD_REPRESENTATIVE=(F1 F3 H2 H8 H9)
 
 # ------------------------------------------------------------------ the stages
 
@@ -131,7 +131,7 @@ STAGES=(
     "e2e-sid|the real DinD matrix on the newest engine (sid)|s_e2e sid"
     "field-sid|faults and field hardening on the newest engine|s_field sid"
     "e2e-trixie|the representative set on trixie (Docker 26.1)|s_e2e trixie ${E2E_REPRESENTATIVE[*]}"
-    "field-trixie|containerd and dockerd killed, MTU, the containerd image store, on trixie|s_field trixie ${FIELD_REPRESENTATIVE[*]}"
+    "field-trixie|containerd and dockerd killed, MTU, the containerd image store, a shared PID namespace, on trixie|s_field trixie ${FIELD_REPRESENTATIVE[*]}"
     "service|docker:dind's service contract: GitLab, ARC, Jenkins, Python SDK (trixie)|s_service trixie"
     "examples|the example images and the Kubernetes manifests|s_examples"
     "demo|the README's demo command from a fresh clone|s_demo"

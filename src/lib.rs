@@ -79,6 +79,11 @@ pub fn run() -> ExitCode {
             return ExitCode::from(error::EXIT_SETUP);
         }
     };
+    // Then the dispositions we inherited back to the default (blocked first: nothing that
+    // arrives in between is lost or fatal). A SIGCHLD left ignored by our parent would make
+    // the kernel reap our children itself. SIGPIPE stays as Rust's runtime set it (ignored:
+    // a closed stdout is an error, not a death); children get it back as the default.
+    signals::reset_dispositions(&[libc::SIGPIPE]);
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let env: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

@@ -1,8 +1,10 @@
 //! Signals, set up before anything else. One set, built once, is both what dind-init blocks
 //! and what its signalfd reads (catatonit does the same), so no signal can arrive between
 //! the two unhandled: the supervisor sees signals and child exits in one `poll` loop.
-//! SIGCHLD is never ignored (the kernel would then reap for us and lose exit statuses).
-//! Children get the original mask back in `pre_exec` (`restore_in_child`).
+//! SIGCHLD is never ignored (the kernel would then reap for us and lose exit statuses): every
+//! disposition dind-init inherited is reset to the default right after the block
+//! (`reset_dispositions`), since a parent may have left SIGCHLD, SIGINT or SIGTERM ignored.
+//! Children get the original mask back and default dispositions in `pre_exec`.
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -44,6 +46,42 @@ impl OriginalMask {
     pub fn restore(&self) -> std::io::Result<()> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None)
             .map_err(std::io::Error::from)
+    }
+}
+
+/// The kernel's `struct sigaction` (x86_64 and aarch64 alike: both have `sa_restorer`).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets every catchable signal's disposition back to SIG_DFL, but those in `keep`. An
+/// ignored disposition survives exec: a parent that set SIGCHLD to SIG_IGN makes the kernel
+/// reap our children itself (their exit statuses lost), one that ignored SIGINT/SIGTERM
+/// would hand that on to the command. The raw rt_sigaction(2), not the C library's wrapper:
+/// that one refuses the real-time signals it reserves (32 to 34 in musl), which a parent
+/// can leave ignored too (seen: 32 and 33). dind-init uses none of them (no thread
+/// cancellation, no timer threads). Async-signal-safe (system calls only): for `pre_exec` too.
+pub fn reset_dispositions(keep: &[i32]) {
+    let dfl = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || keep.contains(&sig) {
+            continue;
+        }
+        // SAFETY: rt_sigaction with a valid kernel sigaction (SIG_DFL, no flags, empty
+        // mask), no old action to fill, and the kernel's sigset size (8 bytes).
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
     }
 }
 
@@ -163,6 +201,58 @@ mod tests {
         }
         assert!(libc::WIFEXITED(status), "status {status:#x}");
         assert_eq!(libc::WEXITSTATUS(status), 1, "deliveries of one signal to the group leader");
+    }
+
+    /// Inherited SIG_IGN dispositions are reset, but those kept (std's SIGPIPE).
+    #[test]
+    fn dispositions_are_reset_to_default() {
+        // SAFETY: the child only calls async-signal-safe functions, then _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: async-signal-safe calls in the forked child.
+            unsafe {
+                let act = |sig: i32, new: Option<usize>| {
+                    let set = KernelSigaction {
+                        handler: new.unwrap_or(0),
+                        flags: 0,
+                        restorer: 0,
+                        mask: 0,
+                    };
+                    let mut old = KernelSigaction { handler: 99, flags: 0, restorer: 0, mask: 0 };
+                    let p = if new.is_some() {
+                        &set as *const KernelSigaction
+                    } else {
+                        std::ptr::null()
+                    };
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        p,
+                        &mut old as *mut KernelSigaction,
+                        8usize,
+                    );
+                    old.handler
+                };
+                // 32 and 33: reserved by the C library, inherited ignored all the same.
+                let tried = [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM, 32, 33, 64];
+                for s in tried.iter().chain(&[libc::SIGPIPE]) {
+                    act(*s, Some(libc::SIG_IGN));
+                }
+                reset_dispositions(&[libc::SIGPIPE]);
+                let mut bad = 0;
+                for s in tried {
+                    bad += (act(s, None) != libc::SIG_DFL) as i32;
+                }
+                bad += 10 * (act(libc::SIGPIPE, None) != libc::SIG_IGN) as i32;
+                libc::_exit(bad);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "1 per signal left ignored, 10: SIGPIPE reset");
     }
 
     #[test]

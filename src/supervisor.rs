@@ -11,7 +11,7 @@
 use crate::config::{Config, Mode, OnDaemonExit};
 use crate::docker_api::Probe;
 use crate::dockerd::stop::{Act, Seen, Stop};
-use crate::dockerd::{self, state, LogTail, Plan, Proc};
+use crate::dockerd::{self, procs, state, LogTail, Plan, Proc};
 use crate::error::{Error, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SETUP};
 use crate::signals::{self, OriginalMask, Received};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -189,10 +189,9 @@ impl Supervisor {
             log::info!("command: none given: serving dockerd until SIGTERM");
         }
         let outcome = self.run_phase();
-        let daemon_code = match outcome {
-            Outcome::DaemonEnded(code) => Some(code),
-            _ => self.stop(Instant::now()),
-        };
+        // Also when dockerd ended by itself: the containerd dind-init runs gets its SIGTERM
+        // (and the command, if any, its share of the budget) like in any other stop.
+        let daemon_code = self.stop(Instant::now());
         let code = match (outcome, &self.command) {
             (Outcome::DaemonGaveUp, _) => EXIT_SETUP,
             (Outcome::DaemonEnded(code), _) => code,
@@ -446,7 +445,7 @@ impl Supervisor {
         let tty = nix::unistd::isatty(0).unwrap_or(false);
         let mask = self.mask;
         // SAFETY: between fork and exec only async-signal-safe calls (setpgid, tcsetpgrp,
-        // getpid, sigprocmask); fd 0 is borrowed, not owned or closed.
+        // getpid, sigaction, sigprocmask); fd 0 is borrowed, not owned or closed.
         unsafe {
             cmd.pre_exec(move || {
                 use nix::unistd::{getpid, setpgid, tcsetpgrp, Pid};
@@ -462,6 +461,7 @@ impl Supervisor {
                         Err(e) => return Err(e.into()),
                     }
                 }
+                signals::reset_dispositions(&[]);
                 mask.restore()
             });
         }
@@ -771,9 +771,7 @@ impl Supervisor {
             let now = Instant::now();
             let dpid = self.dockerd.pid();
             let has_child = || {
-                dpid.is_some_and(|p| {
-                    state::has_live_child(&state::processes(Path::new("/proc")), p)
-                })
+                dpid.is_some_and(|p| procs::has_live_child(&procs::processes(Path::new(PROC)), p))
             };
             let seen = Seen {
                 command_running: self.command_pid().is_some(),
@@ -868,16 +866,18 @@ impl Supervisor {
                 }
             }
             Act::KillInnerContainers => {
-                let pids = state::inner_container_pids(&state::processes(Path::new("/proc")));
-                if !pids.is_empty() {
+                // Only the containers behind our own shims: descendants of dind-init, never
+                // a process that merely bears a shim's name.
+                let table = procs::processes(Path::new(PROC));
+                let owned = procs::Owned::new(&table, std::process::id() as i32);
+                let inner = owned.inner_containers();
+                if !inner.is_empty() {
                     log::warn!(
                         "shutdown: {} inner container process(es) still running: SIGKILL, so \
                          dockerd can finish in time",
-                        pids.len()
+                        inner.len()
                     );
-                    for p in pids {
-                        signals::send(p, libc::SIGKILL);
-                    }
+                    procs::signal_all(Path::new(PROC), &inner, &owned, libc::SIGKILL);
                 }
             }
             Act::EndWait => {
@@ -913,8 +913,13 @@ impl Supervisor {
         }
     }
 
-    /// Kills what is left (as PID 1), reaps it, logs the exit code.
+    /// Kills what is left, reaps it, logs the exit code. As PID 1 that is everything in the
+    /// PID namespace (kill(-1)); otherwise every process still in dind-init's own tree (inner
+    /// containers must not outlive it), never anything else.
     fn finish(&mut self, code: u8) -> u8 {
+        if !self.pid1 {
+            self.kill_own_tree();
+        }
         if self.pid1 {
             signals::send(-1, libc::SIGKILL);
             let deadline = Instant::now() + Duration::from_secs(2);
@@ -934,6 +939,55 @@ impl Supervisor {
         code
     }
 }
+
+impl Supervisor {
+    /// Not PID 1: SIGKILLs every process left in dind-init's tree (through pidfds, each
+    /// checked against the snapshot), reaps them, and logs how many; bounded, as a process in
+    /// uninterruptible sleep cannot be ended. Repeated while new ones appear (a process forked
+    /// between the snapshot and the kill).
+    fn kill_own_tree(&mut self) {
+        let me = std::process::id() as i32;
+        let deadline = Instant::now() + FINAL_REAP;
+        let mut tried: Vec<(i32, u64)> = Vec::new();
+        let mut killed = 0;
+        loop {
+            self.reap();
+            let table = procs::processes(Path::new(PROC));
+            let owned = procs::Owned::new(&table, me);
+            let live = owned.live();
+            if live.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                log::warn!(
+                    "shutdown: {} process(es) of dind-init's tree still there {FINAL_REAP:.0?} \
+                     after SIGKILL (uninterruptible sleep?): leaving them",
+                    live.len()
+                );
+                break;
+            }
+            let fresh: Vec<&procs::Proc> =
+                live.into_iter().filter(|p| !tried.contains(&(p.pid, p.starttime))).collect();
+            if !fresh.is_empty() {
+                killed += procs::signal_all(Path::new(PROC), &fresh, &owned, libc::SIGKILL);
+                tried.extend(fresh.iter().map(|p| (p.pid, p.starttime)));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.reap();
+        if killed > 0 {
+            log::warn!(
+                "shutdown: {killed} process(es) left in dind-init's tree (not PID 1): SIGKILLed \
+                 and reaped, so none outlives it"
+            );
+        }
+    }
+}
+
+/// Where the process table is read.
+const PROC: &str = "/proc";
+/// How long the final SIGKILL of what is left may take to be reaped.
+const FINAL_REAP: Duration = Duration::from_secs(2);
 
 enum StartFailed {
     /// A terminating signal arrived before the command started.

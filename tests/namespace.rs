@@ -785,7 +785,9 @@ d=$(cat {pid}); set -- $(cat /proc/$d/stat); echo "dockerd pid=$1 pgrp=$5 sid=$6
 for p in $$ $d; do grep -E '^Sig(Blk|Ign)' /proc/$p/status | tr -s '\t ' ' ' | sed "s/^/mask $p /"; done"#,
         pid = c.pidfile()
     );
-    let o = c.run().pre("grep -E '^Sig(Blk|Ign)' /proc/self/status | tr -s '\\t ' ' ' | sed 's/^/wrapper /' >&2").sh(&script).go();
+    // dind-init's parent leaves SIGINT and SIGTERM ignored (a `nohup`-like wrapper).
+    let pre = r#"exec /bin/bash -c 'trap "" INT TERM; grep -E "^Sig(Blk|Ign)" /proc/self/status | tr -s "\t " " " | sed "s/^/wrapper /" >&2; exec "$@"' bash "$@""#;
+    let o = c.run().pre(pre).sh(&script).go();
     o.code(0);
     let field = |who: &str, key: &str| -> String {
         let line = o
@@ -811,8 +813,8 @@ for p in $$ $d; do grep -E '^Sig(Blk|Ign)' /proc/$p/status | tr -s '\t ' ' ' | s
         o.dump()
     );
     assert_ne!(field("command", "sid"), field("dockerd", "sid"));
-    // Nothing blocked in either; the command ignores exactly what dind-init inherited as
-    // ignored (dockerd's runtime sets its own dispositions, e.g. Go's or Rust's SIGPIPE).
+    // Nothing blocked in either; the command ignores nothing, whatever dind-init inherited as
+    // ignored (before: it inherited dind-init's ignored SIGINT and SIGTERM too).
     let masks: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with("mask ")).collect();
     assert_eq!(masks.len(), 4, "{}", o.dump());
     for m in masks.iter().filter(|m| m.contains("SigBlk")) {
@@ -829,9 +831,14 @@ for p in $$ $d; do grep -E '^Sig(Blk|Ign)' /proc/$p/status | tr -s '\t ' ' ' | s
         .iter()
         .find(|m| m.starts_with(&format!("mask {} SigIgn", field("command", "pid"))))
         .expect("command SigIgn");
+    let ign = u64::from_str_radix(&inherited, 16).expect("wrapper SigIgn");
     assert!(
-        cmd_ign.ends_with(&format!(" {inherited}")),
-        "the command ignores other signals than dind-init inherited ({inherited}): {cmd_ign}\n{}",
+        ign & (1 << (libc::SIGTERM - 1)) != 0,
+        "the wrapper did not ignore SIGTERM: {inherited}"
+    );
+    assert!(
+        cmd_ign.ends_with(" 0000000000000000"),
+        "the command ignores signals (dind-init inherited {inherited}): {cmd_ign}\n{}",
         o.dump()
     );
 }
@@ -1435,4 +1442,127 @@ echo CONTAINERD-BACK"#,
         "dockerd was restarted: {:?}",
         c.events()
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Ownership: dind-init signals only processes it can prove are its own (issue 19)
+
+/// Shell code for `pre` that runs dind-init as a child of the namespace's PID 1 (the wrapper
+/// shell), after `before`; once it exits, `after` runs and the wrapper exits with its status.
+fn not_pid1(before: &str, after: &str) -> String {
+    format!("{before}\nrc=0; \"$@\" || rc=$?\n{after}\nexit $rc")
+}
+
+/// The host-like case: dind-init is not PID 1, and beside it (not in its tree) runs an
+/// unrelated process named `containerd-shim` with a child, as another container's under
+/// `--pid=host`. An inner container of dind-init's own that ignores SIGTERM makes the stop
+/// SIGKILL inner containers: only the owned one dies; the foreign shim and its child live on
+/// (before: every descendant of every process named containerd-shim* was SIGKILLed).
+#[test]
+fn host_like_a_foreign_containerd_shim_and_its_child_survive_the_stop() {
+    let c = setup!("foreignshim");
+    let d = c.dir.display().to_string();
+    let before = format!(
+        r#"ln -s /bin/sh {d}/containerd-shim
+{d}/containerd-shim -c 'sleep 1000 & echo $! > {d}/foreign-child; wait' &
+echo $! > {d}/foreign-shim
+i=0; until [ -s {d}/foreign-child ]; do i=$((i+1)); [ $i -lt 500 ] || exit 90; sleep 0.01; done"#
+    );
+    let after = format!(
+        r#"for w in shim child; do p=$(cat {d}/foreign-$w); [ "$(cat /proc/$p/comm 2>/dev/null)" ] && echo FOREIGN-$w-ALIVE $(cat /proc/$p/comm) || echo FOREIGN-$w-GONE; done
+for p in $(sed -n 's/^container-start \([0-9]*\) .*/\1/p' {ev}); do [ -e /proc/$p ] && echo OWNED-ALIVE $p || echo OWNED-GONE $p; done"#,
+        ev = c.events_path()
+    );
+    let mut r = c
+        .run()
+        .pre(&not_pid1(&before, &after))
+        .env("FAKE_DOCKERD_CONTAINERS", "1")
+        .env("FAKE_DOCKERD_CONTAINERS_IGNORE_TERM", "1")
+        .opts(&["--shutdown-timeout", "4s"])
+        .sh(&format!("touch {}; exec sleep 100", c.p("ready")))
+        .spawn();
+    r.wait_file(&c.path("ready"), 10.0);
+    let dind = r.pid_named("dind-init");
+    assert_eq!(unsafe { libc::kill(dind, libc::SIGTERM) }, 0);
+    let o = r.wait();
+    o.stdout_has("FOREIGN-shim-ALIVE containerd-shim")
+        .stdout_has("FOREIGN-child-ALIVE sleep")
+        .stdout_has("OWNED-GONE")
+        .code(143)
+        .stderr_has("not PID 1")
+        .stderr_has("shutdown: 1 inner container process(es) still running: SIGKILL")
+        .stderr_has("shutdown: dockerd exited cleanly");
+    assert!(!o.stdout.contains("OWNED-ALIVE"), "{}", o.dump());
+    let names = c.event_names();
+    assert!(
+        names.contains(&"containers-gone".to_string())
+            && !names.contains(&"containers-killed-by-dockerd".to_string())
+            && !names.contains(&"container-term".to_string()),
+        "the owned container was not SIGKILLed by dind-init: {names:?}\n{}",
+        o.dump()
+    );
+}
+
+/// Not PID 1, inner containers must not outlive dind-init: a process left in its tree (an
+/// orphan of the command, reparented to dind-init, the subreaper) is SIGKILLed and reaped
+/// before it exits (before: left to the host's init).
+#[test]
+fn not_pid1_nothing_of_its_tree_outlives_it() {
+    let c = setup!("leak");
+    let d = c.dir.display().to_string();
+    let after = format!(
+        r#"p=$(cat {d}/orphan); [ -e /proc/$p ] && echo "ORPHAN-LEFT $(cat /proc/$p/stat)" || echo ORPHAN-GONE"#
+    );
+    let o = c
+        .run()
+        .pre(&not_pid1("", &after))
+        .sh(&format!("sleep 1000 & echo $! > {d}/orphan; exit 3"))
+        .go();
+    o.code(3)
+        .stderr_has("not PID 1")
+        .stderr_has("shutdown: 1 process(es) left in dind-init's tree (not PID 1): SIGKILLed")
+        .stdout_has("ORPHAN-GONE");
+}
+
+// ---------------------------------------------------------------------------------------
+// Smaller defects (issue 19, item 5)
+
+/// dockerd ends by itself while served (--on-daemon-exit=exit): the containerd dind-init
+/// started is stopped with SIGTERM like in any stop (before: the stop was skipped and, as
+/// PID 1, containerd was SIGKILLed at the end; not PID 1, it was left running).
+#[test]
+fn a_dockerd_that_ended_by_itself_still_gets_its_containerd_stopped() {
+    let c = setup!("ctrdended");
+    let path = fake_containerd_bin(&c);
+    let o = c
+        .run()
+        .env("PATH", &path)
+        .env("FAKE_DOCKERD_EXIT_AFTER_MS", "300")
+        .env("FAKE_DOCKERD_TERM_EXIT", "3")
+        .opts(&["--containerd-by", "dind-init", "--on-daemon-exit", "exit"])
+        .go();
+    o.code(3).stderr_has("shutdown: containerd exited cleanly");
+    let names = c.event_names();
+    let i = |n: &str| {
+        names
+            .iter()
+            .position(|x| x == n)
+            .unwrap_or_else(|| panic!("no {n}: {names:?}\n{}", o.dump()))
+    };
+    assert!(i("exit-by-itself") < i("containerd-term"), "{names:?}");
+    assert!(names.contains(&"containerd-exit".to_string()), "{names:?}");
+}
+
+/// A parent that left SIGCHLD ignored (SIG_IGN survives exec) made the kernel reap
+/// dind-init's children itself: the command's exit was never seen (before: dind-init waited
+/// for ever). The dispositions are reset at start.
+#[test]
+fn an_inherited_ignored_sigchld_does_not_lose_the_commands_status() {
+    let c = setup!("sigchld");
+    let pre = r#"grep SigIgn /proc/self/status >&2; exec /bin/bash -c 'trap "" CHLD; grep "^SigIgn" /proc/self/status | sed "s/^/inherited /" >&2; exec "$@"' bash "$@""#;
+    let o = c.run().pre(pre).sh("sleep 0.2; exit 7").timeout(10).go();
+    o.code(7).stderr_has("command: exited with status 7");
+    let inherited = o.stderr.lines().find_map(|l| l.strip_prefix("inherited SigIgn:")).unwrap();
+    let mask = u64::from_str_radix(inherited.trim(), 16).unwrap();
+    assert!(mask & (1 << (libc::SIGCHLD - 1)) != 0, "SIGCHLD was not ignored: {inherited}");
 }

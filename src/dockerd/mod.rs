@@ -1,10 +1,11 @@
-//! dockerd's life: its command line (`plan`), what it leaves on disk and in the process
-//! table (`state`), its output (`log`), the stop sequence (`stop`), and here, starting it:
-//! in its own session, stdin from /dev/null, the signal mask restored, its output through
-//! a pipe into the log thread.
+//! dockerd's life: its command line (`plan`), what it leaves on disk (`state`), the process
+//! table and what in it is dind-init's own (`procs`), its output (`log`), the stop sequence
+//! (`stop`), and here, starting it: in its own session, stdin from /dev/null, the signal mask
+//! and dispositions restored, its output through a pipe into the log thread.
 
 pub(crate) mod log;
 pub(crate) mod plan;
+pub(crate) mod procs;
 pub(crate) mod state;
 pub(crate) mod stop;
 
@@ -131,10 +132,11 @@ fn spawn_process(
         cmd.env("PATH", p);
     }
     // SAFETY: the closure runs between fork and exec and makes only async-signal-safe calls
-    // (setsid, sigprocmask).
+    // (setsid, sigaction, sigprocmask).
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid()?;
+            crate::signals::reset_dispositions(&[]);
             mask.restore()
         });
     }

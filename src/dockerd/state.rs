@@ -1,75 +1,10 @@
-//! What dockerd leaves on disk and in the process table: the pid files and sockets of a
-//! previous run (removed before start, so `docker restart` of the outer container just
-//! works), the processes dockerd and its containerd start (read from /proc: is dockerd's
-//! containerd still alive? which processes are inner containers?), and the storage check.
-//! The /proc reader takes its root as an argument so tests can feed it fixtures.
+//! What dockerd leaves on disk: the pid files and sockets of a previous run (removed before
+//! start, so `docker restart` of the outer container just works), and the storage check.
+//! The process table (is dockerd's containerd still alive? which processes are inner
+//! containers?) is `procs`.
 
 use super::plan::Plan;
-use std::path::{Path, PathBuf};
-
-/// One process, from /proc/PID/stat.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: i32,
-    pub ppid: i32,
-    pub comm: String,
-    /// R, S, D, Z, T, X, ...
-    pub state: char,
-}
-
-impl Proc {
-    fn live(&self) -> bool {
-        !matches!(self.state, 'Z' | 'X')
-    }
-}
-
-/// Parses `/proc/PID/stat`: "pid (comm) S ppid ...". The comm may hold spaces and ')'.
-pub fn parse_stat(text: &str) -> Option<Proc> {
-    let (head, rest) = text.rsplit_once(')')?;
-    let (pid, comm) = head.split_once(" (")?;
-    let mut f = rest.split_whitespace();
-    let state = f.next()?.chars().next()?;
-    let ppid = f.next()?.parse().ok()?;
-    Some(Proc { pid: pid.trim().parse().ok()?, ppid, comm: comm.to_string(), state })
-}
-
-/// Every process under `proc_root` (normally /proc). Processes that vanish while being
-/// read are skipped.
-pub fn processes(proc_root: &Path) -> Vec<Proc> {
-    let Ok(dir) = std::fs::read_dir(proc_root) else { return Vec::new() };
-    dir.flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
-        .filter_map(|e| parse_stat(&std::fs::read_to_string(e.path().join("stat")).ok()?))
-        .collect()
-}
-
-/// Whether `pid` has a child that has not exited yet (a zombie does not count).
-pub fn has_live_child(procs: &[Proc], pid: i32) -> bool {
-    procs.iter().any(|p| p.ppid == pid && p.live())
-}
-
-/// The processes of inner containers: every live descendant of a containerd shim (the
-/// shim runs each container's init; `docker exec` processes are its children too). Killing
-/// these ends the containers without going through dockerd's API, which would mark them
-/// stopped by hand (and `--restart unless-stopped` would then not bring them back).
-pub fn inner_container_pids(procs: &[Proc]) -> Vec<i32> {
-    let mut out: Vec<i32> = Vec::new();
-    let mut frontier: Vec<i32> = procs
-        .iter()
-        .filter(|p| p.comm.starts_with("containerd-shim") && p.live())
-        .map(|p| p.pid)
-        .collect();
-    while let Some(parent) = frontier.pop() {
-        for p in procs.iter().filter(|p| p.ppid == parent && p.live()) {
-            if !out.contains(&p.pid) && !p.comm.starts_with("containerd-shim") {
-                out.push(p.pid);
-                frontier.push(p.pid);
-            }
-        }
-    }
-    out.sort_unstable();
-    out
-}
+use std::path::PathBuf;
 
 /// Whether a process with this pid exists.
 fn alive(pid: i32) -> bool {
@@ -213,74 +148,6 @@ pub fn check_storage(plan: &Plan, daemon_json: &str, engine_major: Option<u32>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::TempDir;
-
-    fn p(pid: i32, ppid: i32, comm: &str, state: char) -> Proc {
-        Proc { pid, ppid, comm: comm.into(), state }
-    }
-
-    #[test]
-    fn stat_lines() {
-        let s = "42 (my (odd) name) S 7 42 42 0 -1 4194560 ...";
-        assert_eq!(parse_stat(s), Some(p(42, 7, "my (odd) name", 'S')));
-        assert_eq!(parse_stat("garbage"), None);
-        assert_eq!(parse_stat("1 (x) "), None);
-    }
-
-    #[test]
-    fn a_zombie_is_no_live_child() {
-        let t = [p(1, 0, "dind-init", 'S'), p(7, 1, "dockerd", 'S'), p(9, 7, "containerd", 'Z')];
-        assert!(!has_live_child(&t, 7));
-        let t = [p(7, 1, "dockerd", 'S'), p(9, 7, "containerd", 'S')];
-        assert!(has_live_child(&t, 7));
-    }
-
-    #[test]
-    fn inner_containers_are_the_shims_descendants() {
-        let t = [
-            p(1, 0, "dind-init", 'S'),
-            p(7, 1, "dockerd", 'S'),
-            p(8, 7, "containerd", 'S'),
-            p(20, 1, "containerd-shim", 'S'),
-            p(21, 20, "sleep", 'S'),
-            p(22, 21, "sh", 'S'),
-            p(23, 20, "sh", 'Z'),
-            p(30, 1, "containerd-shim", 'S'),
-            p(31, 30, "postgres", 'S'),
-            p(40, 1, "mvn", 'S'),
-        ];
-        assert_eq!(inner_container_pids(&t), vec![21, 22, 31]);
-        assert!(inner_container_pids(&t[..3]).is_empty());
-    }
-
-    #[test]
-    fn processes_from_a_proc_fixture() {
-        let d = TempDir::new("proc");
-        for (pid, stat) in
-            [("1", "1 (dind-init) S 0 1 1"), ("12", "12 (dockerd) S 1 12 12"), ("self", "x")]
-        {
-            std::fs::create_dir_all(d.path().join(pid)).unwrap();
-            std::fs::write(d.path().join(pid).join("stat"), stat).unwrap();
-        }
-        std::fs::create_dir_all(d.path().join("99")).unwrap(); // vanished: no stat
-        let mut ps = processes(d.path());
-        ps.sort_by_key(|p| p.pid);
-        assert_eq!(ps, vec![p(1, 0, "dind-init", 'S'), p(12, 1, "dockerd", 'S')]);
-        assert!(has_live_child(&ps, 1));
-    }
-
-    #[test]
-    fn live_children_of_this_process() {
-        let me = std::process::id() as i32;
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
-        let pid = child.id() as i32;
-        let mine = |ps: Vec<Proc>| ps.into_iter().filter(|p| p.pid == pid).collect::<Vec<_>>();
-        let seen = mine(processes(Path::new("/proc")));
-        assert!(seen.len() == 1 && seen[0].ppid == me && has_live_child(&seen, me), "{seen:?}");
-        child.kill().expect("kill");
-        child.wait().expect("wait");
-        assert!(!has_live_child(&mine(processes(Path::new("/proc"))), me));
-    }
 
     #[test]
     fn the_engine_from_dpkg() {
@@ -322,8 +189,6 @@ mod tests {
             #![proptest_config(ProptestConfig {
                 cases: crate::fuzz_cases(2000), ..ProptestConfig::default()
             })]
-            #[test]
-            fn parse_stat_never_panics(s in "\\PC{0,60}") { let _ = parse_stat(&s); }
             #[test]
             fn engine_version_never_panics(s in "(Package: docker.io\nStatus: install ok installed\nVersion: )?\\PC{0,30}") {
                 let _ = engine_version(&s);

@@ -367,6 +367,41 @@ impl Running {
         }
     }
 
+    /// The host pid of a process named `comm` in the namespace (a descendant of the process
+    /// unshare forked), for a dind-init that is not PID 1; waits up to 5 s for it.
+    pub fn pid_named(&mut self, comm_name: &str) -> i32 {
+        let top = self.child.id() as i32;
+        let ppid = |p: i32| -> Option<i32> {
+            let st = read(Path::new(&format!("/proc/{p}/stat")));
+            st.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+        };
+        let under_top = |mut p: i32| {
+            for _ in 0..64 {
+                match ppid(p) {
+                    Some(q) if q == top => return true,
+                    Some(q) if q > 1 => p = q,
+                    _ => return false,
+                }
+            }
+            false
+        };
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = std::fs::read_dir("/proc").ok().and_then(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                    .find(|&p| comm(p) == comm_name && under_top(p))
+            });
+            if let Some(p) = found {
+                return p;
+            }
+            if Instant::now() > until || self.exited() {
+                self.abort(&format!("no process named {comm_name} in the namespace"));
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+
     /// Sends a signal from outside the namespace to its PID 1.
     pub fn signal(&mut self, sig: i32) {
         let p = self.init_pid();

@@ -19,6 +19,7 @@
 //! | `FAKE_DOCKERD_CONTAINERS=N` | start N inner containers, each a process under its own "shim" (`containerd-shim-runc-v2`, reparented to dind-init as real shims are); on SIGTERM the fake sends each container SIGTERM and waits for them (events `container-start PID T`, `container-term PID T`, `containers-gone T`); an API call `POST /containers/ID/stop` records `api-stop ID` |
 //! | `FAKE_DOCKERD_CONTAINERS_IGNORE_TERM=1` | the containers ignore SIGTERM (only SIGKILL ends them) |
 //! | `FAKE_DOCKERD_NOISE=1` | log a debug record at start-up whose message quotes "Daemon shutdown complete" (as dockerd --debug logs request bodies) |
+//! | `FAKE_DOCKERD_EXIT_AFTER_MS=N` | exit by itself N ms after it listens (status `FAKE_DOCKERD_TERM_EXIT`, default 0; event `exit-by-itself T`), as a daemon that crashes or is stopped from inside |
 //! | `FAKE_DOCKERD_IGNORE_TERM=1` | ignore SIGTERM/SIGINT (only SIGKILL stops it) |
 //! | `FAKE_DOCKERD_STOP_DELAY_MS=N` | take N ms to stop after SIGTERM |
 //! | `FAKE_DOCKERD_TERM_EXIT=N` | exit status after SIGTERM (default 0) |
@@ -561,9 +562,18 @@ fn main() {
     event(&format!("listening {}", now_ns()));
 
     let no_answer = env_flag("FAKE_DOCKERD_NO_ANSWER");
+    let exit_at =
+        env_num("FAKE_DOCKERD_EXIT_AFTER_MS").map(|ms| Instant::now() + Duration::from_millis(ms));
     let mut held: Vec<UnixStream> = Vec::new();
     loop {
         st.signals();
+        if exit_at.is_some_and(|t| Instant::now() >= t) {
+            log("exiting by itself (FAKE_DOCKERD_EXIT_AFTER_MS)");
+            let _ = std::fs::remove_file(&socket);
+            let _ = std::fs::remove_file(&pidfile);
+            event(&format!("exit-by-itself {}", now_ns()));
+            std::process::exit(env_num("FAKE_DOCKERD_TERM_EXIT").unwrap_or(0) as i32);
+        }
         match listener.accept() {
             Ok((s, _)) => {
                 if no_answer {
