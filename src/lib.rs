@@ -231,7 +231,10 @@ fn start(
         }
     }
     dockerd::state::check_storage(&plan, &daemon_json, engine_major);
+    // Another daemon's socket (mounted in, or live) stops the start before anything is removed.
+    dockerd::owner::check_sockets(&plan)?;
     dockerd::state::remove_stale(&plan, pid1);
+    dockerd::owner::make_socket_dirs(&plan)?;
     log::info!(
         "dockerd prepared (stale state cleared), {:.1} ms",
         t.elapsed().as_secs_f64() * 1000.0

@@ -4,6 +4,7 @@
 //! a pipe into the log thread.
 
 pub(crate) mod log;
+pub(crate) mod owner;
 pub(crate) mod plan;
 pub(crate) mod state;
 pub(crate) mod stop;

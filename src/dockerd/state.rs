@@ -90,8 +90,9 @@ fn state_files(plan: &Plan) -> (Vec<PathBuf>, Vec<PathBuf>) {
     (pidfiles, sockets)
 }
 
-/// Removes pid files and sockets a previous dockerd/containerd left. As PID 1 of a fresh
-/// PID namespace everything is stale; otherwise only dead pids and refused sockets.
+/// Removes pid files and sockets a previous dockerd/containerd left, once
+/// `owner::check_sockets` found no other daemon serving our sockets: sockets only when they
+/// refuse connections; pid files as PID 1 of a fresh PID namespace, otherwise only dead pids.
 pub fn remove_stale(plan: &Plan, pid1: bool) {
     let (pidfiles, sockets) = state_files(plan);
     for f in &pidfiles {
@@ -116,11 +117,10 @@ pub fn remove_stale(plan: &Plan, pid1: bool) {
         if s.symlink_metadata().is_err() {
             continue;
         }
-        if !pid1 && std::os::unix::net::UnixStream::connect(s).is_ok() {
-            log::warn!(
-                "stale state: {} answers: another daemon is running there; leaving it",
-                s.display()
-            );
+        // Only a socket that refuses connections is stale (owner::check_sockets stopped the
+        // start for a live or mounted one); even as PID 1, nothing else is removed.
+        if !super::owner::provably_stale(s) {
+            log::warn!("stale state: {} is not provably stale: leaving it", s.display());
             continue;
         }
         match crate::sys::remove_file(s) {
