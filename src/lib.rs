@@ -13,6 +13,7 @@ mod fds;
 mod mounts;
 mod net;
 mod options;
+mod redact;
 mod signals;
 mod supervisor;
 mod sys;

@@ -494,7 +494,7 @@ impl Supervisor {
         let pid = child.id() as i32;
         drop(child);
         let shown: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        log::info!("command: started pid {pid}: {}", shown.join(" "));
+        log::info!("command: started pid {pid}: {}", crate::redact::urls(&shown.join(" ")));
         Ok(pid)
     }
 

@@ -152,6 +152,7 @@ fn spawn_process(
     let pid = child.id() as i32;
     drop(cmd);
     drop(child);
-    ::log::info!("{name}: started pid {pid}: {} {}", program.display(), args.join(" "));
+    let line = crate::redact::urls(&format!("{} {}", program.display(), args.join(" ")));
+    ::log::info!("{name}: started pid {pid}: {line}");
     Ok(pid)
 }
