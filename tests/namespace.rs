@@ -1384,6 +1384,8 @@ fn containerd_first_then_dockerd_then_the_reverse() {
     o.stderr_has(&format!("containerd: serving on {}", sock.display()));
     let conf = read(&c.path("exec/containerd/containerd.toml"));
     assert!(conf.contains("[grpc]") && conf.contains("io.containerd.grpc.v1.cri"), "{conf}");
+    // The fake says it is containerd 2.1: the config is version 3, which 2.x reads as is.
+    assert!(conf.contains("\nversion = 3\n"), "{conf}");
     let names = c.event_names();
     let i = |n: &str| {
         names
@@ -1403,6 +1405,23 @@ fn containerd_first_then_dockerd_then_the_reverse() {
     assert!(names.contains(&"containerd-exit".to_string()), "{names:?}");
     o.stderr_has("shutdown: dockerd exited cleanly")
         .stderr_has("shutdown: containerd exited cleanly");
+}
+
+/// containerd 1.x (from `containerd --version`) gets the version 2 config it reads.
+#[test]
+fn containerd_1_gets_a_version_2_config() {
+    let c = setup!("ctrd17");
+    let path = fake_containerd_bin(&c);
+    let o = c
+        .run()
+        .env("PATH", &path)
+        .env("FAKE_CONTAINERD_VERSION", "1.7.27")
+        .opts(&["--containerd-by", "dind-init"])
+        .cmd(&["true"])
+        .go();
+    o.code(0);
+    let conf = read(&c.path("exec/containerd/containerd.toml"));
+    assert!(conf.contains("\nversion = 2\n"), "{conf}");
 }
 
 /// containerd dies: restarted under the same policy as dockerd (the first time at once), and

@@ -30,7 +30,8 @@
 //! containerd), it plays containerd instead: reads `--config FILE`, listens on the `[grpc]`
 //! address there, records `containerd-start PID T`, `containerd-listening T`, `containerd-term
 //! T`, `containerd-exit T`, and ends on SIGTERM (`FAKE_CONTAINERD_DELAY_MS=N`: listen N ms
-//! late). As dockerd, given `--containerd=SOCKET` it waits for that socket before it listens
+//! late); `containerd --version` prints containerd 2's line (`FAKE_CONTAINERD_VERSION=1.7.27`:
+//! another version). As dockerd, given `--containerd=SOCKET` it waits for that socket before it listens
 //! itself (`containerd-connected T`).
 //!
 //! Like the real dockerd it refuses to start when its pid file names a running process
@@ -398,6 +399,11 @@ fn grpc_address(toml: &str) -> Option<PathBuf> {
 }
 
 fn containerd_main(args: &[String]) -> ! {
+    if args.first().is_some_and(|a| a == "--version") {
+        let v = std::env::var("FAKE_CONTAINERD_VERSION").unwrap_or_else(|_| "2.1.4".into());
+        println!("containerd github.com/containerd/containerd/v2 v{v} fake");
+        std::process::exit(0);
+    }
     let pid = unsafe { getpid() };
     event(&format!("containerd-start {pid} {}", now_ns()));
     let config = flag_values(args, "--config", Some("-c")).pop().unwrap_or_default();
