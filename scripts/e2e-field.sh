@@ -62,12 +62,12 @@ PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}
 
-ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7 H8 H9)
+ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7 H8 H9 H10 H11)
 SCENARIO_FN=   # scenario F1 is function F1
 declare -A NAME=(
     [F1]=dockerd-kill [F2]=daemon-exit [F3]=containerd-kill [F4]=stop-start
     [H1]=grace [H2]=mtu [H3]=clients [H4]=health [H5]=iptables [H6]=tmp-storage
-    [H7]=grace-ignore-term [H8]=image-store [H9]=shared-pidns
+    [H7]=grace-ignore-term [H8]=image-store [H9]=shared-pidns [H10]=foreign-socket [H11]=shared-run
 )
 declare -A DESC=(
     [F1]="kill -9 of dockerd while the command runs: restarted (restart 1/5), next docker run works"
@@ -83,6 +83,8 @@ declare -A DESC=(
     [H7]="docker stop -t 10 with an inner container that ignores SIGTERM: still clean, < 10 s"
     [H8]="containerd image store (daemon.json containerd-snapshotter) on engines 26+: works with /var/lib/docker on a volume, snapshots under it; on overlayfs dind-init warns"
     [H9]="--pid=container:VICTIM, VICTIM runs a process named containerd-shim with a child: docker stop -t 10 of the DinD container kills its inner container (ignores SIGTERM), never the victim's child; clean, < 10 s"
+    [H10]="the DinD image with the host daemon's socket bind-mounted at /var/run/docker.sock (DinD/DooD mix-up): exit 125 naming the mount, DinD and DooD; the job never reaches the host daemon (no volume created there)"
+    [H11]="/run shared with a container whose DinD daemon runs: the second exits 125 at once; the first's socket and pid file survive and it still answers"
 )
 
 scenario_args "$@"
@@ -552,6 +554,52 @@ echo \"snapshots=\$(ls /var/lib/docker/containerd/daemon/io.containerd.snapshott
     warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'storage:' | grep 'containerd-snapshotter' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
     [ -n "$warn" ] || fail "overlayfs: no dind-init WARN naming the containerd image store and the fix: $(logline "$D/overlay.err" 'storage:' 160)" || return 1
     NOTE="engine $engine: $(grep '^driver=' "$D/vol.out"), $snaps snapshots on the volume, no warning; on overlayfs the WARN (inner run there: $(sed -n 's/^run-rc=//p' "$D/overlay.out"))"
+}
+
+H10() {
+    # The throwaway host daemon's socket, never the machine's. The job's first step would create
+    # a volume on whatever daemon answers: before issue 19, the host's.
+    local job="$PFX-h10-job"
+    run_c h10 --rm --privileged -v "$DIND_HOST_SOCK:/var/run/docker.sock" "$DIND_IMAGE" \
+        sh -c "docker volume create --label $LABEL $job && echo JOB-RAN"
+    if dk volume inspect "$job" >/dev/null 2>&1; then
+        dk volume rm -f "$job" >/dev/null 2>&1
+        fail "the job reached the host daemon: it created volume $job there"
+        return 1
+    fi
+    ! grep -q JOB-RAN "$D/h10.out" || fail "the job ran" || return 1
+    check_rc h10 125 || return 1
+    need "$D/h10.err" '/var/run/docker.sock is a mount point' || return 1
+    need "$D/h10.err" 'Docker-outside-of-Docker' || return 1
+    need "$D/h10.err" 'remove the mount' || return 1
+    ! has "$D/h10.err" 'dockerd: started pid' || fail "dind-init started dockerd beside the host's socket" || return 1
+    DK_TIMEOUT=10 dk version >/dev/null 2>&1 || fail "the host daemon no longer answers" || return 1
+    NOTE="exit 125 after ${DUR}s, no volume on the host; '$(logline "$D/h10.err" 'is a mount point' 90)...'"
+}
+
+H11() {
+    # Two DinD containers sharing /run (a named volume; /var/run is a link to it): the first
+    # runs its daemon; the second must neither remove the first's live socket and pid file
+    # (before issue 19, as PID 1 it did) nor start a dockerd beside it.
+    local run a before after
+    run=$(volume h11-run) || { fail "docker volume create failed"; return 1; }
+    start_c h11a --privileged -v "$run:/run" "$DIND_IMAGE" sleep infinity || return 1
+    a=$C
+    wait_healthy "$a" 90 || { logs "$a" "$D/first.log"; fail "the first daemon never answered"; return 1; }
+    before=$(dk exec "$a" sh -c 'echo "$(cat /var/run/docker.pid) $(stat -c %i /var/run/docker.sock)"')
+    run_c h11b --rm --privileged -v "$run:/run" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
+    after=$(dk exec "$a" sh -c 'echo "$(cat /var/run/docker.pid) $(stat -c %i /var/run/docker.sock)"' 2>&1)
+    DK_TIMEOUT=20 dk exec "$a" dind-init health >"$D/first-health.out" 2>&1
+    local health=$?
+    logs "$a" "$D/first.log"
+    DK_TIMEOUT=30 dk rm -f "$a" >/dev/null 2>&1
+    [ "$before" = "$after" ] || fail "the first daemon's pid file and socket (pid, inode) were '$before', now '$after'" || return 1
+    [ "$health" = 0 ] || fail "the first daemon no longer answers: $(head -c 200 "$D/first-health.out")" || return 1
+    ! grep -q JOB-RAN "$D/h11b.out" || fail "the second container ran its job" || return 1
+    check_rc h11b 125 || return 1
+    need "$D/h11b.err" '/var/run/docker.sock is served by another daemon' || return 1
+    ! has "$D/h11b.err" 'stale state: removed' || fail "the second removed state: $(logline "$D/h11b.err" 'stale state: removed')" || return 1
+    NOTE="second: exit 125 after ${DUR}s; first's (pid, socket inode) '$before' kept, health 0"
 }
 
 # ------------------------------------------------------------------ main

@@ -209,6 +209,9 @@ s6() {
         own_log=$D/own.err
     fi
     grep -q 'shutdown: containerd exited cleanly' "$own_log" || fail "containerd did not stop cleanly after dockerd: $(grep 'containerd' "$own_log" | grep '^dind-init' | tail -n 1)" || return 1
+    # dind-init writes the config version the installed containerd reads (3 for containerd 2.x,
+    # sid): no "Configuration migrated from version 2" at every start.
+    ! grep -q 'Configuration migrated from version' "$own_log" || fail "containerd migrated dind-init's config: $(grep -m1 'Configuration migrated' "$own_log" | cut -c1-200)" || return 1
     # With dockerd's managed containerd, dockerd's fixed 1 s wait for it is ended (containerd
     # gone first) ...
     run_c managed --rm --privileged -e DIND_CONTAINERD_BY=dockerd "$DIND_IMAGE" true

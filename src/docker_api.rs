@@ -2,8 +2,11 @@
 //! (`GET /_ping`, spoken by dind-init itself: no docker CLI in the image) and one-shot
 //! requests. The probe never blocks: the supervisor polls its socket together with the
 //! signalfd, so a connection accepted early is answered the instant the API starts
-//! serving, and a SIGTERM during start-up is handled at once.
+//! serving, and a SIGTERM during start-up is handled at once. A probe of a daemon dind-init
+//! started knows its pid and checks the listener's (`SO_PEERCRED`) before it says a word:
+//! another daemon answering on that socket is an error, never readiness.
 
+use crate::dockerd::owner;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
@@ -40,32 +43,45 @@ pub struct Probe {
     /// Ask `/_ping`; false: accepting a connection is enough (containerd's gRPC socket).
     ping: bool,
     started: Instant,
+    /// The daemon dind-init started: its name and pid, which the listener must be.
+    owner: Option<(&'static str, i32)>,
     conn: Option<Conn>,
     retry_at: Instant,
     pub attempts: u32,
     pub last_error: String,
+    /// Set once a listener other than the owner answered: why.
+    foreign: Option<String>,
 }
 
 impl Probe {
+    /// A `/_ping` probe of whatever daemon listens (`dind-init health`).
     pub fn new(socket: &Path) -> Probe {
-        Probe::with(socket, true)
+        Probe::with(socket, true, None)
     }
 
-    /// A probe that calls a socket ready once it accepts a connection.
-    pub fn connect_only(socket: &Path) -> Probe {
-        Probe::with(socket, false)
+    /// A `/_ping` probe of the dockerd dind-init started as `pid`.
+    pub fn owned(socket: &Path, pid: i32) -> Probe {
+        Probe::with(socket, true, Some(("dockerd", pid)))
     }
 
-    fn with(socket: &Path, ping: bool) -> Probe {
+    /// A probe that calls a socket ready once the daemon `name` started as `pid` accepts a
+    /// connection on it.
+    pub fn connect_only(socket: &Path, name: &'static str, pid: i32) -> Probe {
+        Probe::with(socket, false, Some((name, pid)))
+    }
+
+    fn with(socket: &Path, ping: bool, owner: Option<(&'static str, i32)>) -> Probe {
         let now = Instant::now();
         Probe {
             socket: socket.to_path_buf(),
             ping,
             started: now,
+            owner,
             conn: None,
             retry_at: now,
             attempts: 0,
             last_error: "not tried yet".into(),
+            foreign: None,
         }
     }
 
@@ -82,11 +98,17 @@ impl Probe {
         }
     }
 
-    fn connect(&mut self) -> std::io::Result<UnixStream> {
+    /// Connects; with an owner, the listener must be it (else `Err(Some(message))`).
+    fn connect(&mut self) -> Result<UnixStream, Option<std::io::Error>> {
         self.attempts += 1;
-        let mut s = UnixStream::connect(&self.socket)?;
-        s.write_all(PING)?;
-        s.set_nonblocking(true)?;
+        let s = UnixStream::connect(&self.socket).map_err(Some)?;
+        if let Some((name, pid)) = self.owner {
+            let peer = owner::peer_pid(&s);
+            if !peer.is_some_and(|p| owner::peer_is_ours(p, pid, owner::parent_from_proc)) {
+                self.foreign = Some(owner::not_ours_message(name, &self.socket, peer, pid));
+                return Err(None);
+            }
+        }
         Ok(s)
     }
 
@@ -96,27 +118,30 @@ impl Probe {
         self.retry_at = now + retry_delay(now - self.started);
     }
 
-    /// Advances the probe; true once the daemon answered 200.
-    pub fn step(&mut self, now: Instant) -> bool {
+    /// Advances the probe; `Ok(true)` once the daemon answered 200 (or, connect-only,
+    /// accepted); `Err(why)` when a daemon other than the owner listens on the socket.
+    pub fn step(&mut self, now: Instant) -> Result<bool, String> {
+        if let Some(why) = &self.foreign {
+            return Err(why.clone());
+        }
         if self.conn.is_none() {
             if now < self.retry_at {
-                return false;
+                return Ok(false);
             }
-            if !self.ping {
-                self.attempts += 1;
-                return match UnixStream::connect(&self.socket) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        self.retry_later(now, format!("connect {}: {e}", self.socket.display()));
-                        false
-                    }
-                };
-            }
-            match self.connect() {
+            let connected = self.connect().and_then(|mut s| {
+                if self.ping {
+                    s.write_all(PING).map_err(Some)?;
+                    s.set_nonblocking(true).map_err(Some)?;
+                }
+                Ok(s)
+            });
+            match connected {
+                Ok(_) if !self.ping => return Ok(true),
                 Ok(stream) => self.conn = Some(Conn { stream, buf: Vec::new(), since: now }),
-                Err(e) => {
+                Err(None) => return Err(self.foreign.clone().unwrap_or_default()),
+                Err(Some(e)) => {
                     self.retry_later(now, format!("connect {}: {e}", self.socket.display()));
-                    return false;
+                    return Ok(false);
                 }
             }
         }
@@ -138,30 +163,30 @@ impl Probe {
                         self.retry_later(now, why);
                         self.retry_at = now;
                     }
-                    return false;
+                    return Ok(false);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.retry_later(now, format!("read {}: {e}", self.socket.display()));
-                    return false;
+                    return Ok(false);
                 }
             }
         }
         let code = status_code(&conn.buf);
         self.conn = None;
         match code {
-            Some(200) => true,
+            Some(200) => Ok(true),
             Some(c) => {
                 self.last_error =
                     format!("{} answered /_ping with HTTP {c}", self.socket.display());
                 self.retry_at = now + RETRY_BAD_ANSWER;
-                false
+                Ok(false)
             }
             None => {
                 let why =
                     format!("{} closed the connection without an answer", self.socket.display());
                 self.retry_later(now, why);
-                false
+                Ok(false)
             }
         }
     }
@@ -172,7 +197,7 @@ impl Probe {
         let mut p = Probe::new(socket);
         loop {
             let now = Instant::now();
-            if p.step(now) {
+            if p.step(now)? {
                 return Ok(());
             }
             if now >= deadline {
@@ -244,7 +269,7 @@ mod tests {
         let sock = dir.path().join("d.sock");
         // Not there yet: not ready, error names the socket.
         let mut p = Probe::new(&sock);
-        assert!(!p.step(Instant::now()));
+        assert_eq!(p.step(Instant::now()), Ok(false));
         assert!(p.last_error.contains("d.sock"), "{}", p.last_error);
         let l = UnixListener::bind(&sock).unwrap();
         let server = std::thread::spawn(move || {
@@ -278,10 +303,56 @@ mod tests {
     fn connect_only_is_ready_on_accept() {
         let dir = TempDir::new("probe-connect");
         let sock = dir.path().join("c.sock");
-        let mut p = Probe::connect_only(&sock);
-        assert!(!p.step(Instant::now()));
+        let me = std::process::id() as i32;
+        let mut p = Probe::connect_only(&sock, "containerd", me);
+        assert_eq!(p.step(Instant::now()), Ok(false));
         let _l = UnixListener::bind(&sock).unwrap();
-        assert!(p.step(Instant::now() + Duration::from_millis(10)));
+        assert_eq!(p.step(Instant::now() + Duration::from_millis(10)), Ok(true));
+    }
+
+    /// The listener here is this test process: a probe that expects another pid (a child
+    /// that listens on nothing) must refuse it at once, before sending a byte; a probe that
+    /// expects this process is answered.
+    #[test]
+    fn a_listener_that_is_not_the_started_daemon_is_refused() {
+        let dir = TempDir::new("probe-foreign");
+        let sock = dir.path().join("d.sock");
+        let l = UnixListener::bind(&sock).unwrap();
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let other = child.id() as i32;
+        let mut p = Probe::owned(&sock, other);
+        let e = p.step(Instant::now()).unwrap_err();
+        let me = std::process::id();
+        assert!(e.contains(&format!("answered by pid {me}")), "{e}");
+        assert!(e.contains(&format!("dockerd dind-init started (pid {other})")), "{e}");
+        assert!(e.contains("Docker-outside-of-Docker"), "{e}");
+        // Sticky: later steps say the same, and nothing was sent to the foreign listener.
+        assert_eq!(p.step(Instant::now()).unwrap_err(), e);
+        l.set_nonblocking(true).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 16];
+        assert!(matches!(s.read(&mut b), Ok(0)), "the probe talked to a foreign daemon");
+        let mut p = Probe::connect_only(&sock, "containerd", other);
+        assert!(p.step(Instant::now()).unwrap_err().contains("not by the containerd"));
+        drop(l.accept().unwrap()); // that probe's connection, closed
+                                   // Ours: /_ping answered.
+        let server = std::thread::spawn(move || {
+            l.set_nonblocking(false).unwrap();
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 256];
+            let _ = s.read(&mut b).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK").unwrap();
+        });
+        let mut p = Probe::owned(&sock, me as i32);
+        let until = Instant::now() + Duration::from_secs(5);
+        while !p.step(Instant::now()).unwrap() {
+            assert!(Instant::now() < until, "{}", p.last_error);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        server.join().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod fds;
 mod mounts;
 mod net;
 mod options;
+mod redact;
 mod signals;
 mod supervisor;
 mod sys;
@@ -210,13 +211,19 @@ fn start(
         _ => None,
     };
     let tls = server_tls(&cfg, env)?;
-    let engine = std::fs::read_to_string("/var/lib/dpkg/status")
-        .ok()
-        .and_then(|s| dockerd::state::engine_version(&s));
+    let dpkg_status = std::fs::read_to_string("/var/lib/dpkg/status").unwrap_or_default();
+    let engine = dockerd::state::engine_version(&dpkg_status);
     if let Some((pkg, version, _)) = &engine {
         log::info!("dockerd: the image has {pkg} {version}");
     }
     let engine_major = engine.as_ref().map(|e| e.2);
+    let containerd_bin = find_in_path("containerd", env.get("PATH").map(String::as_str));
+    let containerd_major = match &containerd_bin {
+        Some(bin) if cfg.containerd != config::ContainerdBy::Dockerd => {
+            containerd_major(bin, &dpkg_status)
+        }
+        _ => None,
+    };
     let plan = plan::plan(&plan::Inputs {
         cfg: &cfg,
         daemon_json: &daemon_json,
@@ -225,8 +232,9 @@ fn start(
         route_mtu: route_mtu.as_ref().map(|(i, m)| (i.as_str(), *m)),
         path_prefix,
         tls,
-        containerd_bin: find_in_path("containerd", env.get("PATH").map(String::as_str)),
+        containerd_bin,
         engine_major,
+        containerd_major,
     })?;
     for n in &plan.notes {
         if n.contains("WITHOUT TLS") {
@@ -236,7 +244,10 @@ fn start(
         }
     }
     dockerd::state::check_storage(&plan, &daemon_json, engine_major);
+    // Another daemon's socket (mounted in, or live) stops the start before anything is removed.
+    dockerd::owner::check_sockets(&plan)?;
     dockerd::state::remove_stale(&plan, pid1);
+    dockerd::owner::make_socket_dirs(&plan)?;
     log::info!(
         "dockerd prepared (stale state cleared), {:.1} ms",
         t.elapsed().as_secs_f64() * 1000.0
@@ -244,6 +255,32 @@ fn start(
 
     // 5.-11. dockerd, readiness, the command, signals, reaping, the stop.
     Ok(supervisor::Supervisor::new(cfg, plan, sigfd, mask, pid1)?.run())
+}
+
+/// containerd's major version: dpkg's for the packaged /usr/bin/containerd (free), else
+/// `containerd --version` (one exec, only for a containerd dind-init may run).
+fn containerd_major(bin: &Path, dpkg_status: &str) -> Option<u32> {
+    let packaged = std::fs::canonicalize(bin).is_ok_and(|p| p == Path::new("/usr/bin/containerd"));
+    if let Some((version, major)) =
+        dockerd::state::containerd_version(dpkg_status).filter(|_| packaged)
+    {
+        log::debug!("containerd: the image has containerd {version}");
+        return Some(major);
+    }
+    let t = Instant::now();
+    let out = std::process::Command::new(bin)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let major = dockerd::state::containerd_version_output(&String::from_utf8_lossy(&out.stdout));
+    log::debug!(
+        "containerd: {} --version: major {major:?}, {:.1} ms",
+        bin.display(),
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    major
 }
 
 /// An executable `name` in the directories of `path` (PATH's default when unset).

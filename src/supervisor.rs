@@ -306,11 +306,11 @@ impl Supervisor {
     }
 
     /// What tells that a daemon is ready: dockerd answers /_ping, containerd's socket
-    /// accepts a connection.
-    fn probe(&self, which: Which) -> Probe {
+    /// accepts a connection; either way the listener must be the daemon started as `pid`.
+    fn probe(&self, which: Which, pid: i32) -> Probe {
         match (which, &self.plan.containerd) {
-            (Which::Containerd, Some(c)) => Probe::connect_only(&c.socket),
-            _ => Probe::new(&self.plan.socket),
+            (Which::Containerd, Some(c)) => Probe::connect_only(&c.socket, "containerd", pid),
+            _ => Probe::owned(&self.plan.socket, pid),
         }
     }
 
@@ -326,12 +326,13 @@ impl Supervisor {
 
     fn start_one(&mut self, which: Which) -> Result<(), StartFailed> {
         let proc = self.spawn(which).map_err(StartFailed::Error)?;
+        let pid = proc.pid;
         let m = self.managed(which).expect("managed");
         m.state = Daemon::Running { proc, probe: None };
         let name = m.name();
         let start = Instant::now();
         let deadline = start + self.cfg.wait_timeout;
-        let mut probe = self.probe(which);
+        let mut probe = self.probe(which, pid);
         let sock = probe.socket.display().to_string();
         match which {
             Which::Dockerd => log::info!(
@@ -344,7 +345,7 @@ impl Supervisor {
         }
         loop {
             let now = Instant::now();
-            if probe.step(now) {
+            if probe.step(now).map_err(|e| StartFailed::Error(Error::Setup(e)))? {
                 let took = start.elapsed().as_secs_f64();
                 match which {
                     Which::Dockerd => log::info!(
@@ -493,7 +494,7 @@ impl Supervisor {
         let pid = child.id() as i32;
         drop(child);
         let shown: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        log::info!("command: started pid {pid}: {}", shown.join(" "));
+        log::info!("command: started pid {pid}: {}", crate::redact::urls(&shown.join(" ")));
         Ok(pid)
     }
 
@@ -613,7 +614,7 @@ impl Supervisor {
                 match self.spawn(which) {
                     Ok(proc) => {
                         let deadline = now + self.cfg.wait_timeout;
-                        let probe = self.probe(which);
+                        let probe = self.probe(which, proc.pid);
                         let m = self.managed(which).expect("managed");
                         m.state = Daemon::Running { proc, probe: Some((probe, deadline)) };
                         self.tend(which, now)
@@ -626,7 +627,16 @@ impl Supervisor {
             }
             Daemon::Running { proc, probe: Some((mut p, deadline)) } => {
                 let name = m.name();
-                if p.step(now) {
+                let ready = match p.step(now) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Another daemon took the socket: never trust it, give up (exit 125).
+                        log::error!("{e}");
+                        m.state = Daemon::Running { proc, probe: None };
+                        return (None, false);
+                    }
+                };
+                if ready {
                     let took = proc.started.elapsed().as_secs_f64();
                     match which {
                         Which::Dockerd => log::info!(

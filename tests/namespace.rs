@@ -1391,6 +1391,8 @@ fn containerd_first_then_dockerd_then_the_reverse() {
     o.stderr_has(&format!("containerd: serving on {}", sock.display()));
     let conf = read(&c.path("exec/containerd/containerd.toml"));
     assert!(conf.contains("[grpc]") && conf.contains("io.containerd.grpc.v1.cri"), "{conf}");
+    // The fake says it is containerd 2.1: the config is version 3, which 2.x reads as is.
+    assert!(conf.contains("\nversion = 3\n"), "{conf}");
     let names = c.event_names();
     let i = |n: &str| {
         names
@@ -1410,6 +1412,23 @@ fn containerd_first_then_dockerd_then_the_reverse() {
     assert!(names.contains(&"containerd-exit".to_string()), "{names:?}");
     o.stderr_has("shutdown: dockerd exited cleanly")
         .stderr_has("shutdown: containerd exited cleanly");
+}
+
+/// containerd 1.x (from `containerd --version`) gets the version 2 config it reads.
+#[test]
+fn containerd_1_gets_a_version_2_config() {
+    let c = setup!("ctrd17");
+    let path = fake_containerd_bin(&c);
+    let o = c
+        .run()
+        .env("PATH", &path)
+        .env("FAKE_CONTAINERD_VERSION", "1.7.27")
+        .opts(&["--containerd-by", "dind-init"])
+        .cmd(&["true"])
+        .go();
+    o.code(0);
+    let conf = read(&c.path("exec/containerd/containerd.toml"));
+    assert!(conf.contains("\nversion = 2\n"), "{conf}");
 }
 
 /// containerd dies: restarted under the same policy as dockerd (the first time at once), and
@@ -1525,6 +1544,162 @@ fn not_pid1_nothing_of_its_tree_outlives_it() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Foreign daemons (issue 19, item 3): dind-init trusts only the daemons it started
+
+/// A process the test started outside the namespace, killed when dropped.
+struct Foreign(std::process::Child);
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Another Docker daemon, outside dind-init's PID namespace: the fake dockerd run by the
+/// test, listening on `sock`, with its own pid file and events (`foreign-events`).
+fn foreign_daemon(c: &Ctx, sock: &Path, pidfile: &str) -> Foreign {
+    let child = std::process::Command::new(fake_dockerd())
+        .args(["-H", &format!("unix://{}", sock.display()), "--pidfile", pidfile])
+        .env_clear()
+        .env("FAKE_DOCKERD_EVENTS", c.p("foreign-events"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let f = Foreign(child);
+    wait_until("the foreign daemon to listen", 5.0, || {
+        std::os::unix::net::UnixStream::connect(sock).is_ok()
+    });
+    f
+}
+
+/// `GET /_ping` on a unix socket: whether it answered 200.
+fn ping(sock: &Path) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+    if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut b = String::new();
+    let _ = s.read_to_string(&mut b);
+    b.starts_with("HTTP/1.1 200")
+}
+
+/// The `/_ping`s the foreign daemon answered (a bare connection, as the check's, records
+/// `ping 404`): dind-init must never have asked it anything.
+fn foreign_pings(c: &Ctx) -> usize {
+    read(&c.path("foreign-events")).lines().filter(|l| l.starts_with("ping 200")).count()
+}
+
+/// The reproduced bug: /var/run shared with another container whose dockerd serves
+/// docker.sock; dind-init as PID 1 removed that live socket and its pid file and started its
+/// own dockerd. Now: exit 125 at once, nothing removed, the other daemon still serving.
+#[test]
+fn a_live_socket_of_another_daemon_is_neither_removed_nor_used() {
+    let c = setup!("foreign");
+    let sock = c.path("docker.sock");
+    let f = foreign_daemon(&c, &sock, &c.pidfile());
+    let foreign_pid = f.0.id().to_string();
+    let o = c.run().sh(&format!("touch {}", c.p("ran"))).go();
+    o.code(125).within(0.0, 3.0);
+    o.stderr_has(&format!("{} is served by another daemon", c.sock()))
+        .stderr_has("outside this container's PID namespace")
+        .stderr_has("Docker-outside-of-Docker")
+        .stderr_lacks("stale state: removed");
+    assert!(!c.path("ran").exists(), "the command ran\n{}", o.dump());
+    assert!(c.events().is_empty(), "dind-init started its dockerd: {:?}\n{}", c.events(), o.dump());
+    assert_eq!(read(&c.path("docker.pid")).trim(), foreign_pid, "the pid file was touched");
+    assert_eq!(foreign_pings(&c), 0, "dind-init talked to the foreign daemon\n{}", o.dump());
+    assert!(ping(&sock), "the foreign daemon's socket no longer answers\n{}", o.dump());
+}
+
+/// The host's socket bind-mounted over dockerd's socket path (`-v
+/// /var/run/docker.sock:/var/run/docker.sock`): a mount point stops the start.
+#[test]
+fn a_socket_mounted_in_stops_the_start() {
+    let c = setup!("fmount");
+    let host_sock = c.path("host.sock");
+    let _f = foreign_daemon(&c, &host_sock, &c.p("host.pid"));
+    let pre = format!(": > {s}; mount --bind {h} {s}", s = c.sock(), h = host_sock.display());
+    let o = c.run().pre(&pre).sh(&format!("touch {}", c.p("ran"))).go();
+    o.code(125).within(0.0, 3.0);
+    o.stderr_has(&format!("{} is a mount point", c.sock()))
+        .stderr_has("bind mount of another Docker daemon's socket")
+        .stderr_has("remove the mount");
+    assert!(!c.path("ran").exists(), "the command ran\n{}", o.dump());
+    assert!(c.events().is_empty(), "dind-init started its dockerd: {:?}\n{}", c.events(), o.dump());
+    assert_eq!(foreign_pings(&c), 0, "dind-init talked to the host's daemon\n{}", o.dump());
+    assert!(ping(&host_sock), "the host's daemon no longer answers\n{}", o.dump());
+}
+
+/// A daemon that starts listening on dockerd's socket after the check, before our dockerd
+/// does: the probe sees a listener that is not its dockerd (SO_PEERCRED) and stops at once,
+/// without a word to it.
+#[test]
+fn the_probe_refuses_a_daemon_it_did_not_start() {
+    let c = setup!("fprobe");
+    let mut r = c
+        .run()
+        .env("FAKE_DOCKERD_DELAY_MS", "10000")
+        .sh(&format!("touch {}", c.p("ran")))
+        .timeout(30)
+        .spawn();
+    r.wait_stderr("ready: waiting up to", 5.0);
+    let sock = c.path("docker.sock");
+    let _f = foreign_daemon(&c, &sock, &c.p("foreign.pid"));
+    let t = Instant::now();
+    let o = r.wait();
+    o.code(125);
+    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}\n{}", t.elapsed(), o.dump());
+    o.stderr_has(&format!(
+        "{} is answered by a process outside this container's PID namespace, not by the \
+         dockerd dind-init started",
+        c.sock()
+    ))
+    .stderr_has("Docker-in-Docker");
+    assert!(!c.path("ran").exists(), "the command ran\n{}", o.dump());
+    assert_eq!(foreign_pings(&c), 0, "dind-init talked to the foreign daemon\n{}", o.dump());
+    assert!(ping(&sock), "the foreign daemon's socket no longer answers\n{}", o.dump());
+}
+
+/// The same for the containerd dind-init runs: a listener on its socket that is not it.
+#[test]
+fn the_containerd_probe_refuses_a_listener_it_did_not_start() {
+    let c = setup!("fctrd");
+    let path = fake_containerd_bin(&c);
+    let mut r = c
+        .run()
+        .env("PATH", &path)
+        .env("FAKE_CONTAINERD_DELAY_MS", "10000")
+        .opts(&["--containerd-by", "dind-init"])
+        .sh(&format!("touch {}", c.p("ran")))
+        .timeout(30)
+        .spawn();
+    r.wait_stderr("containerd: waiting up to", 5.0);
+    let sock = c.path("exec/containerd/containerd.sock");
+    let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let t = Instant::now();
+    let o = r.wait();
+    o.code(125);
+    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}\n{}", t.elapsed(), o.dump());
+    o.stderr_has(&format!(
+        "{} is answered by a process outside this container's PID namespace, not by the \
+         containerd dind-init started",
+        sock.display()
+    ));
+    assert!(!c.path("ran").exists(), "the command ran\n{}", o.dump());
+    assert!(!c.event_names().contains(&"start".to_string()), "dockerd started: {:?}", c.events());
+    assert!(
+        std::os::unix::net::UnixStream::connect(&sock).is_ok(),
+        "the listener's socket is gone"
+    );
+    drop(l);
+}
+
+// ---------------------------------------------------------------------------------------
 // Smaller defects (issue 19, item 5)
 
 /// dockerd ends by itself while served (--on-daemon-exit=exit): the containerd dind-init
@@ -1565,4 +1740,62 @@ fn an_inherited_ignored_sigchld_does_not_lose_the_commands_status() {
     let inherited = o.stderr.lines().find_map(|l| l.strip_prefix("inherited SigIgn:")).unwrap();
     let mask = u64::from_str_radix(inherited.trim(), 16).unwrap();
     assert!(mask & (1 << (libc::SIGCHLD - 1)) != 0, "SIGCHLD was not ignored: {inherited}");
+}
+
+// ---------------------------------------------------------------------------------------
+/// Credentials in URLs never reach the log: dockerd's command line and the command's.
+#[test]
+fn credentials_in_logged_command_lines_are_redacted() {
+    let c = setup!("redact");
+    let args = format!(
+        "{} --registry-mirror=https://mirroruser:s3cr3t-mirror@mirror.example:5000/v2 \
+         --label proxy=http://proxyuser:s3cr3t-proxy@proxy.example:3128",
+        c.daemon_args()
+    );
+    let o = c
+        .run()
+        .env("DOCKER_DAEMON_ARGS", &args)
+        .opts(&["--log", "file", "--log-file", &c.p("docker.log")])
+        .cmd(&["/bin/sh", "-c", "true", "socks5://cmduser:s3cr3t-cmd@socks.example:1080"])
+        .go();
+    o.code(0)
+        .stderr_has("https://***@mirror.example:5000/v2")
+        .stderr_has("proxy=http://***@proxy.example:3128")
+        .stderr_has("socks5://***@socks.example:1080")
+        .stderr_lacks("s3cr3t")
+        .stderr_lacks("mirroruser");
+    // dockerd itself still gets them.
+    assert!(
+        c.fake_args().iter().any(|a| a.contains("mirroruser:s3cr3t-mirror@")),
+        "{:?}",
+        c.fake_args()
+    );
+}
+
+/// DOCKER_HOST=unix:///run/custom/d.sock with a missing directory: dind-init creates it
+/// (0755) before dockerd starts, instead of dockerd failing on `bind`.
+#[test]
+fn docker_host_in_a_missing_directory_gets_the_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = setup!("sockdir");
+    let dir = c.path("custom/sub");
+    let sock = dir.join("d.sock");
+    let o = c
+        .run()
+        .env(
+            "DOCKER_DAEMON_ARGS",
+            &format!("--pidfile {} --exec-root {}", c.pidfile(), c.p("exec")),
+        )
+        .env("DOCKER_HOST", &format!("unix://{}", sock.display()))
+        .sh(&format!(
+            "[ -S {s} ] && echo \"LISTENING $DOCKER_HOST $(stat -c %a {d})\"",
+            s = sock.display(),
+            d = dir.display()
+        ))
+        .go();
+    o.code(0).stdout_has(&format!("LISTENING unix://{} 755", sock.display()));
+    o.stderr_has(&format!("created {} (0755) for its socket", dir.display()));
+    assert!(o.log_index("(0755) for its socket") < o.log_index("dockerd: started pid"));
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755, "{}", o.dump());
 }

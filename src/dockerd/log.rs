@@ -40,7 +40,8 @@ pub fn record_msg(line: &str) -> Option<String> {
 /// The last lines dockerd printed, and what the supervisor must know about them.
 pub struct LogTail {
     lines: Mutex<VecDeque<String>>,
-    /// Set when the pipe from the current dockerd reached end of file.
+    /// Set when the pipe from the current dockerd reached end of file, or when no daemon was
+    /// started yet (nothing to wait for).
     closed: AtomicBool,
     /// Set by the supervisor when it sent dockerd SIGTERM: only then does a completion
     /// record count (a debug log of a request body may contain the same words).
@@ -57,7 +58,7 @@ impl LogTail {
         let (wake_rd, wake_wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         Ok(LogTail {
             lines: Mutex::new(VecDeque::new()),
-            closed: AtomicBool::new(false),
+            closed: AtomicBool::new(true),
             armed: AtomicBool::new(false),
             shutdown_complete: AtomicBool::new(false),
             wake_rd,
@@ -211,6 +212,20 @@ pub fn hints(lines: &[String]) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A daemon never started (containerd failed first): no pipe to wait for (before: 2 s
+    /// twice on the way out).
+    #[test]
+    fn no_wait_for_a_daemon_never_started() {
+        let t = LogTail::new().unwrap();
+        let t0 = Instant::now();
+        t.wait_closed(Duration::from_secs(2));
+        assert!(t0.elapsed() < Duration::from_millis(100), "{:?}", t0.elapsed());
+        t.reset();
+        let t0 = Instant::now();
+        t.wait_closed(Duration::from_millis(50));
+        assert!(t0.elapsed() >= Duration::from_millis(50), "a started one is waited for");
+    }
 
     #[test]
     fn tail_keeps_the_last_lines() {

@@ -4,6 +4,7 @@
 //! and dispositions restored, its output through a pipe into the log thread.
 
 pub(crate) mod log;
+pub(crate) mod owner;
 pub(crate) mod plan;
 pub(crate) mod procs;
 pub(crate) mod state;
@@ -153,6 +154,7 @@ fn spawn_process(
     let pid = child.id() as i32;
     drop(cmd);
     drop(child);
-    ::log::info!("{name}: started pid {pid}: {} {}", program.display(), args.join(" "));
+    let line = crate::redact::urls(&format!("{} {}", program.display(), args.join(" ")));
+    ::log::info!("{name}: started pid {pid}: {line}");
     Ok(pid)
 }

@@ -55,6 +55,19 @@ pub struct Inputs<'a> {
     pub containerd_bin: Option<PathBuf>,
     /// The engine's major version (Debian's docker.io 20, 26, 28, ...), when known.
     pub engine_major: Option<u32>,
+    /// containerd's major version (1 or 2), when known: which config version it reads.
+    pub containerd_major: Option<u32>,
+}
+
+/// The config version the installed containerd reads: 3 from containerd 2.0 on (a version 2
+/// file makes it log "Configuration migrated from version 2" at every start), 2 before (and
+/// when unknown: 2.x still reads it).
+pub fn containerd_config_version(containerd_major: Option<u32>) -> u32 {
+    if containerd_major.is_some_and(|m| m >= 2) {
+        3
+    } else {
+        2
+    }
 }
 
 /// containerd, when dind-init runs it: at the paths dockerd's managed containerd would use,
@@ -76,7 +89,7 @@ fn toml_str(p: &Path) -> String {
 }
 
 impl ContainerdPlan {
-    fn new(program: PathBuf, exec_root: &Path, data_root: &Path) -> ContainerdPlan {
+    fn new(program: PathBuf, exec_root: &Path, data_root: &Path, version: u32) -> ContainerdPlan {
         let dir = exec_root.join("containerd");
         let socket = dir.join("containerd.sock");
         let root = data_root.join("containerd").join("daemon");
@@ -84,7 +97,7 @@ impl ContainerdPlan {
         // containerd 2 split its CRI plugin: the last two names (1.x ignores unknown ones).
         let config_text = [
             "# Written by dind-init at each start: what dockerd writes for its own containerd.",
-            "version = 2",
+            &format!("version = {version}"),
             &format!("root = {}", toml_str(&root)),
             &format!("state = {}", toml_str(&dir.join("daemon"))),
             "disabled_plugins = [",
@@ -435,7 +448,12 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
             ));
             None
         }
-        (_, Some(bin)) => Some(ContainerdPlan::new(bin.clone(), &exec_root, &data_root)),
+        (_, Some(bin)) => Some(ContainerdPlan::new(
+            bin.clone(),
+            &exec_root,
+            &data_root,
+            containerd_config_version(i.containerd_major),
+        )),
     };
     if let Some(c) = &containerd {
         extra.push(format!("--containerd={}", c.socket.display()));
@@ -488,11 +506,28 @@ mod tests {
             tls: Some(ServerTls::in_dir(Path::new("/certs"))),
             containerd_bin: None,
             engine_major: None,
+            containerd_major: None,
         }
     }
 
     fn has(p: &Plan, a: &str) -> bool {
         p.args.iter().any(|x| x == a)
+    }
+
+    /// containerd 2.x reads version 3 (a version 2 file is migrated, and says so, at every
+    /// start); 1.x and an unknown one get version 2.
+    #[test]
+    fn containerd_config_version_follows_containerd() {
+        assert_eq!(containerd_config_version(Some(2)), 3);
+        assert_eq!(containerd_config_version(Some(1)), 2);
+        assert_eq!(containerd_config_version(None), 2);
+        let c = cfg(&[], &[("DIND_CONTAINERD_BY", "dind-init")]);
+        let bin = Some(PathBuf::from("/usr/bin/containerd"));
+        for (major, want) in [(Some(2), "\nversion = 3\n"), (Some(1), "\nversion = 2\n")] {
+            let i = Inputs { containerd_bin: bin.clone(), containerd_major: major, ..inputs(&c) };
+            let text = plan(&i).unwrap().containerd.expect("containerd plan").config_text;
+            assert!(text.contains(want), "{major:?}: {text}");
+        }
     }
 
     #[test]
@@ -789,7 +824,7 @@ mod tests {
                 let mut c = Config::blank();
                 c.dockerd_args = args;
                 let i = Inputs { cfg: &c, daemon_json: &json, docker_host: Some(&host), own_cgroup: None,
-                                 route_mtu: None, path_prefix: None, tls: None, containerd_bin: None, engine_major: None };
+                                 route_mtu: None, path_prefix: None, tls: None, containerd_bin: None, engine_major: None, containerd_major: None };
                 let _ = plan(&i);
             }
         }

@@ -25,8 +25,9 @@ fn state_files(plan: &Plan) -> (Vec<PathBuf>, Vec<PathBuf>) {
     (pidfiles, sockets)
 }
 
-/// Removes pid files and sockets a previous dockerd/containerd left. As PID 1 of a fresh
-/// PID namespace everything is stale; otherwise only dead pids and refused sockets.
+/// Removes pid files and sockets a previous dockerd/containerd left, once
+/// `owner::check_sockets` found no other daemon serving our sockets: sockets only when they
+/// refuse connections; pid files as PID 1 of a fresh PID namespace, otherwise only dead pids.
 pub fn remove_stale(plan: &Plan, pid1: bool) {
     let (pidfiles, sockets) = state_files(plan);
     for f in &pidfiles {
@@ -51,11 +52,10 @@ pub fn remove_stale(plan: &Plan, pid1: bool) {
         if s.symlink_metadata().is_err() {
             continue;
         }
-        if !pid1 && std::os::unix::net::UnixStream::connect(s).is_ok() {
-            log::warn!(
-                "stale state: {} answers: another daemon is running there; leaving it",
-                s.display()
-            );
+        // Only a socket that refuses connections is stale (owner::check_sockets stopped the
+        // start for a live or mounted one); even as PID 1, nothing else is removed.
+        if !super::owner::provably_stale(s) {
+            log::warn!("stale state: {} is not provably stale: leaving it", s.display());
             continue;
         }
         match crate::sys::remove_file(s) {
@@ -96,6 +96,34 @@ pub fn engine_version(dpkg_status: &str) -> Option<(String, String, u32)> {
         return Some((pkg, version, major));
     }
     None
+}
+
+/// containerd's package and major version from dpkg's status file (`containerd`, Debian's,
+/// or `containerd.io`, Docker's): which config version it reads.
+pub fn containerd_version(dpkg_status: &str) -> Option<(String, u32)> {
+    for para in dpkg_status.split("\n\n") {
+        let field = |name: &str| {
+            para.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string())
+        };
+        let Some(pkg) = field("Package:") else { continue };
+        if !["containerd", "containerd.io"].contains(&pkg.as_str()) {
+            continue;
+        }
+        if !field("Status:").is_some_and(|st| st.ends_with(" installed")) {
+            continue;
+        }
+        let version = field("Version:")?;
+        let upstream = version.split_once(':').map_or(version.as_str(), |(_, v)| v);
+        return Some((version.clone(), upstream.split('.').next()?.parse().ok()?));
+    }
+    None
+}
+
+/// containerd's major version from `containerd --version` (`containerd
+/// github.com/containerd/containerd/v2 v2.1.4 ...`, `containerd containerd.io 1.7.27 ...`).
+pub fn containerd_version_output(text: &str) -> Option<u32> {
+    let v = text.split_whitespace().nth(2)?;
+    v.strip_prefix('v').unwrap_or(v).split('.').next()?.parse().ok()
 }
 
 /// Whether dockerd stores images in containerd (`containerd-snapshotter`): set by flag or in
@@ -163,6 +191,23 @@ mod tests {
         let removed = "Package: docker.io\nStatus: deinstall ok config-files\nVersion: 20.10.24\n";
         assert_eq!(engine_version(removed), None);
         assert_eq!(engine_version(""), None);
+    }
+
+    #[test]
+    fn containerd_from_dpkg_or_its_version_output() {
+        let sid = "Package: containerd\nStatus: install ok installed\nVersion: 2.1.4~ds1-1\n\n\
+                   Package: docker.io\nStatus: install ok installed\nVersion: 28.5.2\n";
+        assert_eq!(containerd_version(sid), Some(("2.1.4~ds1-1".into(), 2)));
+        let ce = "Package: containerd.io\nStatus: install ok installed\nVersion: 1.7.27-1\n";
+        assert_eq!(containerd_version(ce).map(|c| c.1), Some(1));
+        let gone = "Package: containerd\nStatus: deinstall ok config-files\nVersion: 2.0.0\n";
+        assert_eq!(containerd_version(gone), None);
+        assert_eq!(containerd_version("Package: containerd-shim\nVersion: 2\n"), None);
+        let v2 = "containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7193e4e490e9fbdc236c0e811ccaba3376\n";
+        assert_eq!(containerd_version_output(v2), Some(2));
+        let v1 = "containerd containerd.io 1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da\n";
+        assert_eq!(containerd_version_output(v1), Some(1));
+        assert_eq!(containerd_version_output("garbage"), None);
     }
 
     #[test]

@@ -31,12 +31,15 @@
 //! containerd), it plays containerd instead: reads `--config FILE`, listens on the `[grpc]`
 //! address there, records `containerd-start PID T`, `containerd-listening T`, `containerd-term
 //! T`, `containerd-exit T`, and ends on SIGTERM (`FAKE_CONTAINERD_DELAY_MS=N`: listen N ms
-//! late). As dockerd, given `--containerd=SOCKET` it waits for that socket before it listens
+//! late); `containerd --version` prints containerd 2's line (`FAKE_CONTAINERD_VERSION=1.7.27`:
+//! another version). As dockerd, given `--containerd=SOCKET` it waits for that socket before it listens
 //! itself (`containerd-connected T`).
 //!
 //! Like the real dockerd it refuses to start when its pid file names a running process
-//! ("pid file found, ensure docker is not running or delete ..."), and it unlinks a
-//! leftover socket before binding (recording `stale-socket` so tests can tell).
+//! ("pid file found, ensure docker is not running or delete ..."), it unlinks a leftover
+//! socket before binding (recording `stale-socket` so tests can tell), it does not create the
+//! socket's directory (`listen unix ...: no such file or directory`), and on its way out it
+//! removes its socket only if it bound it.
 //!
 //! Only std is used (a few libc calls are declared by hand), so the tests can also build it
 //! with a bare `rustc` when cargo did not build the examples.
@@ -71,6 +74,8 @@ const SIGWINCH: i32 = 28;
 #[allow(clippy::declare_interior_mutable_const)]
 const UNSET: AtomicBool = AtomicBool::new(false);
 static PENDING: [AtomicBool; 65] = [UNSET; 65];
+/// Set once this fake bound its socket: only then is the socket its own to remove.
+static BOUND: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(sig: i32) {
     if (0..65).contains(&sig) {
@@ -184,7 +189,9 @@ impl State {
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
         stop_containers();
-        let _ = std::fs::remove_file(&self.socket);
+        if BOUND.load(Ordering::SeqCst) {
+            let _ = std::fs::remove_file(&self.socket);
+        }
         log("Daemon shutdown complete");
         if let Some(mut child) = self.containerd.lock().unwrap_or_else(|e| e.into_inner()).take() {
             std::thread::sleep(Duration::from_millis(
@@ -393,6 +400,11 @@ fn grpc_address(toml: &str) -> Option<PathBuf> {
 }
 
 fn containerd_main(args: &[String]) -> ! {
+    if args.first().is_some_and(|a| a == "--version") {
+        let v = std::env::var("FAKE_CONTAINERD_VERSION").unwrap_or_else(|_| "2.1.4".into());
+        println!("containerd github.com/containerd/containerd/v2 v{v} fake");
+        std::process::exit(0);
+    }
     let pid = unsafe { getpid() };
     event(&format!("containerd-start {pid} {}", now_ns()));
     let config = flag_values(args, "--config", Some("-c")).pop().unwrap_or_default();
@@ -405,7 +417,15 @@ fn containerd_main(args: &[String]) -> ! {
         unsafe { signal(sig, on_signal as extern "C" fn(i32) as usize) };
     }
     if let Some(ms) = env_num("FAKE_CONTAINERD_DELAY_MS") {
-        std::thread::sleep(Duration::from_millis(ms));
+        // A SIGTERM while starting ends it before it touches its socket.
+        let until = Instant::now() + Duration::from_millis(ms);
+        while Instant::now() < until {
+            if PENDING[SIGTERM as usize].load(Ordering::SeqCst) {
+                event(&format!("containerd-exit {}", now_ns()));
+                std::process::exit(0);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
     if let Some(d) = sock.parent() {
         let _ = std::fs::create_dir_all(d);
@@ -544,11 +564,12 @@ fn main() {
         event(&format!("stale-socket {}", socket.display()));
         let _ = std::fs::remove_file(&socket);
     }
-    if let Some(dir) = socket.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
+    // As dockerd: the socket's directory must exist (no create_dir_all here).
     let listener = match UnixListener::bind(&socket) {
-        Ok(l) => l,
+        Ok(l) => {
+            BOUND.store(true, Ordering::SeqCst);
+            l
+        }
         Err(e) => {
             log(&format!("failed to start daemon: listen unix {}: {e}", socket.display()));
             std::process::exit(1);
