@@ -9,6 +9,7 @@ mod config;
 mod docker_api;
 mod dockerd;
 mod error;
+pub mod events;
 mod fds;
 mod mounts;
 mod net;
@@ -50,22 +51,6 @@ pub fn version() -> String {
 /// Writes to stdout; a closed pipe (`dind-init --help | head -1`) is not an error.
 fn out(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
-fn init_logger(level: log::LevelFilter, t0: Instant) {
-    env_logger::Builder::new()
-        .filter_level(level)
-        .target(env_logger::Target::Stderr)
-        .format(move |buf, rec| {
-            writeln!(
-                buf,
-                "dind-init: +{:.3}s {:<5} {}",
-                t0.elapsed().as_secs_f64(),
-                rec.level(),
-                rec.args()
-            )
-        })
-        .init();
 }
 
 /// The program: parses the invocation and runs it; returns the exit code.
@@ -116,7 +101,7 @@ pub fn run() -> ExitCode {
             }
         }
         Ok(Invocation::Run(cfg)) => {
-            init_logger(cfg.log_level, t0);
+            events::init(cfg.log_level, false, t0);
             match start(cfg, &set, mask, &env) {
                 Ok(code) => code,
                 Err(e) => {

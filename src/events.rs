@@ -1,0 +1,318 @@
+//! The log, and the events in it: dind-init's log is an interface. Every step people (and
+//! scripts) look for is an *event* from one vocabulary (`src/events.vocab`: a name and its
+//! fields), written in one of two formats:
+//!
+//! - text (the default): the readable line, then the event and its fields in braces:
+//!   `dind-init: +0.645s INFO  ready: dockerd answered /_ping on /var/run/docker.sock after
+//!   0.543s (18 attempt(s)) {dockerd-ready socket=/var/run/docker.sock secs=0.543 attempts=18
+//!   restart=0}`;
+//! - JSON (`DIND_LOG_FORMAT=json`, for log collectors): one object a line,
+//!   `{"t":0.645,"level":"INFO","event":"dockerd-ready","socket":"/var/run/docker.sock",
+//!   "secs":0.543,"attempts":18,"restart":0,"msg":"ready: dockerd answered ..."}`.
+//!
+//! Lines that are not events (`log::info!` and friends) have no braces, or no `event` key.
+//! Readers parse the braces or the JSON, never the prose: tests/common (Rust) and
+//! scripts/events.py (Python, and bash through it). This module is also the `log::Log`
+//! implementation: a small one, since the formatting is all ours.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The vocabulary: `name field field ...` a line (comments start with '#').
+pub const VOCABULARY: &str = include_str!("events.vocab");
+
+/// The fields of event `name`, in order, from the vocabulary.
+pub fn fields_of(name: &str) -> Option<Vec<&'static str>> {
+    VOCABULARY
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.first() == Some(&name))
+        .map(|w| w[1..].to_vec())
+}
+
+/// A field's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum V {
+    Str(String),
+    Int(i64),
+    /// Seconds or milliseconds: written with three decimals.
+    Num(f64),
+    Bool(bool),
+}
+
+impl From<&str> for V {
+    fn from(s: &str) -> V {
+        V::Str(s.to_string())
+    }
+}
+impl From<String> for V {
+    fn from(s: String) -> V {
+        V::Str(s)
+    }
+}
+impl From<&String> for V {
+    fn from(s: &String) -> V {
+        V::Str(s.clone())
+    }
+}
+impl From<bool> for V {
+    fn from(b: bool) -> V {
+        V::Bool(b)
+    }
+}
+impl From<f64> for V {
+    fn from(n: f64) -> V {
+        V::Num(n)
+    }
+}
+macro_rules! from_int {
+    ($($t:ty),*) => {$(impl From<$t> for V { fn from(n: $t) -> V { V::Int(n as i64) } })*};
+}
+from_int!(i32, u32, u8, u64, usize, i64);
+
+/// Writes `s` as a JSON string (quotes and escapes).
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl V {
+    /// As JSON.
+    fn json(&self, out: &mut String) {
+        match self {
+            V::Str(s) => json_str(out, s),
+            V::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            V::Num(n) if n.is_finite() => {
+                let _ = write!(out, "{n:.3}");
+            }
+            V::Num(_) => out.push_str("null"),
+            V::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        }
+    }
+    /// In the text format's braces: bare when it is one plain word, else as a JSON string.
+    fn text(&self, out: &mut String) {
+        match self {
+            V::Str(s)
+                if !s.is_empty()
+                    && s.bytes().all(|b| b.is_ascii_graphic() && !b"\"{}\\=".contains(&b)) =>
+            {
+                out.push_str(s)
+            }
+            v => v.json(out),
+        }
+    }
+}
+
+/// One event: a name from the vocabulary and its fields, in the vocabulary's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub name: &'static str,
+    pub fields: Vec<(&'static str, V)>,
+}
+
+/// The log's settings, fixed once by `init`.
+struct Settings {
+    t0: Instant,
+    json: bool,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+static LOGGER: Logger = Logger;
+
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::max_level()
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            write_line(r.level(), &r.args().to_string(), None);
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// Installs the logger: level, format, and the instant the `+SECONDS` count from.
+pub fn init(level: log::LevelFilter, json: bool, t0: Instant) {
+    let _ = SETTINGS.set(Settings { t0, json });
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+/// One line of the log, in the chosen format.
+pub fn render(t: f64, level: log::Level, msg: &str, event: Option<&Event>, json: bool) -> String {
+    let mut out = String::with_capacity(msg.len() + 64);
+    if json {
+        let _ = write!(out, "{{\"t\":{t:.3},\"level\":\"{level}\"");
+        if let Some(e) = event {
+            out.push_str(",\"event\":");
+            json_str(&mut out, e.name);
+            for (k, v) in &e.fields {
+                let _ = write!(out, ",\"{k}\":");
+                v.json(&mut out);
+            }
+        }
+        out.push_str(",\"msg\":");
+        json_str(&mut out, msg);
+        out.push('}');
+    } else {
+        let _ = write!(out, "dind-init: +{t:.3}s {:<5} {msg}", level.as_str());
+        if let Some(e) = event {
+            let _ = write!(out, " {{{}", e.name);
+            for (k, v) in &e.fields {
+                let _ = write!(out, " {k}=");
+                v.text(&mut out);
+            }
+            out.push('}');
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn write_line(level: log::Level, msg: &str, event: Option<&Event>) {
+    let (t, json) = match SETTINGS.get() {
+        Some(s) => (s.t0.elapsed().as_secs_f64(), s.json),
+        None => (0.0, false),
+    };
+    // One write per line, so lines from the log threads never interleave; a closed stderr
+    // is not an error worth anything.
+    let _ = std::io::stderr().lock().write_all(render(t, level, msg, event, json).as_bytes());
+}
+
+/// Emits an event with its readable message. A debug build checks the fields against the
+/// vocabulary, so a test run catches an emit that drifted from `events.vocab`.
+pub fn emit(
+    level: log::Level,
+    name: &'static str,
+    fields: Vec<(&'static str, V)>,
+    msg: std::fmt::Arguments,
+) {
+    if cfg!(debug_assertions) {
+        let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            fields_of(name).as_deref(),
+            Some(&keys[..]),
+            "event {name}: fields differ from src/events.vocab"
+        );
+    }
+    if level <= log::max_level() {
+        write_line(level, &msg.to_string(), Some(&Event { name, fields }));
+    }
+}
+
+/// `event!(Info, "dockerd-ready", { socket = s, secs = t, ... }, "ready: ... {}", x)`: emits
+/// an event from the vocabulary with its fields (in the vocabulary's order) and its message.
+#[macro_export]
+macro_rules! event {
+    ($lvl:ident, $name:literal, { $($k:ident = $v:expr),* $(,)? }, $($msg:tt)+) => {
+        $crate::events::emit(
+            log::Level::$lvl,
+            $name,
+            vec![$((stringify!($k), $crate::events::V::from($v))),*],
+            format_args!($($msg)+),
+        )
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev() -> Event {
+        Event {
+            name: "dockerd-ready",
+            fields: vec![
+                ("socket", V::from("/var/run/docker.sock")),
+                ("secs", V::Num(0.5432)),
+                ("attempts", V::from(18u32)),
+                ("restart", V::from(0u32)),
+            ],
+        }
+    }
+
+    #[test]
+    fn text_keeps_the_readable_line_and_adds_the_fields() {
+        let l = render(0.645, log::Level::Info, "ready: dockerd answered", Some(&ev()), false);
+        assert_eq!(
+            l,
+            "dind-init: +0.645s INFO  ready: dockerd answered {dockerd-ready \
+             socket=/var/run/docker.sock secs=0.543 attempts=18 restart=0}\n"
+        );
+        let plain = render(1.0, log::Level::Warn, "just words", None, false);
+        assert_eq!(plain, "dind-init: +1.000s WARN  just words\n");
+    }
+
+    #[test]
+    fn json_is_one_object_a_line() {
+        let l = render(0.645, log::Level::Info, "a \"quoted\"\nmsg", Some(&ev()), true);
+        assert_eq!(
+            l,
+            "{\"t\":0.645,\"level\":\"INFO\",\"event\":\"dockerd-ready\",\"socket\":\
+             \"/var/run/docker.sock\",\"secs\":0.543,\"attempts\":18,\"restart\":0,\"msg\":\
+             \"a \\\"quoted\\\"\\nmsg\"}\n"
+        );
+        assert!(!render(0.0, log::Level::Error, "x", None, true).contains("event"));
+    }
+
+    #[test]
+    fn values_with_spaces_or_braces_are_quoted_in_text() {
+        let e = Event {
+            name: "stale",
+            fields: vec![("kind", V::from("socket")), ("path", V::from("/a b/{x}"))],
+        };
+        let l = render(0.0, log::Level::Info, "m", Some(&e), false);
+        assert!(l.ends_with("{stale kind=socket path=\"/a b/{x}\"}\n"), "{l}");
+    }
+
+    #[test]
+    fn the_vocabulary_is_well_formed() {
+        let mut names = std::collections::HashSet::new();
+        for l in VOCABULARY.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            assert!(names.insert(w[0]), "event {} twice", w[0]);
+            assert!(
+                w.iter().all(|x| x.bytes().all(|b| b.is_ascii_lowercase()
+                    || b == b'-'
+                    || b == b'_'
+                    || b.is_ascii_digit())),
+                "{l}"
+            );
+        }
+        for must in [
+            "start",
+            "cgroups",
+            "containerd-ready",
+            "dockerd-ready",
+            "command-start",
+            "command-exit",
+            "stop-begin",
+            "dockerd-exit",
+            "exit",
+        ] {
+            assert!(names.contains(must), "{must} missing");
+        }
+        assert_eq!(fields_of("exit"), Some(vec!["code"]));
+        assert_eq!(fields_of("nope"), None);
+    }
+}
