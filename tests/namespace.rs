@@ -734,6 +734,9 @@ fn bad_usage_exits_2_naming_the_flag_or_variable() {
         (&["--iptables", "both"], &[], "--iptables"),
         (&[], &[("DOCKER_DAEMON_ARGS", "--label 'unterminated")], "DOCKER_DAEMON_ARGS"),
         (&["--shutdown-timeout"], &[], "--shutdown-timeout"),
+        // Only "" turns TLS off: a blank or relative DOCKER_TLS_CERTDIR fails closed.
+        (&[], &[("DOCKER_TLS_CERTDIR", " ")], "DOCKER_TLS_CERTDIR"),
+        (&[], &[("DOCKER_TLS_CERTDIR", "certs")], "DOCKER_TLS_CERTDIR"),
     ];
     for (args, env, needle) in cases {
         let mut spec = c.run().opts(args);
