@@ -1,8 +1,9 @@
-//! dockerd's life: its command line (`plan`), what it leaves on disk and in the process
+//! dockerd's life: its command line (`plan`, with its config file: `daemon_json`), what it leaves on disk and in the process
 //! table (`state`), its output (`log`), the stop sequence (`stop`), and here, starting it:
 //! in its own session, stdin from /dev/null, the signal mask restored, its output through
 //! a pipe into the log thread.
 
+pub(crate) mod daemon_json;
 pub(crate) mod log;
 pub(crate) mod plan;
 pub(crate) mod state;
