@@ -33,10 +33,10 @@ PFX=svc-$RUNID
 PY_IMAGE=dind-init-test/python:service
 FAIL_TAIL=30 HOST_TAIL=15
 
-ALL=(S1 S2 S3 S4 S5 S6)
+ALL=(S1 S2 S3 S4 S5 S6 S7)
 SCENARIO_FN=''   # scenario S1 is function S1
 declare -A NAME=(
-    [S1]=gitlab-tls [S2]=gitlab-no-tls [S3]=arc [S4]=jenkins-sidecar [S5]=python-sdk-tls [S6]=bind-mounts
+    [S1]=gitlab-tls [S2]=gitlab-no-tls [S3]=arc [S4]=jenkins-sidecar [S5]=python-sdk-tls [S6]=bind-mounts [S7]=tls-certdir-blank
 )
 declare -A DESC=(
     [S1]="GitLab services: [docker:dind] with TLS: alias docker, shared /certs/client, DOCKER_HOST=tcp://docker:2376; again after the service restarts (keys kept)"
@@ -45,6 +45,7 @@ declare -A DESC=(
     [S4]="Jenkins kubernetes-plugin sidecar: one network namespace, tcp://localhost:2375 with TLS off, and tcp://localhost:2376 with TLS"
     [S5]="the Docker SDK for Python over TLS from another container (DOCKER_TLS_VERIFY=1)"
     [S6]="bind mounts: paths are the daemon's; the workspace on the same path in service and job works (gitlab-foss#41227), wrapdocker's pattern too"
+    [S7]="DOCKER_TLS_CERTDIR=\" \" (a templating slip) fails closed: exit 2 naming the variable, dockerd never started, nothing on 2375 (was: plain HTTP on 2375)"
 )
 
 scenario_args "$@"
@@ -242,5 +243,32 @@ S6() {
 }
 
 # ------------------------------------------------------------------ main
+
+S7() {
+    local c i running=true code
+    # Only the empty string turns TLS off; a blank is a usage error before anything starts.
+    start_c blank --privileged -e 'DOCKER_TLS_CERTDIR= ' "$DIND_IMAGE" || return 1
+    c=$C
+    for ((i = 0; i < 120; i++)); do
+        running=$(dk inspect -f '{{.State.Running}}' "$c" 2>/dev/null) || break
+        [ "$running" = true ] || break
+        sleep 0.25
+    done
+    if [ "$running" = true ]; then
+        logs "$c" "$D/blank.log"
+        if DK_TIMEOUT=20 dk exec "$c" docker -H tcp://127.0.0.1:2375 version >"$D/probe.out" 2>&1; then
+            fail "still running after 30 s and serving the API WITHOUT TLS on 2375"
+        else
+            fail "still running after 30 s (no exit 2)"
+        fi
+        return 1
+    fi
+    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    logs "$c" "$D/blank.log"
+    [ "$code" = 2 ] || fail "exit status $code, expected 2 (usage)" || return 1
+    grep -q 'DOCKER_TLS_CERTDIR' "$D/blank.log" || fail "the message does not name DOCKER_TLS_CERTDIR: $(tail -n 3 "$D/blank.log" | tr '\n' '|')" || return 1
+    ! grep -q 'dockerd: started' "$D/blank.log" || fail "dockerd was started" || return 1
+    NOTE="exit 2 at once: $(grep -m1 'DOCKER_TLS_CERTDIR' "$D/blank.log" | cut -c1-160)"
+}
 
 scenario_main

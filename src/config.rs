@@ -39,7 +39,7 @@ pub enum AutoOr<T> {
 }
 
 /// docker:dind's `DOCKER_TLS_CERTDIR`: unset, set to the empty string (TLS explicitly
-/// off), or a directory.
+/// off), or a directory (an absolute path: any other value is refused, `options::tls_dir`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsDir {
     Unset,

@@ -190,7 +190,7 @@ fn start(
     let t = Instant::now();
     let path_prefix = net::prepare_backend(cfg.iptables, Path::new("/run/dind-init/iptables"));
     let config_file = plan::config_file(&cfg.dockerd_args);
-    let daemon_json = std::fs::read_to_string(&config_file).unwrap_or_default();
+    let daemon_json = dockerd::daemon_json::DaemonJson::load(&config_file)?;
     let route_mtu = match cfg.mtu {
         AutoOr::Auto => net::detect_mtu(Path::new("/proc/net/route"), Path::new("/sys/class/net")),
         _ => None,

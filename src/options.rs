@@ -18,7 +18,7 @@ use crate::config::{
 use crate::error::{usage, Result};
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One option of dind-init.
 pub struct Opt {
@@ -99,6 +99,22 @@ fn choice<'a>(v: &str, choices: &[&'a str]) -> std::result::Result<&'a str, Stri
         .ok_or_else(|| format!("'{v}' is not one of {}", choices.join(", ")))
 }
 
+/// `DOCKER_TLS_CERTDIR`: only the empty string turns TLS off; anything else must be an
+/// absolute path, taken as written. A blank or relative value (a templating slip) fails
+/// closed: docker:dind would take `" "` as set and a TLS-less API must never follow from it.
+fn tls_dir(v: &str) -> std::result::Result<TlsDir, String> {
+    if v.is_empty() {
+        Ok(TlsDir::Off)
+    } else if Path::new(v).is_absolute() {
+        Ok(TlsDir::Dir(PathBuf::from(v)))
+    } else {
+        Err(format!(
+            "{v:?} is not an absolute path (DOCKER_TLS_CERTDIR: a directory such as /certs for \
+             TLS, or the empty string for TLS off)"
+        ))
+    }
+}
+
 /// Every option, in the order of `--help` and the README.
 pub const OPTIONS: &[Opt] = &[
     opt(
@@ -173,10 +189,10 @@ pub const OPTIONS: &[Opt] = &[
         "DOCKER_TLS_CERTDIR",
         Some("DIR"),
         "",
-        "docker:dind's TLS directory: DIR/server/{ca,cert,key}.pem for --port",
+        "docker:dind's TLS directory: DIR/server/{ca,cert,key}.pem for --port; an absolute \
+         path, or empty for TLS off",
         |c, v| {
-            c.tls_certdir =
-                if v.trim().is_empty() { TlsDir::Off } else { TlsDir::Dir(PathBuf::from(v)) };
+            c.tls_certdir = tls_dir(v)?;
             Ok(())
         },
     )
@@ -882,6 +898,24 @@ mod tests {
         // An empty variable is unset; an empty DOCKER_TLS_CERTDIR means TLS off.
         assert_eq!(run(&["make"], &[("PORT", "")]).unwrap().port, None);
         assert_eq!(run(&[], &[("DOCKER_TLS_CERTDIR", "")]).unwrap().tls_certdir, TlsDir::Off);
+    }
+
+    #[test]
+    fn only_the_empty_docker_tls_certdir_turns_tls_off_anything_else_but_a_path_is_refused() {
+        let dir = |v: &str| run(&[], &[("DOCKER_TLS_CERTDIR", v)]).map(|c| c.tls_certdir);
+        assert_eq!(dir("").unwrap(), TlsDir::Off);
+        assert_eq!(dir("/certs").unwrap(), TlsDir::Dir(PathBuf::from("/certs")));
+        // Taken as written: no trimming turns " /certs" into another directory.
+        assert_eq!(dir("/certs ").unwrap(), TlsDir::Dir(PathBuf::from("/certs ")));
+        for bad in [" ", "  ", "\t", "\n", "certs", "./certs", " /certs", "~/certs"] {
+            let e = dir(bad).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::EXIT_USAGE, "{bad:?}");
+            let msg = e.to_string();
+            assert!(msg.contains("DOCKER_TLS_CERTDIR") && msg.contains("absolute"), "{msg}");
+        }
+        let e = run(&["--tls-certdir", " ", "--"], &[]).unwrap_err();
+        assert!(e.to_string().contains("--tls-certdir"), "{e}");
+        assert_eq!(run(&["--tls-certdir=", "--"], &[]).unwrap().tls_certdir, TlsDir::Off);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! before it starts dockerd with `--tlsverify`, and CI systems (GitLab's `docker:dind` service,
 //! compose files) rely on that. dind-init must be a drop-in for it, in images that have no shell
 //! and no openssl, so it does the same here, in Rust, in a few milliseconds: P-256 keys from the
-//! kernel's random numbers (`getrandom`), ECDSA-SHA256 signatures from RustCrypto's `p256`, and
-//! the handful of fixed X.509 and PKCS#8 structures written out as DER by hand (smaller than any
-//! certificate crate, and each structure is checked by openssl and real handshakes in the tests).
+//! kernel's random numbers (`getrandom`), ECDSA-SHA256 signatures from RustCrypto's `p256`, key
+//! files read and written by RustCrypto's `pkcs8`, `sec1`, `der` and `pem-rfc7468` (PEM and
+//! base64 too: no reader of untrusted bytes is written here), and the handful of fixed X.509
+//! structures written out as DER by hand (smaller than any certificate crate; each is checked by
+//! der's reader, openssl and real handshakes in the tests, and fuzzed).
 //!
 //! The contract kept from docker:dind (`ensure`):
 //! - Layout: `ca/{cert,key}.pem`, `server/{ca,cert,key}.pem`, `client/{ca,cert,key}.pem`; the
@@ -22,7 +24,9 @@
 //! - Names: CN `docker:dind CA`, `docker:dind server`, `docker:dind client`; the server has the
 //!   `serverAuth` extended key usage and the subject alternative names of `default_sans`, the
 //!   client `clientAuth`; the CA is `CA:TRUE` with key usage `digitalSignature, keyCertSign`.
-//!   All are valid 825 days (docker:dind's `certValidDays`, after mkcert's issue 174).
+//!   All are valid 825 days (docker:dind's `certValidDays`, after mkcert's issue 174), from
+//!   5 minutes before the moment of issue (`BACKDATE_SECS`, as cfssl does) so that a client
+//!   whose clock runs a little behind does not find them not yet valid.
 //! - Modes: keys 0600, except `client/key.pem` 0644 (docker:dind's `chmod 0644`: job containers
 //!   run as any user); certificates 0644, directories 0755.
 //!
@@ -33,6 +37,19 @@
 //! were written before it. New keys are also fsynced (file, then directory) so that they survive
 //! a crash of the host; certificates are not, as they are issued anew on every start anyway and
 //! nine fsyncs would cost every start tens of milliseconds on a busy disk.
+//!
+//! The directory is often shared (GitLab mounts one volume at `/certs/client` in the service
+//! and in every job, and e2e's image makes `/certs` and `/certs/client` world-writable with the
+//! sticky bit), and dind-init writes there as root. So nothing in it is reached through a
+//! symbolic link (`Dir`): directories are opened with `O_NOFOLLOW` and files opened, made and
+//! renamed with `openat` relative to their directory's descriptor; a link at `ca/`, `server/`,
+//! `client/` or a key is an error that names it (a certificate, written anew, replaces a link by
+//! rename without writing through it); modes and owners are set with `fchmod`/`fchown` on the
+//! open file; a key file must be a regular file with one link, at most 64 KiB
+//! (`MAX_KEY_BYTES`). `DOCKER_TLS_CERTDIR` itself must be a real directory too (docker:dind
+//! users mount a volume there): a link there is refused, the path above it is followed as given.
+//! The user's own server files (below) are never opened here, so they may be links (a
+//! Kubernetes secret's files are): dockerd opens them.
 //!
 //! Deliberate differences from docker:dind:
 //! - Keys are ECDSA P-256 (PKCS#8 PEM, `BEGIN PRIVATE KEY`) instead of RSA 4096: made in
@@ -53,19 +70,33 @@
 //!   the client key is 0640 instead of world-readable.
 
 use crate::error::{io_err, usage, Error, Result};
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat, OFlag};
+use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, Mode, SFlag};
+use nix::unistd::{fchown, fsync, unlinkat, Gid, Uid, UnlinkatFlags};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use p256::SecretKey;
+use p256::elliptic_curve::ALGORITHM_OID as OID_EC;
+use p256::pkcs8::der::pem::{self, LineEnding};
+use p256::pkcs8::{AssociatedOid, EncodePrivateKey, ObjectIdentifier, PrivateKeyInfo};
+use p256::{NistP256, SecretKey};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// Validity of every certificate, as docker:dind's `certValidDays`.
 pub const VALID_DAYS: u64 = 825;
+/// How far `notBefore` lies before the moment of issue, for clients whose clock runs behind
+/// (cfssl's 5 minutes): a job container on a host a minute slow must not see a certificate
+/// "not yet valid".
+pub const BACKDATE_SECS: u64 = 300;
+/// The largest key file read: a P-256 key in PEM is about 250 bytes, an RSA 4096 key 3.3 KiB.
+pub const MAX_KEY_BYTES: u64 = 64 * 1024;
 /// Subject common names, as docker:dind's.
 pub const CA_CN: &str = "docker:dind CA";
 pub const SERVER_CN: &str = "docker:dind server";
@@ -145,36 +176,48 @@ pub struct TlsFiles {
 /// and with its semantics (see the module's documentation).
 pub fn ensure(req: &TlsRequest) -> Result<TlsFiles> {
     let dir = &req.certdir;
-    let (ca_dir, server_dir, client_dir) = (dir.join("ca"), dir.join("server"), dir.join("client"));
-    let ca_key_path = ca_dir.join("key.pem");
+    let root = Dir::open_root(dir)?;
+    let server_path = dir.join("server");
+    let client_path = dir.join("client");
+    let ca_key_path = dir.join("ca").join("key.pem");
+    let ca_cert_path = dir.join("ca").join("cert.pem");
     let mut out = TlsFiles {
-        ca: server_dir.join("ca.pem"),
-        cert: server_dir.join("cert.pem"),
-        key: server_dir.join("key.pem"),
+        ca: server_path.join("ca.pem"),
+        cert: server_path.join("cert.pem"),
+        key: server_path.join("key.pem"),
         client_dir: None,
         generated: false,
         new_keys: Vec::new(),
         summary: String::new(),
         warnings: Vec::new(),
     };
-    let has_ca_key = nonempty(&ca_key_path)?;
-    if !has_ca_key && nonempty(&out.ca)? && nonempty(&out.cert)? && nonempty(&out.key)? {
-        out.client_dir = client_complete(&client_dir)?.then(|| client_dir.clone());
+    // What is there, without creating or following anything.
+    let ca_dir = root.find("ca")?;
+    let server_dir = root.find("server")?;
+    let has_ca_key = given(ca_dir.as_ref(), "key.pem")?;
+    let server_given = ["ca.pem", "cert.pem", "key.pem"]
+        .iter()
+        .try_fold(true, |all, f| Ok::<bool, Error>(all && given(server_dir.as_ref(), f)?))?;
+    if !has_ca_key && server_given {
+        let client_dir = root.find("client")?;
+        let complete = ["ca.pem", "cert.pem", "key.pem"]
+            .iter()
+            .try_fold(true, |all, f| Ok::<bool, Error>(all && given(client_dir.as_ref(), f)?))?;
+        out.client_dir = complete.then(|| client_path.clone());
         out.summary = format!(
             "TLS: using the certificates in {} as given (there is no {}): nothing generated",
-            server_dir.display(),
+            server_path.display(),
             ca_key_path.display()
         );
         return Ok(out);
     }
-    let ca_cert_path = ca_dir.join("cert.pem");
-    if !has_ca_key && nonempty(&ca_cert_path)? {
+    if !has_ca_key && given(ca_dir.as_ref(), "cert.pem")? {
         return Err(Error::Setup(format!(
             "TLS: {} exists but {} does not, and {} lacks ca.pem, cert.pem or key.pem: put the \
              server's certificates there (your own CA), or remove {} to have a CA made here",
             ca_cert_path.display(),
             ca_key_path.display(),
-            server_dir.display(),
+            server_path.display(),
             ca_cert_path.display()
         )));
     }
@@ -182,26 +225,26 @@ pub fn ensure(req: &TlsRequest) -> Result<TlsFiles> {
     const CERT: Durability = Durability::Atomic;
 
     // The CA: its key is kept, its certificate issued anew.
-    mkdir(&ca_dir)?;
-    let ca = key_at(&ca_key_path, 0o600, None, true, &mut out)?;
-    let ca_pem = pem("CERTIFICATE", &certificate(Role::Ca, &ca, &ca, now)?);
-    write_atomic(&ca_cert_path, ca_pem.as_bytes(), 0o644, None, CERT)?;
+    let ca_dir = root.make("ca")?;
+    let ca = key_at(&ca_dir, "key.pem", 0o600, None, true, &mut out)?;
+    let ca_pem = pem("CERTIFICATE", &certificate(Role::Ca, &ca, &ca, now)?)?;
+    ca_dir.write_atomic("cert.pem", ca_pem.as_bytes(), 0o644, None, CERT)?;
 
     // The server's files, for dockerd.
-    mkdir(&server_dir)?;
-    let server = key_at(&out.key.clone(), 0o600, None, false, &mut out)?;
-    let server_pem = pem("CERTIFICATE", &certificate(Role::Server(&req.sans), &server, &ca, now)?);
-    write_atomic(&out.cert, server_pem.as_bytes(), 0o644, None, CERT)?;
-    write_atomic(&out.ca, ca_pem.as_bytes(), 0o644, None, CERT)?;
+    let server_dir = root.make("server")?;
+    let server = key_at(&server_dir, "key.pem", 0o600, None, false, &mut out)?;
+    let server_pem = pem("CERTIFICATE", &certificate(Role::Server(&req.sans), &server, &ca, now)?)?;
+    server_dir.write_atomic("cert.pem", server_pem.as_bytes(), 0o644, None, CERT)?;
+    server_dir.write_atomic("ca.pem", ca_pem.as_bytes(), 0o644, None, CERT)?;
 
     // The client's, last, in the order that makes client/ca.pem mean "all complete".
-    mkdir(&client_dir)?;
+    let client_dir = root.make("client")?;
     let owner = req.client_owner;
     let key_mode = if owner.is_some() { 0o640 } else { 0o644 };
-    let client = key_at(&client_dir.join("key.pem"), key_mode, owner, false, &mut out)?;
-    let client_pem = pem("CERTIFICATE", &certificate(Role::Client, &client, &ca, now)?);
-    write_atomic(&client_dir.join("cert.pem"), client_pem.as_bytes(), 0o644, owner, CERT)?;
-    write_atomic(&client_dir.join("ca.pem"), ca_pem.as_bytes(), 0o644, owner, CERT)?;
+    let client = key_at(&client_dir, "key.pem", key_mode, owner, false, &mut out)?;
+    let client_pem = pem("CERTIFICATE", &certificate(Role::Client, &client, &ca, now)?)?;
+    client_dir.write_atomic("cert.pem", client_pem.as_bytes(), 0o644, owner, CERT)?;
+    client_dir.write_atomic("ca.pem", ca_pem.as_bytes(), 0o644, owner, CERT)?;
 
     let keys = match out.new_keys.len() {
         0 => "kept the CA, server and client keys".to_string(),
@@ -218,7 +261,7 @@ pub fn ensure(req: &TlsRequest) -> Result<TlsFiles> {
         req.sans
     );
     out.generated = true;
-    out.client_dir = Some(client_dir);
+    out.client_dir = Some(client_path);
     Ok(out)
 }
 
@@ -358,30 +401,33 @@ impl Key {
     }
 }
 
-/// The key at `path`, kept if it is a usable P-256 key (its mode and owner set), else made and
-/// written. An unusable CA key is moved aside (`backup`): it may be someone's only copy.
+/// The key `name` in `dir`, kept if it is a usable P-256 key (its mode and owner set on the
+/// open file), else made and written. An unusable CA key is moved aside (`backup`): it may be
+/// someone's only copy. A symbolic link, a file that is not regular or has other links, or one
+/// larger than `MAX_KEY_BYTES` is an error: in a shared directory it may be a trap.
 fn key_at(
-    path: &Path,
+    dir: &Dir,
+    name: &str,
     mode: u32,
     owner: Option<(u32, u32)>,
     backup: bool,
     out: &mut TlsFiles,
 ) -> Result<Key> {
-    if nonempty(path)? {
-        let text = fs::read(path).map_err(|e| io_err("cannot read", path, e))?;
+    let path = dir.join(name);
+    if let Some((file, text)) = dir.read_key(name)? {
         match parse_key_pem(&String::from_utf8_lossy(&text)) {
             Ok(secret) => {
-                set_mode_owner(path, mode, owner)?;
+                set_mode_owner(&file, &path, mode, owner)?;
                 return Ok(Key::new(&secret));
             }
             Err(what) if backup => {
-                let bak = path.with_extension("pem.bak");
-                fs::rename(path, &bak).map_err(|e| io_err("cannot rename", path, e))?;
+                let bak = format!("{name}.bak");
+                dir.rename(name, &bak)?;
                 out.warnings.push(format!(
                     "TLS: {} is {what}, which dind-init cannot sign with (it makes P-256 keys): \
                      moved it to {} and made a new CA key; clients must take the new ca.pem",
                     path.display(),
-                    bak.display()
+                    dir.join(&bak).display()
                 ));
             }
             Err(what) => out.warnings.push(format!(
@@ -392,8 +438,9 @@ fn key_at(
         }
     }
     let secret = generate_key()?;
-    write_atomic(path, pkcs8_pem(&secret).as_bytes(), mode, owner, Durability::Synced)?;
-    out.new_keys.push(path.to_path_buf());
+    let text = pkcs8_pem(&secret)?;
+    dir.write_atomic(name, text.as_bytes(), mode, owner, Durability::Synced)?;
+    out.new_keys.push(path);
     Ok(Key::new(&secret))
 }
 
@@ -441,72 +488,61 @@ fn random_bytes(buf: &mut [u8]) -> Result<()> {
 }
 
 /// PKCS#8 `PrivateKeyInfo` holding a SEC1 `ECPrivateKey` with its public key, as
-/// `openssl genpkey -algorithm EC` writes it.
-fn pkcs8_pem(secret: &SecretKey) -> String {
-    let public = secret.public_key().to_encoded_point(false);
-    let sec1 = seq(&[
-        &[0x02, 0x01, 0x01],
-        &tlv(0x04, &secret.to_bytes()),
-        &tlv(0xa1, &bit_string(public.as_bytes())),
-    ]);
-    let der = seq(&[&[0x02, 0x01, 0x00], &seq(&[OID_EC_PUBLIC_KEY, OID_P256]), &tlv(0x04, &sec1)]);
-    pem("PRIVATE KEY", &der)
+/// `openssl genpkey -algorithm EC` writes it (RustCrypto's encoder).
+fn pkcs8_pem(secret: &SecretKey) -> Result<p256::elliptic_curve::zeroize::Zeroizing<String>> {
+    secret
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| Error::Setup(format!("TLS: cannot encode a new key as PKCS#8 PEM: {e}")))
 }
 
-/// The P-256 key in a PEM file (PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY`); otherwise what
-/// the file holds instead, for the message.
+/// The P-256 key in a PEM file (PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY`, decoded by
+/// RustCrypto's pem-rfc7468, pkcs8 and sec1); otherwise what the file holds instead, for the
+/// message.
 fn parse_key_pem(text: &str) -> std::result::Result<SecretKey, String> {
-    for (label, body) in pem_blocks(text) {
-        if body.contains("Proc-Type:") || label == "ENCRYPTED PRIVATE KEY" {
+    for (label, block) in pem_blocks(text) {
+        if label == "ENCRYPTED PRIVATE KEY" || block.contains("Proc-Type:") {
             return Err("an encrypted key".into());
         }
-        let der = match label.as_str() {
-            "PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" => base64_decode(&body),
+        match label {
+            "PRIVATE KEY" | "EC PRIVATE KEY" => {}
+            "RSA PRIVATE KEY" => return Err("an RSA key".into()),
             _ => continue,
-        };
-        let der = der.ok_or_else(|| format!("a {label} that is not valid base64"))?;
-        return match label.as_str() {
+        }
+        let (_, der) = pem::decode_vec(block.as_bytes())
+            .map_err(|e| format!("a {label} that is not valid PEM ({e})"))?;
+        return match label {
             "PRIVATE KEY" => parse_pkcs8(&der),
-            "EC PRIVATE KEY" => parse_sec1(&der),
-            _ => Err("an RSA key".into()),
+            _ => parse_sec1(&der),
         };
     }
     Err("not a PEM private key".into())
 }
 
+/// rsaEncryption (RFC 8017), to name what docker:dind leaves.
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
 fn parse_pkcs8(der: &[u8]) -> std::result::Result<SecretKey, String> {
-    let bad = || "a PKCS#8 key that cannot be parsed".to_string();
-    let mut outer = Der(Der(der).expect(0x30).ok_or_else(bad)?);
-    outer.expect(0x02).ok_or_else(bad)?;
-    let mut alg = Der(outer.expect(0x30).ok_or_else(bad)?);
-    let oid = alg.expect(0x06).ok_or_else(bad)?;
-    if oid == &OID_RSA[2..] {
+    let bad = |e: &dyn std::fmt::Display| format!("a PKCS#8 key that cannot be parsed ({e})");
+    let info = PrivateKeyInfo::try_from(der).map_err(|e| bad(&e))?;
+    if info.algorithm.oid == OID_RSA {
         return Err("an RSA key".into());
     }
-    if oid != &OID_EC_PUBLIC_KEY[2..] {
+    if info.algorithm.oid != OID_EC {
         return Err("not an elliptic-curve key".into());
     }
-    if alg.expect(0x06) != Some(&OID_P256[2..]) {
+    if info.algorithm.parameters_oid().ok() != Some(NistP256::OID) {
         return Err("an elliptic-curve key on another curve than P-256".into());
     }
-    parse_sec1(outer.expect(0x04).ok_or_else(bad)?)
+    SecretKey::try_from(info).map_err(|e| bad(&e))
 }
 
 fn parse_sec1(der: &[u8]) -> std::result::Result<SecretKey, String> {
-    let bad = || "an EC key that cannot be parsed".to_string();
-    let mut key = Der(Der(der).expect(0x30).ok_or_else(bad)?);
-    key.expect(0x02).ok_or_else(bad)?;
-    let scalar = key.expect(0x04).filter(|s| s.len() <= 32).ok_or_else(bad)?;
-    if let Some(params) = key.expect(0xa0) {
-        if Der(params).expect(0x06) != Some(&OID_P256[2..]) {
-            return Err("an elliptic-curve key on another curve than P-256".into());
-        }
+    let bad = |e: &dyn std::fmt::Display| format!("an EC key that cannot be parsed ({e})");
+    let key = sec1::EcPrivateKey::try_from(der).map_err(|e| bad(&e))?;
+    if key.parameters.is_some_and(|p| p.named_curve() != Some(NistP256::OID)) {
+        return Err("an elliptic-curve key on another curve than P-256".into());
     }
-    let mut bytes = [0u8; 32];
-    bytes[32 - scalar.len()..].copy_from_slice(scalar);
-    let secret = SecretKey::from_bytes(&bytes.into()).map_err(|_| bad());
-    bytes.fill(0);
-    secret
+    SecretKey::try_from(key).map_err(|e| bad(&e))
 }
 
 // ---- certificates ----------------------------------------------------------------------------
@@ -557,7 +593,7 @@ fn certificate(role: Role, subject: &Key, issuer: &Key, now: u64) -> Result<Vec<
         &uint(&serial),
         ALG_ECDSA_SHA256,
         &name(CA_CN),
-        &seq(&[&time(now), &time(now + VALID_DAYS * 86_400)]),
+        &seq(&[&time(now.saturating_sub(BACKDATE_SECS)), &time(now + VALID_DAYS * 86_400)]),
         &name(cn),
         &seq(&[&seq(&[OID_EC_PUBLIC_KEY, OID_P256]), &bit_string(&subject.public)]),
         &tlv(0xa3, &tlv(0x30, &exts.concat())),
@@ -608,13 +644,12 @@ fn unix_now() -> u64 {
     now.map(|d| d.as_secs()).unwrap_or(0)
 }
 
-// ---- DER and PEM -----------------------------------------------------------------------------
+// ---- DER and PEM (written here; read only by RustCrypto's crates) -----------------------------------------------------------------------------
 
 const ALG_ECDSA_SHA256: &[u8] =
     &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-const OID_RSA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const OID_CN: &[u8] = &[0x06, 0x03, 0x55, 0x04, 0x03];
 const OID_SKID: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x0e];
 const OID_KEY_USAGE: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x0f];
@@ -658,186 +693,240 @@ fn bit_string(bytes: &[u8]) -> Vec<u8> {
     tlv(0x03, &[&[0u8][..], bytes].concat())
 }
 
-/// A DER reader: enough to walk a key file (and, in the tests, a certificate).
-struct Der<'a>(&'a [u8]);
-
-impl<'a> Der<'a> {
-    /// The next element's tag and content.
-    fn next(&mut self) -> Option<(u8, &'a [u8])> {
-        let (&tag, rest) = self.0.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = if first < 0x80 {
-            (first as usize, rest)
-        } else {
-            let n = (first & 0x7f) as usize;
-            if n == 0 || n > 4 || rest.len() < n {
-                return None;
-            }
-            (rest[..n].iter().fold(0usize, |acc, &b| acc << 8 | b as usize), &rest[n..])
-        };
-        if rest.len() < len {
-            return None;
-        }
-        self.0 = &rest[len..];
-        Some((tag, &rest[..len]))
-    }
-
-    /// The next element's content if it has `tag`; otherwise nothing is consumed.
-    fn expect(&mut self, tag: u8) -> Option<&'a [u8]> {
-        let saved = self.0;
-        match self.next() {
-            Some((t, content)) if t == tag => Some(content),
-            _ => {
-                self.0 = saved;
-                None
-            }
-        }
-    }
+/// A PEM block (RustCrypto's pem-rfc7468 encoder: 64-column base64, LF line ends).
+fn pem(label: &str, der: &[u8]) -> Result<String> {
+    pem::encode_string(label, LineEnding::LF, der)
+        .map_err(|e| Error::Setup(format!("TLS: cannot encode a {label} as PEM: {e}")))
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64_encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-/// The PEM blocks of a file: label and body (base64, perhaps with RFC 1421 headers).
-fn pem_blocks(text: &str) -> Vec<(String, String)> {
+/// The PEM blocks of a file, in order: each one's label and its text from `-----BEGIN` to the
+/// end of its `-----END` line, for pem-rfc7468's strict decoder (which takes one block, while a
+/// key file may hold several: `openssl ecparam -genkey` writes EC PARAMETERS first).
+fn pem_blocks(text: &str) -> Vec<(&str, &str)> {
+    const BEGIN: &str = "-----BEGIN ";
     let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----"))
-        {
-            current = Some((label.to_string(), String::new()));
-        } else if line.starts_with("-----END ") {
-            blocks.extend(current.take());
-        } else if let Some((_, body)) = current.as_mut() {
-            body.push_str(line);
-            body.push('\n');
-        }
+    let mut at = 0;
+    while let Some(found) = text[at..].find(BEGIN) {
+        let start = at + found;
+        let after = &text[start + BEGIN.len()..];
+        let Some(label_len) = after.find("-----").filter(|&n| !after[..n].contains('\n')) else {
+            at = start + BEGIN.len();
+            continue;
+        };
+        let label = &after[..label_len];
+        let end_line = format!("-----END {label}-----");
+        let Some(end) = text[start..].find(&end_line) else { break };
+        let end = start + end + end_line.len();
+        blocks.push((label, &text[start..end]));
+        at = end;
     }
     blocks
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Standard base64 with padding; blanks and line breaks are skipped.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut acc, mut bits, mut pad) = (0u32, 0u32, 0usize);
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        if c == b'=' {
-            pad += 1;
-            continue;
-        }
-        if pad > 0 {
-            return None; // data after padding
-        }
-        let v = B64.iter().position(|&x| x == c)? as u32;
-        acc = acc << 6 | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    (pad <= 2).then_some(out)
-}
-
 // ---- files -----------------------------------------------------------------------------------
 
-/// `[ -s path ]`: the file exists and is not empty. A missing file or directory is `false`;
-/// any other error (permission) is reported.
-fn nonempty(path: &Path) -> Result<bool> {
-    match fs::metadata(path) {
-        Ok(m) => Ok(m.len() > 0),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(false),
-        Err(e) => Err(io_err("cannot look at", path, e)),
-    }
+/// A directory of the certificate tree, opened without following a symbolic link. Its files
+/// are looked at, opened, made and renamed relative to its descriptor (`openat`), never by path,
+/// and none of those steps follows a link: the directory may be shared with other containers
+/// (GitLab mounts one volume at `/certs/client` in the service and every job), so a link planted
+/// there must not make dind-init, as root, read, chmod or write a file elsewhere.
+struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
 }
 
-fn client_complete(dir: &Path) -> Result<bool> {
-    for f in ["ca.pem", "cert.pem", "key.pem"] {
-        if !nonempty(&dir.join(f))? {
-            return Ok(false);
+impl Dir {
+    /// `DOCKER_TLS_CERTDIR` itself, created (with its parents, 0755) when missing. It must be a
+    /// real directory: a symbolic link is refused like one in it (docker:dind users mount a
+    /// volume there); the path above it is the administrator's and is followed as given.
+    fn open_root(path: &Path) -> Result<Dir> {
+        // Without a trailing slash, which would make the kernel follow a link at the end.
+        let path: PathBuf = path.components().collect();
+        let fd = match open_dir(None, &path) {
+            Err(Errno::ENOENT) => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(&path)
+                    .map_err(|e| io_err("cannot create directory", &path, e))?;
+                open_dir(None, &path)
+            }
+            r => r,
+        };
+        Ok(Dir { fd: fd.map_err(|e| dir_err(&path, e))?, path })
+    }
+
+    /// The subdirectory `name` when it exists; an error when it is a link or no directory.
+    fn find(&self, name: &str) -> Result<Option<Dir>> {
+        match open_dir(Some(&self.fd), Path::new(name)) {
+            Ok(fd) => Ok(Some(Dir { fd, path: self.join(name) })),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(dir_err(&self.join(name), e)),
         }
     }
-    Ok(true)
-}
 
-fn mkdir(dir: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .map_err(|e| io_err("cannot create directory", dir, e))
-}
-
-/// Writes `data` to `path` so that a reader sees the old file or the new one, never a part: a
-/// temporary file in the same directory, created with `mode` (never wider), owned by `owner`,
-/// renamed over `path`. `Durability::Synced` also fsyncs the file before the rename and the
-/// directory after it, so that the file survives a crash of the host.
-fn write_atomic(
-    path: &Path,
-    data: &[u8],
-    mode: u32,
-    owner: Option<(u32, u32)>,
-    durability: Durability,
-) -> Result<()> {
-    let file_name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.dind-init-tmp"));
-    let _ = fs::remove_file(&tmp); // left by a crash
-    let written = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?; // exact, whatever the umask
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+    /// The subdirectory `name`, made (0755) when missing.
+    fn make(&self, name: &str) -> Result<Dir> {
+        match mkdirat(Some(self.fd.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(io_err("cannot create directory", &self.join(name), e.desc())),
         }
-        f.write_all(data)?;
+        let fd =
+            open_dir(Some(&self.fd), Path::new(name)).map_err(|e| dir_err(&self.join(name), e))?;
+        Ok(Dir { fd, path: self.join(name) })
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The key file `name`, open, and its bytes; `None` when it is missing or empty (docker:dind's
+    /// `[ -s ]`). Refused: a symbolic link, anything but a regular file (a FIFO would block the
+    /// start: it is opened non-blocking), a file with other hard links (its mode is set on the
+    /// open file, which would change the other names too), one larger than `MAX_KEY_BYTES`.
+    fn read_key(&self, name: &str) -> Result<Option<(fs::File, Vec<u8>)>> {
+        let path = self.join(name);
+        let flags = OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
+        let file = match openat(Some(self.fd.as_raw_fd()), name, flags, Mode::empty()) {
+            // SAFETY: openat just returned this descriptor, and nothing else owns it.
+            Ok(fd) => unsafe { fs::File::from_raw_fd(fd) },
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(link_err(&path)),
+            Err(e) => return Err(io_err("cannot open", &path, e.desc())),
+        };
+        let st = fstat(file.as_raw_fd()).map_err(|e| io_err("cannot look at", &path, e.desc()))?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(Error::Setup(format!(
+                "TLS: {} is not a regular file: refusing to read it as a key",
+                path.display()
+            )));
+        }
+        if st.st_nlink > 1 {
+            return Err(Error::Setup(format!(
+                "TLS: {} has {} hard links: refusing to use it as a key and change its mode \
+                 (the other names would change too); replace it with a file of its own",
+                path.display(),
+                st.st_nlink
+            )));
+        }
+        let mut text = Vec::new();
+        (&file)
+            .take(MAX_KEY_BYTES + 1)
+            .read_to_end(&mut text)
+            .map_err(|e| io_err("cannot read", &path, e))?;
+        if text.len() as u64 > MAX_KEY_BYTES {
+            return Err(Error::Setup(format!(
+                "TLS: {} is larger than {} KiB: not a key file; refusing to read it",
+                path.display(),
+                MAX_KEY_BYTES / 1024
+            )));
+        }
+        Ok((!text.is_empty()).then_some((file, text)))
+    }
+
+    /// Writes `data` to `name` so that a reader sees the old file or the new one, never a part:
+    /// a temporary file in the same directory, created exclusively (never through a link) with
+    /// `mode` set on its descriptor (exact, whatever the umask), owned by `owner`, renamed over
+    /// `name` (which replaces a link, never writes through it). `Durability::Synced` also fsyncs
+    /// the file before the rename and the directory after it, so that the file survives a crash
+    /// of the host.
+    fn write_atomic(
+        &self,
+        name: &str,
+        data: &[u8],
+        mode: u32,
+        owner: Option<(u32, u32)>,
+        durability: Durability,
+    ) -> Result<()> {
+        let dirfd = Some(self.fd.as_raw_fd());
+        let tmp = format!(".{name}.dind-init-tmp");
+        let _ = unlinkat(dirfd, tmp.as_str(), UnlinkatFlags::NoRemoveDir); // left by a crash
+        let written = (|| {
+            let flags = OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC;
+            let fd = openat(dirfd, tmp.as_str(), flags, Mode::from_bits_truncate(mode))?;
+            // SAFETY: openat just returned this descriptor, and nothing else owns it.
+            let mut f = unsafe { fs::File::from_raw_fd(fd) };
+            fchmod(f.as_raw_fd(), Mode::from_bits_truncate(mode))?;
+            if let Some((uid, gid)) = owner {
+                fchown(f.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+            }
+            f.write_all(data).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+            if durability == Durability::Synced {
+                fsync(f.as_raw_fd())?;
+            }
+            Ok::<(), Errno>(())
+        })();
+        if let Err(e) = written {
+            let _ = unlinkat(dirfd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+            return Err(io_err("cannot write", &self.join(&tmp), e.desc()));
+        }
+        if let Err(e) = renameat(dirfd, tmp.as_str(), dirfd, name) {
+            let _ = unlinkat(dirfd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+            let what = format!("cannot rename {} to", self.join(&tmp).display());
+            return Err(io_err(&what, &self.join(name), e.desc()));
+        }
         if durability == Durability::Synced {
-            f.sync_all()?;
+            fsync(self.fd.as_raw_fd())
+                .map_err(|e| io_err("cannot sync directory", &self.path, e.desc()))?;
         }
-        Ok::<(), std::io::Error>(())
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err("cannot write", &tmp, e));
+        Ok(())
     }
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io_err(&format!("cannot rename {} to", tmp.display()), path, e)
-    })?;
-    match (durability, path.parent()) {
-        (Durability::Synced, Some(dir)) => {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-            fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io_err("cannot sync directory", dir, e))
-        }
-        _ => Ok(()),
+
+    /// Renames `from` to `to` in this directory (a link is moved, not followed).
+    fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let fd = Some(self.fd.as_raw_fd());
+        renameat(fd, from, fd, to).map_err(|e| io_err("cannot rename", &self.join(from), e.desc()))
+    }
+}
+
+/// A directory opened without following a link at its last component.
+fn open_dir(at: Option<&OwnedFd>, path: &Path) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(at.map(|d| d.as_raw_fd()), path, flags, Mode::empty())?;
+    // SAFETY: openat just returned this descriptor, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn link_err(path: &Path) -> Error {
+    Error::Setup(format!(
+        "TLS: {} is a symbolic link: dind-init does not follow links in the certificate \
+         directory (it may be shared with other containers, and it writes there as root); put \
+         the directory or file itself there",
+        path.display()
+    ))
+}
+
+/// Why a directory could not be opened. `O_DIRECTORY | O_NOFOLLOW` fails on a link with ELOOP
+/// or ENOTDIR; the latter is told apart by looking (for the message only: both are refused).
+fn dir_err(path: &Path, e: Errno) -> Error {
+    let is_link = || fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    match e {
+        Errno::ELOOP => link_err(path),
+        Errno::ENOTDIR if is_link() => link_err(path),
+        Errno::ENOTDIR => Error::Setup(format!("TLS: {} is not a directory", path.display())),
+        e => io_err("cannot open directory", path, e.desc()),
+    }
+}
+
+/// Whether `name` in `dir` is there and not empty, as docker:dind's `[ -s ]` asks of files it
+/// does not open (the user's own server files, a CA key or certificate that exists): a
+/// symbolic link is not followed and counts as there (a Kubernetes secret's files are links;
+/// dockerd opens them, dind-init never does). No directory: not there.
+fn given(dir: Option<&Dir>, name: &str) -> Result<bool> {
+    let Some(dir) = dir else { return Ok(false) };
+    match fstatat(Some(dir.fd.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK
+            || st.st_size > 0),
+        Err(Errno::ENOENT) => Ok(false),
+        Err(e) => Err(io_err("cannot look at", &dir.join(name), e.desc())),
     }
 }
 
@@ -851,17 +940,22 @@ enum Durability {
     Atomic,
 }
 
-/// Gives a kept file the mode and owner it would have been written with.
-fn set_mode_owner(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
-    let m = fs::metadata(path).map_err(|e| io_err("cannot look at", path, e))?;
-    if m.mode() & 0o7777 != mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|e| io_err("cannot chmod", path, e))?;
+/// Gives a kept key the mode and owner it would have been written with, on its open file.
+fn set_mode_owner(
+    file: &fs::File,
+    path: &Path,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    let st = fstat(file.as_raw_fd()).map_err(|e| io_err("cannot look at", path, e.desc()))?;
+    if st.st_mode & 0o7777 != mode {
+        fchmod(file.as_raw_fd(), Mode::from_bits_truncate(mode))
+            .map_err(|e| io_err("cannot chmod", path, e.desc()))?;
     }
     if let Some((uid, gid)) = owner {
-        if (m.uid(), m.gid()) != (uid, gid) {
-            std::os::unix::fs::chown(path, Some(uid), Some(gid))
-                .map_err(|e| io_err("cannot chown", path, e))?;
+        if (st.st_uid, st.st_gid) != (uid, gid) {
+            fchown(file.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                .map_err(|e| io_err("cannot chown", path, e.desc()))?;
         }
     }
     Ok(())
@@ -872,7 +966,10 @@ mod tests {
     use super::*;
     use p256::ecdsa::signature::Verifier;
     use p256::ecdsa::VerifyingKey;
+    use p256::pkcs8::der::asn1::{AnyRef, UtcTime};
+    use p256::pkcs8::der::{Decode, Encode, Reader, SliceReader, Tagged};
     use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::process::{Command, Stdio};
 
     /// A scratch certificate directory, removed when the guard drops.
@@ -923,14 +1020,34 @@ mod tests {
         out
     }
 
-    /// The next element whole (tag, length and content).
-    fn raw<'a>(d: &mut Der<'a>) -> &'a [u8] {
-        let before = d.0;
-        d.next().expect("DER element");
-        &before[..before.len() - d.0.len()]
+    /// A PEM block, for the tests' own key files.
+    fn pem(label: &str, der: &[u8]) -> String {
+        super::pem(label, der).unwrap()
     }
 
-    /// A certificate's parts, walked with the module's own DER reader.
+    /// rsaEncryption, as DER.
+    const OID_RSA_DER: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
+    /// The DER elements in `content` (a SEQUENCE's, say), read by RustCrypto's der.
+    fn children(content: &[u8]) -> Vec<AnyRef<'_>> {
+        let mut r = SliceReader::new(content).unwrap();
+        let mut out = Vec::new();
+        while !r.is_finished() {
+            out.push(r.decode::<AnyRef>().unwrap());
+        }
+        out
+    }
+
+    fn tag(a: &AnyRef) -> u8 {
+        a.tag().into()
+    }
+
+    /// An element whole (tag, length and content).
+    fn whole(a: &AnyRef) -> Vec<u8> {
+        a.to_der().unwrap()
+    }
+
+    /// A certificate's parts, walked with RustCrypto's der.
     struct Cert {
         tbs: Vec<u8>,
         issuer: Vec<u8>,
@@ -953,47 +1070,51 @@ mod tests {
     }
 
     fn parse_cert(text: &str) -> Cert {
-        let blocks = pem_blocks(text);
-        assert_eq!(blocks.len(), 1);
-        assert_eq!(blocks[0].0, "CERTIFICATE");
-        let der = base64_decode(&blocks[0].1).unwrap();
-        let mut top = Der(&der);
-        let mut cert = Der(top.expect(0x30).unwrap());
-        assert!(top.0.is_empty(), "trailing bytes after the certificate");
-        let tbs = raw(&mut cert).to_vec();
-        assert_eq!(raw(&mut cert), ALG_ECDSA_SHA256);
-        let sig_bits = cert.expect(0x03).unwrap();
-        assert!(cert.0.is_empty());
-        let mut sig = Der(Der(&sig_bits[1..]).expect(0x30).unwrap());
-        let (r, s) = (sig.expect(0x02).unwrap(), sig.expect(0x02).unwrap());
+        assert_eq!(pem_blocks(text).len(), 1);
+        let (label, der) = pem::decode_vec(text.as_bytes()).unwrap();
+        assert_eq!(label, "CERTIFICATE");
+        let top = AnyRef::from_der(&der).expect("one element, no trailing bytes");
+        assert_eq!(tag(&top), 0x30);
+        let cert = children(top.value());
+        assert_eq!(cert.len(), 3);
+        let tbs = whole(&cert[0]);
+        assert_eq!(whole(&cert[1]), ALG_ECDSA_SHA256);
+        assert_eq!(tag(&cert[2]), 0x03);
+        let sig = AnyRef::from_der(&cert[2].value()[1..]).unwrap();
+        let rs = children(sig.value());
+        assert!(rs.len() == 2 && rs.iter().all(|x| tag(x) == 0x02));
         let fixed = |x: &[u8]| {
             let x = if x.len() == 33 { &x[1..] } else { x };
             let mut b = [0u8; 32];
             b[32 - x.len()..].copy_from_slice(x);
             b
         };
-        let sig = Signature::from_scalars(fixed(r), fixed(s)).unwrap();
+        let sig = Signature::from_scalars(fixed(rs[0].value()), fixed(rs[1].value())).unwrap();
 
-        let mut t = Der(Der(&tbs).expect(0x30).unwrap());
-        assert_eq!(raw(&mut t), [0xa0, 0x03, 0x02, 0x01, 0x02]);
-        let serial = t.expect(0x02).unwrap();
-        assert!(serial.len() == 16 && serial[0] & 0x80 == 0 && serial[0] != 0);
-        assert_eq!(raw(&mut t), ALG_ECDSA_SHA256);
-        let issuer = raw(&mut t).to_vec();
-        let mut validity = Der(t.expect(0x30).unwrap());
-        let validity = (raw(&mut validity).to_vec(), raw(&mut validity).to_vec());
-        let subject = raw(&mut t).to_vec();
-        let mut spki = Der(t.expect(0x30).unwrap());
-        assert_eq!(spki.expect(0x30).unwrap(), [OID_EC_PUBLIC_KEY, OID_P256].concat());
-        let point = spki.expect(0x03).unwrap()[1..].to_vec();
-        let mut list = Der(Der(t.expect(0xa3).unwrap()).expect(0x30).unwrap());
-        assert!(t.0.is_empty());
+        let t = children(cert[0].value());
+        assert_eq!(t.len(), 8);
+        assert_eq!(whole(&t[0]), [0xa0, 0x03, 0x02, 0x01, 0x02]);
+        let serial = t[1].value();
+        assert!(
+            tag(&t[1]) == 0x02 && serial.len() == 16 && serial[0] & 0x80 == 0 && serial[0] != 0
+        );
+        assert_eq!(whole(&t[2]), ALG_ECDSA_SHA256);
+        let issuer = whole(&t[3]);
+        let v = children(t[4].value());
+        let validity = (whole(&v[0]), whole(&v[1]));
+        let subject = whole(&t[5]);
+        let spki = children(t[6].value());
+        assert_eq!(spki[0].value(), [OID_EC_PUBLIC_KEY, OID_P256].concat());
+        let point = spki[1].value()[1..].to_vec();
+        assert_eq!(tag(&t[7]), 0xa3);
+        let list = children(t[7].value());
         let mut exts = Vec::new();
-        while let Some(e) = list.expect(0x30) {
-            let mut e = Der(e);
-            let oid = e.expect(0x06).unwrap().to_vec();
-            let critical = e.expect(0x01).is_some_and(|b| b == [0xff]);
-            exts.push((oid, critical, e.expect(0x04).unwrap().to_vec()));
+        for e in children(list[0].value()) {
+            let parts = children(e.value());
+            let critical = parts.len() == 3 && parts[1].value() == [0xff];
+            let value = parts.last().unwrap();
+            assert_eq!(tag(value), 0x04);
+            exts.push((parts[0].value().to_vec(), critical, value.value().to_vec()));
         }
         Cert { tbs, issuer, subject, validity, point, exts, sig }
     }
@@ -1005,44 +1126,38 @@ mod tests {
 
     /// The GeneralNames of a subjectAltName value.
     fn san_names(value: &[u8]) -> (Vec<String>, Vec<IpAddr>) {
-        let mut names = Der(Der(value).expect(0x30).unwrap());
+        let seq = AnyRef::from_der(value).unwrap();
         let (mut dns, mut ips) = (Vec::new(), Vec::new());
-        while let Some((tag, v)) = names.next() {
-            match (tag, v.len()) {
+        for n in children(seq.value()) {
+            let v = n.value();
+            match (tag(&n), v.len()) {
                 (0x82, _) => dns.push(String::from_utf8(v.to_vec()).unwrap()),
                 (0x87, 4) => ips.push(IpAddr::from(<[u8; 4]>::try_from(v).unwrap())),
                 (0x87, 16) => ips.push(IpAddr::from(<[u8; 16]>::try_from(v).unwrap())),
-                _ => panic!("unexpected GeneralName {tag:#x}"),
+                (t, _) => panic!("unexpected GeneralName {t:#x}"),
             }
         }
         (dns, ips)
     }
 
     #[test]
-    fn base64_matches_rfc4648_vectors_and_round_trips() {
-        let vectors = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, enc) in vectors {
-            assert_eq!(base64_encode(plain.as_bytes()), enc);
-            assert_eq!(base64_decode(enc).unwrap(), plain.as_bytes());
-        }
+    fn pem_is_rustcryptos_64_columns_and_blocks_are_found_in_order() {
         let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
         let text = pem("X", &data);
+        assert!(text.starts_with("-----BEGIN X-----\n") && text.ends_with("-----END X-----\n"));
         assert!(text.lines().all(|l| l.len() <= 64));
-        assert_eq!(base64_decode(&pem_blocks(&text)[0].1).unwrap(), data);
-        assert_eq!(base64_decode("Zm9v\r\n Ym Fy\n").unwrap(), b"foobar");
-        assert!(base64_decode("Zm9v*").is_none());
-        assert!(base64_decode("Zg==Zg").is_none());
+        assert_eq!(pem::decode_vec(text.as_bytes()).unwrap(), ("X", data.clone()));
+        let two = format!("junk\n{}between\n{}", pem("A", b"a"), pem("B", b"b"));
+        let blocks = pem_blocks(&two);
+        assert_eq!(blocks.iter().map(|b| b.0).collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(pem::decode_vec(blocks[1].1.as_bytes()).unwrap(), ("B", b"b".to_vec()));
+        // A BEGIN without its END, or a label across lines: no block.
+        assert!(pem_blocks("-----BEGIN A-----\nQQ==\n-----END B-----\n").is_empty());
+        assert!(pem_blocks("-----BEGIN A\n-----\n").is_empty());
     }
 
     #[test]
-    fn der_lengths_integers_and_reader() {
+    fn der_writer_agrees_with_rustcryptos_reader() {
         assert_eq!(tlv(0x04, &[7; 0x7f])[..2], [0x04, 0x7f]);
         assert_eq!(tlv(0x04, &[7; 0x80])[..3], [0x04, 0x81, 0x80]);
         assert_eq!(tlv(0x04, &[7; 0x100])[..4], [0x04, 0x82, 0x01, 0x00]);
@@ -1050,15 +1165,12 @@ mod tests {
         assert_eq!(uint(&[0x00, 0x00, 0x01]), [0x02, 0x01, 0x01]);
         assert_eq!(uint(&[0x00, 0x00]), [0x02, 0x01, 0x00]);
         assert_eq!(uint(&[0xff; 2]), [0x02, 0x03, 0x00, 0xff, 0xff]);
-        let long = vec![9u8; 300];
-        let both = [tlv(0x04, &long), tlv(0x05, &[])].concat();
-        let mut d = Der(&both);
-        assert_eq!(d.expect(0x05), None, "a wrong tag consumes nothing");
-        assert_eq!(d.expect(0x04), Some(&long[..]));
-        assert_eq!(d.next(), Some((0x05, &[][..])));
-        assert_eq!(d.next(), None);
-        assert_eq!(Der(&[0x04, 0x05, 1, 2]).next(), None, "a length past the end");
-        assert_eq!(Der(&[0x04, 0x80]).next(), None, "indefinite length");
+        for len in [0, 1, 0x7f, 0x80, 0xff, 0x100, 70_000] {
+            let content = vec![9u8; len];
+            let der = tlv(0x04, &content);
+            let any = AnyRef::from_der(&der).unwrap();
+            assert_eq!((tag(&any), any.value()), (0x04, &content[..]), "{len}");
+        }
     }
 
     #[test]
@@ -1137,7 +1249,7 @@ mod tests {
     #[test]
     fn keys_round_trip_and_foreign_keys_are_named() {
         let secret = generate_key().unwrap();
-        let text = pkcs8_pem(&secret);
+        let text = pkcs8_pem(&secret).unwrap();
         assert!(text.starts_with("-----BEGIN PRIVATE KEY-----\n"));
         assert_eq!(parse_key_pem(&text).unwrap().to_bytes(), secret.to_bytes());
         // SEC1, as `openssl ecparam -genkey` writes it (after an EC PARAMETERS block).
@@ -1153,8 +1265,11 @@ mod tests {
         let p384 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
         let other_curve = pem("EC PRIVATE KEY", &sec1(&p384));
         assert!(parse_key_pem(&other_curve).unwrap_err().contains("another curve"));
-        let rsa_pkcs8 =
-            seq(&[&[0x02, 0x01, 0x00], &seq(&[OID_RSA, &[0x05, 0x00]]), &tlv(0x04, &[0x30, 0x00])]);
+        let rsa_pkcs8 = seq(&[
+            &[0x02, 0x01, 0x00],
+            &seq(&[OID_RSA_DER, &[0x05, 0x00]]),
+            &tlv(0x04, &[0x30, 0x00]),
+        ]);
         assert_eq!(parse_key_pem(&pem("PRIVATE KEY", &rsa_pkcs8)).unwrap_err(), "an RSA key");
         assert_eq!(
             parse_key_pem(&pem("RSA PRIVATE KEY", &[0x30, 0x00])).unwrap_err(),
@@ -1224,14 +1339,15 @@ mod tests {
         assert_eq!((server.subject.clone(), server.issuer.clone()), (name(SERVER_CN), name(CA_CN)));
         assert_eq!((client.subject.clone(), client.issuer.clone()), (name(CLIENT_CN), name(CA_CN)));
 
-        // Valid from now for 825 days.
+        // Valid for 825 days from the moment of issue, and from 5 minutes before it for clients
+        // whose clock runs behind (cfssl's backdating). Read by RustCrypto's der.
         let now = unix_now();
         for c in [&ca, &server, &client] {
-            let (from, to) = &c.validity;
-            let from_ok = (now.saturating_sub(5)..=now).any(|t| time(t) == *from);
-            assert!(from_ok, "notBefore {from:?}");
-            let start = (now.saturating_sub(5)..=now).find(|t| time(*t) == *from).unwrap();
-            assert_eq!(*to, time(start + VALID_DAYS * 86_400));
+            let secs = |t: &[u8]| UtcTime::from_der(t).unwrap().to_unix_duration().as_secs();
+            let (from, to) = (secs(&c.validity.0), secs(&c.validity.1));
+            let issued = from + BACKDATE_SECS;
+            assert!((now.saturating_sub(5)..=now).contains(&issued), "notBefore {from}, now {now}");
+            assert_eq!(to, issued + VALID_DAYS * 86_400, "notAfter");
         }
 
         // The CA: CA:TRUE, pathlen 0, digitalSignature + keyCertSign, both critical; its key id.
@@ -1397,28 +1513,153 @@ mod tests {
     #[test]
     fn errors_name_the_path() {
         let dir = tmp("errors");
-        fs::create_dir_all(&dir).unwrap();
         let file = dir.join("a-file");
         fs::write(&file, "not a directory").unwrap();
         let e = ensure(&request(&file.join("certs"))).unwrap_err();
-        assert!(e.to_string().contains(&file.join("certs/ca").display().to_string()), "{e}");
-        let e =
-            write_atomic(&file.join("x.pem"), b"x", 0o644, None, Durability::Atomic).unwrap_err();
-        assert!(e.to_string().contains(&file.display().to_string()), "{e}");
+        assert!(e.to_string().contains(&file.join("certs").display().to_string()), "{e}");
+        let e = ensure(&request(&file)).err().unwrap();
+        assert!(e.to_string().contains(&format!("{} is not a directory", file.display())), "{e}");
+        let certs = dir.join("certs");
+        fs::create_dir_all(&certs).unwrap();
+        fs::write(certs.join("ca"), "a file").unwrap();
+        let e = ensure(&request(&certs)).unwrap_err();
+        assert!(e.to_string().contains(&certs.join("ca").display().to_string()), "{e}");
+    }
+
+    /// A file outside the certificate directory, for links to point at: a valid P-256 key,
+    /// mode 0600, as someone's secret would be.
+    fn outside_key(dir: &Path) -> (PathBuf, String) {
+        let path = dir.join("secret.pem");
+        let text = pkcs8_pem(&generate_key().unwrap()).unwrap().to_string();
+        fs::write(&path, &text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        (path, text)
+    }
+
+    #[test]
+    fn a_linked_key_is_refused_and_its_target_neither_read_nor_chmodded_nor_replaced() {
+        let dir = tmp("link-key");
+        let (secret, text) = outside_key(&dir);
+        let certs = dir.join("certs");
+        fs::create_dir_all(certs.join("client")).unwrap();
+        std::os::unix::fs::symlink(&secret, certs.join("client/key.pem")).unwrap();
+        let e = ensure(&request(&certs)).unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.exit_code(), crate::error::EXIT_SETUP);
+        assert!(msg.contains(&certs.join("client/key.pem").display().to_string()), "{msg}");
+        assert!(msg.contains("symbolic link"), "{msg}");
+        // Before: the key was used as the client's and its target made 0644 (world-readable).
+        assert_eq!((read(&secret), mode(&secret)), (text, 0o600));
+        assert!(fs::symlink_metadata(certs.join("client/key.pem")).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn a_linked_certificate_is_replaced_not_written_through() {
+        let dir = tmp("link-cert");
+        let outside = dir.join("outside.txt");
+        fs::write(&outside, "keep me").unwrap();
+        let certs = dir.join("certs");
+        ensure(&request(&certs)).unwrap();
+        fs::remove_file(certs.join("client/cert.pem")).unwrap();
+        std::os::unix::fs::symlink(&outside, certs.join("client/cert.pem")).unwrap();
+        std::os::unix::fs::symlink(&outside, certs.join("client/.ca.pem.dind-init-tmp")).unwrap();
+        ensure(&request(&certs)).unwrap();
+        assert_eq!(read(&outside), "keep me");
+        let m = fs::symlink_metadata(certs.join("client/cert.pem")).unwrap();
+        assert!(m.is_file(), "the link was replaced by the certificate");
+        assert!(read(&certs.join("client/cert.pem")).starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
+    fn linked_subdirectories_and_a_linked_certdir_are_refused() {
+        for sub in ["ca", "server", "client"] {
+            let dir = tmp(&format!("link-{sub}"));
+            let elsewhere = dir.join("elsewhere");
+            fs::create_dir_all(&elsewhere).unwrap();
+            let certs = dir.join("certs");
+            fs::create_dir_all(&certs).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, certs.join(sub)).unwrap();
+            let e = ensure(&request(&certs)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{} is a symbolic link", certs.join(sub).display())),
+                "{e}"
+            );
+            let written: Vec<_> = fs::read_dir(&elsewhere).unwrap().collect();
+            assert!(written.is_empty(), "{sub}: written through the link: {written:?}");
+        }
+        // The certificate directory itself: docker:dind users mount a volume there.
+        let dir = tmp("link-root");
+        let real = dir.join("real");
+        fs::create_dir_all(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.join("certs")).unwrap();
+        for given in [dir.join("certs"), PathBuf::from(format!("{}/", dir.join("certs").display()))]
+        {
+            let e = ensure(&request(&given)).unwrap_err().to_string();
+            assert!(e.contains("is a symbolic link"), "{}: {e}", given.display());
+        }
+        assert_eq!(fs::read_dir(&real).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn huge_fifo_or_hard_linked_key_files_are_refused() {
+        let dir = tmp("odd-keys");
+        let certs = dir.join("certs");
+        fs::create_dir_all(certs.join("ca")).unwrap();
+        // A valid key followed by 64 KiB of comment: before, read whole and used.
+        let key = pkcs8_pem(&generate_key().unwrap()).unwrap().to_string();
+        let huge = format!("{key}{}", "# padding\n".repeat(7000));
+        fs::write(certs.join("ca/key.pem"), &huge).unwrap();
+        let e = ensure(&request(&certs)).unwrap_err().to_string();
+        assert!(e.contains("ca/key.pem is larger than 64 KiB"), "{e}");
+        // Just under the limit is read (and a valid key kept).
+        let fits = format!("{key}{}", "#".repeat(MAX_KEY_BYTES as usize - key.len()));
+        fs::write(certs.join("ca/key.pem"), &fits).unwrap();
+        assert!(ensure(&request(&certs)).unwrap().new_keys.len() == 2);
+        // A FIFO would block the start for ever: refused at once.
+        fs::remove_file(certs.join("client/key.pem")).unwrap();
+        nix::unistd::mkfifo(&certs.join("client/key.pem"), Mode::from_bits_truncate(0o644))
+            .unwrap();
+        let e = ensure(&request(&certs)).unwrap_err().to_string();
+        assert!(e.contains("client/key.pem is not a regular file"), "{e}");
+        fs::remove_file(certs.join("client/key.pem")).unwrap();
+        // A hard link to someone's key: its mode would change under the other name too.
+        let (secret, text) = outside_key(&dir);
+        fs::hard_link(&secret, certs.join("client/key.pem")).unwrap();
+        let e = ensure(&request(&certs)).unwrap_err().to_string();
+        assert!(e.contains("client/key.pem has 2 hard links"), "{e}");
+        assert_eq!((read(&secret), mode(&secret)), (text, 0o600));
+    }
+
+    #[test]
+    fn own_server_files_may_be_links_they_are_never_opened() {
+        // A Kubernetes secret mounted at server/: its files are links into ..data/.
+        let dir = tmp("byo-links");
+        let data = dir.join("data");
+        fs::create_dir_all(&data).unwrap();
+        let certs = dir.join("certs");
+        fs::create_dir_all(certs.join("server")).unwrap();
+        for f in ["ca.pem", "cert.pem", "key.pem"] {
+            fs::write(data.join(f), format!("mine: {f}")).unwrap();
+            std::os::unix::fs::symlink(data.join(f), certs.join("server").join(f)).unwrap();
+        }
+        let f = ensure(&request(&certs)).unwrap();
+        assert!(!f.generated && f.summary.contains("as given"), "{f:?}");
+        assert_eq!(f.key, certs.join("server/key.pem"));
+        assert!(!certs.join("ca").exists() && !certs.join("client").exists());
     }
 
     #[test]
     fn atomic_writes_replace_whole_files_with_exact_modes() {
         let dir = tmp("atomic");
-        fs::create_dir_all(&dir).unwrap();
         let path = dir.join("key.pem");
         // A temporary file a crash left behind, with a mode too wide.
         let stale = dir.join(".key.pem.dind-init-tmp");
         fs::write(&stale, "stale").unwrap();
         fs::set_permissions(&stale, fs::Permissions::from_mode(0o666)).unwrap();
-        write_atomic(&path, b"first", 0o600, None, Durability::Synced).unwrap();
+        let d = Dir::open_root(&dir).unwrap();
+        d.write_atomic("key.pem", b"first", 0o600, None, Durability::Synced).unwrap();
         assert_eq!((read(&path).as_str(), mode(&path)), ("first", 0o600));
-        write_atomic(&path, b"second", 0o644, None, Durability::Atomic).unwrap();
+        d.write_atomic("key.pem", b"second", 0o644, None, Durability::Atomic).unwrap();
         assert_eq!((read(&path).as_str(), mode(&path)), ("second", 0o644));
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
     }
@@ -1687,5 +1928,80 @@ while True:
             seen.iter().filter(|l| l.starts_with("request from docker:dind client : ")).count();
         assert!(requests >= 2, "the server saw: {seen:?}");
         assert!(!seen.iter().any(|l| l.starts_with("error")), "the server saw: {seen:?}");
+    }
+
+    /// What stays hand-written here, fuzzed: the DER writer checked against RustCrypto's der
+    /// reader, the PEM block finder, and the parsers of what users write (key files, names).
+    mod fuzz {
+        use super::*;
+        use p256::pkcs8::der::asn1::{GeneralizedTime, UintRef};
+        use proptest::prelude::*;
+
+        const PEMISH: &str =
+            "(-----(BEGIN|END) (PRIVATE KEY|EC PRIVATE KEY|RSA PRIVATE KEY|X)-----\
+                              \r?\n|Proc-Type: 4,ENCRYPTED\n|[A-Za-z0-9+/=]{0,70}\r?\n| *\n){0,10}";
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: crate::fuzz_cases(2000), ..ProptestConfig::default()
+            })]
+            #[test]
+            fn tlv_is_read_back_by_der(content in proptest::collection::vec(any::<u8>(), 0..600)) {
+                let der = tlv(0x04, &content);
+                let any = AnyRef::from_der(&der).unwrap();
+                prop_assert_eq!((tag(&any), any.value()), (0x04, &content[..]));
+                let wrapped = seq(&[&der, &der]);
+                prop_assert_eq!(children(AnyRef::from_der(&wrapped).unwrap().value()).len(), 2);
+            }
+            #[test]
+            fn uint_is_a_der_integer(bytes in proptest::collection::vec(any::<u8>(), 1..40)) {
+                let der = uint(&bytes);
+                let n = UintRef::from_der(&der).unwrap();
+                let skip = bytes.iter().take_while(|&&b| b == 0).count().min(bytes.len() - 1);
+                prop_assert_eq!(n.as_bytes(), &bytes[skip..]);
+            }
+            #[test]
+            fn time_is_read_back_by_der(t in 0u64..4_102_444_800) {
+                let der = time(t);
+                let secs = if t < 2_524_608_000 {
+                    UtcTime::from_der(&der).unwrap().to_unix_duration().as_secs()
+                } else {
+                    GeneralizedTime::from_der(&der).unwrap().to_unix_duration().as_secs()
+                };
+                prop_assert_eq!(secs, t);
+            }
+            #[test]
+            fn pem_blocks_are_whole_blocks(text in PEMISH) {
+                for (label, block) in pem_blocks(&text) {
+                    let begin = format!("-----BEGIN {label}-----");
+                    let end = format!("-----END {label}-----");
+                    prop_assert!(block.starts_with(&begin) && block.ends_with(&end), "{:?}", block);
+                }
+            }
+            #[test]
+            fn key_files_never_panic(text in PEMISH, any_text in "\\PC{0,200}") {
+                let _ = parse_key_pem(&text);
+                let _ = parse_key_pem(&any_text);
+            }
+            #[test]
+            fn pkcs8_and_sec1_never_panic(der in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let _ = parse_pkcs8(&der);
+                let _ = parse_sec1(&der);
+                let _ = parse_key_pem(&pem("PRIVATE KEY", &der));
+                let _ = parse_key_pem(&pem("EC PRIVATE KEY", &der));
+            }
+            #[test]
+            fn tls_san_round_trips(text in "((DNS:|IP:|dns:)?[a-z0-9.:*-]{0,12}[, ]{0,2}){0,5}") {
+                if let Ok(sans) = parse_tls_san(&text) {
+                    prop_assert_eq!(parse_tls_san(&sans.to_string()).unwrap(), sans);
+                }
+            }
+            #[test]
+            fn names_never_panic(host in "\\PC{0,20}", hosts in "([0-9.]{0,8}[ \t]+[a-z.# ]{0,12}\n){0,4}") {
+                let _ = parse_tls_san(&host);
+                let _ = host_names(Some(&host), Some(&host), &hosts);
+                let _ = canonical_name(&hosts, &host);
+            }
+        }
     }
 }

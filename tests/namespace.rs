@@ -734,6 +734,9 @@ fn bad_usage_exits_2_naming_the_flag_or_variable() {
         (&["--iptables", "both"], &[], "--iptables"),
         (&[], &[("DOCKER_DAEMON_ARGS", "--label 'unterminated")], "DOCKER_DAEMON_ARGS"),
         (&["--shutdown-timeout"], &[], "--shutdown-timeout"),
+        // Only "" turns TLS off: a blank or relative DOCKER_TLS_CERTDIR fails closed.
+        (&[], &[("DOCKER_TLS_CERTDIR", " ")], "DOCKER_TLS_CERTDIR"),
+        (&[], &[("DOCKER_TLS_CERTDIR", "certs")], "DOCKER_TLS_CERTDIR"),
     ];
     for (args, env, needle) in cases {
         let mut spec = c.run().opts(args);
@@ -1284,6 +1287,31 @@ fn tcp_only_hosts_get_a_unix_socket_to_probe() {
         "{:?}",
         c.fake_args()
     );
+}
+
+/// daemon.json is read as JSON: `"hosts": []` means dockerd's default socket (before: refused
+/// with exit 2), and a file that exists but does not parse stops the start with exit 125,
+/// naming the file and the line (before: read as an empty configuration).
+#[test]
+fn daemon_json_empty_hosts_run_and_malformed_json_exits_125_naming_the_file() {
+    let c = setup!("djson");
+    let file = c.path("daemon.json");
+    let args = format!("--config-file {} --pidfile {}", file.display(), c.pidfile());
+    std::fs::write(&file, "{\"hosts\": []}\n").unwrap();
+    let o = c.run().env("DOCKER_DAEMON_ARGS", &args).sh("echo \"DOCKER_HOST=$DOCKER_HOST\"").go();
+    o.code(0).stdout_has("DOCKER_HOST=unix:///var/run/docker.sock\n");
+    assert!(!c.fake_args().iter().any(|a| a.starts_with("--host")), "{:?}", c.fake_args());
+
+    std::fs::remove_file(c.events_path()).unwrap();
+    std::fs::write(
+        &file,
+        "{\n  \"hosts\": [\"unix:///var/run/docker.sock\"]\n  \"mtu\": 1400\n}\n",
+    )
+    .unwrap();
+    let o = c.run().env("DOCKER_DAEMON_ARGS", &args).cmd(&["true"]).timeout(10).go();
+    assert_eq!(o.code, Some(125), "{}", o.dump());
+    o.stderr_has(&file.display().to_string()).stderr_has("line 3");
+    assert!(!c.path("events").exists(), "dockerd was started\n{}", o.dump());
 }
 
 /// DOCKER_HOST=unix:///PATH says where dockerd listens (docker:dind's rule), and that is

@@ -1,8 +1,10 @@
-//! dockerd's life: its command line (`plan`), what it leaves on disk (`state`), the process
-//! table and what in it is dind-init's own (`procs`), its output (`log`), the stop sequence
+//! dockerd's life: its command line (`plan`, with its config file: `daemon_json`), what it
+//! leaves on disk (`state`), the process table and what in it is dind-init's own (`procs`),
+//! whose daemon answers on a socket (`owner`), its output (`log`), the stop sequence
 //! (`stop`), and here, starting it: in its own session, stdin from /dev/null, the signal mask
 //! and dispositions restored, its output through a pipe into the log thread.
 
+pub(crate) mod daemon_json;
 pub(crate) mod log;
 pub(crate) mod owner;
 pub(crate) mod plan;

@@ -6,6 +6,7 @@
 //! setting given both ways. Everything it needs comes in as values (`Inputs`), so every
 //! rule is unit-tested.
 
+use super::daemon_json::DaemonJson;
 use crate::config::{AutoOr, Config, ContainerdBy, TlsDir};
 use crate::error::{usage, Result};
 use std::path::{Path, PathBuf};
@@ -39,8 +40,8 @@ pub const OWN_CONTAINERD_FROM: u32 = 23;
 /// What the plan is made from.
 pub struct Inputs<'a> {
     pub cfg: &'a Config,
-    /// The text of dockerd's config file ("" when there is none).
-    pub daemon_json: &'a str,
+    /// dockerd's config file, parsed (empty when there is none).
+    pub daemon_json: &'a DaemonJson,
     /// `DOCKER_HOST` from the environment.
     pub docker_host: Option<&'a str>,
     /// This container's cgroup as runc inside will see it.
@@ -195,54 +196,10 @@ pub fn has_flag(args: &[String], long: &str) -> bool {
     args.iter().any(|a| a == long || a.strip_prefix(long).is_some_and(|r| r.starts_with('=')))
 }
 
-/// A top-level value of dockerd's daemon.json: a string, or the strings of an array, or
-/// the raw text of a number or boolean. A tiny reader instead of a JSON crate: it only has
-/// to see which keys the user set there.
-pub fn json_value(text: &str, key: &str) -> Option<Vec<String>> {
-    let needle = format!("\"{key}\"");
-    let pos = text.find(&needle)?;
-    let rest = text[pos + needle.len()..].trim_start().strip_prefix(':')?.trim_start();
-    let mut chars = rest.chars().peekable();
-    let read_string = |chars: &mut std::iter::Peekable<std::str::Chars>| -> Option<String> {
-        let mut s = String::new();
-        loop {
-            match chars.next()? {
-                '"' => return Some(s),
-                '\\' => s.push(chars.next()?),
-                c => s.push(c),
-            }
-        }
-    };
-    match chars.next()? {
-        '"' => read_string(&mut chars).map(|s| vec![s]),
-        '[' => {
-            let mut v = Vec::new();
-            loop {
-                match chars.next()? {
-                    '"' => v.push(read_string(&mut chars)?),
-                    ']' => return Some(v),
-                    _ => {}
-                }
-            }
-        }
-        c => {
-            let mut s = c.to_string();
-            while let Some(&c) = chars.peek() {
-                if c == ',' || c == '}' || c.is_whitespace() {
-                    break;
-                }
-                s.push(c);
-                chars.next();
-            }
-            Some(vec![s])
-        }
-    }
-}
-
 /// dockerd's settings as the user gave them, by flag or in daemon.json.
 struct User<'a> {
     args: &'a [String],
-    json: &'a str,
+    json: &'a DaemonJson,
 }
 
 impl User<'_> {
@@ -251,10 +208,10 @@ impl User<'_> {
         if !v.is_empty() {
             return v;
         }
-        json_value(self.json, json_key).unwrap_or_default()
+        self.json.value(json_key).unwrap_or_default()
     }
     fn is_set(&self, long: &str, json_key: &str) -> bool {
-        has_flag(self.args, long) || json_value(self.json, json_key).is_some()
+        has_flag(self.args, long) || self.json.has(json_key)
     }
     fn last_path(&self, long: &str, short: Option<&str>, key: &str, default: &str) -> PathBuf {
         PathBuf::from(self.values(long, short, key).pop().unwrap_or_else(|| default.into()))
@@ -276,10 +233,14 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
     // Hosts: the user's (flags, else daemon.json), else where DOCKER_HOST says (docker:dind),
     // else dockerd's default. A unix socket must be among them: it is what dind-init probes.
     let hosts_flags = flag_values(user.args, "--host", Some("-H"));
-    let hosts_json = if hosts_flags.is_empty() { json_value(user.json, "hosts") } else { None };
+    let hosts_json = if hosts_flags.is_empty() { user.json.value("hosts") } else { None };
     let mut sockets: Vec<PathBuf> = hosts_flags.iter().filter_map(|h| unix_socket(h)).collect();
     if let Some(h) = &hosts_json {
         sockets = h.iter().filter_map(|h| unix_socket(h)).collect();
+        if h.is_empty() {
+            // `"hosts": []` (or null): dockerd listens on its default socket.
+            sockets.push(PathBuf::from(DEFAULT_SOCKET));
+        }
     }
     let env_socket = i.docker_host.and_then(crate::options::unix_path);
     let listeners = tcp_listeners(cfg);
@@ -369,8 +330,8 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
 
     // Keep inner containers inside this container's cgroup.
     let systemd = "native.cgroupdriver=systemd";
-    let systemd_driver =
-        user.args.iter().any(|a| a.contains(systemd)) || user.json.contains(systemd);
+    let systemd_driver = user.args.iter().any(|a| a.contains(systemd))
+        || user.json.value("exec-opts").unwrap_or_default().iter().any(|o| o.contains(systemd));
     if !user.is_set("--cgroup-parent", "cgroup-parent") {
         let parent = match &cfg.cgroup_parent {
             AutoOr::Off => None,
@@ -498,7 +459,7 @@ mod tests {
     fn inputs(c: &Config) -> Inputs<'_> {
         Inputs {
             cfg: c,
-            daemon_json: "",
+            daemon_json: json(""),
             docker_host: None,
             own_cgroup: None,
             route_mtu: None,
@@ -508,6 +469,11 @@ mod tests {
             engine_major: None,
             containerd_major: None,
         }
+    }
+
+    /// A parsed daemon.json that lives as long as the test.
+    fn json(text: &str) -> &'static DaemonJson {
+        Box::leak(Box::new(DaemonJson::parse(text).unwrap()))
     }
 
     fn has(p: &Plan, a: &str) -> bool {
@@ -554,17 +520,6 @@ mod tests {
     }
 
     #[test]
-    fn daemon_json_values() {
-        let j = r#"{ "hosts": ["unix:///x.sock", "tcp://0.0.0.0:1"], "mtu": 1400, "cgroup-parent" : "/p", "debug": true }"#;
-        assert_eq!(json_value(j, "hosts").unwrap(), vec!["unix:///x.sock", "tcp://0.0.0.0:1"]);
-        assert_eq!(json_value(j, "mtu").unwrap(), vec!["1400"]);
-        assert_eq!(json_value(j, "cgroup-parent").unwrap(), vec!["/p"]);
-        assert_eq!(json_value(j, "debug").unwrap(), vec!["true"]);
-        assert_eq!(json_value(j, "pidfile"), None);
-        assert_eq!(json_value("{\"a\": \"unterminated", "a"), None);
-    }
-
-    #[test]
     fn defaults_and_user_paths() {
         let c = cfg(&["true"], &[]);
         let p = plan(&Inputs { own_cgroup: Some("/docker/abc"), ..inputs(&c) }).unwrap();
@@ -603,7 +558,7 @@ mod tests {
         let p = plan(&Inputs { route_mtu: Some(("eth0", 1450)), ..inputs(&c) }).unwrap();
         assert!(!p.args.iter().any(|a| a.starts_with("--mtu")));
         let p = plan(&Inputs {
-            daemon_json: r#"{"mtu": 1300}"#,
+            daemon_json: json(r#"{"mtu": 1300}"#),
             route_mtu: Some(("eth0", 1450)),
             ..inputs(&cfg(&["true"], &[]))
         });
@@ -653,14 +608,69 @@ mod tests {
         assert_eq!(p.socket, PathBuf::from("/run/d/x.sock"));
         // daemon.json hosts without a socket: refused at once, saying why.
         let c = cfg(&["true"], &[]);
-        let e = plan(&Inputs { daemon_json: r#"{"hosts": ["tcp://0.0.0.0:2376"]}"#, ..inputs(&c) })
-            .unwrap_err();
+        let e = plan(&Inputs {
+            daemon_json: json(r#"{"hosts": ["tcp://0.0.0.0:2376"]}"#),
+            ..inputs(&c)
+        })
+        .unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("unix://"), "{e}");
-        let p = plan(&Inputs { daemon_json: r#"{"hosts": ["unix:///j.sock"]}"#, ..inputs(&c) })
-            .unwrap();
+        let p =
+            plan(&Inputs { daemon_json: json(r#"{"hosts": ["unix:///j.sock"]}"#), ..inputs(&c) })
+                .unwrap();
         assert_eq!(p.socket, PathBuf::from("/j.sock"));
         assert!(!p.args.iter().any(|a| a.starts_with("--host")));
+    }
+
+    #[test]
+    fn empty_daemon_json_hosts_mean_dockerds_default_socket() {
+        // dockerd listens on its default socket when "hosts" is empty (was: refused, exit 2).
+        let c = cfg(&["true"], &[]);
+        for text in [r#"{"hosts": []}"#, r#"{"hosts": null}"#] {
+            let p = plan(&Inputs { daemon_json: json(text), ..inputs(&c) }).unwrap();
+            assert_eq!(p.socket, PathBuf::from(DEFAULT_SOCKET), "{text}");
+            assert_eq!(p.unix_sockets, [PathBuf::from(DEFAULT_SOCKET)], "{text}");
+            // No --host flag: dockerd refuses hosts given both ways.
+            assert!(!p.args.iter().any(|a| a.starts_with("--host")), "{text}: {:?}", p.args);
+        }
+    }
+
+    #[test]
+    fn daemon_json_keys_count_only_at_the_top_level() {
+        let c = cfg(&["true"], &[]);
+        // "hosts" inside a string or a nested object is not dockerd's hosts: dind-init still
+        // adds its socket where DOCKER_HOST says, and its cgroup parent, MTU and time-out.
+        let text = r#"{"labels": ["x=\"hosts\": [\"tcp://0.0.0.0:1\"]"],
+                      "log-opts": {"hosts": "tcp://0.0.0.0:1", "cgroup-parent": "/n",
+                                   "mtu": "1", "shutdown-timeout": "1"}}"#;
+        let i = Inputs {
+            daemon_json: json(text),
+            docker_host: Some("unix:///run/x/d.sock"),
+            own_cgroup: Some("/docker/abc"),
+            route_mtu: Some(("eth0", 1400)),
+            ..inputs(&c)
+        };
+        let p = plan(&i).unwrap();
+        assert_eq!(p.socket, PathBuf::from("/run/x/d.sock"));
+        for want in [
+            "--host=unix:///run/x/d.sock",
+            "--cgroup-parent=/docker/abc/docker",
+            "--mtu=1400",
+            "--shutdown-timeout=5",
+        ] {
+            assert!(has(&p, want), "{want}: {:?}", p.args);
+        }
+        // The last of duplicate keys wins, as in Go: the socket of the second "hosts".
+        let text = r#"{"hosts": ["unix:///first.sock"], "hosts": ["unix:///second.sock"]}"#;
+        let p = plan(&Inputs { daemon_json: json(text), ..inputs(&c) }).unwrap();
+        assert_eq!(p.socket, PathBuf::from("/second.sock"));
+        // The systemd cgroup driver counts in exec-opts only.
+        let sd = r#"{"exec-opts": ["native.cgroupdriver=systemd"]}"#;
+        let i = Inputs { daemon_json: json(sd), own_cgroup: Some("/docker/abc"), ..inputs(&c) };
+        assert!(!plan(&i).unwrap().args.iter().any(|a| a.starts_with("--cgroup-parent")));
+        let label = r#"{"labels": ["native.cgroupdriver=systemd"]}"#;
+        let i = Inputs { daemon_json: json(label), own_cgroup: Some("/docker/abc"), ..inputs(&c) };
+        assert!(has(&plan(&i).unwrap(), "--cgroup-parent=/docker/abc/docker"));
     }
 
     #[test]
@@ -784,9 +794,9 @@ mod tests {
             .unwrap()
             .containerd
             .is_none());
-        let json = r#"{"containerd": "/run/c.sock"}"#;
+        let j = json(r#"{"containerd": "/run/c.sock"}"#);
         let c = cfg(&[], &[]);
-        assert!(plan(&Inputs { daemon_json: json, containerd_bin: bin, ..inputs(&c) })
+        assert!(plan(&Inputs { daemon_json: j, containerd_bin: bin, ..inputs(&c) })
             .unwrap()
             .containerd
             .is_none());
@@ -810,19 +820,17 @@ mod tests {
                 cases: crate::fuzz_cases(2000), ..ProptestConfig::default()
             })]
             #[test]
-            fn json_value_never_panics(text in "\\PC{0,80}", key in "[a-z-]{0,8}") {
-                let _ = json_value(&text, &key);
-            }
-            #[test]
             fn flag_values_never_panic(args in proptest::collection::vec("[-=a-zH]{0,6}", 0..6)) {
                 let _ = flag_values(&args, "--host", Some("-H"));
                 let _ = has_flag(&args, "--host");
             }
             #[test]
             fn plan_never_panics(args in proptest::collection::vec("(-H|--host=|--tls|unix://|tcp://)[a-z/:0-9.]{0,8}", 0..5),
-                                 json in "\\PC{0,40}", host in "(unix://|tcp://)?[a-z/]{0,8}") {
+                                 json in r#"\{("hosts": \[("(unix|tcp)://[a-z/]{0,6}",? ?){0,3}\]|"mtu": 1)?\}"#,
+                                 host in "(unix://|tcp://)?[a-z/]{0,8}") {
                 let mut c = Config::blank();
                 c.dockerd_args = args;
+                let json = DaemonJson::parse(&json).unwrap_or_default();
                 let i = Inputs { cfg: &c, daemon_json: &json, docker_host: Some(&host), own_cgroup: None,
                                  route_mtu: None, path_prefix: None, tls: None, containerd_bin: None, engine_major: None, containerd_major: None };
                 let _ = plan(&i);
