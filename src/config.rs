@@ -1,10 +1,20 @@
 //! What dind-init was asked to do: the `Config` every other module reads, and the parsers
-//! for the kinds of values options take (durations, booleans, shell-quoted words). The
-//! options themselves, each defined once, are in `options.rs`.
+//! for the kinds of values options take (durations, booleans, shell-quoted words), and what
+//! both `options` and `dockerd::plan` read about Docker hosts (the default socket, a
+//! `unix://` path), so neither imports the other. The options themselves, each defined once,
+//! are in `options.rs`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// dockerd's default socket (and docker:dind's).
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// The path of a `unix://PATH` Docker host (`DOCKER_HOST`); `None` for any other host.
+pub fn unix_path(host: &str) -> Option<PathBuf> {
+    host.strip_prefix("unix://").filter(|p| !p.is_empty()).map(PathBuf::from)
+}
 
 /// Where dockerd's output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,6 +292,14 @@ mod tests {
         assert!(shell_split("'a").is_err());
         assert!(shell_split("\"a").is_err());
         assert!(shell_split("a\\").is_err());
+    }
+
+    #[test]
+    fn unix_docker_hosts() {
+        assert_eq!(unix_path("unix:///x/d.sock"), Some(PathBuf::from("/x/d.sock")));
+        for other in ["unix://", "tcp://d:2376", "/var/run/docker.sock", ""] {
+            assert_eq!(unix_path(other), None, "{other}");
+        }
     }
 
     mod fuzz {

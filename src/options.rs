@@ -12,8 +12,8 @@
 //! come in as values, so it is unit-tested and fuzzed without touching the process.
 
 use crate::config::{
-    parse_bool, parse_duration, shell_split, AutoOr, Config, ContainerdBy, HealthConfig, Iptables,
-    LogMode, Mode, OnDaemonExit, TlsDir,
+    parse_bool, parse_duration, shell_split, unix_path, AutoOr, Config, ContainerdBy, HealthConfig,
+    Iptables, LogMode, Mode, OnDaemonExit, TlsDir, DEFAULT_SOCKET,
 };
 use crate::error::{usage, Result};
 use std::collections::HashMap;
@@ -657,13 +657,8 @@ fn parse_health(args: &[OsString], env: &HashMap<String, String>) -> Result<Heal
     }
     let socket = socket
         .or_else(|| unix_path(env.get("DOCKER_HOST")?))
-        .unwrap_or_else(|| PathBuf::from(crate::dockerd::plan::DEFAULT_SOCKET));
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     Ok(HealthConfig { socket, timeout })
-}
-
-/// The path of a `unix://PATH` Docker host.
-pub fn unix_path(host: &str) -> Option<PathBuf> {
-    host.strip_prefix("unix://").filter(|p| !p.is_empty()).map(PathBuf::from)
 }
 
 /// Wraps `text` to `width` columns, each line starting with `indent`.
