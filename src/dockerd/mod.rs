@@ -16,7 +16,7 @@ pub(crate) mod stop;
 pub(crate) mod storage;
 
 use crate::config::{Config, LogMode};
-use crate::error::{Error, Result};
+use crate::error::{Error, PathError, Result};
 use crate::signals::OriginalMask;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -88,8 +88,7 @@ pub fn spawn_containerd(
     if let Some(dir) = c.config.parent() {
         crate::sys::mkdir_p(dir)?;
     }
-    std::fs::write(&c.config, &c.config_text)
-        .map_err(|e| crate::error::io_err("cannot write", &c.config, e))?;
+    std::fs::write(&c.config, &c.config_text).map_err(|e| PathError::new("write", &c.config, e))?;
     let not_found = "set DIND_CONTAINERD_BY=dockerd to leave containerd to dockerd";
     let pid = spawn_process("containerd", &c.program, &c.args, None, cfg, mask, tail, not_found)?;
     ::log::debug!(
