@@ -23,6 +23,15 @@ pub enum LogMode {
     File,
 }
 
+/// How dind-init writes its own log (`events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines, each event's fields in braces.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
 /// What to do when dockerd exits while the command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnDaemonExit {
@@ -49,7 +58,7 @@ pub enum AutoOr<T> {
 }
 
 /// docker:dind's `DOCKER_TLS_CERTDIR`: unset, set to the empty string (TLS explicitly
-/// off), or a directory (an absolute path: any other value is refused, `options::tls_dir`).
+/// off), or a directory (an absolute path: any other value is refused, in `options`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsDir {
     Unset,
@@ -104,6 +113,7 @@ pub struct Config {
     pub mtu: AutoOr<u32>,
     pub testcontainers: bool,
     pub log_level: log::LevelFilter,
+    pub log_format: LogFormat,
     pub mode: Mode,
     /// docker:dind's default listeners apply: no arguments, or dockerd flags first (not
     /// `dockerd ...`, which is run as given, nor a command).
@@ -138,6 +148,7 @@ impl Config {
             mtu: AutoOr::Auto,
             testcontainers: false,
             log_level: log::LevelFilter::Info,
+            log_format: LogFormat::Text,
             mode: Mode::Serve,
             service_defaults: false,
             notes: Vec::new(),

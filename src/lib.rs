@@ -101,7 +101,7 @@ pub fn run() -> ExitCode {
             }
         }
         Ok(Invocation::Run(cfg)) => {
-            events::init(cfg.log_level, false, t0);
+            events::init(cfg.log_level, cfg.log_format == config::LogFormat::Json, t0);
             match start(cfg, &set, mask, &env) {
                 Ok(code) => code,
                 Err(e) => {
