@@ -102,42 +102,22 @@ macro_rules! set {
     };
 }
 
-impl Value for String {
-    fn parse(v: &str) -> std::result::Result<String, String> {
-        Ok(v.to_string())
-    }
+/// `Value` for a type: `value!(Type, parser)`.
+macro_rules! value {
+    ($t:ty, $parse:expr) => {
+        impl Value for $t {
+            fn parse(v: &str) -> std::result::Result<$t, String> {
+                ($parse)(v)
+            }
+        }
+    };
 }
 
-impl Value for PathBuf {
-    fn parse(v: &str) -> std::result::Result<PathBuf, String> {
-        Ok(PathBuf::from(v))
-    }
-}
-
-/// Shell-quoted words.
-impl Value for Vec<String> {
-    fn parse(v: &str) -> std::result::Result<Vec<String>, String> {
-        shell_split(v)
-    }
-}
-
-impl Value for std::time::Duration {
-    fn parse(v: &str) -> std::result::Result<std::time::Duration, String> {
-        parse_duration(v)
-            .ok_or_else(|| format!("'{v}' is not a duration (e.g. 60, 1.5, 500ms, 2m)"))
-    }
-}
-
-impl Value for bool {
-    fn parse(v: &str) -> std::result::Result<bool, String> {
-        parse_bool(v).ok_or_else(|| format!("'{v}' is not a boolean (use true or false)"))
-    }
-}
-
-impl Value for u32 {
-    fn parse(v: &str) -> std::result::Result<u32, String> {
-        v.trim().parse().map_err(|_| format!("'{v}' is not a whole number"))
-    }
+/// `Value` for a type whose values are a few words: `words!(Type: "word" => value, ...)`.
+macro_rules! words {
+    ($t:ty: $($word:literal => $value:expr),+) => {
+        value!($t, |v| one_of(v, &[$(($word, $value)),+]));
+    };
 }
 
 /// One of a few words, whatever their case.
@@ -149,53 +129,26 @@ fn one_of<T: Copy>(v: &str, choices: &[(&str, T)]) -> std::result::Result<T, Str
     })
 }
 
-impl Value for LogMode {
-    fn parse(v: &str) -> std::result::Result<LogMode, String> {
-        one_of(v, &[("stdio", LogMode::Stdio), ("file", LogMode::File)])
-    }
-}
-
-impl Value for LogFormat {
-    fn parse(v: &str) -> std::result::Result<LogFormat, String> {
-        one_of(v, &[("text", LogFormat::Text), ("json", LogFormat::Json)])
-    }
-}
-
-impl Value for ContainerdBy {
-    fn parse(v: &str) -> std::result::Result<ContainerdBy, String> {
-        use ContainerdBy::*;
-        one_of(v, &[("auto", Auto), ("dind-init", DindInit), ("dockerd", Dockerd)])
-    }
-}
-
-impl Value for OnDaemonExit {
-    fn parse(v: &str) -> std::result::Result<OnDaemonExit, String> {
-        use OnDaemonExit::*;
-        one_of(v, &[("restart", Restart), ("exit", Exit), ("ignore", Ignore)])
-    }
-}
-
-impl Value for Iptables {
-    fn parse(v: &str) -> std::result::Result<Iptables, String> {
-        use Iptables::*;
-        one_of(v, &[("auto", Auto), ("nft", Nft), ("legacy", Legacy), ("off", Off)])
-    }
-}
-
-impl Value for log::LevelFilter {
-    fn parse(v: &str) -> std::result::Result<log::LevelFilter, String> {
-        use log::LevelFilter::*;
-        let levels = [
-            ("error", Error),
-            ("warn", Warn),
-            ("info", Info),
-            ("debug", Debug),
-            ("trace", Trace),
-            ("off", Off),
-        ];
-        one_of(v, &levels)
-    }
-}
+value!(String, |v: &str| Ok(v.to_string()));
+value!(PathBuf, |v: &str| Ok(PathBuf::from(v)));
+// Shell-quoted words.
+value!(Vec<String>, shell_split);
+value!(std::time::Duration, |v: &str| parse_duration(v)
+    .ok_or_else(|| format!("'{v}' is not a duration (e.g. 60, 1.5, 500ms, 2m)")));
+value!(bool, |v: &str| parse_bool(v)
+    .ok_or_else(|| format!("'{v}' is not a boolean (use true or false)")));
+value!(u32, |v: &str| v.trim().parse().map_err(|_| format!("'{v}' is not a whole number")));
+words!(LogMode: "stdio" => LogMode::Stdio, "file" => LogMode::File);
+words!(LogFormat: "text" => LogFormat::Text, "json" => LogFormat::Json);
+words!(ContainerdBy: "auto" => ContainerdBy::Auto, "dind-init" => ContainerdBy::DindInit,
+    "dockerd" => ContainerdBy::Dockerd);
+words!(OnDaemonExit: "restart" => OnDaemonExit::Restart, "exit" => OnDaemonExit::Exit,
+    "ignore" => OnDaemonExit::Ignore);
+words!(Iptables: "auto" => Iptables::Auto, "nft" => Iptables::Nft, "legacy" => Iptables::Legacy,
+    "off" => Iptables::Off);
+words!(log::LevelFilter: "error" => log::LevelFilter::Error, "warn" => log::LevelFilter::Warn,
+    "info" => log::LevelFilter::Info, "debug" => log::LevelFilter::Debug,
+    "trace" => log::LevelFilter::Trace, "off" => log::LevelFilter::Off);
 
 /// `DOCKER_TLS_CERTDIR`: only the empty string turns TLS off; anything else must be an
 /// absolute path, taken as written. A blank or relative value (a templating slip) fails
