@@ -1,16 +1,35 @@
 //! What dind-init was asked to do: the `Config` every other module reads, and the parsers
-//! for the kinds of values options take (durations, booleans, shell-quoted words). The
-//! options themselves, each defined once, are in `options.rs`.
+//! for the kinds of values options take (durations, booleans, shell-quoted words), and what
+//! both `options` and `dockerd::plan` read about Docker hosts (the default socket, a
+//! `unix://` path), so neither imports the other. The options themselves, each defined once,
+//! are in `options.rs`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// dockerd's default socket (and docker:dind's).
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// The path of a `unix://PATH` Docker host (`DOCKER_HOST`); `None` for any other host.
+pub fn unix_path(host: &str) -> Option<PathBuf> {
+    host.strip_prefix("unix://").filter(|p| !p.is_empty()).map(PathBuf::from)
+}
 
 /// Where dockerd's output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogMode {
     Stdio,
     File,
+}
+
+/// How dind-init writes its own log (`events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines, each event's fields in braces.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 /// What to do when dockerd exits while the command runs.
@@ -39,7 +58,7 @@ pub enum AutoOr<T> {
 }
 
 /// docker:dind's `DOCKER_TLS_CERTDIR`: unset, set to the empty string (TLS explicitly
-/// off), or a directory (an absolute path: any other value is refused, `options::tls_dir`).
+/// off), or a directory (an absolute path: any other value is refused, in `options`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsDir {
     Unset,
@@ -94,6 +113,7 @@ pub struct Config {
     pub mtu: AutoOr<u32>,
     pub testcontainers: bool,
     pub log_level: log::LevelFilter,
+    pub log_format: LogFormat,
     pub mode: Mode,
     /// docker:dind's default listeners apply: no arguments, or dockerd flags first (not
     /// `dockerd ...`, which is run as given, nor a command).
@@ -128,6 +148,7 @@ impl Config {
             mtu: AutoOr::Auto,
             testcontainers: false,
             log_level: log::LevelFilter::Info,
+            log_format: LogFormat::Text,
             mode: Mode::Serve,
             service_defaults: false,
             notes: Vec::new(),
@@ -282,6 +303,14 @@ mod tests {
         assert!(shell_split("'a").is_err());
         assert!(shell_split("\"a").is_err());
         assert!(shell_split("a\\").is_err());
+    }
+
+    #[test]
+    fn unix_docker_hosts() {
+        assert_eq!(unix_path("unix:///x/d.sock"), Some(PathBuf::from("/x/d.sock")));
+        for other in ["unix://", "tcp://d:2376", "/var/run/docker.sock", ""] {
+            assert_eq!(unix_path(other), None, "{other}");
+        }
     }
 
     mod fuzz {

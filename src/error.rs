@@ -1,9 +1,10 @@
 //! One error type for the whole program, so that every failure carries the exit code the
 //! README promises (2 for bad usage, 125 for set-up and daemon failures, 126/127 for the
-//! command) and a message that names the path or flag involved.
+//! command) and a message that names the path or flag involved (`PathError` for the path).
 
+use std::borrow::Cow;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Exit code for bad usage: unknown flag, bad value.
 pub const EXIT_USAGE: u8 = 2;
@@ -44,13 +45,74 @@ impl fmt::Display for Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// A set-up error that names what was done and the path it failed on:
-/// `cannot read /proc/self/cgroup: No such file or directory`.
-pub fn io_err(what: &str, path: &Path, e: impl fmt::Display) -> Error {
-    Error::Setup(format!("{what} {}: {e}", path.display()))
+/// The one way to tell that something failed on a path: what was done, the path, and the
+/// system's reason, `cannot read /proc/self/cgroup: No such file or directory`. Its errno stays
+/// readable (`raw_os_error`) for callers that expect some; as an `Error` it is a set-up error.
+#[derive(Debug)]
+pub struct PathError {
+    op: Cow<'static, str>,
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+impl PathError {
+    /// `op` is what was done, without "cannot": `read`, `create directory`. `source` is an
+    /// `io::Error` or a `nix` errno.
+    pub fn new(
+        op: impl Into<Cow<'static, str>>,
+        path: &Path,
+        source: impl Into<std::io::Error>,
+    ) -> PathError {
+        PathError { op: op.into(), path: path.to_path_buf(), source: source.into() }
+    }
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+    /// The system's words alone (`No such file or directory`), without Rust's
+    /// ` (os error 2)`.
+    pub fn reason(&self) -> Cow<'_, str> {
+        match self.source.raw_os_error() {
+            Some(n) => nix::errno::Errno::from_raw(n).desc().into(),
+            None => self.source.to_string().into(),
+        }
+    }
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot {} {}: {}", self.op, self.path.display(), self.reason())
+    }
+}
+
+impl From<PathError> for Error {
+    fn from(e: PathError) -> Error {
+        Error::Setup(e.to_string())
+    }
 }
 
 /// Shorthand for a usage error.
 pub fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(msg.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_error_names_what_the_path_and_the_reason_from_std_or_nix() {
+        let p = Path::new("/x/y");
+        let io = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let e = PathError::new("read", p, io);
+        assert_eq!(e.to_string(), "cannot read /x/y: No such file or directory");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        let e = PathError::new(format!("rename {} to", "/x/.t"), p, nix::errno::Errno::EACCES);
+        assert_eq!(e.to_string(), "cannot rename /x/.t to /x/y: Permission denied");
+        let other = std::io::Error::new(std::io::ErrorKind::WriteZero, "short write");
+        let e: Error = PathError::new("write", p, other).into();
+        assert_eq!(
+            (e.exit_code(), e.to_string().as_str()),
+            (EXIT_SETUP, "cannot write /x/y: short write")
+        );
+    }
 }

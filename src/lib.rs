@@ -101,7 +101,7 @@ pub fn run() -> ExitCode {
             }
         }
         Ok(Invocation::Run(cfg)) => {
-            events::init(cfg.log_level, false, t0);
+            events::init(cfg.log_level, cfg.log_format == config::LogFormat::Json, t0);
             match start(cfg, &set, mask, &env) {
                 Ok(code) => code,
                 Err(e) => {
@@ -197,7 +197,7 @@ fn start(
     };
     let tls = server_tls(&cfg, env)?;
     let dpkg_status = std::fs::read_to_string("/var/lib/dpkg/status").unwrap_or_default();
-    let engine = dockerd::state::engine_version(&dpkg_status);
+    let engine = dockerd::engine::engine_version(&dpkg_status);
     if let Some((pkg, version, _)) = &engine {
         log::info!("dockerd: the image has {pkg} {version}");
     }
@@ -228,10 +228,10 @@ fn start(
             log::info!("{n}");
         }
     }
-    dockerd::state::check_storage(&plan, &daemon_json, engine_major);
+    dockerd::storage::check_storage(&plan, &daemon_json, engine_major);
     // Another daemon's socket (mounted in, or live) stops the start before anything is removed.
     dockerd::owner::check_sockets(&plan)?;
-    dockerd::state::remove_stale(&plan, pid1);
+    dockerd::stale::remove_stale(&plan, pid1);
     dockerd::owner::make_socket_dirs(&plan)?;
     log::info!(
         "dockerd prepared (stale state cleared), {:.1} ms",
@@ -247,7 +247,7 @@ fn start(
 fn containerd_major(bin: &Path, dpkg_status: &str) -> Option<u32> {
     let packaged = std::fs::canonicalize(bin).is_ok_and(|p| p == Path::new("/usr/bin/containerd"));
     if let Some((version, major)) =
-        dockerd::state::containerd_version(dpkg_status).filter(|_| packaged)
+        dockerd::engine::containerd_version(dpkg_status).filter(|_| packaged)
     {
         log::debug!("containerd: the image has containerd {version}");
         return Some(major);
@@ -259,7 +259,7 @@ fn containerd_major(bin: &Path, dpkg_status: &str) -> Option<u32> {
         .stderr(std::process::Stdio::null())
         .output()
         .ok()?;
-    let major = dockerd::state::containerd_version_output(&String::from_utf8_lossy(&out.stdout));
+    let major = dockerd::engine::containerd_version_output(&String::from_utf8_lossy(&out.stdout));
     log::debug!(
         "containerd: {} --version: major {major:?}, {:.1} ms",
         bin.display(),

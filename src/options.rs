@@ -12,8 +12,8 @@
 //! come in as values, so it is unit-tested and fuzzed without touching the process.
 
 use crate::config::{
-    parse_bool, parse_duration, shell_split, AutoOr, Config, ContainerdBy, HealthConfig, Iptables,
-    LogMode, Mode, OnDaemonExit, TlsDir,
+    parse_bool, parse_duration, shell_split, unix_path, AutoOr, Config, ContainerdBy, HealthConfig,
+    Iptables, LogFormat, LogMode, Mode, OnDaemonExit, TlsDir, DEFAULT_SOCKET,
 };
 use crate::error::{usage, Result};
 use std::collections::HashMap;
@@ -82,37 +82,130 @@ impl Opt {
     }
 }
 
-fn duration(v: &str) -> std::result::Result<std::time::Duration, String> {
-    parse_duration(v).ok_or_else(|| format!("'{v}' is not a duration (e.g. 60, 1.5, 500ms, 2m)"))
+/// A kind of value an option takes, read from its text; the error says what is wrong with it.
+/// Each kind is parsed here once; `set!` stores it in its field of the config.
+trait Value: Sized {
+    fn parse(v: &str) -> std::result::Result<Self, String>;
 }
 
-fn boolean(v: &str) -> std::result::Result<bool, String> {
-    parse_bool(v).ok_or_else(|| format!("'{v}' is not a boolean (use true or false)"))
+/// Each option's setter, written once: `set!(field)` parses the value by its field's type
+/// (`Value`), `set!(field, parser)` with a parser of its own.
+macro_rules! set {
+    ($field:ident) => {
+        set!($field, Value::parse)
+    };
+    ($field:ident, $parse:expr) => {
+        |c: &mut Config, v: &str| {
+            c.$field = ($parse)(v)?;
+            Ok(())
+        }
+    };
 }
 
-fn choice<'a>(v: &str, choices: &[&'a str]) -> std::result::Result<&'a str, String> {
+/// `Value` for a type: `value!(Type, parser)`.
+macro_rules! value {
+    ($t:ty, $parse:expr) => {
+        impl Value for $t {
+            fn parse(v: &str) -> std::result::Result<$t, String> {
+                ($parse)(v)
+            }
+        }
+    };
+}
+
+/// `Value` for a type whose values are a few words: `words!(Type: "word" => value, ...)`.
+macro_rules! words {
+    ($t:ty: $($word:literal => $value:expr),+) => {
+        value!($t, |v| one_of(v, &[$(($word, $value)),+]));
+    };
+}
+
+/// One of a few words, whatever their case.
+fn one_of<T: Copy>(v: &str, choices: &[(&str, T)]) -> std::result::Result<T, String> {
     let l = v.trim().to_ascii_lowercase();
-    choices
-        .iter()
-        .find(|c| **c == l)
-        .copied()
-        .ok_or_else(|| format!("'{v}' is not one of {}", choices.join(", ")))
+    choices.iter().find(|(c, _)| *c == l).map(|(_, t)| *t).ok_or_else(|| {
+        let names: Vec<&str> = choices.iter().map(|(c, _)| *c).collect();
+        format!("'{v}' is not one of {}", names.join(", "))
+    })
 }
+
+value!(String, |v: &str| Ok(v.to_string()));
+value!(PathBuf, |v: &str| Ok(PathBuf::from(v)));
+// Shell-quoted words.
+value!(Vec<String>, shell_split);
+value!(std::time::Duration, |v: &str| parse_duration(v)
+    .ok_or_else(|| format!("'{v}' is not a duration (e.g. 60, 1.5, 500ms, 2m)")));
+value!(bool, |v: &str| parse_bool(v)
+    .ok_or_else(|| format!("'{v}' is not a boolean (use true or false)")));
+value!(u32, |v: &str| v.trim().parse().map_err(|_| format!("'{v}' is not a whole number")));
+words!(LogMode: "stdio" => LogMode::Stdio, "file" => LogMode::File);
+words!(LogFormat: "text" => LogFormat::Text, "json" => LogFormat::Json);
+words!(ContainerdBy: "auto" => ContainerdBy::Auto, "dind-init" => ContainerdBy::DindInit,
+    "dockerd" => ContainerdBy::Dockerd);
+words!(OnDaemonExit: "restart" => OnDaemonExit::Restart, "exit" => OnDaemonExit::Exit,
+    "ignore" => OnDaemonExit::Ignore);
+words!(Iptables: "auto" => Iptables::Auto, "nft" => Iptables::Nft, "legacy" => Iptables::Legacy,
+    "off" => Iptables::Off);
+words!(log::LevelFilter: "error" => log::LevelFilter::Error, "warn" => log::LevelFilter::Warn,
+    "info" => log::LevelFilter::Info, "debug" => log::LevelFilter::Debug,
+    "trace" => log::LevelFilter::Trace, "off" => log::LevelFilter::Off);
 
 /// `DOCKER_TLS_CERTDIR`: only the empty string turns TLS off; anything else must be an
 /// absolute path, taken as written. A blank or relative value (a templating slip) fails
 /// closed: docker:dind would take `" "` as set and a TLS-less API must never follow from it.
-fn tls_dir(v: &str) -> std::result::Result<TlsDir, String> {
-    if v.is_empty() {
-        Ok(TlsDir::Off)
-    } else if Path::new(v).is_absolute() {
-        Ok(TlsDir::Dir(PathBuf::from(v)))
-    } else {
-        Err(format!(
-            "{v:?} is not an absolute path (DOCKER_TLS_CERTDIR: a directory such as /certs for \
-             TLS, or the empty string for TLS off)"
-        ))
+impl Value for TlsDir {
+    fn parse(v: &str) -> std::result::Result<TlsDir, String> {
+        if v.is_empty() {
+            Ok(TlsDir::Off)
+        } else if Path::new(v).is_absolute() {
+            Ok(TlsDir::Dir(PathBuf::from(v)))
+        } else {
+            Err(format!(
+                "{v:?} is not an absolute path (DOCKER_TLS_CERTDIR: a directory such as /certs \
+                 for TLS, or the empty string for TLS off)"
+            ))
+        }
     }
+}
+
+fn port(v: &str) -> std::result::Result<Option<u16>, String> {
+    match v.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(Some(p)),
+        _ => Err(format!("'{v}' is not a TCP port (1-65535)")),
+    }
+}
+
+fn cgroup_name(v: &str) -> std::result::Result<String, String> {
+    let v = v.trim();
+    if v.contains('/') || v == "." || v == ".." || v.starts_with("cgroup.") {
+        return Err(format!("'{v}' is not a valid cgroup name"));
+    }
+    Ok(v.to_string())
+}
+
+fn cgroup_parent(v: &str) -> std::result::Result<AutoOr<String>, String> {
+    match v.trim() {
+        "auto" => Ok(AutoOr::Auto),
+        "off" => Ok(AutoOr::Off),
+        p if p.starts_with('/') => Ok(AutoOr::Value(p.to_string())),
+        _ => Err(format!("'{v}' is not auto, off or an absolute cgroup path")),
+    }
+}
+
+fn mtu(v: &str) -> std::result::Result<AutoOr<u32>, String> {
+    match v.trim() {
+        "auto" => Ok(AutoOr::Auto),
+        "off" => Ok(AutoOr::Off),
+        n => match n.parse::<u32>() {
+            Ok(m) if (68..=65535).contains(&m) => Ok(AutoOr::Value(m)),
+            _ => Err(format!("'{v}' is not auto, off or an MTU (68-65535)")),
+        },
+    }
+}
+
+/// `--no-cgroup-setup`: the switch says no.
+fn not(v: &str) -> std::result::Result<bool, String> {
+    bool::parse(v).map(|b| !b)
 }
 
 /// Every option, in the order of `--help` and the README.
@@ -123,10 +216,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("PATH"),
         "dockerd",
         "the daemon binary, looked up in PATH",
-        |c, v| {
-            c.dockerd = v.to_string();
-            Ok(())
-        },
+        set!(dockerd),
     ),
     opt(
         "--dockerd-args",
@@ -135,10 +225,7 @@ pub const OPTIONS: &[Opt] = &[
         "",
         "extra dockerd arguments, shell-style quoting (wrapdocker's variable); dockerd flags \
          given as arguments come after them",
-        |c, v| {
-            c.dockerd_args = shell_split(v)?;
-            Ok(())
-        },
+        set!(dockerd_args),
     )
     .empty_ok(),
     opt(
@@ -148,13 +235,7 @@ pub const OPTIONS: &[Opt] = &[
         "stdio",
         "dockerd's output to the container's stderr, or to --log-file; wrapdocker's LOG is \
          read too when a command is given",
-        |c, v| {
-            c.log = match choice(v, &["stdio", "file"])? {
-                "file" => LogMode::File,
-                _ => LogMode::Stdio,
-            };
-            Ok(())
-        },
+        set!(log),
     )
     .wrapdocker("LOG"),
     opt(
@@ -163,10 +244,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("PATH"),
         "/var/log/docker.log",
         "the file for --log file",
-        |c, v| {
-            c.log_file = PathBuf::from(v);
-            Ok(())
-        },
+        set!(log_file),
     ),
     opt(
         "--port",
@@ -175,13 +253,7 @@ pub const OPTIONS: &[Opt] = &[
         "",
         "dockerd also listens on tcp://0.0.0.0:N, with TLS from --tls-certdir, or without \
          only with --insecure-tcp; wrapdocker's PORT is read too when a command is given",
-        |c, v| match v.trim().parse::<u16>() {
-            Ok(p) if p > 0 => {
-                c.port = Some(p);
-                Ok(())
-            }
-            _ => Err(format!("'{v}' is not a TCP port (1-65535)")),
-        },
+        set!(port, port),
     )
     .wrapdocker("PORT"),
     opt(
@@ -191,10 +263,7 @@ pub const OPTIONS: &[Opt] = &[
         "",
         "docker:dind's TLS directory: DIR/server/{ca,cert,key}.pem for --port; an absolute \
          path, or empty for TLS off",
-        |c, v| {
-            c.tls_certdir = tls_dir(v)?;
-            Ok(())
-        },
+        set!(tls_certdir),
     )
     .empty_ok(),
     opt(
@@ -203,10 +272,7 @@ pub const OPTIONS: &[Opt] = &[
         None,
         "false",
         "allow --port without TLS (anyone who reaches the port is root in this container)",
-        |c, v| {
-            c.insecure_tcp = boolean(v)?;
-            Ok(())
-        },
+        set!(insecure_tcp),
     ),
     opt(
         "--wait-timeout",
@@ -214,10 +280,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("DURATION"),
         "60s",
         "how long dockerd may take to answer /_ping, at start and after a restart",
-        |c, v| {
-            c.wait_timeout = duration(v)?;
-            Ok(())
-        },
+        set!(wait_timeout),
     ),
     opt(
         "--continue-on-timeout",
@@ -225,10 +288,7 @@ pub const OPTIONS: &[Opt] = &[
         None,
         "false",
         "run the command anyway after a readiness time-out (wrapdocker's behaviour)",
-        |c, v| {
-            c.continue_on_timeout = boolean(v)?;
-            Ok(())
-        },
+        set!(continue_on_timeout),
     ),
     opt(
         "--shutdown-timeout",
@@ -237,10 +297,7 @@ pub const OPTIONS: &[Opt] = &[
         "8s",
         "the whole stop, from the first SIGTERM (or the command's exit) until dockerd is \
          gone: the command, the inner containers and dockerd share it",
-        |c, v| {
-            c.shutdown_timeout = duration(v)?;
-            Ok(())
-        },
+        set!(shutdown_timeout),
     )
     .dockerd_too(),
     opt(
@@ -250,10 +307,7 @@ pub const OPTIONS: &[Opt] = &[
         "false",
         "let dockerd sit out the fixed 1 s it waits for its containerd at the very end of \
          its shutdown (by default dind-init ends that wait)",
-        |c, v| {
-            c.wait_containerd = boolean(v)?;
-            Ok(())
-        },
+        set!(wait_containerd),
     ),
     opt(
         "--containerd-by",
@@ -263,14 +317,7 @@ pub const OPTIONS: &[Opt] = &[
         "who starts containerd: dind-init (started first, supervised like dockerd, dockerd gets \
          --containerd) or dockerd (its managed containerd); auto: dind-init when the image has \
          containerd, dockerd is not given one already and the engine is not Docker 20.10",
-        |c, v| {
-            c.containerd = match choice(v, &["auto", "dind-init", "dockerd"])? {
-                "dind-init" => ContainerdBy::DindInit,
-                "dockerd" => ContainerdBy::Dockerd,
-                _ => ContainerdBy::Auto,
-            };
-            Ok(())
-        },
+        set!(containerd),
     ),
     opt(
         "--on-daemon-exit",
@@ -279,14 +326,7 @@ pub const OPTIONS: &[Opt] = &[
         "restart",
         "what to do when dockerd dies (or stops answering after a restart) while the command \
          runs",
-        |c, v| {
-            c.on_daemon_exit = match choice(v, &["restart", "exit", "ignore"])? {
-                "exit" => OnDaemonExit::Exit,
-                "ignore" => OnDaemonExit::Ignore,
-                _ => OnDaemonExit::Restart,
-            };
-            Ok(())
-        },
+        set!(on_daemon_exit),
     ),
     opt(
         "--max-restarts",
@@ -295,11 +335,7 @@ pub const OPTIONS: &[Opt] = &[
         "5",
         "give up after N restarts; back-off 1, 2, 4, 8, 16 s (at most 30 s), the count resets \
          after 5 minutes of uptime",
-        |c, v| {
-            c.max_restarts =
-                v.trim().parse().map_err(|_| format!("'{v}' is not a whole number"))?;
-            Ok(())
-        },
+        set!(max_restarts),
     ),
     opt(
         "--signal-group",
@@ -307,10 +343,7 @@ pub const OPTIONS: &[Opt] = &[
         None,
         "false",
         "forward signals to the command's whole process group",
-        |c, v| {
-            c.signal_group = boolean(v)?;
-            Ok(())
-        },
+        set!(signal_group),
     ),
     opt(
         "--cgroup-nest",
@@ -318,14 +351,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("NAME"),
         "init",
         "the child cgroup that receives the container's processes on cgroup v2",
-        |c, v| {
-            let v = v.trim();
-            if v.contains('/') || v == "." || v == ".." || v.starts_with("cgroup.") {
-                return Err(format!("'{v}' is not a valid cgroup name"));
-            }
-            c.cgroup_nest = v.to_string();
-            Ok(())
-        },
+        set!(cgroup_nest, cgroup_name),
     ),
     opt(
         "--no-cgroup-setup",
@@ -333,10 +359,7 @@ pub const OPTIONS: &[Opt] = &[
         None,
         "false",
         "leave cgroups exactly as they are",
-        |c, v| {
-            c.cgroup_setup = !boolean(v)?;
-            Ok(())
-        },
+        set!(cgroup_setup, not),
     ),
     opt(
         "--cgroup-parent",
@@ -345,15 +368,7 @@ pub const OPTIONS: &[Opt] = &[
         "auto",
         "auto: dockerd gets --cgroup-parent=<own cgroup>/docker, so inner containers stay \
          inside this container's cgroup and its limits",
-        |c, v| {
-            c.cgroup_parent = match v.trim() {
-                "auto" => AutoOr::Auto,
-                "off" => AutoOr::Off,
-                p if p.starts_with('/') => AutoOr::Value(p.to_string()),
-                _ => return Err(format!("'{v}' is not auto, off or an absolute cgroup path")),
-            };
-            Ok(())
-        },
+        set!(cgroup_parent, cgroup_parent),
     )
     .dockerd_too(),
     opt(
@@ -363,15 +378,7 @@ pub const OPTIONS: &[Opt] = &[
         "auto",
         "which iptables dockerd finds first in its PATH; auto follows the kernel (nf_tables \
          answers: nft, else legacy); off leaves the image's default",
-        |c, v| {
-            c.iptables = match choice(v, &["auto", "nft", "legacy", "off"])? {
-                "nft" => Iptables::Nft,
-                "legacy" => Iptables::Legacy,
-                "off" => Iptables::Off,
-                _ => Iptables::Auto,
-            };
-            Ok(())
-        },
+        set!(iptables),
     )
     .dockerd_too(),
     opt(
@@ -380,17 +387,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("auto|off|N"),
         "auto",
         "dockerd --mtu; auto passes the default route's MTU when it is below 1500",
-        |c, v| {
-            c.mtu = match v.trim() {
-                "auto" => AutoOr::Auto,
-                "off" => AutoOr::Off,
-                n => match n.parse::<u32>() {
-                    Ok(m) if (68..=65535).contains(&m) => AutoOr::Value(m),
-                    _ => return Err(format!("'{v}' is not auto, off or an MTU (68-65535)")),
-                },
-            };
-            Ok(())
-        },
+        set!(mtu, mtu),
     )
     .dockerd_too(),
     opt(
@@ -399,10 +396,7 @@ pub const OPTIONS: &[Opt] = &[
         None,
         "false",
         "also export TESTCONTAINERS_HOST_OVERRIDE=localhost to the command",
-        |c, v| {
-            c.testcontainers = boolean(v)?;
-            Ok(())
-        },
+        set!(testcontainers),
     ),
     opt(
         "--log-level",
@@ -410,17 +404,17 @@ pub const OPTIONS: &[Opt] = &[
         Some("LEVEL"),
         "info",
         "dind-init's own log: error, warn, info, debug, trace or off",
-        |c, v| {
-            c.log_level = match choice(v, &["error", "warn", "info", "debug", "trace", "off"])? {
-                "error" => log::LevelFilter::Error,
-                "warn" => log::LevelFilter::Warn,
-                "debug" => log::LevelFilter::Debug,
-                "trace" => log::LevelFilter::Trace,
-                "off" => log::LevelFilter::Off,
-                _ => log::LevelFilter::Info,
-            };
-            Ok(())
-        },
+        set!(log_level),
+    )
+    .dockerd_too(),
+    opt(
+        "--log-format",
+        "DIND_LOG_FORMAT",
+        Some("text|json"),
+        "text",
+        "dind-init's own log: readable lines with each event's fields in braces, or one JSON \
+         object a line (for log collectors)",
+        set!(log_format),
     )
     .dockerd_too(),
 ];
@@ -657,13 +651,8 @@ fn parse_health(args: &[OsString], env: &HashMap<String, String>) -> Result<Heal
     }
     let socket = socket
         .or_else(|| unix_path(env.get("DOCKER_HOST")?))
-        .unwrap_or_else(|| PathBuf::from(crate::dockerd::plan::DEFAULT_SOCKET));
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     Ok(HealthConfig { socket, timeout })
-}
-
-/// The path of a `unix://PATH` Docker host.
-pub fn unix_path(host: &str) -> Option<PathBuf> {
-    host.strip_prefix("unix://").filter(|p| !p.is_empty()).map(PathBuf::from)
 }
 
 /// Wraps `text` to `width` columns, each line starting with `indent`.
@@ -773,6 +762,28 @@ mod tests {
         assert_eq!(c.tls_certdir, TlsDir::Unset);
         assert_eq!(c.mode, Mode::Serve);
         assert_eq!(c.log_level, log::LevelFilter::Info);
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn log_format_by_variable_or_flag_and_dockerds_flag_first() {
+        assert_eq!(run(&[], &[("DIND_LOG_FORMAT", "json")]).unwrap().log_format, LogFormat::Json);
+        assert_eq!(run(&[], &[("DIND_LOG_FORMAT", " JSON")]).unwrap().log_format, LogFormat::Json);
+        let c = run(&["--log-format", "json", "--", "make"], &[("DIND_LOG_FORMAT", "text")]);
+        assert_eq!(c.unwrap().log_format, LogFormat::Json);
+        let c = run(&["--log-format=text", "--"], &[("DIND_LOG_FORMAT", "json")]).unwrap();
+        assert_eq!(c.log_format, LogFormat::Text);
+        // dockerd has a --log-format too: given first without `--`, it is dockerd's.
+        let c = run(&["--log-format=json"], &[]).unwrap();
+        assert_eq!(
+            (c.log_format, c.dockerd_args.as_slice()),
+            (LogFormat::Text, &["--log-format=json".to_string()][..])
+        );
+        let e = run(&[], &[("DIND_LOG_FORMAT", "yaml")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "environment variable DIND_LOG_FORMAT: 'yaml' is not one of text, json"
+        );
     }
 
     #[test]
@@ -954,6 +965,8 @@ mod tests {
             (&[], &[("DIND_IPTABLES", "both")], "DIND_IPTABLES"),
             (&[], &[("DIND_MTU", "9")], "DIND_MTU"),
             (&[], &[("DIND_LOG_LEVEL", "loud")], "DIND_LOG_LEVEL"),
+            (&[], &[("DIND_LOG_FORMAT", "logfmt")], "DIND_LOG_FORMAT"),
+            (&["--log-format", "--"], &[], "--log-format"),
             (&[], &[("DIND_CONTAINERD_BY", "systemd")], "DIND_CONTAINERD_BY"),
             (&[], &[("DOCKER_DAEMON_ARGS", "--label 'open")], "DOCKER_DAEMON_ARGS"),
             (&["--dockerd=", "--"], &[], "--dockerd"),

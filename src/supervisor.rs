@@ -11,7 +11,7 @@
 use crate::config::{Config, Mode, OnDaemonExit};
 use crate::docker_api::Probe;
 use crate::dockerd::stop::{Act, Seen, Stop};
-use crate::dockerd::{self, procs, state, LogTail, Plan, Proc};
+use crate::dockerd::{self, procs, stale, LogTail, Plan, Proc};
 use crate::error::{Error, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SETUP};
 use crate::signals::{self, OriginalMask, Received};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -837,7 +837,7 @@ impl Supervisor {
         if stop.killed_at.is_some() {
             log::warn!("shutdown: dockerd needed SIGKILL after {took:.3}s");
         } else if let Some(at) = stop.ended_wait_at.filter(|_| !end.clean) {
-            state::remove_left_behind(&self.plan);
+            stale::remove_left_behind(&self.plan);
             log::info!(
                 "shutdown: dockerd exited cleanly after {took:.3}s (its shutdown was complete \
                  and its containerd gone after {:.3}s: dind-init ended its fixed 1 s wait for \

@@ -1,40 +1,12 @@
 //! Small wrappers around file and mount syscalls. Every error carries the operation and the
-//! path (`PathError`), so a failure message tells the user exactly what could not be read,
+//! path (`error::PathError`), so a failure message tells the user exactly what could not be read,
 //! written or mounted (as youki's wrapped I/O errors do).
 
-use crate::error::Error;
+use crate::error::{Error, PathError};
 use nix::mount::{mount, MsFlags};
-use std::fmt;
-use std::path::{Path, PathBuf};
-
-/// An I/O error with the operation and the path it failed on.
-#[derive(Debug)]
-pub struct PathError {
-    pub op: &'static str,
-    pub path: PathBuf,
-    pub source: std::io::Error,
-}
-
-impl PathError {
-    pub fn new(op: &'static str, path: &Path, source: impl Into<std::io::Error>) -> PathError {
-        PathError { op, path: path.to_path_buf(), source: source.into() }
-    }
-    pub fn raw_os_error(&self) -> Option<i32> {
-        self.source.raw_os_error()
-    }
-}
-
-impl fmt::Display for PathError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot {} {}: {}", self.op, self.path.display(), self.source)
-    }
-}
-
-impl From<PathError> for Error {
-    fn from(e: PathError) -> Error {
-        Error::Setup(e.to_string())
-    }
-}
+use std::path::Path;
+#[cfg(test)]
+use std::path::PathBuf;
 
 pub type Result<T> = std::result::Result<T, PathError>;
 
@@ -76,12 +48,7 @@ pub fn mount_fs(
     data: Option<&str>,
 ) -> std::result::Result<(), Error> {
     mount(Some(source), target, Some(fstype), flags, data).map_err(|e| {
-        Error::Setup(format!(
-            "cannot mount {fstype} ({}) on {}: {}",
-            data.unwrap_or(""),
-            target.display(),
-            e.desc()
-        ))
+        PathError::new(format!("mount {fstype} ({}) on", data.unwrap_or("")), target, e).into()
     })
 }
 

@@ -69,7 +69,7 @@
 //! - With `TlsRequest::client_owner`, the client files are given to that user and group and
 //!   the client key is 0640 instead of world-readable.
 
-use crate::error::{io_err, usage, Error, Result};
+use crate::error::{usage, Error, PathError, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, renameat, OFlag};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, Mode, SFlag};
@@ -476,8 +476,8 @@ fn random_bytes(buf: &mut [u8]) -> Result<()> {
             Some(libc::EINTR) => continue,
             Some(libc::ENOSYS | libc::EPERM) => {
                 let path = Path::new("/dev/urandom");
-                let mut f = fs::File::open(path).map_err(|e| io_err("cannot open", path, e))?;
-                return f.read_exact(rest).map_err(|e| io_err("cannot read", path, e));
+                let mut f = fs::File::open(path).map_err(|e| PathError::new("open", path, e))?;
+                return f.read_exact(rest).map_err(|e| PathError::new("read", path, e).into());
             }
             _ => {
                 return Err(Error::Setup(format!("TLS: cannot get random bytes (getrandom): {e}")))
@@ -748,7 +748,7 @@ impl Dir {
                     .recursive(true)
                     .mode(0o755)
                     .create(&path)
-                    .map_err(|e| io_err("cannot create directory", &path, e))?;
+                    .map_err(|e| PathError::new("create directory", &path, e))?;
                 open_dir(None, &path)
             }
             r => r,
@@ -769,7 +769,7 @@ impl Dir {
     fn make(&self, name: &str) -> Result<Dir> {
         match mkdirat(Some(self.fd.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
             Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(io_err("cannot create directory", &self.join(name), e.desc())),
+            Err(e) => return Err(PathError::new("create directory", &self.join(name), e).into()),
         }
         let fd =
             open_dir(Some(&self.fd), Path::new(name)).map_err(|e| dir_err(&self.join(name), e))?;
@@ -796,9 +796,9 @@ impl Dir {
             Ok(fd) => unsafe { fs::File::from_raw_fd(fd) },
             Err(Errno::ENOENT) => return Ok(None),
             Err(Errno::ELOOP) => return Err(link_err(&path)),
-            Err(e) => return Err(io_err("cannot open", &path, e.desc())),
+            Err(e) => return Err(PathError::new("open", &path, e).into()),
         };
-        let st = fstat(file.as_raw_fd()).map_err(|e| io_err("cannot look at", &path, e.desc()))?;
+        let st = fstat(file.as_raw_fd()).map_err(|e| PathError::new("look at", &path, e))?;
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
             return Err(Error::Setup(format!(
                 "TLS: {} is not a regular file: refusing to read it as a key",
@@ -817,7 +817,7 @@ impl Dir {
         (&file)
             .take(MAX_KEY_BYTES + 1)
             .read_to_end(&mut text)
-            .map_err(|e| io_err("cannot read", &path, e))?;
+            .map_err(|e| PathError::new("read", &path, e))?;
         if text.len() as u64 > MAX_KEY_BYTES {
             return Err(Error::Setup(format!(
                 "TLS: {} is larger than {} KiB: not a key file; refusing to read it",
@@ -866,16 +866,16 @@ impl Dir {
         })();
         if let Err(e) = written {
             let _ = unlinkat(dirfd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
-            return Err(io_err("cannot write", &self.join(&tmp), e.desc()));
+            return Err(PathError::new("write", &self.join(&tmp), e).into());
         }
         if let Err(e) = renameat(dirfd, tmp.as_str(), dirfd, name) {
             let _ = unlinkat(dirfd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
-            let what = format!("cannot rename {} to", self.join(&tmp).display());
-            return Err(io_err(&what, &self.join(name), e.desc()));
+            let what = format!("rename {} to", self.join(&tmp).display());
+            return Err(PathError::new(what, &self.join(name), e).into());
         }
         if durability == Durability::Synced {
             fsync(self.fd.as_raw_fd())
-                .map_err(|e| io_err("cannot sync directory", &self.path, e.desc()))?;
+                .map_err(|e| PathError::new("sync directory", &self.path, e))?;
         }
         Ok(())
     }
@@ -883,7 +883,7 @@ impl Dir {
     /// Renames `from` to `to` in this directory (a link is moved, not followed).
     fn rename(&self, from: &str, to: &str) -> Result<()> {
         let fd = Some(self.fd.as_raw_fd());
-        renameat(fd, from, fd, to).map_err(|e| io_err("cannot rename", &self.join(from), e.desc()))
+        renameat(fd, from, fd, to).map_err(|e| PathError::new("rename", &self.join(from), e).into())
     }
 }
 
@@ -912,7 +912,7 @@ fn dir_err(path: &Path, e: Errno) -> Error {
         Errno::ELOOP => link_err(path),
         Errno::ENOTDIR if is_link() => link_err(path),
         Errno::ENOTDIR => Error::Setup(format!("TLS: {} is not a directory", path.display())),
-        e => io_err("cannot open directory", path, e.desc()),
+        e => PathError::new("open directory", path, e).into(),
     }
 }
 
@@ -926,7 +926,7 @@ fn given(dir: Option<&Dir>, name: &str) -> Result<bool> {
         Ok(st) => Ok(SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK
             || st.st_size > 0),
         Err(Errno::ENOENT) => Ok(false),
-        Err(e) => Err(io_err("cannot look at", &dir.join(name), e.desc())),
+        Err(e) => Err(PathError::new("look at", &dir.join(name), e).into()),
     }
 }
 
@@ -947,15 +947,15 @@ fn set_mode_owner(
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<()> {
-    let st = fstat(file.as_raw_fd()).map_err(|e| io_err("cannot look at", path, e.desc()))?;
+    let st = fstat(file.as_raw_fd()).map_err(|e| PathError::new("look at", path, e))?;
     if st.st_mode & 0o7777 != mode {
         fchmod(file.as_raw_fd(), Mode::from_bits_truncate(mode))
-            .map_err(|e| io_err("cannot chmod", path, e.desc()))?;
+            .map_err(|e| PathError::new("chmod", path, e))?;
     }
     if let Some((uid, gid)) = owner {
         if (st.st_uid, st.st_gid) != (uid, gid) {
             fchown(file.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-                .map_err(|e| io_err("cannot chown", path, e.desc()))?;
+                .map_err(|e| PathError::new("chown", path, e))?;
         }
     }
     Ok(())

@@ -621,6 +621,7 @@ fn daemon_mode_restarts_a_dead_dockerd() {
         read(Path::new(&format!("/proc/{fake}/comm"))).starts_with("fake_dockerd"),
         "pid {fake} is not the fake"
     );
+    // SAFETY: kill(2) takes plain integers; it touches no memory of ours.
     unsafe { libc::kill(fake, libc::SIGKILL) };
     let ev = c.events_path();
     r.wait_for("a second dockerd answering", 6.0, || {
@@ -1363,6 +1364,7 @@ fn help_version_and_health_survive_a_closed_stdout() {
         &["health", "--socket", "/nonexistent/x.sock", "--timeout", "100ms"],
     ] {
         let mut fds = [0i32; 2];
+        // SAFETY: pipe(2) writes two fds into the array it is given, which has room for two.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
         // SAFETY: both fds were just created by pipe(2) and are owned here.
         let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
@@ -1530,6 +1532,7 @@ for p in $(sed -n 's/^container-start \([0-9]*\) .*/\1/p' {ev}); do [ -e /proc/$
         .spawn();
     r.wait_file(&c.path("ready"), 10.0);
     let dind = r.pid_named("dind-init");
+    // SAFETY: kill(2) takes plain integers; it touches no memory of ours.
     assert_eq!(unsafe { libc::kill(dind, libc::SIGTERM) }, 0);
     let o = r.wait();
     o.stdout_has("FOREIGN-shim-ALIVE containerd-shim")

@@ -5,7 +5,7 @@
 
 use super::proc::{CgroupEntry, Mount};
 use super::CGROUP_ROOT;
-use crate::error::Result;
+use crate::error::{PathError, Result};
 use crate::sys;
 use nix::mount::MsFlags;
 use std::path::Path;
@@ -76,14 +76,7 @@ fn mount_unified_subtree(path: &str) -> Result<()> {
     let bound = nix::mount::mount(Some(&src), &dir, None::<&str>, MsFlags::MS_BIND, None::<&str>);
     let _ = nix::mount::umount2(scratch, nix::mount::MntFlags::MNT_DETACH);
     let _ = std::fs::remove_dir(scratch);
-    bound.map_err(|e| {
-        crate::error::Error::Setup(format!(
-            "cannot bind {} on {}: {}",
-            src.display(),
-            dir.display(),
-            e.desc()
-        ))
-    })?;
+    bound.map_err(|e| PathError::new(format!("bind {} on", src.display()), &dir, e))?;
     log::info!(
         "cgroups: mounted cgroup2 at {} showing only this container's cgroup {path}, like \
         the v1 hierarchies",

@@ -8,7 +8,7 @@
 
 use super::proc::{path_under_mount, Mount};
 use super::CGROUP_ROOT;
-use crate::error::{Error, Result};
+use crate::error::{Error, PathError, Result};
 use crate::sys;
 use nix::mount::MsFlags;
 use std::path::Path;
@@ -116,7 +116,7 @@ pub fn nest(mount: &Mount, own_path: &str, name: &str) -> Result<Option<String>>
         match std::fs::create_dir(&child) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(crate::error::io_err("cannot create cgroup", &child, e)),
+            Err(e) => return Err(PathError::new("create cgroup", &child, e).into()),
         }
         let target = child.join("cgroup.procs");
         // New processes can appear while we move (`docker exec`); retry until empty.
@@ -152,7 +152,7 @@ pub fn nest(mount: &Mount, own_path: &str, name: &str) -> Result<Option<String>>
     let mut failed = Vec::new();
     for c in controllers.iter().filter(|c| !enabled.contains(c)) {
         if let Err(e) = sys::write(&ctl, &format!("+{c}")) {
-            failed.push(format!("{c} ({})", e.source));
+            failed.push(format!("{c} ({})", e.reason()));
         }
     }
     if !failed.is_empty() {

@@ -16,7 +16,7 @@
 //!
 //! Invalid UTF-8 is read as Go reads it, with U+FFFD in its place.
 
-use crate::error::{io_err, Error, Result};
+use crate::error::{Error, PathError, Result};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -44,7 +44,7 @@ impl DaemonJson {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => return Err(io_err("cannot read dockerd's config file", path, e)),
+            Err(e) => return Err(PathError::new("read dockerd's config file", path, e).into()),
         };
         Self::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
             Error::Setup(format!(

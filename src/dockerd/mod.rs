@@ -1,19 +1,22 @@
-//! dockerd's life: its command line (`plan`, with its config file: `daemon_json`), what it
-//! leaves on disk (`state`), the process table and what in it is dind-init's own (`procs`),
+//! dockerd's life: its command line (`plan`, with its config file: `daemon_json`, and the
+//! engine it runs: `engine`), what it leaves on disk (`stale`), where it stores (`storage`),
+//! the process table and what in it is dind-init's own (`procs`),
 //! whose daemon answers on a socket (`owner`), its output (`log`), the stop sequence
 //! (`stop`), and here, starting it: in its own session, stdin from /dev/null, the signal mask
 //! and dispositions restored, its output through a pipe into the log thread.
 
 pub(crate) mod daemon_json;
+pub(crate) mod engine;
 pub(crate) mod log;
 pub(crate) mod owner;
 pub(crate) mod plan;
 pub(crate) mod procs;
-pub(crate) mod state;
+pub(crate) mod stale;
 pub(crate) mod stop;
+pub(crate) mod storage;
 
 use crate::config::{Config, LogMode};
-use crate::error::{Error, Result};
+use crate::error::{Error, PathError, Result};
 use crate::signals::OriginalMask;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -85,8 +88,7 @@ pub fn spawn_containerd(
     if let Some(dir) = c.config.parent() {
         crate::sys::mkdir_p(dir)?;
     }
-    std::fs::write(&c.config, &c.config_text)
-        .map_err(|e| crate::error::io_err("cannot write", &c.config, e))?;
+    std::fs::write(&c.config, &c.config_text).map_err(|e| PathError::new("write", &c.config, e))?;
     let not_found = "set DIND_CONTAINERD_BY=dockerd to leave containerd to dockerd";
     let pid = spawn_process("containerd", &c.program, &c.args, None, cfg, mask, tail, not_found)?;
     ::log::debug!(

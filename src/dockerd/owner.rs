@@ -9,7 +9,7 @@
 
 use super::plan::Plan;
 use crate::cgroup::proc::Mount;
-use crate::error::Error;
+use crate::error::{Error, PathError};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -249,7 +249,7 @@ pub fn make_socket_dirs(plan: &Plan) -> Result<(), Error> {
             .recursive(true)
             .mode(0o755)
             .create(dir)
-            .map_err(|e| crate::error::io_err("cannot create directory", dir, e))?;
+            .map_err(|e| PathError::new("create directory", dir, e))?;
         log::info!("dockerd: created {} (0755) for its socket {}", dir.display(), s.display());
     }
     Ok(())

@@ -7,12 +7,10 @@
 //! rule is unit-tested.
 
 use super::daemon_json::DaemonJson;
-use crate::config::{AutoOr, Config, ContainerdBy, TlsDir};
+use crate::config::{unix_path, AutoOr, Config, ContainerdBy, TlsDir, DEFAULT_SOCKET};
 use crate::error::{usage, Result};
 use std::path::{Path, PathBuf};
 
-/// dockerd's default socket (and docker:dind's).
-pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// docker:dind's TCP ports: with TLS, and without.
 pub const TLS_PORT: u16 = 2376;
 pub const PLAIN_PORT: u16 = 2375;
@@ -242,7 +240,7 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
             sockets.push(PathBuf::from(DEFAULT_SOCKET));
         }
     }
-    let env_socket = i.docker_host.and_then(crate::options::unix_path);
+    let env_socket = i.docker_host.and_then(unix_path);
     let listeners = tcp_listeners(cfg);
     if let Some(json) = &hosts_json {
         if sockets.is_empty() {

@@ -27,6 +27,7 @@ pub fn ci() -> bool {
 fn unavailable() -> Option<String> {
     static WHY: OnceLock<Option<String>> = OnceLock::new();
     WHY.get_or_init(|| {
+        // SAFETY: geteuid(2) has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             return Some("not running as root".into());
         }
@@ -405,6 +406,7 @@ impl Running {
     /// Sends a signal from outside the namespace to its PID 1.
     pub fn signal(&mut self, sig: i32) {
         let p = self.init_pid();
+        // SAFETY: kill(2) takes plain integers; it touches no memory of ours.
         assert_eq!(unsafe { libc::kill(p, sig) }, 0, "{}: kill({p}, {sig}) failed", self.name);
     }
 
@@ -462,6 +464,7 @@ impl Running {
             }) {
                 // Killing a PID namespace's init kills everything in the namespace.
                 if comm(p) == "dind-init" || comm(p) == "sh" {
+                    // SAFETY: kill(2) takes plain integers; it touches no memory of ours.
                     unsafe { libc::kill(p, libc::SIGKILL) };
                 }
             }

@@ -108,6 +108,7 @@ fn event(line: &str) {
 fn log_at(level: &str, msg: &str) {
     let secs = now_ns() / 1_000_000_000;
     let msg = msg.replace('\\', "\\\\").replace('"', "\\\"");
+    // SAFETY: getpid(2) has no preconditions and cannot fail.
     eprintln!("fake-dockerd[{}] time=\"{secs}\" level={level} msg=\"{msg}\"", unsafe { getpid() });
 }
 
@@ -142,6 +143,7 @@ fn flag_values(args: &[String], long: &str, short: Option<&str>) -> Vec<String> 
 
 /// Open fds, without the one used to read the directory.
 fn open_fds() -> Vec<String> {
+    // SAFETY: getpid(2) has no preconditions and cannot fail.
     let me = format!("/proc/{}/fd", unsafe { getpid() });
     let mut fds: Vec<(i32, String)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
@@ -177,8 +179,10 @@ impl State {
         if let Some(n) = env_num("FAKE_DOCKERD_SHUTDOWN_LINES") {
             // A roomy pipe (when stderr is one): all the lines are written, and the fake
             // exits, long before its reader has forwarded them.
+            // SAFETY: fcntl(2) on fd 2 with an integer argument; a failure (not a pipe) is harmless.
             unsafe { fcntl(2, F_SETPIPE_SZ, 1 << 20) };
             // One write: everything sits in the pipe when the fake exits.
+            // SAFETY: getpid(2) has no preconditions and cannot fail.
             let me = unsafe { getpid() };
             let mut text = String::new();
             for i in 1..=n {
@@ -285,6 +289,7 @@ fn serve(mut s: UnixStream) {
 }
 
 fn pid_alive(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
     pid > 0 && unsafe { kill(pid, 0) } == 0
 }
 
@@ -341,6 +346,7 @@ fn stop_containers() {
         return;
     }
     for p in &pids {
+        // SAFETY: kill(2) takes plain integers; it touches no memory of ours.
         unsafe { kill(*p, SIGTERM) };
     }
     let until = Instant::now() + Duration::from_secs(10);
@@ -350,6 +356,7 @@ fn stop_containers() {
     if pids.iter().any(|p| pid_alive(*p)) {
         event(&format!("containers-killed-by-dockerd {}", now_ns()));
         for p in &pids {
+            // SAFETY: kill(2) takes plain integers; it touches no memory of ours.
             unsafe { kill(*p, SIGKILL) };
         }
     }
@@ -359,9 +366,11 @@ fn stop_containers() {
 /// The shim: daemonizes (so it ends up under dind-init, as real shims do), runs one
 /// container, reaps it.
 fn shim() -> ! {
+    // SAFETY: the fake is single-threaded here: the child may do anything after fork(2).
     if unsafe { fork() } != 0 {
         std::process::exit(0);
     }
+    // SAFETY: setsid(2) has no memory-safety preconditions.
     unsafe { setsid() };
     let me = std::env::current_exe().expect("current_exe");
     match std::process::Command::new(me).env("FAKE_DOCKERD_ROLE", "container").spawn() {
@@ -375,10 +384,13 @@ fn shim() -> ! {
 
 /// A container: records its start, ends on SIGTERM unless told to ignore it.
 fn container() -> ! {
+    // SAFETY: getpid(2) has no preconditions and cannot fail.
     let pid = unsafe { getpid() };
     if env_flag("FAKE_DOCKERD_CONTAINERS_IGNORE_TERM") {
+        // SAFETY: SIG_IGN needs no handler.
         unsafe { signal(SIGTERM, SIG_IGN) };
     } else {
+        // SAFETY: on_signal only stores to an atomic, which is async-signal-safe.
         unsafe { signal(SIGTERM, on_signal as extern "C" fn(i32) as usize) };
     }
     event(&format!("container-start {pid} {}", now_ns()));
@@ -405,6 +417,7 @@ fn containerd_main(args: &[String]) -> ! {
         println!("containerd github.com/containerd/containerd/v2 v{v} fake");
         std::process::exit(0);
     }
+    // SAFETY: getpid(2) has no preconditions and cannot fail.
     let pid = unsafe { getpid() };
     event(&format!("containerd-start {pid} {}", now_ns()));
     let config = flag_values(args, "--config", Some("-c")).pop().unwrap_or_default();
@@ -414,6 +427,7 @@ fn containerd_main(args: &[String]) -> ! {
         std::process::exit(1);
     };
     for sig in [SIGTERM, SIGINT] {
+        // SAFETY: on_signal only stores to an atomic, which is async-signal-safe.
         unsafe { signal(sig, on_signal as extern "C" fn(i32) as usize) };
     }
     if let Some(ms) = env_num("FAKE_CONTAINERD_DELAY_MS") {
@@ -464,10 +478,12 @@ fn main() {
         _ => {}
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // SAFETY: getpid(2) has no preconditions and cannot fail.
     let pid = unsafe { getpid() };
     // Containers of this fake only: keyed by the fake's own pid.
     std::env::set_var("FAKE_DOCKERD_OWNER", pid.to_string());
     for sig in [SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH] {
+        // SAFETY: on_signal only stores to an atomic, which is async-signal-safe.
         unsafe { signal(sig, on_signal as extern "C" fn(i32) as usize) };
     }
     event(&format!("start {pid} {}", now_ns()));
