@@ -19,6 +19,8 @@ vocabulary's (in its order), is an EventError (CLI: exit 3), never a silent "n/a
   events.py count LOG EVENT [K=V...]                   how many
   events.py t LOG EVENT [--nth N|--last] [K=V...]      its +T (seconds since dind-init started)
   events.py msg LOG EVENT [--nth N|--last] [K=V...]    its readable message
+  events.py before LOG EVENT1 EVENT2                   exit 0 when the first EVENT1 precedes the
+                                                       first EVENT2 (in the log's order), else 1
   events.py check LOG                                  every event valid (exit 3 if not)
   events.py ci                                         exit 0 when CI is on (see in_ci)
 LOG `-` is stdin. Numbers print as written: secs/ms/ran/delay/budget with 3 decimals.
@@ -194,6 +196,9 @@ def main(argv):
     if not rest:
         raise SystemExit(f"events.py {cmd}: EVENT missing")
     name, rest = rest[0], rest[1:]
+    if cmd == "before":
+        a, b = find(lines, name), find(lines, rest[0])
+        return 0 if a and b and lines.index(a[0]) < lines.index(b[0]) else 1
     field = None
     if cmd == "get":
         if not rest:

@@ -70,15 +70,24 @@ lib_since() { awk -v a="$1" -v b="$(lib_now)" -v d="${2:-1}" 'BEGIN { printf "%.
 
 # ------------------------------------------------------------------ dind-init's log
 
-# dind-init logs `dind-init: +S.mmms LEVEL message` (S: seconds since it started). These read a
-# captured stderr or `docker logs` file; TEXT is a fixed string.
+# Lifecycle facts are events (src/events.vocab), read through scripts/events.py, never from the
+# prose: lib_event CMD LOG EVENT [FIELD] [--nth N|--last] [K=V...] (events.py --help). An unknown
+# or malformed event is an error (status 3, said on stderr), not "not found": a negative check is
+# lib_event_none, which fails on such a log too.
+lib_event() { python3 "$DIND_LIB_DIR/events.py" "$@"; }
+lib_event_get() { lib_event get "$@"; }                     # LOG EVENT FIELD [...]: the value
+lib_event_has() { lib_event has "$@"; }                     # LOG EVENT [K=V...]
+lib_event_t() { lib_event t "$@"; }                         # LOG EVENT [...]: its +T seconds
+lib_event_msg() { lib_event msg "$@"; }                     # LOG EVENT [...]: its readable message
+lib_event_before() { lib_event before "$@"; }              # LOG EVENT1 EVENT2: EVENT1 came first
+lib_event_none() { [ "$(lib_event count "$@")" = 0 ]; }     # LOG EVENT [K=V...]: none (valid log)
+# User-facing messages (hints, warnings, errors) are text: dind-init's lines of a captured log
+# (`dind-init: +S.mmms LEVEL message`); TEXT is a fixed string.
 lib_dind_lines() { grep -a '^dind-init: +' "$1"; }                          # FILE
 lib_dind_has() { lib_dind_lines "$1" | grep -qF -- "$2"; }                    # FILE TEXT
 lib_dind_msg() { # FILE TEXT [WIDTH]: the message of the first line with TEXT
     lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' | cut -c1-"${3:-100000}"
 }
-lib_dind_time() { lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +\([0-9.]*\)s .*/\1/'; }  # FILE TEXT
-lib_dind_after() { lib_dind_msg "$1" "$2" | sed -n 's/.* after \([0-9.]*\)s.*/\1/p'; }             # FILE TEXT
 
 # The Debian suite of the base image, i.e. which inner engine the DinD image runs:
 #   bookworm  docker.io 20.10.24, containerd 1.6 (the default; the historical image names)

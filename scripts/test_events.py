@@ -137,6 +137,9 @@ class Cli(unittest.TestCase):
         self.assertEqual(cli("has", self.log, "dockerd-exit", "killed=true")[0], 1)
         self.assertEqual(cli("get", self.log, "command-kill", "pid")[:2], (1, ""))
         self.assertEqual(cli("get", "-", "exit", "code", stdin=LOG)[1], "3")
+        self.assertEqual(cli("before", self.log, "dockerd-ready", "command-start")[0], 0)
+        self.assertEqual(cli("before", self.log, "command-start", "dockerd-ready")[0], 1)
+        self.assertEqual(cli("before", self.log, "command-kill", "dockerd-ready")[0], 1)
 
     def test_errors_are_loud(self):
         rc, out, err = cli("get", self.log, "dockerd-ready", "seconds")
