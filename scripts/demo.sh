@@ -71,18 +71,18 @@ echo "demo: set-up phases"
 printf '%s\n' "${PHASES[@]}"
 echo
 echo "demo: inside the container, from dind-init's log"
-t() { lib_dind_time "$DEMO_LOG" "$1"; }
+t() { lib_event_t "$DEMO_LOG" "$@"; }   # EVENT [K=V...]: its +T
 row() { # LABEL A B UNIT: B - A
     [ -n "$2" ] && [ -n "$3" ] && awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "  %-52s %8.3f s\n", l, b - a }'
 }
-cg=$(lib_dind_lines "$DEMO_LOG" | grep 'cgroups: .* ms$' | grep -o '[0-9.]* ms$' | head -n 1)
-[ -n "$cg" ] && printf '  %-52s %8s\n' "cgroup set-up" "$cg"
-row "start -> containerd serving (dind-init's own; Docker 23+)" 0 "$(t 'containerd: serving on')"
-row "start -> dockerd spawned" 0 "$(t 'dockerd: started pid')"
-row "dockerd spawned -> answers /_ping" "$(t 'dockerd: started pid')" "$(t 'ready: dockerd answered')"
-row "ready -> command started" "$(t 'ready: dockerd answered')" "$(t 'command: started pid')"
-row "the command (inner docker run echo hello)" "$(t 'command: started pid')" "$(t 'command: exited')"
-row "dockerd shutdown (SIGTERM -> exited)" "$(t 'shutdown: sending SIGTERM to dockerd')" "$(t 'shutdown: dockerd exited')"
-row "total, dind-init start -> exit" 0 "$(lib_dind_lines "$DEMO_LOG" | grep ' exit [0-9]*$' | tail -n 1 | sed 's/^dind-init: +\([0-9.]*\)s .*/\1/')"
+cg=$(lib_event_get "$DEMO_LOG" cgroups ms)
+[ -n "$cg" ] && printf '  %-52s %8s\n' "cgroup set-up" "$cg ms"
+row "start -> containerd serving (dind-init's own; Docker 23+)" 0 "$(t containerd-ready)"
+row "start -> dockerd spawned" 0 "$(t dockerd-start)"
+row "dockerd spawned -> answers /_ping" "$(t dockerd-start)" "$(t dockerd-ready)"
+row "ready -> command started" "$(t dockerd-ready)" "$(t command-start)"
+row "the command (inner docker run echo hello)" "$(t command-start)" "$(t command-exit)"
+row "dockerd shutdown (SIGTERM -> exited)" "$(t stop-begin)" "$(t dockerd-exit)"
+row "total, dind-init start -> exit" 0 "$(t exit --last)"
 rm -f "$DEMO_LOG" "$DEMO_LOG.load"
 exit "$rc"

@@ -623,7 +623,8 @@ fi
 for f in dind.tar inner.tar; do
     [ -s "$RUN/payload/images/$f" ] || die "images: $f missing or empty"
 done
-cp "$LABDIR"/guest-init.sh "$LABDIR"/run.sh "$LABDIR"/dockerapi.py "$LABDIR"/outer.sh "$RUN/payload/lab/" || die "copy lab files"
+cp "$LABDIR"/guest-init.sh "$LABDIR"/run.sh "$LABDIR"/dockerapi.py "$LABDIR"/outer.sh "$DIND_LIB_DIR/events.py" \
+    "$DIND_REPO/src/events.vocab" "$RUN/payload/lab/" || die "copy lab files"
 cat >"$RUN/payload/lab/config.env" <<CFG
 DIND_IMAGE='$DIND_IMAGE'
 INNER_IMAGE='$INNER_IMAGE'
