@@ -31,6 +31,7 @@ phase() { # NAME COMMAND...: run it, time it
     PHASES+=("$(awk -v n="$name" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "  %-52s %8.2f s", n, b - a }')")
 }
 
+# shellcheck disable=SC2317  # run by the trap
 cleanup() {
     [ -n "${DIND_HOST_PID:-}" ] && DK_TIMEOUT=30 dk volume rm -f "$VOL" >/dev/null 2>&1
     lib_host_stop
@@ -39,6 +40,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# shellcheck disable=SC2317  # run by phase
 preload() {
     dk volume rm -f "$VOL" >/dev/null 2>&1
     dk run --rm --privileged -v "$VOL:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" \

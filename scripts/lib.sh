@@ -7,7 +7,7 @@
 #                                  20.10), trixie (26.1) or sid (28.x); DIND_SUITE at source time;
 #                                  sets the image names below (dind-init/debian:test-SUITE)
 #   lib_install_deps [PKG...]      host packages (docker.io, iptables, debootstrap, busybox-static,
-#                                  python3, ...), installed only when missing
+#                                  python3, shellcheck, ...), installed only when missing
 #   lib_host_start INSTANCE        throwaway host dockerd: own data root, exec root, pid file,
 #                                  socket; --bridge=none --iptables=false; capability-dropping
 #                                  runtime wrapper when the bounding set lacks capabilities.
@@ -208,6 +208,7 @@ lib_install_deps() {
     command -v fuser >/dev/null || want+=(psmisc)
     command -v timeout >/dev/null || want+=(coreutils)
     command -v tar >/dev/null || want+=(tar)
+    command -v shellcheck >/dev/null || want+=(shellcheck)
     if ! { [ -x /bin/busybox ] && lib_static /bin/busybox; }; then want+=(busybox-static); fi
     for c in "$@"; do want+=("$c"); done
     [ ${#want[@]} -eq 0 ] && return 0
@@ -344,19 +345,23 @@ lib_host_log_tail() { tail -n "${1:-30}" "${DIND_HOST_LOG:-/dev/null}" 2>/dev/nu
 
 # ------------------------------------------------------------------ binary
 
-# lib_toolchain: cargo, and the targets rust-toolchain.toml names (x86_64 and aarch64 musl).
-# rustup installs them by itself on the first `cargo build`, except with RUSTUP_AUTO_INSTALL=0;
-# `rustup toolchain install` (rustup >= 1.28) or `rustup target add` then does it here.
+# lib_toolchain: cargo, and the targets and components rust-toolchain.toml names (x86_64 and
+# aarch64 musl; clippy, rustfmt). rustup installs them by itself on the first `cargo build`,
+# except with RUSTUP_AUTO_INSTALL=0; `rustup toolchain install` (rustup >= 1.28) or `rustup
+# target add` / `rustup component add` then does it here.
 lib_toolchain() {
     export PATH="$HOME/.cargo/bin:$PATH"
     command -v cargo >/dev/null || { lib_err "cargo is missing: install Rust with rustup (https://rustup.rs) first"; return 1; }
     command -v rustup >/dev/null || return 0   # a distribution's Rust: its targets are its own
-    local have
+    local have comps
     have=$(cd "$DIND_REPO" && rustup target list --installed 2>/dev/null)
-    grep -qx x86_64-unknown-linux-musl <<<"$have" && grep -qx aarch64-unknown-linux-musl <<<"$have" && return 0
+    comps=$(cd "$DIND_REPO" && rustup component list --installed 2>/dev/null)
+    grep -qx x86_64-unknown-linux-musl <<<"$have" && grep -qx aarch64-unknown-linux-musl <<<"$have" &&
+        grep -q '^clippy' <<<"$comps" && grep -q '^rustfmt' <<<"$comps" && return 0
     (cd "$DIND_REPO" && rustup toolchain install --no-self-update >/dev/null 2>&1) ||
-        (cd "$DIND_REPO" && rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl) ||
-        { lib_err "cannot install the musl targets: rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl"; return 1; }
+        (cd "$DIND_REPO" && rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl &&
+            rustup component add clippy rustfmt) ||
+        { lib_err "cannot install the musl targets, clippy and rustfmt: rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl; rustup component add clippy rustfmt"; return 1; }
 }
 
 # lib_build_binary: sets DIND_BIN. DIND_BIN given: used as it is (no build).

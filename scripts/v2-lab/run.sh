@@ -5,6 +5,7 @@
 # command line: v2lab.run=main (the scenarios in MAIN, config.env), v2lab.run=legacy (modprobe.blacklist=nf_tables, the iptables-legacy check) or
 # v2lab.run=prep (load the DinD image onto the data disk, /dev/vdc, which later boots reuse).
 set -u
+# shellcheck source=/dev/null  # written by scripts/v2-lab.sh
 . /lab/lab/config.env
 API=(python3 /lab/lab/dockerapi.py)
 EV=(python3 /lab/lab/events.py)   # scripts/events.py, with src/events.vocab beside it
