@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: dind-init side by side with the other ways to start Docker-in-Docker, on each inner
 # engine (Debian bookworm's Docker 20.10, trixie's 26.1, sid's 28.5), in one run.
+# Owns: the benchmark runs (figures, entrypoints compared); bench/benchlib.py parses and reports.
 #
 #   sudo scripts/bench.sh                         # every figure, every engine
 #   sudo scripts/bench.sh -n 5 --stop-rounds 3 --wait-quiet 20
@@ -85,7 +86,6 @@ KEEP_HOST=0
 INSTANCE=${BENCH_INSTANCE:-bench}
 CMDLINE="scripts/bench.sh${*:+ $*}"
 
-usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 list() { echo "${1//,/ }"; }
 
 while [ $# -gt 0 ]; do
@@ -105,7 +105,7 @@ while [ $# -gt 0 ]; do
             if [[ ${2:-} =~ ^[0-9]+$ ]]; then WAIT_QUIET=$2; shift 2; else WAIT_QUIET=30; shift; fi ;;
         --quiet-load) QUIET_LOAD=${2:?--quiet-load needs a number}; shift 2 ;;
         --keep-host) KEEP_HOST=1; shift ;;
-        -h|--help) usage; exit 0 ;;
+        -h|--help) lib_usage; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1 (see -h)" >&2; exit 2 ;;
     esac
 done

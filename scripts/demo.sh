@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: on a fresh Debian/Ubuntu machine (root, Rust installed with rustup, no image registry
 # needed), installs what is missing, builds dind-init and a Debian Docker-in-Docker image, then runs
+# Owns: the README's demo command.
 #
 #   docker run --rm --privileged -v dind-init-demo:/var/lib/docker dind-init/debian:test \
 #       docker run --rm dind-init-test/inner:latest echo hello

@@ -2,6 +2,7 @@
 # shellcheck disable=SC2016,SC2001,SC2119,SC2034  # '$x' is for the shell inside the container; ALL, NAME, NOTE, ...: read by scripts/scenario.sh
 # Faults and field hardening, on real engines: dind-init as PID 1 of real Docker-in-Docker
 # containers on a throwaway host dockerd (instance "field"; never /var/run/docker.sock).
+# Owns: the fault and field-hardening scenarios (daemons killed, MTU, storage, foreign daemons).
 #
 #   sudo scripts/e2e-field.sh              # every scenario
 #   sudo scripts/e2e-field.sh F1 mtu H4    # a subset, by id or name

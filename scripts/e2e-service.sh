@@ -6,6 +6,7 @@
 # service is the ready-made image (docker/debian.Dockerfile: ENV DOCKER_TLS_CERTDIR=/certs,
 # EXPOSE 2375 2376, VOLUME /var/lib/docker) with no command, as `services: [docker:dind]` runs
 # it; the job or agent is another container, with the docker CLI or the Docker SDK for Python.
+# Owns: the docker:dind service-contract scenarios (GitLab, ARC, Jenkins, the Python SDK).
 #
 #   sudo scripts/e2e-service.sh           # every scenario
 #   sudo scripts/e2e-service.sh S1 S5     # a subset

@@ -2,6 +2,7 @@
 # shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
 # The real Docker-in-Docker end-to-end matrix: dind-init as PID 1 of real DinD containers, on a
 # throwaway host dockerd (never /var/run/docker.sock).
+# Owns: the real DinD matrix's scenarios (start-up, exit codes, the stop, restarts, TTYs).
 #
 #   sudo scripts/e2e.sh                 # every scenario
 #   sudo scripts/e2e.sh 1 stop 12       # a subset, by number or name

@@ -2,6 +2,7 @@
 # scripts/examples.sh: builds every example image of docker/examples/ on the local Debian DinD
 # image and checks it, then validates the Kubernetes manifests of k8s/ (lint, schema, and each
 # DinD container of them run with `docker run` as the kubelet would run it).
+# Owns: the checks of docker/examples and the Kubernetes manifests.
 #
 #   sudo scripts/examples.sh           # prints PASS/FAIL per check, then `examples: N passed, M failed`
 #
@@ -49,7 +50,6 @@ SETUP_OK=
 NOTE=
 NCHECK=0
 
-now() { lib_now; }
 elapsed() { lib_since "$1"; }
 
 # check NAME FUNCTION [ARGS...]: run FUNCTION with its output in a log; its result (lib.sh's
@@ -57,7 +57,7 @@ elapsed() { lib_since "$1"; }
 check() {
     local name=$1 t0 log rc
     shift
-    t0=$(now)
+    t0=$(lib_now)
     NCHECK=$((NCHECK + 1))
     log=$WORK/check-$NCHECK.log
     NOTE=
@@ -245,7 +245,7 @@ jenkins_stop() {
         grep -q 'fake-agent: connected' "$log" && break
         sleep 0.1
     done
-    t0=$(now)
+    t0=$(lib_now)
     DK_TIMEOUT=60 dk stop -t 10 "$cid" >/dev/null || return 1
     secs=$(elapsed "$t0")
     rc=$(dk inspect -f '{{.State.ExitCode}}' "$cid")
@@ -471,7 +471,7 @@ k8s_start() {
 # period. Checks that dind-init stopped dockerd cleanly and exited 0 well within the grace period.
 k8s_delete() {
     local t0 secs rc
-    t0=$(now)
+    t0=$(lib_now)
     DK_TIMEOUT=$((GRACE[0] + 30)) dk stop -t "${GRACE[0]}" "$CID" >/dev/null || return 1
     secs=$(elapsed "$t0")
     rc=$(dk inspect -f '{{.State.ExitCode}}' "$CID")
@@ -553,7 +553,7 @@ k8s_sidecar_pod() {
 
 # ------------------------------------------------------------------ the checks
 
-t_all=$(now)
+t_all=$(lib_now)
 echo "=== examples: docker/examples/ and k8s/ (host dockerd instance '$INSTANCE')"
 check "set-up: host dockerd, $BASE_IMAGE, $DIND_IMAGE, $INNER_IMAGE (lib.sh)" setup
 check "maven: build $MAVEN_IMAGE (maven + default-jdk-headless from Debian, FROM $DIND_IMAGE)" \

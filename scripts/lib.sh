@@ -2,6 +2,9 @@
 # Shared helpers for the scripts that need real Docker engines (e2e.sh, images.sh, demo.sh, the
 # bench and the qemu lab). Source it; it defines functions and variables only (no `set -e`, no
 # traps, nothing runs at source time).
+# Owns: the host side of every real-engine run (packages, toolchain, throwaway host dockerd,
+#   images), result rows, the one CI rule (lib_in_ci), --help (lib_usage), and the bash access to
+#   dind-init's events (lib_event_*, through events.py).
 #
 #   lib_suite SUITE                the inner engine: Debian suite bookworm (default, docker.io
 #                                  20.10), trixie (26.1) or sid (28.x); DIND_SUITE at source time;
@@ -146,6 +149,10 @@ dk() {
 }
 
 lib_is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# lib_usage: the calling script's header comment (line 2 up to `set -uo`, shellcheck directives
+# left out): every script's --help
+lib_usage() { sed -n '2,/^set -uo/{/^# shellcheck /d;p}' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 # ------------------------------------------------------------------ host packages
 

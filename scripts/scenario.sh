@@ -2,6 +2,9 @@
 # shellcheck disable=SC2154  # ALL, NAME, DESC, INSTANCE, WORK, LABEL, PFX: set by the caller
 # The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh). Source it after
 # scripts/lib.sh; it defines functions and variables only (nothing runs at source time).
+# Owns: the scenario framework (selection, set-up, per-scenario dirs, PASS/FAIL/SKIP, clean-up)
+#   and the helpers every scenario uses (run_c, wait_log/wait_event, ev/no_ev, clean_stop,
+#   no_sigkill).
 #
 # The caller sets, before scenario_args:
 #   LIB_TAG          the tag of the output lines (`e2e`, `e2e-field`), as for lib.sh
@@ -51,9 +54,6 @@ LOAD='docker load -q -i /images/inner.tar >/dev/null'
 
 # ------------------------------------------------------------------ arguments
 
-# usage: the script's header comment (line 2 up to `set -uo`, shellcheck directives left out)
-usage() { sed -n '2,/^set -uo/{/^# shellcheck /d;p}' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-
 # scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (all of ALL
 # when none), an unknown one: exit 2.
 scenario_args() {
@@ -66,7 +66,7 @@ scenario_args() {
     SELECTED=()
     for a in "$@"; do
         case "$a" in
-            -h|--help) usage; exit 0 ;;
+            -h|--help) lib_usage; exit 0 ;;
             --list)
                 for n in "${ALL[@]}"; do
                     printf '%-*s  %-*s  %s\n' "$SC_IDW" "$n" "$SC_NAMEW" "${NAME[$n]}" "${DESC[$n]}"

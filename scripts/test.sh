@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command, and what CI runs (.ci/run): every stage, against real engines.
+# Owns: the list of stages and their runner (the README's test command); the lint stage; cargo
+#   test rows.
 #
 #   sudo scripts/test.sh               # every stage (CI runs this, with CI=true)
 #   sudo scripts/test.sh --list        # the stages
@@ -185,12 +187,11 @@ STAGES=(
     "arm64-lab|Docker-in-Docker on arm64 in a qemu-system-aarch64 VM|s_lab V2LAB_ARCH=arm64"
 )
 
-usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 SELECTED=()
 for a in "$@"; do
     case "$a" in
-        -h | --help) usage; exit 0 ;;
+        -h | --help) lib_usage; exit 0 ;;
         --list) for s in "${STAGES[@]}"; do IFS='|' read -r n d _ <<<"$s"; printf '%-20s %s\n' "$n" "$d"; done; exit 0 ;;
         --all-engines) ALL_ENGINES=1 ;;
         *) found=

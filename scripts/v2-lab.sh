@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The cgroup v2 labs: dind-init on a pure unified cgroup hierarchy, in a qemu VM (TCG, no KVM).
+# Owns: the qemu VM lab (cgroup v2, arm64): kernel, initramfs, disks; v2-lab/ runs inside the VM.
 #
 #   sudo scripts/v2-lab.sh                          # amd64, bookworm (tag v2-lab)
 #   sudo V2LAB_SUITE=trixie scripts/v2-lab.sh       # amd64, trixie's kernel/engine/image (v2-lab-trixie)
