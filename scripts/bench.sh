@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: dind-init side by side with the other ways to start Docker-in-Docker, on each inner
 # engine (Debian bookworm's Docker 20.10, trixie's 26.1, sid's 28.5), in one run.
+# Owns: the benchmark runs (figures, entrypoints compared); bench/benchlib.py parses and reports.
 #
 #   sudo scripts/bench.sh                         # every figure, every engine
 #   sudo scripts/bench.sh -n 5 --stop-rounds 3 --wait-quiet 20
@@ -85,7 +86,6 @@ KEEP_HOST=0
 INSTANCE=${BENCH_INSTANCE:-bench}
 CMDLINE="scripts/bench.sh${*:+ $*}"
 
-usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 list() { echo "${1//,/ }"; }
 
 while [ $# -gt 0 ]; do
@@ -105,7 +105,7 @@ while [ $# -gt 0 ]; do
             if [[ ${2:-} =~ ^[0-9]+$ ]]; then WAIT_QUIET=$2; shift 2; else WAIT_QUIET=30; shift; fi ;;
         --quiet-load) QUIET_LOAD=${2:?--quiet-load needs a number}; shift 2 ;;
         --keep-host) KEEP_HOST=1; shift ;;
-        -h|--help) usage; exit 0 ;;
+        -h|--help) lib_usage; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1 (see -h)" >&2; exit 2 ;;
     esac
 done
@@ -386,7 +386,7 @@ run_ready() { # EP
     if is_dind_init "$ep"; then
         record_phases "$ep" "$log" ctrd_spawned ctrd_serving spawned ready command attempts cgroups_ms
         local cmdt
-        cmdt=$(lib_dind_time "$log" "command: started")
+        cmdt=$(lib_event_t "$log" command-start)
         [ -n "$cmdt" ] && record "$ep" ph_startlat "$(sub "$(sub "$stamp" "$t0")" "$cmdt")"
     fi
     docker rm -fv "$name" >/dev/null 2>&1
@@ -460,13 +460,13 @@ idle_sample() { # EP HOSTPID
 # stop_outcome EP LOG: how the inner dockerd ended, from the container's log
 stop_outcome() {
     if is_dind_init "$1"; then
-        if lib_dind_has "$2" "shutdown: dockerd exited cleanly"; then
-            if lib_dind_has "$2" "inner container process(es) still running: SIGKILL"; then
+        if lib_event_has "$2" dockerd-exit clean=true killed=false; then
+            if lib_event_has "$2" inner-kill; then
                 echo "clean, inner SIGKILLed"
             else
                 echo clean
             fi
-        elif lib_dind_has "$2" "shutdown: dockerd needed SIGKILL"; then echo "SIGKILLed by dind-init"
+        elif lib_event_has "$2" dockerd-exit killed=true; then echo "SIGKILLed by dind-init"
         else echo "unclean"
         fi
     elif grep -q 'Daemon shutdown complete' "$2"; then echo clean
@@ -612,7 +612,7 @@ run_stopcmp() {
     timed_stop "$ep" "$name" "$log"
     docker rm -f "$name" >/dev/null 2>&1
     inner_states "$name"
-    lib_dind_has "$log" "inner container process(es) still running: SIGKILL" && kill=yes
+    lib_event_has "$log" inner-kill && kill=yes
     [[ $how == clean* ]] && [ "${STATES[0]:-0}" = "$n" ] && [ "${STATES[1]:-0}${STATES[2]:-0}" = 00 ] && clean=yes
     local outer inner
     outer=$(sub "$t1" "$t0") inner=$(sub "${st[1]:-}" "${st[0]:-}")
@@ -672,11 +672,11 @@ run_tls() {
     read -r up api <<<"$(py dockerd-times "$log")"
     record "$ep" "tls_dinit_$tls" "$(sub "${api:-}" "${up:-}")"
     record "$ep" "tls_pause_$tls" "$(py insecure-pause "$log")"
-    [ "$ep" = dind-init ] && record "$ep" "tls_spawned_$tls" "$(lib_dind_time "$log" "dockerd: started pid")"
+    [ "$ep" = dind-init ] && record "$ep" "tls_spawned_$tls" "$(lib_event_t "$log" dockerd-start)"
     local ms=
     if [ "$tls" = on ]; then
         if [ "$ep" = dind-init ]; then
-            ms=$(lib_dind_msg "$log" "tls: " | sed -n 's/.*, \([0-9.]*\) ms$/\1/p')
+            ms=$(lib_event_get "$log" tls ms)
         else
             ms=$(py openssl-ms "$log")
         fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: on a fresh Debian/Ubuntu machine (root, Rust installed with rustup, no image registry
 # needed), installs what is missing, builds dind-init and a Debian Docker-in-Docker image, then runs
+# Owns: the README's demo command.
 #
 #   docker run --rm --privileged -v dind-init-demo:/var/lib/docker dind-init/debian:test \
 #       docker run --rm dind-init-test/inner:latest echo hello
@@ -31,6 +32,7 @@ phase() { # NAME COMMAND...: run it, time it
     PHASES+=("$(awk -v n="$name" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "  %-52s %8.2f s", n, b - a }')")
 }
 
+# shellcheck disable=SC2317  # run by the trap
 cleanup() {
     [ -n "${DIND_HOST_PID:-}" ] && DK_TIMEOUT=30 dk volume rm -f "$VOL" >/dev/null 2>&1
     lib_host_stop
@@ -39,6 +41,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# shellcheck disable=SC2317  # run by phase
 preload() {
     dk volume rm -f "$VOL" >/dev/null 2>&1
     dk run --rm --privileged -v "$VOL:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" \
@@ -71,18 +74,18 @@ echo "demo: set-up phases"
 printf '%s\n' "${PHASES[@]}"
 echo
 echo "demo: inside the container, from dind-init's log"
-t() { lib_dind_time "$DEMO_LOG" "$1"; }
+t() { lib_event_t "$DEMO_LOG" "$@"; }   # EVENT [K=V...]: its +T
 row() { # LABEL A B UNIT: B - A
     [ -n "$2" ] && [ -n "$3" ] && awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "  %-52s %8.3f s\n", l, b - a }'
 }
-cg=$(lib_dind_lines "$DEMO_LOG" | grep 'cgroups: .* ms$' | grep -o '[0-9.]* ms$' | head -n 1)
-[ -n "$cg" ] && printf '  %-52s %8s\n' "cgroup set-up" "$cg"
-row "start -> containerd serving (dind-init's own; Docker 23+)" 0 "$(t 'containerd: serving on')"
-row "start -> dockerd spawned" 0 "$(t 'dockerd: started pid')"
-row "dockerd spawned -> answers /_ping" "$(t 'dockerd: started pid')" "$(t 'ready: dockerd answered')"
-row "ready -> command started" "$(t 'ready: dockerd answered')" "$(t 'command: started pid')"
-row "the command (inner docker run echo hello)" "$(t 'command: started pid')" "$(t 'command: exited')"
-row "dockerd shutdown (SIGTERM -> exited)" "$(t 'shutdown: sending SIGTERM to dockerd')" "$(t 'shutdown: dockerd exited')"
-row "total, dind-init start -> exit" 0 "$(lib_dind_lines "$DEMO_LOG" | grep ' exit [0-9]*$' | tail -n 1 | sed 's/^dind-init: +\([0-9.]*\)s .*/\1/')"
+cg=$(lib_event_get "$DEMO_LOG" cgroups ms)
+[ -n "$cg" ] && printf '  %-52s %8s\n' "cgroup set-up" "$cg ms"
+row "start -> containerd serving (dind-init's own; Docker 23+)" 0 "$(t containerd-ready)"
+row "start -> dockerd spawned" 0 "$(t dockerd-start)"
+row "dockerd spawned -> answers /_ping" "$(t dockerd-start)" "$(t dockerd-ready)"
+row "ready -> command started" "$(t dockerd-ready)" "$(t command-start)"
+row "the command (inner docker run echo hello)" "$(t command-start)" "$(t command-exit)"
+row "dockerd shutdown (SIGTERM -> exited)" "$(t stop-begin)" "$(t dockerd-exit)"
+row "total, dind-init start -> exit" 0 "$(t exit --last)"
 rm -f "$DEMO_LOG" "$DEMO_LOG.load"
 exit "$rc"

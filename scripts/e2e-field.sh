@@ -2,6 +2,7 @@
 # shellcheck disable=SC2016,SC2001,SC2119,SC2034  # '$x' is for the shell inside the container; ALL, NAME, NOTE, ...: read by scripts/scenario.sh
 # Faults and field hardening, on real engines: dind-init as PID 1 of real Docker-in-Docker
 # containers on a throwaway host dockerd (instance "field"; never /var/run/docker.sock).
+# Owns: the fault and field-hardening scenarios (daemons killed, MTU, storage, foreign daemons).
 #
 #   sudo scripts/e2e-field.sh              # every scenario
 #   sudo scripts/e2e-field.sh F1 mtu H4    # a subset, by id or name
@@ -96,12 +97,12 @@ scenario_args "$@"
 
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
 
-# has FILE TEXT: a dind-init log line of FILE contains TEXT (fixed string)
-has() { lib_dind_has "$@"; }
-need() { # FILE TEXT WHAT
-    has "$1" "$2" || fail "${3:-$(basename "$1")}: no dind-init log line containing '$2'"
-}
+# Lifecycle facts are events (lib.sh lib_event_*); the user-facing messages are text:
+# need FILE TEXT: a dind-init line of FILE contains TEXT; logline FILE TEXT [WIDTH]: its message
+need() { lib_dind_has "$1" "$2" || fail "$(basename "$1"): no dind-init log line containing '$2'"; }
 logline() { lib_dind_msg "$1" "$2" "${3:-160}"; }
+# started FILE: dockerd's command line (the message of its first dockerd-start)
+started() { lib_event_msg "$1" dockerd-start; }
 
 # health_status C: .State.Health.Status
 health_status() { dk inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
@@ -140,13 +141,13 @@ i=0; until docker version >/dev/null 2>&1; do i=\$((i+1)); [ \$i -lt 300 ] || ex
 docker run --rm $INNER_IMAGE echo after""-restart"
     run_c run --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
     check_rc run 0 && check_out run after-restart || return 1
-    need "$D/run.err" 'dockerd killed by signal SIGKILL' || return 1
-    need "$D/run.err" 'dockerd: restarting in 1s (restart 1/5)' || return 1
-    need "$D/run.err" 'ready: dockerd answered /_ping again' || return 1
-    need "$D/run.err" 'command: exited with status 0' || return 1
-    need "$D/run.err" 'shutdown: dockerd exited cleanly' || return 1
-    [ "$(grep -c '^dind-init: .*dockerd: started pid' "$D/run.err")" = 2 ] || fail "expected 2 'dockerd: started pid' lines (start + restart)" || return 1
-    NOTE="$(logline "$D/run.err" 'ready: dockerd answered /_ping again' 80); docker run ${DUR} s"
+    ev "$D/run.err" daemon-died daemon=dockerd status=137 || return 1
+    ev "$D/run.err" daemon-restart daemon=dockerd restart=1 max=5 delay=1 || return 1
+    ev "$D/run.err" dockerd-ready restart=1 || return 1
+    ev "$D/run.err" command-exit status=0 || return 1
+    clean_stop "$D/run.err" || return 1
+    [ "$(lib_event count "$D/run.err" dockerd-start)" = 2 ] || fail "expected 2 dockerd-start events (start + restart)" || return 1
+    NOTE="$(lib_event_msg "$D/run.err" dockerd-ready restart=1 | cut -c1-80); docker run ${DUR} s"
 }
 
 F2() {
@@ -155,12 +156,12 @@ F2() {
     run_c run --rm --privileged -e DIND_ON_DAEMON_EXIT=exit "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
     check_rc run 125 || return 1
     ! grep -q 'not-reached' "$D/run.out" || fail "the command ran on after dockerd died" || return 1
-    need "$D/run.err" 'dockerd killed by signal SIGKILL' || return 1
+    ev "$D/run.err" daemon-died daemon=dockerd status=137 || return 1
+    ev "$D/run.err" stop-begin reason=daemon || return 1
     need "$D/run.err" 'dockerd: --on-daemon-exit=exit: stopping; dind-init will exit 125' || return 1
-    need "$D/run.err" 'command: sending SIGTERM' || return 1
-    need "$D/run.err" 'command: killed by signal SIGTERM' || return 1
-    need "$D/run.err" 'exit 125' || return 1
-    ! has "$D/run.err" 'restarting in' || fail "dockerd was restarted although --on-daemon-exit=exit" || return 1
+    ev "$D/run.err" command-exit status=143 || return 1    # SIGTERMed by the stop
+    ev "$D/run.err" exit code=125 || return 1
+    lib_event_none "$D/run.err" daemon-restart || fail "dockerd was restarted although --on-daemon-exit=exit" || return 1
     lt "$DUR" 30 || fail "took ${DUR} s (the command's sleep 30 was not cut short)" || return 1
     NOTE="exit 125 after ${DUR} s: '$(logline "$D/run.err" 'on-daemon-exit=exit' 70)'"
 }
@@ -190,10 +191,10 @@ docker exec bg echo exec""-ok && docker rm -f bg >/dev/null && echo bg-removed"
     grep -qx recovered "$out" || fail "$n: docker run never worked again after containerd was killed" || return 1
     [ -n "$new" ] && [ "$new" != "$old" ] || fail "$n: containerd pid $old -> '$new': not restarted" || return 1
     grep -qx 'dockerd-same yes' "$out" || fail "$n: dockerd itself was replaced" || return 1
-    ! has "$D/$n.err" 'dockerd: restarting' || fail "$n: dind-init restarted dockerd, which never died" || return 1
+    lib_event_none "$D/$n.err" daemon-restart daemon=dockerd || fail "$n: dind-init restarted dockerd, which never died" || return 1
     grep -qx 'bg running' "$out" || fail "$n: the running inner container did not survive: $(grep '^bg ' "$out")" || return 1
     grep -qx 'exec-ok' "$out" && grep -qx 'bg-removed' "$out" || fail "$n: docker exec / rm -f of the surviving container failed" || return 1
-    need "$D/$n.err" 'shutdown: dockerd exited cleanly' || return 1
+    clean_stop "$D/$n.err" || return 1
     F3_NOTE="containerd pid $old -> $new, docker run again after $((ms / 1000)).$(printf %03d $((ms % 1000))) s, dind-init health $(sed -n 's/^health-during-gap //p' "$out") meanwhile, the running container survived"
 }
 
@@ -201,8 +202,8 @@ F3() {
     # containerd run by dind-init (the default from Docker 23 on; asked for here, so 20.10 too):
     # restarted at once by dind-init.
     f3 own -e DIND_CONTAINERD_BY=dind-init || return 1
-    need "$D/own.err" 'containerd: restarting now' || return 1
-    need "$D/own.err" 'containerd: serving again' || return 1
+    ev "$D/own.err" daemon-restart daemon=containerd || return 1
+    ev "$D/own.err" containerd-ready restart=1 || return 1
     local own_note=$F3_NOTE
     # dockerd's managed containerd: dockerd's own supervisor restarts it (about 10 s later).
     f3 managed -e DIND_CONTAINERD_BY=dockerd || return 1
@@ -242,11 +243,11 @@ F4() {
     total=$(since "$total0")
     logs "$c" "$D/container.log"
     local n
-    n=$(grep -c '^dind-init: .*ready: dockerd answered /_ping on' "$D/container.log")
-    [ "$n" = $((F4_CYCLES + 1)) ] || fail "$n 'ready' lines in the log, expected $((F4_CYCLES + 1))" || return 1
-    n=$(grep -c '^dind-init: .*shutdown: dockerd exited cleanly' "$D/container.log")
+    n=$(lib_event count "$D/container.log" dockerd-ready)
+    [ "$n" = $((F4_CYCLES + 1)) ] || fail "$n dockerd-ready events in the log, expected $((F4_CYCLES + 1))" || return 1
+    n=$(lib_event count "$D/container.log" dockerd-exit clean=true killed=false)
     [ "$n" = "$F4_CYCLES" ] || fail "$n clean dockerd shutdowns, expected $F4_CYCLES" || return 1
-    ! grep -q '^dind-init: .*SIGKILL' "$D/container.log" || fail "SIGKILL needed: $(grep -m1 '^dind-init: .*SIGKILL' "$D/container.log")" || return 1
+    no_sigkill "$D/container.log" || return 1
     bad=$(grep -i -E 'pid file found|corrupt|structure needs cleaning|input/output error|panic:|failed to load container|invalid checksum|bad message|database .*(damaged|invalid)' "$D/container.log" | head -n 3)
     [ -z "$bad" ] || fail "dockerd's log: $(cut -c1-250 <<<"$bad" | tr '\n' '|')" || return 1
     local max
@@ -276,16 +277,17 @@ H1() {
     stop_start "$c" || return 1
     dk exec "$c" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$D/after.out" 2>&1
     logs "$c" "$D/container.log"
-    need "$D/stop.log" 'dockerd: started pid' || return 1
-    grep '^dind-init: .*dockerd: started pid' "$D/stop.log" | head -n 1 | grep -q -- ' --shutdown-timeout=5\( \|$\)' \
-        || fail "'dockerd: started pid' line lacks --shutdown-timeout=5: $(logline "$D/stop.log" 'dockerd: started pid')" || return 1
+    ev "$D/stop.log" dockerd-start || return 1
+    started "$D/stop.log" | grep -q -- ' --shutdown-timeout=5\( \|$\)' \
+        || fail "dockerd's command line lacks --shutdown-timeout=5: $(started "$D/stop.log")" || return 1
     grep -qx clean "$D/after.out" || fail "marker is '$(head -n 1 "$D/after.out")', expected clean (the TERM trap did not run)" || return 1
     grep -qx 'trap exited 0' "$D/after.out" || fail "inner container: $(grep '^trap' "$D/after.out"), expected 'exited 0'" || return 1
     [ "$CODE" = 0 ] || fail "outer exit code $CODE after docker stop (137 = killed by docker)" || return 1
-    need "$D/stop.log" 'received SIGTERM: stopping dockerd' || return 1
-    need "$D/stop.log" 'shutdown: dockerd exited cleanly' || return 1
+    ev "$D/stop.log" stop-begin reason=SIGTERM || return 1
+    clean_stop "$D/stop.log" || return 1
     lt "$STOP" 10 || fail "docker stop -t 10 took $STOP s" || return 1
-    NOTE="docker stop -t 10 took $STOP s, marker clean, inner exit 0; $(logline "$D/stop.log" 'shutdown: dockerd exited' 60)"
+    NOTE="docker stop -t 10 took $STOP s, marker clean, inner exit 0; dockerd exited after $(lib_event_get "$D/stop.log" dockerd-exit secs) s"
+    return 0   # (the note's look-up does not decide the result)
 }
 
 H2() {
@@ -305,26 +307,27 @@ docker run --rm --network usernet $INNER_IMAGE cat /sys/class/net/eth0/mtu"
     [ "$(head -n 1 "$D/low.out")" = 1400 ] || fail "the outer container's eth0 MTU is $(head -n 1 "$D/low.out"), not 1400" || return 1
     [ "$(sed -n 2p "$D/low.out")" = 1400 ] || fail "inner container's eth0 MTU '$(sed -n 2p "$D/low.out")', expected 1400" || return 1
     need "$D/low.err" 'network: default route via eth0 has MTU 1400: passing --mtu=1400 to dockerd' || return 1
-    grep '^dind-init: .*dockerd: started pid' "$D/low.err" | grep -q -- ' --mtu=1400' || fail "'dockerd: started pid' line lacks --mtu=1400" || return 1
+    started "$D/low.err" | grep -q -- ' --mtu=1400' || fail "dockerd's command line lacks --mtu=1400" || return 1
     # user-defined networks: engines 24+ have --default-network-opt, so they get the MTU too;
     # 20.10 has no such flag: its user networks keep 1500 (the README says so) and the flag is absent
     local major user_mtu user_note opt='--default-network-opt=bridge=com.docker.network.driver.mtu=1400'
     major=$(sed -n 3p "$D/low.out") user_mtu=$(sed -n 4p "$D/low.out")
     if [ "${major:-0}" -ge 24 ] 2>/dev/null; then
         [ "$user_mtu" = 1400 ] || fail "engine $major: a container on a user-defined network has MTU '$user_mtu', expected 1400" || return 1
-        grep '^dind-init: .*dockerd: started pid' "$D/low.err" | grep -q -- " $opt" || fail "engine $major: 'dockerd: started pid' line lacks $opt" || return 1
+        started "$D/low.err" | grep -q -- " $opt" || fail "engine $major: dockerd's command line lacks $opt" || return 1
         user_note="user network 1400 ($opt)"
     else
         [ "$user_mtu" = 1500 ] || fail "engine $major: user-defined network MTU '$user_mtu'" || return 1
-        ! grep '^dind-init: .*dockerd: started pid' "$D/low.err" | grep -q -- '--default-network-opt' || fail "engine $major has no --default-network-opt, yet dind-init passed it" || return 1
+        ! started "$D/low.err" | grep -q -- '--default-network-opt' || fail "engine $major has no --default-network-opt, yet dind-init passed it" || return 1
         user_note="user network 1500 (engine $major has no --default-network-opt)"
     fi
     # control: the default network (no default route here, or MTU 1500): no --mtu, inner MTU 1500
     run_c default --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
         sh -c "$LOAD && docker run --rm $INNER_IMAGE cat /sys/class/net/eth0/mtu"
     check_rc default 0 && check_out default 1500 || return 1
-    ! grep '^dind-init: .*dockerd: started pid' "$D/default.err" | grep -q -- '--mtu' || fail "control run passed --mtu" || return 1
-    NOTE="outer 1400 -> $(logline "$D/low.err" 'dockerd: started pid' 80); inner eth0 1400, $user_note (control: 1500, no --mtu)"
+    ev "$D/default.err" dockerd-start || return 1
+    ! started "$D/default.err" | grep -q -- '--mtu' || fail "control run passed --mtu" || return 1
+    NOTE="outer 1400 -> $(started "$D/low.err" | cut -c1-80); inner eth0 1400, $user_note (control: 1500, no --mtu)"
 }
 
 H7() {
@@ -341,9 +344,9 @@ H7() {
     dk exec "$c" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
     local what
     what="docker stop -t 10 took $STOP s, outer exit $CODE, inner '$(cat "$D/after.out")'"
-    ! grep -q '^dind-init: .*\(dockerd needed SIGKILL\|did not stop within\)' "$D/stop.log" || fail "$what; $(logline "$D/stop.log" 'SIGKILL' 90)" || return 1
-    grep -q '^dind-init: .*inner container process(es) still running: SIGKILL' "$D/stop.log" || fail "$what: dind-init did not end the inner container" || return 1
-    grep -q '^dind-init: .*shutdown: dockerd exited cleanly' "$D/stop.log" || fail "$what: dockerd did not stop cleanly" || return 1
+    no_ev "$D/stop.log" dockerd-exit killed=true || { FAILMSG="$what; $FAILMSG"; return 1; }
+    lib_event_has "$D/stop.log" inner-kill || fail "$what: dind-init did not end the inner container" || return 1
+    clean_stop "$D/stop.log" || { FAILMSG="$what: dockerd did not stop cleanly: $FAILMSG"; return 1; }
     [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
     grep -qx 'noterm exited 137' "$D/after.out" || fail "$what: expected 'noterm exited 137' (SIGKILLed)" || return 1
     lt "$STOP" 10 || fail "$what: over 10 s" || return 1
@@ -391,11 +394,10 @@ H9() {
     what="docker stop -t 10 took $STOP s, outer exit $CODE, victim after: '$(tr '\n' ' ' <"$D/victim-after.out")', inner sleep (pid $inner): $(cat "$D/inner-after.out")"
     { grep -qx 'shim containerd-shim' "$D/victim-after.out" && grep -qx 'child sleep' "$D/victim-after.out"; } \
         || fail "$what: the victim's containerd-shim or its child was killed" || return 1
-    need "$D/stop.log" 'not PID 1' || return 1
-    grep -q '^dind-init: .*inner container process(es) still running: SIGKILL' "$D/stop.log" || fail "$what: dind-init did not end the inner container" || return 1
+    ev "$D/stop.log" start pid1=false || return 1
+    lib_event_has "$D/stop.log" inner-kill || fail "$what: dind-init did not end the inner container" || return 1
     grep -qx gone "$D/inner-after.out" || fail "$what: the inner container's sleep outlived dind-init" || return 1
-    ! grep -q '^dind-init: .*\(dockerd needed SIGKILL\|did not stop within\)' "$D/stop.log" || fail "$what; $(logline "$D/stop.log" 'SIGKILL' 90)" || return 1
-    grep -q '^dind-init: .*shutdown: dockerd exited cleanly' "$D/stop.log" || fail "$what: dockerd did not stop cleanly" || return 1
+    clean_stop "$D/stop.log" || { FAILMSG="$what: dockerd did not stop cleanly: $FAILMSG"; return 1; }
     [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
     lt "$STOP" 10 || fail "$what: over 10 s" || return 1
     NOTE="$what"
@@ -427,13 +429,13 @@ H4() {
     start_c h4 --privileged --health-interval 1s -v "$D/bin:/field:ro" -e DIND_DOCKERD=/field/slow-dockerd \
         -e DIND_ON_DAEMON_EXIT=ignore "$DIND_IMAGE" sleep infinity || return 1
     c=$C
-    wait_log "$c" 'dockerd: started pid' 60 || { logs "$c" "$D/container.log"; fail "dockerd was never started"; return 1; }
+    wait_event "$c" dockerd-start 60 || { logs "$c" "$D/container.log"; fail "dockerd was never started"; return 1; }
     DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/before.out" 2>&1
     rc=$?
     local st_before
     st_before=$(health_status "$c")
     [ "$rc" = 1 ] || { logs "$c" "$D/container.log"; fail "dind-init health before dockerd is up: exit $rc, expected 1 ($(head -c 200 "$D/before.out"))"; return 1; }
-    wait_log "$c" 'command: started' 60 || { logs "$c" "$D/container.log"; fail "the daemon never became ready"; return 1; }
+    wait_event "$c" command-start 60 || { logs "$c" "$D/container.log"; fail "the daemon never became ready"; return 1; }
     DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/up.out" 2>&1
     rc=$?
     [ "$rc" = 0 ] || fail "dind-init health with the daemon up: exit $rc, expected 0 ($(head -c 200 "$D/up.out"))" || return 1
@@ -445,7 +447,7 @@ H4() {
     [ "$test" = '["CMD","dind-init","health"]' ] || fail "the image's HEALTHCHECK is $test" || return 1
     wait_status "$c" healthy 30 || fail "HEALTHCHECK status '$(health_status "$c")', expected healthy" || return 1
     dk exec "$c" sh -c 'kill -9 $(cat /var/run/docker.pid)' || { fail "kill -9 of dockerd failed"; return 1; }
-    wait_log "$c" 'carrying on without a daemon' 20 || { logs "$c" "$D/container.log"; fail "dind-init did not notice dockerd's death"; return 1; }
+    wait_event "$c" daemon-died 20 daemon=dockerd || { logs "$c" "$D/container.log"; fail "dind-init did not notice dockerd's death"; return 1; }
     DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/dead.out" 2>&1
     rc=$?
     [ "$rc" = 1 ] || fail "dind-init health after dockerd was killed: exit $rc, expected 1" || return 1
@@ -572,7 +574,7 @@ H10() {
     need "$D/h10.err" '/var/run/docker.sock is a mount point' || return 1
     need "$D/h10.err" 'Docker-outside-of-Docker' || return 1
     need "$D/h10.err" 'remove the mount' || return 1
-    ! has "$D/h10.err" 'dockerd: started pid' || fail "dind-init started dockerd beside the host's socket" || return 1
+    lib_event_none "$D/h10.err" dockerd-start || fail "dind-init started dockerd beside the host's socket" || return 1
     DK_TIMEOUT=10 dk version >/dev/null 2>&1 || fail "the host daemon no longer answers" || return 1
     NOTE="exit 125 after ${DUR}s, no volume on the host; '$(logline "$D/h10.err" 'is a mount point' 90)...'"
 }
@@ -598,7 +600,7 @@ H11() {
     ! grep -q JOB-RAN "$D/h11b.out" || fail "the second container ran its job" || return 1
     check_rc h11b 125 || return 1
     need "$D/h11b.err" '/var/run/docker.sock is served by another daemon' || return 1
-    ! has "$D/h11b.err" 'stale state: removed' || fail "the second removed state: $(logline "$D/h11b.err" 'stale state: removed')" || return 1
+    no_ev "$D/h11b.err" stale || { FAILMSG="the second removed state: $FAILMSG"; return 1; }
     NOTE="second: exit 125 after ${DUR}s; first's (pid, socket inode) '$before' kept, health 0"
 }
 

@@ -6,6 +6,7 @@
 # service is the ready-made image (docker/debian.Dockerfile: ENV DOCKER_TLS_CERTDIR=/certs,
 # EXPOSE 2375 2376, VOLUME /var/lib/docker) with no command, as `services: [docker:dind]` runs
 # it; the job or agent is another container, with the docker CLI or the Docker SDK for Python.
+# Owns: the docker:dind service-contract scenarios (GitLab, ARC, Jenkins, the Python SDK).
 #
 #   sudo scripts/e2e-service.sh           # every scenario
 #   sudo scripts/e2e-service.sh S1 S5     # a subset
@@ -116,7 +117,7 @@ S1() {
     [ "$cert1" != "$cert2" ] || fail "the client certificate was not re-issued on restart" || return 1
     service_log "$svc" service
     local tls_ms
-    tls_ms=$(grep '^dind-init: .*tls: ' "$D/service.log" | tail -n 1 | sed -n 's/.*, \([0-9.]*\) ms$/\1/p')
+    tls_ms=$(lib_event_get "$D/service.log" tls ms --last)
     grep -q "WARN .*ignoring wrapdocker's\|not read without a command" "$D/service.log" || fail "no note that PORT/LOG were not read" || return 1
     NOTE="TLS job ok (waited ${waited1} ms for the daemon), after restart too over its DOCKER_TLS_SAN name (key kept, certificate new); certificates ${tls_ms} ms; PORT=8080 stayed closed; EXPOSE 2375 2376, /certs 1777"
 }
@@ -138,7 +139,7 @@ S2() {
     grep -q 'registry-mirror.example.com' "$D/job.out" || fail "the registry mirror flag did not reach dockerd" || return 1
     service_log "$svc" service
     local started
-    started=$(grep -m1 '^dind-init: .*dockerd: started pid' "$D/service.log")
+    started=$(lib_event_msg "$D/service.log" dockerd-start)
     grep -q -- ' --mtu=1360' <<<"$started" || fail "--mtu=1360 did not reach dockerd: $started" || return 1
     [ "$(grep -o -- '--mtu=[0-9]*' <<<"$started" | wc -l)" = 1 ] || fail "two --mtu flags: $started" || return 1
     [ "$(grep -o -- '--tls=false' <<<"$started" | wc -l)" = 1 ] || fail "--tls=false given twice: $started" || return 1
@@ -267,7 +268,7 @@ S7() {
     logs "$c" "$D/blank.log"
     [ "$code" = 2 ] || fail "exit status $code, expected 2 (usage)" || return 1
     grep -q 'DOCKER_TLS_CERTDIR' "$D/blank.log" || fail "the message does not name DOCKER_TLS_CERTDIR: $(tail -n 3 "$D/blank.log" | tr '\n' '|')" || return 1
-    ! grep -q 'dockerd: started' "$D/blank.log" || fail "dockerd was started" || return 1
+    lib_event_none "$D/blank.log" dockerd-start || fail "dockerd was started" || return 1
     NOTE="exit 2 at once: $(grep -m1 'DOCKER_TLS_CERTDIR' "$D/blank.log" | cut -c1-160)"
 }
 

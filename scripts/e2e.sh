@@ -2,6 +2,7 @@
 # shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
 # The real Docker-in-Docker end-to-end matrix: dind-init as PID 1 of real DinD containers, on a
 # throwaway host dockerd (never /var/run/docker.sock).
+# Owns: the real DinD matrix's scenarios (start-up, exit codes, the stop, restarts, TTYs).
 #
 #   sudo scripts/e2e.sh                 # every scenario
 #   sudo scripts/e2e.sh 1 stop 12       # a subset, by number or name
@@ -50,8 +51,6 @@ PFX=e2e-$RUNID
 NOSHELL_IMAGE=dind-init-test/noshell:e2e$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:e2e$DIND_SUITE_TAG
 FAIL_TAIL=40 HOST_TAIL=25   # lines shown on a failure
-# dind-init's log line for a command killed by a signal (the contract's log format)
-KILLED_BY='killed by signal'
 
 ALL=(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
 SCENARIO_FN=s   # scenario N is function sN
@@ -82,9 +81,8 @@ scenario_args "$@"
 
 # ------------------------------------------------------------------ helpers for scenarios
 
-# dind-init's log line: ELAPSED of `exit N` (from a captured stderr/log file)
-dind_exit_time() { lib_dind_lines "$1" | sed -n 's/^dind-init: +\([0-9.]*\)s *INFO *exit [0-9]*$/\1/p' | tail -n 1; }
-dind_ready() { lib_dind_after "$1" 'ready: dockerd answered'; }
+# the first ERROR message of dind-init in FILE
+dind_error() { lib_dind_lines "$1" | grep -m1 '^dind-init: +[0-9.]*s ERROR ' | sed 's/^dind-init: +[0-9.]*s ERROR *//'; }
 
 # ------------------------------------------------------------------ the scenarios
 
@@ -92,7 +90,8 @@ s1() {
     run_c run --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
         sh -c "$LOAD && exec docker run --rm $INNER_IMAGE echo ok"
     check_rc run 0 && check_out run ok || return 1
-    NOTE="inner daemon ready after $(dind_ready "$D/run.err") s, docker run ${DUR} s"
+    NOTE="inner daemon ready after $(lib_event_get "$D/run.err" dockerd-ready secs) s, docker run ${DUR} s"
+    return 0   # (the note's look-up does not decide the result)
 }
 
 s2() {
@@ -129,13 +128,13 @@ s3() {
     local rc
     rc=$(cat "$D/run.rc")
     if [ "$rc" = 0 ] && [ "$(cat "$D/run.out")" = ok ]; then
-        NOTE="outcome: inner run works without --privileged; dind-init's cgroups: $(sed -n 's/^dind-init: .*INFO  cgroups: .*own cgroup [^,]*, \(.*\), [0-9.]* ms$/\1/p' "$D/run.err" | head -n 1)"
-        grep -h 'cgroups' "$D/run.err" | grep '^dind-init' >"$D/outcome.txt"
+        NOTE="outcome: inner run works without --privileged; dind-init's cgroups: $(lib_event_get "$D/run.err" cgroups mode), own $(lib_event_get "$D/run.err" cgroups own), $(lib_event_get "$D/run.err" cgroups ms) ms"
+        lib_event_msg "$D/run.err" cgroups >"$D/outcome.txt"
         return 0
     fi
     if [ "$rc" = 125 ]; then
         local why
-        why=$(grep '^dind-init: .* ERROR ' "$D/run.err" | head -n 1 | sed 's/^dind-init: +[0-9.]*s ERROR *//')
+        why=$(dind_error "$D/run.err")
         [ -n "$why" ] || fail "exit 125 but no dind-init ERROR line says why" || return 1
         echo "$why" >"$D/outcome.txt"
         NOTE="outcome: exit 125: $why"
@@ -149,11 +148,11 @@ s4() {
     check_rc run 125 || return 1
     grep -q -- '--privileged' "$D/run.err" || fail "no message telling to add --privileged" || return 1
     local t
-    t=$(dind_exit_time "$D/run.err")
-    [ -n "$t" ] || fail "no 'exit 125' line from dind-init" || return 1
+    t=$(lib_event_t "$D/run.err" exit code=125 --last)
+    [ -n "$t" ] || fail "no exit event with code 125 from dind-init" || return 1
     awk -v t="$t" 'BEGIN { exit !(t < 5) }' || fail "dind-init took ${t}s to give up (limit 5 s)" || return 1
     awk -v t="$DUR" 'BEGIN { exit !(t < 5) }' || fail "docker run took ${DUR}s (limit 5 s)" || return 1
-    NOTE="dind-init gave up at +${t}s, docker run ${DUR} s: $(grep -m1 '^dind-init: .* ERROR ' "$D/run.err" | sed 's/^dind-init: +[0-9.]*s ERROR *//' | cut -c1-90)..."
+    NOTE="dind-init gave up at +${t}s, docker run ${DUR} s: $(dind_error "$D/run.err" | cut -c1-90)..."
 }
 
 s5() {
@@ -169,13 +168,8 @@ s5() {
     local bad=() line
     for i in "${!want[@]}"; do
         check_rc "st${want[i]}" "${want[i]}" || bad+=("$FAILMSG")
-        case "${want[i]}" in
-            137) line="command: $KILLED_BY SIGKILL" ;;
-            143) line="command: $KILLED_BY SIGTERM" ;;
-            *) line="command: exited with status ${want[i]}" ;;
-        esac
-        grep -q "$line" "$D/st${want[i]}.err" || bad+=("st${want[i]}: no '$line' in dind-init's log")
-        grep -q 'shutdown: dockerd exited cleanly' "$D/st${want[i]}.err" || bad+=("st${want[i]}: dockerd did not exit cleanly")
+        ev "$D/st${want[i]}.err" command-exit "status=${want[i]}" || bad+=("$FAILMSG")
+        clean_stop "$D/st${want[i]}.err" || bad+=("st${want[i]}: dockerd did not exit cleanly: $FAILMSG")
     done
     [ ${#bad[@]} -eq 0 ] || fail "${bad[*]}" || return 1
     NOTE="6 containers in parallel"
@@ -185,14 +179,13 @@ s6() {
     local c t0 dur code
     start_c stop --privileged "$DIND_IMAGE" sleep infinity || return 1
     c=$C
-    wait_log "$c" 'command: started' 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
+    wait_event "$c" command-start 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
     t0=$(now)
     dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
     dur=$(since "$t0" 2)
     logs "$c" "$D/container.log"
     code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-    grep -q 'shutdown: dockerd exited cleanly' "$D/container.log" || fail "no 'shutdown: dockerd exited cleanly' in the log" || return 1
-    ! grep -q 'SIGKILL' "$D/container.log" || fail "something needed SIGKILL: $(grep -m1 SIGKILL "$D/container.log")" || return 1
+    clean_stop "$D/container.log" && no_sigkill "$D/container.log" || return 1
     [ "$code" = 143 ] || fail "exit code $code, expected 143 (sleep killed by the forwarded SIGTERM; 137 = docker's SIGKILL)" || return 1
     awk -v t="$dur" 'BEGIN { exit !(t < 8) }' || fail "docker stop took ${dur}s (want well inside 10 s: < 8 s)" || return 1
     grep -q 'Daemon shutdown complete' "$D/container.log" || fail "the inner dockerd never logged 'Daemon shutdown complete'" || return 1
@@ -200,15 +193,16 @@ s6() {
     # containerd, both cleanly); on 20.10 dockerd (no faster started by dind-init there), and
     # asked for, dind-init all the same.
     local major own_log=$D/container.log
-    major=$(sed -n 's/^dind-init: .*dockerd: the image has [a-z.-]* \([0-9]*\)\..*/\1/p' "$D/container.log" | head -n 1)
-    [ -n "$major" ] || fail "no 'dockerd: the image has PACKAGE VERSION' line" || return 1
+    major=$(lib_event_get "$D/container.log" engine major)
+    [ -n "$major" ] || fail "no engine event (the image's PACKAGE VERSION)" || return 1
     if [ "$major" -lt 23 ]; then
-        grep -q "containerd: left to dockerd on Docker $major" "$D/container.log" || fail "Docker $major: containerd not left to dockerd by default: $(grep 'containerd' "$D/container.log" | grep '^dind-init' | head -n 2)" || return 1
+        no_ev "$D/container.log" containerd-start || { FAILMSG="Docker $major: containerd not left to dockerd by default: $FAILMSG"; return 1; }
         run_c own --rm --privileged -e DIND_CONTAINERD_BY=dind-init "$DIND_IMAGE" true
         check_rc own 0 || return 1
         own_log=$D/own.err
     fi
-    grep -q 'shutdown: containerd exited cleanly' "$own_log" || fail "containerd did not stop cleanly after dockerd: $(grep 'containerd' "$own_log" | grep '^dind-init' | tail -n 1)" || return 1
+    ev "$own_log" containerd-exit clean=true killed=false || { FAILMSG="containerd did not stop cleanly after dockerd: $FAILMSG"; return 1; }
+    lib_event_before "$own_log" dockerd-exit containerd-exit || fail "containerd stopped before dockerd" || return 1
     # dind-init writes the config version the installed containerd reads (3 for containerd 2.x,
     # sid): no "Configuration migrated from version 2" at every start.
     ! grep -q 'Configuration migrated from version' "$own_log" || fail "containerd migrated dind-init's config: $(grep -m1 'Configuration migrated' "$own_log" | cut -c1-200)" || return 1
@@ -216,14 +210,14 @@ s6() {
     # gone first) ...
     run_c managed --rm --privileged -e DIND_CONTAINERD_BY=dockerd "$DIND_IMAGE" true
     check_rc managed 0 || return 1
-    grep -q 'its containerd gone after .*dind-init ended its fixed 1 s wait for containerd' "$D/managed.err" ||
-        fail "dind-init did not end dockerd's final containerd wait: $(grep 'shutdown: dockerd' "$D/managed.err" | head -n 1)" || return 1
+    ev "$D/managed.err" dockerd-exit ended_wait=true ||
+        fail "dind-init did not end dockerd's final containerd wait: $(lib_event_msg "$D/managed.err" dockerd-exit)" || return 1
     # ... unless DIND_WAIT_CONTAINERD=1 asks to let dockerd sit it out.
     run_c wait --rm --privileged -e DIND_CONTAINERD_BY=dockerd -e DIND_WAIT_CONTAINERD=1 "$DIND_IMAGE" true
     check_rc wait 0 || return 1
     local waited
-    waited=$(sed -n 's/^dind-init: .*shutdown: dockerd exited cleanly after \([0-9.]*\)s$/\1/p' "$D/wait.err")
-    [ -n "$waited" ] || fail "DIND_WAIT_CONTAINERD=1: no plain 'dockerd exited cleanly after Ns' line: $(grep 'shutdown: dockerd' "$D/wait.err" | head -n 1)" || return 1
+    waited=$(lib_event_get "$D/wait.err" dockerd-exit secs clean=true killed=false ended_wait=false)
+    [ -n "$waited" ] || fail "DIND_WAIT_CONTAINERD=1: no clean dockerd-exit that sat out the wait: $(lib_event_msg "$D/wait.err" dockerd-exit)" || return 1
     NOTE="docker stop took ${dur} s, exit 143; containerd by default: $([ "$major" -lt 23 ] && echo "dockerd's (Docker $major)" || echo "dind-init's (Docker $major)"); dind-init's: dockerd then containerd clean; dockerd's managed containerd: its wait ended; with DIND_WAIT_CONTAINERD=1 its shutdown took ${waited} s"
 }
 
@@ -247,10 +241,10 @@ s7() {
     grep -qx "$INNER_IMAGE" "$D/images.out" || fail "$INNER_IMAGE is gone after the restarts" || return 1
     grep -q '^keepme Exited (0)' "$D/ps.out" || fail "the stopped inner container keepme is gone after the restarts" || return 1
     local n
-    n=$(grep -c 'ready: dockerd answered' "$D/container.log")
-    [ "$n" = 4 ] || fail "$n 'ready' lines in the log, expected 4 (first start + 3 restarts)" || return 1
+    n=$(lib_event count "$D/container.log" dockerd-ready)
+    [ "$n" = 4 ] || fail "$n dockerd-ready events in the log, expected 4 (first start + 3 restarts)" || return 1
     local stale=""
-    grep -q 'stale state: removed' "$D/container.log" && stale=", stale state removed after restart -t 0"
+    lib_event_has "$D/container.log" stale && stale=", stale state removed after restart -t 0"
     NOTE="restarts took ${times[*]} s until healthy$stale"
 }
 
@@ -299,15 +293,14 @@ def report():
     pty_run tty "$drive" run -it --rm --label "$LABEL" --name "$c" --privileged "$DIND_IMAGE" sh -c "$script"
     local rc=$RC
     local out
-    out=$(tr -d '\r' <"$D/tty.out")
+    tr -d '\r' <"$D/tty.out" >"$D/tty.txt"
+    out=$(cat "$D/tty.txt")
     [ "$rc" = 3 ] || fail "exit status $rc, expected 3 (the command's trap exits 3)" || return 1
     grep -q 'GOTINT' <<<"$out" || fail "the command did not get SIGINT" || return 1
     grep -q 'DAEMONALIVE' <<<"$out" || fail "dockerd was not answering while the command handled Ctrl-C" || return 1
     ! grep -q "Processing signal 'interrupt'" <<<"$out" || fail "dockerd received the SIGINT" || return 1
-    local lc ls
-    lc=$(grep -n 'command: exited with status 3' <<<"$out" | head -n 1 | cut -d: -f1)
-    ls=$(grep -n 'shutdown: sending SIGTERM to dockerd' <<<"$out" | head -n 1 | cut -d: -f1)
-    [ -n "$lc" ] && [ -n "$ls" ] && [ "$lc" -lt "$ls" ] || fail "dockerd was not stopped after the command exited" || return 1
+    ev "$D/tty.txt" command-exit status=3 && ev "$D/tty.txt" stop-begin reason=command-exit || return 1
+    lib_event_before "$D/tty.txt" command-exit stop-begin || fail "dockerd was not stopped after the command exited" || return 1
     NOTE="Ctrl-C -> exit took $(sed -n 's/^ctrl-c sent: True; after it: //p' "$D/tty.err") (the trap sleeps 1 s, checks dockerd, exits 3)"
 }
 
@@ -441,7 +434,7 @@ s13() {
     # What dockerd itself restores after its own clean restart: SIGTERM to the inner dockerd
     # (dind-init restarts it, --on-daemon-exit=restart), then its view.
     dk exec "$c" sh -c 'kill -TERM $(cat /var/run/docker.pid)' || { fail "cannot signal the inner dockerd"; return 1; }
-    wait_log "$c" 'ready: dockerd answered /_ping again' 60 || { logs "$c" "$D/container.log"; fail "the inner dockerd did not come back"; return 1; }
+    wait_event "$c" dockerd-ready 60 restart=1 || { logs "$c" "$D/container.log"; fail "the inner dockerd did not come back"; return 1; }
     wait_inner "$c" always running 30 && wait_inner "$c" unless-stopped running 30 || true
     own=$(inner_states "$c")
     echo "$own" >"$D/own-restart.txt"
@@ -463,8 +456,7 @@ s13() {
     local kept
     kept=$(dk exec "$c" docker run --rm -v data:/data "$INNER_IMAGE" cat /data/file 2>&1)
     [ "$kept" = kept ] || fail "inner volume data: '$kept', expected 'kept'" || return 1
-    grep -q 'shutdown: dockerd exited cleanly' "$D/stop.log" || fail "the stop was not clean: $(grep 'shutdown:' "$D/stop.log" | tail -n 1)" || return 1
-    ! grep -q 'SIGKILL' "$D/stop.log" || fail "the stop needed SIGKILL: $(grep -m1 SIGKILL "$D/stop.log")" || return 1
+    clean_stop "$D/stop.log" && no_sigkill "$D/stop.log" || { FAILMSG="the stop: $FAILMSG"; return 1; }
     awk -v t="$dur" 'BEGIN { exit !(t < 8) }' || fail "docker stop took ${dur}s" || return 1
     NOTE="docker stop ${dur} s (exit $code), after start: $(grep -c running <<<"$after") running (always, unless-stopped), as after dockerd's own restart; volume kept"
 }
@@ -522,7 +514,7 @@ s14() {
     code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
     logs "$c" "$D/sidecar.log"
     grep -q 'starting /bin/bash -l' "$D/sidecar.log" || fail "no login shell was started on the TTY" || return 1
-    grep -q 'shutdown: dockerd exited cleanly' "$D/sidecar.log" || fail "dockerd did not stop cleanly: $(grep 'shutdown:' "$D/sidecar.log" | tail -n 1)" || return 1
+    clean_stop "$D/sidecar.log" || return 1
     awk -v t="$dur" 'BEGIN { exit !(t < 3) }' || fail "docker stop took ${dur}s (the shell ignored SIGTERM?)" || return 1
     [ "$code" = 129 ] || fail "exit status $code, expected 129 (the login shell hung up)" || return 1
     # A human on the TTY (docker run -it, no command) still gets a shell.
@@ -538,7 +530,7 @@ def drive(buf, t):
     tr -d '\r' <"$D/it.out" >"$D/it.txt"
     [ "$RC" = 7 ] || fail "docker run -it: exit status $RC, expected 7 (typed 'exit 7')" || return 1
     grep -q 'SHELL-OK' "$D/it.txt" || fail "the typed command did not run in a shell" || return 1
-    grep -q 'shutdown: dockerd exited cleanly' "$D/it.txt" || fail "-it: dockerd did not stop cleanly" || return 1
+    clean_stop "$D/it.txt" || { FAILMSG="-it: $FAILMSG"; return 1; }
     NOTE="-d -t: docker stop ${dur} s, exit $code, clean; -it: shell ran 'echo', exit 7"
 }
 
@@ -548,7 +540,7 @@ s15() {
     # stopped cleanly (before: docker stop took 10 s, SIGKILL, no 'Daemon shutdown complete').
     start_c noterm --privileged "$DIND_IMAGE" bash -c 'trap "" TERM; while :; do sleep 1; done' || return 1
     c=$C
-    wait_log "$c" 'command: started' 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
+    wait_event "$c" command-start 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
     t0=$(now)
     dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
     dur=$(since "$t0" 2)
@@ -556,7 +548,7 @@ s15() {
     logs "$c" "$D/noterm.log"
     [ "$code" = 137 ] || fail "exit $code, expected 137 (the command SIGKILLed by dind-init)" || return 1
     grep -q 'Daemon shutdown complete' "$D/noterm.log" || fail "no 'Daemon shutdown complete': dockerd was killed" || return 1
-    grep -q 'shutdown: dockerd exited cleanly' "$D/noterm.log" || fail "dockerd did not stop cleanly" || return 1
+    clean_stop "$D/noterm.log" && ev "$D/noterm.log" command-kill || return 1
     awk -v t="$dur" 'BEGIN { exit !(t < 7) }' || fail "docker stop took ${dur}s" || return 1
     local d1=$dur
     # A slow TERM trap (3 s) and an inner container that ignores SIGTERM: counted from the
@@ -571,8 +563,8 @@ s15() {
     code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
     logs "$c" "$D/slowtrap.log"
     [ "$code" = 5 ] || fail "exit $code, expected 5 (the trap's status)" || return 1
-    grep -q 'inner container process(es) still running: SIGKILL' "$D/slowtrap.log" || fail "the stubborn inner container was not killed by dind-init" || return 1
-    grep -q 'shutdown: dockerd exited cleanly' "$D/slowtrap.log" || fail "dockerd did not stop cleanly: $(grep 'shutdown:' "$D/slowtrap.log" | tail -n 1)" || return 1
+    lib_event_has "$D/slowtrap.log" inner-kill || fail "the stubborn inner container was not killed by dind-init" || return 1
+    clean_stop "$D/slowtrap.log" || return 1
     awk -v t="$dur" 'BEGIN { exit !(t < 10.5) }' || fail "docker stop took ${dur}s (docker's grace is 10 s)" || return 1
     NOTE="ignoring TERM: stop ${d1} s, exit 137, dockerd clean; slow trap + stubborn inner container: ${dur} s, exit 5, clean"
 }

@@ -2,6 +2,7 @@
 # scripts/examples.sh: builds every example image of docker/examples/ on the local Debian DinD
 # image and checks it, then validates the Kubernetes manifests of k8s/ (lint, schema, and each
 # DinD container of them run with `docker run` as the kubelet would run it).
+# Owns: the checks of docker/examples and the Kubernetes manifests.
 #
 #   sudo scripts/examples.sh           # prints PASS/FAIL per check, then `examples: N passed, M failed`
 #
@@ -49,7 +50,6 @@ SETUP_OK=
 NOTE=
 NCHECK=0
 
-now() { lib_now; }
 elapsed() { lib_since "$1"; }
 
 # check NAME FUNCTION [ARGS...]: run FUNCTION with its output in a log; its result (lib.sh's
@@ -57,7 +57,7 @@ elapsed() { lib_since "$1"; }
 check() {
     local name=$1 t0 log rc
     shift
-    t0=$(now)
+    t0=$(lib_now)
     NCHECK=$((NCHECK + 1))
     log=$WORK/check-$NCHECK.log
     NOTE=
@@ -89,9 +89,6 @@ run_logged() {
 must_match() {
     grep -Eq -- "$2" "$1" || { echo "MISSING: $3 (no line matching /$2/)"; return 1; }
 }
-
-# dind_ts LOG TEXT: the +S.mmm timestamp of the first dind-init log line with TEXT.
-dind_ts() { lib_dind_time "$@"; }
 
 # ------------------------------------------------------------------ set-up
 
@@ -138,14 +135,12 @@ maven_test() {
     must_match "$log" '^DOCKER_HOST=unix:///var/run/docker.sock TESTCONTAINERS_HOST_OVERRIDE=localhost$' \
         "DOCKER_HOST and (DIND_TESTCONTAINERS=true) TESTCONTAINERS_HOST_OVERRIDE in mvn's environment" || return 1
     # The order: dind-init logs `ready:` when dockerd answered /_ping, and only then starts mvn.
-    local ready_ln cmd_ln ready_ts cmd_ts
-    ready_ln=$(grep -nE '^dind-init: \+[0-9.]+s INFO  ready: dockerd answered /_ping' "$log" | head -n 1 | cut -d: -f1)
-    cmd_ln=$(grep -nE '^dind-init: \+[0-9.]+s INFO  command: started pid [0-9]+: mvn test$' "$log" | head -n 1 | cut -d: -f1)
-    [ -n "$ready_ln" ] && [ -n "$cmd_ln" ] || { echo "MISSING: dind-init's ready/command lines"; return 1; }
-    ready_ts=$(dind_ts "$log" 'ready: dockerd answered')
-    cmd_ts=$(dind_ts "$log" 'command: started pid')
-    if [ "$ready_ln" -ge "$cmd_ln" ] || awk -v r="$ready_ts" -v c="$cmd_ts" 'BEGIN { exit !(r > c) }'; then
-        echo "ORDER: mvn started (line $cmd_ln, +${cmd_ts}s) before dockerd answered (line $ready_ln, +${ready_ts}s)"
+    local ready_ts cmd_ts
+    ready_ts=$(lib_event_t "$log" dockerd-ready) cmd_ts=$(lib_event_t "$log" command-start)
+    [ -n "$ready_ts" ] && [ -n "$cmd_ts" ] || { echo "MISSING: dind-init's dockerd-ready/command-start events"; return 1; }
+    lib_event_msg "$log" command-start | grep -q ': mvn test$' || { echo "MISSING: the command is not mvn test: $(lib_event_msg "$log" command-start)"; return 1; }
+    if ! lib_event_before "$log" dockerd-ready command-start || awk -v r="$ready_ts" -v c="$cmd_ts" 'BEGIN { exit !(r > c) }'; then
+        echo "ORDER: mvn started (+${cmd_ts}s) before dockerd answered (+${ready_ts}s)"
         return 1
     fi
     local mvn_time
@@ -250,7 +245,7 @@ jenkins_stop() {
         grep -q 'fake-agent: connected' "$log" && break
         sleep 0.1
     done
-    t0=$(now)
+    t0=$(lib_now)
     DK_TIMEOUT=60 dk stop -t 10 "$cid" >/dev/null || return 1
     secs=$(elapsed "$t0")
     rc=$(dk inspect -f '{{.State.ExitCode}}' "$cid")
@@ -476,7 +471,7 @@ k8s_start() {
 # period. Checks that dind-init stopped dockerd cleanly and exited 0 well within the grace period.
 k8s_delete() {
     local t0 secs rc
-    t0=$(now)
+    t0=$(lib_now)
     DK_TIMEOUT=$((GRACE[0] + 30)) dk stop -t "${GRACE[0]}" "$CID" >/dev/null || return 1
     secs=$(elapsed "$t0")
     rc=$(dk inspect -f '{{.State.ExitCode}}' "$CID")
@@ -484,7 +479,7 @@ k8s_delete() {
     grep -E '^dind-init: .*(shutdown|exit)' "$WORK/stop.log"
     echo "stopped in $secs s, exit status $rc"
     [ "$rc" = 0 ] || { echo "exit status $rc after SIGTERM, wanted 0"; return 1; }
-    grep -q 'shutdown: dockerd exited cleanly' "$WORK/stop.log" || { echo "no clean dockerd shutdown"; return 1; }
+    lib_event_has "$WORK/stop.log" dockerd-exit clean=true killed=false || { echo "no clean dockerd shutdown"; return 1; }
     awk -v s="$secs" -v g="${GRACE[0]}" 'BEGIN { exit !(s < g) }' || { echo "took longer than the grace period"; return 1; }
     STOP_SECS=$secs
 }
@@ -558,7 +553,7 @@ k8s_sidecar_pod() {
 
 # ------------------------------------------------------------------ the checks
 
-t_all=$(now)
+t_all=$(lib_now)
 echo "=== examples: docker/examples/ and k8s/ (host dockerd instance '$INSTANCE')"
 check "set-up: host dockerd, $BASE_IMAGE, $DIND_IMAGE, $INNER_IMAGE (lib.sh)" setup
 check "maven: build $MAVEN_IMAGE (maven + default-jdk-headless from Debian, FROM $DIND_IMAGE)" \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Build the test images offline, and optionally save them as tarballs (for the qemu lab).
+# Owns: building (and saving) the test images outside a test run.
 #
 #   sudo scripts/images.sh build          # build (or reuse) every image
 #   sudo scripts/images.sh save OUTDIR    # build, then write OUTDIR/dind.tar and OUTDIR/inner.tar
@@ -24,15 +25,14 @@ export LIB_TAG=images
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . scripts/lib.sh
 
-usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 cmd=${1:-}
 case "$cmd" in
     names) printf '%s\n' "$BASE_IMAGE" "$SCRATCH_IMAGE" "$DIND_IMAGE" "$INNER_IMAGE"; exit 0 ;;
-    build) [ $# -eq 1 ] || { usage >&2; exit 2; } ;;
-    save) [ $# -eq 2 ] || { usage >&2; exit 2; }; OUT=$2 ;;
-    -h|--help) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
+    build) [ $# -eq 1 ] || { lib_usage >&2; exit 2; } ;;
+    save) [ $# -eq 2 ] || { lib_usage >&2; exit 2; }; OUT=$2 ;;
+    -h|--help) lib_usage; exit 0 ;;
+    *) lib_usage >&2; exit 2 ;;
 esac
 lib_is_root || { lib_err "needs root (it starts its own dockerd)"; exit 1; }
 

@@ -2,12 +2,15 @@
 # Shared helpers for the scripts that need real Docker engines (e2e.sh, images.sh, demo.sh, the
 # bench and the qemu lab). Source it; it defines functions and variables only (no `set -e`, no
 # traps, nothing runs at source time).
+# Owns: the host side of every real-engine run (packages, toolchain, throwaway host dockerd,
+#   images), result rows, the one CI rule (lib_in_ci), --help (lib_usage), and the bash access to
+#   dind-init's events (lib_event_*, through events.py).
 #
 #   lib_suite SUITE                the inner engine: Debian suite bookworm (default, docker.io
 #                                  20.10), trixie (26.1) or sid (28.x); DIND_SUITE at source time;
 #                                  sets the image names below (dind-init/debian:test-SUITE)
 #   lib_install_deps [PKG...]      host packages (docker.io, iptables, debootstrap, busybox-static,
-#                                  python3, ...), installed only when missing
+#                                  python3, shellcheck, ...), installed only when missing
 #   lib_host_start INSTANCE        throwaway host dockerd: own data root, exec root, pid file,
 #                                  socket; --bridge=none --iptables=false; capability-dropping
 #                                  runtime wrapper when the bounding set lacks capabilities.
@@ -70,15 +73,24 @@ lib_since() { awk -v a="$1" -v b="$(lib_now)" -v d="${2:-1}" 'BEGIN { printf "%.
 
 # ------------------------------------------------------------------ dind-init's log
 
-# dind-init logs `dind-init: +S.mmms LEVEL message` (S: seconds since it started). These read a
-# captured stderr or `docker logs` file; TEXT is a fixed string.
+# Lifecycle facts are events (src/events.vocab), read through scripts/events.py, never from the
+# prose: lib_event CMD LOG EVENT [FIELD] [--nth N|--last] [K=V...] (events.py --help). An unknown
+# or malformed event is an error (status 3, said on stderr), not "not found": a negative check is
+# lib_event_none, which fails on such a log too.
+lib_event() { python3 "$DIND_LIB_DIR/events.py" "$@"; }
+lib_event_get() { lib_event get "$@"; }                     # LOG EVENT FIELD [...]: the value
+lib_event_has() { lib_event has "$@"; }                     # LOG EVENT [K=V...]
+lib_event_t() { lib_event t "$@"; }                         # LOG EVENT [...]: its +T seconds
+lib_event_msg() { lib_event msg "$@"; }                     # LOG EVENT [...]: its readable message
+lib_event_before() { lib_event before "$@"; }              # LOG EVENT1 EVENT2: EVENT1 came first
+lib_event_none() { [ "$(lib_event count "$@")" = 0 ]; }     # LOG EVENT [K=V...]: none (valid log)
+# User-facing messages (hints, warnings, errors) are text: dind-init's lines of a captured log
+# (`dind-init: +S.mmms LEVEL message`); TEXT is a fixed string.
 lib_dind_lines() { grep -a '^dind-init: +' "$1"; }                          # FILE
 lib_dind_has() { lib_dind_lines "$1" | grep -qF -- "$2"; }                    # FILE TEXT
 lib_dind_msg() { # FILE TEXT [WIDTH]: the message of the first line with TEXT
     lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' | cut -c1-"${3:-100000}"
 }
-lib_dind_time() { lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +\([0-9.]*\)s .*/\1/'; }  # FILE TEXT
-lib_dind_after() { lib_dind_msg "$1" "$2" | sed -n 's/.* after \([0-9.]*\)s.*/\1/p'; }             # FILE TEXT
 
 # The Debian suite of the base image, i.e. which inner engine the DinD image runs:
 #   bookworm  docker.io 20.10.24, containerd 1.6 (the default; the historical image names)
@@ -137,6 +149,10 @@ dk() {
 }
 
 lib_is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# lib_usage: the calling script's header comment (line 2 up to `set -uo`, shellcheck directives
+# left out): every script's --help
+lib_usage() { sed -n '2,/^set -uo/{/^# shellcheck /d;p}' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 # ------------------------------------------------------------------ host packages
 
@@ -199,6 +215,7 @@ lib_install_deps() {
     command -v fuser >/dev/null || want+=(psmisc)
     command -v timeout >/dev/null || want+=(coreutils)
     command -v tar >/dev/null || want+=(tar)
+    command -v shellcheck >/dev/null || want+=(shellcheck)
     if ! { [ -x /bin/busybox ] && lib_static /bin/busybox; }; then want+=(busybox-static); fi
     for c in "$@"; do want+=("$c"); done
     [ ${#want[@]} -eq 0 ] && return 0
@@ -335,19 +352,23 @@ lib_host_log_tail() { tail -n "${1:-30}" "${DIND_HOST_LOG:-/dev/null}" 2>/dev/nu
 
 # ------------------------------------------------------------------ binary
 
-# lib_toolchain: cargo, and the targets rust-toolchain.toml names (x86_64 and aarch64 musl).
-# rustup installs them by itself on the first `cargo build`, except with RUSTUP_AUTO_INSTALL=0;
-# `rustup toolchain install` (rustup >= 1.28) or `rustup target add` then does it here.
+# lib_toolchain: cargo, and the targets and components rust-toolchain.toml names (x86_64 and
+# aarch64 musl; clippy, rustfmt). rustup installs them by itself on the first `cargo build`,
+# except with RUSTUP_AUTO_INSTALL=0; `rustup toolchain install` (rustup >= 1.28) or `rustup
+# target add` / `rustup component add` then does it here.
 lib_toolchain() {
     export PATH="$HOME/.cargo/bin:$PATH"
     command -v cargo >/dev/null || { lib_err "cargo is missing: install Rust with rustup (https://rustup.rs) first"; return 1; }
     command -v rustup >/dev/null || return 0   # a distribution's Rust: its targets are its own
-    local have
+    local have comps
     have=$(cd "$DIND_REPO" && rustup target list --installed 2>/dev/null)
-    grep -qx x86_64-unknown-linux-musl <<<"$have" && grep -qx aarch64-unknown-linux-musl <<<"$have" && return 0
+    comps=$(cd "$DIND_REPO" && rustup component list --installed 2>/dev/null)
+    grep -qx x86_64-unknown-linux-musl <<<"$have" && grep -qx aarch64-unknown-linux-musl <<<"$have" &&
+        grep -q '^clippy' <<<"$comps" && grep -q '^rustfmt' <<<"$comps" && return 0
     (cd "$DIND_REPO" && rustup toolchain install --no-self-update >/dev/null 2>&1) ||
-        (cd "$DIND_REPO" && rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl) ||
-        { lib_err "cannot install the musl targets: rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl"; return 1; }
+        (cd "$DIND_REPO" && rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl &&
+            rustup component add clippy rustfmt) ||
+        { lib_err "cannot install the musl targets, clippy and rustfmt: rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl; rustup component add clippy rustfmt"; return 1; }
 }
 
 # lib_build_binary: sets DIND_BIN. DIND_BIN given: used as it is (no build).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rewrites the README's options table from src/options.rs (the unit test
 # options::tests::readme_table_matches_the_definitions prints the table it wants).
+# Owns: the README's options table check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 table=$(cargo test -q --lib readme_table_matches_the_definitions 2>&1 |

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The release artifacts: static dind-init binaries for x86_64 and aarch64 (musl), named by
 # version and architecture, and their SHA256SUMS, in dist/.
+# Owns: dist/ (the release artefacts) and its reproducibility check.
 #
 #   scripts/release.sh            # dist/dind-init-VERSION-{x86_64,aarch64}-linux-musl, SHA256SUMS
 #   sudo scripts/release.sh --check

@@ -2,6 +2,9 @@
 # shellcheck disable=SC2154  # ALL, NAME, DESC, INSTANCE, WORK, LABEL, PFX: set by the caller
 # The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh). Source it after
 # scripts/lib.sh; it defines functions and variables only (nothing runs at source time).
+# Owns: the scenario framework (selection, set-up, per-scenario dirs, PASS/FAIL/SKIP, clean-up)
+#   and the helpers every scenario uses (run_c, wait_log/wait_event, ev/no_ev, clean_stop,
+#   no_sigkill).
 #
 # The caller sets, before scenario_args:
 #   LIB_TAG          the tag of the output lines (`e2e`, `e2e-field`), as for lib.sh
@@ -28,6 +31,7 @@
 #
 # For the scenarios (each returns 0 pass, 1 fail, 2 skip; runs with D set to its directory):
 #   fail MSG / skip MSG          set FAILMSG / SKIPMSG, return 1 / 2; NOTE: the PASS line's note
+#   ev / no_ev FILE EVENT [K=V...], clean_stop FILE, no_sigkill FILE   event checks (fail)
 #   now, since T0 [DECIMALS]     EPOCHREALTIME, seconds since T0 (1 decimal by default)
 #   run_c NAME ARGS...           docker run, output in D/NAME.{out,err,rc,time}; RC, DUR
 #   start_c NAME ARGS...         docker run -d; C: the container
@@ -35,7 +39,7 @@
 #                                volume and the inner image mounted, waited until healthy
 #   check_rc NAME WANT, check_out NAME TEXT, logs C FILE, volume NAME
 #   novolume_image IMAGE         dind-init on the base image, without VOLUME /var/lib/docker
-#   wait_log C TEXT SECONDS, wait_healthy C SECONDS
+#   wait_log C TEXT SECONDS, wait_event C EVENT SECONDS [K=V...], wait_healthy C SECONDS
 #   INNER_MOUNT, LOAD            the docker run arguments mounting inner.tar, the command loading it
 
 SELECTED=()
@@ -50,9 +54,6 @@ LOAD='docker load -q -i /images/inner.tar >/dev/null'
 
 # ------------------------------------------------------------------ arguments
 
-# usage: the script's header comment (line 2 up to `set -uo`, shellcheck directives left out)
-usage() { sed -n '2,/^set -uo/{/^# shellcheck /d;p}' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-
 # scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (all of ALL
 # when none), an unknown one: exit 2.
 scenario_args() {
@@ -65,7 +66,7 @@ scenario_args() {
     SELECTED=()
     for a in "$@"; do
         case "$a" in
-            -h|--help) usage; exit 0 ;;
+            -h|--help) lib_usage; exit 0 ;;
             --list)
                 for n in "${ALL[@]}"; do
                     printf '%-*s  %-*s  %s\n' "$SC_IDW" "$n" "$SC_NAMEW" "${NAME[$n]}" "${DESC[$n]}"
@@ -116,6 +117,19 @@ show_failure() { # DIR
 # ------------------------------------------------------------------ helpers for scenarios
 
 fail() { FAILMSG=$*; return 1; }
+# dind-init's events (lib_event_*): ev FILE EVENT [K=V...]: FILE has one; no_ev: it has none
+ev() { lib_event_has "$@" || fail "$(basename "$1"): no event {${*:2}}"; }
+no_ev() { lib_event_none "$@" || fail "$(basename "$1"): event {${*:2}}: $(lib_event_msg "$@" | cut -c1-120)"; }
+# clean_stop FILE: dockerd exited by itself on its SIGTERM; no_sigkill FILE: dind-init SIGKILLed
+# nothing (dockerd, containerd, the command, inner or leftover processes) and nothing died of it
+clean_stop() { ev "$1" dockerd-exit clean=true killed=false && no_ev "$1" dockerd-exit killed=true; }
+no_sigkill() {
+    local e
+    for e in "dockerd-exit killed=true" "containerd-exit killed=true" command-kill inner-kill leftover-kill "daemon-died status=137"; do
+        # shellcheck disable=SC2086  # the event and its filter
+        no_ev "$1" $e || { FAILMSG="SIGKILL needed: $FAILMSG"; return 1; }
+    done
+}
 skip() { SKIPMSG=$*; return 2; }
 now() { lib_now; }
 since() { lib_since "$@"; }
@@ -167,16 +181,21 @@ check_out() { # NAME TEXT: stdout is exactly TEXT
 # logs C FILE: docker logs (stdout + stderr) of C into FILE
 logs() { DK_TIMEOUT=60 dk logs "$1" >"$2" 2>&1; }
 
-# wait_log C TEXT SECONDS: until `docker logs C` contains TEXT
-wait_log() {
-    local i
-    for ((i = 0; i < $3 * 4; i++)); do
-        DK_TIMEOUT=30 dk logs "$1" 2>&1 | grep -qF -- "$2" && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || { dk logs "$1" 2>&1 | grep -qF -- "$2"; return; }
+# wait_logs C SECONDS CMD...: until CMD, reading `docker logs C`, succeeds (once C has stopped:
+# one last look); wait_log C TEXT SECONDS: until they contain TEXT (the command's own output);
+# wait_event C EVENT SECONDS [K=V...]: until dind-init logged that event
+wait_logs() {
+    local c=$1 n=$2 i
+    shift 2
+    for ((i = 0; i < n * 4; i++)); do
+        DK_TIMEOUT=30 dk logs "$c" 2>&1 | "$@" && return 0
+        [ "$(dk inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ] || { DK_TIMEOUT=30 dk logs "$c" 2>&1 | "$@"; return; }
         sleep 0.25
     done
     return 1
 }
+wait_log() { wait_logs "$1" "$3" grep -qF -- "$2"; }
+wait_event() { wait_logs "$1" "$3" lib_event has - "$2" "${@:4}"; }
 
 # wait_healthy C SECONDS: until `dind-init health` inside C answers 0
 wait_healthy() {

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command, and what CI runs (.ci/run): every stage, against real engines.
+# Owns: the list of stages and their runner (the README's test command); the lint stage; cargo
+#   test rows.
 #
 #   sudo scripts/test.sh               # every stage (CI runs this, with CI=true)
 #   sudo scripts/test.sh --list        # the stages
@@ -63,18 +65,61 @@ s_build() { # the static release binaries, both architectures
     lib_summary
 }
 
-s_cargo_test() { # [CARGO-TEST-ARGS...]: unit, fuzzing, namespace and fault tests; a row per test
-    local log rc
+# s_cargo_test [CARGO-TEST-ARGS...]: unit, fuzzing, namespace and fault tests; a row per test.
+# --show-output prints each passed test's stdout under `---- NAME stdout ----`: a test that
+# skipped itself said `dind-init-test: SKIP NAME: WHY` there, and is a SKIP row, not a PASS.
+s_cargo_test() {
+    local log rc st name why
     log=$(mktemp)
+    case " $* " in *" -- "*) set -- "$@" --show-output ;; *) set -- "$@" -- --show-output ;; esac
     cargo test --locked "$@" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
+    declare -A skipped=()
+    while IFS=$'\t' read -r name why; do skipped[$name]=$why; done < <(awk '
+        /^---- .* stdout ----$/ { cur = $2; next }
+        /^dind-init-test: SKIP / { sub(/^dind-init-test: SKIP /, ""); n = $0; sub(/: .*/, "", n); w = substr($0, length(n) + 3)
+            print (cur != "" ? cur : n) "\t" w }' "$log")
     # `test NAME ... ok|FAILED|ignored` -> a row each
-    sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\|ignored\)$/\2\t\1/p' "$log" | while IFS=$'\t' read -r st name; do
+    while IFS=$'\t' read -r st name; do
         case "$st" in ok) st=PASS ;; FAILED) st=FAIL ;; ignored) st=SKIP ;; esac
-        lib_result "$st" "$name" 0 >/dev/null
-    done
+        why=
+        if [ "$st" = PASS ] && [ -n "${skipped[$name]+x}" ]; then st=SKIP why=${skipped[$name]}; fi
+        lib_result "$st" "$name" 0 "$why" >/dev/null
+    done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\|ignored\)$/\2\t\1/p' "$log")
     rm -f "$log"
     return "$rc"
+}
+
+# s_lint: clippy (warnings and undocumented unsafe blocks denied), rustfmt, shellcheck on every
+# shell script (default severity; scripts/.shellcheckrc says which checks are off, and why) and
+# the unit tests of scripts/ (events.py); a row each, with the first lines of what failed.
+lint_row() { # LABEL CMD...
+    local label=$1 t0 out
+    shift
+    t0=$(lib_now)
+    if out=$("$@" 2>&1); then
+        lib_result PASS "$label" "$(lib_since "$t0")"
+    else
+        echo "$out" | tail -n 40
+        lib_result FAIL "$label" "$(lib_since "$t0")" "$(echo "$out" | grep -m1 -E 'error|warning|FAIL|SC[0-9]+|Diff' | cut -c1-160)"
+    fi
+}
+lint_shell_files() { # every tracked shell script: *.sh, or a #!...sh first line
+    local f
+    git -C "$DIND_REPO" ls-files scripts .ci docker/examples | while read -r f; do
+        case "$f" in *.sh) echo "$f"; continue ;; esac
+        head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*[/ ](ba)?sh( |$)' && echo "$f"
+    done
+}
+s_lint() {
+    local files
+    mapfile -t files < <(lint_shell_files)
+    lint_row "cargo clippy --all-targets -D warnings -D clippy::undocumented_unsafe_blocks" \
+        cargo clippy --all-targets --locked -- -D warnings -D clippy::undocumented_unsafe_blocks
+    lint_row "cargo fmt --check" cargo fmt --check
+    lint_row "shellcheck (default severity) on ${#files[@]} scripts" shellcheck -x "${files[@]}"
+    lint_row "python3 -m unittest (scripts/: events.py)" python3 -m unittest discover -s scripts -p 'test_*.py'
+    lib_summary
 }
 
 # The same tests for aarch64, run under qemu-user (binfmt): the unit tests, and the binary as
@@ -123,6 +168,7 @@ s_lab() { env -u DIND_SUITE "$@" scripts/v2-lab.sh; }             # VAR=VALUE...
 # name|description|function [args]
 STAGES=(
     "setup|the musl targets and the host packages|s_setup"
+    "lint|clippy, rustfmt, shellcheck, the Python unit tests of scripts/|s_lint"
     "build|the static release binaries, x86_64 and aarch64|s_build"
     "cargo-test|unit tests, fuzzing, namespace and fault tests (fake dockerd)|s_cargo_test"
     "cargo-test-aarch64|the same for aarch64 under qemu-user|s_cargo_test_aarch64"
@@ -141,12 +187,11 @@ STAGES=(
     "arm64-lab|Docker-in-Docker on arm64 in a qemu-system-aarch64 VM|s_lab V2LAB_ARCH=arm64"
 )
 
-usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 SELECTED=()
 for a in "$@"; do
     case "$a" in
-        -h | --help) usage; exit 0 ;;
+        -h | --help) lib_usage; exit 0 ;;
         --list) for s in "${STAGES[@]}"; do IFS='|' read -r n d _ <<<"$s"; printf '%-20s %s\n' "$n" "$d"; done; exit 0 ;;
         --all-engines) ALL_ENGINES=1 ;;
         *) found=

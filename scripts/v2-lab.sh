@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The cgroup v2 labs: dind-init on a pure unified cgroup hierarchy, in a qemu VM (TCG, no KVM).
+# Owns: the qemu VM lab (cgroup v2, arm64): kernel, initramfs, disks; v2-lab/ runs inside the VM.
 #
 #   sudo scripts/v2-lab.sh                          # amd64, bookworm (tag v2-lab)
 #   sudo V2LAB_SUITE=trixie scripts/v2-lab.sh       # amd64, trixie's kernel/engine/image (v2-lab-trixie)
@@ -623,7 +624,8 @@ fi
 for f in dind.tar inner.tar; do
     [ -s "$RUN/payload/images/$f" ] || die "images: $f missing or empty"
 done
-cp "$LABDIR"/guest-init.sh "$LABDIR"/run.sh "$LABDIR"/dockerapi.py "$LABDIR"/outer.sh "$RUN/payload/lab/" || die "copy lab files"
+cp "$LABDIR"/guest-init.sh "$LABDIR"/run.sh "$LABDIR"/dockerapi.py "$LABDIR"/outer.sh "$DIND_LIB_DIR/events.py" \
+    "$DIND_REPO/src/events.vocab" "$RUN/payload/lab/" || die "copy lab files"
 cat >"$RUN/payload/lab/config.env" <<CFG
 DIND_IMAGE='$DIND_IMAGE'
 INNER_IMAGE='$INNER_IMAGE'

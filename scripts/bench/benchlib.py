@@ -5,7 +5,7 @@
   benchlib.py dockerd-times LOG     epoch seconds of dockerd's "Starting up" and first "API listen on"
   benchlib.py insecure-pause LOG    seconds dockerd paused after its warning about TCP without TLS
   benchlib.py stamp LOG             epoch seconds the command wrote as "BENCH_READY <epoch>"
-  benchlib.py dind-phases LOG       dind-init's own timestamps (+S.mmms lines) as key=value
+  benchlib.py dind-phases LOG       dind-init's own times (from its events) as key=value
   benchlib.py openssl-ms LOG        the certificate time dockerd-entrypoint-tls printed (ms)
   benchlib.py inner-states          stdin: the inner daemon's config.v2.json files, one a line:
                                     "exit0 other running" counts of its containers' last states
@@ -28,6 +28,9 @@ import statistics
 import sys
 import time
 from datetime import datetime
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import events  # noqa: E402  scripts/events.py: the parser of dind-init's events
 
 TIME_RE = re.compile(r'time="(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)"')
 
@@ -114,42 +117,26 @@ def cmd_stamp(path):
     print("")
 
 
-DIND_RE = re.compile(r"^dind-init: \+(\d+\.\d+)s (\w+)\s+(.*)")
+# dind-init's own figures, from its events (scripts/events.py): key -> (event, field or None
+# for its +T, filter); the first such event counts.
+PHASES = {
+    "ctrd_spawned": ("containerd-start", None), "ctrd_serving": ("containerd-ready", None),
+    "spawned": ("dockerd-start", None), "ready": ("dockerd-ready", None),
+    "command": ("command-start", None), "exited": ("command-exit", None),
+    "sigterm": ("stop-begin", None), "exit": ("exit", None),
+    "shutdown_s": ("dockerd-exit", "secs", {"clean": "true", "killed": "false"}),
+    "ready_after": ("dockerd-ready", "secs"), "attempts": ("dockerd-ready", "attempts"),
+    "ctrd_after": ("containerd-ready", "secs"), "tls_ms": ("tls", "ms"), "cgroups_ms": ("cgroups", "ms"),
+}
 
 
 def dind_phases(path):
-    """Seconds since dind-init started for its key lines, and durations it reports."""
-    out = {}
-    with open(path, errors="replace") as f:
-        for line in f:
-            m = DIND_RE.search(line)
-            if not m:
-                continue
-            t, msg = float(m.group(1)), m.group(3)
-            for key, prefix in (("ctrd_spawned", "containerd: started pid"),
-                                ("ctrd_serving", "containerd: serving on"),
-                                ("spawned", "dockerd: started pid"), ("ready", "ready: dockerd answered"),
-                                ("command", "command: started"), ("serving", "command: none given: serving"),
-                                ("exited", "command: exited"), ("sigterm", "shutdown: sending SIGTERM to dockerd"),
-                                ("exit", "exit ")):
-                if msg.startswith(prefix) and key not in out:
-                    out[key] = t
-            m2 = re.search(r"^shutdown: dockerd exited cleanly after (\d+\.\d+)s", msg)
-            if m2:
-                out["shutdown_s"] = float(m2.group(1))
-            m2 = re.search(r"^ready: dockerd answered .* after (\d+\.\d+)s \((\d+) attempt", msg)
-            if m2:
-                out["ready_after"] = float(m2.group(1))
-                out["attempts"] = int(m2.group(2))
-            m2 = re.search(r"^containerd: serving on .* after (\d+\.\d+)s", msg)
-            if m2:
-                out["ctrd_after"] = float(m2.group(1))
-            m2 = re.search(r"^tls: .*, (\d+(?:\.\d+)?) ms$", msg)
-            if m2:
-                out["tls_ms"] = float(m2.group(1))
-            m2 = re.search(r"^cgroups: .*, (\d+(?:\.\d+)?) ms$", msg)
-            if m2:
-                out["cgroups_ms"] = float(m2.group(1))
+    """Seconds since dind-init started for its key events, and durations it reports."""
+    lines, out = events.read(path), {}
+    for key, (name, field, *want) in PHASES.items():
+        ev = events.first(lines, name, **(want[0] if want else {}))
+        if ev is not None:
+            out[key] = ev.t if field is None else ev.fields[field]
     return out
 
 

@@ -5,8 +5,10 @@
 # command line: v2lab.run=main (the scenarios in MAIN, config.env), v2lab.run=legacy (modprobe.blacklist=nf_tables, the iptables-legacy check) or
 # v2lab.run=prep (load the DinD image onto the data disk, /dev/vdc, which later boots reuse).
 set -u
+# shellcheck source=/dev/null  # written by scripts/v2-lab.sh
 . /lab/lab/config.env
 API=(python3 /lab/lab/dockerapi.py)
+EV=(python3 /lab/lab/events.py)   # scripts/events.py, with src/events.vocab beside it
 MODE=$(sed -n 's/.*v2lab\.run=\([^ ]*\).*/\1/p' /proc/cmdline)
 W=/run/v2lab
 mkdir -p "$W"
@@ -49,10 +51,10 @@ expect_true() {
     if "$@"; then say "|   ok    $what"; else say "|   WRONG $what"; BAD=1; fi
 }
 
-# metric_ready NAME FILE: dind-init's time to ready (`ready: dockerd answered /_ping ... after X s`).
+# metric_ready NAME FILE: dind-init's time to ready (its dockerd-ready event's secs).
 metric_ready() {
     local t
-    t=$(sed -n 's/^dind-init:.*ready: dockerd answered \/_ping .* after \([0-9.]*\)s.*/\1/p' "$2" | head -n 1)
+    t=$("${EV[@]}" get "$2" dockerd-ready secs)
     [ -n "$t" ] && say "METRIC ready-$1 ${t}s"
 }
 
@@ -255,7 +257,7 @@ s_not_pid1() {
     expect "PID 1's cgroup (moved with the rest)" "$(kv "$W/s7.stdout" pid1-cgroup)" /init
     expect "nested run output" "$(kv "$W/s7.stdout" inner-echo)" ok
     expect_true "dind-init logged the case it saw (PID 1 of its namespace and its processes)" \
-        grep -q '^dind-init: .*cgroups: nesting .*(it holds PID 1 of this PID namespace and its processes)' "$W/s7.stderr"
+        sh -c "python3 /lab/lab/events.py msg '$W/s7.stderr' cgroups | grep -q '^cgroups: nesting .*(it holds PID 1 of this PID namespace and its processes)'"
     [ "$BAD" = 0 ] || show_err_tail "$W/s7"
 }
 
@@ -360,8 +362,9 @@ s_clean_stop() {
         *) say "|   WRONG exit status = '$code' (want 0 or 143; 137 = killed)"; BAD=1 ;;
     esac
     expect_true "docker stop took less than its 10 s grace ($took s)" awk -v t="$took" 'BEGIN { exit !(t != "" && t < 10) }'
-    expect_true "dind-init logged 'dockerd exited cleanly'" grep -q '^dind-init:.*dockerd exited cleanly' "$W/s7.stderr"
-    expect_true "no SIGKILL in dind-init's warnings" sh -c "! grep -E '^dind-init:.*(WARN|ERROR).*SIGKILL' '$W/s7.stderr'"
+    expect_true "dind-init logged a clean dockerd exit" "${EV[@]}" has "$W/s7.stderr" dockerd-exit clean=true killed=false
+    expect "dind-init's SIGKILLs (dockerd, inner processes)" \
+        "$("${EV[@]}" count "$W/s7.stderr" dockerd-exit killed=true) $("${EV[@]}" count "$W/s7.stderr" inner-kill)" "0 0"
     metric_ready clean-stop "$W/s7.stderr"
     say "METRIC stop-clean-stop ${took}s"
     [ "$BAD" = 0 ] || show_err_tail "$W/s7"
