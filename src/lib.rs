@@ -106,8 +106,9 @@ pub fn run() -> ExitCode {
                 Ok(code) => code,
                 Err(e) => {
                     log::error!("{e}");
-                    log::info!("exit {}", e.exit_code());
-                    e.exit_code()
+                    let code = e.exit_code();
+                    crate::event!(Info, "exit", { code = code }, "exit {code}");
+                    code
                 }
             }
         }
