@@ -5,6 +5,8 @@
 //! through the modules in that order.
 
 mod cgroup;
+#[cfg(test)]
+mod ci;
 mod config;
 mod docker_api;
 mod dockerd;
