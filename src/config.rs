@@ -94,6 +94,8 @@ pub struct Config {
     pub mtu: AutoOr<u32>,
     pub testcontainers: bool,
     pub log_level: log::LevelFilter,
+    /// `--log-format json`: one JSON object a line (src/events.rs).
+    pub log_json: bool,
     pub mode: Mode,
     /// docker:dind's default listeners apply: no arguments, or dockerd flags first (not
     /// `dockerd ...`, which is run as given, nor a command).
@@ -128,6 +130,7 @@ impl Config {
             mtu: AutoOr::Auto,
             testcontainers: false,
             log_level: log::LevelFilter::Info,
+            log_json: false,
             mode: Mode::Serve,
             service_defaults: false,
             notes: Vec::new(),

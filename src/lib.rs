@@ -103,7 +103,7 @@ pub fn run() -> ExitCode {
             }
         }
         Ok(Invocation::Run(cfg)) => {
-            events::init(cfg.log_level, false, t0);
+            events::init(cfg.log_level, cfg.log_json, t0);
             match start(cfg, &set, mask, &env) {
                 Ok(code) => code,
                 Err(e) => {

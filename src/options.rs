@@ -423,6 +423,19 @@ pub const OPTIONS: &[Opt] = &[
         },
     )
     .dockerd_too(),
+    opt(
+        "--log-format",
+        "DIND_LOG_FORMAT",
+        Some("FORMAT"),
+        "text",
+        "dind-init's own log: text (readable lines ending in their event's fields) or json (one \
+         object a line, for log collectors)",
+        |c, v| {
+            c.log_json = choice(v, &["text", "json"])? == "json";
+            Ok(())
+        },
+    )
+    .dockerd_too(),
 ];
 
 /// What the command line asks for.
@@ -985,6 +998,16 @@ mod tests {
         assert_eq!(inv(&["health", "--nope"], &[]).unwrap_err().exit_code(), 2);
         assert!(matches!(inv(&["--help"], &[]).unwrap(), Invocation::Help));
         assert!(matches!(inv(&["-V"], &[]).unwrap(), Invocation::Version));
+    }
+
+    #[test]
+    fn log_format_text_or_json() {
+        assert!(!run(&["true"], &[]).unwrap().log_json);
+        assert!(run(&["true"], &[("DIND_LOG_FORMAT", "json")]).unwrap().log_json);
+        assert!(run(&["--log-format", "json", "--", "true"], &[]).unwrap().log_json);
+        assert!(!run(&["--log-format=text", "--", "true"], &[]).unwrap().log_json);
+        let e = run(&["true"], &[("DIND_LOG_FORMAT", "xml")]).unwrap_err();
+        assert!(e.to_string().contains("DIND_LOG_FORMAT"), "{e}");
     }
 
     #[test]
