@@ -878,6 +878,17 @@ impl Outcome {
             .position(|e| e.name == name)
             .unwrap_or_else(|| panic!("no {name} event\n{}", self.dump()))
     }
+    /// Index in `log()` of the line of the first event `name` (to order it against a line
+    /// that is not an event).
+    #[track_caller]
+    pub fn log_index_of_event(&self, name: &str) -> usize {
+        assert!(vocab_fields(name).is_some(), "unknown event {name:?}");
+        self.stderr
+            .lines()
+            .filter_map(parse_line)
+            .position(|(_, _, _, e)| e.is_some_and(|e| e.name == name))
+            .unwrap_or_else(|| panic!("no {name} event\n{}", self.dump()))
+    }
     /// The exit event's code (the last event of every run).
     #[track_caller]
     pub fn exit_event(&self) -> i64 {
@@ -891,17 +902,20 @@ impl Outcome {
 impl Running {
     /// Waits until the log has an event `name`; aborts the run (panics) after `secs`.
     pub fn wait_event(&mut self, name: &str, secs: f64) {
+        self.wait_event_with(name, secs, |_| true)
+    }
+    /// Waits until the log has an event `name` for which `f` holds; aborts the run (panics)
+    /// after `secs`.
+    pub fn wait_event_with(&mut self, name: &str, secs: f64, f: impl Fn(&Event) -> bool) {
         assert!(vocab_fields(name).is_some(), "unknown event {name:?}");
         let until = Instant::now() + Duration::from_secs_f64(secs);
-        loop {
-            if events_of(&self.stderr()).iter().any(|e| e.name == name) {
-                return;
-            }
+        let seen = |r: &Self| events_of(&r.stderr()).iter().any(|e| e.name == name && f(e));
+        while !seen(self) {
             if Instant::now() > until || self.exited() {
-                if events_of(&self.stderr()).iter().any(|e| e.name == name) {
+                if seen(self) {
                     return;
                 }
-                self.abort(&format!("no {name} event within {secs}s"));
+                self.abort(&format!("no such {name} event within {secs}s"));
             }
             std::thread::sleep(Duration::from_millis(3));
         }
