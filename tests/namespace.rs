@@ -1,7 +1,8 @@
 //! Namespace tests: the real dind-init binary as PID 1 of a new PID and mount namespace
 //! (`unshare --pid --fork --mount --mount-proc`, a tmpfs over /run), supervising the fake
-//! dockerd from examples/fake_dockerd.rs. They need root; without it they print a loud
-//! SKIPPED line, and under CI=true they fail instead. Nothing here touches the host's
+//! dockerd from examples/fake_dockerd.rs. They need root; without it each prints a
+//! `dind-init-test: SKIP NAME: WHY` line on stdout, and under CI they fail instead (CI is
+//! `true`, `1` or `yes`). Nothing here touches the host's
 //! /var/run/docker.sock or /var/run/docker.pid: sockets and pid files live in a per-test temp
 //! dir or on the namespace's private /run, and cgroup/iptables/MTU handling is switched off
 //! (except in the one test that checks the default cgroup handling on a v1/hybrid host, where
