@@ -105,6 +105,7 @@ impl Probe {
         if let Some((name, pid)) = self.owner {
             let peer = owner::peer_pid(&s);
             if !peer.is_some_and(|p| owner::peer_is_ours(p, pid, owner::parent_from_proc)) {
+                owner::foreign_event(&self.socket, "not-ours");
                 self.foreign = Some(owner::not_ours_message(name, &self.socket, peer, pid));
                 return Err(None);
             }

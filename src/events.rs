@@ -176,7 +176,13 @@ pub fn render(t: f64, level: log::Level, msg: &str, event: Option<&Event>, json:
         json_str(&mut out, msg);
         out.push('}');
     } else {
-        let _ = write!(out, "dind-init: +{t:.3}s {:<5} {msg}", level.as_str());
+        // The fields close the message's first line: a multi-line message (a daemon's log
+        // tail) keeps its event on the line readers see first, one line a record.
+        let (first, more) = match msg.split_once('\n') {
+            Some((f, m)) if event.is_some() => (f, Some(m)),
+            _ => (msg, None),
+        };
+        let _ = write!(out, "dind-init: +{t:.3}s {:<5} {first}", level.as_str());
         if let Some(e) = event {
             let _ = write!(out, " {{{}", e.name);
             for (k, v) in &e.fields {
@@ -184,6 +190,10 @@ pub fn render(t: f64, level: log::Level, msg: &str, event: Option<&Event>, json:
                 v.text(&mut out);
             }
             out.push('}');
+        }
+        if let Some(m) = more {
+            out.push('\n');
+            out.push_str(m);
         }
     }
     out.push('\n');
@@ -273,6 +283,24 @@ mod tests {
              \"a \\\"quoted\\\"\\nmsg\"}\n"
         );
         assert!(!render(0.0, log::Level::Error, "x", None, true).contains("event"));
+    }
+
+    #[test]
+    fn a_multi_line_message_keeps_its_fields_on_the_first_line() {
+        let e = Event { name: "exit", fields: vec![("code", V::from(125u8))] };
+        let l = render(
+            2.0,
+            log::Level::Error,
+            "dockerd died. Its last lines:\n  a\n  b",
+            Some(&e),
+            false,
+        );
+        assert_eq!(
+            l,
+            "dind-init: +2.000s ERROR dockerd died. Its last lines: {exit code=125}\n  a\n  b\n"
+        );
+        let plain = render(2.0, log::Level::Error, "x\ny", None, false);
+        assert_eq!(plain, "dind-init: +2.000s ERROR x\ny\n");
     }
 
     #[test]

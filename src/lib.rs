@@ -5,6 +5,8 @@
 //! through the modules in that order.
 
 mod cgroup;
+#[cfg(test)]
+mod ci;
 mod config;
 mod docker_api;
 mod dockerd;
@@ -106,8 +108,9 @@ pub fn run() -> ExitCode {
                 Ok(code) => code,
                 Err(e) => {
                     log::error!("{e}");
-                    log::info!("exit {}", e.exit_code());
-                    e.exit_code()
+                    let code = e.exit_code();
+                    crate::event!(Info, "exit", { code = code }, "exit {code}");
+                    code
                 }
             }
         }
@@ -124,7 +127,13 @@ fn start(
 ) -> Result<u8, Error> {
     let pid = std::process::id();
     let pid1 = pid == 1;
-    log::info!("{} starting as pid {pid}", version());
+    crate::event!(
+        Info,
+        "start",
+        { version = env!("CARGO_PKG_VERSION"), pid = pid, pid1 = pid1 },
+        "{} starting as pid {pid}",
+        version()
+    );
     for n in &cfg.notes {
         log::warn!("{n}");
     }
@@ -174,11 +183,21 @@ fn start(
     let own_cgroup = if cfg.cgroup_setup && root {
         cgroup::setup(&cfg.cgroup_nest)?
     } else {
-        log::info!(
+        let t = Instant::now();
+        let visible = cgroup::own_visible_path();
+        crate::event!(
+            Info,
+            "cgroups",
+            {
+                mode = "skipped",
+                own = visible.as_deref().unwrap_or(""),
+                visible = visible.as_deref().unwrap_or(""),
+                ms = t.elapsed().as_secs_f64() * 1000.0,
+            },
             "cgroups: set-up skipped ({})",
             if root { "--no-cgroup-setup" } else { "not root" }
         );
-        cgroup::own_visible_path()
+        visible
     };
     if root {
         let t = Instant::now();
@@ -198,8 +217,13 @@ fn start(
     let tls = server_tls(&cfg, env)?;
     let dpkg_status = std::fs::read_to_string("/var/lib/dpkg/status").unwrap_or_default();
     let engine = dockerd::engine::engine_version(&dpkg_status);
-    if let Some((pkg, version, _)) = &engine {
-        log::info!("dockerd: the image has {pkg} {version}");
+    if let Some((pkg, version, major)) = &engine {
+        crate::event!(
+            Info,
+            "engine",
+            { package = pkg, version = version, major = *major },
+            "dockerd: the image has {pkg} {version}"
+        );
     }
     let engine_major = engine.as_ref().map(|e| e.2);
     let containerd_bin = find_in_path("containerd", env.get("PATH").map(String::as_str));
@@ -291,6 +315,7 @@ fn server_tls(cfg: &Config, env: &HashMap<String, String>) -> Result<Option<Serv
     for w in &files.warnings {
         log::warn!("tls: {w}");
     }
-    log::info!("tls: {}, {:.1} ms", files.summary, t.elapsed().as_secs_f64() * 1000.0);
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    crate::event!(Info, "tls", { ms = ms }, "tls: {}, {ms:.1} ms", files.summary);
     Ok(Some(ServerTls { ca: files.ca, cert: files.cert, key: files.key }))
 }

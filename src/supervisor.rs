@@ -115,7 +115,7 @@ enum Outcome {
     /// The command (or the shell) exited.
     CommandExited,
     /// SIGTERM (or, serving dockerd, INT/QUIT).
-    Signal,
+    Signal(i32),
     /// dockerd died and the policy says stop: the exit code to end with.
     DaemonGaveUp,
     /// Serving dockerd and it ended by itself (`--on-daemon-exit` not restart).
@@ -167,12 +167,12 @@ impl Supervisor {
         match self.start() {
             Ok(()) => {}
             Err(StartFailed::Aborted(sig)) => {
-                self.stop(Instant::now());
+                self.stop(Instant::now(), signals::name(sig).to_string());
                 return self.finish((128 + sig) as u8);
             }
             Err(StartFailed::Error(e)) => {
                 log::error!("{e}");
-                self.stop(Instant::now());
+                self.stop(Instant::now(), "start-failed".into());
                 return self.finish(e.exit_code());
             }
         }
@@ -181,7 +181,7 @@ impl Supervisor {
                 Ok(pid) => self.command = Command::Running { pid, shell },
                 Err(e) => {
                     log::error!("{e}");
-                    self.stop(Instant::now());
+                    self.stop(Instant::now(), "start-failed".into());
                     return self.finish(e.exit_code());
                 }
             }
@@ -191,7 +191,12 @@ impl Supervisor {
         let outcome = self.run_phase();
         // Also when dockerd ended by itself: the containerd dind-init runs gets its SIGTERM
         // (and the command, if any, its share of the budget) like in any other stop.
-        let daemon_code = self.stop(Instant::now());
+        let reason = match &outcome {
+            Outcome::CommandExited => "command-exit".to_string(),
+            Outcome::Signal(sig) => signals::name(*sig).to_string(),
+            _ => "daemon".to_string(),
+        };
+        let daemon_code = self.stop(Instant::now(), reason);
         let code = match (outcome, &self.command) {
             (Outcome::DaemonGaveUp, _) => EXIT_SETUP,
             (Outcome::DaemonEnded(code), _) => code,
@@ -275,7 +280,7 @@ impl Supervisor {
             }
             match &self.command {
                 Command::Running { pid: p, .. } if *p == pid => {
-                    log::info!("command: {}", end.desc);
+                    crate::event!(Info, "command-exit", { pid = pid, status = end.code, clean = end.clean }, "command: {}", end.desc);
                     self.command = Command::Exited(end);
                 }
                 _ => {
@@ -327,6 +332,14 @@ impl Supervisor {
     fn start_one(&mut self, which: Which) -> Result<(), StartFailed> {
         let proc = self.spawn(which).map_err(StartFailed::Error)?;
         let pid = proc.pid;
+        match which {
+            Which::Dockerd => {
+                crate::event!(Info, "dockerd-start", { pid = pid, restart = 0u32 }, "dockerd: spawned")
+            }
+            Which::Containerd => {
+                crate::event!(Info, "containerd-start", { pid = pid, restart = 0u32 }, "containerd: spawned")
+            }
+        }
         let m = self.managed(which).expect("managed");
         m.state = Daemon::Running { proc, probe: None };
         let name = m.name();
@@ -348,12 +361,14 @@ impl Supervisor {
             if probe.step(now).map_err(|e| StartFailed::Error(Error::Setup(e)))? {
                 let took = start.elapsed().as_secs_f64();
                 match which {
-                    Which::Dockerd => log::info!(
-                        "ready: dockerd answered /_ping on {sock} after {took:.3}s ({} attempt(s))",
-                        probe.attempts
-                    ),
+                    Which::Dockerd => {
+                        crate::event!(Info, "dockerd-ready", { socket = sock.as_str(), secs = took, attempts = probe.attempts, restart = 0u32 },
+                            "ready: dockerd answered /_ping on {sock} after {took:.3}s ({} attempt(s))",
+                            probe.attempts
+                        )
+                    }
                     Which::Containerd => {
-                        log::info!("containerd: serving on {sock} after {took:.3}s")
+                        crate::event!(Info, "containerd-ready", { socket = sock.as_str(), secs = took, attempts = probe.attempts, restart = 0u32 }, "containerd: serving on {sock} after {took:.3}s")
                     }
                 }
                 return Ok(());
@@ -494,7 +509,13 @@ impl Supervisor {
         let pid = child.id() as i32;
         drop(child);
         let shown: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        log::info!("command: started pid {pid}: {}", crate::redact::urls(&shown.join(" ")));
+        crate::event!(
+            Info,
+            "command-start",
+            { pid = pid },
+            "command: started pid {pid}: {}",
+            crate::redact::urls(&shown.join(" "))
+        );
         Ok(pid)
     }
 
@@ -534,7 +555,7 @@ impl Supervisor {
     fn daemon_died(cfg: &Config, m: &mut Managed, end: Ended, ran: Duration) -> bool {
         let name = m.name();
         let report = m.tail.report(name);
-        log::error!("{name} {} after running {:.1}s. {report}", end.desc, ran.as_secs_f64());
+        crate::event!(Error, "daemon-died", { daemon = name, status = end.code, ran = ran.as_secs_f64() }, "{name} {} after running {:.1}s. {report}", end.desc, ran.as_secs_f64());
         match cfg.on_daemon_exit {
             OnDaemonExit::Ignore => {
                 let without = if m.which == Which::Dockerd { "a daemon" } else { "containerd" };
@@ -572,7 +593,7 @@ impl Supervisor {
                 m.restarts += 1;
                 let when =
                     if delay.is_zero() { "now".to_string() } else { format!("in {delay:.0?}") };
-                log::warn!(
+                crate::event!(Warn, "daemon-restart", { daemon = name, restart = m.restarts, max = cfg.max_restarts, delay = delay.as_secs_f64() },
                     "{name}: restarting {when} (restart {}/{})",
                     m.restarts,
                     cfg.max_restarts
@@ -613,6 +634,15 @@ impl Supervisor {
                 }
                 match self.spawn(which) {
                     Ok(proc) => {
+                        let restart = self.managed(which).expect("managed").restarts;
+                        match which {
+                            Which::Dockerd => {
+                                crate::event!(Info, "dockerd-start", { pid = proc.pid, restart = restart }, "dockerd: spawned")
+                            }
+                            Which::Containerd => {
+                                crate::event!(Info, "containerd-start", { pid = proc.pid, restart = restart }, "containerd: spawned")
+                            }
+                        }
                         let deadline = now + self.cfg.wait_timeout;
                         let probe = self.probe(which, proc.pid);
                         let m = self.managed(which).expect("managed");
@@ -639,14 +669,18 @@ impl Supervisor {
                 if ready {
                     let took = proc.started.elapsed().as_secs_f64();
                     match which {
-                        Which::Dockerd => log::info!(
-                            "ready: dockerd answered /_ping again after {took:.3}s (restart {})",
-                            m.restarts
-                        ),
-                        Which::Containerd => log::info!(
-                            "containerd: serving again after {took:.3}s (restart {})",
-                            m.restarts
-                        ),
+                        Which::Dockerd => {
+                            crate::event!(Info, "dockerd-ready", { socket = p.socket.display().to_string(), secs = took, attempts = p.attempts, restart = m.restarts },
+                                "ready: dockerd answered /_ping again after {took:.3}s (restart {})",
+                                m.restarts
+                            )
+                        }
+                        Which::Containerd => {
+                            crate::event!(Info, "containerd-ready", { socket = p.socket.display().to_string(), secs = took, attempts = p.attempts, restart = m.restarts },
+                                "containerd: serving again after {took:.3}s (restart {})",
+                                m.restarts
+                            )
+                        }
                     }
                     m.state = Daemon::Running { proc, probe: None };
                     return (None, true);
@@ -689,7 +723,7 @@ impl Supervisor {
                 if let Daemon::Dead { end, ran } = &self.dockerd.state {
                     // Nothing else runs here: dockerd's end is dind-init's end.
                     let report = self.dockerd.tail.report("dockerd");
-                    log::error!(
+                    crate::event!(Error, "daemon-died", { daemon = "dockerd", status = end.code, ran = ran.as_secs_f64() },
                         "dockerd {} after running {:.1}s. {report}",
                         end.desc,
                         ran.as_secs_f64()
@@ -732,7 +766,7 @@ impl Supervisor {
                     // SIGHUP is dockerd's "reload configuration": forwarded, not a stop.
                     if is_terminating(s.signo) && s.signo != libc::SIGHUP {
                         log::info!("received {}: stopping dockerd", signals::name(s.signo));
-                        return Outcome::Signal;
+                        return Outcome::Signal(s.signo);
                     }
                     if let Some(pid) = self.dockerd.pid() {
                         log::debug!("forwarded {} to dockerd", signals::name(s.signo));
@@ -748,7 +782,7 @@ impl Supervisor {
                         self.cfg.shutdown_timeout / 2,
                         self.cfg.shutdown_timeout
                     );
-                    return Outcome::Signal;
+                    return Outcome::Signal(s.signo);
                 }
             }
         }
@@ -758,7 +792,8 @@ impl Supervisor {
 
     /// Stops everything within the budget counted from `t0`; returns dockerd's exit code
     /// (0 when dind-init ended its final wait), if it ran.
-    fn stop(&mut self, t0: Instant) -> Option<u8> {
+    fn stop(&mut self, t0: Instant, reason: String) -> Option<u8> {
+        crate::event!(Info, "stop-begin", { reason = reason.as_str(), budget = self.cfg.shutdown_timeout.as_secs_f64() }, "shutdown: stop begins ({reason})");
         for m in [Some(&mut self.dockerd), self.containerd.as_mut()].into_iter().flatten() {
             if matches!(m.state, Daemon::Backoff { .. }) {
                 m.state = Daemon::Gone;
@@ -823,6 +858,7 @@ impl Supervisor {
         self.dockerd.tail.wait_closed(Duration::from_secs(2));
         if let (Some(end), Some(at)) = (&ends[1], stop.containerd_term_at) {
             let took = at.elapsed().as_secs_f64();
+            crate::event!(Info, "containerd-exit", { status = end.code, clean = end.clean && !stop.containerd_killed, secs = took, killed = stop.containerd_killed }, "containerd: exit recorded");
             if stop.containerd_killed {
                 log::warn!("shutdown: containerd needed SIGKILL");
             } else if end.clean {
@@ -834,6 +870,9 @@ impl Supervisor {
         let end = ends[0].take()?;
         let term_at = stop.term_at.unwrap_or(t0);
         let took = stop.daemon_gone_after.map_or(0.0, |d| d.as_secs_f64());
+        let ended_wait = stop.killed_at.is_none() && stop.ended_wait_at.is_some() && !end.clean;
+        let clean = stop.killed_at.is_none() && (end.clean || ended_wait);
+        crate::event!(Info, "dockerd-exit", { status = if ended_wait { 0 } else { end.code }, clean = clean, secs = took, killed = stop.killed_at.is_some(), ended_wait = ended_wait }, "dockerd: exit recorded");
         if stop.killed_at.is_some() {
             log::warn!("shutdown: dockerd needed SIGKILL after {took:.3}s");
         } else if let Some(at) = stop.ended_wait_at.filter(|_| !end.clean) {
@@ -862,6 +901,7 @@ impl Supervisor {
                         self.cfg.shutdown_timeout / 2
                     );
                     signals::send_group_and_leader(pid, libc::SIGKILL);
+                    crate::event!(Info, "command-kill", { pid = pid }, "command: SIGKILLed");
                 }
             }
             Act::TermDaemon => {
@@ -886,6 +926,12 @@ impl Supervisor {
                         "shutdown: {} inner container process(es) still running: SIGKILL, so \
                          dockerd can finish in time",
                         inner.len()
+                    );
+                    crate::event!(
+                        Info,
+                        "inner-kill",
+                        { count = inner.len() },
+                        "shutdown: inner containers SIGKILLed"
                     );
                     procs::signal_all(Path::new(PROC), &inner, &owned, libc::SIGKILL);
                 }
@@ -945,7 +991,7 @@ impl Supervisor {
         }
         self.dockerd.tail.wait_closed(Duration::from_secs(2));
         log::debug!("reaped {} orphan(s) in total", self.orphans_reaped);
-        log::info!("exit {code}");
+        crate::event!(Info, "exit", { code = code }, "exit {code}");
         code
     }
 }
@@ -986,6 +1032,12 @@ impl Supervisor {
         }
         self.reap();
         if killed > 0 {
+            crate::event!(
+                Info,
+                "leftover-kill",
+                { count = killed },
+                "shutdown: leftovers SIGKILLed"
+            );
             log::warn!(
                 "shutdown: {killed} process(es) left in dind-init's tree (not PID 1): SIGKILLed \
                  and reaped, so none outlives it"

@@ -99,7 +99,7 @@ fn signal_storm_loses_no_queued_signal() {
     for s in std_sigs {
         assert!(got.get(&s).copied().unwrap_or(0) >= 1, "signal {s} never arrived\n{}", o.dump());
     }
-    assert!(o.stderr.contains("exit 42"), "{}", o.dump());
+    assert_eq!(o.exit_event(), 42, "{}", o.dump());
     assert!(!o.stderr.contains("panicked"), "{}", o.dump());
 }
 
@@ -137,7 +137,7 @@ print("zombies", zombies())
 fn zombie_storm_is_reaped_without_memory_growth() {
     let Some(c) = ctx("zombies") else { return };
     let mut r = c.run().cmd(&["/usr/bin/python3", "-c", ORPHANS, "10000"]).timeout(120).spawn();
-    r.wait_stderr("command: started", 30.0);
+    r.wait_event("command-start", 30.0);
     let pid = r.init_pid();
     let before = rss_kib(pid);
     let mut peak = before;
@@ -146,7 +146,7 @@ fn zombie_storm_is_reaped_without_memory_growth() {
         if !Path::new(&format!("/proc/{pid}")).exists() {
             break r.wait();
         }
-        if r.stderr().contains("command: exited") {
+        if r.events().iter().any(|e| e.name == "command-exit") {
             break r.wait();
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -181,9 +181,14 @@ fn daemon_killed_is_restarted_with_backoff_until_the_limit() {
     );
     let o = c.run().opts(&["--max-restarts", "3"]).sh(&script).timeout(60).go();
     assert_eq!(o.code, Some(0), "{}", o.dump());
+    let restarts = o.events_named("daemon-restart");
     for i in 1..=3 {
         assert!(o.stdout.contains(&format!("restart {i} ok")), "{}", o.dump());
-        assert!(o.stderr.contains(&format!("(restart {i}/3)")), "{}", o.dump());
+        assert!(
+            restarts.iter().any(|e| e.int("restart") == i && e.int("max") == 3),
+            "no restart {i}/3\n{}",
+            o.dump()
+        );
     }
     // Back-off 1, 2, 4 s, measured where it matters: the command records each SIGKILL, the
     // fake each start; the gap between them is the back-off (plus a few ms to start).
@@ -205,7 +210,11 @@ fn daemon_killed_is_restarted_with_backoff_until_the_limit() {
             o.dump()
         );
     }
-    assert!(o.stderr.contains("killed by signal SIGKILL"), "{}", o.dump());
+    assert!(
+        o.events_named("daemon-died").iter().any(|e| e.int("status") == 137),
+        "no dockerd death by SIGKILL\n{}",
+        o.dump()
+    );
 
     // One more kill than allowed: dind-init gives up, stops the command, exits 125.
     let Some(c) = ctx("giveup") else { return };
@@ -237,7 +246,7 @@ fn daemon_killed_with_exit_policy_stops_the_command() {
     assert_eq!(o.code, Some(125), "{}", o.dump());
     assert!(o.stdout.contains("command got TERM"), "{}", o.dump());
     assert!(o.stderr.contains("--on-daemon-exit=exit"), "{}", o.dump());
-    assert!(o.stderr.contains("killed by signal SIGKILL"), "{}", o.dump());
+    assert_eq!(o.event("daemon-died").int("status"), 137, "{}", o.dump());
 }
 
 /// Issue 7, bad input beyond the option parser: each case exits with its documented code and
@@ -310,7 +319,7 @@ fn inner_containers_stop_with_dockerd_within_the_budget() {
         o.dump()
     );
     assert_eq!(count("api-stop"), 0, "stopped through the API: {ev:?}");
-    assert!(!o.stderr.contains("still running: SIGKILL"), "{}", o.dump());
+    assert!(!o.has_event("inner-kill"), "{}", o.dump());
 
     // Containers that ignore SIGTERM: dockerd would wait 10 s for them.
     let Some(c) = ctx("stubborn") else { return };
@@ -337,11 +346,7 @@ fn inner_containers_stop_with_dockerd_within_the_budget() {
         o.dump()
     );
     assert!(!ev.iter().any(|l| l.starts_with("containers-killed-by-dockerd")), "{ev:?}");
-    assert!(
-        o.stderr.contains("3 inner container process(es) still running: SIGKILL"),
-        "{}",
-        o.dump()
-    );
-    assert!(o.stderr.contains("shutdown: dockerd exited cleanly"), "{}", o.dump());
+    assert_eq!(o.event("inner-kill").int("count"), 3, "{}", o.dump());
+    assert!(o.event("dockerd-exit").flag("clean"), "{}", o.dump());
     assert!(o.elapsed < Duration::from_secs(4) + Duration::from_millis(900), "{}", o.dump());
 }

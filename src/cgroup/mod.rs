@@ -121,17 +121,25 @@ pub fn setup(nest_name: &str) -> Result<Option<String>> {
         }
     }
     let visible_path = visible_own_path(layout, own_path.as_deref(), &mounts);
-    let kind = match layout {
-        Layout::V2 => "v2 (unified)",
-        Layout::V1 { unified: true } => "hybrid (v1 controllers + cgroup2 at unified)",
-        Layout::V1 { unified: false } => "v1",
+    let (mode, kind) = match layout {
+        Layout::V2 => ("v2", "v2 (unified)"),
+        Layout::V1 { unified: true } => ("hybrid", "hybrid (v1 controllers + cgroup2 at unified)"),
+        Layout::V1 { unified: false } => ("v1", "v1"),
     };
-    log::info!(
-        "cgroups: {kind}, own cgroup {} (seen as {}), {}, {:.1} ms",
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    crate::event!(
+        Info,
+        "cgroups",
+        {
+            mode = mode,
+            own = own_path.as_deref().unwrap_or(""),
+            visible = visible_path.as_deref().unwrap_or(""),
+            ms = ms,
+        },
+        "cgroups: {kind}, own cgroup {} (seen as {}), {}, {ms:.1} ms",
         own_path.as_deref().unwrap_or("?"),
         visible_path.as_deref().unwrap_or("?"),
         if actions.is_empty() { "nothing to change".to_string() } else { actions.join(", ") },
-        t.elapsed().as_secs_f64() * 1000.0
     );
     Ok(visible_path)
 }

@@ -216,7 +216,14 @@ pub fn check_sockets(plan: &Plan) -> Result<(), Error> {
         .unwrap_or_default();
     for p in socket_paths(plan) {
         match classify(&facts(&p, &mounts)) {
-            Verdict::Foreign(why) => return Err(Error::Setup(foreign_message(&p, &why))),
+            Verdict::Foreign(why) => {
+                let reason = match why {
+                    Foreign::Mount => "mount",
+                    Foreign::Listening(_) => "listening",
+                };
+                foreign_event(&p, reason);
+                return Err(Error::Setup(foreign_message(&p, &why)));
+            }
             Verdict::Leave(e) => log::warn!(
                 "stale state: {} exists but cannot be checked ({e}): leaving it",
                 p.display()
@@ -225,6 +232,19 @@ pub fn check_sockets(plan: &Plan) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The `foreign-daemon` event: another daemon's socket stops the start (`reason`: `mount`,
+/// `listening`, or `not-ours`, a listener the probe found that is not the daemon started);
+/// the error with the advice follows it.
+pub fn foreign_event(path: &Path, reason: &str) {
+    crate::event!(
+        Warn,
+        "foreign-daemon",
+        { socket = path.display().to_string(), reason = reason },
+        "foreign daemon: {} ({reason}): not ours, stopping",
+        path.display()
+    );
 }
 
 /// Whether a socket left on disk is provably stale: it refuses connections.

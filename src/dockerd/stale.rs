@@ -40,7 +40,10 @@ pub fn remove_stale(plan: &Plan, pid1: bool) {
             continue;
         }
         match crate::sys::remove_file(f) {
-            Ok(_) => log::info!(
+            Ok(_) => crate::event!(
+                Info,
+                "stale",
+                { kind = "pidfile", path = f.display().to_string() },
                 "stale state: removed pid file {} (pid {pid} from a previous run)",
                 f.display()
             ),
@@ -58,7 +61,13 @@ pub fn remove_stale(plan: &Plan, pid1: bool) {
             continue;
         }
         match crate::sys::remove_file(s) {
-            Ok(_) => log::info!("stale state: removed socket {}", s.display()),
+            Ok(_) => crate::event!(
+                Info,
+                "stale",
+                { kind = "socket", path = s.display().to_string() },
+                "stale state: removed socket {}",
+                s.display()
+            ),
             Err(e) => log::warn!("stale state: {e}"),
         }
     }

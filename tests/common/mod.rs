@@ -19,9 +19,11 @@ pub const DIND: &str = env!("CARGO_BIN_EXE_dind-init");
 const UNSHARE: [&str; 5] = ["--pid", "--fork", "--mount", "--mount-proc", "--"];
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub fn ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
-}
+/// The one CI rule and the SKIP line, shared with the unit tests in src.
+#[path = "../../src/ci.rs"]
+mod ci_rule;
+#[allow(unused_imports)]
+pub use ci_rule::{in_ci, skip};
 
 /// Why namespace tests cannot run here, if they cannot.
 fn unavailable() -> Option<String> {
@@ -104,16 +106,11 @@ pub struct Ctx {
     pub dir: PathBuf,
 }
 
-/// Starts a namespace test, or says loudly why not (panics under CI=true: nothing may be
-/// skipped there).
+/// Starts a namespace test, or says why not: a `dind-init-test: SKIP` line on stdout, and
+/// under CI a failure (nothing may be skipped there).
 pub fn ctx(name: &str) -> Option<Ctx> {
     if let Some(why) = unavailable() {
-        if ci() {
-            panic!("{name}: {why}: the namespace tests need root and unshare (util-linux), and CI=true forbids skipping");
-        }
-        // Straight to fd 2: the test harness captures eprintln! of passing tests.
-        use std::io::Write;
-        let _ = std::io::stderr().write_all(format!("\n**********\nSKIPPED: namespace test {name}: {why} (needs root and unshare)\n**********\n").as_bytes());
+        skip(name, &format!("{why} (the namespace tests need root and unshare)"));
         return None;
     }
     static N: AtomicU32 = AtomicU32::new(0);
@@ -591,9 +588,10 @@ impl Outcome {
         assert!(s >= min && s <= max, "took {s:.3}s, expected {min}..{max}s\n{}", self.dump());
         self
     }
-    /// dind-init's own log lines (`dind-init: +S.mmms LEVEL message`), as (secs, level, message).
+    /// dind-init's own log lines (`dind-init: +S.mmms LEVEL message`), as (secs, level,
+    /// message); an event's `{fields}` are not part of its message.
     pub fn log(&self) -> Vec<(f64, String, String)> {
-        self.stderr.lines().filter_map(parse_log_line).collect()
+        self.stderr.lines().filter_map(parse_line).map(|(t, l, m, _)| (t, l, m)).collect()
     }
     /// The message of the first log line containing `needle`.
     pub fn log_line(&self, needle: &str) -> Option<(f64, String, String)> {
@@ -639,4 +637,294 @@ pub fn stale_socket(p: &Path) {
     let l = std::os::unix::net::UnixListener::bind(p).expect("bind stale socket");
     drop(l);
     assert!(p.exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Events: dind-init's log read as the stable interface (src/events.vocab), never its prose.
+
+/// The vocabulary the binary was built with: one event a line, its name, then its fields.
+pub const VOCABULARY: &str = include_str!("../../src/events.vocab");
+
+/// Fields that are numbers with decimals, whole numbers, booleans (the vocabulary's header
+/// says so; scripts/events.py has the same lists); every other field is a string.
+const FLOAT_FIELDS: &[&str] = &["secs", "ms", "ran", "delay", "budget"];
+const INT_FIELDS: &[&str] = &["pid", "count", "code", "status", "attempts", "restart", "max"];
+const BOOL_FIELDS: &[&str] = &["clean", "pid1", "killed", "ended_wait"];
+
+/// The fields of event `name`, in order; None for an unknown event.
+pub fn vocab_fields(name: &str) -> Option<Vec<&'static str>> {
+    VOCABULARY
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.first() == Some(&name))
+        .map(|w| w[1..].to_vec())
+}
+
+/// One event of dind-init's log: when (seconds since it started), its level, name, fields
+/// (in the vocabulary's order; strings as written, numbers and booleans as text) and the
+/// readable message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub t: f64,
+    pub level: String,
+    pub name: String,
+    pub fields: Vec<(String, String)>,
+    pub msg: String,
+}
+
+impl Event {
+    /// Field `k` as written; panics when the event has no such field (a test asking for a
+    /// field the vocabulary does not give this event is wrong).
+    #[track_caller]
+    pub fn get(&self, k: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("event {} has no field {k}: {self:?}", self.name))
+    }
+    /// A number field (secs, ms, ...).
+    #[track_caller]
+    pub fn num(&self, k: &str) -> f64 {
+        self.get(k).parse().unwrap_or_else(|_| panic!("{k} is not a number: {self:?}"))
+    }
+    /// A whole-number field (pid, status, count, ...).
+    #[track_caller]
+    pub fn int(&self, k: &str) -> i64 {
+        self.get(k).parse().unwrap_or_else(|_| panic!("{k} is not an integer: {self:?}"))
+    }
+    /// A boolean field (clean, killed, ...).
+    #[track_caller]
+    pub fn flag(&self, k: &str) -> bool {
+        match self.get(k) {
+            "true" => true,
+            "false" => false,
+            v => panic!("{k}={v} is not true/false: {self:?}"),
+        }
+    }
+    /// The `secs` field.
+    #[track_caller]
+    pub fn secs(&self) -> f64 {
+        self.num("secs")
+    }
+}
+
+/// Checks a parsed event against the vocabulary: known name, exactly its fields in order,
+/// each of its type. Panics with the line otherwise (a changed event is a test failure).
+fn validate(e: &Event, line: &str) {
+    let want = vocab_fields(&e.name)
+        .unwrap_or_else(|| panic!("unknown event {:?} (not in src/events.vocab): {line}", e.name));
+    let have: Vec<&str> = e.fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        have, want,
+        "event {}: fields differ from src/events.vocab ({want:?}): {line}",
+        e.name
+    );
+    for (k, v) in &e.fields {
+        let ok = if FLOAT_FIELDS.contains(&k.as_str()) {
+            v.parse::<f64>().is_ok()
+        } else if INT_FIELDS.contains(&k.as_str()) {
+            v.parse::<i64>().is_ok()
+        } else if BOOL_FIELDS.contains(&k.as_str()) {
+            v == "true" || v == "false"
+        } else {
+            true
+        };
+        assert!(ok, "event {}: {k}={v:?} is not of its type: {line}", e.name);
+    }
+}
+
+/// A JSON string at the start of `s` (which starts with '"'): its value and the rest.
+fn json_string_prefix(s: &str) -> Option<(String, &str)> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some((serde_json::from_str(&s[..=i]).ok()?, &s[i + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `{name k=v ...}` exactly (the whole of `s`): the name and the fields, or None.
+fn parse_braces(s: &str) -> Option<(String, Vec<(String, String)>)> {
+    let inner = s.strip_prefix('{')?;
+    let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    let end = inner.find(|c: char| !word(c))?;
+    let (name, mut rest) = inner.split_at(end);
+    if name.is_empty() {
+        return None;
+    }
+    let mut fields = Vec::new();
+    loop {
+        if rest == "}" {
+            // Every event has fields: `{word}` alone is prose.
+            return (!fields.is_empty()).then(|| (name.to_string(), fields));
+        }
+        rest = rest.strip_prefix(' ')?;
+        let eq = rest.find('=')?;
+        let key = &rest[..eq];
+        if key.is_empty()
+            || !key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return None;
+        }
+        rest = &rest[eq + 1..];
+        let value = if rest.starts_with('"') {
+            let (v, after) = json_string_prefix(rest)?;
+            rest = after;
+            v
+        } else {
+            let n = rest.find([' ', '}'])?;
+            let v = &rest[..n];
+            if v.is_empty() || v.contains(['"', '{', '\\', '=']) {
+                return None;
+            }
+            rest = &rest[n..];
+            v.to_string()
+        };
+        fields.push((key.to_string(), value));
+    }
+}
+
+/// One line of dind-init's log, text or JSON: (t, level, message, event). None for a line
+/// that is not dind-init's (dockerd's, the command's); an event is validated (panics).
+pub fn parse_line(l: &str) -> Option<(f64, String, String, Option<Event>)> {
+    if l.starts_with("{\"t\":") {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        let o = v.as_object()?;
+        let t = o.get("t")?.as_f64()?;
+        let level = o.get("level")?.as_str()?.to_string();
+        let msg = o.get("msg")?.as_str()?.to_string();
+        let Some(name) = o.get("event") else { return Some((t, level, msg, None)) };
+        let name = name.as_str().unwrap_or_else(|| panic!("event is not a string: {l}"));
+        // A JSON object's keys have no order to check (serde_json sorts them): the set must
+        // be the vocabulary's; the fields are then put in its order.
+        let order = vocab_fields(name).unwrap_or_default();
+        let mut keys: Vec<&String> =
+            o.keys().filter(|k| !["t", "level", "event", "msg"].contains(&k.as_str())).collect();
+        let pos = |k: &str| order.iter().position(|x| *x == k).unwrap_or(usize::MAX);
+        keys.sort_by_key(|k| (pos(k), k.to_string()));
+        let fields = keys
+            .into_iter()
+            .map(|k| (k, &o[k]))
+            .map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(_) | serde_json::Value::Bool(_) => v.to_string(),
+                    _ => panic!("event {name}: {k} is neither a string, number nor bool: {l}"),
+                };
+                (k.clone(), text)
+            })
+            .collect();
+        let e = Event { t, level: level.clone(), name: name.into(), fields, msg: msg.clone() };
+        validate(&e, l);
+        return Some((t, level, msg, Some(e)));
+    }
+    let (t, level, rest) = parse_log_line(l)?;
+    // The event is the leftmost ` {` from which the rest of the line parses as braces.
+    let event = rest
+        .match_indices(" {")
+        .find_map(|(i, _)| Some((i, parse_braces(&rest[i + 1..])?)))
+        .map(|(i, (name, fields))| {
+            let e = Event { t, level: level.clone(), name, fields, msg: rest[..i].to_string() };
+            validate(&e, l);
+            e
+        });
+    let msg = event.as_ref().map_or(rest.clone(), |e| e.msg.clone());
+    Some((t, level, msg, event))
+}
+
+/// Every event in a log, in order, each validated.
+pub fn events_of(log: &str) -> Vec<Event> {
+    log.lines().filter_map(parse_line).filter_map(|(_, _, _, e)| e).collect()
+}
+
+impl Outcome {
+    /// dind-init's events, in order (every one checked against src/events.vocab).
+    pub fn events(&self) -> Vec<Event> {
+        events_of(&self.stderr)
+    }
+    /// Events named `name`, in order (`name` must be in the vocabulary).
+    #[track_caller]
+    pub fn events_named(&self, name: &str) -> Vec<Event> {
+        assert!(vocab_fields(name).is_some(), "unknown event {name:?}");
+        self.events().into_iter().filter(|e| e.name == name).collect()
+    }
+    /// The first event `name`; panics (with the run's output) when there is none.
+    #[track_caller]
+    pub fn event(&self, name: &str) -> Event {
+        self.events_named(name)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no {name} event\n{}", self.dump()))
+    }
+    /// Whether there is an event `name`.
+    #[track_caller]
+    pub fn has_event(&self, name: &str) -> bool {
+        !self.events_named(name).is_empty()
+    }
+    /// Field `k` of the first event `name`, as written.
+    #[track_caller]
+    pub fn event_field(&self, name: &str, k: &str) -> String {
+        self.event(name).get(k).to_string()
+    }
+    /// Position of the first event `name` among the events; panics when there is none.
+    #[track_caller]
+    pub fn event_index(&self, name: &str) -> usize {
+        assert!(vocab_fields(name).is_some(), "unknown event {name:?}");
+        self.events()
+            .iter()
+            .position(|e| e.name == name)
+            .unwrap_or_else(|| panic!("no {name} event\n{}", self.dump()))
+    }
+    /// Index in `log()` of the line of the first event `name` (to order it against a line
+    /// that is not an event).
+    #[track_caller]
+    pub fn log_index_of_event(&self, name: &str) -> usize {
+        assert!(vocab_fields(name).is_some(), "unknown event {name:?}");
+        self.stderr
+            .lines()
+            .filter_map(parse_line)
+            .position(|(_, _, _, e)| e.is_some_and(|e| e.name == name))
+            .unwrap_or_else(|| panic!("no {name} event\n{}", self.dump()))
+    }
+    /// The exit event's code (the last event of every run).
+    #[track_caller]
+    pub fn exit_event(&self) -> i64 {
+        let ev = self.events();
+        let last = ev.last().unwrap_or_else(|| panic!("no events\n{}", self.dump()));
+        assert_eq!(last.name, "exit", "the last event is not exit\n{}", self.dump());
+        last.int("code")
+    }
+}
+
+impl Running {
+    /// Waits until the log has an event `name`; aborts the run (panics) after `secs`.
+    pub fn wait_event(&mut self, name: &str, secs: f64) {
+        self.wait_event_with(name, secs, |_| true)
+    }
+    /// Waits until the log has an event `name` for which `f` holds; aborts the run (panics)
+    /// after `secs`.
+    pub fn wait_event_with(&mut self, name: &str, secs: f64, f: impl Fn(&Event) -> bool) {
+        assert!(vocab_fields(name).is_some(), "unknown event {name:?}");
+        let until = Instant::now() + Duration::from_secs_f64(secs);
+        let seen = |r: &Self| events_of(&r.stderr()).iter().any(|e| e.name == name && f(e));
+        while !seen(self) {
+            if Instant::now() > until || self.exited() {
+                if seen(self) {
+                    return;
+                }
+                self.abort(&format!("no such {name} event within {secs}s"));
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+    /// The events so far.
+    pub fn events(&self) -> Vec<Event> {
+        events_of(&self.stderr())
+    }
 }
