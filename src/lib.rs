@@ -5,12 +5,14 @@
 //! through the modules in that order.
 
 mod cgroup;
+mod command;
 mod config;
 mod docker_api;
 mod dockerd;
 mod error;
 pub mod events;
 mod fds;
+mod lifecycle;
 mod mounts;
 mod net;
 mod options;
