@@ -394,7 +394,7 @@ enum Phase {
     Starting,
     Running { serving: bool },
     Stopping { stop: Box<Stop>, outcome: Outcome, next: Option<Instant> },
-    Done(u8),
+    Done,
 }
 
 /// What the stop must look at that only the supervisor sees.
@@ -438,17 +438,14 @@ impl Machine {
             Phase::Starting => Stage::Starting,
             Phase::Running { serving: false } => Stage::Command,
             Phase::Running { serving: true } => Stage::Serving,
-            Phase::Stopping { .. } | Phase::Done(_) => Stage::Stopping,
+            Phase::Stopping { .. } | Phase::Done => Stage::Stopping,
         }
     }
 
-    /// The exit code, once done.
+    /// Whether the stop is over (`Action::Finish` was given).
     #[cfg(test)]
-    pub fn done(&self) -> Option<u8> {
-        match self.phase {
-            Phase::Done(c) => Some(c),
-            _ => None,
-        }
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done)
     }
 
     /// The pid of a daemon, while it runs.
@@ -493,7 +490,7 @@ impl Machine {
     /// The transition: what `ev` at `now` changes, and what to do.
     pub fn step(&mut self, now: Instant, ev: Event, looks: &Looks) -> Vec<Action> {
         let mut a = Vec::new();
-        if matches!(self.phase, Phase::Done(_)) {
+        if matches!(self.phase, Phase::Done) {
             return a;
         }
         match ev {
@@ -683,7 +680,7 @@ impl Machine {
                 }
                 self.died(now, i, ran, looks, a);
             }
-            Phase::Done(_) => {}
+            Phase::Done => {}
         }
     }
 
@@ -869,7 +866,7 @@ impl Machine {
             dockerd = Some(if wait_ended.is_some() { 0 } else { status.code });
         }
         let code = exit_code(outcome, self.cmd, dockerd);
-        self.phase = Phase::Done(code);
+        self.phase = Phase::Done;
         a.push(Action::Finish(code));
     }
 }
