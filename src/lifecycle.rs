@@ -4,20 +4,24 @@
 //! carries the `Action`s out.
 //!
 //! ```text
-//!            Start
-//!              |
-//!              v            probe answered            all daemons ready
-//!   +-----> Starting ------------------------------> (next daemon) ----> StartCommand
-//!   |     (containerd, then dockerd: Spawn -> Probing -> Up)                  |
-//!   |          | terminating signal, death, time-out, foreign daemon          v
-//!   |          |                                         +--------- Running (Command | Serving)
-//!   |          v                                         |   death -> --on-daemon-exit:
-//!   |      Stopping <--------------------------------------+   restart: Backoff -> Spawn ->
-//!   |   (dockerd::stop decides: command, dockerd,            Probing -> Up (one readiness
-//!   |    inner containers, containerd; budget + 3 s)         path with the start-up)
-//!   |          |
-//!   |          v
-//!   |        Done(code) -> Finish: leftovers killed, "exit N"
+//!  Start ──> Starting: for each daemon  Spawn ─> Probing ──ready──> Up ─> next daemon
+//!               │                                   │ deadline (--wait-timeout)
+//!               │ terminating signal, a daemon      │ (dockerd + --continue-on-timeout: go on)
+//!               │ dying, time-out, spawn failure,   v
+//!               │ another daemon on the socket ──> Stopping (start-failed / 128+N)
+//!               v all ready
+//!          StartCommand ──> Running: Command | Serving
+//!               │   daemon died: --on-daemon-exit  restart: Backoff ─> Spawn ─> Probing ─> Up
+//!               │                                  (the same readiness path; no answer in
+//!               │                                   time: SIGKILL, its end counts as a death)
+//!               │                                  exit / max restarts / foreign: given up (125)
+//!               │   served dockerd ended by itself (not restart): its status
+//!               │   SIGTERM, the command's exit
+//!               v
+//!          Stopping (dockerd::stop decides: command ½ budget, dockerd, inner containers,
+//!               │    containerd; SIGTERM tightens; over at the latest 3 s after the budget)
+//!               v
+//!          Done ──> Finish: what is left killed (PID 1: everything; else our own tree), "exit N"
 //! ```
 //!
 //! Every way of ending passes through `Stopping`: a signal, the command's exit, a daemon given
@@ -34,7 +38,7 @@
 //! | set-up or start-up failed, a daemon given up (or foreign) | 125                     |
 //! | the command cannot be run / was not found                 | 126 / 127               |
 //! | serving dockerd, dockerd ended by itself                  | dockerd's status        |
-//! | serving dockerd, stopped by a signal                      | dockerd's status (0 for a clean stop, also when dind-init ended its final wait) |
+//! | serving dockerd, stopped by a signal                      | dockerd's status; 0 clean |
 
 use crate::config::OnDaemonExit;
 use crate::dockerd::stop::{Act, Seen, Stop};
