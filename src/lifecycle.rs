@@ -537,9 +537,13 @@ impl Machine {
 
     fn spawned(&mut self, now: Instant, w: Which, pid: i32, a: &mut Vec<Action>) {
         let until = now + self.p.wait_timeout;
+        let stopping = matches!(self.phase, Phase::Stopping { .. });
         let Some(d) = self.slot(w) else { return };
-        if d.d != D::Spawning {
-            return;
+        match d.d {
+            D::Spawning => {}
+            // Started as the stop began: it is ours to stop like the others.
+            D::Gone if stopping => return d.d = D::Up { pid, since: now },
+            _ => return,
         }
         d.d = D::Probing { pid, since: now, until };
         if d.restarts == 0 {

@@ -524,6 +524,17 @@ fn containerd_after_dockerd_and_its_report() {
 }
 
 #[test]
+fn a_daemon_spawned_as_the_stop_began_is_stopped_too() {
+    let mut h = H::up(Params { containerd: true, ..params() }, true);
+    h.ev(Event::Exit(C, Status::exited(1)));
+    assert_eq!(h.ev(Event::Tick), vec![Action::Spawn(Which::Containerd, 1)]);
+    h.ev(Event::Signal(TERM));
+    assert!(h.ev(Event::Spawned(Which::Containerd, C + 1)).is_empty());
+    h.at(100).ev(Event::Exit(D, Status::exited(0)));
+    assert_eq!(sigs(&h.ev(Event::Tick)), vec![(C + 1, TERM, false)]);
+}
+
+#[test]
 fn orphans_are_only_noted() {
     let mut h = H::up(params(), false);
     let a = h.ev(Event::Exit(999, Status::exited(0)));
