@@ -237,7 +237,7 @@ pub fn emit(
 macro_rules! event {
     ($lvl:ident, $name:literal, { $($k:ident = $v:expr),* $(,)? }, $($msg:tt)+) => {
         $crate::events::emit(
-            log::Level::$lvl,
+            ::log::Level::$lvl,
             $name,
             vec![$((stringify!($k), $crate::events::V::from($v))),*],
             format_args!($($msg)+),

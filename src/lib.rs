@@ -7,12 +7,14 @@
 mod cgroup;
 #[cfg(test)]
 mod ci;
+mod command;
 mod config;
 mod docker_api;
 mod dockerd;
 mod error;
 pub mod events;
 mod fds;
+mod lifecycle;
 mod mounts;
 mod net;
 mod options;

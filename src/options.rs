@@ -1000,7 +1000,6 @@ mod tests {
         assert!(matches!(inv(&["-V"], &[]).unwrap(), Invocation::Version));
     }
 
-
     #[test]
     fn help_lists_every_option_and_variable() {
         let h = help_text();

@@ -150,6 +150,12 @@ fn sigterm_before_the_command_started_aborts_startup() {
     let mut r =
         c.run().env("FAKE_DOCKERD_DELAY_MS", "10000").sh(&format!("touch {}", c.p("ran"))).spawn();
     r.wait_event("dockerd-start", 5.0);
+    // "started pid" is logged once exec succeeded, before the fake installed its handlers: a
+    // SIGTERM forwarded in that window kills it by the default action, before it can record
+    // anything. Its `start` event comes after the handlers.
+    r.wait_for("the fake dockerd's start event", 5.0, || {
+        c.event_names().contains(&"start".to_string())
+    });
     let t = Instant::now();
     r.signal(libc::SIGTERM);
     let o = r.wait();

@@ -23,7 +23,6 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
 
 pub use self::log::LogTail;
 pub use self::plan::{ContainerdPlan, Plan};
@@ -32,7 +31,6 @@ pub use self::plan::{ContainerdPlan, Plan};
 #[derive(Debug, Clone, Copy)]
 pub struct Proc {
     pub pid: i32,
-    pub started: Instant,
 }
 
 fn log_sink(cfg: &Config) -> Box<dyn Write + Send> {
@@ -54,8 +52,14 @@ fn log_sink(cfg: &Config) -> Box<dyn Write + Send> {
     }
 }
 
-/// Starts dockerd.
-pub fn spawn(plan: &Plan, cfg: &Config, mask: OriginalMask, tail: &Arc<LogTail>) -> Result<Proc> {
+/// Starts dockerd (restart number `restart`, 0 at start-up).
+pub fn spawn(
+    plan: &Plan,
+    cfg: &Config,
+    mask: OriginalMask,
+    tail: &Arc<LogTail>,
+    restart: u32,
+) -> Result<Proc> {
     let path = plan.path_prefix.as_ref().map(|dir| {
         let path = std::env::var("PATH").unwrap_or_else(|_| {
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
@@ -74,8 +78,9 @@ pub fn spawn(plan: &Plan, cfg: &Config, mask: OriginalMask, tail: &Arc<LogTail>)
         mask,
         tail,
         not_found,
+        restart,
     )?;
-    Ok(Proc { pid, started: Instant::now() })
+    Ok(Proc { pid })
 }
 
 /// Starts the containerd dind-init runs, after writing its config file.
@@ -84,13 +89,24 @@ pub fn spawn_containerd(
     cfg: &Config,
     mask: OriginalMask,
     tail: &Arc<LogTail>,
+    restart: u32,
 ) -> Result<Proc> {
     if let Some(dir) = c.config.parent() {
         crate::sys::mkdir_p(dir)?;
     }
     std::fs::write(&c.config, &c.config_text).map_err(|e| PathError::new("write", &c.config, e))?;
     let not_found = "set DIND_CONTAINERD_BY=dockerd to leave containerd to dockerd";
-    let pid = spawn_process("containerd", &c.program, &c.args, None, cfg, mask, tail, not_found)?;
+    let pid = spawn_process(
+        "containerd",
+        &c.program,
+        &c.args,
+        None,
+        cfg,
+        mask,
+        tail,
+        not_found,
+        restart,
+    )?;
     ::log::debug!(
         "containerd: root {}, socket {}, config {}",
         c.root.display(),
@@ -104,7 +120,7 @@ pub fn spawn_containerd(
             ::log::debug!("containerd: cannot write {}: {e}", f.display());
         }
     }
-    Ok(Proc { pid, started: Instant::now() })
+    Ok(Proc { pid })
 }
 
 /// Starts a daemon: own session, stdin from /dev/null, the original signal mask, its output
@@ -119,6 +135,7 @@ fn spawn_process(
     mask: OriginalMask,
     tail: &Arc<LogTail>,
     not_found: &str,
+    restart: u32,
 ) -> Result<i32> {
     use nix::fcntl::OFlag;
     let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
@@ -159,6 +176,12 @@ fn spawn_process(
     drop(cmd);
     drop(child);
     let line = crate::redact::urls(&format!("{} {}", program.display(), args.join(" ")));
-    ::log::info!("{name}: started pid {pid}: {line}");
+    if name == "containerd" {
+        crate::event!(Info, "containerd-start", { pid = pid, restart = restart },
+            "containerd: started pid {pid}: {line}");
+    } else {
+        crate::event!(Info, "dockerd-start", { pid = pid, restart = restart },
+            "dockerd: started pid {pid}: {line}");
+    }
     Ok(pid)
 }
