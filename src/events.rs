@@ -343,4 +343,22 @@ mod tests {
         assert_eq!(fields_of("exit"), Some(vec!["code"]));
         assert_eq!(fields_of("nope"), None);
     }
+
+    /// docs/ARCHITECTURE.md's table names every event with its fields, in order.
+    #[test]
+    fn the_architecture_page_documents_the_vocabulary() {
+        let doc = include_str!("../docs/ARCHITECTURE.md");
+        for l in VOCABULARY.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let row = doc
+                .lines()
+                .find(|r| r.starts_with('|') && r.contains(&format!("`{}`", w[0])))
+                .unwrap_or_else(|| panic!("docs/ARCHITECTURE.md has no row for {}", w[0]));
+            let mut at = 0;
+            for f in &w[1..] {
+                let i = row[at..].find(f).unwrap_or_else(|| panic!("{}: {f} not in {row}", w[0]));
+                at += i + f.len();
+            }
+        }
+    }
 }
