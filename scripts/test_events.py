@@ -17,7 +17,7 @@ READY_JSON = ('{"t":0.645,"level":"INFO","event":"dockerd-ready","socket":"/var/
 LOG = "\n".join([
     'time="2025-01-01T00:00:00Z" level=info msg="Starting up"',
     "dind-init: +0.001s INFO  dind-init 0.1.0 {start version=0.1.0 pid=1 pid1=true}",
-    "dind-init: +0.010s INFO  cgroups: nesting, 4.2 ms {cgroups mode=v2 own=/init ms=4.200}",
+    "dind-init: +0.010s INFO  cgroups: nesting, 4.2 ms {cgroups mode=v2 own=/init visible=/ ms=4.200}",
     "dind-init: +0.100s INFO  dockerd: started pid 42: dockerd --mtu=1400 {dockerd-start pid=42 restart=0}",
     READY,
     "hello",
