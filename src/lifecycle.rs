@@ -851,13 +851,7 @@ impl Machine {
         let Phase::Stopping { stop, .. } = &self.phase else { return };
         a.push(Action::DrainLogs);
         let end_of = |w| self.daemon(w).and_then(|d| d.end);
-        if let (Some((status, at)), Some(term)) =
-            (end_of(Which::Containerd), stop.containerd_term_at)
-        {
-            let took = at.saturating_duration_since(term);
-            let killed = stop.containerd_killed;
-            a.push(Action::Say(Note::ContainerdExit { status, took, killed }));
-        }
+        // In the order they ended: dockerd first, then the containerd stopped after it.
         let mut dockerd = None;
         if let Some((status, _)) = end_of(Which::Dockerd) {
             let took = stop.daemon_gone_after.unwrap_or_default();
@@ -872,6 +866,13 @@ impl Machine {
             }
             a.push(Action::Say(Note::DockerdExit { status, took, killed, wait_ended }));
             dockerd = Some(if wait_ended.is_some() { 0 } else { status.code });
+        }
+        if let (Some((status, at)), Some(term)) =
+            (end_of(Which::Containerd), stop.containerd_term_at)
+        {
+            let took = at.saturating_duration_since(term);
+            let killed = stop.containerd_killed;
+            a.push(Action::Say(Note::ContainerdExit { status, took, killed }));
         }
         let code = exit_code(outcome, self.cmd, dockerd);
         self.phase = Phase::Done;
