@@ -195,6 +195,21 @@ lib_static() {
 
 # lib_install_deps [EXTRA-PKG...]: what the real-engine scripts need. Idempotent, quiet when
 # everything is there.
+# lib_arm64_emulation: qemu-user-static and binfmt-support installed, binfmt_misc mounted and its
+# qemu-aarch64 entry enabled with the F flag (the interpreter opened at registration, so arm64
+# binaries run in chroots and new mount namespaces too). A fresh machine has binfmt_misc
+# unmounted: installing the packages alone leaves arm64 binaries failing with "Exec format error".
+lib_arm64_emulation() {
+    local f=/proc/sys/fs/binfmt_misc/qemu-aarch64
+    lib_install_deps qemu-user-static binfmt-support || return 1
+    if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || { lib_err "cannot mount binfmt_misc"; return 1; }
+    fi
+    grep -q '^enabled' "$f" 2>/dev/null || update-binfmts --enable qemu-aarch64 >/dev/null 2>&1
+    grep -q '^enabled' "$f" 2>/dev/null || { lib_err "binfmt qemu-aarch64 is not enabled"; return 1; }
+    grep -q '^flags:.*F' "$f" || { lib_err "binfmt qemu-aarch64 lacks the F flag (fix_binary)"; return 1; }
+}
+
 lib_install_deps() {
     local want=() c
     # A docker.io install may be running in the background: wait for dpkg to be done with it.

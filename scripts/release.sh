@@ -102,7 +102,7 @@ fi
 # The images, both platforms, offline: docker/Dockerfile's `dist` stage takes the binary for
 # TARGETARCH from dist/.
 images() {
-    lib_install_deps qemu-user-static binfmt-support || return 1
+    lib_arm64_emulation || return 1
     lib_host_start "${RELEASE_INSTANCE:-release}" || return 1
     local ctx=$WORK/ctx plat arch want img cfg
     mkdir -p "$ctx/dist" && cp dist/dind-init-* "$ctx/dist/" || return 1

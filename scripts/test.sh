@@ -128,7 +128,7 @@ s_lint() {
 # itself), so an emulated dind-init forwarding SIGRTMIN+N to a native command cannot be checked
 # under emulation; they run natively above. Fewer fuzzing cases: emulation is ~20x slower.
 s_cargo_test_aarch64() {
-    lib_install_deps qemu-user-static binfmt-support || return 1
+    lib_arm64_emulation || return 1
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUNNER=qemu-aarch64-static PROPTEST_CASES=200 \
         s_cargo_test --target aarch64-unknown-linux-musl -- \
         --skip signal_storm_loses_no_queued_signal --skip signals_to_pid1_reach_the_command
