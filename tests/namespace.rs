@@ -1521,11 +1521,14 @@ fn containerd_1_gets_a_version_2_config() {
 #[test]
 fn a_dead_containerd_is_restarted() {
     let c = setup!("ctrdkill");
+    // The command ends once the new containerd accepted a connection (dind-init's probe: on a
+    // unix socket connect succeeds before the accept), not once it listens: a command ending
+    // between the listen and the probe's next try would begin the stop before the answer.
     let path = fake_containerd_bin(&c);
     let script = format!(
         r#"p=$(for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = containerd ] && echo ${{d#/proc/}}; done | head -n 1)
 echo "killed $(date +%s%N)" >> {ev}; kill -9 $p
-i=0; until [ "$(grep -c '^containerd-listening' {ev})" -ge 2 ]; do i=$((i+1)); [ $i -gt 400 ] && exit 9; sleep 0.01; done
+i=0; until awk '/^containerd-listening/ {{n++}} /^containerd-accepted/ && n >= 2 {{f=1}} END {{exit !f}}' {ev}; do i=$((i+1)); [ $i -gt 400 ] && exit 9; sleep 0.01; done
 echo CONTAINERD-BACK"#,
         ev = c.events_path()
     );

@@ -33,7 +33,7 @@
 //! T`, `containerd-exit T`, and ends on SIGTERM (`FAKE_CONTAINERD_DELAY_MS=N`: listen N ms
 //! late); `containerd --version` prints containerd 2's line (`FAKE_CONTAINERD_VERSION=1.7.27`:
 //! another version). As dockerd, given `--containerd=SOCKET` it waits for that socket before it listens
-//! itself (`containerd-connected T`).
+//! itself (`containerd-connected T`); every connection it accepts: `containerd-accepted T`.
 //!
 //! Like the real dockerd it refuses to start when its pid file names a running process
 //! ("pid file found, ensure docker is not running or delete ..."), it unlinks a leftover
@@ -461,7 +461,9 @@ fn containerd_main(args: &[String]) -> ! {
             event(&format!("containerd-exit {}", now_ns()));
             std::process::exit(0);
         }
-        let _ = l.accept();
+        if l.accept().is_ok() {
+            event(&format!("containerd-accepted {}", now_ns()));
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
 }
