@@ -52,10 +52,10 @@ lib_now() { echo "${EPOCHREALTIME/,/.}"; }
 lib_since() { awk -v a="$1" -v b="$(lib_now)" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, b - a }'; }
 lib_lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }   # A B: A < B (decimals)
 # lib_retry N DELAY CMD...: CMD until it succeeds, at most N tries DELAY seconds apart
-lib_retry() {
-    local n=$1 d=$2 i
+lib_retry() { # (locals prefixed: CMD must not see them)
+    local lr_n=$1 lr_d=$2 lr_i
     shift 2
-    for ((i = 1; ; i++)); do "$@" && return 0; ((i < n)) || return 1; sleep "$d"; done
+    for ((lr_i = 1; ; lr_i++)); do "$@" && return 0; ((lr_i < lr_n)) || return 1; sleep "$lr_d"; done
 }
 lib_dead() { ! kill -0 "$1" 2>/dev/null; }   # PID: gone
 # lib_traps CLEANUP: CLEANUP on exit; INT and TERM exit 130 and 143 (so CLEANUP runs)
