@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
-# The demo: on a fresh Debian/Ubuntu machine (root, Rust installed with rustup, no image registry
-# needed), installs what is missing, builds dind-init and a Debian Docker-in-Docker image, then runs
-# Owns: the README's demo command.
+# The demo: on a fresh Debian/Ubuntu machine (root, Rust via rustup, no registry needed) installs
+# what is missing, builds dind-init and a Debian DinD image, loads the inner image (static busybox)
+# into volume dind-init-demo, then runs
 #
 #   docker run --rm --privileged -v dind-init-demo:/var/lib/docker dind-init/debian:test \
 #       docker run --rm dind-init-test/inner:latest echo hello
 #
-# against a throwaway host dockerd (instance "demo"; never /var/run/docker.sock), and prints how
-# long each phase took: the set-up phases by the clock, the container's phases from dind-init's own
-# log lines (`dind-init: +S.mmms LEVEL message`).
-#
-# The inner image (a static busybox, there is no registry to pull from) is first loaded into the
-# volume with `docker load`; the volume is removed at the end.
+# on a throwaway host dockerd (instance "demo"), and prints how long each phase took (set-up by
+# the clock, the container's phases from dind-init's events).
+# Owns: the README's demo command.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
@@ -19,17 +16,18 @@ export LIB_TAG=demo
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . scripts/lib.sh
 
-[ "${1:-}" = -h ] || [ "${1:-}" = --help ] && { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0; }
+[ "${1:-}" = -h ] || [ "${1:-}" = --help ] && { lib_usage; exit 0; }
 lib_is_root || { lib_err "needs root (it installs packages and starts its own dockerd): sudo $0"; exit 1; }
 
 VOL=dind-init-demo
 PHASES=()
 phase() { # NAME COMMAND...: run it, time it
-    local name=$1 t0=$EPOCHREALTIME
+    local name=$1 t0
+    t0=$(lib_now)
     shift
     echo "demo: $name ..."
     "$@" || { lib_err "$name failed"; exit 1; }
-    PHASES+=("$(awk -v n="$name" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "  %-52s %8.2f s", n, b - a }')")
+    PHASES+=("$(printf '  %-52s %8.2f s' "$name" "$(lib_since "$t0" 2)")")
 }
 
 # shellcheck disable=SC2317  # run by the trap
@@ -37,9 +35,7 @@ cleanup() {
     [ -n "${DIND_HOST_PID:-}" ] && DK_TIMEOUT=30 dk volume rm -f "$VOL" >/dev/null 2>&1
     lib_host_stop
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+lib_traps cleanup
 
 # shellcheck disable=SC2317  # run by phase
 preload() {
@@ -60,11 +56,10 @@ phase "load the inner image into volume $VOL" preload
 
 echo
 echo "demo: \$ docker run --rm --privileged -v $VOL:/var/lib/docker $DIND_IMAGE docker run --rm $INNER_IMAGE echo hello"
-t0=$EPOCHREALTIME
-dk run --rm --privileged -v "$VOL:/var/lib/docker" "$DIND_IMAGE" \
-    docker run --rm "$INNER_IMAGE" echo hello 2>"$DEMO_LOG"
+t0=$(lib_now)
+dk run --rm --privileged -v "$VOL:/var/lib/docker" "$DIND_IMAGE" docker run --rm "$INNER_IMAGE" echo hello 2>"$DEMO_LOG"
 rc=$?
-wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+wall=$(lib_since "$t0" 2)
 echo "demo: exit status $rc; dind-init's log:"
 grep '^dind-init: ' "$DEMO_LOG" | sed 's/^/  /'
 PHASES+=("$(printf '  %-52s %8.2f s' 'the docker run above (host clock)' "$wall")")

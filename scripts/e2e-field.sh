@@ -1,49 +1,18 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2016,SC2001,SC2119,SC2034  # '$x' is for the shell inside the container; ALL, NAME, NOTE, ...: read by scripts/scenario.sh
-# Faults and field hardening, on real engines: dind-init as PID 1 of real Docker-in-Docker
-# containers on a throwaway host dockerd (instance "field"; never /var/run/docker.sock).
+# shellcheck disable=SC2016,SC2001,SC2119,SC2034,SC2153  # '$x' is for the shell inside the container; ALL, NAME, NOTE, ...: read by scripts/scenario.sh
+# Faults and field hardening on real engines: dind-init as PID 1 of real DinD containers on a
+# throwaway host dockerd (instance FIELD_INSTANCE, default field; never /var/run/docker.sock).
 # Owns: the fault and field-hardening scenarios (daemons killed, MTU, storage, foreign daemons).
 #
 #   sudo scripts/e2e-field.sh              # every scenario
 #   sudo scripts/e2e-field.sh F1 mtu H4    # a subset, by id or name
 #   scripts/e2e-field.sh --list            # the scenarios
 #
-# Faults (issue 7): the inner dockerd or its containerd killed with SIGKILL while the command
-# runs; 20 `docker stop`/`docker start` cycles of a daemon-mode container on a named volume.
-# Field hardening (issue 8): shutdown inside `docker stop`'s grace period, MTU of a real low-MTU
-# network, DOCKER_HOST / TESTCONTAINERS_HOST_OVERRIDE and the Docker SDK for Python, `dind-init
-# health` and the image's HEALTHCHECK, the iptables backends, /tmp and the vfs warning.
-#
-# Set-up (idempotent, shared with e2e.sh through scripts/lib.sh and scripts/scenario.sh): installs what is missing, builds
-# the static binary (DIND_BIN=/path skips that), starts host dockerd FIELD_INSTANCE (default
-# "field"), builds dind-init-test/base:bookworm, dind-init/debian:test and
-# dind-init-test/inner:latest offline. Inner images come from $DIND_CACHE/inner.tar, bind-mounted
-# read-only at /images/inner.tar and `docker load`ed by the command. Scenario H3 also builds
-# dind-init-test/python:field: dind-init/debian:test + python3 (.debs fetched on the host with
-# apt-get against the base image's dpkg status) + the Docker SDK for Python (wheels fetched on the
-# host with `pip download docker` from PyPI; Debian's python3-docker when PyPI is unreachable),
-# built with --network none and cached under $DIND_CACHE/field-python. Scenario H2 creates a
-# bridge network with MTU 1400 on the host daemon (no NAT, no iptables: --iptables=false);
-# nothing in any scenario sends traffic beyond loopback and the inner containers.
-#
-# Output: one line per scenario, `PASS|FAIL|SKIP  ID name  (N s)  note`, then
-# `e2e-field: N passed, M failed` (last line). On failure: the reason, dind-init's log lines and
-# the tail of what the scenario captured; everything stays in target/e2e-field/. Exit status
-# non-zero if anything failed. Under CI=true a skip is a failure.
-#
-# H7 checks a clean `docker stop` with an inner container that ignores SIGTERM: dockerd alone
-# would give it its own 10 s stop time-out (dockerd's --shutdown-timeout is only a floor), so
-# dind-init stops the inner containers itself over the API within its budget first.
-#
-# H9 checks that dind-init signals only what it owns: in a PID namespace shared with a victim
-# container (--pid=container:VICTIM) whose process named containerd-shim has a child, the stop
-# SIGKILLs dind-init's own inner container and never the victim's child.
-#
-# The inner engine: DIND_SUITE=bookworm (default), trixie or sid (scripts/lib.sh): images, the
-# python3 .debs (fetched from that suite) and target/e2e-field-SUITE/ carry the suite.
-#
-# Environment: DIND_SUITE, FIELD_INSTANCE (host dockerd instance, default field), FIELD_CYCLES (F4's stop/start
-# cycles, default 20), DIND_BIN (use this binary, no build), DIND_CACHE, CI.
+# Set-up, rows and logs: scripts/scenario.sh (logs in target/e2e-field[-SUITE]/). H3 also builds
+# dind-init-test/python:field (lib_py_image, offline); H2 creates a bridge network with MTU 1400
+# on the host daemon. Nothing sends traffic beyond loopback and the inner containers.
+# Environment: DIND_SUITE, FIELD_INSTANCE, FIELD_CYCLES (F4's stop/start cycles, default 20),
+# DIND_BIN, DIND_CACHE, CI.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
@@ -95,37 +64,21 @@ scenario_args "$@"
 
 # ------------------------------------------------------------------ helpers for scenarios
 
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
-
-# Lifecycle facts are events (lib.sh lib_event_*); the user-facing messages are text:
-# need FILE TEXT: a dind-init line of FILE contains TEXT; logline FILE TEXT [WIDTH]: its message
+lt() { lib_lt "$@"; }
+# User-facing messages are text: need FILE TEXT: a dind-init line of FILE contains TEXT;
+# logline FILE TEXT [WIDTH]: its message
 need() { lib_dind_has "$1" "$2" || fail "$(basename "$1"): no dind-init log line containing '$2'"; }
 logline() { lib_dind_msg "$1" "$2" "${3:-160}"; }
 # started FILE: dockerd's command line (the message of its first dockerd-start)
 started() { lib_event_msg "$1" dockerd-start; }
 
-# health_status C: .State.Health.Status
+# health_status C: .State.Health.Status; has_status C STATUS
 health_status() { dk inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
+has_status() { [ "$(health_status "$1")" = "$2" ]; }
 
-# wait_status C STATUS SECONDS
-wait_status() {
-    local i
-    for ((i = 0; i < $3 * 4; i++)); do
-        [ "$(health_status "$1")" = "$2" ] && return 0
-        sleep 0.25
-    done
-    return 1
-}
-
-# stop_start C: docker stop -t 10 of C (STOP: how long it took, CODE: the exit code, D/stop.log:
-# the container's log), then docker start, until `dind-init health` answers again
+# stop_start C: stop_c -t 10 of C into D/stop.log, then docker start until `dind-init health` answers
 stop_start() {
-    local t0
-    t0=$(now)
-    DK_TIMEOUT=60 dk stop -t 10 "$1" >/dev/null || { fail "docker stop failed"; return 1; }
-    STOP=$(since "$t0")
-    CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
-    logs "$1" "$D/stop.log"
+    stop_c "$1" "$D/stop.log" -t 10 || return 1
     dk start "$1" >/dev/null || { fail "docker start failed"; return 1; }
     wait_healthy "$1" 90 || { logs "$1" "$D/container.log"; fail "the daemon did not come back"; return 1; }
 }
@@ -134,8 +87,7 @@ stop_start() {
 
 F1() {
     # The command kills dockerd itself, waits until a daemon answers again, then runs a container.
-    local script
-    script="$LOAD && p=\$(cat /var/run/docker.pid) && echo \"killing dockerd \$p\" >&2 && kill -9 \$p && \
+    local script="$LOAD && p=\$(cat /var/run/docker.pid) && echo \"killing dockerd \$p\" >&2 && kill -9 \$p && \
 i=0; until docker version >/dev/null 2>&1; do i=\$((i+1)); [ \$i -lt 300 ] || exit 90; sleep 0.1; done; \
 [ \"\$(cat /var/run/docker.pid)\" != \"\$p\" ] || exit 91; \
 docker run --rm $INNER_IMAGE echo after""-restart"
@@ -151,8 +103,7 @@ docker run --rm $INNER_IMAGE echo after""-restart"
 }
 
 F2() {
-    local script
-    script="$LOAD && kill -9 \$(cat /var/run/docker.pid) && sleep 30; echo not""-reached"
+    local script="$LOAD && kill -9 \$(cat /var/run/docker.pid) && sleep 30; echo not""-reached"
     run_c run --rm --privileged -e DIND_ON_DAEMON_EXIT=exit "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
     check_rc run 125 || return 1
     ! grep -q 'not-reached' "$D/run.out" || fail "the command ran on after dockerd died" || return 1
@@ -199,28 +150,24 @@ docker exec bg echo exec""-ok && docker rm -f bg >/dev/null && echo bg-removed"
 }
 
 F3() {
-    # containerd run by dind-init (the default from Docker 23 on; asked for here, so 20.10 too):
-    # restarted at once by dind-init.
+    # containerd run by dind-init (asked for, so on 20.10 too): restarted at once by dind-init
     f3 own -e DIND_CONTAINERD_BY=dind-init || return 1
     ev "$D/own.err" daemon-restart daemon=containerd || return 1
     ev "$D/own.err" containerd-ready restart=1 || return 1
     local own_note=$F3_NOTE
     # dockerd's managed containerd: dockerd's own supervisor restarts it (about 10 s later).
     f3 managed -e DIND_CONTAINERD_BY=dockerd || return 1
-    # 20.10: "libcontainerd: started new containerd process"; 26 and later: "started new
-    # containerd process" (module=libcontainerd as a field)
+    # 20.10: "libcontainerd: started new containerd process"; 26+: module=libcontainerd as a field
     [ "$(grep -c 'started new containerd process' "$D/managed.err")" -ge 2 ] || fail "dockerd's log does not show containerd restarted" || return 1
     NOTE="dind-init's containerd: $own_note; dockerd's: $F3_NOTE"
 }
 
 F4() {
-    local c script i t0 stop start times=() code bad
-    # daemon mode: no command, no tty
-    daemon_c f4 || return 1
+    local c i t0 stop start times=() code bad total0 total n max
+    daemon_c f4 || return 1   # daemon mode: no command, no tty
     c=$C
-    script="$LOAD && docker volume create data >/dev/null && docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'"
-    dk exec "$c" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "setting up the inner container/volume failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    local total0
+    dk exec "$c" sh -c "$LOAD && docker volume create data >/dev/null && docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'" \
+        >"$D/setup.out" 2>&1 || { fail "setting up the inner container/volume failed: $(tail -c 300 "$D/setup.out")"; return 1; }
     total0=$(now)
     for ((i = 1; i <= F4_CYCLES; i++)); do
         t0=$(now)
@@ -239,10 +186,8 @@ F4() {
         times+=("$stop")
         echo "cycle $i: stop $stop s, start until healthy $start s" >>"$D/cycles.txt"
     done
-    local total
     total=$(since "$total0")
     logs "$c" "$D/container.log"
-    local n
     n=$(lib_event count "$D/container.log" dockerd-ready)
     [ "$n" = $((F4_CYCLES + 1)) ] || fail "$n dockerd-ready events in the log, expected $((F4_CYCLES + 1))" || return 1
     n=$(lib_event count "$D/container.log" dockerd-exit clean=true killed=false)
@@ -250,18 +195,16 @@ F4() {
     no_sigkill "$D/container.log" || return 1
     bad=$(grep -i -E 'pid file found|corrupt|structure needs cleaning|input/output error|panic:|failed to load container|invalid checksum|bad message|database .*(damaged|invalid)' "$D/container.log" | head -n 3)
     [ -z "$bad" ] || fail "dockerd's log: $(cut -c1-250 <<<"$bad" | tr '\n' '|')" || return 1
-    local max
     max=$(printf '%s\n' "${times[@]}" | sort -g | tail -n 1)
     lt "$max" 10 || fail "a docker stop took $max s (grace period 10 s)" || return 1
-    {
-        echo "total $total s for $F4_CYCLES cycles"
-        echo "per-cycle stop times (s): ${times[*]}"
-    } >>"$D/cycles.txt"
+    printf 'total %s s for %s cycles\nper-cycle stop times (s): %s\n' "$total" "$F4_CYCLES" "${times[*]}" >>"$D/cycles.txt"
     echo "    F4: $F4_CYCLES cycles in $total s; docker stop per cycle (s): ${times[*]}"
     NOTE="$F4_CYCLES cycles, $total s total, stop $(printf '%s\n' "${times[@]}" | sort -g | head -n 1)-$max s"
 }
 
 # ------------------------------------------------------------------ field hardening (issue 8)
+
+armed() { dk exec "$1" docker logs trap 2>/dev/null | grep -q trap-armed; }   # C: H1's trap is set
 
 H1() {
     local c script
@@ -269,11 +212,7 @@ H1() {
     c=$C
     script="$LOAD && docker run -d --name trap --restart no -v marker:/m $INNER_IMAGE sh -c 'rm -f /m/marker; trap \"echo clean > /m/marker; exit 0\" TERM; echo trap""-armed; while true; do sleep 1; done' >/dev/null"
     dk exec "$c" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    local i
-    for ((i = 0; i < 40; i++)); do
-        dk exec "$c" docker logs trap 2>/dev/null | grep -q trap-armed && break
-        sleep 0.25
-    done
+    wait_for 10 armed "$c"
     stop_start "$c" || return 1
     dk exec "$c" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$D/after.out" 2>&1
     logs "$c" "$D/container.log"
@@ -291,12 +230,9 @@ H1() {
 }
 
 H2() {
-    local net
-    net=$PFX-lowmtu
-    if ! dk network create --label "$LABEL" -o com.docker.network.driver.mtu=1400 "$net" >"$D/network.out" 2>&1; then
-        fail "cannot create a bridge network with MTU 1400 on the host daemon: $(head -c 300 "$D/network.out")"
-        return 1
-    fi
+    local net=$PFX-lowmtu
+    dk network create --label "$LABEL" -o com.docker.network.driver.mtu=1400 "$net" >"$D/network.out" 2>&1 ||
+        { fail "cannot create a bridge network with MTU 1400 on the host daemon: $(head -c 300 "$D/network.out")"; return 1; }
     # line 1: the outer eth0; 2: an inner container on the default bridge; 3: the engine's major
     # version; 4: an inner container on a user-defined network (what compose creates)
     run_c low --rm --privileged --network "$net" "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
@@ -308,8 +244,7 @@ docker run --rm --network usernet $INNER_IMAGE cat /sys/class/net/eth0/mtu"
     [ "$(sed -n 2p "$D/low.out")" = 1400 ] || fail "inner container's eth0 MTU '$(sed -n 2p "$D/low.out")', expected 1400" || return 1
     need "$D/low.err" 'network: default route via eth0 has MTU 1400: passing --mtu=1400 to dockerd' || return 1
     started "$D/low.err" | grep -q -- ' --mtu=1400' || fail "dockerd's command line lacks --mtu=1400" || return 1
-    # user-defined networks: engines 24+ have --default-network-opt, so they get the MTU too;
-    # 20.10 has no such flag: its user networks keep 1500 (the README says so) and the flag is absent
+    # user-defined networks: engines 24+ get the MTU too (--default-network-opt); 20.10 keeps 1500
     local major user_mtu user_note opt='--default-network-opt=bridge=com.docker.network.driver.mtu=1400'
     major=$(sed -n 3p "$D/low.out") user_mtu=$(sed -n 4p "$D/low.out")
     if [ "${major:-0}" -ge 24 ] 2>/dev/null; then
@@ -331,18 +266,15 @@ docker run --rm --network usernet $INNER_IMAGE cat /sys/class/net/eth0/mtu"
 }
 
 H7() {
-    # The README's promise (dockerd stops its containers inside the 8 s budget, so the outer
-    # container stops cleanly within docker stop's 10 s) for an inner container whose PID 1
-    # ignores SIGTERM: dockerd would wait 10 s for it; dind-init SIGKILLs it 2.5 s before its
-    # budget ends (exit 137), and dockerd itself is never SIGKILLed.
-    local c
+    # An inner container whose PID 1 ignores SIGTERM: dockerd would wait 10 s for it; dind-init
+    # SIGKILLs it (exit 137) inside its budget, and dockerd is never SIGKILLed.
+    local c what
     daemon_c h7 || return 1
     c=$C
     dk exec "$c" sh -c "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" >"$D/setup.out" 2>&1 \
         || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
     stop_start "$c" || return 1
     dk exec "$c" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
-    local what
     what="docker stop -t 10 took $STOP s, outer exit $CODE, inner '$(cat "$D/after.out")'"
     no_ev "$D/stop.log" dockerd-exit killed=true || { FAILMSG="$what; $FAILMSG"; return 1; }
     lib_event_has "$D/stop.log" inner-kill || fail "$what: dind-init did not end the inner container" || return 1
@@ -353,26 +285,21 @@ H7() {
     NOTE="$what"
 }
 
+# show_victim C: "shim COMM" and "child COMM" (or "gone") as H9's victim C sees them
+show_victim() {
+    DK_TIMEOUT=20 dk exec "$1" sh -c 'for w in shim child; do p=$(cat /tmp/$w 2>/dev/null); echo "$w $(cat /proc/${p:-0}/comm 2>/dev/null || echo gone)"; done'
+}
+victim_up() { show_victim "$1" >"$2" 2>&1; grep -qx 'child sleep' "$2"; }   # C FILE
+
 H9() {
-    # Issue 19: dind-init signals only what it owns. A victim container runs a process named
-    # containerd-shim with a child; a DinD container joins its PID namespace (dind-init is not
-    # PID 1 there, a child subreaper) and runs an inner container whose PID 1 ignores SIGTERM,
-    # so the stop SIGKILLs inner containers: only its own (before: every descendant of every
-    # process named containerd-shim*, the victim's child included).
-    local victim c vol
+    # dind-init signals only what it owns: in the PID namespace of a victim whose process named
+    # containerd-shim has a child, the stop SIGKILLs its own inner container (it ignores SIGTERM),
+    # never the victim's child.
+    local victim c vol inner what
     start_c h9-victim --entrypoint /bin/sh "$DIND_IMAGE" -c \
         'ln -s /bin/sh /tmp/containerd-shim; /tmp/containerd-shim -c "sleep 1000 & echo \$! >/tmp/child; wait" & echo $! >/tmp/shim; exec sleep 100000' || return 1
     victim=$C
-    # show_victim: "shim COMM" and "child COMM" (or "gone") as the victim's namespace sees them
-    show_victim() {
-        DK_TIMEOUT=20 dk exec "$victim" sh -c 'for w in shim child; do p=$(cat /tmp/$w 2>/dev/null); echo "$w $(cat /proc/${p:-0}/comm 2>/dev/null || echo gone)"; done'
-    }
-    local i
-    for ((i = 0; i < 40; i++)); do
-        show_victim >"$D/victim-before.out" 2>&1
-        grep -qx 'child sleep' "$D/victim-before.out" && break
-        sleep 0.25
-    done
+    wait_for 10 victim_up "$victim" "$D/victim-before.out"
     { grep -qx 'shim containerd-shim' "$D/victim-before.out" && grep -qx 'child sleep' "$D/victim-before.out"; } \
         || { fail "the victim's containerd-shim and its child did not start: $(tr '\n' '|' <"$D/victim-before.out")"; return 1; }
     vol=$(volume h9) || { fail "docker volume create failed"; return 1; }
@@ -381,16 +308,10 @@ H9() {
     wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
     dk exec "$c" sh -c "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null && docker inspect -f '{{.State.Pid}}' noterm" >"$D/setup.out" 2>&1 \
         || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    local inner t0
     inner=$(tail -n 1 "$D/setup.out")
-    t0=$(now)
-    DK_TIMEOUT=60 dk stop -t 10 "$c" >/dev/null || { fail "docker stop failed"; return 1; }
-    STOP=$(since "$t0")
-    CODE=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-    logs "$c" "$D/stop.log"
-    show_victim >"$D/victim-after.out" 2>&1
+    stop_c "$c" "$D/stop.log" -t 10 || return 1
+    show_victim "$victim" >"$D/victim-after.out" 2>&1
     DK_TIMEOUT=20 dk exec "$victim" sh -c "cat /proc/$inner/comm 2>/dev/null || echo gone" >"$D/inner-after.out" 2>&1
-    local what
     what="docker stop -t 10 took $STOP s, outer exit $CODE, victim after: '$(tr '\n' ' ' <"$D/victim-after.out")', inner sleep (pid $inner): $(cat "$D/inner-after.out")"
     { grep -qx 'shim containerd-shim' "$D/victim-after.out" && grep -qx 'child sleep' "$D/victim-after.out"; } \
         || fail "$what: the victim's containerd-shim or its child was killed" || return 1
@@ -421,7 +342,7 @@ H3() {
 }
 
 H4() {
-    local c rc
+    local c rc st_before test
     # dockerd that takes 6 s to start: a window in which the daemon is not up yet
     mkdir -p "$D/bin"
     printf '#!/bin/sh\nsleep 6\nexec dockerd "$@"\n' >"$D/bin/slow-dockerd"
@@ -432,7 +353,6 @@ H4() {
     wait_event "$c" dockerd-start 60 || { logs "$c" "$D/container.log"; fail "dockerd was never started"; return 1; }
     DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/before.out" 2>&1
     rc=$?
-    local st_before
     st_before=$(health_status "$c")
     [ "$rc" = 1 ] || { logs "$c" "$D/container.log"; fail "dind-init health before dockerd is up: exit $rc, expected 1 ($(head -c 200 "$D/before.out"))"; return 1; }
     wait_event "$c" command-start 60 || { logs "$c" "$D/container.log"; fail "the daemon never became ready"; return 1; }
@@ -442,39 +362,39 @@ H4() {
     DK_TIMEOUT=20 dk exec -e DOCKER_HOST=unix:///nonexistent.sock "$c" dind-init health >"$D/wrongsock.out" 2>&1
     rc=$?
     [ "$rc" = 1 ] || fail "dind-init health with DOCKER_HOST=unix:///nonexistent.sock: exit $rc, expected 1" || return 1
-    local test
     test=$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$c")
     [ "$test" = '["CMD","dind-init","health"]' ] || fail "the image's HEALTHCHECK is $test" || return 1
-    wait_status "$c" healthy 30 || fail "HEALTHCHECK status '$(health_status "$c")', expected healthy" || return 1
+    wait_for 30 has_status "$c" healthy || fail "HEALTHCHECK status '$(health_status "$c")', expected healthy" || return 1
     dk exec "$c" sh -c 'kill -9 $(cat /var/run/docker.pid)' || { fail "kill -9 of dockerd failed"; return 1; }
     wait_event "$c" daemon-died 20 daemon=dockerd || { logs "$c" "$D/container.log"; fail "dind-init did not notice dockerd's death"; return 1; }
     DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/dead.out" 2>&1
     rc=$?
     [ "$rc" = 1 ] || fail "dind-init health after dockerd was killed: exit $rc, expected 1" || return 1
     grep -q 'unhealthy' "$D/dead.out" || fail "no 'unhealthy' message: $(head -c 200 "$D/dead.out")" || return 1
-    wait_status "$c" unhealthy 30 || fail "HEALTHCHECK status '$(health_status "$c")' after dockerd died, expected unhealthy" || return 1
+    wait_for 30 has_status "$c" unhealthy || fail "HEALTHCHECK status '$(health_status "$c")' after dockerd died, expected unhealthy" || return 1
     logs "$c" "$D/container.log"
     DK_TIMEOUT=30 dk rm -f "$c" >/dev/null 2>&1
     NOTE="before up: 1 (status $st_before), up: 0, healthy; killed: 1 '$(head -n 1 "$D/dead.out" | cut -c1-60)...', unhealthy"
 }
 
 H5() {
-    local mode want script notes=()
+    local mode want script notes=() env b line used chosen
     # which tables hold dockerd's DOCKER chain (nat) after the inner run
     script="$LOAD && docker run --rm $INNER_IMAGE echo ipt-ok && \
 for b in legacy nft; do if iptables-\$b -t nat -S DOCKER >/dev/null 2>&1; then echo \$b-has-DOCKER; else echo \$b-no-DOCKER; fi; done"
     # legacy, nft, auto: DIND_IPTABLES; docker-legacy: docker:dind's DOCKER_IPTABLES_LEGACY=1
     for mode in legacy nft auto docker-legacy; do
         case "$mode" in
-            auto) run_c "$mode" --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script" ;;
-            docker-legacy) run_c "$mode" --rm --privileged -e DOCKER_IPTABLES_LEGACY=1 "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script" ;;
-            *) run_c "$mode" --rm --privileged -e "DIND_IPTABLES=$mode" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script" ;;
+            auto) env=() ;;
+            docker-legacy) env=(-e DOCKER_IPTABLES_LEGACY=1) ;;
+            *) env=(-e "DIND_IPTABLES=$mode") ;;
         esac
+        run_c "$mode" --rm --privileged ${env[@]+"${env[@]}"} "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$script"
         check_rc "$mode" 0 || { FAILMSG="DIND_IPTABLES=$mode: $FAILMSG: $(logline "$D/$mode.err" 'iptables' 200)"; return 1; }
         grep -qx ipt-ok "$D/$mode.out" || fail "DIND_IPTABLES=$mode: the inner container did not run" || return 1
         case "$mode" in
             legacy|nft|docker-legacy)
-                local b=${mode#docker-}
+                b=${mode#docker-}
                 need "$D/$mode.err" "iptables: using the $b backend (requested)" || return 1
                 grep -qx "$b-has-DOCKER" "$D/$mode.out" || fail "$mode: dockerd's DOCKER chain is not in the $b tables: $(tr '\n' ' ' <"$D/$mode.out")" || return 1
                 want=legacy; [ "$b" = legacy ] && want=nft
@@ -482,15 +402,11 @@ for b in legacy nft; do if iptables-\$b -t nat -S DOCKER >/dev/null 2>&1; then e
                 notes+=("$mode ok")
                 ;;
             auto)
-                local line
                 line=$(logline "$D/auto.err" 'iptables: ' 200)
                 [ -n "$line" ] || fail "auto: no 'iptables:' decision in the log" || return 1
-                local used chosen
                 used=$(grep -o '^[a-z]*-has-DOCKER' "$D/auto.out" | sed 's/-has-DOCKER//' | tr '\n' '+')
                 chosen=$(sed -n 's/.*iptables: using the \([a-z]*\) backend.*/\1/p' <<<"$line")
-                if [ -n "$chosen" ]; then
-                    [ "${used%+}" = "$chosen" ] || fail "auto chose $chosen but dockerd's rules are in: ${used%+}" || return 1
-                fi
+                [ -z "$chosen" ] || [ "${used%+}" = "$chosen" ] || fail "auto chose $chosen but dockerd's rules are in: ${used%+}" || return 1
                 echo "auto: $line; rules in: ${used%+}" >"$D/auto-decision.txt"
                 notes+=("auto: '$line' -> rules in ${used%+}")
                 ;;
@@ -500,8 +416,7 @@ for b in legacy nft; do if iptables-\$b -t nat -S DOCKER >/dev/null 2>&1; then e
 }
 
 H6() {
-    local check
-    check="$LOAD && docker run --rm $INNER_IMAGE true && docker info -f 'driver={{.Driver}}' && \
+    local warn check="$LOAD && docker run --rm $INNER_IMAGE true && docker info -f 'driver={{.Driver}}' && \
 echo \"tmp-mounts=\$(awk '\$5 == \"/tmp\"' /proc/self/mountinfo | wc -l)\" && \
 echo \"tmp-fs=\$(stat -f -c %T /tmp)\" && \
 echo \"tmp-in-pid1=\$(awk '\$5 == \"/tmp\"' /proc/1/mountinfo | wc -l)\""
@@ -518,18 +433,16 @@ echo \"tmp-in-pid1=\$(awk '\$5 == \"/tmp\"' /proc/1/mountinfo | wc -l)\""
     check_rc overlay 0 || return 1
     grep -qx 'driver=vfs' "$D/overlay.out" || fail "overlayfs: driver $(grep '^driver=' "$D/overlay.out"), expected vfs" || return 1
     grep -qx 'tmp-mounts=1' "$D/overlay.out" && grep -qx 'tmp-fs=tmpfs' "$D/overlay.out" || fail "--tmpfs /tmp: $(grep '^tmp' "$D/overlay.out" | tr '\n' ' ')" || return 1
-    local warn
     warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'overlayfs' | grep 'vfs' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
     [ -n "$warn" ] || fail "overlayfs: no dind-init WARN naming vfs and the fix (a volume at /var/lib/docker)" || return 1
     NOTE="volume: overlay2, /tmp untouched, no vfs word; overlayfs: vfs + WARN '$(sed 's/^dind-init: +[0-9.]*s *WARN *//' <<<"$warn" | cut -c1-70)...'"
 }
 
 H8() {
-    # The containerd image store (Docker 29's default; a daemon.json feature on 26 and 28), with
-    # dind-init's own containerd: its root is below the data root, so a volume there holds the
-    # snapshots too. On overlayfs its snapshots cannot stack and there is no vfs fallback:
-    # dind-init must say so at start. 20.10 has no image store: the feature is ignored.
-    local json=$D/daemon.json check engine status snaps
+    # The containerd image store (daemon.json on 26 and 28): with dind-init's containerd the
+    # snapshots are below the data root (a volume); on overlayfs they cannot stack: dind-init
+    # warns. 20.10 has no image store: the feature is ignored.
+    local json=$D/daemon.json check engine status snaps warn
     printf '{"features": {"containerd-snapshotter": true}}\n' >"$json"
     check="docker version -f 'engine={{.Server.Version}}' && $LOAD && docker run --rm $INNER_IMAGE echo store-ok && \
 docker info -f 'driver={{.Driver}}' && docker info -f 'status={{json .DriverStatus}}' && \
@@ -552,23 +465,18 @@ echo \"snapshots=\$(ls /var/lib/docker/containerd/daemon/io.containerd.snapshott
     novolume_image "$NOVOLUME_IMAGE" || return 1
     run_c overlay --rm --privileged -v "$json:/etc/docker/daemon.json:ro" "${INNER_MOUNT[@]}" "$NOVOLUME_IMAGE" \
         sh -c "$LOAD && docker run --rm $INNER_IMAGE echo store-ok; echo run-rc=\$?"
-    local warn
     warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'storage:' | grep 'containerd-snapshotter' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
     [ -n "$warn" ] || fail "overlayfs: no dind-init WARN naming the containerd image store and the fix: $(logline "$D/overlay.err" 'storage:' 160)" || return 1
     NOTE="engine $engine: $(grep '^driver=' "$D/vol.out"), $snaps snapshots on the volume, no warning; on overlayfs the WARN (inner run there: $(sed -n 's/^run-rc=//p' "$D/overlay.out"))"
 }
 
 H10() {
-    # The throwaway host daemon's socket, never the machine's. The job's first step would create
-    # a volume on whatever daemon answers: before issue 19, the host's.
+    # The throwaway host daemon's socket, never the machine's; the job would create a volume on it
     local job="$PFX-h10-job"
     run_c h10 --rm --privileged -v "$DIND_HOST_SOCK:/var/run/docker.sock" "$DIND_IMAGE" \
         sh -c "docker volume create --label $LABEL $job && echo JOB-RAN"
-    if dk volume inspect "$job" >/dev/null 2>&1; then
-        dk volume rm -f "$job" >/dev/null 2>&1
-        fail "the job reached the host daemon: it created volume $job there"
-        return 1
-    fi
+    dk volume inspect "$job" >/dev/null 2>&1 &&
+        { dk volume rm -f "$job" >/dev/null 2>&1; fail "the job reached the host daemon: it created volume $job there"; return 1; }
     ! grep -q JOB-RAN "$D/h10.out" || fail "the job ran" || return 1
     check_rc h10 125 || return 1
     need "$D/h10.err" '/var/run/docker.sock is a mount point' || return 1
@@ -580,10 +488,9 @@ H10() {
 }
 
 H11() {
-    # Two DinD containers sharing /run (a named volume; /var/run is a link to it): the first
-    # runs its daemon; the second must neither remove the first's live socket and pid file
-    # (before issue 19, as PID 1 it did) nor start a dockerd beside it.
-    local run a before after
+    # Two DinD containers sharing /run: the second must neither remove the first's live socket
+    # and pid file nor start a dockerd beside it.
+    local run a before after health
     run=$(volume h11-run) || { fail "docker volume create failed"; return 1; }
     start_c h11a --privileged -v "$run:/run" "$DIND_IMAGE" sleep infinity || return 1
     a=$C
@@ -592,7 +499,7 @@ H11() {
     run_c h11b --rm --privileged -v "$run:/run" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
     after=$(dk exec "$a" sh -c 'echo "$(cat /var/run/docker.pid) $(stat -c %i /var/run/docker.sock)"' 2>&1)
     DK_TIMEOUT=20 dk exec "$a" dind-init health >"$D/first-health.out" 2>&1
-    local health=$?
+    health=$?
     logs "$a" "$D/first.log"
     DK_TIMEOUT=30 dk rm -f "$a" >/dev/null 2>&1
     [ "$before" = "$after" ] || fail "the first daemon's pid file and socket (pid, inode) were '$before', now '$after'" || return 1
@@ -603,7 +510,5 @@ H11() {
     no_ev "$D/h11b.err" stale || { FAILMSG="the second removed state: $FAILMSG"; return 1; }
     NOTE="second: exit 125 after ${DUR}s; first's (pid, socket inode) '$before' kept, health 0"
 }
-
-# ------------------------------------------------------------------ main
 
 scenario_main

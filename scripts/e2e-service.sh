@@ -1,22 +1,17 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
-# dind-init as a drop-in for docker:dind: the service and sidecar set-ups of GitLab CI,
-# actions-runner-controller and Jenkins' kubernetes plugin, each wired as its system wires it,
-# on a user-defined network of a throwaway host dockerd (never /var/run/docker.sock). The
-# service is the ready-made image (docker/debian.Dockerfile: ENV DOCKER_TLS_CERTDIR=/certs,
-# EXPOSE 2375 2376, VOLUME /var/lib/docker) with no command, as `services: [docker:dind]` runs
-# it; the job or agent is another container, with the docker CLI or the Docker SDK for Python.
+# dind-init as a drop-in for docker:dind: the service and sidecar set-ups of GitLab CI, ARC and
+# Jenkins' kubernetes plugin, each wired as its system wires it (mirrored in
+# docker/examples/gitlab-ci.yml, k8s/helm/arc-runner-values.yaml, k8s/jenkins-dind-sidecar-pod.yaml),
+# on a throwaway host dockerd (instance E2E_SERVICE_INSTANCE, default service). The service is the
+# ready-made image with no command; the job is another container (docker CLI or the Python SDK).
 # Owns: the docker:dind service-contract scenarios (GitLab, ARC, Jenkins, the Python SDK).
 #
 #   sudo scripts/e2e-service.sh           # every scenario
 #   sudo scripts/e2e-service.sh S1 S5     # a subset
 #   scripts/e2e-service.sh --list
 #
-# What each mirrors is kept in the repository: docker/examples/gitlab-ci.yml (S1, S2, S5,
-# S6), k8s/helm/arc-runner-values.yaml (S3), k8s/jenkins-dind-sidecar-pod.yaml (S4).
-#
-# Output (scripts/scenario.sh): `PASS|FAIL|SKIP  ID name  (N s)  note` per scenario, then
-# `e2e-service: N passed, M failed`; logs in target/e2e-service/. Under CI=true a skip fails.
+# Rows and logs: scripts/scenario.sh (logs in target/e2e-service/).
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
@@ -51,29 +46,20 @@ declare -A DESC=(
 
 scenario_args "$@"
 
-# ------------------------------------------------------------------ helpers
-
-# network NAME: a user-defined network on the host daemon, removed at the end
-network() { dk network create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
-
 # The job's side: the DinD image with a shell instead of dind-init (it has the docker CLI).
 JOB=(--entrypoint sh)
-
-# wait_daemon: shell code for a job: until `docker version` answers (at most 60 s), as a job
-# script after GitLab's service health check would; prints how long it waited.
+# WAIT_DAEMON: a job's shell code: until `docker version` answers (at most 60 s); prints the wait
 WAIT_DAEMON='t0=$(date +%s%N); i=0; until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -gt 240 ]; then echo "daemon never answered:"; docker version 2>&1 | tail -n 3; exit 9; fi; sleep 0.25; done; echo "waited $(( ($(date +%s%N) - t0) / 1000000 ))"'
 
-# service_log C: dind-init's lines of a service container, into D/C.log
-service_log() { logs "$1" "$D/$2.log"; }
-
-# ------------------------------------------------------------------ the scenarios
+service_log() { logs "$1" "$D/$2.log"; }   # C NAME: its log in D/NAME.log
+answers() { dk exec "$1" "${@:2}" >/dev/null 2>&1; }   # C CMD...: exec succeeds
+not_running() { [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" != true ]; }   # C
 
 S1() {
-    local net certs svc
+    local net certs svc contract waited1 f key1 cert1 key2 cert2 tls_ms
     net=$(network ci) && certs=$(volume certs) || { fail "network/volume create failed"; return 1; }
     # docker:dind's image contract: ports 2375/2376 exposed (GitLab's service wait reads them),
     # /certs and /certs/client world-writable with the sticky bit (1777), DOCKER_TLS_CERTDIR=/certs.
-    local contract
     contract=$(dk image inspect -f '{{json .Config.ExposedPorts}} {{range .Config.Env}}{{println .}}{{end}}' "$DIND_IMAGE" 2>&1)
     grep -q '"2375/tcp"' <<<"$contract" && grep -q '"2376/tcp"' <<<"$contract" || fail "the image does not expose 2375 and 2376: $contract" || return 1
     grep -qx 'DOCKER_TLS_CERTDIR=/certs' <<<"$contract" || fail "the image lacks ENV DOCKER_TLS_CERTDIR=/certs" || return 1
@@ -90,11 +76,9 @@ S1() {
     check_rc job 0 || return 1
     grep -qx job-ok "$D/job.out" || fail "the job's inner docker run: $(tr '\n' '|' <"$D/job.out")" || return 1
     grep -qx port-8080-closed "$D/job.out" || fail "the job's PORT=8080 opened a port on the service" || return 1
-    local waited1
     waited1=$(sed -n 's/^waited //p' "$D/job.out")
     # The certificates: docker:dind's layout, only client/ on the shared volume.
     dk exec "$svc" sh -c 'ls /certs/ca /certs/server /certs/client' >"$D/layout.out" 2>&1
-    local f
     for f in ca.pem cert.pem key.pem; do
         dk exec "$svc" test -s "/certs/server/$f" -a -s "/certs/client/$f" || fail "missing /certs/{server,client}/$f" || return 1
     done
@@ -102,7 +86,6 @@ S1() {
     [ "$(cat "$D/mode.out")" = 644 ] || fail "client/key.pem mode $(cat "$D/mode.out"), expected 644 (jobs run as any user)" || return 1
     dk exec "$svc" stat -c %a /certs >"$D/certs-mode.out" 2>&1
     [ "$(cat "$D/certs-mode.out")" = 1777 ] || fail "/certs mode $(cat "$D/certs-mode.out"), expected 1777 (docker:dind's)" || return 1
-    local key1 cert1 key2 cert2
     key1=$(dk exec "$svc" sha256sum /certs/client/key.pem | cut -c1-16)
     cert1=$(dk exec "$svc" sha256sum /certs/client/cert.pem | cut -c1-16)
     # The service restarts: keys kept, certificates issued anew, clients still verify; job2 names
@@ -116,14 +99,13 @@ S1() {
     [ "$key1" = "$key2" ] || fail "the client key changed across the restart" || return 1
     [ "$cert1" != "$cert2" ] || fail "the client certificate was not re-issued on restart" || return 1
     service_log "$svc" service
-    local tls_ms
     tls_ms=$(lib_event_get "$D/service.log" tls ms --last)
     grep -q "WARN .*ignoring wrapdocker's\|not read without a command" "$D/service.log" || fail "no note that PORT/LOG were not read" || return 1
     NOTE="TLS job ok (waited ${waited1} ms for the daemon), after restart too over its DOCKER_TLS_SAN name (key kept, certificate new); certificates ${tls_ms} ms; PORT=8080 stayed closed; EXPOSE 2375 2376, /certs 1777"
 }
 
 S2() {
-    local net svc t0
+    local net svc t0 took started
     net=$(network ci) || { fail "network create failed"; return 1; }
     t0=$(now)
     # GitLab: `command: ["--tls=false", "--registry-mirror", "https://…", "--mtu=1360"]`.
@@ -132,13 +114,11 @@ S2() {
     svc=$C
     run_c job --rm --network "$net" -e DOCKER_HOST=tcp://docker:2375 "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
         "$WAIT_DAEMON && $LOAD && docker run --rm $INNER_IMAGE echo plain-ok && docker info --format '{{.RegistryConfig.Mirrors}}'"
-    local took
     took=$(since "$t0" 2)
     check_rc job 0 || return 1
     grep -qx plain-ok "$D/job.out" || fail "the job's inner docker run: $(tr '\n' '|' <"$D/job.out")" || return 1
     grep -q 'registry-mirror.example.com' "$D/job.out" || fail "the registry mirror flag did not reach dockerd" || return 1
     service_log "$svc" service
-    local started
     started=$(lib_event_msg "$D/service.log" dockerd-start)
     grep -q -- ' --mtu=1360' <<<"$started" || fail "--mtu=1360 did not reach dockerd: $started" || return 1
     [ "$(grep -o -- '--mtu=[0-9]*' <<<"$started" | wc -l)" = 1 ] || fail "two --mtu flags: $started" || return 1
@@ -150,15 +130,14 @@ S2() {
 }
 
 S3() {
-    local sock runner c
+    local sock c gid n
     sock=$(volume dind-sock) || { fail "volume create failed"; return 1; }
     # ARC's dind container: docker:dind with args, group from $(DOCKER_GROUP_GID).
     start_c dind --privileged -v "$sock:/var/run" -e DOCKER_GROUP_GID=123 "$DIND_IMAGE" \
         dockerd --host=unix:///var/run/docker.sock --group=123 || return 1
     c=$C
     # ARC's startupProbe: `docker info` in the dind container.
-    local i
-    for ((i = 0; i < 240; i++)); do dk exec "$c" docker info >/dev/null 2>&1 && break; sleep 0.25; done
+    wait_for 60 answers "$c" docker info
     dk exec "$c" docker info >/dev/null 2>&1 || { logs "$c" "$D/dind.log"; fail "startupProbe 'docker info' never passed"; return 1; }
     run_c runner --rm -u 1001:123 -v "$sock:/var/run" -e DOCKER_HOST=unix:///var/run/docker.sock \
         "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
@@ -166,7 +145,6 @@ S3() {
     check_rc runner 0 || return 1
     grep -qx arc-ok "$D/runner.out" || fail "the runner's docker run: $(tr '\n' '|' <"$D/runner.out")" || return 1
     grep -qx 1001 "$D/runner.out" || fail "the runner did not run as uid 1001" || return 1
-    local gid n
     gid=$(dk exec "$c" stat -c %g /var/run/docker.sock)
     [ "$gid" = 123 ] || fail "socket group $gid, expected 123 (--group)" || return 1
     n=$(dk exec "$c" sh -c 'for p in /proc/[0-9]*; do cat $p/comm 2>/dev/null; done' | grep -cx dockerd)
@@ -201,11 +179,7 @@ S5() {
     lib_py_image "$PY_IMAGE" "$D/build.log" || { fail "building $PY_IMAGE failed (see build.log)"; return 1; }
     net=$(network ci) && certs=$(volume certs) || { fail "network/volume create failed"; return 1; }
     start_c docker --privileged --network "$net" --network-alias docker -v "$certs:/certs/client" "$DIND_IMAGE" || return 1
-    local i
-    for ((i = 0; i < 240; i++)); do
-        dk exec "$C" dind-init health >/dev/null 2>&1 && break
-        sleep 0.25
-    done
+    wait_for 60 answers "$C" dind-init health
     run_c sdk --rm --network "$net" -v "$certs:/certs/client" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 \
         -e DOCKER_CERT_PATH=/certs/client -e "INNER_IMAGE=$INNER_IMAGE" "${INNER_MOUNT[@]}" --entrypoint python3 \
         "$PY_IMAGE" /usr/local/bin/sdk-check.py
@@ -219,7 +193,7 @@ S5() {
 }
 
 S6() {
-    local net builds svc
+    local net builds svc ws
     net=$(network ci) && builds=$(volume builds) || { fail "network/volume create failed"; return 1; }
     # GitLab Runner mounts the workspace at /builds in the service and the job alike.
     start_c docker --privileged --network "$net" --network-alias docker -e DOCKER_TLS_CERTDIR= \
@@ -235,7 +209,6 @@ S6() {
     # The trap from the field notes: a path only the job has shows up empty inside.
     grep -qx 'job-only: \[\]' "$D/job.out" || fail "expected the job-only path to be empty inside: $(grep job-only "$D/job.out")" || return 1
     # wrapdocker's pattern: the command and the daemon share a filesystem.
-    local ws
     ws=$(volume workspace) || { fail "volume create failed"; return 1; }
     run_c wrap --rm --privileged -v "$ws:/workspace" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c \
         "echo from-the-command > /workspace/file && $LOAD && docker run --rm -v /workspace:/src $INNER_IMAGE cat /src/file"
@@ -243,25 +216,16 @@ S6() {
     NOTE="same-path workspace seen inside; a job-only path empty inside (the symptom); wrapdocker pattern: -v /workspace:/src works"
 }
 
-# ------------------------------------------------------------------ main
-
 S7() {
-    local c i running=true code
+    local c code
     # Only the empty string turns TLS off; a blank is a usage error before anything starts.
     start_c blank --privileged -e 'DOCKER_TLS_CERTDIR= ' "$DIND_IMAGE" || return 1
     c=$C
-    for ((i = 0; i < 120; i++)); do
-        running=$(dk inspect -f '{{.State.Running}}' "$c" 2>/dev/null) || break
-        [ "$running" = true ] || break
-        sleep 0.25
-    done
-    if [ "$running" = true ]; then
+    if ! wait_for 30 not_running "$c"; then
         logs "$c" "$D/blank.log"
-        if DK_TIMEOUT=20 dk exec "$c" docker -H tcp://127.0.0.1:2375 version >"$D/probe.out" 2>&1; then
-            fail "still running after 30 s and serving the API WITHOUT TLS on 2375"
-        else
-            fail "still running after 30 s (no exit 2)"
-        fi
+        DK_TIMEOUT=20 dk exec "$c" docker -H tcp://127.0.0.1:2375 version >"$D/probe.out" 2>&1 &&
+            { fail "still running after 30 s and serving the API WITHOUT TLS on 2375"; return 1; }
+        fail "still running after 30 s (no exit 2)"
         return 1
     fi
     code=$(dk inspect -f '{{.State.ExitCode}}' "$c")

@@ -1,39 +1,17 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
-# The real Docker-in-Docker end-to-end matrix: dind-init as PID 1 of real DinD containers, on a
-# throwaway host dockerd (never /var/run/docker.sock).
+# The real Docker-in-Docker matrix: dind-init as PID 1 of real DinD containers on a throwaway
+# host dockerd (instance E2E_INSTANCE, default e2e; never /var/run/docker.sock).
 # Owns: the real DinD matrix's scenarios (start-up, exit codes, the stop, restarts, TTYs).
 #
 #   sudo scripts/e2e.sh                 # every scenario
 #   sudo scripts/e2e.sh 1 stop 12       # a subset, by number or name
 #   scripts/e2e.sh --list               # the scenarios
 #
-# Set-up (idempotent; a second run reuses what the first built): installs what is missing
-# (docker.io, iptables, debootstrap, busybox-static, ...), builds the static binary (cargo build
-# --release; DIND_BIN=/path skips that), starts host dockerd instance "e2e" (E2E_INSTANCE) with its
-# own data root (under ${DIND_CACHE:-/var/cache/dind-init}), exec root, pid file and socket,
-# --bridge=none --iptables=false, and a capability-dropping runtime wrapper when the capability
-# bounding set lacks capabilities. Images, built offline: dind-init-test/base:bookworm (debootstrap,
-# cached tarball), dind-init/debian:test (docker/Dockerfile --target prebuilt + debian.Dockerfile),
-# dind-init-test/inner:latest (static busybox, saved as $DIND_CACHE/inner.tar).
-#
-# How the inner image gets into the inner daemon (there is no registry on either side):
-# $DIND_CACHE/inner.tar is bind-mounted read-only at /images/inner.tar and the command loads it
-# first, `sh -c 'docker load -q -i /images/inner.tar >/dev/null && exec docker run ...'`; the
-# product image is used unchanged. Scenario 10 (no shell in the image) cannot do that: it loads
-# the tar with an exec-form `docker load -i /images/inner.tar` into a named volume at
-# /var/lib/docker, and the next container on that volume runs the exec-form `docker run`.
-#
-# The inner engine: DIND_SUITE=bookworm (default, docker.io 20.10), trixie (26.1) or sid (28.x)
-# selects the Debian suite of the base image (scripts/lib.sh); the images and the log directory
-# then carry the suite: dind-init/debian:test-trixie, target/e2e-trixie/. E.g.
-#   sudo DIND_SUITE=trixie E2E_INSTANCE=e2e-trixie scripts/e2e.sh
-#
-# Output (scripts/scenario.sh): one line per scenario, `PASS|FAIL|SKIP  N name  (N s)  note`, then
-# `e2e: N passed, M failed` (last line). On failure: the reason, the container's output and the
-# host dockerd's log tail. Logs of every scenario stay in target/e2e/. Exit status non-zero if
-# anything failed. Under CI=true any skip counts as a failure; outside CI a missing prerequisite
-# (not root) skips loudly.
+# Set-up, rows and logs: scripts/scenario.sh (logs in target/e2e[-SUITE]/). DIND_SUITE=trixie|sid
+# picks the inner engine (lib.sh); DIND_BIN=/path skips the build. There is no registry: inner.tar
+# is bind-mounted at /images/inner.tar and `docker load`ed by the command; scenario 10 (no shell)
+# loads it with an exec-form command into a volume that the next container runs from.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
@@ -79,9 +57,7 @@ declare -A DESC=(
 
 scenario_args "$@"
 
-# ------------------------------------------------------------------ helpers for scenarios
-
-# the first ERROR message of dind-init in FILE
+# dind_error FILE: the first ERROR message of dind-init in FILE
 dind_error() { lib_dind_lines "$1" | grep -m1 '^dind-init: +[0-9.]*s ERROR ' | sed 's/^dind-init: +[0-9.]*s ERROR *//'; }
 
 # ------------------------------------------------------------------ the scenarios
@@ -125,15 +101,13 @@ s3() {
         --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
         "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
         sh -c "$LOAD && exec docker run --rm $INNER_IMAGE echo ok"
-    local rc
-    rc=$(cat "$D/run.rc")
+    local rc=$RC why
     if [ "$rc" = 0 ] && [ "$(cat "$D/run.out")" = ok ]; then
         NOTE="outcome: inner run works without --privileged; dind-init's cgroups: $(lib_event_get "$D/run.err" cgroups mode), own $(lib_event_get "$D/run.err" cgroups own), $(lib_event_get "$D/run.err" cgroups ms) ms"
         lib_event_msg "$D/run.err" cgroups >"$D/outcome.txt"
         return 0
     fi
     if [ "$rc" = 125 ]; then
-        local why
         why=$(dind_error "$D/run.err")
         [ -n "$why" ] || fail "exit 125 but no dind-init ERROR line says why" || return 1
         echo "$why" >"$D/outcome.txt"
@@ -176,22 +150,18 @@ s5() {
 }
 
 s6() {
-    local c t0 dur code
+    local c dur code
     start_c stop --privileged "$DIND_IMAGE" sleep infinity || return 1
     c=$C
     wait_event "$c" command-start 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
-    t0=$(now)
-    dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
-    dur=$(since "$t0" 2)
-    logs "$c" "$D/container.log"
-    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
+    stop_c "$c" "$D/container.log" || return 1
+    dur=$STOP code=$CODE
     clean_stop "$D/container.log" && no_sigkill "$D/container.log" || return 1
     [ "$code" = 143 ] || fail "exit code $code, expected 143 (sleep killed by the forwarded SIGTERM; 137 = docker's SIGKILL)" || return 1
     awk -v t="$dur" 'BEGIN { exit !(t < 8) }' || fail "docker stop took ${dur}s (want well inside 10 s: < 8 s)" || return 1
     grep -q 'Daemon shutdown complete' "$D/container.log" || fail "the inner dockerd never logged 'Daemon shutdown complete'" || return 1
-    # Who starts containerd by default: dind-init from Docker 23 on (dockerd first, then
-    # containerd, both cleanly); on 20.10 dockerd (no faster started by dind-init there), and
-    # asked for, dind-init all the same.
+    # Who starts containerd by default: dind-init from Docker 23 on (stopped after dockerd, both
+    # cleanly); on 20.10 dockerd, and dind-init when asked.
     local major own_log=$D/container.log
     major=$(lib_event_get "$D/container.log" engine major)
     [ -n "$major" ] || fail "no engine event (the image's PACKAGE VERSION)" || return 1
@@ -203,11 +173,9 @@ s6() {
     fi
     ev "$own_log" containerd-exit clean=true killed=false || { FAILMSG="containerd did not stop cleanly after dockerd: $FAILMSG"; return 1; }
     lib_event_before "$own_log" dockerd-exit containerd-exit || fail "containerd stopped before dockerd" || return 1
-    # dind-init writes the config version the installed containerd reads (3 for containerd 2.x,
-    # sid): no "Configuration migrated from version 2" at every start.
+    # dind-init writes the config version the installed containerd reads (3 for containerd 2.x)
     ! grep -q 'Configuration migrated from version' "$own_log" || fail "containerd migrated dind-init's config: $(grep -m1 'Configuration migrated' "$own_log" | cut -c1-200)" || return 1
-    # With dockerd's managed containerd, dockerd's fixed 1 s wait for it is ended (containerd
-    # gone first) ...
+    # With dockerd's managed containerd, dockerd's fixed 1 s wait for it is ended ...
     run_c managed --rm --privileged -e DIND_CONTAINERD_BY=dockerd "$DIND_IMAGE" true
     check_rc managed 0 || return 1
     ev "$D/managed.err" dockerd-exit ended_wait=true ||
@@ -227,8 +195,7 @@ s7() {
     c=$C
     dk exec "$c" docker load -q -i /images/inner.tar >"$D/load.out" 2>&1 || { fail "docker load inside failed"; return 1; }
     dk exec "$c" docker run --name keepme "$INNER_IMAGE" true >"$D/keepme.out" 2>&1 || { fail "inner docker run --name keepme failed"; return 1; }
-    # 1: clean restart; 2: restart -t 0 (SIGKILL at once: pid files and sockets left behind);
-    # 3: clean restart again
+    # 1, 3: clean restarts; 2: restart -t 0 (SIGKILL at once: pid files and sockets left behind)
     for i in 1 2 3; do
         t0=$(now)
         if [ "$i" = 2 ]; then dk restart -t 0 "$c" >/dev/null; else dk restart "$c" >/dev/null; fi || { fail "docker restart $i failed"; return 1; }
@@ -240,16 +207,20 @@ s7() {
     dk exec "$c" docker ps -a --format '{{.Names}} {{.Status}}' >"$D/ps.out" 2>&1
     grep -qx "$INNER_IMAGE" "$D/images.out" || fail "$INNER_IMAGE is gone after the restarts" || return 1
     grep -q '^keepme Exited (0)' "$D/ps.out" || fail "the stopped inner container keepme is gone after the restarts" || return 1
-    local n
+    local n stale=""
     n=$(lib_event count "$D/container.log" dockerd-ready)
     [ "$n" = 4 ] || fail "$n dockerd-ready events in the log, expected 4 (first start + 3 restarts)" || return 1
-    local stale=""
     lib_event_has "$D/container.log" stale && stale=", stale state removed after restart -t 0"
     NOTE="restarts took ${times[*]} s until healthy$stale"
 }
 
+orphans_gone() { # C: no `sleep 4` left in C (its ps in D/ps-after.out)
+    dk exec "$1" ps -eo pid=,ppid=,stat=,args= >"$D/ps-after.out" 2>&1
+    ! awk '$4 == "sleep" && $5 == "4"' "$D/ps-after.out" | grep -q .
+}
+
 s8() {
-    local c i n z
+    local c n z zp
     # 100 orphans: each (sleep 4 &) subshell exits at once, its sleep is re-parented to PID 1
     start_c zombies --privileged "$DIND_IMAGE" \
         sh -c 'i=0; while [ $i -lt 100 ]; do (sleep 4 &); i=$((i+1)); done; echo spawned""orphans; exec sleep infinity' || return 1
@@ -258,13 +229,8 @@ s8() {
     dk exec "$c" ps -eo pid=,ppid=,stat=,args= >"$D/ps-before.out" 2>&1
     n=$(awk '$2 == 1 && $4 == "sleep" && $5 == "4"' "$D/ps-before.out" | wc -l)
     [ "$n" -ge 50 ] || fail "only $n orphaned 'sleep 4' children of PID 1 seen (expected ~100)" || return 1
-    for ((i = 0; i < 60; i++)); do
-        dk exec "$c" ps -eo pid=,ppid=,stat=,args= >"$D/ps-after.out" 2>&1
-        awk '$4 == "sleep" && $5 == "4"' "$D/ps-after.out" | grep -q . || break
-        sleep 0.5
-    done
+    wait_for 30 orphans_gone "$c"
     z=$(awk '$3 ~ /^Z/' "$D/ps-after.out" | wc -l)
-    local zp
     zp=$(dk exec "$c" sh -c 'grep -l "^State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l')
     [ "$z" = 0 ] && [ "$zp" = 0 ] || fail "$z zombie(s) in ps, $zp in /proc after the orphans exited" || return 1
     ! awk '$4 == "sleep" && $5 == "4"' "$D/ps-after.out" | grep -q . || fail "orphans still there after 30 s" || return 1
@@ -274,9 +240,8 @@ s8() {
 }
 
 s9() {
-    local c=$PFX-tty
-    # Markers are split with "" so that dind-init's own "command: started ..." line (which shows
-    # the sh -c text) cannot match them.
+    local c=$PFX-tty rc out
+    # Markers are split with "" so that dind-init's "command: started ..." line cannot match them.
     local script='trap "echo GOT""INT; sleep 1; docker version -f {{.Server.Version}} >/dev/null && echo DAEMON""ALIVE; exit 3" INT; echo E2E""READY; while :; do sleep 1; done'
     local drive='
 import time, sys
@@ -291,8 +256,7 @@ def report():
     sys.stderr.write("ctrl-c sent: %s; after it: %.2f s\n" % (sent[0] is not None, time.time() - (sent[0] or time.time())))
 '
     pty_run tty "$drive" run -it --rm --label "$LABEL" --name "$c" --privileged "$DIND_IMAGE" sh -c "$script"
-    local rc=$RC
-    local out
+    rc=$RC
     tr -d '\r' <"$D/tty.out" >"$D/tty.txt"
     out=$(cat "$D/tty.txt")
     [ "$rc" = 3 ] || fail "exit status $rc, expected 3 (the command's trap exits 3)" || return 1
@@ -305,7 +269,7 @@ def report():
 }
 
 s10() {
-    local ctx vol
+    local ctx vol sh
     ctx=$(mktemp -d)
     cat >"$ctx/Dockerfile" <<EOF
 FROM $DIND_IMAGE
@@ -313,7 +277,6 @@ RUN ["/usr/bin/rm", "-f", "/bin/sh", "/bin/bash", "/bin/dash", "/bin/rbash", "/u
 EOF
     lib_build "$NOSHELL_IMAGE" "$ctx" >"$D/build.log" 2>&1 || { rm -rf "$ctx"; fail "building the no-shell image failed"; return 1; }
     rm -rf "$ctx"
-    local sh
     for sh in /bin/sh /bin/bash /bin/dash; do
         run_c "has-${sh##*/}" --rm --entrypoint "$sh" "$NOSHELL_IMAGE" -c true
         [ "$(cat "$D/has-${sh##*/}.rc")" != 0 ] || fail "$sh still runs in $NOSHELL_IMAGE" || return 1
@@ -342,15 +305,16 @@ s11() {
     NOTE="volume: overlay2; overlayfs: $(cat "$D/novol.out"), warned"
 }
 
-# The cgroup path (as the host sees it) of a pid for the memory hierarchy, or cgroup2's on v2.
-short() { sed -E 's/([0-9a-f]{12})[0-9a-f]{52}/\1…/g' <<<"$1"; }
-
-cg_path() { # CGROUP-FILE-CONTENT
+short() { sed -E 's/([0-9a-f]{12})[0-9a-f]{52}/\1…/g' <<<"$1"; }   # container ids shortened
+# cg_path /proc/PID/cgroup-CONTENT: the memory hierarchy's path, or cgroup2's on v2
+cg_path() {
     local p
     p=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' <<<"$1")
     [ -n "$p" ] || p=$(awk -F: '$1 == "0" && $2 == "" { print $3 }' <<<"$1")
     echo "$p"
 }
+
+is_healthy() { [ "$(dk inspect -f '{{.State.Health.Status}}' "$1")" = healthy ]; }   # C: HEALTHCHECK
 
 s12() {
     local c tag=98$RUNID
@@ -359,12 +323,9 @@ s12() {
     c=$C
     wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never became healthy"; return 1; }
     dk exec "$c" sh -c "$LOAD" || { fail "docker load inside failed"; return 1; }
-    local i health=
-    for ((i = 0; i < 40; i++)); do
-        health=$(dk inspect -f '{{.State.Health.Status}}' "$c")
-        [ "$health" = healthy ] && break
-        sleep 0.25
-    done
+    local health
+    wait_for 10 is_healthy "$c"
+    health=$(dk inspect -f '{{.State.Health.Status}}' "$c")
     [ "$health" = healthy ] || fail "HEALTHCHECK status '$health', expected healthy ($(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$c"))" || return 1
     dk exec "$c" docker run -d --name nested "$INNER_IMAGE" sleep "$tag" >"$D/nested.out" 2>&1 || { fail "inner docker run -d failed"; return 1; }
     local outer_id outer_pid outer_host inner_view outer_view hp inner_host
@@ -402,28 +363,19 @@ s12() {
     NOTE="inner memory cgroup $(short "$iv"), every hierarchy inside; HEALTHCHECK healthy"
 }
 
-# inner_states C: "name state" of every inner container, sorted
+# inner_states C: "name state" of every inner container, sorted; inner_up C: always and
+# unless-stopped running
 inner_states() { DK_TIMEOUT=30 dk exec "$1" docker ps -a --format '{{.Names}} {{.State}}' 2>/dev/null | sort; }
-
-# wait_inner C NAME STATE SECONDS
-wait_inner() {
-    local i
-    for ((i = 0; i < $4 * 4; i++)); do
-        inner_states "$1" | grep -qx "$2 $3" && return 0
-        sleep 0.25
-    done
-    return 1
-}
+inner_up() { inner_states "$1" | grep -qx 'always running' && inner_states "$1" | grep -qx 'unless-stopped running'; }
 
 s13() {
-    local c t0 dur code own after
+    local c dur code own after p kept
     daemon_c policies || return 1
     c=$C
     dk exec "$c" sh -c "$LOAD" || { fail "docker load inside failed"; return 1; }
     dk exec "$c" docker volume create data >/dev/null 2>&1 || { fail "inner docker volume create failed"; return 1; }
     dk exec "$c" docker run --rm -v data:/data "$INNER_IMAGE" sh -c 'echo kept > /data/file' >/dev/null 2>&1 \
         || { fail "writing to the inner volume failed"; return 1; }
-    local p
     for p in always unless-stopped no on-failure; do
         # (a shell as PID 1 that ends on SIGTERM: a bare `sleep` as PID 1 ignores it)
         dk exec "$c" docker run -d --name "$p" --restart "$p" -v data:/data "$INNER_IMAGE" \
@@ -431,29 +383,24 @@ s13() {
             || { fail "inner docker run --restart $p failed: $(head -c 200 "$D/run-$p.err")"; return 1; }
     done
     inner_states "$c" >"$D/before.txt"
-    # What dockerd itself restores after its own clean restart: SIGTERM to the inner dockerd
-    # (dind-init restarts it, --on-daemon-exit=restart), then its view.
+    # What dockerd itself restores after its own clean restart (SIGTERM; dind-init restarts it)
     dk exec "$c" sh -c 'kill -TERM $(cat /var/run/docker.pid)' || { fail "cannot signal the inner dockerd"; return 1; }
     wait_event "$c" dockerd-ready 60 restart=1 || { logs "$c" "$D/container.log"; fail "the inner dockerd did not come back"; return 1; }
-    wait_inner "$c" always running 30 && wait_inner "$c" unless-stopped running 30 || true
+    wait_for 60 inner_up "$c"
     own=$(inner_states "$c")
     echo "$own" >"$D/own-restart.txt"
     # The outer stop + start.
-    t0=$(now)
-    dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
-    dur=$(since "$t0" 2)
-    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-    logs "$c" "$D/stop.log"
+    stop_c "$c" "$D/stop.log" || return 1
+    dur=$STOP code=$CODE
     dk start "$c" >/dev/null || { fail "docker start failed"; return 1; }
     wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon did not come back after docker start"; return 1; }
-    wait_inner "$c" always running 30 && wait_inner "$c" unless-stopped running 30 || true
+    wait_for 60 inner_up "$c"
     after=$(inner_states "$c")
     echo "$after" >"$D/after-start.txt"
     [ "$after" = "$own" ] || fail "after docker stop + start: $(tr '\n' ',' <<<"$after"); after dockerd's own restart: $(tr '\n' ',' <<<"$own")" || return 1
     grep -qx 'unless-stopped running' <<<"$after" && grep -qx 'always running' <<<"$after" \
         || fail "always/unless-stopped not running: $(tr '\n' ',' <<<"$after")" || return 1
     grep -qx 'no exited' <<<"$after" || fail "the --restart no container: $(grep '^no ' <<<"$after")" || return 1
-    local kept
     kept=$(dk exec "$c" docker run --rm -v data:/data "$INNER_IMAGE" cat /data/file 2>&1)
     [ "$kept" = kept ] || fail "inner volume data: '$kept', expected 'kept'" || return 1
     clean_stop "$D/stop.log" && no_sigkill "$D/stop.log" || { FAILMSG="the stop: $FAILMSG"; return 1; }
@@ -461,10 +408,9 @@ s13() {
     NOTE="docker stop ${dur} s (exit $code), after start: $(grep -c running <<<"$after") running (always, unless-stopped), as after dockerd's own restart; volume kept"
 }
 
-# pty_run NAME DRIVER ARGS...: `docker ARGS...` under a pty (its output in D/NAME.out, the
-# status in RC and D/NAME.rc), driven by python code DRIVER: `drive(buf, t)` returns the bytes to
-# type (or b"") given the output so far and the seconds since the start; an optional
-# `report()` writes to D/NAME.err at the end.
+# pty_run NAME DRIVER ARGS...: `docker ARGS...` under a pty (output D/NAME.out, status RC and
+# D/NAME.rc), driven by python code DRIVER: drive(buf, t) -> bytes to type (or b""), given the
+# output so far and the seconds since the start; an optional report() writes to D/NAME.err.
 pty_run() {
     local name=$1 drive=$2
     shift 2
@@ -503,16 +449,13 @@ PY
 }
 
 s14() {
-    local c t0 dur code
+    local c dur code
     # A sidecar with a TTY and nobody typing (Kubernetes `tty: true`, docker run -d -t).
     start_c sidecar --privileged -t "$DIND_IMAGE" || return 1
     c=$C
     wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
-    t0=$(now)
-    dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
-    dur=$(since "$t0" 2)
-    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-    logs "$c" "$D/sidecar.log"
+    stop_c "$c" "$D/sidecar.log" || return 1
+    dur=$STOP code=$CODE
     grep -q 'starting /bin/bash -l' "$D/sidecar.log" || fail "no login shell was started on the TTY" || return 1
     clean_stop "$D/sidecar.log" || return 1
     awk -v t="$dur" 'BEGIN { exit !(t < 3) }' || fail "docker stop took ${dur}s (the shell ignored SIGTERM?)" || return 1
@@ -535,40 +478,32 @@ def drive(buf, t):
 }
 
 s15() {
-    local c t0 dur code
-    # A command that ignores SIGTERM: it gets half the budget, then SIGKILL; dockerd is still
-    # stopped cleanly (before: docker stop took 10 s, SIGKILL, no 'Daemon shutdown complete').
+    local c dur code d1
+    # A command that ignores SIGTERM: it gets half the budget, then SIGKILL; dockerd still stops
+    # cleanly.
     start_c noterm --privileged "$DIND_IMAGE" bash -c 'trap "" TERM; while :; do sleep 1; done' || return 1
     c=$C
     wait_event "$c" command-start 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
-    t0=$(now)
-    dk stop "$c" >/dev/null || { fail "docker stop failed"; return 1; }
-    dur=$(since "$t0" 2)
-    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-    logs "$c" "$D/noterm.log"
+    stop_c "$c" "$D/noterm.log" || return 1
+    dur=$STOP code=$CODE
     [ "$code" = 137 ] || fail "exit $code, expected 137 (the command SIGKILLed by dind-init)" || return 1
     grep -q 'Daemon shutdown complete' "$D/noterm.log" || fail "no 'Daemon shutdown complete': dockerd was killed" || return 1
     clean_stop "$D/noterm.log" && ev "$D/noterm.log" command-kill || return 1
     awk -v t="$dur" 'BEGIN { exit !(t < 7) }' || fail "docker stop took ${dur}s" || return 1
-    local d1=$dur
+    d1=$dur
     # A slow TERM trap (3 s) and an inner container that ignores SIGTERM: counted from the
     # command's exit the stop would need 3 + 8 s; from docker stop's SIGTERM it fits 10 s.
     start_c slowtrap --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" bash -c \
         "$LOAD && docker run -d --name stubborn $INNER_IMAGE sh -c 'trap \"\" TERM; while :; do sleep 1; done' && echo SLOW\"\"TRAP-ARMED && trap 'sleep 3; exit 5' TERM; while :; do sleep 0.2; done" || return 1
     c=$C
     wait_log "$c" 'SLOWTRAP-ARMED' 90 || { logs "$c" "$D/container.log"; fail "the command never got ready"; return 1; }
-    t0=$(now)
-    dk stop -t 10 "$c" >/dev/null || { fail "docker stop failed"; return 1; }
-    dur=$(since "$t0" 2)
-    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-    logs "$c" "$D/slowtrap.log"
+    stop_c "$c" "$D/slowtrap.log" -t 10 || return 1
+    dur=$STOP code=$CODE
     [ "$code" = 5 ] || fail "exit $code, expected 5 (the trap's status)" || return 1
     lib_event_has "$D/slowtrap.log" inner-kill || fail "the stubborn inner container was not killed by dind-init" || return 1
     clean_stop "$D/slowtrap.log" || return 1
     awk -v t="$dur" 'BEGIN { exit !(t < 10.5) }' || fail "docker stop took ${dur}s (docker's grace is 10 s)" || return 1
     NOTE="ignoring TERM: stop ${d1} s, exit 137, dockerd clean; slow trap + stubborn inner container: ${dur} s, exit 5, clean"
 }
-
-# ------------------------------------------------------------------ main
 
 scenario_main

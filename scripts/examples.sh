@@ -1,20 +1,13 @@
 #!/usr/bin/env bash
-# scripts/examples.sh: builds every example image of docker/examples/ on the local Debian DinD
-# image and checks it, then validates the Kubernetes manifests of k8s/ (lint, schema, and each
-# DinD container of them run with `docker run` as the kubelet would run it).
+# Builds every example image of docker/examples/ on the local Debian DinD image and checks it, then
+# validates k8s/ (yamllint, schema, semantics, each DinD container run as the kubelet would).
 # Owns: the checks of docker/examples and the Kubernetes manifests.
 #
-#   sudo scripts/examples.sh           # prints PASS/FAIL per check, then `examples: N passed, M failed`
+#   sudo scripts/examples.sh           # PASS/FAIL per check, then `examples: N passed, M failed`
 #
-# Needs root. Uses scripts/lib.sh: its own throwaway host dockerd (instance `examples`, data under
-# ${DIND_CACHE:-/var/cache/dind-init}, so built images are reused by the next run), the offline
-# debootstrap base and dind-init/debian:test. Network: only Debian's apt mirror (the example images
-# apt-get install Maven/JDK/JRE, built with --network host) and PyPI (yamllint and
-# kubernetes-validate, into a venv under the cache dir). No image registry, no Maven Central.
-# Nothing is skipped (CI=true or not): what cannot run fails.
-#
-# Environment: EXAMPLES_INSTANCE (host dockerd instance, default examples), DIND_BIN (use this
-# dind-init binary instead of building it), DIND_CACHE.
+# Needs root; its own host dockerd (instance EXAMPLES_INSTANCE, default examples; images cached).
+# Network: Debian's apt mirror (the example builds) and PyPI (yamllint, kubernetes-validate, in a
+# venv under DIND_CACHE). Nothing is skipped: what cannot run fails. DIND_BIN=/path: no build.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -40,55 +33,38 @@ cleanup() {
     lib_host_stop
     rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+lib_traps cleanup
 
 # ------------------------------------------------------------------ check bookkeeping
 
-SETUP_OK=
-NOTE=
-NCHECK=0
+SETUP_OK='' NOTE='' NCHECK=0
 
-elapsed() { lib_since "$1"; }
-
-# check NAME FUNCTION [ARGS...]: run FUNCTION with its output in a log; its result (lib.sh's
-# lib_result) with the time taken and FUNCTION's NOTE; on failure the log's last lines.
+# check NAME FUNCTION [ARGS...]: FUNCTION, its output in a log; its row with FUNCTION's NOTE; on
+# failure the log's last lines
 check() {
     local name=$1 t0 log rc
     shift
-    t0=$(lib_now)
-    NCHECK=$((NCHECK + 1))
+    t0=$(lib_now) NCHECK=$((NCHECK + 1)) NOTE=''
     log=$WORK/check-$NCHECK.log
-    NOTE=
     "$@" >"$log" 2>&1
     rc=$?
-    if [ $rc -eq 0 ]; then
-        lib_result PASS "$name" "$(elapsed "$t0")" "$NOTE"
-    else
-        lib_result FAIL "$name" "$(elapsed "$t0")" "$NOTE"
-        echo "----- last lines of its output:"
-        tail -n 40 "$log" | sed 's/^/    /'
-        echo "-----"
-    fi
+    lib_verdict "$rc" "$name" "$t0" "$NOTE"
+    [ $rc -eq 0 ] || { echo "----- last lines of its output:"; tail -n 40 "$log" | sed 's/^/    /'; echo "-----"; }
 }
 
 need_setup() { [ -n "$SETUP_OK" ] || { echo "set-up failed (see the first check)"; return 1; }; }
 
-# run_logged LOG DOCKER-ARGS...: docker with output to LOG (and shown), returns docker's status.
+# run_logged LOG DOCKER-ARGS...: docker, output to LOG and shown (less the inner dockerd's lines)
 run_logged() {
-    local log=$1
+    local log=$1 rc
     shift
     DK_TIMEOUT=${DK_TIMEOUT:-300} dk "$@" >"$log" 2>&1
-    local rc=$?
-    grep -v '^time=' "$log"   # the inner dockerd's own log lines are noise here
+    rc=$?
+    grep -v '^time=' "$log"
     return $rc
 }
-
-# must_match LOG REGEX WHAT: grep -E REGEX in LOG, or say what is missing.
-must_match() {
-    grep -Eq -- "$2" "$1" || { echo "MISSING: $3 (no line matching /$2/)"; return 1; }
-}
+# must_match LOG REGEX WHAT: grep -E REGEX in LOG, or say what is missing
+must_match() { grep -Eq -- "$2" "$1" || { echo "MISSING: $3 (no line matching /$2/)"; return 1; }; }
 
 # ------------------------------------------------------------------ set-up
 
@@ -102,16 +78,14 @@ setup() {
     NOTE="host dockerd '$INSTANCE', $DIND_IMAGE, $INNER_IMAGE"
 }
 
-# build_example IMAGE DIR: docker build FROM the local DinD image. --network host: the RUN steps
-# reach Debian's apt mirror (the host dockerd has no bridge network).
+# build_example IMAGE DIR: docker build FROM the local DinD image; --network host: the RUN steps
+# reach Debian's apt mirror (the host dockerd has no bridge network)
 build_example() {
     local image=$1 dir=$2
     need_setup || return 1
     echo "docker build -t $image --build-arg BASE=$DIND_IMAGE $dir"
-    if ! DOCKER_BUILDKIT=1 DK_TIMEOUT=900 dk build --pull=false --network host --progress plain \
-        --build-arg "BASE=$DIND_IMAGE" -t "$image" "$dir"; then
-        return 1
-    fi
+    DOCKER_BUILDKIT=1 DK_TIMEOUT=900 dk build --pull=false --network host --progress plain \
+        --build-arg "BASE=$DIND_IMAGE" -t "$image" "$dir" || return 1
     NOTE="$(dk image inspect -f '{{.Size}}' "$image" | awk '{ printf "%d MB", $1 / 1e6 }')"
 }
 
@@ -121,10 +95,8 @@ maven_test() {
     need_setup || return 1
     dk image inspect "$MAVEN_IMAGE" >/dev/null 2>&1 || { echo "no $MAVEN_IMAGE (its build failed)"; return 1; }
     local log=$WORK/maven.log rc
-    # Exactly the image's default: ENTRYPOINT dind-init, CMD mvn test. The inner image tarball is
-    # mounted for the test that runs a container through the API (as Testcontainers does).
-    DK_TIMEOUT=300 run_logged "$log" run --rm --privileged \
-        -v "$INNER_TAR:/images/inner.tar:ro" "$MAVEN_IMAGE"
+    # The image's default (CMD mvn test); inner.tar for the test that runs a container via the API
+    DK_TIMEOUT=300 run_logged "$log" run --rm --privileged -v "$INNER_TAR:/images/inner.tar:ro" "$MAVEN_IMAGE"
     rc=$?
     echo "exit status: $rc"
     [ $rc -eq 0 ] || { echo "mvn test in the image failed"; return 1; }
@@ -135,7 +107,7 @@ maven_test() {
     must_match "$log" '^DOCKER_HOST=unix:///var/run/docker.sock TESTCONTAINERS_HOST_OVERRIDE=localhost$' \
         "DOCKER_HOST and (DIND_TESTCONTAINERS=true) TESTCONTAINERS_HOST_OVERRIDE in mvn's environment" || return 1
     # The order: dind-init logs `ready:` when dockerd answered /_ping, and only then starts mvn.
-    local ready_ts cmd_ts
+    local ready_ts cmd_ts mvn_time
     ready_ts=$(lib_event_t "$log" dockerd-ready) cmd_ts=$(lib_event_t "$log" command-start)
     [ -n "$ready_ts" ] && [ -n "$cmd_ts" ] || { echo "MISSING: dind-init's dockerd-ready/command-start events"; return 1; }
     lib_event_msg "$log" command-start | grep -q ': mvn test$' || { echo "MISSING: the command is not mvn test: $(lib_event_msg "$log" command-start)"; return 1; }
@@ -143,7 +115,6 @@ maven_test() {
         echo "ORDER: mvn started (+${cmd_ts}s) before dockerd answered (+${ready_ts}s)"
         return 1
     fi
-    local mvn_time
     mvn_time=$(grep -E '^\[INFO\] Total time:' "$log" | sed -E 's/.*Total time: *//')
     NOTE="dockerd answered /_ping at +${ready_ts}s, mvn started at +${cmd_ts}s; 5/5 tests (socket, /_ping, /version, DOCKER_HOST, a container run via the API) in $mvn_time"
 }
@@ -233,21 +204,19 @@ jenkins_launcher() {
     NOTE="agent.jar fetched from \$JENKINS_URL, run as jenkins with -url/-secret/-name/-workDir and JAVA_OPTS; the daemon answers it; exit status 3 passed through"
 }
 
+connected() { dk logs "$1" >"$2" 2>&1; grep -q 'fake-agent: connected' "$2"; }   # CID LOG
+
 jenkins_stop() {
     jenkins_ready || return 1
     fake_agent_jar || return 1
-    local log=$WORK/js.log cid rc t0 secs i
+    local log=$WORK/js.log cid rc t0 secs
     cid=$(dk run -d --privileged -v "$FAKE_CTL:/controller:ro" -e JENKINS_URL=file:///controller/ \
         -e JENKINS_SECRET=s -e JENKINS_AGENT_NAME=stop-1 -e FAKE_AGENT_SLEEP=600 "$JENKINS_IMAGE") || return 1
     CONTAINERS+=("$cid")
-    for ((i = 0; i < 300; i++)); do
-        dk logs "$cid" >"$log" 2>&1
-        grep -q 'fake-agent: connected' "$log" && break
-        sleep 0.1
-    done
+    lib_retry 300 0.1 connected "$cid" "$log"
     t0=$(lib_now)
     DK_TIMEOUT=60 dk stop -t 10 "$cid" >/dev/null || return 1
-    secs=$(elapsed "$t0")
+    secs=$(lib_since "$t0")
     rc=$(dk inspect -f '{{.State.ExitCode}}' "$cid")
     dk logs "$cid" >"$log" 2>&1
     grep -E '^(fake-agent|jenkins-agent|dind-init: .*(command|shutdown|exit))' "$log"
@@ -427,9 +396,8 @@ k8s_semantics() {
     NOTE="DinD containers privileged, /var/lib/docker on an emptyDir, no command override, probes = dind-init health with timeoutSeconds > its --timeout"
 }
 
-# probe CONTAINER NAME: run the k8s probe NAME (STARTUP/READINESS/LIVENESS, from k8s_spec) in
-# CONTAINER as the kubelet would: up to its failureThreshold tries, its period apart, each
-# bounded by its timeoutSeconds. Returns 0 at the first success.
+# probe CONTAINER NAME: the k8s probe NAME (STARTUP/READINESS/LIVENESS, k8s_spec) as the kubelet
+# runs it: up to failureThreshold tries, periodSeconds apart, each bounded by timeoutSeconds
 probe() {
     local c=$1 key=$2 i
     local -n cmd=$key
@@ -446,9 +414,8 @@ probe() {
     return 1
 }
 
-# k8s_start FILE CONTAINER IMAGE [EXTRA-DOCKER-RUN-ARGS...]: loads the container's spec (shell
-# arrays IMAGE, ENV_ARGS, ...) and starts it detached with IMAGE (the local build of the image the
-# manifest names). Sets CID.
+# k8s_start FILE CONTAINER IMAGE [DOCKER-RUN-ARGS...]: the container's spec (shell arrays IMAGE,
+# ENV_ARGS, ...), started detached with IMAGE (the local build of the manifest's image); sets CID
 # shellcheck disable=SC2153  # IMAGE, ARGS, ... are set by the eval
 k8s_start() {
     local file=$1 name=$2 image=$3 specs
@@ -467,13 +434,13 @@ k8s_start() {
     CONTAINERS+=("$CID")
 }
 
-# k8s_delete: what `kubectl delete pod` does to the container: SIGTERM, SIGKILL after the grace
-# period. Checks that dind-init stopped dockerd cleanly and exited 0 well within the grace period.
+# k8s_delete: `kubectl delete pod` (SIGTERM, SIGKILL after the grace period): dind-init stopped
+# dockerd cleanly and exited 0 within the grace period
 k8s_delete() {
     local t0 secs rc
     t0=$(lib_now)
     DK_TIMEOUT=$((GRACE[0] + 30)) dk stop -t "${GRACE[0]}" "$CID" >/dev/null || return 1
-    secs=$(elapsed "$t0")
+    secs=$(lib_since "$t0")
     rc=$(dk inspect -f '{{.State.ExitCode}}' "$CID")
     dk logs "$CID" >"$WORK/stop.log" 2>&1
     grep -E '^dind-init: .*(shutdown|exit)' "$WORK/stop.log"
@@ -533,10 +500,8 @@ k8s_sidecar_pod() {
         docker run --rm '"$INNER_IMAGE"' echo hello-from-a-step' | tee "$WORK/side.out" || return 1
     grep -qx 'hello-from-a-step' "$WORK/side.out" || return 1
     probe "$CID" READINESS || return 1
-    # Way 1: the agent container itself, with the manifest's jnlp env (DOCKER_HOST=tcp://localhost:2376,
-    # TLS), as the agent's user (uid 1000), in the pod's one network namespace, reading the client
-    # certificates dind-init wrote to the shared /certs/client (the dind image stands in for
-    # jenkins/inbound-agent: it has the docker CLI).
+    # The agent container (the dind image stands in for jenkins/inbound-agent) with the manifest's
+    # jnlp env (tcp://localhost:2376, TLS), uid 1000, the pod's network, the shared /certs/client.
     local specs
     specs=$(k8s_py spec k8s/jenkins-dind-sidecar-pod.yaml jnlp) || return 1
     eval "$specs"
@@ -575,6 +540,6 @@ check "k8s: jenkins-dind-sidecar-pod.yaml dind container, its steps and the agen
 
 cleanup   # before the summary, so that `examples: N passed, M failed` is the last line
 echo
-echo "=== examples summary ($(elapsed "$t_all") s)"
+echo "=== examples summary ($(lib_since "$t_all") s)"
 printf '%s\n' "${LIB_RESULTS[@]}"
 lib_summary

@@ -6,25 +6,16 @@
 #   sudo scripts/images.sh save OUTDIR    # build, then write OUTDIR/dind.tar and OUTDIR/inner.tar
 #   scripts/images.sh names               # print the image names
 #
-# Images: dind-init-test/base:bookworm (debootstrap minbase + docker.io, iptables, ca-certificates,
-# procps; the rootfs tarball is cached under ${DIND_CACHE:-/var/cache/dind-init}),
-# dind-init/scratch:test (docker/Dockerfile --target prebuilt: only /dind-init),
-# dind-init/debian:test (docker/debian.Dockerfile on the base: ENTRYPOINT dind-init,
-# VOLUME /var/lib/docker, HEALTHCHECK), dind-init-test/inner:latest (static busybox).
-#   OUTDIR/dind.tar   `docker save dind-init/debian:test`  -> `docker load -i dind.tar`
-#   OUTDIR/inner.tar  `docker save dind-init-test/inner:latest`; inside a DinD container:
-#                     `docker load -i /images/inner.tar` (bind-mount it there)
-#
-# Uses its own throwaway host dockerd, instance IMAGES_INSTANCE (default "images"), whose data
-# root is cached too, so a second run only rebuilds what changed. The binary: cargo build
-# --release, or DIND_BIN=/path/to/dind-init. Never touches /var/run/docker.sock.
+# Images (lib.sh): the debootstrap base, dind-init/scratch:test, dind-init/debian:test and the
+# static busybox inner image. OUTDIR/dind.tar: `docker load -i`; OUTDIR/inner.tar: bind-mount it
+# at /images/inner.tar in a DinD container and `docker load` it there. Uses host dockerd instance
+# IMAGES_INSTANCE (default images), cached; DIND_BIN=/path skips the build.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
 export LIB_TAG=images
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . scripts/lib.sh
-
 
 cmd=${1:-}
 case "$cmd" in
@@ -36,9 +27,7 @@ case "$cmd" in
 esac
 lib_is_root || { lib_err "needs root (it starts its own dockerd)"; exit 1; }
 
-trap lib_host_stop EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+lib_traps lib_host_stop
 
 t0=$SECONDS
 lib_install_deps || exit 1

@@ -1,32 +1,11 @@
 # shellcheck shell=bash
-# Shared helpers for the scripts that need real Docker engines (e2e.sh, images.sh, demo.sh, the
-# bench and the qemu lab). Source it; it defines functions and variables only (no `set -e`, no
-# traps, nothing runs at source time).
-# Owns: the host side of every real-engine run (packages, toolchain, throwaway host dockerd,
-#   images), result rows, the one CI rule (lib_in_ci), --help (lib_usage), and the bash access to
-#   dind-init's events (lib_event_*, through events.py).
-#
-#   lib_suite SUITE                the inner engine: Debian suite bookworm (default, docker.io
-#                                  20.10), trixie (26.1) or sid (28.x); DIND_SUITE at source time;
-#                                  sets the image names below (dind-init/debian:test-SUITE)
-#   lib_install_deps [PKG...]      host packages (docker.io, iptables, debootstrap, busybox-static,
-#                                  python3, shellcheck, ...), installed only when missing
-#   lib_host_start INSTANCE        throwaway host dockerd: own data root, exec root, pid file,
-#                                  socket; --bridge=none --iptables=false; capability-dropping
-#                                  runtime wrapper when the bounding set lacks capabilities.
-#                                  Sets DOCKER_HOST for this shell.
-#   lib_host_stop                  stops the dockerd lib_host_start started (by pid), idempotent
-#   lib_build_binary               cargo build --release (skipped with DIND_BIN=/path/to/dind-init)
-#   lib_base_image                 dind-init-test/base:$DIND_SUITE (debootstrap, cached tarball)
-#   lib_inner_image                dind-init-test/inner:latest + $DIND_CACHE/inner.tar
-#   lib_dind_image                 dind-init/scratch:test and dind-init/debian:test (bookworm) or
-#                                  dind-init/debian:test-$DIND_SUITE, from docker/
-#   lib_all_images                 all of the above, in order
-#   dk ARGS...                     the docker CLI with a time-out (DK_TIMEOUT, default 120 s)
-#
-# Paths: cache ${DIND_CACHE:-/var/cache/dind-init} (debootstrap tarball, host data roots,
-# inner.tar); run-time state /run/dind-init-INSTANCE (socket, pid file, exec root, dockerd.log).
-# Never uses /var/run/docker.sock.
+# Shared helpers of every script that needs real Docker engines; source it (functions and variables
+# only, nothing runs at source time).
+# Owns: the host side of real-engine runs (packages, toolchain, throwaway host dockerd per instance
+#   under /run/dind-init-INSTANCE, images cached in ${DIND_CACHE:-/var/cache/dind-init}), result
+#   rows (lib_result, lib_summary), the one CI rule (lib_in_ci), --help (lib_usage), traps
+#   (lib_traps), polling (lib_retry), and dind-init's events (lib_event_*, through events.py).
+# Never uses /var/run/docker.sock. docs/TESTING.md and docs/ENGINES.md describe the images.
 
 DIND_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIND_REPO=$(cd "$DIND_LIB_DIR/.." && pwd)
@@ -39,13 +18,12 @@ lib_err() { echo "[$LIB_TAG] ERROR: $*" >&2; }
 
 # ------------------------------------------------------------------ results
 
-# Every stage reports each of its tests with lib_result: a line `PASS|FAIL|SKIP  LABEL  (N s)
-# note` on stdout, and a row STATUS<TAB>STAGE<TAB>LABEL<TAB>SECONDS<TAB>NOTE appended to
-# $DIND_RESULTS when it is set (scripts/test.sh gives each stage its own file and sums them).
-# Under CI=true a SKIP is reported as a FAIL. lib_summary prints `TAG: N passed, M failed`.
+# lib_result STATUS LABEL SECONDS [NOTE]: `PASS|FAIL|SKIP  LABEL  (N s)  note`, and a row
+# STATUS<TAB>TAG<TAB>LABEL<TAB>SECONDS<TAB>NOTE in $DIND_RESULTS when set (scripts/test.sh sums
+# them). Under CI=true a SKIP is a FAIL. lib_summary: `TAG: N passed, M failed`.
 lib_in_ci() { case "${CI:-}" in [Tt][Rr][Uu][Ee] | 1 | [Yy][Ee][Ss]) return 0 ;; esac; return 1; }
 LIB_PASSED=0 LIB_FAILED=0 LIB_SKIPPED=0 LIB_RESULTS=()
-lib_result() { # STATUS LABEL SECONDS [NOTE]
+lib_result() {
     local st=$1 label=$2 secs=$3 note=${4:-} line
     if [ "$st" = SKIP ] && lib_in_ci; then st=FAIL note="skipped under CI=true: $note"; fi
     case "$st" in
@@ -67,16 +45,28 @@ lib_summary() {
     echo "$LIB_TAG: $LIB_PASSED passed, $LIB_FAILED failed"
     [ "$LIB_FAILED" -eq 0 ] && [ $((LIB_PASSED + LIB_SKIPPED)) -gt 0 ]
 }
+# lib_verdict RC LABEL T0 [NOTE]: lib_result PASS when RC is 0, else FAIL, timed since T0
+lib_verdict() { lib_result "$([ "$1" = 0 ] && echo PASS || echo FAIL)" "$2" "$(lib_since "$3")" "${4:-}"; }
 # lib_now: the wall clock in seconds (EPOCHREALTIME); lib_since T0 [DECIMALS]: seconds since T0
 lib_now() { echo "${EPOCHREALTIME/,/.}"; }
 lib_since() { awk -v a="$1" -v b="$(lib_now)" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, b - a }'; }
+lib_lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }   # A B: A < B (decimals)
+# lib_retry N DELAY CMD...: CMD until it succeeds, at most N tries DELAY seconds apart
+lib_retry() { # (locals prefixed: CMD must not see them)
+    local lr_n=$1 lr_d=$2 lr_i
+    shift 2
+    for ((lr_i = 1; ; lr_i++)); do "$@" && return 0; ((lr_i < lr_n)) || return 1; sleep "$lr_d"; done
+}
+lib_dead() { ! kill -0 "$1" 2>/dev/null; }   # PID: gone
+# lib_traps CLEANUP: CLEANUP on exit; INT and TERM exit 130 and 143 (so CLEANUP runs)
+# shellcheck disable=SC2064  # CLEANUP is a function name
+lib_traps() { trap "$1" EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; }
 
 # ------------------------------------------------------------------ dind-init's log
 
-# Lifecycle facts are events (src/events.vocab), read through scripts/events.py, never from the
-# prose: lib_event CMD LOG EVENT [FIELD] [--nth N|--last] [K=V...] (events.py --help). An unknown
-# or malformed event is an error (status 3, said on stderr), not "not found": a negative check is
-# lib_event_none, which fails on such a log too.
+# Lifecycle facts are events (src/events.vocab) read through scripts/events.py, never from prose:
+# lib_event CMD LOG EVENT [FIELD] [--nth N|--last] [K=V...] (events.py --help). An unknown or
+# malformed event is an error (status 3), so lib_event_none fails on such a log too.
 lib_event() { python3 "$DIND_LIB_DIR/events.py" "$@"; }
 lib_event_get() { lib_event get "$@"; }                     # LOG EVENT FIELD [...]: the value
 lib_event_has() { lib_event has "$@"; }                     # LOG EVENT [K=V...]
@@ -84,45 +74,31 @@ lib_event_t() { lib_event t "$@"; }                         # LOG EVENT [...]: i
 lib_event_msg() { lib_event msg "$@"; }                     # LOG EVENT [...]: its readable message
 lib_event_before() { lib_event before "$@"; }              # LOG EVENT1 EVENT2: EVENT1 came first
 lib_event_none() { [ "$(lib_event count "$@")" = 0 ]; }     # LOG EVENT [K=V...]: none (valid log)
-# User-facing messages (hints, warnings, errors) are text: dind-init's lines of a captured log
-# (`dind-init: +S.mmms LEVEL message`); TEXT is a fixed string.
+# User-facing messages (hints, warnings, errors) are text: `dind-init: +S.mmms LEVEL message`.
 lib_dind_lines() { grep -a '^dind-init: +' "$1"; }                          # FILE
 lib_dind_has() { lib_dind_lines "$1" | grep -qF -- "$2"; }                    # FILE TEXT
 lib_dind_msg() { # FILE TEXT [WIDTH]: the message of the first line with TEXT
     lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' | cut -c1-"${3:-100000}"
 }
 
-# The Debian suite of the base image, i.e. which inner engine the DinD image runs:
-#   bookworm  docker.io 20.10.24, containerd 1.6 (the default; the historical image names)
-#   trixie    docker.io 26.1, containerd 1.7 (the CLI is the separate package docker-cli)
-#   sid       docker.io 28.x, containerd 2.x (unstable: moves; docker-cli too)
-# (testing, unstable and forky are accepted as well.) Every image built from the base carries the
-# suite in its name (DIND_SUITE_TAG: empty for bookworm, "-SUITE" otherwise), so several engines
-# live side by side in one host daemon: dind-init-test/base:SUITE, dind-init/debian:test-SUITE.
-#
-# lib_suite SUITE: select SUITE: sets DIND_SUITE, DIND_SUITE_TAG, BASE_IMAGE, DIND_IMAGE and
-# DIND_BASE_PKGS (what the base image holds: the debootstrap --include list; its hash names the
-# cached tarball). From trixie on, docker.io no longer ships the docker CLI: that is docker-cli,
-# which docker.io only Recommends (debootstrap installs no Recommends).
+# lib_suite SUITE: the Debian suite of the base image, i.e. the inner engine (docs/ENGINES.md):
+# bookworm (default, docker.io 20.10), trixie (26.1), sid (28.x); testing, unstable, forky too.
+# Sets DIND_SUITE, DIND_SUITE_TAG (empty for bookworm, else -SUITE: in every image name),
+# BASE_IMAGE, DIND_IMAGE and DIND_BASE_PKGS (debootstrap --include; from trixie on the CLI is
+# docker-cli, which docker.io only Recommends).
 lib_suite() {
-    DIND_SUITE=$1
-    case "$DIND_SUITE" in
+    DIND_SUITE=$1 DIND_SUITE_TAG=-$1
+    case "$1" in
         bookworm) DIND_SUITE_TAG= ;;
-        trixie|forky|sid|testing|unstable) DIND_SUITE_TAG=-$DIND_SUITE ;;
-        *) lib_err "DIND_SUITE=$DIND_SUITE: not one of bookworm, trixie, forky, sid, testing, unstable"
-           DIND_SUITE_TAG=-$DIND_SUITE ;;
+        trixie|forky|sid|testing|unstable) ;;
+        *) lib_err "DIND_SUITE=$1: not one of bookworm, trixie, forky, sid, testing, unstable" ;;
     esac
     export DIND_SUITE
     BASE_IMAGE=dind-init-test/base:$DIND_SUITE
     DIND_IMAGE=dind-init/debian:test$DIND_SUITE_TAG
-    if [ -z "$DIND_SUITE_TAG" ]; then
-        DIND_BASE_PKGS=docker.io,iptables,ca-certificates,procps
-    else
-        DIND_BASE_PKGS=docker.io,docker-cli,iptables,ca-certificates,procps
-    fi
+    DIND_BASE_PKGS=docker.io,${DIND_SUITE_TAG:+docker-cli,}iptables,ca-certificates,procps
 }
-# At source time: DIND_SUITE (default bookworm); BASE_IMAGE, DIND_IMAGE, DIND_BASE_PKGS given in
-# the environment win.
+# At source time: DIND_SUITE (default bookworm); BASE_IMAGE, DIND_IMAGE, DIND_BASE_PKGS given win.
 lib_user_suite_vars=("${BASE_IMAGE:-}" "${DIND_IMAGE:-}" "${DIND_BASE_PKGS:-}")
 lib_suite "${DIND_SUITE:-bookworm}"
 BASE_IMAGE=${lib_user_suite_vars[0]:-$BASE_IMAGE}
@@ -135,28 +111,23 @@ INNER_TAR=$DIND_CACHE/inner.tar
 DIND_MIRROR=${DIND_MIRROR:-http://deb.debian.org/debian}
 DIND_RELEASE_BIN=$DIND_REPO/target/x86_64-unknown-linux-musl/release/dind-init
 
-# The docker CLI: the distribution's (docker.io) when installed. A newer CLI elsewhere in PATH
-# (e.g. /usr/local/bin) may insist on the buildx plugin for BuildKit builds.
+# The docker CLI: docker.io's when installed (a newer one may insist on buildx for BuildKit).
 lib_docker_cli() {
     if [ -x /usr/bin/docker ]; then DOCKER_CLI=/usr/bin/docker; else DOCKER_CLI=$(command -v docker); fi
 }
 lib_docker_cli
-
-# dk ARGS...: docker with a time-out. --foreground so that Ctrl-C still reaches the CLI.
+# dk ARGS...: docker with a time-out (DK_TIMEOUT, default 120 s); --foreground: Ctrl-C reaches it
 dk() {
     [ -n "${DOCKER_CLI:-}" ] || lib_docker_cli
     timeout --foreground -k 10 "${DK_TIMEOUT:-120}" "$DOCKER_CLI" "$@"
 }
-
 lib_is_root() { [ "$(id -u)" -eq 0 ]; }
-
-# lib_usage: the calling script's header comment (line 2 up to `set -uo`, shellcheck directives
-# left out): every script's --help
+# lib_usage: every script's --help, its header comment (line 2 up to `set -uo`, no shellcheck lines)
 lib_usage() { sed -n '2,/^set -uo/{/^# shellcheck /d;p}' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 # ------------------------------------------------------------------ host packages
 
-# lib_apt_install PKG...: apt-get install, waiting for a concurrent apt/dpkg to finish.
+# lib_apt_install PKG...: apt-get install, waiting for a concurrent apt/dpkg to finish
 lib_apt_install() {
     command -v apt-get >/dev/null || { lib_err "no apt-get: install $* by hand"; return 1; }
     lib_log "installing $*"
@@ -169,8 +140,7 @@ lib_apt_install() {
         || { lib_err "apt-get install $* failed"; return 1; }
 }
 
-# lib_static_elf FILE: FILE is an ELF executable with no program interpreter (statically
-# linked), for any architecture (ldd only reads the host's). Needs python3.
+# lib_static_elf FILE: an ELF executable without PT_INTERP (static), any architecture; python3
 lib_static_elf() {
     python3 - "$1" <<'PY'
 import struct, sys
@@ -185,16 +155,9 @@ sys.exit(0 if 3 not in types else 1)   # PT_INTERP
 PY
 }
 
-# lib_static BIN: true when BIN is a statically linked executable.
-lib_static() {
-    local out
-    out=$(LC_ALL=C ldd "$1" 2>&1)
-    case "$out" in *"not a dynamic executable"*|*"statically linked"*) return 0 ;; esac
-    return 1
-}
+# lib_static BIN: a statically linked executable (ldd)
+lib_static() { case "$(LC_ALL=C ldd "$1" 2>&1)" in *"not a dynamic executable"*|*"statically linked"*) return 0 ;; esac; return 1; }
 
-# lib_install_deps [EXTRA-PKG...]: what the real-engine scripts need. Idempotent, quiet when
-# everything is there.
 # lib_arm64_emulation: qemu-user-static and binfmt-support installed, binfmt_misc mounted and its
 # qemu-aarch64 entry enabled with the F flag (the interpreter opened at registration, so arm64
 # binaries run in chroots and new mount namespaces too). A fresh machine has binfmt_misc
@@ -210,29 +173,21 @@ lib_arm64_emulation() {
     grep -q '^flags:.*F' "$f" || { lib_err "binfmt qemu-aarch64 lacks the F flag (fix_binary)"; return 1; }
 }
 
+# lib_install_deps [EXTRA-PKG...]: what the real-engine scripts need; quiet when all is there
 lib_install_deps() {
-    local want=() c
+    local want=() c i
     # A docker.io install may be running in the background: wait for dpkg to be done with it.
-    local i
     for ((i = 0; i < 900; i++)); do
         fuser /var/lib/dpkg/lock-frontend >/dev/null 2>&1 || break
         ((i % 30 == 0)) && lib_log "waiting for a running apt/dpkg to finish"
         sleep 1
     done
-    command -v dockerd >/dev/null || want+=(docker.io)
-    command -v runc >/dev/null || want+=(runc)
-    command -v containerd >/dev/null || want+=(containerd)
-    command -v iptables >/dev/null || want+=(iptables)
-    command -v debootstrap >/dev/null || want+=(debootstrap)
-    command -v python3 >/dev/null || want+=(python3)
-    command -v setsid >/dev/null || want+=(util-linux)
-    command -v script >/dev/null || want+=(bsdutils)
-    command -v fuser >/dev/null || want+=(psmisc)
-    command -v timeout >/dev/null || want+=(coreutils)
-    command -v tar >/dev/null || want+=(tar)
-    command -v shellcheck >/dev/null || want+=(shellcheck)
-    if ! { [ -x /bin/busybox ] && lib_static /bin/busybox; }; then want+=(busybox-static); fi
-    for c in "$@"; do want+=("$c"); done
+    for c in dockerd=docker.io runc=runc containerd=containerd iptables=iptables debootstrap=debootstrap \
+        python3=python3 setsid=util-linux script=bsdutils fuser=psmisc timeout=coreutils tar=tar shellcheck=shellcheck; do
+        command -v "${c%%=*}" >/dev/null || want+=("${c#*=}")
+    done
+    { [ -x /bin/busybox ] && lib_static /bin/busybox; } || want+=(busybox-static)
+    want+=("$@")
     [ ${#want[@]} -eq 0 ] && return 0
     lib_apt_install "${want[@]}" || return 1
     lib_docker_cli
@@ -240,8 +195,7 @@ lib_install_deps() {
 
 # ------------------------------------------------------------------ capabilities
 
-# lib_missing_caps: names (lower case, no CAP_ prefix) of the capabilities the kernel knows
-# (0..cap_last_cap) that our bounding set lacks. Empty when nothing is missing.
+# lib_missing_caps: the capabilities the kernel knows that our bounding set lacks (lower case)
 lib_missing_caps() {
     local names=(chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap
         linux_immutable net_bind_service net_broadcast net_admin net_raw ipc_lock ipc_owner
@@ -261,9 +215,10 @@ lib_missing_caps() {
 
 # ------------------------------------------------------------------ the throwaway host dockerd
 
-# lib_host_start INSTANCE: start (or take over a stale one of) the throwaway dockerd INSTANCE.
-# Sets DIND_HOST_RUN, DIND_HOST_SOCK, DIND_HOST_LOG, DIND_HOST_PID and exports DOCKER_HOST.
-# Holds a lock on the instance, so two runs of the same instance fail fast instead of fighting.
+# lib_host_start INSTANCE: start (or take over a stale one of) the throwaway dockerd INSTANCE:
+# own data root, exec root, pid file, socket; --bridge=none --iptables=false; a capability-
+# dropping runtime wrapper when the bounding set lacks some. Sets DIND_HOST_RUN, DIND_HOST_SOCK,
+# DIND_HOST_LOG, DIND_HOST_PID, exports DOCKER_HOST. Locks the instance: a second run fails fast.
 lib_host_start() {
     local inst=${1:?lib_host_start: INSTANCE}
     DIND_HOST_INSTANCE=$inst
@@ -288,9 +243,7 @@ lib_host_start() {
         tr '\0' ' ' <"/proc/$old/cmdline" | grep -q -- "--exec-root $exec_root "; then
         lib_log "stopping stale host dockerd ($inst) pid $old left by an earlier run"
         kill -TERM "$old" 2>/dev/null
-        local i
-        for ((i = 0; i < 200; i++)); do [ -d "/proc/$old" ] || break; sleep 0.1; done
-        kill -KILL "$old" 2>/dev/null
+        lib_retry 200 0.1 lib_dead "$old" || kill -KILL "$old" 2>/dev/null
     fi
     rm -f "$DIND_HOST_SOCK" "$pidfile"
 
@@ -325,13 +278,14 @@ lib_host_start() {
     setsid dockerd "${args[@]}" </dev/null >"$DIND_HOST_LOG" 2>&1 {DIND_HOST_LOCK_FD}>&- &
     DIND_HOST_PID=$!
     export DOCKER_HOST=unix://$DIND_HOST_SOCK
-    local i
+    local i t0
+    t0=$(lib_now)
     for ((i = 0; i < 600; i++)); do
         if [ -S "$DIND_HOST_SOCK" ] && DK_TIMEOUT=5 dk version >/dev/null 2>&1; then
-            lib_log "host dockerd '$inst' ready (pid $DIND_HOST_PID) after $((i / 10)).$((i % 10)) s"
+            lib_log "host dockerd '$inst' ready (pid $DIND_HOST_PID) after $(lib_since "$t0") s"
             return 0
         fi
-        kill -0 "$DIND_HOST_PID" 2>/dev/null || break
+        lib_dead "$DIND_HOST_PID" && break
         sleep 0.1
     done
     lib_err "host dockerd '$inst' did not come up; its log:"
@@ -347,12 +301,7 @@ lib_host_stop() {
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         lib_log "stopping host dockerd '$DIND_HOST_INSTANCE' (pid $pid)"
         kill -TERM "$pid" 2>/dev/null
-        local i
-        for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            lib_err "host dockerd did not stop in 30 s: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null
-        fi
+        lib_retry 300 0.1 lib_dead "$pid" || { lib_err "host dockerd did not stop in 30 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null; }
         wait "$pid" 2>/dev/null
     fi
     if [ -n "${DIND_HOST_LOCK_FD:-}" ]; then
@@ -367,10 +316,8 @@ lib_host_log_tail() { tail -n "${1:-30}" "${DIND_HOST_LOG:-/dev/null}" 2>/dev/nu
 
 # ------------------------------------------------------------------ binary
 
-# lib_toolchain: cargo, and the targets and components rust-toolchain.toml names (x86_64 and
-# aarch64 musl; clippy, rustfmt). rustup installs them by itself on the first `cargo build`,
-# except with RUSTUP_AUTO_INSTALL=0; `rustup toolchain install` (rustup >= 1.28) or `rustup
-# target add` / `rustup component add` then does it here.
+# lib_toolchain: cargo, and what rust-toolchain.toml names (x86_64 and aarch64 musl; clippy,
+# rustfmt), installed here in case RUSTUP_AUTO_INSTALL=0 keeps rustup from doing it itself.
 lib_toolchain() {
     export PATH="$HOME/.cargo/bin:$PATH"
     command -v cargo >/dev/null || { lib_err "cargo is missing: install Rust with rustup (https://rustup.rs) first"; return 1; }
@@ -386,16 +333,14 @@ lib_toolchain() {
         { lib_err "cannot install the musl targets, clippy and rustfmt: rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl; rustup component add clippy rustfmt"; return 1; }
 }
 
-# lib_build_binary: sets DIND_BIN. DIND_BIN given: used as it is (no build).
+# lib_build_binary: cargo build --release; sets DIND_BIN (given: used as it is, no build)
 lib_build_binary() {
     if [ -n "${DIND_BIN:-}" ]; then
         [ -x "$DIND_BIN" ] || { lib_err "DIND_BIN=$DIND_BIN is not an executable"; return 1; }
         return 0
     fi
     lib_toolchain || return 1
-    local cargo
-    cargo=$(command -v cargo) || { lib_err "cargo is missing: install Rust (rustup) first"; return 1; }
-    (cd "$DIND_REPO" && "$cargo" build --release --locked -q) || { lib_err "cargo build --release failed"; return 1; }
+    (cd "$DIND_REPO" && cargo build --release --locked -q) || { lib_err "cargo build --release failed"; return 1; }
     DIND_BIN=$DIND_RELEASE_BIN
     [ -x "$DIND_BIN" ] || { lib_err "$DIND_BIN missing after the build"; return 1; }
     lib_static "$DIND_BIN" || { lib_err "$DIND_BIN is not static"; return 1; }
@@ -405,18 +350,15 @@ lib_build_binary() {
 
 lib_hash() { printf '%s' "$*" | sha256sum | cut -c1-12; }
 
-# lib_debootstrap_script: the debootstrap script for DIND_SUITE. bookworm's debootstrap
-# (1.0.128+nmu2+deb12u2) already has trixie, testing and unstable as symlinks to its generic `sid`
-# script; a suite it does not know (forky, an older debootstrap) gets that script explicitly
-# (debootstrap's 4th argument). Prints the path, or nothing when debootstrap knows the suite.
+# lib_debootstrap_script: prints debootstrap's generic `sid` script for a suite it does not know
+# (forky, an older debootstrap), or nothing
 lib_debootstrap_script() {
     local dir=/usr/share/debootstrap/scripts
     [ -e "$dir/$DIND_SUITE" ] && return 0
     [ -e "$dir/sid" ] && echo "$dir/sid"
 }
 
-# lib_rootfs_check ROOT: the engine's pieces are in the rootfs (dockerd, the docker CLI,
-# containerd, runc, both iptables backends); prints the versions, for the log.
+# lib_rootfs_check ROOT: the engine's pieces are in the rootfs; prints their versions
 lib_rootfs_check() {
     local root=$1 b missing=()
     for b in dockerd docker containerd containerd-shim-runc-v2 runc iptables iptables-legacy iptables-nft ps; do
@@ -428,7 +370,7 @@ lib_rootfs_check() {
     echo
 }
 
-# lib_base_rootfs: the debootstrap tarball, built once and cached. Prints its path.
+# lib_base_rootfs: prints the path of the debootstrap tarball (minbase + DIND_BASE_PKGS), cached
 lib_base_rootfs() {
     local key tar root script log t0 versions
     key=$(lib_hash "$DIND_SUITE $DIND_BASE_PKGS minbase")
@@ -458,7 +400,7 @@ lib_base_rootfs() {
     echo "$tar"
 }
 
-# lib_base_image: BASE_IMAGE in the current daemon, imported from the cached tarball.
+# lib_base_image: BASE_IMAGE (dind-init-test/base:SUITE), imported from the cached tarball
 lib_base_image() {
     local tar key have
     tar=$(lib_base_rootfs) || return 1
@@ -467,18 +409,14 @@ lib_base_image() {
     [ "$have" = "$key" ] && return 0
     lib_log "importing $tar as $BASE_IMAGE"
     local t0=$SECONDS
-    DK_TIMEOUT=600 dk import \
-        -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        -c "LABEL dind-init-test.rootfs=$key" \
-        -c 'CMD ["bash"]' \
-        "$tar" "$BASE_IMAGE" >/dev/null || { lib_err "docker import of $tar failed"; return 1; }
+    DK_TIMEOUT=600 dk import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        -c "LABEL dind-init-test.rootfs=$key" -c 'CMD ["bash"]' "$tar" "$BASE_IMAGE" >/dev/null ||
+        { lib_err "docker import of $tar failed"; return 1; }
     lib_log "imported $BASE_IMAGE in $((SECONDS - t0)) s"
 }
 
-# lib_inner_image: INNER_IMAGE (static busybox, ~2 MB) in the current daemon, and saved as
-# $INNER_TAR for `docker load` inside the DinD containers. The tar is made once per busybox binary
-# (label dind-init-test.busybox = its hash) and shared by every instance: a daemon that lacks the
-# image loads the tar, so all of them hold the very same image.
+# lib_inner_image: INNER_IMAGE (static busybox) and $INNER_TAR for `docker load` inside DinD
+# containers; made once per busybox binary (its hash), so every instance holds the same image
 lib_inner_image() {
     local bb=/bin/busybox key have
     lib_static "$bb" || { lib_err "$bb is not static (install busybox-static)"; return 1; }
@@ -491,11 +429,10 @@ lib_inner_image() {
     fi
     local root a
     root=$(mktemp -d) || return 1
-    mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/proc" "$root/sys" "$root/dev"
+    mkdir -p "$root"/{bin,tmp,etc,proc,sys,dev}
     cp "$bb" "$root/bin/busybox"
     for a in $("$bb" --list); do [ "$a" = busybox ] || ln -s busybox "$root/bin/$a"; done
-    echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
-    echo 'root:x:0:' >"$root/etc/group"
+    echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd" && echo 'root:x:0:' >"$root/etc/group"
     chmod 1777 "$root/tmp"
     lib_log "importing static busybox as $INNER_IMAGE"
     tar --numeric-owner -C "$root" -c . | dk import \
@@ -509,9 +446,7 @@ lib_inner_image() {
         && echo "$key" >"$INNER_TAR.key" || { rm -f "$INNER_TAR.$$.tmp"; lib_err "docker save $INNER_IMAGE failed"; return 1; }
 }
 
-# lib_build IMAGE CONTEXT DOCKER-BUILD-ARGS...: docker build, quiet unless it fails.
-# BuildKit (built into dockerd, no buildx needed with the docker.io CLI): it only builds the stages
-# the target needs and only sends the files the Dockerfile COPYs.
+# lib_build IMAGE CONTEXT DOCKER-BUILD-ARGS...: docker build (BuildKit, offline), quiet unless it fails
 lib_build() {
     local image=$1 ctx=$2 out
     shift 2
@@ -523,41 +458,30 @@ lib_build() {
     fi
 }
 
-# lib_dind_image: SCRATCH_IMAGE (docker/Dockerfile, --target prebuilt: FROM scratch with only
-# /dind-init, from the binary built on the host) and DIND_IMAGE (docker/debian.Dockerfile on the
-# base image, taking /dind-init from SCRATCH_IMAGE). Needs DIND_BIN (lib_build_binary).
+# lib_dind_image: SCRATCH_IMAGE (docker/Dockerfile --target prebuilt: only /dind-init, DIND_BIN)
+# and DIND_IMAGE (docker/debian.Dockerfile on the base image)
 lib_dind_image() {
     [ -n "${DIND_BIN:-}" ] || lib_build_binary || return 1
-    local ctx
+    local ctx rc rel=target/x86_64-unknown-linux-musl/release
     ctx=$(mktemp -d) || return 1
-    mkdir -p "$ctx/target/x86_64-unknown-linux-musl/release"
-    cp "$DIND_BIN" "$ctx/target/x86_64-unknown-linux-musl/release/dind-init"
-    lib_build "$SCRATCH_IMAGE" "$ctx" -f "$DIND_REPO/docker/Dockerfile" --target prebuilt || { rm -rf "$ctx"; return 1; }
+    mkdir -p "$ctx/bin/$rel" "$ctx/empty" && cp "$DIND_BIN" "$ctx/bin/$rel/dind-init" &&
+        lib_build "$SCRATCH_IMAGE" "$ctx/bin" -f "$DIND_REPO/docker/Dockerfile" --target prebuilt &&
+        lib_build "$DIND_IMAGE" "$ctx/empty" -f "$DIND_REPO/docker/debian.Dockerfile" \
+            --build-arg "BASE=$BASE_IMAGE" --build-arg "DIND_INIT_IMAGE=$SCRATCH_IMAGE"
+    rc=$?
     rm -rf "$ctx"
-    ctx=$(mktemp -d) || return 1
-    lib_build "$DIND_IMAGE" "$ctx" -f "$DIND_REPO/docker/debian.Dockerfile" \
-        --build-arg "BASE=$BASE_IMAGE" --build-arg "DIND_INIT_IMAGE=$SCRATCH_IMAGE" || { rm -rf "$ctx"; return 1; }
-    rm -rf "$ctx"
+    return $rc
 }
 
-lib_all_images() {
-    lib_build_binary && lib_base_image && lib_inner_image && lib_dind_image
-}
+lib_all_images() { lib_build_binary && lib_base_image && lib_inner_image && lib_dind_image; }
 
 # ------------------------------------------------------------------ the Docker SDK for Python
 
-# An image with python3 and the Docker SDK for Python on top of DIND_IMAGE, built offline:
-# lib_py_image IMAGE BUILD-LOG. Its /usr/local/bin/sdk-check.py prints DOCKER_HOST and
-# TESTCONTAINERS_HOST_OVERRIDE, loads /images/inner.tar through the SDK, runs INNER_IMAGE's
-# `echo sdk-ok` (prints `result=sdk-ok`) and `versions: ...`. `docker.from_env()` follows
-# DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, so the same script checks TLS clients.
 PY_CACHE=${PY_CACHE:-$DIND_CACHE/python${DIND_SUITE_TAG:-}}
 
-# lib_apt_fetch DIR PKG...: download PKG and whatever the base image lacks of its dependencies into
-# DIR, resolved by the host's apt against the base image's dpkg status (no container, no network
-# inside: the image is then built with --network none). When the base image's suite is not the
-# host's (DIND_SUITE=trixie on a bookworm host), apt reads that suite's package lists from a
-# private state directory (PY_CACHE/apt) instead of the host's.
+# lib_apt_fetch DIR PKG...: PKG and what the base image lacks of its dependencies, downloaded into
+# DIR by the host's apt against the base image's dpkg status (the image build has no network);
+# for another suite than the host's, with that suite's lists in PY_CACHE/apt
 lib_apt_fetch() {
     local dir=$1 status=$PY_CACHE/status host_suite
     shift
@@ -585,9 +509,8 @@ lib_apt_fetch() {
     rm -rf "$dir/partial" "$dir/lock"
 }
 
-# lib_py_deps: python3 .debs and the Docker SDK for Python, cached in PY_CACHE (keyed by the base
-# rootfs): the SDK's wheels from PyPI (`pip download docker`), or when PyPI cannot be reached,
-# Debian's python3-docker. Sets PY_VERSION, PY_DEBS (dir), PY_WHEELS (dir or empty), PY_SDK_SOURCE.
+# lib_py_deps: python3 .debs and the Docker SDK for Python (PyPI's wheels, else Debian's
+# python3-docker), cached in PY_CACHE; sets PY_VERSION, PY_DEBS, PY_WHEELS (or empty), PY_SDK_SOURCE
 # shellcheck disable=SC2034 # PY_SDK_SOURCE is read by the scripts that source this file
 lib_py_deps() {
     local key
@@ -623,7 +546,10 @@ lib_py_deps() {
     fi
 }
 
-lib_py_image() { # IMAGE BUILD-LOG
+# lib_py_image IMAGE BUILD-LOG: DIND_IMAGE + python3 + the Docker SDK, offline. Its
+# /usr/local/bin/sdk-check.py prints DOCKER_HOST, TESTCONTAINERS_HOST_OVERRIDE, loads inner.tar,
+# runs `echo sdk-ok` (`result=sdk-ok`) and prints `versions: ...`; docker.from_env() follows TLS.
+lib_py_image() {
     local image=$1 buildlog=$2
     lib_py_deps || return 1
     local ctx
@@ -663,8 +589,7 @@ EOF
     return $rc
 }
 
-# lib_wait_quiet MINUTES LOAD: for benchmarks, wait until the 1-minute load average is below
-# LOAD, at most MINUTES in all over every call of the run (nothing to do when MINUTES is empty).
+# lib_wait_quiet MINUTES LOAD: (bench) until the load average is below LOAD, at most MINUTES in all
 LIB_QUIET_DEADLINE=
 lib_wait_quiet() {
     [ -n "$1" ] || return 0

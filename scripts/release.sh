@@ -1,22 +1,16 @@
 #!/usr/bin/env bash
-# The release artifacts: static dind-init binaries for x86_64 and aarch64 (musl), named by
-# version and architecture, and their SHA256SUMS, in dist/.
+# The release artifacts in dist/: static dind-init binaries for x86_64 and aarch64 (musl), named by
+# version and architecture, and their SHA256SUMS.
 # Owns: dist/ (the release artefacts) and its reproducibility check.
 #
 #   scripts/release.sh            # dist/dind-init-VERSION-{x86_64,aarch64}-linux-musl, SHA256SUMS
 #   sudo scripts/release.sh --check
 #
-# Reproducible: the build runs with the source and cargo-home paths remapped
-# (--remap-path-prefix) in its own target directory (target/dist-build), so the same commit
-# gives the same bytes wherever it is checked out. --check (a stage of scripts/test.sh) shows
-# it: dist/ from this tree, then again from a fresh clone of HEAD in another directory, and the
-# two SHA256SUMS must be equal; then the container images: docker/Dockerfile's `dist` stage built
-# for linux/amd64 and linux/arm64 (each with the right binary, checked by its ELF machine), and
-# the arm64 image run under qemu-user emulation (`dind-init --version`).
-#
-# Works offline on a fresh machine: it installs the musl targets (rustup) and, for --check, the
-# Debian packages it needs (qemu-user-static, binfmt-support); no C cross toolchain (rust-lld
-# links aarch64).
+# Reproducible: paths remapped (--remap-path-prefix), own target dir (target/dist-build). --check
+# (a stage of scripts/test.sh): dist/ from this tree and from a fresh clone elsewhere must have
+# equal SHA256SUMS; --version; cargo package; docker/Dockerfile's `dist` stage for linux/amd64 and
+# linux/arm64 (ELF machine checked), the arm64 one run under qemu-user. Offline; installs the musl
+# targets and, for --check, qemu-user-static and binfmt-support.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 export LC_ALL=C
@@ -49,7 +43,7 @@ build_dist() {
 }
 
 if [ "${1:-}" != --check ]; then
-    [ $# -eq 0 ] || { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
+    [ $# -eq 0 ] || { lib_usage; exit 2; }
     lib_toolchain || exit 1
     build_dist "$DIND_REPO" "$DIND_REPO/dist" || exit 1
     echo "dist/ ($VERSION, commit $(git rev-parse --short=12 HEAD)):"
@@ -61,9 +55,7 @@ fi
 
 WORK=$(mktemp -d /tmp/dind-init-release.XXXXXX)
 cleanup() { lib_host_stop; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+lib_traps cleanup
 
 t0=$(lib_now)
 if lib_toolchain && build_dist "$DIND_REPO" "$DIND_REPO/dist"; then
@@ -76,35 +68,26 @@ fi
 
 t0=$(lib_now)
 git clone -q "$DIND_REPO" "$WORK/elsewhere/dind-init" && build_dist "$WORK/elsewhere/dind-init" "$WORK/dist2"
-if cmp -s dist/SHA256SUMS "$WORK/dist2/SHA256SUMS"; then
-    lib_result PASS "reproducible: a fresh clone elsewhere gives the same bytes" "$(lib_since "$t0")" "$(cut -c1-16 dist/SHA256SUMS | tr '\n' ' ')"
-else
-    lib_result FAIL "reproducible: a fresh clone elsewhere gives the same bytes" "$(lib_since "$t0")" \
-        "$(diff dist/SHA256SUMS "$WORK/dist2/SHA256SUMS" | tr '\n' ' ' | cut -c1-300)"
-fi
+if cmp -s dist/SHA256SUMS "$WORK/dist2/SHA256SUMS"; then rc=0 note=$(cut -c1-16 dist/SHA256SUMS | tr '\n' ' ')
+else rc=1 note=$(diff dist/SHA256SUMS "$WORK/dist2/SHA256SUMS" | tr '\n' ' ' | cut -c1-300); fi
+lib_verdict $rc "reproducible: a fresh clone elsewhere gives the same bytes" "$t0" "$note"
 
 t0=$(lib_now)
 v=$(dist/dind-init-"$VERSION"-x86_64-linux-musl --version)
-case "$v" in
-    "dind-init $VERSION (commit $(git rev-parse --short=12 HEAD), x86_64-unknown-linux-musl)") lib_result PASS "--version says version, commit and target" "$(lib_since "$t0")" "$v" ;;
-    *) lib_result FAIL "--version says version, commit and target" "$(lib_since "$t0")" "$v" ;;
-esac
+[ "$v" = "dind-init $VERSION (commit $(git rev-parse --short=12 HEAD), x86_64-unknown-linux-musl)" ]
+lib_verdict $? "--version says version, commit and target" "$t0" "$v"
 
-# The crate people can install (`cargo install dind-init --target x86_64-unknown-linux-musl`
-# once published): `cargo package` packs it and builds the packed copy.
+# The crate people can install: `cargo package` packs it and builds the packed copy.
 t0=$(lib_now)
-if out=$(cargo package --locked --allow-dirty 2>&1); then
-    lib_result PASS "cargo package (builds the packed crate)" "$(lib_since "$t0")" "$(cargo package --list --allow-dirty 2>/dev/null | wc -l) files"
-else
-    lib_result FAIL "cargo package (builds the packed crate)" "$(lib_since "$t0")" "$(tail -n 3 <<<"$out" | tr '\n' ' ')"
-fi
+if out=$(cargo package --locked --allow-dirty 2>&1); then rc=0 note="$(cargo package --list --allow-dirty 2>/dev/null | wc -l) files"
+else rc=1 note=$(tail -n 3 <<<"$out" | tr '\n' ' '); fi
+lib_verdict $rc "cargo package (builds the packed crate)" "$t0" "$note"
 
-# The images, both platforms, offline: docker/Dockerfile's `dist` stage takes the binary for
-# TARGETARCH from dist/.
+# The images, both platforms, offline: docker/Dockerfile's `dist` stage takes dist/'s binary.
 images() {
     lib_arm64_emulation || return 1
     lib_host_start "${RELEASE_INSTANCE:-release}" || return 1
-    local ctx=$WORK/ctx plat arch want img cfg
+    local ctx=$WORK/ctx plat arch want img cfg machine out
     mkdir -p "$ctx/dist" && cp dist/dind-init-* "$ctx/dist/" || return 1
     for plat in amd64 arm64; do
         img=dind-init:$VERSION-$plat
@@ -118,23 +101,15 @@ images() {
         # the binary in the image: its ELF machine (x86-64 62, AArch64 183)
         cfg=$(dk create "$img" 2>/dev/null) && dk cp "$cfg:/dind-init" "$WORK/bin-$plat" >/dev/null 2>&1
         dk rm "$cfg" >/dev/null 2>&1
-        want=62
-        [ "$plat" = arm64 ] && want=183
-        local machine
+        want=62 && [ "$plat" = arm64 ] && want=183
         machine=$(python3 -c 'import struct,sys; print(struct.unpack_from("<H", open(sys.argv[1],"rb").read(), 18)[0])' "$WORK/bin-$plat" 2>/dev/null)
-        if [ "$arch" = "linux/$plat" ] && [ "$machine" = "$want" ]; then
-            lib_result PASS "image linux/$plat holds the $plat binary" "$(lib_since "$t0")" "$img: $arch, ELF machine $machine"
-        else
-            lib_result FAIL "image linux/$plat holds the $plat binary" "$(lib_since "$t0")" "$img: $arch, ELF machine '$machine'"
-        fi
+        [ "$arch" = "linux/$plat" ] && [ "$machine" = "$want" ]
+        lib_verdict $? "image linux/$plat holds the $plat binary" "$t0" "$img: $arch, ELF machine '$machine'"
     done
     t0=$(lib_now)
-    local out
     out=$(dk run --rm --platform linux/arm64 "dind-init:$VERSION-arm64" --version 2>&1)
-    case "$out" in
-        *"aarch64-unknown-linux-musl"*) lib_result PASS "the arm64 image runs under emulation" "$(lib_since "$t0")" "$out" ;;
-        *) lib_result FAIL "the arm64 image runs under emulation" "$(lib_since "$t0")" "$(head -c 300 <<<"$out")" ;;
-    esac
+    grep -q aarch64-unknown-linux-musl <<<"$out"
+    lib_verdict $? "the arm64 image runs under emulation" "$t0" "$(head -c 300 <<<"$out")"
 }
 if lib_is_root; then
     images || lib_result FAIL "container images" 0 "set-up failed (packages or the host dockerd)"

@@ -1,61 +1,26 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2154  # ALL, NAME, DESC, INSTANCE, WORK, LABEL, PFX: set by the caller
-# The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh). Source it after
-# scripts/lib.sh; it defines functions and variables only (nothing runs at source time).
-# Owns: the scenario framework (selection, set-up, per-scenario dirs, PASS/FAIL/SKIP, clean-up)
-#   and the helpers every scenario uses (run_c, wait_log/wait_event, ev/no_ev, clean_stop,
-#   no_sigkill).
-#
-# The caller sets, before scenario_args:
-#   LIB_TAG          the tag of the output lines (`e2e`, `e2e-field`), as for lib.sh
-#   ALL              the scenario ids, in run order
-#   NAME, DESC       associative arrays id -> short name, id -> one-line description
-#   SCENARIO_FN      prefix of the scenario functions: id N runs function ${SCENARIO_FN}N
-# and, before scenario_main:
-#   INSTANCE         the host dockerd instance (lib_host_start)
-#   WORK             where each scenario's files go: WORK/ID-NAME (emptied at the start)
-#   LABEL, PFX       label (KEY=RUNID) and name prefix of everything a scenario creates
-#   SETUP_DEPS       extra host packages for lib_install_deps (optional)
-#   FAIL_TAIL, HOST_TAIL   lines of each captured file / of the host dockerd's log shown on a
-#                    failure (default 15, 10)
-#
-#   scenario_args "$@"   --help (the script's header comment), --list, or ids / names -> SELECTED
-#   scenario_main        the run below; its status is the script's (non-zero on any failure)
-#
-# The run: not root -> every scenario skipped loudly; traps stop the containers and the host
-# dockerd on exit, INT and TERM; set-up (lib.sh: packages, binary, host dockerd, images; leftovers
-# of a killed earlier run removed); then each scenario in WORK/ID-NAME, one line each:
-# `PASS|FAIL|SKIP  ID name  (N s)  note`; on a failure what it captured and the host dockerd's log
-# tail; the host dockerd is stopped, and the last line is `TAG: N passed, M failed`. Under CI=true
-# (or 1, yes) a skip is a failure.
-#
-# For the scenarios (each returns 0 pass, 1 fail, 2 skip; runs with D set to its directory):
-#   fail MSG / skip MSG          set FAILMSG / SKIPMSG, return 1 / 2; NOTE: the PASS line's note
-#   ev / no_ev FILE EVENT [K=V...], clean_stop FILE, no_sigkill FILE   event checks (fail)
-#   now, since T0 [DECIMALS]     EPOCHREALTIME, seconds since T0 (1 decimal by default)
-#   run_c NAME ARGS...           docker run, output in D/NAME.{out,err,rc,time}; RC, DUR
-#   start_c NAME ARGS...         docker run -d; C: the container
-#   daemon_c NAME                start_c of a daemon-mode DIND_IMAGE with /var/lib/docker on a
-#                                volume and the inner image mounted, waited until healthy
-#   check_rc NAME WANT, check_out NAME TEXT, logs C FILE, volume NAME
-#   novolume_image IMAGE         dind-init on the base image, without VOLUME /var/lib/docker
-#   wait_log C TEXT SECONDS, wait_event C EVENT SECONDS [K=V...], wait_healthy C SECONDS
-#   INNER_MOUNT, LOAD            the docker run arguments mounting inner.tar, the command loading it
+# shellcheck disable=SC2154,SC2034  # ALL, NAME, ...: set by the caller; STOP, CODE, ...: for it
+# The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh, e2e-service.sh). Source
+# it after lib.sh; functions and variables only.
+# Owns: selection (--help, --list, ids or names), set-up (packages, binary, host dockerd INSTANCE,
+#   images; a killed earlier run's leftovers removed), each scenario in WORK/ID-NAME, its row
+#   `PASS|FAIL|SKIP  ID name  (N s)  note` (on a failure what it captured and the host dockerd's
+#   log tail), clean-up on exit, INT and TERM; not root: every scenario skipped loudly.
+# The caller sets LIB_TAG, ALL (ids in order), NAME and DESC (id -> name, description),
+#   SCENARIO_FN (id N runs ${SCENARIO_FN}N), then calls scenario_args "$@"; then INSTANCE, WORK,
+#   LABEL (KEY=RUNID) and PFX (of everything a scenario creates), optional SETUP_DEPS, FAIL_TAIL,
+#   HOST_TAIL, and calls scenario_main (its status is the script's).
+# A scenario returns 0 pass, 1 fail (fail MSG), 2 skip (skip MSG); NOTE is its row's note; D is
+#   its directory. Helpers: ev/no_ev FILE EVENT [K=V...], clean_stop, no_sigkill (events);
+#   run_c, start_c, daemon_c, stop_c (containers); check_rc, check_out, logs, volume;
+#   wait_for, wait_log, wait_event, wait_healthy; novolume_image; INNER_MOUNT and LOAD (inner.tar).
 
-SELECTED=()
-D=          # the current scenario's log directory
-FAILMSG=
-SKIPMSG=
-NOTE=
+SELECTED=() D='' FAILMSG='' SKIPMSG='' NOTE=''
 INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
-# shellcheck disable=SC2034  # for the scenarios
 LOAD='docker load -q -i /images/inner.tar >/dev/null'
 
-
-# ------------------------------------------------------------------ arguments
-
-# scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (all of ALL
-# when none), an unknown one: exit 2.
+# scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (default:
+# ALL), an unknown one: exit 2
 scenario_args() {
     local a n found
     SC_IDW=2 SC_NAMEW=0
@@ -67,11 +32,7 @@ scenario_args() {
     for a in "$@"; do
         case "$a" in
             -h|--help) lib_usage; exit 0 ;;
-            --list)
-                for n in "${ALL[@]}"; do
-                    printf '%-*s  %-*s  %s\n' "$SC_IDW" "$n" "$SC_NAMEW" "${NAME[$n]}" "${DESC[$n]}"
-                done
-                exit 0 ;;
+            --list) for n in "${ALL[@]}"; do printf '%-*s  %-*s  %s\n' "$SC_IDW" "$n" "$SC_NAMEW" "${NAME[$n]}" "${DESC[$n]}"; done; exit 0 ;;
         esac
         found=
         for n in "${ALL[@]}"; do
@@ -82,12 +43,8 @@ scenario_args() {
     [ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${ALL[@]}")
 }
 
-# ------------------------------------------------------------------ reporting
-
 # result STATUS ID SECONDS [NOTE]: lib_result with the id and name in aligned columns
-result() {
-    lib_result "$1" "$(printf '%-*s %-*s' "$SC_IDW" "$2" "$SC_NAMEW" "${NAME[$2]}")" "$3" "${4:-}"
-}
+result() { lib_result "$1" "$(printf '%-*s %-*s' "$SC_IDW" "$2" "$SC_NAMEW" "${NAME[$2]}")" "$3" "${4:-}"; }
 
 skip_all() { # REASON
     local n
@@ -96,10 +53,8 @@ skip_all() { # REASON
     echo "$LIB_TAG: ======================================================================"
     for n in "${SELECTED[@]}"; do result SKIP "$n" 0 "$1"; done
 }
-
-# show what a failed scenario captured: dind-init's own lines, then each file's tail, then the
-# host dockerd's log tail
-show_failure() { # DIR
+# show_failure DIR: dind-init's lines and the tail of each captured file, the host dockerd's log
+show_failure() {
     local f
     for f in "$1"/*; do
         { [ -f "$f" ] && [ -s "$f" ]; } || continue
@@ -114,9 +69,10 @@ show_failure() { # DIR
     lib_host_log_tail "${HOST_TAIL:-10}" | cut -c1-300 | sed 's/^/    | /'
 }
 
-# ------------------------------------------------------------------ helpers for scenarios
-
 fail() { FAILMSG=$*; return 1; }
+skip() { SKIPMSG=$*; return 2; }
+now() { lib_now; }
+since() { lib_since "$@"; }
 # dind-init's events (lib_event_*): ev FILE EVENT [K=V...]: FILE has one; no_ev: it has none
 ev() { lib_event_has "$@" || fail "$(basename "$1"): no event {${*:2}}"; }
 no_ev() { lib_event_none "$@" || fail "$(basename "$1"): event {${*:2}}: $(lib_event_msg "$@" | cut -c1-120)"; }
@@ -130,23 +86,16 @@ no_sigkill() {
         no_ev "$1" $e || { FAILMSG="SIGKILL needed: $FAILMSG"; return 1; }
     done
 }
-skip() { SKIPMSG=$*; return 2; }
-now() { lib_now; }
-since() { lib_since "$@"; }
 
-# run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME), stdout -> D/NAME.out,
-# stderr (dind-init's and dockerd's log) -> D/NAME.err, status -> RC and D/NAME.rc, wall time ->
-# DUR and D/NAME.time.
+# run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME): D/NAME.out, D/NAME.err
+# (dind-init's and dockerd's log), status RC and D/NAME.rc, wall time DUR and D/NAME.time
 run_c() {
     local n=$1 t0
     shift
     t0=$(now)
     dk run --label "$LABEL" --name "$PFX-$n" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null
-    RC=$?
-    DUR=$(since "$t0" 2)
-    echo "$RC" >"$D/$n.rc"
-    echo "$DUR" >"$D/$n.time"
-    return 0
+    RC=$? DUR=$(since "$t0" 2)
+    echo "$RC" >"$D/$n.rc"; echo "$DUR" >"$D/$n.time"; return 0
 }
 
 # start_c NAME DOCKER-RUN-ARGS...: docker run -d, labelled, named PFX-NAME; sets C
@@ -157,8 +106,8 @@ start_c() {
     dk run -d --label "$LABEL" --name "$C" "$@" >/dev/null 2>"$D/$n.run.err" || fail "docker run -d $n failed: $(head -c 300 "$D/$n.run.err")"
 }
 
-# daemon_c NAME: daemon mode (no command), /var/lib/docker on the volume PFX-NAME, inner.tar
-# mounted; returns once `dind-init health` answers 0. Sets C.
+# daemon_c NAME: start_c in daemon mode, /var/lib/docker on the volume PFX-NAME, inner.tar
+# mounted, until `dind-init health` answers 0
 daemon_c() {
     local vol
     vol=$(volume "$1") || { fail "docker volume create failed"; return 1; }
@@ -166,24 +115,30 @@ daemon_c() {
     wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "the daemon never answered"; return 1; }
 }
 
+# stop_c C LOG [DOCKER-STOP-ARGS...]: docker stop; STOP (seconds it took), CODE (exit code), LOG
+stop_c() {
+    local t0
+    t0=$(now)
+    DK_TIMEOUT=60 dk stop "${@:3}" "$1" >/dev/null || { fail "docker stop failed"; return 1; }
+    STOP=$(since "$t0" 2) CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
+    logs "$1" "$2"
+}
+
 check_rc() { # NAME WANT
     local got
     got=$(cat "$D/$1.rc" 2>/dev/null)
     [ "$got" = "$2" ] || fail "$1: exit status $got, expected $2"
 }
-
 check_out() { # NAME TEXT: stdout is exactly TEXT
-    local got
-    got=$(cat "$D/$1.out")
-    [ "$got" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"
+    [ "$(cat "$D/$1.out")" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"
 }
+logs() { DK_TIMEOUT=60 dk logs "$1" >"$2" 2>&1; }   # C FILE: stdout + stderr of C
 
-# logs C FILE: docker logs (stdout + stderr) of C into FILE
-logs() { DK_TIMEOUT=60 dk logs "$1" >"$2" 2>&1; }
-
+# wait_for SECONDS CMD...: until CMD succeeds, every 0.25 s
+wait_for() { lib_retry $(($1 * 4)) 0.25 "${@:2}"; }
 # wait_logs C SECONDS CMD...: until CMD, reading `docker logs C`, succeeds (once C has stopped:
-# one last look); wait_log C TEXT SECONDS: until they contain TEXT (the command's own output);
-# wait_event C EVENT SECONDS [K=V...]: until dind-init logged that event
+# one last look); wait_log C TEXT SECONDS: until they contain TEXT; wait_event C EVENT SECONDS
+# [K=V...]: until dind-init logged that event
 wait_logs() {
     local c=$1 n=$2 i
     shift 2
@@ -197,7 +152,7 @@ wait_logs() {
 wait_log() { wait_logs "$1" "$3" grep -qF -- "$2"; }
 wait_event() { wait_logs "$1" "$3" lib_event has - "$2" "${@:4}"; }
 
-# wait_healthy C SECONDS: until `dind-init health` inside C answers 0
+# wait_healthy C SECONDS: until `dind-init health` in C answers 0 (not while C is stopped)
 wait_healthy() {
     local i
     for ((i = 0; i < $2 * 4; i++)); do
@@ -208,8 +163,8 @@ wait_healthy() {
     return 1
 }
 
-# novolume_image IMAGE: builds IMAGE, dind-init on the base image without VOLUME /var/lib/docker
-# (so the data root is on the container's overlayfs); its log in D/build.log
+# novolume_image IMAGE: dind-init on the base image without VOLUME /var/lib/docker (the data
+# root on overlayfs); its build log in D/build.log
 novolume_image() {
     local ctx rc
     ctx=$(mktemp -d) || return 1
@@ -225,34 +180,29 @@ EOF
     [ $rc -eq 0 ] || fail "building $1 (no VOLUME /var/lib/docker) failed"
 }
 
-# volume NAME: a named volume on the host daemon, removed at the end of the scenario
+# volume NAME / network NAME: a named volume / network on the host daemon, removed afterwards
 volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
+network() { dk network create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
 
 # remove_labelled LABEL: the host daemon's containers, volumes and networks labelled LABEL
-# (KEY or KEY=VALUE), removed
+# shellcheck disable=SC2086  # the ids
 remove_labelled() {
     local ids
     ids=$(DK_TIMEOUT=30 dk ps -aq --filter "label=$1" 2>/dev/null)
-    # shellcheck disable=SC2086
     [ -n "$ids" ] && DK_TIMEOUT=90 dk rm -fv $ids >/dev/null 2>&1
     ids=$(DK_TIMEOUT=30 dk volume ls -q --filter "label=$1" 2>/dev/null)
-    # shellcheck disable=SC2086
     [ -n "$ids" ] && DK_TIMEOUT=60 dk volume rm -f $ids >/dev/null 2>&1
     ids=$(DK_TIMEOUT=30 dk network ls -q --filter "label=$1" 2>/dev/null)
-    # shellcheck disable=SC2086
     [ -n "$ids" ] && DK_TIMEOUT=60 dk network rm $ids >/dev/null 2>&1
     return 0
 }
-
 cleanup_containers() { remove_labelled "$LABEL"; }
 
 # ------------------------------------------------------------------ the run
 
-# Traps run inside whatever redirections the interrupted command had (often >/dev/null): they
-# write to the script's own stdout/stderr, saved by scenario_main in SC_OUT and SC_ERR.
-scenario_cleanup() {
-    { cleanup_containers; lib_host_stop; } 1>&"$SC_OUT" 2>&"$SC_ERR"
-}
+# Traps run inside the interrupted command's redirections: they write to the script's own
+# stdout/stderr, saved by scenario_main in SC_OUT and SC_ERR.
+scenario_cleanup() { { cleanup_containers; lib_host_stop; } 1>&"$SC_OUT" 2>&"$SC_ERR"; }
 
 scenario_signal() { # STATUS NAME
     {
@@ -265,21 +215,16 @@ scenario_signal() { # STATUS NAME
 }
 
 # scenario_setup: packages, binary, host dockerd INSTANCE, images; what a killed earlier run of
-# this instance left (the instance lock says none is running) removed.
+# this instance left removed (the instance lock says none is running)
 scenario_setup() {
     local t0=$SECONDS
-    lib_install_deps ${SETUP_DEPS[@]+"${SETUP_DEPS[@]}"} || return 1
-    lib_build_binary || return 1
-    lib_host_start "$INSTANCE" || return 1
-    lib_base_image || return 1
-    lib_inner_image || return 1
-    lib_dind_image || return 1
+    lib_install_deps ${SETUP_DEPS[@]+"${SETUP_DEPS[@]}"} && lib_build_binary && lib_host_start "$INSTANCE" &&
+        lib_base_image && lib_inner_image && lib_dind_image || return 1
     remove_labelled "${LABEL%%=*}"
     echo "$LIB_TAG: set-up done in $((SECONDS - t0)) s (binary $DIND_BIN, $(stat -c %s "$DIND_BIN") bytes; host dockerd $(dk version -f '{{.Server.Version}}'), image $DIND_IMAGE, inner $INNER_IMAGE)"
 }
 
-# scenario_run ID: the scenario in WORK/ID-NAME, its result line, on a failure what it captured
-# (its locals are prefixed: a scenario's own variables must not shadow them)
+# scenario_run ID: the scenario in WORK/ID-NAME and its row (locals prefixed: not to be shadowed)
 scenario_run() {
     local sc_id=$1 sc_t0 sc_rc sc_secs
     D=$WORK/$sc_id-${NAME[$sc_id]}

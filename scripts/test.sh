@@ -7,18 +7,11 @@
 #   sudo scripts/test.sh --list        # the stages
 #   sudo scripts/test.sh e2e-sid demo  # some stages, by name
 #
-# One runner for all stages. Each stage reports every test it ran through lib.sh's lib_result:
-# a `PASS|FAIL|SKIP  label  (N s)  note` line, and a row in target/test-results/STAGE.tsv
-# (STATUS, stage, label, seconds, note). This script sums those files: the last line is
-# `tests: N passed, M failed`, and the exit status is 0 only when nothing failed. A stage that
-# exits non-zero without a failed row counts as one failure. Under CI=true a skip is a failure.
-# Needs root; installs what it needs (Debian packages, the musl targets); images are built
-# offline (debootstrap + docker import) and cached in ${DIND_CACHE:-/var/cache/dind-init}.
-#
-# The engines: every real-engine scenario runs on the oldest (bookworm's docker.io 20.10) and
-# the newest Debian ships (sid: 28.x today); trixie's (26.1, what the ready-made image installs)
-# runs a representative set and the docker:dind service scenarios. `scripts/test.sh --all-engines`
-# runs the whole matrix on every engine (not in CI: about 20 minutes more).
+# Each stage reports its tests with lib_result (lib.sh) into target/test-results/STAGE.tsv; the
+# last line is `tests: N passed, M failed`, the status 0 only when nothing failed (a stage that
+# exits non-zero without a failed row counts one). Under CI=true a skip is a failure. Needs root.
+# Engines: the whole matrix on bookworm (20.10) and sid (newest), a representative set and the
+# service scenarios on trixie (26.1); --all-engines: the whole matrix everywhere (not in CI).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 export LC_ALL=C
@@ -29,38 +22,28 @@ export LIB_TAG=test
 
 RESULTS=$DIND_REPO/target/test-results
 ALL_ENGINES=0
-# The representative set on the engine in the middle: start-up, exit codes, the stop, restarts,
-# cgroup containment, restart policies, the stop budget.
+# The representative set on trixie: start-up, exit codes, the stop, restarts, cgroups, policies
 E2E_REPRESENTATIVE=(1 5 6 7 12 13 15)
 FIELD_REPRESENTATIVE=(F1 F3 H2 H8 H9)
 
 # ------------------------------------------------------------------ the stages
 
 s_setup() { # the toolchain (and its musl targets) and the host packages every stage needs
-    local t0
+    local t0 rc=1 note=''
     t0=$(lib_now)
-    if lib_toolchain && lib_install_deps; then
-        lib_result PASS "rustup targets and host packages" "$(lib_since "$t0")" "$(cargo --version 2>/dev/null), $(docker --version 2>/dev/null)"
-    else
-        lib_result FAIL "rustup targets and host packages" "$(lib_since "$t0")"
-    fi
+    lib_toolchain && lib_install_deps && rc=0 note="$(cargo --version 2>/dev/null), $(docker --version 2>/dev/null)"
+    lib_verdict "$rc" "rustup targets and host packages" "$t0" "$note"
     lib_summary
 }
 
 s_build() { # the static release binaries, both architectures
-    local t0 target bin out
+    local t0 target bin rc note
     for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
-        t0=$(lib_now)
-        bin=target/$target/release/dind-init
-        if ! cargo build --release --locked --target "$target"; then
-            lib_result FAIL "cargo build --release --target $target" "$(lib_since "$t0")"
-            continue
-        fi
-        if lib_static_elf "$bin"; then
-            lib_result PASS "cargo build --release --target $target" "$(lib_since "$t0")" "$(stat -c %s "$bin") bytes, static"
-        else
-            lib_result FAIL "cargo build --release --target $target" "$(lib_since "$t0")" "$bin is not a static executable"
-        fi
+        t0=$(lib_now) bin=target/$target/release/dind-init rc=1 note=''
+        if ! cargo build --release --locked --target "$target"; then :
+        elif lib_static_elf "$bin"; then rc=0 note="$(stat -c %s "$bin") bytes, static"
+        else note="$bin is not a static executable"; fi
+        lib_verdict "$rc" "cargo build --release --target $target" "$t0" "$note"
     done
     lib_summary
 }
@@ -91,18 +74,14 @@ s_cargo_test() {
 }
 
 # s_lint: clippy (warnings and undocumented unsafe blocks denied), rustfmt, shellcheck on every
-# shell script (default severity; scripts/.shellcheckrc says which checks are off, and why) and
-# the unit tests of scripts/ (events.py); a row each, with the first lines of what failed.
+# shell script (scripts/.shellcheckrc) and the unit tests of scripts/; a row each
 lint_row() { # LABEL CMD...
     local label=$1 t0 out
     shift
     t0=$(lib_now)
-    if out=$("$@" 2>&1); then
-        lib_result PASS "$label" "$(lib_since "$t0")"
-    else
-        echo "$out" | tail -n 40
-        lib_result FAIL "$label" "$(lib_since "$t0")" "$(echo "$out" | grep -m1 -E 'error|warning|FAIL|SC[0-9]+|Diff' | cut -c1-160)"
-    fi
+    if out=$("$@" 2>&1); then lib_result PASS "$label" "$(lib_since "$t0")"; return; fi
+    echo "$out" | tail -n 40
+    lib_result FAIL "$label" "$(lib_since "$t0")" "$(echo "$out" | grep -m1 -E 'error|warning|FAIL|SC[0-9]+|Diff' | cut -c1-160)"
 }
 lint_shell_files() { # every tracked shell script: *.sh, or a #!...sh first line
     local f
@@ -122,11 +101,8 @@ s_lint() {
     lib_summary
 }
 
-# The same tests for aarch64, run under qemu-user (binfmt): the unit tests, and the binary as
-# PID 1 of a namespace with the fake dockerd. Two tests are left out, by name: qemu-user renumbers
-# real-time signals between emulated and native processes (it keeps host real-time signals for
-# itself), so an emulated dind-init forwarding SIGRTMIN+N to a native command cannot be checked
-# under emulation; they run natively above. Fewer fuzzing cases: emulation is ~20x slower.
+# The same tests for aarch64 under qemu-user, fewer fuzzing cases (~20x slower). Left out: two
+# tests of SIGRTMIN+N forwarding, which qemu-user renumbers (they run natively above).
 s_cargo_test_aarch64() {
     lib_arm64_emulation || return 1
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUNNER=qemu-aarch64-static PROPTEST_CASES=200 \
@@ -140,29 +116,23 @@ s_service() { DIND_SUITE=$1 scripts/e2e-service.sh; }            # SUITE
 s_examples() { scripts/examples.sh; }
 
 s_demo() { # the README's first command, from a fresh clone of HEAD
-    local t0 dir rc
+    local t0 dir rc note
     t0=$(lib_now)
     dir=$(mktemp -d /tmp/dind-init-demo.XXXXXX)
     if ! git clone -q "$DIND_REPO" "$dir/repo"; then
         lib_result FAIL "scripts/demo.sh from a fresh clone" "$(lib_since "$t0")" "git clone failed"
-        rm -rf "$dir"
-        lib_summary
-        return
-    fi
-    (cd "$dir/repo" && DIND_RESULTS="" LIB_TAG=demo scripts/demo.sh) 2>&1 | tee "$dir/demo.log"
-    rc=${PIPESTATUS[0]}
-    if [ "$rc" = 0 ] && grep -qx hello "$dir/demo.log"; then
-        lib_result PASS "scripts/demo.sh from a fresh clone of $(git rev-parse --short HEAD)" "$(lib_since "$t0")" "printed hello, exit 0"
     else
-        lib_result FAIL "scripts/demo.sh from a fresh clone of $(git rev-parse --short HEAD)" "$(lib_since "$t0")" "exit $rc"
+        (cd "$dir/repo" && DIND_RESULTS="" LIB_TAG=demo scripts/demo.sh) 2>&1 | tee "$dir/demo.log"
+        rc=${PIPESTATUS[0]}; note="exit $rc"
+        [ "$rc" = 0 ] && grep -qx hello "$dir/demo.log" && note="printed hello, exit 0" || rc=1
+        lib_verdict "$rc" "scripts/demo.sh from a fresh clone of $(git rev-parse --short HEAD)" "$t0" "$note"
     fi
     rm -rf "$dir"
     lib_summary
 }
 
 s_release() { scripts/release.sh --check; }                      # reproducible dist/
-# The lab picks its images' suite from V2LAB_SUITE: lib.sh's exported DIND_SUITE (bookworm) must
-# not reach it (CI run 17: the trixie lab built a bookworm base with trixie's package list).
+# The lab picks its suite from V2LAB_SUITE: lib.sh's exported DIND_SUITE must not reach it.
 s_lab() { env -u DIND_SUITE "$@" scripts/v2-lab.sh; }             # VAR=VALUE...
 
 # name|description|function [args]
@@ -224,15 +194,10 @@ for s in "${SELECTED[@]}"; do
     # shellcheck disable=SC2086  # fn holds the function and its arguments
     (export DIND_RESULTS=$file LIB_TAG=$name; $fn)
     rc=$?
-    p=$(grep -c '^PASS' "$file") f=$(grep -c '^FAIL' "$file") k=$(grep -c '^SKIP' "$file")
-    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-        printf 'FAIL\t%s\t%s\t%s\t%s\n' "$name" "the stage" "$((SECONDS - t0))" "exited $rc before reporting a failed test" >>"$file"
-        f=1
-    fi
-    if [ "$((p + f + k))" = 0 ]; then
-        printf 'FAIL\t%s\t%s\t%s\t%s\n' "$name" "the stage" "$((SECONDS - t0))" "ran no test" >>"$file"
-        f=1
-    fi
+    p=$(grep -c '^PASS' "$file") f=$(grep -c '^FAIL' "$file") k=$(grep -c '^SKIP' "$file") why=''
+    [ "$rc" != 0 ] && [ "$f" = 0 ] && why="exited $rc before reporting a failed test"
+    [ -z "$why" ] && [ "$((p + f + k))" = 0 ] && why="ran no test"
+    [ -n "$why" ] && { printf 'FAIL\t%s\t%s\t%s\t%s\n' "$name" "the stage" "$((SECONDS - t0))" "$why" >>"$file"; f=1; }
     total_passed=$((total_passed + p)) total_failed=$((total_failed + f)) total_skipped=$((total_skipped + k))
     status=PASS
     [ "$f" -gt 0 ] && status=FAIL
