@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark: dind-init side by side with the other ways to start Docker-in-Docker, on each inner
-# engine (Debian bookworm's Docker 20.10, trixie's 26.1, sid's 28.5), in one run.
+# Benchmark: dind-init beside the other ways to start Docker-in-Docker, on each inner engine
+# (Debian bookworm's Docker 20.10, trixie's 26.1, sid's 28.5), in one run. Its report is
+# docs/BENCHMARKS.md, which says what every figure measures.
 # Owns: the benchmark runs (figures, entrypoints compared); bench/benchlib.py parses and reports.
 #
 #   sudo scripts/bench.sh                         # every figure, every engine
@@ -10,65 +11,42 @@
 #
 # Options:
 #   -n N               rounds of the main figures and of TLS (default 5)
-#   --stop-rounds N    rounds of the stops with inner containers, stopn and stopcmp (default 3;
-#                      50 containers are slow)
+#   --stop-rounds N    rounds of the stops with inner containers, stopn and stopcmp (default 3)
 #   --engines LIST     bookworm,trixie,sid (default all three; comma- or space-separated)
 #   --figures LIST     main,stopn,tls,stopcmp (default all): leave some out for a quick look
 #   --stop-sizes LIST  inner containers per stop (default 1,10,50)
 #   --stopcmp-sizes LIST  inner containers of the stopcmp figure (default 10,50,100)
-#   --stop-eps LIST    entrypoints of the stops with inner containers
-#                      (default dind-init,wrapdocker,docker-dind)
-#   --stop-eps-first LIST  entrypoints added for the first size only (default moby-dind: it
-#                      behaves as wrapdocker does, the command is PID 1; "" for none)
+#   --stop-eps LIST    entrypoints of the stops with inner containers (default dind-init,wrapdocker,docker-dind)
+#   --stop-eps-first LIST  entrypoints added for the first size only (default moby-dind; "" for none)
 #   --idle SECONDS     PID 1's idle window in figure 4 (default 10)
 #   --wait-quiet [MIN] before every figure of a round, wait until the 1-minute load average is
 #                      below --quiet-load (default 1.0), at most MIN minutes in all (default 30)
-#   -o FILE            the markdown report (default target/bench.md; raw TSV and logs in
-#                      target/bench/)
+#   -o FILE            the markdown report (default target/bench.md; raw TSV and logs in target/bench/)
 #   --keep-host        leave the throwaway host dockerd running
 #
-# Entrypoints (the same image per engine, with every entrypoint in /usr/local/bin):
-#   dind-init           default: it starts containerd itself, then dockerd --containerd
-#   dind-init-dockerd   DIND_CONTAINERD_BY=dockerd: dockerd's managed containerd
-#   wrapdocker          jpetazzo's wrapdocker (scripts/bench/wrapdocker)
-#   moby-dind           moby's hack/dind + `dockerd & until docker info; do sleep 1; done; exec "$@"`
-#   docker-dind         docker:dind's entrypoint (scripts/bench/dockerd-entrypoint-tls), given
-#                       `dockerd --host=unix:///var/run/docker.sock` (as actions-runner-controller
-#                       runs docker:dind): no TCP port, like the other columns; its TLS service
-#                       way is the tls figure
-#   dockerd             dockerd alone as the entrypoint: the limit
-#   dockerd-ctrd        containerd first, then `dockerd --containerd` (scripts/bench/dockerd-ctrd):
-#                       the limit on engines whose managed containerd costs a second (26.x)
-# The last three run no command ("daemon mode"): their time to ready is dockerd's first
-# "API listen on" line.
-#
-# Figures, per engine and entrypoint (main: -n rounds):
-#  1. time to ready: `docker run` (host clock) -> the command starts (it prints `date +%s.%N`)
-#  2. readiness overhead: dockerd's "API listen on" log line -> the command starts
-#  3. the whole `docker run --rm --privileged IMAGE true`
-#  4. `docker stop` of a container running `sleep infinity`, its exit code, and whether the inner
-#     dockerd shut down cleanly; PID 1's resident memory, CPU time, context switches while idle
-# stopn (--stop-rounds): `docker stop` of the DinD container with 1, 10, 50 running inner
-#     containers (busybox, SIGTERM handled): time, exit code, clean or not, the inner containers'
-#     last recorded state
-# stopcmp (--stop-rounds): dind-init only, 10, 50, 100 inner containers in one DinD container:
-#     the inner daemon's own parallel stop of all of them (`docker stop $(docker ps -q)` through
-#     docker exec, timed inside the container), `docker start` of the same containers, then the
-#     outer `docker stop` (timed on the host): the two times, their ratio (issue 19: <= 1.2),
-#     clean or not, and whether dind-init's SIGKILL step for inner processes ran
-# tls (-n rounds): dind-init and the docker:dind-style entrypoint as a service with
-#     DOCKER_TLS_CERTDIR=/certs and ="": `docker run -d` -> a client on the host gets
-#     `GET /version` over tcp://IP:2376 (client certificates) or :2375; the certificates' time
-# and the sizes of dind-init (x86_64, aarch64), tini and dumb-init.
-# Not part of the test command. Needs root; installs what it needs (docker.io, python3, ...).
-# Starts its own host dockerd (instance BENCH_INSTANCE, default "bench"): never uses
-# /var/run/docker.sock.
+# Entrypoints (the same image per engine, every entrypoint in /usr/local/bin): dind-init;
+# dind-init-dockerd (DIND_CONTAINERD_BY=dockerd); wrapdocker (bench/wrapdocker); moby-dind
+# (hack/dind + `dockerd & until docker info; do sleep 1; done; exec "$@"`); docker-dind
+# (bench/dockerd-entrypoint-tls given `dockerd --host=unix:///var/run/docker.sock`); the limits
+# dockerd (alone) and dockerd-ctrd (bench/dockerd-ctrd: containerd, then dockerd --containerd).
+# The last three run no command: their time to ready is dockerd's first "API listen on" line.
+# Figures: main (1. time to ready, 2. readiness overhead, 3. `docker run --rm ... true`,
+# 4. `docker stop` and PID 1's idle cost), stopn (`docker stop` with inner containers), stopcmp
+# (issue 19: the outer stop against the inner daemon's parallel stop), tls (a service over TCP,
+# with and without TLS), and the binaries' sizes.
+# Not part of the test command. Needs root; installs what it needs. Starts its own host dockerd
+# (instance BENCH_INSTANCE, default "bench"): never uses /var/run/docker.sock.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$PATH"
 export DIND_CACHE="${DIND_CACHE:-/var/cache/dind-init}"
+# The shared helpers: deps, the throwaway host dockerd, the offline base images per suite,
+# dind-init's events (scripts/lib.sh).
+export LIB_TAG=bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$ROOT/scripts/lib.sh"
 
 N=5
 STOP_ROUNDS=3
@@ -86,19 +64,17 @@ KEEP_HOST=0
 INSTANCE=${BENCH_INSTANCE:-bench}
 CMDLINE="scripts/bench.sh${*:+ $*}"
 
-list() { echo "${1//,/ }"; }
-
+usage_error() { echo "bench.sh: $*" >&2; exit 2; }
+oneof() { local w=$1; shift; [[ " $* " == *" $w "* ]]; }   # WORD LIST...
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) N=${2:?-n needs a number}; shift 2 ;;
         -n*) N=${1#-n}; shift ;;
         --stop-rounds) STOP_ROUNDS=${2:?--stop-rounds needs a number}; shift 2 ;;
-        --engines) read -r -a ENGINES <<<"$(list "${2:?--engines needs a list}")"; shift 2 ;;
-        --figures) read -r -a FIGURES <<<"$(list "${2:?--figures needs a list}")"; shift 2 ;;
-        --stop-sizes) read -r -a STOP_SIZES <<<"$(list "${2:?--stop-sizes needs a list}")"; shift 2 ;;
-        --stopcmp-sizes) read -r -a STOPCMP_SIZES <<<"$(list "${2:?--stopcmp-sizes needs a list}")"; shift 2 ;;
-        --stop-eps) read -r -a STOP_EPS <<<"$(list "${2:?--stop-eps needs a list}")"; shift 2 ;;
-        --stop-eps-first) read -r -a STOP_EPS_FIRST <<<"$(list "${2?--stop-eps-first needs a list}")"; shift 2 ;;
+        # --engines LIST -> ENGINES=(...), --stop-eps-first LIST -> STOP_EPS_FIRST=(...), ...
+        --engines|--figures|--stop-sizes|--stopcmp-sizes|--stop-eps|--stop-eps-first)
+            [ "$1" = --stop-eps-first ] && : "${2?$1 needs a list}" || : "${2:?$1 needs a list}"
+            v=${1#--} && v=${v^^} && read -r -a "${v//-/_}" <<<"${2//,/ }"; shift 2 ;;
         -o) OUT=${2:?-o needs a file}; shift 2 ;;
         --idle) IDLE=${2:?--idle needs seconds}; shift 2 ;;
         --wait-quiet)
@@ -106,36 +82,26 @@ while [ $# -gt 0 ]; do
         --quiet-load) QUIET_LOAD=${2:?--quiet-load needs a number}; shift 2 ;;
         --keep-host) KEEP_HOST=1; shift ;;
         -h|--help) lib_usage; exit 0 ;;
-        *) echo "bench.sh: unknown argument: $1 (see -h)" >&2; exit 2 ;;
+        *) usage_error "unknown argument: $1 (see -h)" ;;
     esac
 done
-[[ $N =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: -n wants a positive number, not '$N'" >&2; exit 2; }
-[[ $STOP_ROUNDS =~ ^[0-9]+$ ]] || { echo "bench.sh: --stop-rounds wants a number, not '$STOP_ROUNDS'" >&2; exit 2; }
-[[ $IDLE =~ ^[0-9]+$ ]] || { echo "bench.sh: --idle wants whole seconds, not '$IDLE'" >&2; exit 2; }
-for e in "${ENGINES[@]}"; do
-    case "$e" in bookworm|trixie|sid) ;; *) echo "bench.sh: --engines: '$e' is not bookworm, trixie or sid" >&2; exit 2 ;; esac
-done
-for f in "${FIGURES[@]}"; do
-    case "$f" in main|stopn|tls|stopcmp) ;; *) echo "bench.sh: --figures: '$f' is not main, stopn, tls or stopcmp" >&2; exit 2 ;; esac
-done
-for s in "${STOP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --stop-sizes: '$s'" >&2; exit 2; }; done
-for s in "${STOPCMP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --stopcmp-sizes: '$s'" >&2; exit 2; }; done
+[[ $N =~ ^[1-9][0-9]*$ ]] || usage_error "-n wants a positive number, not '$N'"
+[[ $STOP_ROUNDS =~ ^[0-9]+$ ]] || usage_error "--stop-rounds wants a number, not '$STOP_ROUNDS'"
+[[ $IDLE =~ ^[0-9]+$ ]] || usage_error "--idle wants whole seconds, not '$IDLE'"
+for e in "${ENGINES[@]}"; do oneof "$e" bookworm trixie sid || usage_error "--engines: '$e' is not bookworm, trixie or sid"; done
+for f in "${FIGURES[@]}"; do oneof "$f" main stopn tls stopcmp || usage_error "--figures: '$f' is not main, stopn, tls or stopcmp"; done
+for s in "${STOP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || usage_error "--stop-sizes: '$s'"; done
+for s in "${STOPCMP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || usage_error "--stopcmp-sizes: '$s'"; done
 for e in "${STOP_EPS[@]}" "${STOP_EPS_FIRST[@]}"; do
-    case "$e" in dind-init|dind-init-dockerd|wrapdocker|moby-dind|docker-dind) ;;
-        *) echo "bench.sh: --stop-eps: '$e' is not one of dind-init dind-init-dockerd wrapdocker moby-dind docker-dind" >&2; exit 2 ;;
-    esac
+    oneof "$e" dind-init dind-init-dockerd wrapdocker moby-dind docker-dind ||
+        usage_error "--stop-eps: '$e' is not one of dind-init dind-init-dockerd wrapdocker moby-dind docker-dind"
 done
-[ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (it starts its own dockerd)" >&2; exit 2; }
-want() { case " ${FIGURES[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+lib_is_root || usage_error "needs root (it starts its own dockerd)"
+want() { oneof "$1" "${FIGURES[@]}"; }
 [ "$STOP_ROUNDS" -gt 0 ] || read -r -a FIGURES <<<"$(printf '%s\n' "${FIGURES[@]}" | grep -vx 'stopn\|stopcmp' | tr '\n' ' ')"
 
 BENCH=$ROOT/scripts/bench
-
-# The shared helpers: deps, the throwaway host dockerd with its runtime wrapper, the offline
-# base images per suite, dind-init's log (scripts/lib.sh).
-export LIB_TAG=bench
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$ROOT/scripts/lib.sh"
+TOOLS=(wrapdocker dind dockerd-entrypoint-tls dockerd-ctrd)   # the other entrypoints, in the image
 docker() { command "$DOCKER_CLI" "$@"; }
 py() { python3 "$BENCH/benchlib.py" "$@"; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "NA"; else printf "%.6f\n", a - b }'; }
@@ -153,7 +119,6 @@ T_START=$SECONDS
 
 # ------------------------------------------------------------------ set-up
 
-# shellcheck disable=SC2119  # no extra packages
 lib_install_deps || exit 1
 mkdir -p "$WORK" "$(dirname "$OUT")" || exit 1
 rm -rf "$LOGS" "$WORK/certs"; mkdir -p "$LOGS" "$WORK/certs"
@@ -168,14 +133,11 @@ BIN_ARM=$ROOT/target/aarch64-unknown-linux-musl/release/dind-init
     echo "bench: WARNING: cargo build --target aarch64-unknown-linux-musl failed: no aarch64 size" >&2
 
 NET=
+# shellcheck disable=SC2086  # one id per word
 cleanup() {
     local ids
-    ids=$(docker ps -aq --filter "name=^$PFX-" 2>/dev/null)
-    # shellcheck disable=SC2086  # one id per word
-    [ -n "$ids" ] && docker rm -fv $ids >/dev/null 2>&1
-    ids=$(docker volume ls -q --filter "name=^$PFX-" 2>/dev/null)
-    # shellcheck disable=SC2086
-    [ -n "$ids" ] && docker volume rm $ids >/dev/null 2>&1
+    ids=$(docker ps -aq --filter "name=^$PFX-" 2>/dev/null); [ -n "$ids" ] && docker rm -fv $ids >/dev/null 2>&1
+    ids=$(docker volume ls -q --filter "name=^$PFX-" 2>/dev/null); [ -n "$ids" ] && docker volume rm $ids >/dev/null 2>&1
     [ -n "$NET" ] && docker network rm "$NET" >/dev/null 2>&1
     rm -rf "$WORK/certs"
     if [ "$KEEP_HOST" = 0 ]; then lib_host_stop; fi
@@ -188,11 +150,10 @@ lib_host_start "$INSTANCE" || exit 1
 BENCH_EXEC_ROOT=$DIND_HOST_RUN/exec
 lib_inner_image || exit 1
 
-# bench_image: for the current suite (lib_suite), IMG[suite] = the base image + .debs of what
-# docker:dind's entrypoint needs beyond it (openssl for the certificates, iproute2 for
-# `ip -oneline address`; fetched once per base rootfs with lib_apt_fetch, installed with dpkg
-# offline) + dind-init, wrapdocker, hack/dind, dockerd-entrypoint-tls and dockerd-ctrd in
-# /usr/local/bin, docker:dind's legacy-iptables directory, VOLUME /var/lib/docker.
+# bench_image: IMG[suite] for the current suite (lib_suite): the base image + .debs of what
+# docker:dind's entrypoint needs beyond it (openssl, iproute2; fetched once per base rootfs,
+# installed offline) + dind-init and TOOLS in /usr/local/bin, docker:dind's legacy-iptables
+# directory, VOLUME /var/lib/docker.
 declare -A IMG
 bench_image() {
     lib_base_image || return 1
@@ -219,9 +180,9 @@ bench_image() {
     mkdir -p "$ctx/debs"
     cp "$cache"/debs/*.deb "$ctx/debs/" 2>/dev/null
     cp "$BIN" "$ctx/dind-init"
-    cp "$BENCH/wrapdocker" "$BENCH/dind" "$BENCH/dockerd-entrypoint-tls" "$BENCH/dockerd-ctrd" "$ctx/"
-    chmod 0755 "$ctx/dind-init" "$ctx/wrapdocker" "$ctx/dind" "$ctx/dockerd-entrypoint-tls" "$ctx/dockerd-ctrd"
-    cat >"$ctx/Dockerfile" <<EOF
+    cp "${TOOLS[@]/#/$BENCH/}" "$ctx/"
+    chmod 0755 "$ctx/dind-init" "${TOOLS[@]/#/$ctx/}"
+    cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM $BASE_IMAGE
 COPY debs /tmp/debs
 # dpkg -i in passes: each pass configures what the next one's Pre-Depends need
@@ -232,10 +193,10 @@ RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5;
     mkdir -p /usr/local/sbin/.iptables-legacy; \
     for b in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do \
         ln -s "/usr/sbin/\$b-legacy" "/usr/local/sbin/.iptables-legacy/\$b"; done
-COPY dind-init wrapdocker dind dockerd-entrypoint-tls dockerd-ctrd /usr/local/bin/
+COPY dind-init ${TOOLS[*]} /usr/local/bin/
 VOLUME /var/lib/docker
 ENTRYPOINT ["dind-init"]
-EOF
+DOCKERFILE
     lib_build "$img" "$ctx" || { rm -rf "$ctx"; return 1; }
     rm -rf "$ctx"
     IMG[$DIND_SUITE]=$img
@@ -289,10 +250,7 @@ want stopn && meta stop_sizes "${STOP_SIZES[*]}"
 want stopcmp && meta stopcmp_sizes "${STOPCMP_SIZES[*]}"
 meta idle "$IDLE"
 
-# ------------------------------------------------------------------ quiet machine?
-
-# --wait-quiet: before every figure of a round, wait (all in all at most WAIT_QUIET minutes)
-# until the 1-minute load average is below QUIET_LOAD. The bench itself keeps it near 0.3-0.8.
+# --wait-quiet: before every figure of a round (at most WAIT_QUIET minutes in all)
 wait_quiet() { lib_wait_quiet "$WAIT_QUIET" "$QUIET_LOAD"; }
 
 # ------------------------------------------------------------------ the entrypoints
@@ -300,21 +258,17 @@ wait_quiet() { lib_wait_quiet "$WAIT_QUIET" "$QUIET_LOAD"; }
 EPS=(dind-init dind-init-dockerd wrapdocker moby-dind docker-dind dockerd dockerd-ctrd)
 # shellcheck disable=SC2016  # run by the container's sh
 MOBY_LOOP='dockerd & until docker info >/dev/null 2>&1; do sleep 1; done; exec "$@"'
-is_daemon() { case "$1" in docker-dind|dockerd|dockerd-ctrd) return 0 ;; esac; return 1; }
-is_dind_init() { case "$1" in dind-init|dind-init-dockerd) return 0 ;; esac; return 1; }
+is_daemon() { oneof "$1" docker-dind dockerd dockerd-ctrd; }
+is_dind_init() { oneof "$1" dind-init dind-init-dockerd; }
 
 # ep_setup EP: EPARGS = docker run options choosing the entrypoint; CMDPRE = words before the
 # user's command (command mode); DARGS = the arguments of a daemon-mode entrypoint.
 ep_setup() {
-    CMDPRE=() DARGS=()
+    CMDPRE=() DARGS=() EPARGS=(--entrypoint "$1")
     case "$1" in
-        dind-init) EPARGS=(--entrypoint dind-init) ;;
         dind-init-dockerd) EPARGS=(--entrypoint dind-init -e DIND_CONTAINERD_BY=dockerd) ;;
-        wrapdocker) EPARGS=(--entrypoint wrapdocker) ;;
         moby-dind) EPARGS=(--entrypoint dind); CMDPRE=(sh -c "$MOBY_LOOP" sh) ;;
         docker-dind) EPARGS=(--entrypoint dockerd-entrypoint-tls); DARGS=(dockerd --host=unix:///var/run/docker.sock) ;;
-        dockerd) EPARGS=(--entrypoint dockerd) ;;
-        dockerd-ctrd) EPARGS=(--entrypoint dockerd-ctrd) ;;
     esac
 }
 
@@ -322,22 +276,22 @@ ep_setup() {
 select_engine() { ENG=$1; IMAGE=${IMG[$1]}; }
 
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$R" "$ENG" "$1" "$2" "$3" >>"$RAW"; }   # EP METRIC VALUE
+# records EP PREFIX SUFFIX=VALUE...: one record of metric PREFIX+SUFFIX per pair
+records() { local ep=$1 m=$2 kv; shift 2; for kv; do record "$ep" "$m${kv%%=*}" "${kv#*=}"; done; }
 # every timed run records the load it started under
 settle() { sleep "$SETTLE"; record "$1" load "$(load1)"; }
 
 record_dockerd_times() { # EP LOG T0: docker run -> dockerd's first log line; its own start-up
     local first api
     read -r first api <<<"$(py dockerd-times "$2")"
-    record "$1" dstart "$(sub "${first:-}" "$3")"
-    record "$1" dinit "$(sub "${api:-}" "${first:-}")"
+    records "$1" d "start=$(sub "${first:-}" "$3")" "init=$(sub "${api:-}" "${first:-}")"
 }
 
 record_phases() { # EP LOG KEYS...: dind-init's own times (benchlib.py dind-phases)
-    local ep=$1 log=$2 kv k
+    local ep=$1 log=$2 kv
     shift 2
     for kv in $(py dind-phases "$log"); do
-        k=${kv%%=*}
-        case " $* " in *" $k "*) record "$ep" "ph_$k" "${kv#*=}" ;; esac
+        oneof "${kv%%=*}" "$@" && record "$ep" "ph_${kv%%=*}" "${kv#*=}"
     done
 }
 
@@ -349,16 +303,15 @@ start_attached() {
     docker run "$@" >"$log" 2>&1 &
     RUNPID=$!
 }
-# wait_log LOG PATTERN SECONDS: until PATTERN is in LOG (GNU tail follows it with inotify; no
-# docker CLI polling, whose CPU would slow what is measured); fails when `docker run` ended first
+# wait_log LOG PATTERN SECONDS: until PATTERN is in LOG (GNU tail follows it with inotify, no
+# docker CLI polling to slow what is measured); fails when `docker run` ended first
 wait_log() {
     timeout "$3" grep -q -m1 -- "$2" < <(tail -n +1 -f --pid="$RUNPID" "$1" 2>/dev/null)
 }
 
-# The container's PID 1 as the host sees it, without a docker CLI call when possible (a CLI
-# start costs tens of ms of CPU, which would slow the very start-up being measured): the shim's
-# init.pid under the host daemon's exec root, found by the id from --cidfile.
-container_pid() { # CIDFILE NAME
+# container_pid CIDFILE NAME: the container's PID 1 on the host, without a docker CLI call when
+# possible (its CPU would slow the start-up being measured): the shim's init.pid.
+container_pid() {
     local cid f
     cid=$(cat "$1" 2>/dev/null)
     if [ -n "$cid" ]; then
@@ -371,7 +324,7 @@ container_pid() { # CIDFILE NAME
 
 # Figures 1 and 2 (command mode): the command is `date`, which prints when it starts.
 run_ready() { # EP
-    local ep=$1 name="$PFX-$R-$ENG-$1-ready" log="$LOGS/$ENG-$R-$1-ready.log" t0 stamp api
+    local ep=$1 name="$PFX-$R-$ENG-$1-ready" log="$LOGS/$ENG-$R-$1-ready.log" t0 stamp api cmdt
     ep_setup "$ep"
     settle "$ep"
     t0=$EPOCHREALTIME
@@ -380,12 +333,10 @@ run_ready() { # EP
     echo "rc=$?" >>"$log"
     stamp=$(py stamp "$log")
     api=$(py api-listen "$log")
-    record "$ep" ready "$(sub "$stamp" "$t0")"
-    record "$ep" overhead "$(sub "$stamp" "$api")"
+    records "$ep" "" "ready=$(sub "$stamp" "$t0")" "overhead=$(sub "$stamp" "$api")"
     record_dockerd_times "$ep" "$log" "$t0"
     if is_dind_init "$ep"; then
         record_phases "$ep" "$log" ctrd_spawned ctrd_serving spawned ready command attempts cgroups_ms
-        local cmdt
         cmdt=$(lib_event_t "$log" command-start)
         [ -n "$cmdt" ] && record "$ep" ph_startlat "$(sub "$(sub "$stamp" "$t0")" "$cmdt")"
     fi
@@ -403,15 +354,13 @@ run_true() { # EP
     rc=$?
     t1=$EPOCHREALTIME
     echo "rc=$rc" >>"$log"
-    record "$ep" run_true "$(sub "$t1" "$t0")"
-    record "$ep" run_true_rc "$rc"
+    records "$ep" run_true "=$(sub "$t1" "$t0")" "_rc=$rc"
     is_dind_init "$ep" && record_phases "$ep" "$log" shutdown_s
     printf '  %-8s %-17s run --rm true %s s (exit %s)\n' "$ENG" "$ep" "$(short "$(sub "$t1" "$t0")")" "$rc"
 }
 
-# Figures 1 and 3 in daemon mode: ready at dockerd's first "API listen on" line; at that line the
-# host sends SIGTERM to the container's PID 1, so the run is "start, be ready, stop cleanly",
-# like a command-mode `true`.
+# Figures 1 and 3 in daemon mode: ready at dockerd's first "API listen on" line, when the host
+# sends SIGTERM to the container's PID 1: "start, be ready, stop cleanly", like `true`.
 run_daemon() { # EP
     local ep=$1 name="$PFX-$R-$ENG-$1-daemon" log="$LOGS/$ENG-$R-$1-daemon.log" t0 t1 api pid
     local cidfile="$WORK/cid.$$.$R"
@@ -428,8 +377,7 @@ run_daemon() { # EP
     t1=$EPOCHREALTIME
     rm -f "$cidfile"
     api=$(py api-listen "$log")
-    record "$ep" ready "$(sub "$api" "$t0")"
-    record "$ep" run_true "$(sub "$t1" "$t0")"
+    records "$ep" "" "ready=$(sub "$api" "$t0")" "run_true=$(sub "$t1" "$t0")"
     record_dockerd_times "$ep" "$log" "$t0"
     printf '  %-8s %-17s ready %s s  run --rm, SIGTERM when ready %s s\n' "$ENG" "$ep" "$(short "$(sub "$api" "$t0")")" "$(short "$(sub "$t1" "$t0")")"
 }
@@ -450,27 +398,18 @@ idle_sample() { # EP HOSTPID
     read -r -a b <<<"$(pid1_sample "$pid")"
     ticks=$(sub "${b[1]:-}" "${a[1]:-}" | awk '{print ($1 == "NA") ? "NA" : int($1 + 0.5)}')
     cs=$(sub "${b[2]:-}" "${a[2]:-}" | awk '{print ($1 == "NA") ? "NA" : int($1 + 0.5)}')
-    record "$ep" pid1_comm "${b[3]:-?}"
-    record "$ep" rss_kb "${b[0]:-NA}"
-    record "$ep" cpu_ticks "$ticks"
-    record "$ep" ctxsw "$cs"
+    records "$ep" "" "pid1_comm=${b[3]:-?}" "rss_kb=${b[0]:-NA}" "cpu_ticks=$ticks" "ctxsw=$cs"
     echo "${b[3]:-?} rss ${b[0]:-NA} kB, +$ticks ticks, +$cs ctxsw in ${IDLE}s"
 }
 
 # stop_outcome EP LOG: how the inner dockerd ended, from the container's log
 stop_outcome() {
-    if is_dind_init "$1"; then
-        if lib_event_has "$2" dockerd-exit clean=true killed=false; then
-            if lib_event_has "$2" inner-kill; then
-                echo "clean, inner SIGKILLed"
-            else
-                echo clean
-            fi
-        elif lib_event_has "$2" dockerd-exit killed=true; then echo "SIGKILLed by dind-init"
-        else echo "unclean"
-        fi
-    elif grep -q 'Daemon shutdown complete' "$2"; then echo clean
-    else echo "killed"
+    if ! is_dind_init "$1"; then
+        if grep -q 'Daemon shutdown complete' "$2"; then echo clean; else echo "killed"; fi
+    elif lib_event_has "$2" dockerd-exit clean=true killed=false; then
+        if lib_event_has "$2" inner-kill; then echo "clean, inner SIGKILLed"; else echo clean; fi
+    elif lib_event_has "$2" dockerd-exit killed=true; then echo "SIGKILLed by dind-init"
+    else echo "unclean"
     fi
 }
 
@@ -478,7 +417,7 @@ stop_outcome() {
 # infinity` after the ready mark, or the daemon alone), started in the background; returns once
 # it is ready (RUNPID: its `docker run`), or removes it and fails after 120 s.
 start_running() {
-    local ep=$1 name=$2 log=$3 pat
+    local ep=$1 name=$2 log=$3 pat=BENCH_READY
     shift 3
     if is_daemon "$ep"; then
         start_attached "$log" --privileged --name "$name" "$@" "${EPARGS[@]}" "$IMAGE" "${DARGS[@]}"
@@ -486,7 +425,6 @@ start_running() {
     else
         start_attached "$log" --privileged --name "$name" "$@" "${EPARGS[@]}" "$IMAGE" \
             "${CMDPRE[@]}" sh -c 'date "+BENCH_READY %s.%N"; exec sleep infinity'
-        pat=BENCH_READY
     fi
     wait_log "$log" "$pat" 120 && return 0
     echo "  $ENG $ep: never got ready; its log:" >&2
@@ -517,9 +455,7 @@ run_stop() { # EP
     s=$(idle_sample "$ep" "$hostpid")
     record "$ep" load "$(load1)"   # the idle window was the pause
     timed_stop "$ep" "$name" "$log"
-    record "$ep" stop "$(sub "$t1" "$t0")"
-    record "$ep" stop_exit "$code"
-    record "$ep" stop_daemon "$how"
+    records "$ep" stop "=$(sub "$t1" "$t0")" "_exit=$code" "_daemon=$how"
     docker rm -fv "$name" >/dev/null 2>&1
     printf '  %-8s %-17s stop %s s (exit %s, dockerd %s); PID 1: %s\n' "$ENG" "$ep" "$(short "$(sub "$t1" "$t0")")" "$code" "$how" "$s"
 }
@@ -571,8 +507,8 @@ inner_states() {
     [ "${STATES[2]:-0}" != 0 ] && INNER+=", ${STATES[2]} running"
 }
 
-# run_stopn EP COUNT: COUNT inner containers (start_inner), then the timed `docker stop`;
-# afterwards the inner daemon's own record of its containers (inner_states).
+# run_stopn EP COUNT: COUNT inner containers (start_inner), the timed `docker stop`, then the
+# inner daemon's own record of its containers (inner_states).
 run_stopn() {
     local ep=$1 n=$2 name="$PFX-$R-$ENG-$1-stop$2" log="$LOGS/$ENG-$R-$1-stop$2.log" t0 t1 code how
     start_inner "$ep" "$name" "$n" "$log" "stopn$n" || return 1
@@ -580,21 +516,18 @@ run_stopn() {
     timed_stop "$ep" "$name" "$log"
     docker rm -f "$name" >/dev/null 2>&1
     inner_states "$name"
-    record "$ep" "stopn$n" "$(sub "$t1" "$t0")"
-    record "$ep" "stopn${n}_exit" "$code"
-    record "$ep" "stopn${n}_how" "$how"
-    record "$ep" "stopn${n}_inner" "$INNER"
+    records "$ep" "stopn$n" "=$(sub "$t1" "$t0")" "_exit=$code" "_how=$how" "_inner=$INNER"
     printf '  %-8s %-17s %2s inner: stop %s s (exit %s, dockerd %s; inner %s)\n' "$ENG" "$ep" "$n" "$(short "$(sub "$t1" "$t0")")" "$code" "$how" "$INNER"
 }
 
-# run_stopcmp COUNT (issue 19): dind-init with COUNT inner containers as in run_stopn; the inner
-# daemon's own parallel stop of all of them, `docker stop $(docker ps -q)` through docker exec,
-# timed inside the container (date +%s.%N around it: exec's own cost left out); the same
-# containers started again (4 at a time) until all run; then the outer `docker stop`, timed on
-# the host. Clean: dockerd exited cleanly and the inner daemon recorded all COUNT exit 0.
+# run_stopcmp COUNT (issue 19): dind-init with COUNT inner containers as in run_stopn; their
+# parallel stop by the inner daemon (`docker stop $(docker ps -q)` through docker exec, timed
+# inside the container), `docker start` of them again (4 at a time) until all run, then the
+# outer `docker stop`, timed on the host. Clean: dockerd exited cleanly and the inner daemon
+# recorded all COUNT exit 0.
 run_stopcmp() {
     local ep=dind-init n=$1 name="$PFX-$R-$ENG-stopcmp$1" log="$LOGS/$ENG-$R-stopcmp$1.log" t0 t1 code how
-    local metric=stopcmp$1 ts st restarted kill=no clean=no
+    local metric=stopcmp$1 ts st restarted kill=no clean=no outer inner
     start_inner "$ep" "$name" "$n" "$log" "$metric" || return 1
     settle "$ep"
     # shellcheck disable=SC2016  # run by the container's sh
@@ -614,16 +547,9 @@ run_stopcmp() {
     inner_states "$name"
     lib_event_has "$log" inner-kill && kill=yes
     [[ $how == clean* ]] && [ "${STATES[0]:-0}" = "$n" ] && [ "${STATES[1]:-0}${STATES[2]:-0}" = 00 ] && clean=yes
-    local outer inner
     outer=$(sub "$t1" "$t0") inner=$(sub "${st[1]:-}" "${st[0]:-}")
-    record "$ep" "$metric" "$outer"
-    record "$ep" "${metric}_inner" "$inner"
-    record "$ep" "${metric}_ratio" "$(div "$outer" "$inner")"
-    record "$ep" "${metric}_exit" "$code"
-    record "$ep" "${metric}_how" "$how"
-    record "$ep" "${metric}_clean" "$clean"
-    record "$ep" "${metric}_kill" "$kill"
-    record "$ep" "${metric}_state" "$INNER"
+    records "$ep" "$metric" "=$outer" "_inner=$inner" "_ratio=$(div "$outer" "$inner")" "_exit=$code" "_how=$how" \
+        "_clean=$clean" "_kill=$kill" "_state=$INNER"
     printf '  %-8s stopcmp %3s inner: outer stop %s s, inner parallel stop %s s, ratio %s (exit %s, dockerd %s, SIGKILL step %s; inner %s)\n' \
         "$ENG" "$n" "$(short "$outer")" "$(short "$inner")" "$(short "$(div "$outer" "$inner")")" "$code" "$how" "$kill" "$INNER"
 }
@@ -635,23 +561,22 @@ run_stopcmp() {
 # (benchlib.py poll) starts connecting once `docker run -d` has returned (the address only exists
 # then: an earlier connect would wait for ARP); afterwards `docker version` from another container.
 run_tls() {
-    local ep=$1 tls=$2 name="$PFX-$R-$ENG-$1-tls$2" log="$LOGS/$ENG-$R-$1-tls$2.log" certs port env=() go poll pid t0 o
-    local certdir=$WORK/certs/$name
-    go=$WORK/go.$name
+    local ep=$1 tls=$2 name="$PFX-$R-$ENG-$1-tls$2" log="$LOGS/$ENG-$R-$1-tls$2.log" certs port env go poll pid t0 o
+    local certdir=$WORK/certs/$name up api ms='' cl=(-e DOCKER_HOST=tcp://docker:2375) v
+    go=$WORK/go.$name poll=$WORK/poll.$name
     rm -f "$go"
     mkdir -p "$certdir"
     # docker:dind's way: no command; with TLS off its users add --tls=false (dind-init does that itself)
-    DARGS=()
-    case "$ep" in
-        dind-init) EPARGS=(--entrypoint dind-init) ;;
-        docker-dind) EPARGS=(--entrypoint dockerd-entrypoint-tls); [ "$tls" = off ] && DARGS=(--tls=false) ;;
-    esac
+    EPARGS=(--entrypoint dind-init) DARGS=()
+    if [ "$ep" = docker-dind ]; then
+        EPARGS=(--entrypoint dockerd-entrypoint-tls)
+        [ "$tls" = off ] && DARGS=(--tls=false)
+    fi
     if [ "$tls" = on ]; then
         env=(-e DOCKER_TLS_CERTDIR=/certs -v "$certdir:/certs") port=2376 certs=$certdir
     else
         env=(-e DOCKER_TLS_CERTDIR=) port=2375 certs=-
     fi
-    poll=$WORK/poll.$name
     py poll "$SVC_IP" "$port" "$certs" "$go" 120 >"$poll" &
     pid=$!
     settle "$ep"
@@ -663,27 +588,18 @@ run_tls() {
     read -r -a o <<<"$(cat "$poll")"
     rm -f "$go" "$poll"
     docker logs "$name" >"$log" 2>&1
-    record "$ep" "tls_ready_$tls" "$(sub "${o[1]:-}" "$t0")"
-    record "$ep" "tls_port_$tls" "$(sub "${o[0]:-}" "$t0")"
-    record "$ep" "tls_api_$tls" "$(sub "$(py api-listen "$log")" "$t0")"
     # what TLS changes in the start-up, from the logs: dind-init's set-up until dockerd is
     # spawned (the certificates are made before), dockerd's own start, its pause for TCP without TLS
-    local up api
     read -r up api <<<"$(py dockerd-times "$log")"
-    record "$ep" "tls_dinit_$tls" "$(sub "${api:-}" "${up:-}")"
-    record "$ep" "tls_pause_$tls" "$(py insecure-pause "$log")"
+    records "$ep" tls_ "ready_$tls=$(sub "${o[1]:-}" "$t0")" "port_$tls=$(sub "${o[0]:-}" "$t0")" \
+        "api_$tls=$(sub "$(py api-listen "$log")" "$t0")" "dinit_$tls=$(sub "${api:-}" "${up:-}")" \
+        "pause_$tls=$(py insecure-pause "$log")"
     [ "$ep" = dind-init ] && record "$ep" "tls_spawned_$tls" "$(lib_event_t "$log" dockerd-start)"
-    local ms=
     if [ "$tls" = on ]; then
-        if [ "$ep" = dind-init ]; then
-            ms=$(lib_event_get "$log" tls ms)
-        else
-            ms=$(py openssl-ms "$log")
-        fi
+        if [ "$ep" = dind-init ]; then ms=$(lib_event_get "$log" tls ms); else ms=$(py openssl-ms "$log"); fi
         record "$ep" tls_cert_ms "${ms:-NA}"
     fi
     # a real client, untimed: the engine's docker CLI from another container on the network
-    local cl=(-e DOCKER_HOST=tcp://docker:2375) v
     [ "$tls" = on ] && cl=(-v "$certdir/client:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376
         -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)
     v=$(docker run --rm --network "$NET" "${cl[@]}" --entrypoint docker "$IMAGE" version --format '{{.Server.Version}}' 2>>"$log")
@@ -697,7 +613,7 @@ run_tls() {
 # ------------------------------------------------------------------ sizes
 
 sizes() {
-    local d out="" f s
+    local d out="" f s b p eng
     d=$(mktemp -d)
     link() { # ldd exits 1 on a static binary: look at its words, not its status
         case "$(ldd "$1" 2>&1)" in *"not a dynamic"*|*"statically linked"*) echo static ;; *) echo dynamic ;; esac
@@ -711,15 +627,14 @@ sizes() {
     if (cd "$d" && { apt-get download tini dumb-init >/dev/null 2>&1 ||
         { apt-get update -qq >/dev/null 2>&1 && apt-get download tini dumb-init >/dev/null 2>&1; }; }); then
         for f in "$d"/*.deb; do dpkg-deb -x "$f" "$d/x"; done
-        pv() { dpkg-deb -f "$d"/"$1"_*.deb Version; }
-        [ -f "$d/x/usr/bin/tini-static" ] && out+="tini-static|$(stat -c %s "$d/x/usr/bin/tini-static")|$(link "$d/x/usr/bin/tini-static")|Debian tini $(pv tini) (x86_64);"
-        [ -f "$d/x/usr/bin/tini" ] && out+="tini|$(stat -c %s "$d/x/usr/bin/tini")|$(link "$d/x/usr/bin/tini")|Debian tini $(pv tini) (x86_64);"
-        [ -f "$d/x/usr/bin/dumb-init" ] && out+="dumb-init|$(stat -c %s "$d/x/usr/bin/dumb-init")|$(link "$d/x/usr/bin/dumb-init")|Debian dumb-init $(pv dumb-init) (x86_64);"
+        for b in tini-static:tini tini:tini dumb-init:dumb-init; do   # BINARY:PACKAGE
+            f=$d/x/usr/bin/${b%%:*} p=${b#*:}
+            [ -f "$f" ] && out+="${b%%:*}|$(stat -c %s "$f")|$(link "$f")|Debian $p $(dpkg-deb -f "$d"/"$p"_*.deb Version) (x86_64);"
+        done
     else
         echo "bench: apt-get download tini dumb-init failed" >&2
     fi
     # What the shell entrypoints need in the image besides dockerd, per engine.
-    local eng b
     for eng in "${ENGINES[@]}"; do
         b=$(docker run --rm --entrypoint stat "${IMG[$eng]}" -L -c '%n|%s' /bin/bash /usr/bin/docker /usr/bin/openssl 2>/dev/null)
         while IFS='|' read -r f s; do
@@ -739,6 +654,21 @@ sizes() {
 # rot ROUND WORDS...: WORDS rotated by ROUND-1
 rot() { local r=$1 n i; shift; n=$#; local a=("$@"); for ((i = 0; i < n; i++)); do printf '%s ' "${a[(i + r - 1) % n]}"; done; }
 
+# on_engines CMD...: CMD once per engine, in this round's order (ENG and IMAGE set)
+on_engines() { local eng; for eng in "${engs[@]}"; do select_engine "$eng"; "$@"; done; }
+main_starts() {
+    local ep
+    for ep in "${order[@]}"; do if is_daemon "$ep"; then run_daemon "$ep"; else run_ready "$ep"; fi; done
+    for ep in "${order[@]}"; do is_daemon "$ep" || run_true "$ep"; done
+}
+main_stops() {
+    local ep
+    for ep in "${order[@]}"; do run_stop "$ep"; done
+    [ "$ENG" = "${ENGINES[0]}" ] && run_bash_pid1
+}
+tls_runs() { local ep t; for ep in $(rot "$R" dind-init docker-dind); do for t in $(rot "$R" on off); do run_tls "$ep" "$t"; done; done; }
+stopn_runs() { local ep; for ep in "${sorder[@]}"; do run_stopn "$ep" "$n"; done; }
+
 sizes
 ROUNDS=$N
 { want stopn || want stopcmp; } && [ "$STOP_ROUNDS" -gt "$ROUNDS" ] && ROUNDS=$STOP_ROUNDS
@@ -748,30 +678,10 @@ for ((R = 1; R <= ROUNDS; R++)); do
     read -r -a order <<<"$(rot "$R" "${EPS[@]}")"
     echo "round $R/$ROUNDS (engines: ${engs[*]}; entrypoints: ${order[*]}), load $(load1), $(((SECONDS - T_START) / 60)) min so far"
     if want main && ((R <= N)); then
-        wait_quiet
-        for eng in "${engs[@]}"; do
-            select_engine "$eng"
-            for ep in "${order[@]}"; do
-                if is_daemon "$ep"; then run_daemon "$ep"; else run_ready "$ep"; fi
-            done
-            for ep in "${order[@]}"; do is_daemon "$ep" || run_true "$ep"; done
-        done
-        wait_quiet
-        for eng in "${engs[@]}"; do
-            select_engine "$eng"
-            for ep in "${order[@]}"; do run_stop "$ep"; done
-            [ "$eng" = "${ENGINES[0]}" ] && run_bash_pid1
-        done
+        wait_quiet; on_engines main_starts
+        wait_quiet; on_engines main_stops
     fi
-    if want tls && ((R <= N)); then
-        wait_quiet
-        for eng in "${engs[@]}"; do
-            select_engine "$eng"
-            for ep in $(rot "$R" dind-init docker-dind); do
-                for t in $(rot "$R" on off); do run_tls "$ep" "$t"; done
-            done
-        done
-    fi
+    want tls && ((R <= N)) && { wait_quiet; on_engines tls_runs; }
     if want stopn && ((R <= STOP_ROUNDS)); then
         for n in "${STOP_SIZES[@]}"; do
             if [ "$n" = "${STOP_SIZES[0]}" ]; then
@@ -779,18 +689,11 @@ for ((R = 1; R <= ROUNDS; R++)); do
             else
                 read -r -a sorder <<<"$(rot "$R" "${STOP_EPS[@]}")"
             fi
-            wait_quiet
-            for eng in "${engs[@]}"; do
-                select_engine "$eng"
-                for ep in "${sorder[@]}"; do run_stopn "$ep" "$n"; done
-            done
+            wait_quiet; on_engines stopn_runs
         done
     fi
     if want stopcmp && ((R <= STOP_ROUNDS)); then
-        for n in "${STOPCMP_SIZES[@]}"; do
-            wait_quiet
-            for eng in "${engs[@]}"; do select_engine "$eng"; run_stopcmp "$n"; done
-        done
+        for n in "${STOPCMP_SIZES[@]}"; do wait_quiet; on_engines run_stopcmp "$n"; done
     fi
 done
 

@@ -1,68 +1,42 @@
 #!/usr/bin/env bash
 # The cgroup v2 labs: dind-init on a pure unified cgroup hierarchy, in a qemu VM (TCG, no KVM).
 # Owns: the qemu VM lab (cgroup v2, arm64): kernel, initramfs, disks; v2-lab/ runs inside the VM.
+# docs/V2-LAB.md: what each scenario shows, timings, findings.
 #
 #   sudo scripts/v2-lab.sh                          # amd64, bookworm (tag v2-lab)
 #   sudo V2LAB_SUITE=trixie scripts/v2-lab.sh       # amd64, trixie's kernel/engine/image (v2-lab-trixie)
 #   sudo V2LAB_ARCH=arm64 scripts/v2-lab.sh         # arm64 VM, bookworm (arm64-lab)
 #   sudo scripts/v2-lab.sh -k                       # keep the run directory (payload disk, images)
 #
-# Two parameters select the lab; everything else is shared code:
-#   V2LAB_SUITE  bookworm (default) | trixie: the Debian suite of the VM's kernel (linux-image-ARCH,
-#                from the mirror through a private apt configuration: the host's apt only knows
-#                the host's suite), of the VM's root file system and engine (docker.io; trixie:
-#                Docker 26 and docker-cli), and of the DinD image's base (DIND_SUITE for
-#                scripts/images.sh; images dind-init-test/base:SUITE, dind-init/debian:test-SUITE)
-#   V2LAB_ARCH   amd64 (default): qemu-system-x86_64 -cpu max, the images of scripts/images.sh
-#                arm64: qemu-system-aarch64 -M virt -cpu cortex-a72, linux-image-arm64, a
-#                debootstrap --arch=arm64 root file system (second stage under qemu-user-static,
-#                binfmt), dind-init built for aarch64-unknown-linux-musl (rust-lld, no C cross
-#                toolchain) and an arm64 DinD image assembled offline from that root file system
-#                (imgtar.py build: no docker build, no registry)
+#   V2LAB_SUITE  bookworm (default) | trixie: the Debian suite of the VM's kernel (from the mirror
+#                through a private apt state), root file system, engine, and the DinD image's base
+#   V2LAB_ARCH   amd64 (default): qemu-system-x86_64 -cpu max, the images of scripts/images.sh;
+#                arm64: qemu-system-aarch64 -M virt, a debootstrap --arch=arm64 root file system
+#                (second stage under qemu-user-static), dind-init for aarch64-unknown-linux-musl
+#                (rust-lld) and an arm64 DinD image assembled offline (v2-lab/imgtar.py)
 #
-# Each boot mounts cgroup2 at /sys/fs/cgroup as systemd does (nsdelegate; cgroup_no_v1=all; every
-# controller), starts the distribution's dockerd in the VM and runs the DinD image with
-# dind-init-test/inner:latest loaded by the inner daemon from /images/inner.tar:
+# Scenarios (cgroup2 only at /sys/fs/cgroup, nsdelegate, every controller; the distribution's
+# dockerd in the VM runs the DinD image, dind-init-test/inner:latest loaded from /images/inner.tar):
+#   boot             the VM: cgroup2 only, all controllers, dockerd up, the DinD image loaded
+#   privileged       --privileged: nested `docker run --rm INNER echo ok` prints ok
+#   limits           nested --memory 64m --cpus 0.5 --pids-limit 50 sees its memory/cpu/pids.max
+#   cgroupns-host    --cgroupns=host: dind-init nests below its own cgroup (/docker/ID/init), limits
+#                    work, inner containers sit below the outer one (/docker/ID/docker/...)
+#   not-pid1         --init (docker-init is PID 1): dind-init still nests and logs the case it saw
+#   field-contrast   `--entrypoint dockerd` (no nesting): the nested run with limits fails with
+#                    the cgroup v2 error, printed verbatim
+#   outer-limits     outer --memory 1g --pids-limit 400: seen from a nested container, which
+#                    cannot fork past 400
+#   clean-stop       daemon mode until ready, then `docker stop`: 0 or 143, clean, no SIGKILL
+#   iptables-legacy  a second boot with modprobe.blacklist=nf_tables: the legacy backend works
+# amd64 runs all but outer-limits (trixie: privileged limits cgroupns-host clean-stop); arm64 runs
+# boot, privileged, outer-limits, clean-stop. Time to ready and stop times are `METRIC` lines.
 #
-#   boot                the VM: cgroup2 only, all controllers, dockerd up, the DinD image loaded
-#   privileged          --privileged (private cgroup namespace, the v2 default):
-#                       nested `docker run --rm INNER echo ok` prints ok
-#   limits              nested `docker run --memory 64m --cpus 0.5 --pids-limit 50` sees
-#                       memory.max 67108864, cpu.max "50000 100000", pids.max 50
-#   cgroupns-host       --privileged --cgroupns=host: dind-init nests below its own cgroup
-#                       (/docker/ID/init, never the VM's root), the limits work, and an inner
-#                       container's cgroup is below the outer container's (/docker/ID/docker/...)
-#   not-pid1            --privileged --init (docker-init is PID 1, as with a pod's shared PID
-#                       namespace): dind-init still nests (/init) and logs which case it saw
-#   field-contrast      the same image with `--entrypoint dockerd` (no nesting step): the nested
-#                       run with limits must fail with the cgroup v2 error, printed verbatim
-#   outer-limits        the outer container runs with --memory 1g --pids-limit 400: a nested
-#                       container's cgroup is below the outer one's, which shows those limits,
-#                       and a fork loop in the nested container stops below 400 processes
-#   clean-stop          the DinD image without a command (daemon mode) until ready, then
-#                       `docker stop`: exit status 0 or 143, `dockerd exited cleanly`, no SIGKILL
-#   iptables-legacy     a second boot with modprobe.blacklist=nf_tables: dind-init picks the
-#                       legacy backend, the inner daemon starts and a nested run works
-#
-#   amd64 runs all but outer-limits; arm64 runs boot, privileged, outer-limits, clean-stop (V2LAB_MAIN
-#   overrides the main boot's list). The time to ready (dind-init's `ready: dockerd answered
-#   /_ping ... after X s`) of privileged and clean-stop is reported as `METRIC` lines.
-#
-# Output: one `PASS`/`FAIL` line per scenario with its time, then `TAG: N passed, M failed` with
-# TAG v2-lab, v2-lab-trixie, arm64-lab or arm64-lab-trixie; the exit status is 0 only when
-# everything passed. Serial console logs: target/v2-lab/ARCH-SUITE/.
-# Times on a 2-core host: see docs/V2-LAB.md (warm amd64 about 4 minutes).
-#
-# Cached under ${DIND_CACHE:-/var/cache/dind-init}/v2-lab/ARCH-SUITE, idempotent: qemu, debootstrap,
-# e2fsprogs, kmod (arm64: qemu-user-static, binfmt-support) are installed when missing; the kernel
-# and busybox-static .debs come from the mirror (DIND_MIRROR) through a private apt configuration
-# (signatures checked with the host's debian-archive-keyring); a debootstrap rootfs (docker.io,
-# iptables, kmod, iproute2, python3) plus the kernel's modules becomes an ext4 disk (mkfs.ext4 -d),
-# booted through a tiny busybox initramfs with qemu snapshot=on (never modified). A data disk
-# holds the VM dockerd's /var/lib/docker with the DinD image's base layers, filled once by a
-# "prep" boot (loading the 400 MB image takes minutes under TCG); each run then loads the same
-# image from a delta archive (imgtar.py) in seconds. Each run writes a small payload disk: images,
-# scripts/v2-lab/*, config.
+# Output: one PASS/FAIL line per scenario, then `TAG: N passed, M failed`; exit status 0 only when
+# everything passed. Console logs: target/v2-lab/ARCH-SUITE/. Cached, idempotent, under
+# ${DIND_CACHE:-/var/cache/dind-init}/v2-lab/ARCH-SUITE: the kernel and busybox-static .debs
+# (DIND_MIRROR), a debootstrap root disk booted snapshot=on through a busybox initramfs, a data
+# disk with the DinD image's base layers (prepared once) and a per-run payload disk.
 #
 # Environment: V2LAB_SUITE, V2LAB_ARCH (above), V2LAB_TIMEOUT (seconds per VM boot, default 1800;
 # arm64 2700), V2LAB_TOTAL_TIMEOUT (whole run, set-up included, default 3600), V2LAB_MEM (MiB,
@@ -71,13 +45,13 @@
 # V2LAB_LEGACY=0 (skip boot 2), V2LAB_SCENARIOS="privileged limits ..." (run only these),
 # V2LAB_MAIN (the main boot's scenarios), V2LAB_REFRESH=1 (rebuild the cached kernel, initramfs
 # and disks), V2LAB_IMAGES=DIR (DIR/dind.tar and DIR/inner.tar instead of building them),
-# V2LAB_TCG_THREAD=single|multi (amd64 TCG threads; trixie defaults to single),
-# V2LAB_KERNEL_ARGS (appended to the VM's command line, e.g. apparmor=0), V2LAB_OUTER_ENV="K=V ..."
-# (extra environment for the outer containers), DIND_SUITE/BASE_IMAGE/DIND_IMAGE/DIND_BASE_PKGS/
-# IMAGES_INSTANCE (passed to scripts/images.sh; defaults follow V2LAB_SUITE), DIND_BIN_ARM64 (an
-# aarch64 dind-init instead of building it), CI=true (a skip, or a scenario left out with
-# V2LAB_SCENARIOS/V2LAB_MAIN/V2LAB_LEGACY=0, is a failure). Needs root. Never uses the host's
-# /var/run/docker.sock (images.sh has its own daemon).
+# V2LAB_PREP=host|vm (how the data disk is filled, default host), V2LAB_TCG_THREAD=single|multi
+# (amd64 TCG threads; trixie defaults to single), V2LAB_KERNEL_ARGS (appended to the VM's command
+# line, e.g. apparmor=0), V2LAB_OUTER_ENV="K=V ..." (extra environment for the outer containers),
+# V2LAB_EXPECT_ENGINE (the `dockerd --version` prefix), DIND_SUITE/BASE_IMAGE/DIND_IMAGE/
+# DIND_BASE_PKGS/IMAGES_INSTANCE (for scripts/images.sh; defaults follow V2LAB_SUITE),
+# DIND_BIN_ARM64 (an aarch64 dind-init instead of building it), CI=true (a skip, or a scenario left
+# out, is a failure). Needs root. Never uses the host's /var/run/docker.sock.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 2
@@ -110,18 +84,17 @@ KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
         -k|--keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) lib_usage; exit 0 ;;
         *) echo "v2-lab.sh: unknown argument: $1 (see -h)" >&2; exit 2 ;;
     esac
 done
 
-# The overall time-out: the whole script runs under timeout(1), which kills its process group
-# (qemu, debootstrap, images.sh) when the time is up. The EXIT trap still cleans up.
+# The overall time-out: the script runs again under timeout(1), which kills its process group
+# (qemu, debootstrap, images.sh) when the time is up; the EXIT trap still cleans up. In the
+# background, so that a Ctrl-C or SIGTERM here reaches it as SIGTERM (timeout(1) has its own
+# process group); with the caller's DIND_SUITE, not lib.sh's.
 if [ -z "${V2LAB_UNDER_TIMEOUT:-}" ]; then
     export V2LAB_UNDER_TIMEOUT=1
-    # In the background, so that a Ctrl-C or SIGTERM here reaches it (timeout(1) runs in its own
-    # process group, away from the terminal's signals): forwarded as SIGTERM, which timeout passes on.
-    # The caller's environment, not what lib.sh exported (DIND_SUITE: the images' suite).
     timeout -k 30 "${V2LAB_TOTAL_TIMEOUT:-3600}" env -u DIND_SUITE ${CALLER_DIND_SUITE:+DIND_SUITE="$CALLER_DIND_SUITE"} "$0" "$@" &
     tpid=$!
     trap 'kill -TERM "$tpid" 2>/dev/null' INT TERM
@@ -151,30 +124,25 @@ VM_PKGS=docker.io,iptables,kmod,iproute2,procps,python3,ca-certificates
 # trixie splits the CLI off docker.io (docker-cli, only Recommended): the DinD image needs it.
 [ "$SUITE" = bookworm ] || VM_PKGS=$VM_PKGS,docker-cli
 INNER_IMAGE=${INNER_IMAGE:-dind-init-test/inner:latest}
+SUITE_SFX=$([ "$SUITE" = bookworm ] || echo "-$SUITE")
 if [ "$ARCH" = amd64 ]; then
     QEMU=qemu-system-x86_64
-    # shellcheck disable=SC2054 # qemu's comma-separated suboptions
     # trixie's 6.12 kernel oopsed twice on `int3` in the scheduler (live text patching, which
     # multi-threaded TCG can expose to the other vCPU before it is complete): one TCG thread there.
     TCG_THREAD=${V2LAB_TCG_THREAD:-multi}
     [ "$SUITE" = bookworm ] || TCG_THREAD=${V2LAB_TCG_THREAD:-single}
+    # shellcheck disable=SC2054 # qemu's comma-separated suboptions
     QEMU_ARGS=(-accel "tcg,thread=$TCG_THREAD" -cpu max)
     CONSOLE=ttyS0
     RUST_TARGET=x86_64-unknown-linux-musl
-    # ? = optional (built in, or absent from this kernel)
-    INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel ext4"
-    # outer-limits (60 s under TCG) only on request here (V2LAB_MAIN): cgroupns-host already shows
-    # an inner container below the outer one with its limits; arm64 runs it.
+    INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel ext4"   # ?: optional
+    # outer-limits (60 s under TCG) only on request: cgroupns-host shows an inner container below
+    # the outer one with its limits already; trixie: what its engine and kernel change.
     MAIN_DEFAULT="privileged limits cgroupns-host not-pid1 field-contrast clean-stop"
-    # trixie: what its engine and kernel change; the contrast and the legacy boot are bookworm's
     [ "$SUITE" = bookworm ] || MAIN_DEFAULT="privileged limits cgroupns-host clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800}
     SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-300}
-    if [ "$SUITE" = bookworm ]; then
-        DIND_IMAGE=${CALLER_DIND_IMAGE:-dind-init/debian:test}
-    else
-        DIND_IMAGE=${CALLER_DIND_IMAGE:-dind-init/debian:test-$SUITE}
-    fi
+    DIND_IMAGE=${CALLER_DIND_IMAGE:-dind-init/debian:test$SUITE_SFX}
 else
     QEMU=qemu-system-aarch64
     # shellcheck disable=SC2054 # qemu's comma-separated suboptions
@@ -185,7 +153,7 @@ else
     MAIN_DEFAULT="privileged outer-limits clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-2700}
     SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-600}
-    DIND_IMAGE=${CALLER_DIND_IMAGE:-dind-init/debian:test-$ARCH$([ "$SUITE" = bookworm ] || echo "-$SUITE")}
+    DIND_IMAGE=${CALLER_DIND_IMAGE:-dind-init/debian:test-$ARCH$SUITE_SFX}
 fi
 MAIN=${V2LAB_MAIN:-$MAIN_DEFAULT}
 # The engine the suite ships (`dockerd --version` in the VM and in the DinD image must start so).
@@ -193,36 +161,22 @@ case "$SUITE" in
     bookworm) EXPECT_ENGINE=${V2LAB_EXPECT_ENGINE:-Docker version 20.10.} ;;
     trixie) EXPECT_ENGINE=${V2LAB_EXPECT_ENGINE:-Docker version 26.1.} ;;
 esac
-# Bump when the way the disk or the initramfs is built changes (invalidates the cache).
-BUILD_VERSION=4
+BUILD_VERSION=4   # bump when the way the disk or the initramfs is built changes (a new cache)
 T0=$SECONDS
 
 log() { echo "[$TAG +$((SECONDS - T0))s] $*" >&2; }
-err() { echo "[$TAG] ERROR: $*" >&2; }
-is_ci() { lib_in_ci; }
+err() { lib_err "$@"; }
+# skip: the lab cannot run here (a failure under CI=true, lib_result)
+skip() { lib_result SKIP "$TAG" 0 "$*"; lib_summary; exit; }
+die() { err "$*"; lib_result FAIL "$TAG set-up" "$((SECONDS - T0))" "$*"; lib_summary; exit 1; }
 
-# A skip (the lab cannot run here) passes locally but fails under CI=true (lib_result).
-skip() {
-    lib_result SKIP "$TAG" 0 "$*"
-    lib_summary
-    exit
-}
-die() {
-    err "$*"
-    lib_result FAIL "$TAG set-up" "$((SECONDS - T0))" "$*"
-    lib_summary
-    exit 1
-}
-
-[ "$(id -u)" -eq 0 ] || skip "needs root (debootstrap, mkfs.ext4 -d of a root file system)"
+lib_is_root || skip "needs root (debootstrap, mkfs.ext4 -d of a root file system)"
 [ "$(uname -m)" = x86_64 ] || skip "needs an x86_64 host"
 
-QPID=
-# waited CMD...: CMD in the background, waited for: a TERM/INT then reaches this script's traps at
-# once (bash runs a trap only after a foreground command ends), and cleanup ends CMD. For the long
-# steps run under their own timeout(1), which sits in its own process group and passes the TERM on
-# to all of it (debootstrap and its dpkg), which the overall time-out's group kill cannot reach.
-CHILD=
+# waited CMD...: CMD in the background, waited for: a TERM/INT reaches this script's traps at once
+# (bash runs a trap only after a foreground command ends), and cleanup ends CMD (the long steps,
+# run under their own timeout(1), which the overall time-out's group kill cannot reach).
+QPID='' CHILD=''
 waited() {
     "$@" &
     CHILD=$!
@@ -241,8 +195,7 @@ cleanup() {
         sleep 1
         kill -KILL "$QPID" 2>/dev/null
     fi
-    # An interrupted host-side data disk preparation (prep_host).
-    if [ -n "${DIND_HOST_PID:-}" ]; then lib_host_stop; fi
+    if [ -n "${DIND_HOST_PID:-}" ]; then lib_host_stop; fi   # an interrupted prep_host
     mountpoint -q "$DIND_CACHE/host-lab-prep-$ARCH-$SUITE" 2>/dev/null && umount "$DIND_CACHE/host-lab-prep-$ARCH-$SUITE"
     [ "$KEEP" = 1 ] || rm -rf "$RUN"
 }
@@ -252,35 +205,33 @@ trap 'exit 130' INT
 
 mkdir -p "$CACHE" "$OUT" || die "cannot create $CACHE and $OUT"
 exec {LOCKFD}>"$CACHE/lock"
-if ! flock -w 1200 "$LOCKFD"; then
-    die "another $TAG run holds $CACHE/lock"
-fi
+flock -w 1200 "$LOCKFD" || die "another $TAG run holds $CACHE/lock"
 # The layout before the suite/arch parameters kept one lab directly in $LABCACHE: drop it.
 rm -rf "$LABCACHE/kernel" "$LABCACHE/busybox" "$LABCACHE"/initrd-*.img "$LABCACHE"/base-*.img \
     "$LABCACHE"/docker-*.img* "$LABCACHE/rootfs.tmp" "$LABCACHE/run" 2>/dev/null
 
 # ------------------------------------------------------------------ host packages
 
-
+# need CMD PKG: PKG when CMD is missing
+need() { command -v "$1" >/dev/null || want+=("$2"); }
 deps() {
-    local want=()
-    command -v "$QEMU" >/dev/null || want+=("$([ "$ARCH" = amd64 ] && echo qemu-system-x86 || echo qemu-system-arm)")
-    command -v debootstrap >/dev/null || want+=(debootstrap)
-    command -v mkfs.ext4 >/dev/null || want+=(e2fsprogs)
-    command -v dpkg-deb >/dev/null || want+=(dpkg)
+    local want=() had_qemu_img=
+    need "$QEMU" "$([ "$ARCH" = amd64 ] && echo qemu-system-x86 || echo qemu-system-arm)"
+    need debootstrap debootstrap
+    need mkfs.ext4 e2fsprogs
+    need dpkg-deb dpkg
     command -v depmod >/dev/null || [ -x /sbin/depmod ] || want+=(kmod)
-    command -v flock >/dev/null || want+=(util-linux)
-    command -v python3 >/dev/null || want+=(python3)
+    need flock util-linux
+    need python3 python3
     [ -s /usr/share/keyrings/debian-archive-keyring.gpg ] || want+=(debian-archive-keyring)
     if [ "$ARCH" != amd64 ]; then
-        command -v qemu-aarch64-static >/dev/null || want+=(qemu-user-static)
-        command -v update-binfmts >/dev/null || want+=(binfmt-support)
+        need qemu-aarch64-static qemu-user-static
+        need update-binfmts binfmt-support
         command -v busybox >/dev/null || [ -x /bin/busybox ] || want+=(busybox-static)
     fi
-    command -v xz >/dev/null || want+=(xz-utils)
+    need xz xz-utils
     [ ${#want[@]} -eq 0 ] && return 0
     # qemu-system-* 7.2 replaces a newer qemu-utils (backports) when one is installed: keep qemu-img.
-    local had_qemu_img=
     command -v qemu-img >/dev/null && had_qemu_img=1
     lib_apt_install "${want[@]}" || return 1
     if [ -n "$had_qemu_img" ] && ! command -v qemu-img >/dev/null; then
@@ -290,8 +241,7 @@ deps() {
 deps || skip "cannot install $QEMU/debootstrap/e2fsprogs (no apt?)"
 
 # binfmt: debootstrap's second stage for arm64 runs arm64 binaries in a chroot through
-# qemu-aarch64-static (registered with the F flag: the interpreter is opened at registration, so
-# the chroot needs no copy of it). Only the aarch64 entry is enabled.
+# qemu-aarch64-static (F flag: the interpreter is opened at registration, the chroot needs no copy).
 binfmt_arm64() {
     local f=/proc/sys/fs/binfmt_misc/qemu-aarch64
     if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
@@ -307,10 +257,9 @@ binfmt_arm64() {
 
 # ------------------------------------------------------------------ a private apt for SUITE/ARCH
 
-# The host's apt knows the host's suite and architecture only, and must not be changed (no
-# dpkg --add-architecture, no extra sources): the kernel and busybox-static of SUITE/ARCH come
-# from a private apt state under $LABCACHE/apt-SUITE-ARCH (its own sources.list, lists, cache and
-# an empty dpkg status; Release signatures checked against the host's debian-archive-keyring).
+# The host's apt knows the host's suite and architecture only and must not be changed: the kernel
+# and busybox-static of SUITE/ARCH come from a private apt state under $LABCACHE/apt-SUITE-ARCH
+# (Release signatures checked against the host's debian-archive-keyring).
 APTDIR=$LABCACHE/apt-$SUITE-$ARCH
 APT_OPTS=(-o "Dir::Etc::sourcelist=$APTDIR/sources.list" -o "Dir::Etc::sourceparts=$APTDIR/empty"
     -o "Dir::Etc::preferences=$APTDIR/empty/none" -o "Dir::Etc::preferencesparts=$APTDIR/empty"
@@ -334,28 +283,21 @@ lab_apt_download() {
     (cd "$2" && timeout 900 apt-get "${APT_OPTS[@]}" -qq download "$1" >/dev/null 2>"$APTDIR/download.log") ||
         { err "apt-get download $1 ($SUITE/$ARCH) failed:"; tail -n 5 "$APTDIR/download.log" >&2; return 1; }
 }
-# lab_apt_resolve META: the package META (e.g. linux-image-arm64) depends on, linux-image-<abi>.
-lab_apt_resolve() {
-    lab_apt_update || return 1
-    apt-cache "${APT_OPTS[@]}" depends "$1" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
-}
 
 # ------------------------------------------------------------------ kernel + initramfs
 
 [ "${V2LAB_REFRESH:-0}" = 1 ] && { log "V2LAB_REFRESH=1: dropping the cached kernel, initramfs and disks"; rm -rf "$CACHE/kernel" "$CACHE"/initrd-*.img "$CACHE"/base-*.img "$CACHE"/docker-*.img* "$CACHE"/rootfs-*.tar*; }
 
-# The kernel: the first run resolves linux-image-ARCH (SUITE) to the current ABI package and caches
-# it; later runs reuse it (warm runs need no network).
-# $CACHE/kernel/{vmlinuz,KVER,root/lib/modules/KVER} (the .deb has no modules.dep: depmod -b makes it).
+# kernel: $CACHE/kernel/{vmlinuz,KVER,root/lib/modules/KVER}: linux-image-ARCH (SUITE) resolved to
+# the current ABI package once, then reused (warm runs need no network); depmod -b adds modules.dep.
 kernel() {
-    local k=$CACHE/kernel
+    local k=$CACHE/kernel pkg tmp m mods
     if [ -s "$k/vmlinuz" ] && [ -s "$k/KVER" ] && [ -s "$k/root/lib/modules/$(cat "$k/KVER")/modules.dep" ]; then
         KVER=$(cat "$k/KVER")
         return 0
     fi
-    local pkg tmp
     lab_apt_update || return 1
-    pkg=$(lab_apt_resolve "linux-image-$ARCH")
+    pkg=$(apt-cache "${APT_OPTS[@]}" depends "linux-image-$ARCH" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
     [ -n "$pkg" ] || { err "cannot resolve linux-image-$ARCH in $SUITE"; return 1; }
     log "kernel: $pkg ($SUITE/$ARCH) from $MIRROR"
     rm -rf "$k" "$k.tmp"
@@ -365,12 +307,11 @@ kernel() {
     dpkg-deb -x "$tmp/deb"/*.deb "$tmp/x" || return 1
     KVER=${pkg#linux-image-}
     if [ ! -d "$tmp/x/lib/modules/$KVER" ] && [ ! -d "$tmp/x/usr/lib/modules/$KVER" ]; then
-        local m
         for m in "$tmp"/x/lib/modules/* "$tmp"/x/usr/lib/modules/*; do
             [ -d "$m" ] && { KVER=$(basename "$m"); break; }
         done
     fi
-    local mods=$tmp/x/lib/modules/$KVER
+    mods=$tmp/x/lib/modules/$KVER
     [ -d "$mods" ] || mods=$tmp/x/usr/lib/modules/$KVER   # trixie: merged /usr in the package
     mkdir -p "$tmp/root/lib/modules" || return 1
     mv "$tmp/x/boot/vmlinuz-$KVER" "$tmp/vmlinuz" && mv "$mods" "$tmp/root/lib/modules/$KVER" || return 1
@@ -425,19 +366,16 @@ print("\n".join(order))
 PY
 }
 
-BUSYBOX=
+BUSYBOX=$CACHE/busybox/bin/busybox   # for the initramfs and the inner image
 busybox_static() {
-    local d=$CACHE/busybox
-    if [ ! -s "$d/bin/busybox" ]; then
-        log "busybox: busybox-static ($SUITE/$ARCH), for the initramfs and the inner image"
-        rm -rf "$d" "$d.tmp" && mkdir -p "$d.tmp/deb" || return 1
-        lab_apt_download busybox-static "$d.tmp/deb" && dpkg-deb -x "$d.tmp/deb"/*.deb "$d.tmp" || { rm -rf "$d.tmp"; return 1; }
-        local b
-        for b in "$d.tmp/bin/busybox" "$d.tmp/usr/bin/busybox"; do [ -s "$b" ] && break; done
-        mkdir -p "$d/bin" && mv "$b" "$d/bin/busybox" || return 1
-        rm -rf "$d.tmp"
-    fi
-    BUSYBOX=$d/bin/busybox
+    local d=$CACHE/busybox b
+    [ -s "$BUSYBOX" ] && return 0
+    log "busybox: busybox-static ($SUITE/$ARCH), for the initramfs and the inner image"
+    rm -rf "$d" "$d.tmp" && mkdir -p "$d.tmp/deb" || return 1
+    lab_apt_download busybox-static "$d.tmp/deb" && dpkg-deb -x "$d.tmp/deb"/*.deb "$d.tmp" || { rm -rf "$d.tmp"; return 1; }
+    for b in "$d.tmp/bin/busybox" "$d.tmp/usr/bin/busybox"; do [ -s "$b" ] && break; done
+    mkdir -p "$d/bin" && mv "$b" "$BUSYBOX" || return 1
+    rm -rf "$d.tmp"
 }
 busybox_static || die "busybox-static download failed"
 # A host-arch busybox for cpio (the VM's may be arm64).
@@ -446,7 +384,7 @@ HOST_BUSYBOX=$BUSYBOX
 "$HOST_BUSYBOX" --list 2>/dev/null | grep -x cpio >/dev/null || die "$HOST_BUSYBOX cannot run cpio (install busybox-static)"
 
 # The initramfs: static busybox, the modules to reach an ext4 root on virtio-blk, and
-# scripts/v2-lab/initramfs-init as /init (mounts /dev/vda and /dev/vdb, switch_root).
+# v2-lab/initramfs-init as /init.
 INITRD=$CACHE/initrd-$KVER-v$BUILD_VERSION.img
 initramfs() {
     [ -s "$INITRD" ] && return 0
@@ -461,8 +399,7 @@ initramfs() {
     for m in $mods; do
         cp "$MODDIR/$m" "$d/modules/" && basename "$m" >>"$d/modules/order" || { rm -rf "$d"; return 1; }
     done
-    # Compressed modules (trixie: .ko.xz): busybox insmod loads them as they are (the kernel
-    # decompresses, CONFIG_MODULE_DECOMPRESS) or we unpack them here.
+    # Compressed modules (trixie: .ko.xz), unpacked here for busybox insmod.
     for m in "$d"/modules/*.ko.xz; do
         [ -e "$m" ] || continue
         xz -d "$m" && sed -i "s|$(basename "$m")\$|$(basename "$m" .xz)|" "$d/modules/order" || { rm -rf "$d"; return 1; }
@@ -499,8 +436,7 @@ debootstrap_rootfs() {
     fi
     if [ "$ARCH" != amd64 ]; then
         log "VM rootfs: debootstrap --second-stage under qemu-aarch64 (binfmt) after $((SECONDS - t0)) s"
-        # No fsync per file while dpkg unpacks (a throwaway tree): the emulated second stage is the
-        # slowest step of a cold arm64 run.
+        # No fsync per file while dpkg unpacks a throwaway tree: the slowest step of a cold arm64 run.
         mkdir -p "$root/etc/dpkg/dpkg.cfg.d" && echo force-unsafe-io >"$root/etc/dpkg/dpkg.cfg.d/v2lab-unsafe-io"
         if ! waited timeout 2400 chroot "$root" /debootstrap/debootstrap --second-stage >>"$CACHE/debootstrap.log" 2>&1; then
             err "debootstrap --second-stage failed; last lines of $CACHE/debootstrap.log:"
@@ -513,14 +449,11 @@ debootstrap_rootfs() {
     log "VM rootfs: done in $((SECONDS - t0)) s"
 }
 
-# umount_below DIR: what an interrupted debootstrap left mounted in DIR (proc, sys), before rm -rf.
-umount_below() {
-    awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
-}
 base_disk() {
     [ -s "$BASE_IMG" ] && { [ "$ARCH" = amd64 ] || [ -s "$ROOTFS_TAR.sha256" ]; } && return 0
-    local root=$CACHE/rootfs.tmp
-    umount_below "$root"
+    local root=$CACHE/rootfs.tmp used size
+    # what an interrupted debootstrap left mounted there (proc, sys), before rm -rf
+    awk -v d="$root/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
     rm -rf "$root" && mkdir -p "$root" || return 1
     if [ -s "$ROOTFS_TAR.sha256" ]; then
         log "VM rootfs: from $(basename "$ROOTFS_TAR")"
@@ -541,7 +474,6 @@ base_disk() {
     mkdir -p "$root/lab" "$root/lib/modules" || return 1
     cp -a "$MODDIR" "$root/lib/modules/" || return 1
     # Room for the outer daemon's images and the inner daemons' data (the file is sparse).
-    local used size
     used=$(du -sm "$root" | cut -f1)
     size=$((used + 6144))
     log "VM disk: mkfs.ext4 -d ($used MiB used, ${size} MiB)"
@@ -566,8 +498,7 @@ rm -rf "$RUN" && mkdir -p "$RUN/payload/images" "$RUN/payload/lab" || die "canno
 images_amd64() {
     local suite=${CALLER_DIND_SUITE:-$SUITE}
     local env=(DIND_SUITE="$suite" DIND_IMAGE="$DIND_IMAGE" INNER_IMAGE="$INNER_IMAGE")
-    # The base's packages follow the image's suite: bookworm's docker.io still holds the CLI.
-    if [ "$suite" != bookworm ]; then
+    if [ "$suite" != bookworm ]; then   # bookworm's docker.io still holds the CLI
         env+=(BASE_IMAGE="${CALLER_BASE_IMAGE:-dind-init-test/base:$suite}"
             DIND_BASE_PKGS="${CALLER_DIND_BASE_PKGS:-docker.io,docker-cli,iptables,ca-certificates,procps}")
     else
@@ -580,9 +511,8 @@ images_amd64() {
 }
 
 # arm64: dind-init for aarch64-unknown-linux-musl linked by rust-lld (rustup's, no C cross
-# toolchain; the musl target links its own crt objects and libc), and the images put together
-# without a daemon (imgtar.py build): DIND_IMAGE = the debootstrap tarball (layer 1) + dind-init
-# (layer 2) with debian.Dockerfile's settings; INNER_IMAGE = the arm64 busybox-static.
+# toolchain), and the images put together without a daemon (imgtar.py): DIND_IMAGE = the
+# debootstrap tarball + dind-init with debian.Dockerfile's settings; INNER_IMAGE = busybox-static.
 build_arm64_binary() {
     if [ -n "${DIND_BIN_ARM64:-}" ]; then
         [ -x "$DIND_BIN_ARM64" ] || { err "DIND_BIN_ARM64=$DIND_BIN_ARM64 is not an executable"; return 1; }
@@ -616,10 +546,8 @@ images_arm64() {
 if [ -n "${V2LAB_IMAGES:-}" ]; then
     log "images: from V2LAB_IMAGES=$V2LAB_IMAGES"
     cp "$V2LAB_IMAGES/dind.tar" "$V2LAB_IMAGES/inner.tar" "$RUN/payload/images/" || die "no dind.tar/inner.tar in $V2LAB_IMAGES"
-elif [ "$ARCH" = amd64 ]; then
-    images_amd64 || die "images for $SUITE/$ARCH"
 else
-    images_arm64 || die "images for $SUITE/$ARCH"
+    "images_$ARCH" || die "images for $SUITE/$ARCH"
 fi
 for f in dind.tar inner.tar; do
     [ -s "$RUN/payload/images/$f" ] || die "images: $f missing or empty"
@@ -640,8 +568,7 @@ CFG
 
 # payload_disk: the second disk (/lab in the VM): images, lab scripts, config.
 payload_disk() {
-    local psize
-    psize=$(( $(du -sm "$RUN/payload" | cut -f1) * 11 / 10 + 64 ))
+    local psize=$(( $(du -sm "$RUN/payload" | cut -f1) * 11 / 10 + 64 ))
     rm -f "$RUN/payload.img"
     mkfs.ext4 -q -F -L v2lab-payload -E root_owner=0:0 -d "$RUN/payload" "$RUN/payload.img" "${psize}M" >/dev/null ||
         { err "payload disk: mkfs.ext4 failed"; return 1; }
@@ -649,10 +576,8 @@ payload_disk() {
 
 # ------------------------------------------------------------------ boot and collect
 
-PASSED=0
-FAILED=0
-RESULTS=()
-METRICS=()
+PASSED=0 FAILED=0 RESULTS=() METRICS=()
+fail_row() { RESULTS+=("FAIL $*"); FAILED=$((FAILED + 1)); }   # NAME (WHY)
 
 # selected NAME: the scenario was not left out with V2LAB_SCENARIOS (boot checks always run).
 selected() {
@@ -667,17 +592,15 @@ selected() {
 boot() {
     local name=$1 expected=$2 data=$3
     shift 3
-    local console=$OUT/console-$name.log
+    local console=$OUT/console-$name.log t0=$SECONDS waited=0 rc tailpid line s seen=" "
     # softlockup_panic: a guest kernel stuck in a soft lockup (seen under TCG: runc and runc init
-    # spinning on both vCPUs) ends the boot at once, with the trace (loglevel=4 prints it),
-    # instead of at V2LAB_TIMEOUT.
+    # spinning on both vCPUs) ends the boot at once, with the trace (loglevel=4 prints it).
     local append="console=$CONSOLE panic=1 oops=panic softlockup_panic=1 quiet loglevel=4 cgroup_no_v1=all v2lab.run=$name $* ${V2LAB_KERNEL_ARGS:-}"
     local drives=(-drive "file=$BASE_IMG,format=raw,if=virtio,snapshot=on,cache=unsafe"
         -drive "file=$RUN/payload.img,format=raw,if=virtio,readonly=on")
     [ -n "$data" ] && drives+=(-drive "$data")
     rm -f "$console"
     : >"$console"
-    local t0=$SECONDS
     log "boot '$name': $QEMU ${QEMU_ARGS[*]} -smp $SMP -m $MEM, kernel $KVER, '$append' (console: $console)"
     "$QEMU" "${QEMU_ARGS[@]}" -smp "$SMP" -m "$MEM" \
         -nodefaults -display none -no-reboot -no-user-config -monitor none \
@@ -687,8 +610,7 @@ boot() {
     # Follow the console: show the lab's own lines as they come.
     tail -n +1 -F --pid="$QPID" "$console" 2>/dev/null |
         sed -u -n -e 's/\r$//' -e '/V2LAB \(RESULT\|END\)/d' -e 's/^.*V2LAB \(.*\)$/  \1/p' &
-    local tailpid=$!
-    local waited=0 rc
+    tailpid=$!
     while kill -0 "$QPID" 2>/dev/null; do
         if [ "$waited" -ge "$BOOT_TIMEOUT" ]; then
             err "boot '$name': no power-off after $BOOT_TIMEOUT s (V2LAB_TIMEOUT): killing qemu"
@@ -706,7 +628,6 @@ boot() {
     wait "$tailpid" 2>/dev/null
     log "boot '$name': qemu exited with status $rc after $((SECONDS - t0)) s"
     [ -s "$OUT/qemu-$name.log" ] && sed 's/^/  qemu: /' "$OUT/qemu-$name.log" >&2
-    local line s seen=" "
     while IFS= read -r line; do
         RESULTS+=("$line")
         s=${line#* }; s=${s%% *}
@@ -717,48 +638,37 @@ boot() {
         METRICS+=("$line")
     done < <(tr -d '\r' <"$console" | sed -n 's/^.*V2LAB METRIC \(.*\)$/\1/p')
     for s in $expected; do
-        selected "$s" || continue
-        case "$seen" in
-            *" $s "*) ;;
-            *)
-                RESULTS+=("FAIL $s (not run: the VM stopped early; see $console)")
-                FAILED=$((FAILED + 1))
-                ;;
-        esac
+        selected "$s" && [[ $seen != *" $s "* ]] && fail_row "$s (not run: the VM stopped early; see $console)"
     done
     if ! tr -d '\r' <"$console" | grep 'V2LAB END' >/dev/null; then
         err "boot '$name' did not finish; last console lines:"
         tr -d '\r' <"$console" | tail -n 25 >&2
-        if grep -q 'soft lockup\|Kernel panic\|Oops:' "$console"; then
-            RESULTS+=("FAIL $name-kernel (the guest kernel failed: $(grep -m1 -o 'soft lockup.*\|Oops:.*\|Kernel panic.*' "$console" | tr -d '\r'); trace in $console)")
-            FAILED=$((FAILED + 1))
-        fi
+        grep -q 'soft lockup\|Kernel panic\|Oops:' "$console" &&
+            fail_row "$name-kernel (the guest kernel failed: $(grep -m1 -o 'soft lockup.*\|Oops:.*\|Kernel panic.*' "$console" | tr -d '\r'); trace in $console)"
     fi
 }
 
 # ------------------------------------------------------------------ the data disk
 
-# The VM dockerd's /var/lib/docker with the DinD image's layers already loaded: loading the 400 MB
-# image under TCG takes minutes, so it is done once per base layer (boot "prep", the disk is
-# writable) and later boots attach it with snapshot=on and load only a delta archive (the same
-# image without the layer files the disk already has; the full archive stays as the fallback).
+# The VM dockerd's /var/lib/docker with the DinD image's layers already loaded (loading the 400 MB
+# image under TCG takes minutes): made once per base layer; later boots attach it with
+# snapshot=on and load only a delta archive (imgtar.py delta; the full archive is the fallback).
 python3 "$LABDIR/imgtar.py" diffids "$RUN/payload/images/dind.tar" >"$RUN/diffids" || die "cannot read dind.tar's manifest"
 DATA_KEY=$(printf '%s ' "$BASE_KEY" "$(head -n 1 "$RUN/diffids")" | sha256sum | cut -c1-12)
 DATA_IMG=$CACHE/docker-$DATA_KEY.img
-# prep_host: the cheap way (V2LAB_PREP=host, the default): the disk, loop-mounted on the host,
-# becomes the data root of a throwaway host dockerd (instance lab-prep-ARCH-SUITE, overlay2 like
-# the VM's) that loads dind.tar natively in seconds; the VM's dockerd then finds the image there
-# (the layout is the same on every architecture, and a newer engine, trixie's, takes an older
-# one's data root as an upgrade does). The host's own network state is left out.
+# prep_host (V2LAB_PREP=host, the default): the disk, loop-mounted on the host, is the data root
+# of a throwaway host dockerd (overlay2 like the VM's) that loads dind.tar natively in seconds;
+# the VM's dockerd finds the image there (the layout is the same on every architecture, and
+# trixie's newer engine upgrades an older data root). The host's own network state is left out.
 prep_host() {
     local inst=lab-prep-$ARCH-$SUITE
-    local mnt=$DIND_CACHE/host-$inst rc=0
+    local mnt=$DIND_CACHE/host-$inst rc=0 t0
     lib_install_deps >&2 || return 1
     mkdir -p "$mnt" || return 1
     mountpoint -q "$mnt" && umount "$mnt"
     mount -t ext4 -o loop "$DATA_IMG.tmp" "$mnt" || { err "data disk: cannot loop-mount it"; return 1; }
     if lib_host_start "$inst"; then
-        local t0=$SECONDS
+        t0=$SECONDS
         DK_TIMEOUT=900 dk load -q -i "$RUN/payload/images/dind.tar" >&2 || rc=1
         log "data disk: host dockerd loaded dind.tar in $((SECONDS - t0)) s (status $rc)"
         lib_host_stop
@@ -771,15 +681,12 @@ prep_host() {
     rmdir "$mnt" 2>/dev/null
     return $rc
 }
-# prep_vm: the slow way (V2LAB_PREP=vm, and the fallback): a "prep" boot loads dind.tar in the VM.
+# prep_vm (V2LAB_PREP=vm, and the fallback): a "prep" boot loads dind.tar in the VM; it is
+# set-up, not a scenario: not counted.
 prep_vm() {
     payload_disk || return 1
     boot prep "prep" "file=$DATA_IMG.tmp,format=raw,if=virtio,cache=writeback"
-    # The prep boot is set-up, not a scenario: not counted.
-    RESULTS=()
-    METRICS=()
-    PASSED=0
-    FAILED=0
+    PASSED=0 FAILED=0 RESULTS=() METRICS=()
     tr -d '\r' <"$OUT/console-prep.log" | grep 'V2LAB PREP-OK' >/dev/null ||
         { err "data disk: the prep boot failed (console: $OUT/console-prep.log)"; return 1; }
 }
@@ -819,17 +726,13 @@ if [ "$LEGACY" != 0 ] && selected iptables-legacy; then
 fi
 
 # Under CI=true nothing the lab covers may be left out: a deselected scenario fails.
-if is_ci; then
+if lib_in_ci; then
     for s in $MAIN_DEFAULT; do
-        case " $MAIN " in
-            *" $s "*) selected "$s" && continue ;;
-        esac
-        RESULTS+=("FAIL $s (left out with V2LAB_MAIN/V2LAB_SCENARIOS; CI=true: a skip is a failure)")
-        FAILED=$((FAILED + 1))
+        [[ " $MAIN " == *" $s "* ]] && selected "$s" ||
+            fail_row "$s (left out with V2LAB_MAIN/V2LAB_SCENARIOS; CI=true: a skip is a failure)"
     done
     if [ "$ARCH" = amd64 ] && [ "$SUITE" = bookworm ] && { [ "$LEGACY" = 0 ] || ! selected iptables-legacy; }; then
-        RESULTS+=("FAIL iptables-legacy (left out with V2LAB_LEGACY=0/V2LAB_SCENARIOS; CI=true: a skip is a failure)")
-        FAILED=$((FAILED + 1))
+        fail_row "iptables-legacy (left out with V2LAB_LEGACY=0/V2LAB_SCENARIOS; CI=true: a skip is a failure)"
     fi
 fi
 

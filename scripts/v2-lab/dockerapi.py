@@ -4,9 +4,9 @@ under qemu TCG; this talks to /var/run/docker.sock directly).
 
   dockerapi.py ping [--timeout S]
   dockerapi.py load TAR
-  dockerapi.py run [--privileged] [--cgroupns host|private] [--entrypoint E] [-v SRC:DST[:ro]]...
-                   [-e K=V]... [--memory BYTES] [--pids-limit N] [--timeout S] [--out PREFIX]
-                   [--detach] IMAGE [CMD...]
+  dockerapi.py run [--privileged] [--init] [--cgroupns host|private] [--entrypoint E]
+                   [-v SRC:DST[:ro]]... [-e K=V]... [--memory BYTES] [--pids-limit N]
+                   [--timeout S] [--out PREFIX] [--detach] IMAGE [CMD...]
       attached: writes PREFIX.stdout, PREFIX.stderr, PREFIX.id; exit status = the container's
       (124 after --timeout, the container is killed); the container is removed with its volumes.
       --detach: prints the id.
@@ -67,32 +67,50 @@ def demux(data):
     i = 0
     while i + 8 <= len(data):
         kind, size = data[i], struct.unpack(">I", data[i + 4:i + 8])[0]
-        chunk = data[i + 8:i + 8 + size]
-        (err if kind == 2 else out).extend(chunk)
+        (err if kind == 2 else out).extend(data[i + 8:i + 8 + size])
         i += 8 + size
     return bytes(out), bytes(err)
 
 
+def logs(cid):
+    """The container's (stdout, stderr)."""
+    return demux(call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid, timeout=120))
+
+
 def write_out(prefix, out, err):
-    if prefix:
-        with open(prefix + ".stdout", "wb") as f:
-            f.write(out)
-        with open(prefix + ".stderr", "wb") as f:
-            f.write(err)
-    else:
+    if not prefix:
         sys.stdout.buffer.write(out)
         sys.stderr.buffer.write(err)
+        return
+    for ext, data in ((".stdout", out), (".stderr", err)):
+        with open(prefix + ext, "wb") as f:
+            f.write(data)
+
+
+def options(args, spec, what):
+    """Leading options of args (removed from it) by spec {option: (key, convert or None for a
+    flag, list or not)}; "--" ends them. An unknown option is an error of WHAT."""
+    o = {key: ([] if many else (False if conv is None else None)) for key, conv, many in spec.values()}
+    while args and args[0].startswith("-"):
+        a = args.pop(0)
+        if a == "--":
+            break
+        if a not in spec:
+            raise SystemExit("dockerapi.py %s: unknown option %s" % (what, a))
+        key, conv, many = spec[a]
+        v = True if conv is None else conv(args.pop(0))
+        if many:
+            o[key].append(v)
+        else:
+            o[key] = v
+    return o
 
 
 def cmd_ping(args):
-    timeout = 60.0
-    if args[:1] == ["--timeout"]:
-        timeout = float(args[1])
-    deadline = time.time() + timeout
+    deadline = time.time() + (float(args[1]) if args[:1] == ["--timeout"] else 60.0)
     while True:
         try:
-            st, data = call("GET", "/_ping", timeout=2, raw=True)
-            if st == 200:
+            if call("GET", "/_ping", timeout=2, raw=True)[0] == 200:
                 return 0
         except OSError:
             pass
@@ -102,20 +120,15 @@ def cmd_ping(args):
 
 
 def cmd_load(args):
-    path = args[0]
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+    with open(args[0], "rb") as f:
         status, data = call("POST", "/images/load?quiet=1", body=f, timeout=2400, raw=True,
-                            headers={"Content-Type": "application/x-tar", "Content-Length": str(size)})
+                            headers={"Content-Type": "application/x-tar", "Content-Length": str(os.fstat(f.fileno()).st_size)})
     text = data.decode(errors="replace")
     if status >= 300:
         print("load: HTTP %d: %s" % (status, text.strip()), file=sys.stderr)
         return 1
     # A stream of JSON messages, one a line: {"stream": ...} or {"errorDetail": ..., "error": ...}.
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
+    for line in filter(None, (line.strip() for line in text.splitlines())):
         try:
             msg = json.loads(line)
         except ValueError:
@@ -129,61 +142,30 @@ def cmd_load(args):
     return 0
 
 
-def parse_run(args):
-    o = {"privileged": False, "cgroupns": None, "entrypoint": None, "binds": [], "env": [],
-         "timeout": 300.0, "out": None, "detach": False, "memory": None, "pids": None,
-         "init": False}
-    while args and args[0].startswith("-"):
-        a = args.pop(0)
-        if a == "--privileged":
-            o["privileged"] = True
-        elif a == "--init":
-            o["init"] = True
-        elif a == "--cgroupns":
-            o["cgroupns"] = args.pop(0)
-        elif a == "--entrypoint":
-            o["entrypoint"] = args.pop(0)
-        elif a == "-v":
-            o["binds"].append(args.pop(0))
-        elif a == "-e":
-            o["env"].append(args.pop(0))
-        elif a == "--timeout":
-            o["timeout"] = float(args.pop(0))
-        elif a == "--out":
-            o["out"] = args.pop(0)
-        elif a == "--detach":
-            o["detach"] = True
-        elif a == "--memory":
-            o["memory"] = int(args.pop(0))
-        elif a == "--pids-limit":
-            o["pids"] = int(args.pop(0))
-        elif a == "--":
-            break
-        else:
-            raise SystemExit("dockerapi.py run: unknown option %s" % a)
-    o["image"] = args[0]
-    o["cmd"] = args[1:]
-    return o
+RUN_OPTIONS = {
+    "--privileged": ("privileged", None, False), "--init": ("init", None, False),
+    "--cgroupns": ("cgroupns", str, False), "--entrypoint": ("entrypoint", str, False),
+    "-v": ("binds", str, True), "-e": ("env", str, True), "--timeout": ("timeout", float, False),
+    "--out": ("out", str, False), "--detach": ("detach", None, False),
+    "--memory": ("memory", int, False), "--pids-limit": ("pids", int, False),
+}
 
 
 def cmd_run(args):
-    o = parse_run(list(args))
+    args = list(args)
+    o = options(args, RUN_OPTIONS, "run")
+    timeout = 300.0 if o["timeout"] is None else o["timeout"]
+    image, cmd = args[0], args[1:]
     hc = {"Privileged": o["privileged"], "Binds": o["binds"]}
-    if o["cgroupns"]:
-        hc["CgroupnsMode"] = o["cgroupns"]
-    if o["init"]:
-        hc["Init"] = True
-    if o["memory"]:
-        hc["Memory"] = o["memory"]
-    if o["pids"]:
-        hc["PidsLimit"] = o["pids"]
-    cfg = {"Image": o["image"], "Env": o["env"], "HostConfig": hc, "AttachStdout": False,
+    for opt, key in (("cgroupns", "CgroupnsMode"), ("init", "Init"), ("memory", "Memory"), ("pids", "PidsLimit")):
+        if o[opt]:
+            hc[key] = o[opt]
+    cfg = {"Image": image, "Env": o["env"], "HostConfig": hc, "AttachStdout": False,
            "AttachStderr": False, "Tty": False, "OpenStdin": False}
     if o["entrypoint"] is not None:
         cfg["Entrypoint"] = [o["entrypoint"]]
-        cfg["Cmd"] = o["cmd"]
-    elif o["cmd"]:
-        cfg["Cmd"] = o["cmd"]
+    if o["entrypoint"] is not None or cmd:
+        cfg["Cmd"] = cmd
     cid = call("POST", "/containers/create", cfg)["Id"]
     if o["out"]:
         with open(o["out"] + ".id", "w") as f:
@@ -194,15 +176,12 @@ def cmd_run(args):
         return 0
     status = 124
     try:
-        res = call("POST", "/containers/%s/wait" % cid, timeout=o["timeout"])
-        status = res.get("StatusCode", 125)
+        status = call("POST", "/containers/%s/wait" % cid, timeout=timeout).get("StatusCode", 125)
     except (socket.timeout, TimeoutError):
-        print("dockerapi.py: container %s still running after %ss: killing it" % (cid[:12], o["timeout"]),
-              file=sys.stderr)
+        print("dockerapi.py: container %s still running after %ss: killing it" % (cid[:12], timeout), file=sys.stderr)
         call("POST", "/containers/%s/kill" % cid, raw=True)
         call("POST", "/containers/%s/wait" % cid, timeout=60, raw=True)
-    data = call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid, timeout=120)
-    write_out(o["out"], *demux(data))
+    write_out(o["out"], *logs(cid))
     call("DELETE", "/containers/%s?v=1&force=1" % cid, raw=True)
     return status
 
@@ -210,47 +189,36 @@ def cmd_run(args):
 def cmd_exec(args):
     args = list(args)
     cid = args.pop(0)
-    timeout, prefix = 300.0, None
+    # only long options: the command's own start with "-" too
+    o = {"timeout": 300.0, "out": None}
     while args and args[0].startswith("--"):
         a = args.pop(0)
-        if a == "--timeout":
-            timeout = float(args.pop(0))
-        elif a == "--out":
-            prefix = args.pop(0)
-        elif a == "--":
+        if a == "--":
             break
+        if a in ("--timeout", "--out"):
+            o[a[2:]] = float(args.pop(0)) if a == "--timeout" else args.pop(0)
     eid = call("POST", "/containers/%s/exec" % cid,
                {"AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": args})["Id"]
     try:
-        st, data = call("POST", "/exec/%s/start" % eid, {"Detach": False, "Tty": False},
-                        timeout=timeout, raw=True)
+        _, data = call("POST", "/exec/%s/start" % eid, {"Detach": False, "Tty": False}, timeout=o["timeout"], raw=True)
     except (socket.timeout, TimeoutError):
-        print("dockerapi.py: exec still running after %ss" % timeout, file=sys.stderr)
+        print("dockerapi.py: exec still running after %ss" % o["timeout"], file=sys.stderr)
         return 124
-    write_out(prefix, *demux(data))
-    info = call("GET", "/exec/%s/json" % eid)
-    code = info.get("ExitCode")
+    write_out(o["out"], *demux(data))
+    code = call("GET", "/exec/%s/json" % eid).get("ExitCode")
     return 125 if code is None else code
 
 
 def cmd_logs(args):
-    cid, prefix = args[0], None
-    if args[1:2] == ["--out"]:
-        prefix = args[2]
-    data = call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid, timeout=120)
-    write_out(prefix, *demux(data))
+    write_out(args[2] if args[1:2] == ["--out"] else None, *logs(args[0]))
     return 0
 
 
 def cmd_wait_log(args):
-    cid, text, timeout = args[0], args[1].encode(), 300.0
-    if args[2:3] == ["--timeout"]:
-        timeout = float(args[3])
-    deadline = time.time() + timeout
+    cid, text = args[0], args[1].encode()
+    deadline = time.time() + (float(args[3]) if args[2:3] == ["--timeout"] else 300.0)
     while True:
-        data = call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid, timeout=120)
-        out, err = demux(data)
-        if text in out or text in err:
+        if any(text in s for s in logs(cid)):
             return 0
         if not call("GET", "/containers/%s/json" % cid)["State"]["Running"]:
             return 1
@@ -260,9 +228,7 @@ def cmd_wait_log(args):
 
 
 def cmd_stop(args):
-    cid, t = args[0], 10
-    if args[1:2] == ["--time"]:
-        t = int(args[2])
+    cid, t = args[0], (int(args[2]) if args[1:2] == ["--time"] else 10)
     t0 = time.time()
     call("POST", "/containers/%s/stop?t=%d" % (cid, t), timeout=t + 120, raw=True)
     took = time.time() - t0
@@ -278,21 +244,15 @@ def cmd_rm(args):
     return 0
 
 
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    fn = {"ping": cmd_ping, "load": cmd_load, "run": cmd_run, "exec": cmd_exec, "logs": cmd_logs,
-          "rm": cmd_rm, "wait-log": cmd_wait_log, "stop": cmd_stop}.get(sys.argv[1])
-    if fn is None:
-        print(__doc__)
-        return 2
-    try:
-        return fn(sys.argv[2:])
-    except (RuntimeError, OSError) as e:
-        print("dockerapi.py %s: %s" % (sys.argv[1], e), file=sys.stderr)
-        return 125
-
+COMMANDS = {"ping": cmd_ping, "load": cmd_load, "run": cmd_run, "exec": cmd_exec, "logs": cmd_logs,
+            "rm": cmd_rm, "wait-log": cmd_wait_log, "stop": cmd_stop}
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__)
+        sys.exit(2)
+    try:
+        sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+    except (RuntimeError, OSError) as e:
+        print("dockerapi.py %s: %s" % (sys.argv[1], e), file=sys.stderr)
+        sys.exit(125)

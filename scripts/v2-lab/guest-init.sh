@@ -37,8 +37,6 @@ if [ -b /dev/vdc ]; then
 fi
 hostname v2lab
 ip link set lo up 2>/dev/null || true
-# Our own pid 1 shell in the root cgroup: fine, the root cgroup is exempt from "no internal
-# processes"; everything else lives below it like on a host.
-
+# This shell stays in the root cgroup, which is exempt from "no internal processes".
 bash /lab/lab/run.sh </dev/null
 poweroff_now

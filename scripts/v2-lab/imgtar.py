@@ -5,23 +5,16 @@
   imgtar.py delta TAR OUT PRESENT-FILE   OUT: TAR without the layer files of the longest prefix
                                          of layers listed (in order) in PRESENT-FILE
   imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT
-                                         OUT: a `docker save` archive of NAME for ARCH: layer 1 the
-                                         root file system tarball (its sha256 is the diff_id),
-                                         layer 2 /usr/local/bin/dind-init; the settings of
-                                         docker/debian.Dockerfile (ENTRYPOINT, VOLUME, HEALTHCHECK)
+                                         OUT: NAME for ARCH: layer 1 the root file system tarball
+                                         (its sha256 is the diff_id), layer 2 /usr/local/bin/dind-init,
+                                         docker/debian.Dockerfile's ENTRYPOINT, VOLUME, HEALTHCHECK
   imgtar.py build-busybox OUT NAME ARCH BUSYBOX
-                                         OUT: NAME, a static busybox with its applet links (the
-                                         inner image of lib.sh, for ARCH)
+                                         OUT: NAME, a static busybox with its applet links
 
-build-*: the arm64 lab's images, made without a daemon (the host's dockerd cannot run an arm64
-`docker build`, and no registry is reachable). `docker load` takes them as they are.
-
-Why delta: loading the 400 MB DinD image into the VM's dockerd takes minutes under TCG. The lab keeps a
-data disk on which that dockerd already holds the image's base layers (prepared once), and
-loads a delta archive: `docker load` only opens the file of a layer whose chain it does not have
-(moby's tarexport looks the chain up before it touches the layer file), so the result is the
-very same image (same config, same layers, same ID) from a few megabytes. When the delta is
-refused, the lab loads the full archive instead.
+build-*: the arm64 lab's images, made without a daemon (no arm64 `docker build` on the host, no
+registry). delta: the VM's data disk holds the DinD image's base layers already, and `docker load`
+only opens the file of a layer whose chain it does not have, so the delta gives the very same image
+from a few megabytes (the lab loads the full archive when it is refused).
 """
 import hashlib
 import io
@@ -32,37 +25,36 @@ import sys
 import tarfile
 import time
 
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 def manifest(tar):
     m = json.load(tar.extractfile("manifest.json"))
     if len(m) != 1:
         raise SystemExit("imgtar.py: expected one image in the archive, found %d" % len(m))
-    cfg = json.load(tar.extractfile(m[0]["Config"]))
-    return m[0], cfg["rootfs"]["diff_ids"]
-
-
-PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return m[0], json.load(tar.extractfile(m[0]["Config"]))["rootfs"]["diff_ids"]
 
 
 def small_layer(files, mtime=0):
     """An uncompressed layer tar from [(path, mode, bytes) or (path, 'dir'|'link', target)].
     Fixed times: the same files make the same layer (diff_id), so the lab's delta stays small."""
     buf = io.BytesIO()
-    now = int(mtime)
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
         for path, kind, data in files:
             ti = tarfile.TarInfo(path)
-            ti.mtime = now
+            ti.mtime = int(mtime)
             if kind == "dir":
                 ti.type, ti.mode = tarfile.DIRTYPE, data
-                t.addfile(ti)
             elif kind == "link":
                 ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, data, 0o777
-                t.addfile(ti)
             else:
                 ti.size, ti.mode = len(data), kind
-                t.addfile(ti, io.BytesIO(data))
+            t.addfile(ti, io.BytesIO(data) if ti.isfile() else None)
     return buf.getvalue()
+
+
+def layer_id(layer):
+    return "sha256:" + hashlib.sha256(layer).hexdigest()
 
 
 def write_image(out, name, arch, layers, config):
@@ -82,8 +74,7 @@ def write_image(out, name, arch, layers, config):
             t.addfile(ti, io.BytesIO(data))
         for diff_id, src in layers:
             # The v1 layer id: a hash of the chain, as docker save names its directories.
-            lid = hashlib.sha256((parent + " " + diff_id).encode()).hexdigest()
-            parent = lid
+            lid = parent = hashlib.sha256((parent + " " + diff_id).encode()).hexdigest()
             if isinstance(src, bytes):
                 add(lid + "/layer.tar", src)
             else:
@@ -93,16 +84,14 @@ def write_image(out, name, arch, layers, config):
             names.append(lid + "/layer.tar")
         add(cfg_id + ".json", cfg)
         repo, _, tag = name.rpartition(":")
-        add("manifest.json", json.dumps([{"Config": cfg_id + ".json", "RepoTags": [name],
-                                           "Layers": names}]).encode())
+        add("manifest.json", json.dumps([{"Config": cfg_id + ".json", "RepoTags": [name], "Layers": names}]).encode())
         add("repositories", json.dumps({repo: {tag: names[-1].split("/")[0]}}).encode())
     os.replace(out + ".tmp", out)
 
 
 def build_dind(out, name, arch, rootfs, rootfs_sha, binary):
     data = open(binary, "rb").read()
-    layer = small_layer([("usr", "dir", 0o755), ("usr/local", "dir", 0o755),
-                         ("usr/local/bin", "dir", 0o755),
+    layer = small_layer([("usr", "dir", 0o755), ("usr/local", "dir", 0o755), ("usr/local/bin", "dir", 0o755),
                          ("usr/local/bin/dind-init", 0o755, data)], os.stat(binary).st_mtime)
     config = {"config": {
         "Env": [PATH_ENV],
@@ -111,8 +100,7 @@ def build_dind(out, name, arch, rootfs, rootfs_sha, binary):
         "Healthcheck": {"Test": ["CMD", "dind-init", "health"], "Interval": 10 * 10**9,
                         "Timeout": 5 * 10**9, "StartPeriod": 60 * 10**9, "Retries": 3},
         "Labels": {"dind-init-test.arch": arch}}}
-    write_image(out, name, arch, [("sha256:" + rootfs_sha, rootfs),
-                                  ("sha256:" + hashlib.sha256(layer).hexdigest(), layer)], config)
+    write_image(out, name, arch, [("sha256:" + rootfs_sha, rootfs), (layer_id(layer), layer)], config)
 
 
 def build_busybox(out, name, arch, busybox):
@@ -121,50 +109,48 @@ def build_busybox(out, name, arch, busybox):
     applets = None
     for runner in ([busybox], ["qemu-%s-static" % {"arm64": "aarch64"}.get(arch, arch), busybox]):
         try:
-            applets = subprocess.run(runner + ["--list"], capture_output=True, check=True,
-                                     text=True).stdout.split()
+            applets = subprocess.run(runner + ["--list"], capture_output=True, check=True, text=True).stdout.split()
             break
         except (OSError, subprocess.CalledProcessError):
             continue
     if not applets:
         raise SystemExit("imgtar.py: cannot list the applets of %s" % busybox)
-    files = [("bin", "dir", 0o755), ("tmp", "dir", 0o1777), ("etc", "dir", 0o755),
-             ("proc", "dir", 0o755), ("sys", "dir", 0o755), ("dev", "dir", 0o755),
-             ("bin/busybox", 0o755, data),
-             ("etc/passwd", 0o644, b"root:x:0:0:root:/:/bin/sh\n"),
-             ("etc/group", 0o644, b"root:x:0:\n")]
+    files = [(d, "dir", 0o1777 if d == "tmp" else 0o755) for d in ("bin", "tmp", "etc", "proc", "sys", "dev")]
+    files += [("bin/busybox", 0o755, data), ("etc/passwd", 0o644, b"root:x:0:0:root:/:/bin/sh\n"),
+              ("etc/group", 0o644, b"root:x:0:\n")]
     files += [("bin/" + a, "link", "busybox") for a in applets if a != "busybox"]
     layer = small_layer(files, os.stat(busybox).st_mtime)
-    write_image(out, name, arch, [("sha256:" + hashlib.sha256(layer).hexdigest(), layer)],
-                {"config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]}})
+    write_image(out, name, arch, [(layer_id(layer), layer)], {"config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]}})
+
+
+def delta(tar, out, present_file):
+    entry, diff_ids = manifest(tar)
+    present = [line.strip() for line in open(present_file) if line.strip()]
+    n = 0
+    while n < len(diff_ids) and n < len(present) and diff_ids[n] == present[n]:
+        n += 1
+    skip = set(entry["Layers"][:n]) - set(entry["Layers"][n:])
+    with tarfile.open(out, "w") as o:
+        for member in tar.getmembers():
+            if member.name not in skip:
+                o.addfile(member, tar.extractfile(member) if member.isfile() else None)
+    print("%d of %d layers already in the VM's dockerd; delta keeps %d" % (n, len(diff_ids), len(diff_ids) - n))
 
 
 def main():
     cmd = sys.argv[1]
     if cmd == "build-dind":
         build_dind(*sys.argv[2:8])
-        return 0
-    if cmd == "build-busybox":
+    elif cmd == "build-busybox":
         build_busybox(*sys.argv[2:6])
-        return 0
-    with tarfile.open(sys.argv[2]) as tar:
-        entry, diff_ids = manifest(tar)
-        if cmd == "diffids":
-            print("\n".join(diff_ids))
-            return 0
-        if cmd != "delta":
-            raise SystemExit(__doc__)
-        present = [l.strip() for l in open(sys.argv[4]) if l.strip()]
-        n = 0
-        while n < len(diff_ids) and n < len(present) and diff_ids[n] == present[n]:
-            n += 1
-        skip = set(entry["Layers"][:n]) - set(entry["Layers"][n:])
-        with tarfile.open(sys.argv[3], "w") as out:
-            for member in tar.getmembers():
-                if member.name in skip:
-                    continue
-                out.addfile(member, tar.extractfile(member) if member.isfile() else None)
-        print("%d of %d layers already in the VM's dockerd; delta keeps %d" % (n, len(diff_ids), len(diff_ids) - n))
+    elif cmd in ("diffids", "delta"):
+        with tarfile.open(sys.argv[2]) as tar:
+            if cmd == "diffids":
+                print("\n".join(manifest(tar)[1]))
+            else:
+                delta(tar, sys.argv[3], sys.argv[4])
+    else:
+        raise SystemExit(__doc__)
     return 0
 
 

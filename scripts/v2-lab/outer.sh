@@ -1,25 +1,15 @@
 #!/bin/sh
 # Runs inside the outer (DinD) container of the v2 lab: the command dind-init starts once its
-# dockerd answers (or, for the field contrast, a `docker exec` into a container whose entrypoint is
-# dockerd itself). Prints `key: value` lines for run.sh to check. INNER: the inner image.
-#   outer.sh echo          nested `docker run --rm INNER echo ok`
-#   outer.sh limits        nested run with --memory 64m --cpus 0.5 --pids-limit 50
-#   outer.sh cgroupns-host own cgroup, the limits run, and an inner container's cgroup as the VM sees it
-#   outer.sh outer-limits  own cgroup; a nested --cgroupns=host container prints its cgroup, the
-#                          memory.max/pids.max of each ancestor, and how many `sleep`s a fork
-#                          loop started before fork failed (the outer container has the limits)
-#   outer.sh not-pid1      PID 1's name, dind-init's pid, own cgroup, then the echo run
-#   outer.sh field         wait for the socket, then the echo and the limits runs (the entrypoint
-#                          was dockerd itself: no cgroup nesting)
+# dockerd answers (field: a `docker exec` into a container whose entrypoint is dockerd itself).
+# Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: echo (nested run),
+# limits (--memory 64m --cpus 0.5 --pids-limit 50), cgroupns-host (own cgroup, limits, an inner
+# container's cgroup), outer-limits (the ancestors' memory.max/pids.max and a fork loop),
+# not-pid1 (PID 1, dind-init's pid, cgroups, echo), field (wait for the daemon, limits, echo).
 set -u
 : "${INNER:?INNER (the inner image) is not set}"
 
 load() {
-    if ! out=$(docker load -i /images/inner.tar 2>&1); then
-        echo "docker load failed: $out" >&2
-        echo "load: failed"
-        exit 1
-    fi
+    out=$(docker load -i /images/inner.tar 2>&1) || { echo "docker load failed: $out" >&2; echo "load: failed"; exit 1; }
     echo "load: ok"
 }
 
