@@ -55,7 +55,7 @@ s_cargo_test() {
     local log rc st name why
     log=$(mktemp)
     case " $* " in *" -- "*) set -- "$@" --show-output ;; *) set -- "$@" -- --show-output ;; esac
-    cargo test --locked "$@" 2>&1 | tee "$log"
+    cargo test --locked --no-fail-fast "$@" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     declare -A skipped=()
     while IFS=$'\t' read -r name why; do skipped[$name]=$why; done < <(awk '

@@ -241,19 +241,7 @@ deps() {
 deps || skip "cannot install $QEMU/debootstrap/e2fsprogs (no apt?)"
 
 # binfmt: debootstrap's second stage for arm64 runs arm64 binaries in a chroot through
-# qemu-aarch64-static (F flag: the interpreter is opened at registration, the chroot needs no copy).
-binfmt_arm64() {
-    local f=/proc/sys/fs/binfmt_misc/qemu-aarch64
-    if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
-        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || { err "cannot mount binfmt_misc"; return 1; }
-    fi
-    if ! grep -q '^enabled' "$f" 2>/dev/null; then
-        log "binfmt: enabling qemu-aarch64 (update-binfmts --enable qemu-aarch64)"
-        update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
-    fi
-    grep -q '^enabled' "$f" 2>/dev/null || { err "binfmt qemu-aarch64 is not enabled"; return 1; }
-    grep -q '^flags:.*F' "$f" || { err "binfmt qemu-aarch64 lacks the F flag (fix_binary)"; return 1; }
-}
+# qemu-aarch64-static: lib_arm64_emulation (lib.sh).
 
 # ------------------------------------------------------------------ a private apt for SUITE/ARCH
 
@@ -427,7 +415,7 @@ ROOTFS_TAR=$CACHE/rootfs-$(printf '%s ' "$ARCH" "$SUITE" "$VM_PKGS" | sha256sum 
 debootstrap_rootfs() {
     local root=$1 t0=$SECONDS
     local args=(--variant=minbase --include="$VM_PKGS" --arch="$ARCH")
-    [ "$ARCH" = amd64 ] || { binfmt_arm64 || return 1; args+=(--foreign); }
+    [ "$ARCH" = amd64 ] || { lib_arm64_emulation || return 1; args+=(--foreign); }
     log "VM rootfs: debootstrap ${args[*]} $SUITE (once, a few minutes)"
     if ! waited timeout 1800 debootstrap "${args[@]}" "$SUITE" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1; then
         err "debootstrap failed; last lines of $CACHE/debootstrap.log:"
