@@ -643,7 +643,7 @@ pub fn stale_socket(p: &Path) {
 // Events: dind-init's log read as the stable interface (src/events.vocab), never its prose.
 
 /// The vocabulary the binary was built with: one event a line, its name, then its fields.
-pub const VOCABULARY: &str = include_str!("../../src/events.vocab");
+pub use dind_init::events::VOCABULARY;
 
 /// Fields that are numbers with decimals, whole numbers, booleans (the vocabulary's header
 /// says so; scripts/events.py has the same lists); every other field is a string.
@@ -653,12 +653,7 @@ const BOOL_FIELDS: &[&str] = &["clean", "pid1", "killed", "ended_wait"];
 
 /// The fields of event `name`, in order; None for an unknown event.
 pub fn vocab_fields(name: &str) -> Option<Vec<&'static str>> {
-    VOCABULARY
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|w| w.first() == Some(&name))
-        .map(|w| w[1..].to_vec())
+    dind_init::events::fields_of(name)
 }
 
 /// One event of dind-init's log: when (seconds since it started), its level, name, fields
