@@ -122,7 +122,10 @@ fn unknown_events_and_changed_fields_are_refused() {
 /// Every event the vocabulary names parses back from the renderer, in both formats.
 #[test]
 fn every_vocabulary_event_round_trips() {
-    for line in VOCABULARY.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in dind_init::events::VOCABULARY
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let w: Vec<&'static str> = line.split_whitespace().collect();
         let fields = w[1..]
             .iter()

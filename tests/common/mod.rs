@@ -642,9 +642,6 @@ pub fn stale_socket(p: &Path) {
 // ---------------------------------------------------------------------------------------
 // Events: dind-init's log read as the stable interface (src/events.vocab), never its prose.
 
-/// The vocabulary the binary was built with: one event a line, its name, then its fields.
-pub use dind_init::events::VOCABULARY;
-
 /// Fields that are numbers with decimals, whole numbers, booleans (the vocabulary's header
 /// says so; scripts/events.py has the same lists); every other field is a string.
 const FLOAT_FIELDS: &[&str] = &["secs", "ms", "ran", "delay", "budget"];
