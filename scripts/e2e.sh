@@ -464,7 +464,7 @@ s14() {
     local drive='
 sent = [False]
 def drive(buf, t):
-    if not sent[0] and b"command: started pid" in buf and t > 1:
+    if not sent[0] and b"{command-start " in buf and t > 1:
         sent[0] = True
         return b"echo SHELL\x22\x22-OK; exit 7\r"
     return b""

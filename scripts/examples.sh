@@ -134,7 +134,7 @@ jenkins_docker_version() {
     rc=$?
     [ $rc -eq 0 ] || { echo "exit status $rc"; return 1; }
     must_match "$log" '^client .* server [0-9]' "docker version's server part" || return 1
-    must_match "$log" 'INFO  exit 0$' "dind-init's exit 0" || return 1
+    lib_event_has "$log" exit code=0 || { echo "MISSING: dind-init's exit event with code 0"; return 1; }
     NOTE="$(grep -E '^client ' "$log" | head -n 1), via dind-init"
 }
 
@@ -158,8 +158,8 @@ jenkins_no_jar() {
     rc=$?
     [ $rc -eq 1 ] || { echo "exit status $rc, wanted 1"; return 1; }
     must_match "$log" '^jenkins-agent: no agent.jar at /usr/share/jenkins/agent.jar' "the launcher's message" || return 1
-    must_match "$log" 'command: started pid [0-9]+: /usr/local/bin/jenkins-agent$' "the CMD /usr/local/bin/jenkins-agent" || return 1
-    must_match "$log" 'shutdown: dockerd exited cleanly' "dockerd's clean stop" || return 1
+    lib_event_msg "$log" command-start | grep -q ': /usr/local/bin/jenkins-agent$' || { echo "MISSING: the CMD /usr/local/bin/jenkins-agent"; return 1; }
+    lib_event_has "$log" dockerd-exit clean=true || { echo "MISSING: dockerd's clean stop (dockerd-exit clean=true)"; return 1; }
     NOTE="exit 1 with a message naming the ways to provide agent.jar; dockerd stopped cleanly"
 }
 
@@ -200,7 +200,7 @@ jenkins_launcher() {
     [ $rc -eq 3 ] || { echo "exit status $rc, wanted the agent's 3"; return 1; }
     must_match "$log" '^jenkins-agent: fetching agent.jar from file:///controller/jnlpJars/agent.jar' "the download from \$JENKINS_URL/jnlpJars/agent.jar" || return 1
     agent_ran "$log" s3cr3t dind-1 '-Xmx64m -Dexample=1' || return 1
-    must_match "$log" 'INFO  exit 3$' "dind-init exiting with the agent's status" || return 1
+    lib_event_has "$log" exit code=3 || { echo "MISSING: dind-init exiting with the agent's status (exit code=3)"; return 1; }
     NOTE="agent.jar fetched from \$JENKINS_URL, run as jenkins with -url/-secret/-name/-workDir and JAVA_OPTS; the daemon answers it; exit status 3 passed through"
 }
 
@@ -222,7 +222,7 @@ jenkins_stop() {
     grep -E '^(fake-agent|jenkins-agent|dind-init: .*(command|shutdown|exit))' "$log"
     echo "docker stop took $secs s, exit status $rc"
     must_match "$log" '^fake-agent: stopping \(signal\)' "the agent's JVM receiving SIGTERM" || return 1
-    must_match "$log" 'shutdown: dockerd exited cleanly' "dockerd's clean stop" || return 1
+    lib_event_has "$log" dockerd-exit clean=true || { echo "MISSING: dockerd's clean stop (dockerd-exit clean=true)"; return 1; }
     [ "$rc" = 143 ] || { echo "exit status $rc, wanted 143 (the agent killed by SIGTERM)"; return 1; }
     awk -v s="$secs" 'BEGIN { exit !(s < 10) }' || { echo "docker stop needed SIGKILL (took $secs s)"; return 1; }
     NOTE="SIGTERM reaches the agent's JVM (the launcher execs it), then dockerd stops cleanly: exit 143 in $secs s"
