@@ -63,10 +63,10 @@ impl Holder {
         format!("host={} pid={} since={}", one_word(&self.host), self.pid, rfc3339(self.since))
     }
 
-    /// For people: `host abc123, pid 1, since 2026-01-02T03:04:05Z (12 s ago)`.
+    /// For people: `host abc123, pid 1, since 2026-01-02T03:04:05Z, 12 s ago`.
     pub fn describe(&self, now: u64) -> String {
         format!(
-            "host {}, pid {}, since {} ({} s ago)",
+            "host {}, pid {}, since {}, {} s ago",
             one_word(&self.host),
             self.pid,
             rfc3339(self.since),
@@ -298,7 +298,7 @@ fn take_with(
                         waited = waited,
                         holder = h.as_ref().map(Holder::one_line).unwrap_or_default(),
                     },
-                    "data root {} is busy",
+                    "data root {}: still held after {waited:.3}s: giving up",
                     data_root.display()
                 );
                 return Err(Error::Setup(format!(
@@ -335,10 +335,10 @@ mod tests {
         assert_eq!(h.one_line(), "host=abc123 pid=4242 since=2026-01-02T03:04:05Z");
         assert_eq!(
             h.describe(1_767_323_057),
-            "host abc123, pid 4242, since 2026-01-02T03:04:05Z (12 s ago)"
+            "host abc123, pid 4242, since 2026-01-02T03:04:05Z, 12 s ago"
         );
         // A clock that went back says 0, never a huge number.
-        assert!(h.describe(0).ends_with("(0 s ago)"));
+        assert!(h.describe(0).ends_with(", 0 s ago"));
         // Empty (the holder is writing it), partial or foreign: no holder.
         for t in ["", "host=x\n", "host=x\npid=y\nunix=1\n", "garbage"] {
             assert_eq!(Holder::parse(t), None, "{t:?}");
