@@ -32,12 +32,13 @@ PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}
 
-ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7 H8 H9 H10 H11)
+ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7 H8 H9 H10 H11 H12)
 SCENARIO_FN=   # scenario F1 is function F1
 declare -A NAME=(
     [F1]=dockerd-kill [F2]=daemon-exit [F3]=containerd-kill [F4]=stop-start
     [H1]=grace [H2]=mtu [H3]=clients [H4]=health [H5]=iptables [H6]=tmp-storage
     [H7]=grace-ignore-term [H8]=image-store [H9]=shared-pidns [H10]=foreign-socket [H11]=shared-run
+    [H12]=shared-data-root
 )
 declare -A DESC=(
     [F1]="kill -9 of dockerd while the command runs: restarted (restart 1/5), next docker run works"
@@ -55,6 +56,7 @@ declare -A DESC=(
     [H9]="--pid=container:VICTIM, VICTIM runs a process named containerd-shim with a child: docker stop -t 10 of the DinD container kills its inner container (ignores SIGTERM), never the victim's child; clean, < 10 s"
     [H10]="the DinD image with the host daemon's socket bind-mounted at /var/run/docker.sock (DinD/DooD mix-up): exit 125 naming the mount, DinD and DooD; the job never reaches the host daemon (no volume created there)"
     [H11]="/run shared with a container whose DinD daemon runs: the second exits 125 at once; the first's socket and pid file survive and it still answers"
+    [H12]="/var/lib/docker volume shared with a serving DinD container: the second waits --data-root-wait (10 s), exits 125 naming the first (host, pid, since), starts nothing; the first still answers, its inner container runs, its volume file is there; after its clean stop a new container on the volume has them (restart always)"
 )
 
 scenario_args "$@"
@@ -509,6 +511,66 @@ H11() {
     need "$D/h11b.err" '/var/run/docker.sock is served by another daemon' || return 1
     no_ev "$D/h11b.err" stale || { FAILMSG="the second removed state: $FAILMSG"; return 1; }
     NOTE="second: exit 125 after ${DUR}s; first's (pid, socket inode) '$before' kept, health 0"
+}
+
+# keeper_state C FILE: the inner container keeper's status, its volume file and whether the
+# inner image is still there, as C's daemon sees them, into FILE
+keeper_state() {
+    DK_TIMEOUT=20 dk exec "$1" sh -c "docker inspect -f 'keeper {{.State.Status}}' keeper; docker exec keeper cat /d/file; \
+docker image inspect $INNER_IMAGE >/dev/null 2>&1 && echo image-kept" >"$2" 2>&1
+}
+keeper_up() { keeper_state "$1" "$2"; grep -qx 'keeper running' "$2"; }   # C FILE
+
+H12() {
+    # Two DinD containers on one /var/lib/docker volume (issue 21, item 3). Before: the second
+    # started a containerd on the first's boltdb and failed 15 s later ("timeout waiting for
+    # containerd to start"), saying nothing of why.
+    local vol a c host holder waited what
+    vol=$(volume h12) || { fail "docker volume create failed"; return 1; }
+    host=$PFX-h12a
+    start_c h12a --privileged --hostname "$host" -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    a=$C
+    wait_healthy "$a" 90 || { logs "$a" "$D/first.log"; fail "the first daemon never answered"; return 1; }
+    dk exec "$a" sh -c "$LOAD && docker volume create data >/dev/null && \
+docker run --rm -v data:/d $INNER_IMAGE sh -c 'echo kept-$RUNID > /d/file' && \
+docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 100000 >/dev/null" >"$D/setup.out" 2>&1 \
+        || { fail "setting up the inner container/volume failed: $(tail -c 300 "$D/setup.out")"; return 1; }
+    # The second, on the same volume, with the default --data-root-wait (10 s)
+    run_c h12b --rm --privileged --hostname "$PFX-h12b" -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
+    keeper_state "$a" "$D/first-after.out"
+    DK_TIMEOUT=20 dk exec "$a" dind-init health >"$D/first-health.out" 2>&1 || { fail "the first daemon no longer answers: $(head -c 200 "$D/first-health.out")"; return 1; }
+    ! grep -q JOB-RAN "$D/h12b.out" || fail "the second container ran its job" || return 1
+    check_rc h12b 125 || return 1
+    need "$D/h12b.err" "data root /var/lib/docker is in use by another dind-init (host $host, pid 1, since " || return 1
+    need "$D/h12b.err" 'its own volume for /var/lib/docker' || return 1
+    ev "$D/h12b.err" data-root-busy path=/var/lib/docker/dind-init.lock || return 1
+    holder=$(lib_event_get "$D/h12b.err" data-root-busy holder) waited=$(lib_event_get "$D/h12b.err" data-root-busy waited)
+    case "$holder" in "host=$host pid=1 since="*) ;; *) fail "data-root-busy names '$holder', not the first ($host, pid 1)"; return 1 ;; esac
+    { ! lt "$waited" 10 && lt "$waited" 11; } || fail "the second waited $waited s, expected the 10 s default" || return 1
+    lt "$DUR" 20 || fail "the second took $DUR s to give up (bound 10 s)" || return 1
+    for e in containerd-start dockerd-start stale; do
+        no_ev "$D/h12b.err" "$e" || { FAILMSG="the second went on: $FAILMSG"; return 1; }
+    done
+    grep -qx 'keeper running' "$D/first-after.out" && grep -qx "kept-$RUNID" "$D/first-after.out" && grep -qx image-kept "$D/first-after.out" \
+        || fail "the first's inner container, volume file or image after the refused start: $(tr '\n' '|' <"$D/first-after.out")" || return 1
+    # The first stops cleanly; the next container on the volume finds everything.
+    stop_c "$a" "$D/first.log" -t 10 || return 1
+    [ "$CODE" = 0 ] || fail "the first: exit code $CODE after docker stop" || return 1
+    clean_stop "$D/first.log" || return 1
+    ev "$D/first.log" data-root-lock holder= || return 1
+    start_c h12c --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
+    c=$C
+    wait_healthy "$c" 90 || { logs "$c" "$D/next.log"; fail "the next daemon never answered"; return 1; }
+    wait_for 30 keeper_up "$c" "$D/next-after.out"
+    logs "$c" "$D/next.log"
+    DK_TIMEOUT=30 dk rm -f "$c" >/dev/null 2>&1
+    what="next start: $(tr '\n' ' ' <"$D/next-after.out")"
+    ev "$D/next.log" data-root-lock holder= || return 1
+    lt "$(lib_event_get "$D/next.log" data-root-lock waited)" 1 || fail "$what: the next one waited for the lock" || return 1
+    grep -qx 'keeper running' "$D/next-after.out" || fail "$what: keeper (restart always) is not running" || return 1
+    grep -qx "kept-$RUNID" "$D/next-after.out" || fail "$what: the volume file is gone" || return 1
+    grep -qx image-kept "$D/next-after.out" || fail "$what: the inner image is gone" || return 1
+    NOTE="second: exit 125 after ${DUR}s (waited $waited s) '$(logline "$D/h12b.err" 'still after' 110)...'; first intact, clean stop; next: keeper running, file and image kept"
 }
 
 scenario_main

@@ -34,7 +34,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 # src/events.vocab of the checkout; a copy beside this file where there is none (the qemu lab's VM)
 VOCAB_PATH = next((p for p in (os.path.join(_HERE, "events.vocab"), os.path.join(_HERE, "..", "src", "events.vocab"))
                    if os.path.exists(p)), os.path.join(_HERE, "..", "src", "events.vocab"))
-FLOAT_FIELDS = {"secs", "ms", "ran", "delay", "budget"}
+FLOAT_FIELDS = {"secs", "ms", "ran", "delay", "budget", "waited"}
 INT_FIELDS = {"pid", "count", "code", "status", "attempts", "restart", "max"}
 BOOL_FIELDS = {"clean", "pid1", "killed", "ended_wait"}
 

@@ -101,6 +101,8 @@ pub struct Config {
     pub wait_timeout: Duration,
     pub continue_on_timeout: bool,
     pub shutdown_timeout: Duration,
+    /// How long to wait for another dind-init's lock on the data root.
+    pub data_root_wait: Duration,
     pub on_daemon_exit: OnDaemonExit,
     pub max_restarts: u32,
     pub signal_group: bool,
@@ -136,6 +138,7 @@ impl Config {
             wait_timeout: Duration::ZERO,
             continue_on_timeout: false,
             shutdown_timeout: Duration::ZERO,
+            data_root_wait: Duration::ZERO,
             on_daemon_exit: OnDaemonExit::Restart,
             max_restarts: 0,
             signal_group: false,

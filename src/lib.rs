@@ -1,6 +1,6 @@
 //! dind-init: PID 1 for Docker-in-Docker containers. `run` reads top-down like the script
-//! it replaces: signals, arguments, fds, privileges, cgroups, mounts, dockerd's command line
-//! and stale state, then the supervisor (dockerd, readiness, the command, signals, reaping,
+//! it replaces: signals, arguments, fds, privileges, cgroups, mounts, dockerd's command line,
+//! the data root's lock and stale state, then the supervisor (dockerd, readiness, the command, signals, reaping,
 //! the stop). Each step logs what it did and how long it took. docs/ARCHITECTURE.md walks
 //! through the modules in that order.
 
@@ -255,6 +255,17 @@ fn start(
         }
     }
     dockerd::storage::check_storage(&plan, &daemon_json, engine_major);
+    // The data root is ours alone, before anything is started or removed: another dind-init
+    // on the same volume is waited for (--data-root-wait), then named (exit 125). Held until
+    // dind-init returns from here, after the stop.
+    let data_lock = match dockerd::datalock::take(&plan.data_root, cfg.data_root_wait)? {
+        dockerd::datalock::Taken::Held(lock) => lock,
+        dockerd::datalock::Taken::Interrupted(sig) => {
+            let code = 128 + sig as u8;
+            crate::event!(Info, "exit", { code = code }, "exit {code}");
+            return Ok(code);
+        }
+    };
     // Another daemon's socket (mounted in, or live) stops the start before anything is removed.
     dockerd::owner::check_sockets(&plan)?;
     dockerd::stale::remove_stale(&plan, pid1);
@@ -265,7 +276,9 @@ fn start(
     );
 
     // 5.-11. dockerd, readiness, the command, signals, reaping, the stop.
-    Ok(supervisor::Supervisor::new(cfg, plan, sigfd, mask, pid1)?.run())
+    let code = supervisor::Supervisor::new(cfg, plan, sigfd, mask, pid1)?.run();
+    drop(data_lock);
+    Ok(code)
 }
 
 /// containerd's major version: dpkg's for the packaged /usr/bin/containerd (free), else

@@ -301,6 +301,17 @@ pub const OPTIONS: &[Opt] = &[
     )
     .dockerd_too(),
     opt(
+        "--data-root-wait",
+        "DIND_DATA_ROOT_WAIT",
+        Some("DURATION"),
+        "10s",
+        "how long to wait for another dind-init that holds the data root (its lock, \
+         DATA_ROOT/dind-init.lock) before exiting 125 naming it: 10 s is docker stop's default \
+         grace, within which a predecessor on the same volume ends its stop (8 s budget) or is \
+         killed; 0: do not wait",
+        set!(data_root_wait),
+    ),
+    opt(
         "--wait-containerd",
         "DIND_WAIT_CONTAINERD",
         None,

@@ -131,7 +131,7 @@ fn every_vocabulary_event_round_trips() {
             .iter()
             .map(|k| {
                 let v = match *k {
-                    "secs" | "ms" | "ran" | "delay" | "budget" => V::Num(1.5),
+                    "secs" | "ms" | "ran" | "delay" | "budget" | "waited" => V::Num(1.5),
                     "pid" | "count" | "code" | "status" | "attempts" | "restart" | "max" => {
                         V::from(7u32)
                     }

@@ -1905,3 +1905,133 @@ fn docker_host_in_a_missing_directory_gets_the_directory() {
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o755, "{}", o.dump());
 }
+
+// ---------------------------------------------------------------------------------------
+// A data root that two daemons never share (issue 21, item 3)
+
+/// DOCKER_DAEMON_ARGS for another container (`c`: its own socket, pid file and exec root)
+/// on `data_root`, a volume it shares with the first.
+fn on_data_root(c: &Ctx, data_root: &str) -> String {
+    format!(
+        "-H unix://{} --pidfile {} --exec-root {} --data-root {data_root}",
+        c.sock(),
+        c.pidfile(),
+        c.p("exec")
+    )
+}
+
+/// A second dind-init on a data root a running one holds waits --data-root-wait, then exits
+/// 125 naming the holder (host, pid, since), having started nothing; a third one waiting is
+/// ended at once by SIGTERM (143). The first is unaffected: its command ends with its own
+/// status, its dockerd stops cleanly. (Before: the second started a second dockerd on the
+/// same data root.)
+#[test]
+fn a_second_dind_init_on_a_held_data_root_exits_125_naming_the_holder() {
+    let c = setup!("lockheld");
+    let (ready, go) = (c.p("ready"), c.p("go"));
+    // The first is not PID 1, so its pid (2 or more) tells it from the second's (1).
+    let mut first = c
+        .run()
+        .pre(&not_pid1("", ""))
+        .sh(&format!("touch {ready}; while [ ! -e {go} ]; do sleep 0.02; done; exit 7"))
+        .spawn();
+    first.wait_file(Path::new(&ready), 10.0);
+    let start = first.events().into_iter().find(|e| e.name == "start").unwrap();
+    let holder_pid = start.int("pid");
+    assert!(holder_pid > 1, "{start:?}");
+    let host = nix_hostname();
+
+    let c2 = setup!("lockheld2");
+    let t = Instant::now();
+    let o = c2
+        .run()
+        .env("DOCKER_DAEMON_ARGS", &on_data_root(&c2, &c.data_root()))
+        .opts(&["--data-root-wait", "1s"])
+        .cmd(&["true"])
+        .timeout(10)
+        .go();
+    let took = t.elapsed().as_secs_f64();
+    o.code(125)
+        .stderr_has(&format!("data root {} is in use by another dind-init", c.data_root()))
+        .stderr_has(&format!("host {host}, pid {holder_pid}, since "))
+        .stderr_has("its own volume");
+    assert!((1.0..4.0).contains(&took), "took {took:.3}s\n{}", o.dump());
+    let busy = o.event("data-root-busy");
+    assert!(busy.num("waited") >= 1.0, "{}", o.dump());
+    assert!(
+        busy.get("holder").starts_with(&format!("host={host} pid={holder_pid} since=")),
+        "{}",
+        o.dump()
+    );
+    assert_eq!(o.exit_event(), 125);
+    assert!(!c2.path("events").exists(), "the second started a dockerd\n{}", o.dump());
+    assert!(!o.has_event("dockerd-start") && !o.has_event("stale"), "{}", o.dump());
+
+    // A TERM while waiting ends the wait at once.
+    let c3 = setup!("lockheld3");
+    let mut third = c3
+        .run()
+        .env("DOCKER_DAEMON_ARGS", &on_data_root(&c3, &c.data_root()))
+        .opts(&["--data-root-wait", "30s"])
+        .cmd(&["true"])
+        .spawn();
+    third.wait_stderr("waiting up to 30.0s", 10.0);
+    let o3 = third.stop_with(libc::SIGTERM, 143, 2.0);
+    o3.stderr_has("SIGTERM while waiting for the data root's lock");
+    assert!(!c3.path("events").exists(), "the third started a dockerd\n{}", o3.dump());
+
+    // The first carries on, unaffected.
+    std::fs::write(&go, "").unwrap();
+    let o1 = first.wait();
+    o1.code(7);
+    assert!(o1.event("dockerd-exit").flag("clean"), "{}", o1.dump());
+    assert_eq!(o1.event("command-exit").int("status"), 7, "{}", o1.dump());
+    let lock = o1.event("data-root-lock");
+    assert_eq!(lock.get("path"), format!("{}/dind-init.lock", c.data_root()));
+    assert_eq!(lock.get("holder"), "", "it waited for nobody\n{}", o1.dump());
+    assert!(o1.log_index_of_event("data-root-lock") < o1.log_index_of_event("dockerd-start"));
+}
+
+/// A holder SIGKILLed (no clean-up at all) never blocks the next one: the kernel dropped its
+/// flock, so the next takes the lock at once, its stale record notwithstanding, and writes
+/// its own.
+#[test]
+fn a_sigkilled_holder_never_blocks_the_next_one() {
+    let c = setup!("lockkill");
+    let ready = c.p("ready");
+    // Not PID 1: its record (pid 2 or more) differs from the next one's (pid 1).
+    let mut first =
+        c.run().pre(&not_pid1("", "")).sh(&format!("touch {ready}; exec sleep 100")).spawn();
+    first.wait_file(Path::new(&ready), 10.0);
+    first.wait_event("data-root-lock", 5.0);
+    let dind = first.pid_named("dind-init");
+    // SAFETY: kill(2) takes plain integers; it touches no memory of ours.
+    assert_eq!(unsafe { libc::kill(dind, libc::SIGKILL) }, 0);
+    let o1 = first.wait();
+    assert!(!o1.has_event("exit"), "the first was not SIGKILLed\n{}", o1.dump());
+    let holder_pid = o1.event("start").int("pid");
+    let lock_file = c.path("data/dind-init.lock");
+    let left = read(&lock_file);
+    assert!(left.contains(&format!("pid={holder_pid}\n")), "the killed holder's record: {left:?}");
+
+    let c2 = setup!("lockkill2");
+    let t = Instant::now();
+    let o = c2
+        .run()
+        .env("DOCKER_DAEMON_ARGS", &on_data_root(&c2, &c.data_root()))
+        .opts(&["--data-root-wait", "10s"])
+        .cmd(&["true"])
+        .go();
+    o.code(0);
+    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}\n{}", t.elapsed(), o.dump());
+    let lock = o.event("data-root-lock");
+    assert!(lock.num("waited") < 0.5, "{}", o.dump());
+    assert_eq!(lock.get("holder"), "", "{}", o.dump());
+    o.stderr_lacks("is in use by another dind-init");
+    let rec = read(&lock_file);
+    assert!(rec.starts_with("host=") && rec.contains("\npid=1\nsince="), "{rec:?}");
+}
+
+fn nix_hostname() -> String {
+    read(Path::new("/proc/sys/kernel/hostname")).trim().to_string()
+}

@@ -1,11 +1,13 @@
 //! dockerd's life: its command line (`plan`, with its config file: `daemon_json`, and the
-//! engine it runs: `engine`), what it leaves on disk (`stale`), where it stores (`storage`),
+//! engine it runs: `engine`), what it leaves on disk (`stale`), where it stores (`storage`)
+//! and the lock that keeps its data root its own (`datalock`),
 //! the process table and what in it is dind-init's own (`procs`),
 //! whose daemon answers on a socket (`owner`), its output (`log`), the stop sequence
 //! (`stop`), and here, starting it: in its own session, stdin from /dev/null, the signal mask
 //! and dispositions restored, its output through a pipe into the log thread.
 
 pub(crate) mod daemon_json;
+pub(crate) mod datalock;
 pub(crate) mod engine;
 pub(crate) mod log;
 pub(crate) mod owner;

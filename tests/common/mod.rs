@@ -164,14 +164,21 @@ impl Ctx {
     pub fn fake_args(&self) -> Vec<String> {
         read(&self.path("args")).lines().map(str::to_string).collect()
     }
-    /// The default DOCKER_DAEMON_ARGS: socket, pid file and exec root in the temp dir.
+    /// The default DOCKER_DAEMON_ARGS: socket, pid file, exec root and data root in the temp
+    /// dir.
     pub fn daemon_args(&self) -> String {
         format!(
-            "-H unix://{} --pidfile {} --exec-root {}",
+            "-H unix://{} --pidfile {} --exec-root {} --data-root {}",
             self.sock(),
             self.pidfile(),
-            self.p("exec")
+            self.p("exec"),
+            self.data_root()
         )
+    }
+    /// The test's data root: dind-init locks it (DATA_ROOT/dind-init.lock), so it is never
+    /// the host's /var/lib/docker nor another test's.
+    pub fn data_root(&self) -> String {
+        self.p("data")
     }
 
     /// A run with the safe defaults: fake dockerd, no cgroup/iptables/mtu work, sockets in
@@ -202,6 +209,7 @@ impl Ctx {
             cmd: Vec::new(),
             pre: String::new(),
             timeout: Duration::from_secs(20),
+            data_root: self.data_root(),
         }
     }
 }
@@ -219,6 +227,8 @@ pub struct Spec {
     /// Shell code run in the namespace (after /run is a tmpfs) before exec'ing dind-init.
     pub pre: String,
     pub timeout: Duration,
+    /// Added to DOCKER_DAEMON_ARGS when it names no `--data-root` (see `Ctx::data_root`).
+    data_root: String,
 }
 
 impl Spec {
@@ -281,6 +291,16 @@ impl Spec {
         c.env_clear().env("PATH", PATH).env("LANG", "C");
         for (k, v) in &self.env {
             c.env(k, v);
+        }
+        // A private data root unless the test names one: dind-init locks it.
+        match self.env.iter().find(|(k, _)| k == "DOCKER_DAEMON_ARGS") {
+            Some((_, v)) if !v.contains("--data-root") => {
+                c.env("DOCKER_DAEMON_ARGS", format!("{v} --data-root {}", self.data_root));
+            }
+            None => {
+                c.env("DOCKER_DAEMON_ARGS", format!("--data-root {}", self.data_root));
+            }
+            Some(_) => {}
         }
         c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
@@ -644,7 +664,7 @@ pub fn stale_socket(p: &Path) {
 
 /// Fields that are numbers with decimals, whole numbers, booleans (the vocabulary's header
 /// says so; scripts/events.py has the same lists); every other field is a string.
-const FLOAT_FIELDS: &[&str] = &["secs", "ms", "ran", "delay", "budget"];
+const FLOAT_FIELDS: &[&str] = &["secs", "ms", "ran", "delay", "budget", "waited"];
 const INT_FIELDS: &[&str] = &["pid", "count", "code", "status", "attempts", "restart", "max"];
 const BOOL_FIELDS: &[&str] = &["clean", "pid1", "killed", "ended_wait"];
 
