@@ -114,6 +114,9 @@ pub struct Config {
     pub iptables: Iptables,
     pub mtu: AutoOr<u32>,
     pub testcontainers: bool,
+    /// `--rootless`: the user to run dockerd as, rootless (None: rootless only when
+    /// dind-init itself is not root).
+    pub rootless: Option<String>,
     pub log_level: log::LevelFilter,
     pub log_format: LogFormat,
     pub mode: Mode,
@@ -150,6 +153,7 @@ impl Config {
             iptables: Iptables::Auto,
             mtu: AutoOr::Auto,
             testcontainers: false,
+            rootless: None,
             log_level: log::LevelFilter::Info,
             log_format: LogFormat::Text,
             mode: Mode::Serve,

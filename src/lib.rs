@@ -19,6 +19,7 @@ mod mounts;
 mod net;
 mod options;
 mod redact;
+mod rootless;
 mod signals;
 mod supervisor;
 mod sys;
@@ -104,6 +105,10 @@ pub fn run() -> ExitCode {
                 }
             }
         }
+        Ok(Invocation::RootlessChild(args)) => {
+            let _ = mask.restore();
+            rootless::child(&args)
+        }
         Ok(Invocation::Run(cfg)) => {
             events::init(cfg.log_level, cfg.log_format == config::LogFormat::Json, t0);
             match start(cfg, &set, mask, &env) {
@@ -122,7 +127,7 @@ pub fn run() -> ExitCode {
 
 /// The start-up script, then the supervisor.
 fn start(
-    cfg: Box<Config>,
+    mut cfg: Box<Config>,
     set: &nix::sys::signal::SigSet,
     mask: signals::OriginalMask,
     env: &HashMap<String, String>,
@@ -181,6 +186,23 @@ fn start(
         }
     }
 
+    // A rootless dockerd: DIND_ROOTLESS=USER, or dind-init itself not root.
+    let rootless = rootless_user(&cfg, root, env)?;
+    if let Some((user, _)) = &rootless {
+        // dockerd starts its own containerd inside rootlesskit's namespaces (rootless.rs).
+        cfg.containerd = config::ContainerdBy::Dockerd;
+        crate::event!(
+            Warn,
+            "rootless-limits",
+            { driver = "none" },
+            "rootless: per-container --memory, --cpus and --pids-limit are unavailable: a \
+             rootless dockerd has the cgroup driver none (moby: without a systemd user instance \
+             it cannot be given cgroups); inner containers stay inside this container's cgroup, \
+             whose limits bound them all (user {})",
+            user.name
+        );
+    }
+
     // 3. cgroups, securityfs, shared mounts.
     let own_cgroup = if cfg.cgroup_setup && root {
         cgroup::setup(&cfg.cgroup_nest)?
@@ -235,11 +257,17 @@ fn start(
         }
         _ => None,
     };
-    let plan = plan::plan(&plan::Inputs {
+    // Rootless: the socket in XDG_RUNTIME_DIR unless DOCKER_HOST names one (docker:dind-rootless).
+    let rootless_host = rootless.as_ref().and_then(|(_, p)| {
+        let given = env.get("DOCKER_HOST").is_some_and(|h| h.starts_with("unix://"));
+        (!given).then(|| format!("unix://{}", p.socket.display()))
+    });
+    let server_files = tls.clone();
+    let mut plan = plan::plan(&plan::Inputs {
         cfg: &cfg,
         daemon_json: &daemon_json,
-        docker_host: env.get("DOCKER_HOST").map(String::as_str),
-        own_cgroup: own_cgroup.as_deref(),
+        docker_host: rootless_host.as_deref().or(env.get("DOCKER_HOST").map(String::as_str)),
+        own_cgroup: own_cgroup.as_deref().filter(|_| rootless.is_none()),
         route_mtu: route_mtu.as_ref().map(|(i, m)| (i.as_str(), *m)),
         path_prefix,
         tls,
@@ -253,6 +281,10 @@ fn start(
         } else {
             log::info!("{n}");
         }
+    }
+    if let Some((user, paths)) = &rootless {
+        rootless::adjust_plan(&mut plan, &cfg.dockerd_args, &daemon_json, paths);
+        rootless_setup(&mut plan, user, paths, server_files.as_ref(), root, env)?;
     }
     dockerd::storage::check_storage(&plan, &daemon_json, engine_major);
     // The data root is ours alone, before anything is started or removed: another dind-init
@@ -279,6 +311,116 @@ fn start(
     let code = supervisor::Supervisor::new(cfg, plan, sigfd, mask, pid1)?.run();
     drop(data_lock);
     Ok(code)
+}
+
+/// The user a rootless dockerd runs as, and its paths: `--rootless` (as root: anyone; not
+/// root: only ourselves), or ourselves when dind-init is not root.
+fn rootless_user(
+    cfg: &Config,
+    root: bool,
+    env: &HashMap<String, String>,
+) -> Result<Option<(rootless::User, rootless::Paths)>, Error> {
+    let me = nix::unistd::geteuid().as_raw();
+    let spec = match (&cfg.rootless, root) {
+        (None, true) => return Ok(None),
+        (None, false) => me.to_string(),
+        (Some(s), _) => s.clone(),
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let user = match rootless::lookup(&passwd, &spec) {
+        Some(u) => u,
+        // Not in /etc/passwd (docker run --user 1234): ourselves, HOME as given.
+        None if spec == me.to_string() && !root => rootless::User {
+            name: spec.clone(),
+            uid: me,
+            gid: nix::unistd::getegid().as_raw(),
+            home: env.get("HOME").map_or_else(|| "/".into(), std::path::PathBuf::from),
+        },
+        None => {
+            return Err(Error::Setup(format!(
+                "rootless: DIND_ROOTLESS={spec}: no such user in /etc/passwd"
+            )))
+        }
+    };
+    if !root && user.uid != me {
+        return Err(Error::Setup(format!(
+            "rootless: DIND_ROOTLESS={spec}: dind-init runs as uid {me}, not root: it can run \
+             dockerd only as itself"
+        )));
+    }
+    if user.uid == 0 {
+        return Err(Error::Setup(format!(
+            "rootless: DIND_ROOTLESS={spec} is root: name an unprivileged user"
+        )));
+    }
+    // As root the user's own runtime directory; as the user, docker:dind-rootless's variable.
+    let xdg = if root { None } else { env.get("XDG_RUNTIME_DIR").map(String::as_str) };
+    let paths = rootless::paths(&user, xdg);
+    Ok(Some((user, paths)))
+}
+
+/// A rootless dockerd: as root its directories made the user's, the pre-checks (exit 125 with
+/// one line), then the plan runs rootlesskit, which runs dind-init's child, which runs dockerd.
+fn rootless_setup(
+    plan: &mut plan::Plan,
+    user: &rootless::User,
+    paths: &rootless::Paths,
+    tls: Option<&ServerTls>,
+    root: bool,
+    env: &HashMap<String, String>,
+) -> Result<(), Error> {
+    if root {
+        rootless::prepare_as_root(user, &paths.xdg_runtime_dir, &plan.data_root)?;
+        if let Some(t) = tls {
+            rootless::give_server_tls(&[&t.key], user)?;
+        }
+    }
+    let path = env
+        .get("PATH")
+        .map_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", String::as_str);
+    let tools = rootless::pre_check(&rootless::Check {
+        root: Path::new("/"),
+        user,
+        xdg_runtime_dir: &paths.xdg_runtime_dir,
+        data_root: &plan.data_root,
+        path,
+        net: env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_NET").map(String::as_str),
+    })
+    .map_err(rootless::check_error)?;
+    let var = |k: &str| env.get(k).cloned();
+    let kit = rootless::KitSettings {
+        mtu: var("DOCKERD_ROOTLESS_ROOTLESSKIT_MTU"),
+        port_driver: var("DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER"),
+        flags: var("DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS")
+            .map(|f| f.split_whitespace().map(String::from).collect())
+            .unwrap_or_default(),
+    };
+    let ports = rootless::tcp_ports(&plan.args);
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Setup(format!("rootless: cannot find dind-init's own path: {e}")))?;
+    let dockerd = std::mem::take(&mut plan.program);
+    plan.args = rootless::rootlesskit_args(
+        &tools.net,
+        &kit,
+        &ports,
+        &exe.display().to_string(),
+        &dockerd,
+        &plan.args,
+    );
+    plan.program = tools.rootlesskit.display().to_string();
+    plan.run_as = root.then(|| rootless::RunAs::new(user, paths));
+    crate::event!(
+        Info,
+        "rootless",
+        { user = user.name.as_str(), uid = user.uid.to_string(), net = tools.net.as_str() },
+        "rootless: dockerd runs as {} (uid {}) through {} (network {}), socket {}",
+        user.name,
+        user.uid,
+        plan.program,
+        tools.net,
+        plan.socket.display()
+    );
+    Ok(())
 }
 
 /// containerd's major version: dpkg's for the packaged /usr/bin/containerd (free), else

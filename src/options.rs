@@ -203,6 +203,17 @@ fn mtu(v: &str) -> std::result::Result<AutoOr<u32>, String> {
     }
 }
 
+/// `--rootless`: a user name or uid, or empty for "as dind-init runs".
+fn rootless_user(v: &str) -> std::result::Result<Option<String>, String> {
+    let v = v.trim();
+    let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$');
+    match v {
+        "" => Ok(None),
+        _ if v.chars().all(name_ok) && !v.starts_with('-') => Ok(Some(v.to_string())),
+        _ => Err(format!("'{v}' is not a user name or uid")),
+    }
+}
+
 /// `--no-cgroup-setup`: the switch says no.
 fn not(v: &str) -> std::result::Result<bool, String> {
     bool::parse(v).map(|b| !b)
@@ -410,6 +421,17 @@ pub const OPTIONS: &[Opt] = &[
         set!(testcontainers),
     ),
     opt(
+        "--rootless",
+        "DIND_ROOTLESS",
+        Some("USER"),
+        "",
+        "run dockerd rootless as USER (a name or uid) through rootlesskit, as \
+         docker:dind-rootless does; as root, dind-init still prepares cgroups and mounts \
+         first. Empty: rootless when dind-init itself is not root, as the current user",
+        set!(rootless, rootless_user),
+    )
+    .empty_ok(),
+    opt(
         "--log-level",
         "DIND_LOG_LEVEL",
         Some("LEVEL"),
@@ -437,6 +459,8 @@ pub enum Invocation {
     Health(HealthConfig),
     Help,
     Version,
+    /// rootlesskit's child: dockerd's command line to exec (`rootless.rs`).
+    RootlessChild(Vec<OsString>),
 }
 
 fn find(flag: &str) -> Option<&'static Opt> {
@@ -455,6 +479,9 @@ pub fn parse(args: &[OsString], env: &HashMap<String, String>) -> Result<Invocat
         Some("health") => return parse_health(&args[1..], env).map(Invocation::Health),
         Some("-h" | "--help") => return Ok(Invocation::Help),
         Some("-V" | "--version") => return Ok(Invocation::Version),
+        Some(crate::rootless::CHILD_ARG) => {
+            return Ok(Invocation::RootlessChild(args[1..].to_vec()))
+        }
         _ => {}
     }
     // dind-init's own flags: only before a `--`, and only when the arguments start with one.

@@ -81,6 +81,7 @@ pub fn spawn(
         tail,
         not_found,
         restart,
+        plan.run_as.as_ref(),
     )?;
     Ok(Proc { pid })
 }
@@ -108,6 +109,7 @@ pub fn spawn_containerd(
         tail,
         not_found,
         restart,
+        None,
     )?;
     ::log::debug!(
         "containerd: root {}, socket {}, config {}",
@@ -138,6 +140,7 @@ fn spawn_process(
     tail: &Arc<LogTail>,
     not_found: &str,
     restart: u32,
+    run_as: Option<&crate::rootless::RunAs>,
 ) -> Result<i32> {
     use nix::fcntl::OFlag;
     let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
@@ -155,12 +158,25 @@ fn spawn_process(
     if let Some(p) = path {
         cmd.env("PATH", p);
     }
+    let ids = run_as.map(|r| {
+        cmd.envs(r.env.iter().map(|(k, v)| (k, v)));
+        (r.uid, r.gid)
+    });
     // SAFETY: the closure runs between fork and exec and makes only async-signal-safe calls
-    // (setsid, sigaction, sigprocmask).
+    // (setsid, sigaction, sigprocmask, setgroups, setgid, setuid).
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid()?;
             crate::signals::reset_dispositions(&[]);
+            if let Some((uid, gid)) = ids {
+                let g = [gid];
+                if libc::setgroups(1, g.as_ptr()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             mask.restore()
         });
     }

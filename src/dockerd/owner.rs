@@ -391,6 +391,7 @@ mod tests {
             path_prefix: None,
             containerd: None,
             notes: vec![],
+            run_as: None,
         };
         make_socket_dirs(&plan).unwrap();
         let mode = std::fs::metadata(d.path().join("custom/deeper")).unwrap().permissions().mode();

@@ -136,6 +136,8 @@ pub struct Plan {
     pub containerd: Option<ContainerdPlan>,
     /// What dind-init added and why, for the log.
     pub notes: Vec<String>,
+    /// A rootless dockerd started by root: who rootlesskit runs as (`rootless.rs`).
+    pub run_as: Option<crate::rootless::RunAs>,
 }
 
 /// The config file dockerd will read: `--config-file`, else /etc/docker/daemon.json.
@@ -430,6 +432,7 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
         path_prefix: i.path_prefix.clone(),
         containerd,
         notes,
+        run_as: None,
     })
 }
 
