@@ -342,6 +342,13 @@ fn rootless_user(
             )))
         }
     };
+    let mut user = user;
+    if !root {
+        // dockerd's own rule when rootless: the data root under $HOME.
+        if let Some(h) = env.get("HOME").filter(|h| h.starts_with('/')) {
+            user.home = std::path::PathBuf::from(h);
+        }
+    }
     if !root && user.uid != me {
         return Err(Error::Setup(format!(
             "rootless: DIND_ROOTLESS={spec}: dind-init runs as uid {me}, not root: it can run \
@@ -369,8 +376,15 @@ fn rootless_setup(
     root: bool,
     env: &HashMap<String, String>,
 ) -> Result<(), Error> {
+    if !root {
+        // As docker:dind-rootless's entrypoint: `mkdir -p` both; the checks say what failed.
+        for d in [&paths.xdg_runtime_dir, &plan.data_root] {
+            let _ = std::fs::create_dir_all(d);
+        }
+    }
     if root {
         rootless::prepare_as_root(user, &paths.xdg_runtime_dir, &plan.data_root)?;
+        rootless::open_tun_as_root();
         if let Some(t) = tls {
             rootless::give_server_tls(&[&t.key], user)?;
         }

@@ -164,6 +164,23 @@ pub fn pre_check(c: &Check) -> std::result::Result<Tools, String> {
             ));
         }
     }
+    let tun = under(c.root, Path::new(TUN));
+    if let Ok(m) = std::fs::metadata(&tun) {
+        let (o, g, mode) = (m.uid(), m.gid(), m.mode());
+        let rw = |shift: u32| mode >> shift & 0o6 == 0o6;
+        let ok = (o == u.uid && rw(6))
+            || (o != u.uid && g == u.gid && rw(3))
+            || (o != u.uid && g != u.gid && rw(0));
+        if !ok {
+            return Err(format!(
+                "rootless: {TUN} is mode {:04o} uid {o}: {who} cannot open it for rootlesskit's \
+                 tap device; make it 0666 on the host (udev's default), or run dind-init as root \
+                 with DIND_ROOTLESS={} (it opens the container's own node to the user)",
+                mode & 0o7777,
+                u.name
+            ));
+        }
+    }
     for tool in ["newuidmap", "newgidmap"] {
         if find_tool(c.root, c.path, tool).is_none() {
             return Err(format!(
@@ -343,6 +360,26 @@ pub fn prepare_as_root(user: &User, xdg_runtime_dir: &Path, data_root: &Path) ->
     Ok(())
 }
 
+/// The tun device rootlesskit's network (slirp4netns, vpnkit) makes its tap device with.
+pub const TUN: &str = "/dev/net/tun";
+
+/// Shape b, as root: the container's own /dev/net/tun node (a privileged container gets the
+/// host's mode, 0600 where no udev rule opened it) readable and writable by all, as udev has it.
+pub fn open_tun_as_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(m) = std::fs::metadata(TUN) else { return };
+    if m.mode() & 0o666 != 0o666 {
+        match std::fs::set_permissions(TUN, std::fs::Permissions::from_mode(0o666)) {
+            Ok(()) => log::info!(
+                "rootless: {TUN} was mode {:04o}: made 0666 (this container's own node, as udev \
+                 has it) for rootlesskit's tap device",
+                m.mode() & 0o7777
+            ),
+            Err(e) => log::warn!("rootless: cannot chmod {TUN}: {e}"),
+        }
+    }
+}
+
 /// The server's TLS files readable by the user dockerd runs as (shape b: dind-init made them
 /// as root, the key 0600).
 pub fn give_server_tls(files: &[&Path], user: &User) -> Result<()> {
@@ -517,6 +554,7 @@ mod tests {
         for t in ["newuidmap", "newgidmap", "rootlesskit", "slirp4netns"] {
             w(&format!("/usr/bin/{t}"), "", 0o755);
         }
+        w("/dev/net/tun", "", 0o666);
         for d in ["/run/user/1000", "/home/rootless/.local/share/docker"] {
             std::fs::create_dir_all(under(&root, Path::new(d))).unwrap();
         }
@@ -559,6 +597,11 @@ mod tests {
                 "/run/user/1000",
                 &|p| std::fs::remove_dir(p).unwrap(),
                 "XDG_RUNTIME_DIR /run/user/1000 is not",
+            ),
+            (
+                "/dev/net/tun",
+                &|p| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o000)).unwrap(),
+                "cannot open it for rootlesskit's tap device",
             ),
             (
                 "/usr/bin/newuidmap",
