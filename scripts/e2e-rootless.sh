@@ -108,7 +108,7 @@ service() {
 nested_uid() {
     local uid
     in_c "$1" sh -c "$LOAD && docker run -d --name nest $INNER_IMAGE $LOOP" >"$D/nest.out" 2>&1 || { fail "inner docker run failed: $(tail -c 300 "$D/nest.out")"; return 1; }
-    wait_for 20 outer_uid "$1" sleep || { fail "no inner sleep seen from the outer side"; return 1; }
+    wait_for 20 outer_uid "$1" sleep >/dev/null || { fail "no inner sleep seen from the outer side"; return 1; }
     uid=$(outer_uid "$1" sleep)
     [ "$uid" = 1000 ] || { fail "the inner root is uid '$uid' on the outer side, expected 1000 (the rootless user)"; return 1; }
     NOTE+="inner root = uid $uid outside; "
