@@ -33,16 +33,17 @@ DATA=/home/rootless/.local/share/docker
 SOCK=/run/user/1000/docker.sock
 FAIL_TAIL=30 HOST_TAIL=15
 
-ALL=(R1 R2 R3 R4 R5)
+ALL=(R1 R2 R3 R4 R5 R6)
 SCENARIO_FN=''   # scenario R1 is function R1
 declare -A NAME=(
-    [R1]=service-nested-uid [R2]=tls-and-port [R3]=restart-policies [R4]=root-pid1 [R5]=pre-checks
+    [R1]=service-nested-uid [R2]=tls-and-port [R3]=restart-policies [R4]=root-pid1 [R5]=pre-checks [R6]=root-pid1-tls-service
 )
 declare -A DESC=(
     [R1]="the image as a service: ready on $SOCK, events rootless and rootless-limits; an inner container's root is uid 1000 on the outer side (/proc/PID/status); a clean docker stop inside the budget"
     [R2]="the service over TLS (DOCKER_TLS_CERTDIR=/certs, 2376 through rootlesskit's port driver) from another container, and an inner container's published port reached from there"
     [R3]="restart policies across an outer stop and start: --restart unless-stopped comes back, --restart no does not"
     [R4]="root PID 1 with DIND_ROOTLESS=rootless (shape b): cgroups set up as root, a root-owned data volume given to the user, an inner docker run as a command, the inner root is uid 1000"
+    [R6]="shape b as a TLS service: the server key made as root is given to the user, dockerd answers on 2376; a clean stop, and a second start with the kept keys"
     [R5]="each missing requirement: its one-line message and exit 125 (subuid, subgid, /dev/net/tun, newuidmap, rootlesskit, XDG_RUNTIME_DIR, HOME, a root-owned data root)"
 )
 
@@ -169,7 +170,24 @@ R4() {
     NOTE="as root: cgroups $(lib_event_get "$D/cmd.err" cgroups mode), a root-owned data root given to uid 1000"
 }
 
-# pre NAME WANT DOCKER-RUN-ARGS...: the image with these arguments exits 125 with WANT in its last error line
+R6() {
+    local net certs
+    net=$(network ci) && certs=$(volume certs) || { fail "network/volume create failed"; return 1; }
+    service svc --user 0 -e DIND_ROOTLESS=rootless --network "$net" --network-alias docker -v "$certs:/certs/client" || return 1
+    tls_job() {
+        run_c "job$1" --network "$net" -v "$certs:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 \
+            -e DOCKER_CERT_PATH=/certs/client --entrypoint docker "$DIND_IMAGE" info -f '{{.SecurityOptions}}'
+        check_rc "job$1" 0 && grep -q rootless "$D/job$1.out" || { fail "job$1: docker info over TLS: $(head -c 200 "$D/job$1.out" "$D/job$1.err")"; return 1; }
+    }
+    tls_job 1 || return 1
+    stop_c "$C" "$D/stop1.log" && clean_stop "$D/stop1.log" || return 1
+    dk start "$C" >/dev/null || { fail "docker start failed"; return 1; }
+    wait_healthy "$C" 120 || { logs "$C" "$D/after.log"; fail "the daemon never answered after the restart"; return 1; }
+    tls_job 2 || return 1
+    NOTE="TLS as root-started rootless daemon, twice (keys kept); first stop ${STOP} s"
+}
+
+# pre NAME EXPECT DOCKER-RUN-ARGS...: the image with these arguments exits 125, a dind-init line has EXPECT
 pre() {
     local n=$1 expect=$2
     shift 2
