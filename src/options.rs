@@ -1017,6 +1017,25 @@ mod tests {
         }
     }
 
+    /// DIND_ROOTLESS: a user name or uid (empty: unset); rootlesskit's child gets dockerd's
+    /// command line whole.
+    #[test]
+    fn rootless_user_and_rootlesskits_child() {
+        assert_eq!(
+            run(&[], &[("DIND_ROOTLESS", "rootless")]).unwrap().rootless.as_deref(),
+            Some("rootless")
+        );
+        assert_eq!(run(&["--rootless=1000", "--"], &[]).unwrap().rootless.as_deref(), Some("1000"));
+        assert_eq!(run(&[], &[("DIND_ROOTLESS", "")]).unwrap().rootless, None);
+        assert_eq!(run(&[], &[]).unwrap().rootless, None);
+        let e = run(&[], &[("DIND_ROOTLESS", "a b")]).unwrap_err();
+        assert!(e.to_string().contains("DIND_ROOTLESS") && e.exit_code() == 2, "{e}");
+        match inv(&["rootless-child", "dockerd", "--debug"], &[]).unwrap() {
+            Invocation::RootlessChild(a) => assert_eq!(a, ["dockerd", "--debug"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn health_args() {
         let h = |args: &[&str], env: &[(&str, &str)]| match inv(args, env).unwrap() {
