@@ -85,7 +85,7 @@ lint_row() { # LABEL CMD...
 }
 lint_shell_files() { # every tracked shell script: *.sh, or a #!...sh first line
     local f
-    git -C "$DIND_REPO" ls-files scripts .ci docker/examples | while read -r f; do
+    git -C "$DIND_REPO" ls-files scripts .ci docker/examples bench | while read -r f; do
         case "$f" in *.sh) echo "$f"; continue ;; esac
         head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*[/ ](ba)?sh( |$)' && echo "$f"
     done

@@ -449,7 +449,7 @@ def cmd_report(raw_path, meta_path):
              "gets `200` for `GET /version` over tcp://IP:2376 with the client certificates (server name `docker`), or "
              "over :2375; then, untimed, `docker version` from another container on the network "
              "(`DOCKER_HOST=tcp://docker:2376`, `DOCKER_TLS_VERIFY=1`) must work. *docker:dind-style*: "
-             "`scripts/bench/dockerd-entrypoint-tls`, docker:dind's entrypoint with its openssl commands "
+             "`bench/baselines/dockerd-entrypoint-tls`, docker:dind's entrypoint with its openssl commands "
              "(RSA 4096), then `dind docker-init -- dockerd ...` (with `--tls=false` when TLS is off, as its documentation says).")
         rows = []
         for eng in engines:
