@@ -9,8 +9,10 @@
 # Reproducible: paths remapped (--remap-path-prefix), own target dir (target/dist-build). --check
 # (a stage of scripts/test.sh): dist/ from this tree and from a fresh clone elsewhere must have
 # equal SHA256SUMS; --version; cargo package; docker/Dockerfile's `dist` stage for linux/amd64 and
-# linux/arm64 (ELF machine checked), the arm64 one run under qemu-user. Offline; installs the musl
-# targets and, for --check, qemu-user-static and binfmt-support.
+# linux/arm64 (ELF machine checked), the arm64 one run under qemu-user; and as one tag for both
+# with `docker buildx build` in sid's DinD image (containerd image store). Offline but for apt:
+# installs the musl targets and, for --check, qemu-user-static and binfmt-support; sid's
+# docker-buildx .deb is downloaded once into ${DIND_CACHE}/buildx-sid.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 export LC_ALL=C
