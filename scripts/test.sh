@@ -157,7 +157,7 @@ STAGES=(
     "service|docker:dind's service contract: GitLab, ARC, Jenkins, Python SDK (trixie)|s_service trixie"
     "examples|the example images and the Kubernetes manifests|s_examples"
     "demo|the README's demo command from a fresh clone|s_demo"
-    "release|dist/ for both architectures, built twice: byte-identical|s_release"
+    "release|dist/ for both architectures, built twice: byte-identical; the images, one buildx tag|s_release"
     "v2-lab|cgroup v2 in a qemu VM (bookworm kernel and engine)|s_lab V2LAB_SUITE=bookworm"
     "v2-lab-trixie|cgroup v2 in a qemu VM (trixie kernel and engine)|s_lab V2LAB_SUITE=trixie"
     "arm64-lab|Docker-in-Docker on arm64 in a qemu-system-aarch64 VM|s_lab V2LAB_ARCH=arm64"
