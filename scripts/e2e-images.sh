@@ -96,7 +96,7 @@ EOF
     return $rc
 }
 
-reg_answers() { dk exec "$REG" sh -c 'exec 3<>/dev/tcp/127.0.0.1/5000' >/dev/null 2>&1; }
+reg_answers() { dk exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' >/dev/null 2>&1; }
 REG_READY=
 # registry_up: the registry running and seeded (once a run): a DinD container in its namespace
 # loads the inner image and pushes it as 127.0.0.1:5000/library/$IMG
