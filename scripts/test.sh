@@ -119,6 +119,7 @@ s_cargo_test_aarch64() {
 s_e2e() { DIND_SUITE=$1 scripts/e2e.sh "${@:2}"; }               # SUITE [SCENARIOS]
 s_field() { DIND_SUITE=$1 scripts/e2e-field.sh "${@:2}"; }       # SUITE [SCENARIOS]
 s_service() { DIND_SUITE=$1 scripts/e2e-service.sh; }            # SUITE
+s_images() { DIND_SUITE=$1 scripts/e2e-images.sh "${@:2}"; }     # SUITE [SCENARIOS]
 s_examples() { scripts/examples.sh; }
 
 s_demo() { # the README's first command, from a fresh clone of HEAD
@@ -155,6 +156,7 @@ STAGES=(
     "e2e-trixie|the representative set on trixie (Docker 26.1)|s_e2e trixie ${E2E_REPRESENTATIVE[*]}"
     "field-trixie|containerd and dockerd killed, MTU, the containerd image store, a shared PID namespace, on trixie|s_field trixie ${FIELD_REPRESENTATIVE[*]}"
     "service|docker:dind's service contract: GitLab, ARC, Jenkins, Python SDK (trixie)|s_service trixie"
+    "images|images across jobs: registry mirrors and address pools against a real registry (trixie)|s_images trixie"
     "examples|the example images and the Kubernetes manifests|s_examples"
     "demo|the README's demo command from a fresh clone|s_demo"
     "release|dist/ for both architectures, built twice: byte-identical; the images, one buildx tag|s_release"

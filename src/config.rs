@@ -114,6 +114,14 @@ pub struct Config {
     pub iptables: Iptables,
     pub mtu: AutoOr<u32>,
     pub testcontainers: bool,
+    /// `DOCKER_REGISTRY_MIRROR`: each becomes a `--registry-mirror` (checked URLs).
+    pub registry_mirrors: Vec<String>,
+    /// `DOCKER_DEFAULT_ADDRESS_POOL_BASE`: the CIDR as written, its prefix length, its bits.
+    pub pool_base: Option<(String, u8, u8)>,
+    /// `DOCKER_DEFAULT_ADDRESS_POOL_SIZE`.
+    pub pool_size: Option<u8>,
+    /// Both of them, checked together: dockerd's `--default-address-pool` value.
+    pub address_pool: Option<String>,
     pub log_level: log::LevelFilter,
     pub log_format: LogFormat,
     pub mode: Mode,
@@ -150,6 +158,10 @@ impl Config {
             iptables: Iptables::Auto,
             mtu: AutoOr::Auto,
             testcontainers: false,
+            registry_mirrors: Vec::new(),
+            pool_base: None,
+            pool_size: None,
+            address_pool: None,
             log_level: log::LevelFilter::Info,
             log_format: LogFormat::Text,
             mode: Mode::Serve,

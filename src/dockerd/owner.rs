@@ -391,6 +391,8 @@ mod tests {
             path_prefix: None,
             containerd: None,
             notes: vec![],
+            mirrors: vec![],
+            unused: vec![],
         };
         make_socket_dirs(&plan).unwrap();
         let mode = std::fs::metadata(d.path().join("custom/deeper")).unwrap().permissions().mode();
