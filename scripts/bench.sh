@@ -25,10 +25,10 @@
 #   --keep-host        leave the throwaway host dockerd running
 #
 # Entrypoints (the same image per engine, every entrypoint in /usr/local/bin): dind-init;
-# dind-init-dockerd (DIND_CONTAINERD_BY=dockerd); wrapdocker (bench/wrapdocker); moby-dind
+# dind-init-dockerd (DIND_CONTAINERD_BY=dockerd); wrapdocker (bench/baselines/wrapdocker); moby-dind
 # (hack/dind + `dockerd & until docker info; do sleep 1; done; exec "$@"`); docker-dind
-# (bench/dockerd-entrypoint-tls given `dockerd --host=unix:///var/run/docker.sock`); the limits
-# dockerd (alone) and dockerd-ctrd (bench/dockerd-ctrd: containerd, then dockerd --containerd).
+# (bench/baselines/dockerd-entrypoint-tls given `dockerd --host=unix:///var/run/docker.sock`); the limits
+# dockerd (alone) and dockerd-ctrd (bench/baselines/dockerd-ctrd: containerd, then dockerd --containerd).
 # The last three run no command: their time to ready is dockerd's first "API listen on" line.
 # Figures: main (1. time to ready, 2. readiness overhead, 3. `docker run --rm ... true`,
 # 4. `docker stop` and PID 1's idle cost), stopn (`docker stop` with inner containers), stopcmp
@@ -180,7 +180,7 @@ bench_image() {
     mkdir -p "$ctx/debs"
     cp "$cache"/debs/*.deb "$ctx/debs/" 2>/dev/null
     cp "$BIN" "$ctx/dind-init"
-    cp "${TOOLS[@]/#/$BENCH/}" "$ctx/"
+    cp "${TOOLS[@]/#/$ROOT/bench/baselines/}" "$ctx/"
     chmod 0755 "$ctx/dind-init" "${TOOLS[@]/#/$ctx/}"
     cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM $BASE_IMAGE
@@ -699,16 +699,7 @@ done
 
 meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta duration "$(((SECONDS - T_START) / 60)) min"
-notes=""
-notes+="- **Clocks**: one clock for everything: the host's \`\$EPOCHREALTIME\` just before \`docker run\`, \`date +%s.%N\` printed by the command inside (the container shares the host's real-time clock), dockerd's log times (\`time=\"…\"\`) and the TLS poller's \`time.time()\`.\\n"
-notes+="- **Time to ready** includes \`docker run\` itself (creating and starting the container, about 0.2 s here) for every column. Command-mode columns (dind-init, wrapdocker, hack/dind): until the command starts. Daemon-mode columns (docker:dind-style, dockerd alone, containerd + dockerd): until dockerd's first \`API listen on\` line, which no client can beat: their figures are a lower bound, no client's wait loop is counted.\\n"
-notes+="- **The limits**: *dockerd alone* is dockerd as the entrypoint, starting its own containerd; *containerd, then dockerd --containerd* is \`scripts/bench/dockerd-ctrd\`: containerd at dockerd's own paths with the config dockerd writes, its socket awaited (5 ms polls), then \`exec dockerd --containerd\`. The fastest way an engine can start is the faster of the two (Docker 26 loses a fixed second with its managed containerd: gRPC's reconnect back-off after an early ENOENT; 20.10 and 28.5 do not).\\n"
-notes+="- wrapdocker and hack/dind wait with \`until docker info; do sleep 1; done\`: the command starts at the first whole second after the API is up, plus one \`docker info\` (a Go CLI start and several API calls). They exec the command, so it is PID 1: \`docker stop\` waits docker's 10 s and SIGKILLs everything.\\n"
-notes+="- \`run --rm true\`: dind-init stops dockerd after the command (and containerd after it when it started it), so its figure includes a clean shutdown; wrapdocker and hack/dind exec \`true\`, whose exit as PID 1 kills dockerd with the container. Daemon-mode columns: the host sends SIGTERM to PID 1 at the \`API listen on\` line, and dockerd stops itself (with its managed containerd: its fixed 1 s wait after \`Daemon shutdown complete\`, which dind-init ends; with \`--containerd\` there is no such wait).\\n"
-notes+="- The docker:dind-style entrypoint is \`scripts/bench/dockerd-entrypoint-tls\`, a rewrite of docker-library/docker's \`dockerd-entrypoint.sh\` (29/dind) with its openssl commands; PID 1 ends up \`docker-init\` (Debian's tini) after moby's \`hack/dind\`, as in the docker:dind image. In the main table and the stops it is given \`dockerd --host=unix:///var/run/docker.sock\` (as actions-runner-controller runs docker:dind): no certificates and no TCP port, like the other columns; its service way (TLS with openssl, or TCP without TLS) is table 3.\\n"
-notes+="- **Stops with inner containers**: dind-init's budget (8 s, from \`docker stop\`'s SIGTERM): the command gets SIGTERM at once, dockerd SIGTERM when the command is gone, and dockerd stops its containers itself; those still running 2.5 s before the budget ends are SIGKILLed by dind-init. The docker:dind-style entrypoint: tini forwards SIGTERM to dockerd, which stops its containers and then sits out its 1 s wait for containerd.\\n"
-notes+="- Raw data: \`target/bench/raw.tsv\` (round, engine, entrypoint, metric, value); every run's log (dockerd's and dind-init's): \`target/bench/logs/ENGINE-ROUND-ENTRYPOINT-FIGURE.log\`."
-meta notes "$notes"
+meta notes "- What each figure measures, the clocks and the baselines: docs/BENCHMARKS.md.\n- Raw data: \`target/bench/raw.tsv\` (round, engine, entrypoint, metric, value); every run's log: \`target/bench/logs/ENGINE-ROUND-ENTRYPOINT-FIGURE.log\`."
 
 py report "$RAW" "$META" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 echo

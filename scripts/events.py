@@ -36,7 +36,7 @@ VOCAB_PATH = next((p for p in (os.path.join(_HERE, "events.vocab"), os.path.join
                    if os.path.exists(p)), os.path.join(_HERE, "..", "src", "events.vocab"))
 FLOAT_FIELDS = {"secs", "ms", "ran", "delay", "budget", "waited"}
 INT_FIELDS = {"pid", "count", "code", "status", "attempts", "restart", "max"}
-BOOL_FIELDS = {"clean", "pid1", "killed", "ended_wait"}
+BOOL_FIELDS = {"clean", "pid1", "killed", "ended_wait", "answered"}
 
 TEXT_RE = re.compile(r"^dind-init: \+(\d+(?:\.\d+)?)s ([A-Z]+) +(.*)$")
 VALUE = r'"(?:[^"\\]|\\.)*"|[^\s"{}\\=]+'

@@ -63,8 +63,25 @@ run_logged() {
     grep -v '^time=' "$log"
     return $rc
 }
-# must_match LOG REGEX WHAT: grep -E REGEX in LOG, or say what is missing
-must_match() { grep -Eq -- "$2" "$1" || { echo "MISSING: $3 (no line matching /$2/)"; return 1; }; }
+# must_match LOG REGEX WHAT [REGEX WHAT]...: each grep -E REGEX in LOG, or say what is missing
+must_match() {
+    local log=$1
+    shift
+    while [ $# -ge 2 ]; do
+        grep -Eq -- "$1" "$log" || { echo "MISSING: $2 (no line matching /$1/)"; return 1; }
+        shift 2
+    done
+}
+# must_event LOG WHAT EVENT [K=V...]: dind-init logged EVENT (with these fields)
+must_event() { local log=$1 what=$2; shift 2; lib_event_has "$log" "$@" || { echo "MISSING: $what ($*)"; return 1; }; }
+# ran LOG STATUS DOCKER-ARGS...: run_logged, which must end with STATUS
+ran() {
+    local log=$1 status=$2 rc
+    shift 2
+    run_logged "$log" "$@"
+    rc=$?
+    [ "$rc" = "$status" ] || { echo "exit status $rc, wanted $status"; return 1; }
+}
 
 # ------------------------------------------------------------------ set-up
 
@@ -94,17 +111,13 @@ build_example() {
 maven_test() {
     need_setup || return 1
     dk image inspect "$MAVEN_IMAGE" >/dev/null 2>&1 || { echo "no $MAVEN_IMAGE (its build failed)"; return 1; }
-    local log=$WORK/maven.log rc
+    local log=$WORK/maven.log
     # The image's default (CMD mvn test); inner.tar for the test that runs a container via the API
-    DK_TIMEOUT=300 run_logged "$log" run --rm --privileged -v "$INNER_TAR:/images/inner.tar:ro" "$MAVEN_IMAGE"
-    rc=$?
-    echo "exit status: $rc"
-    [ $rc -eq 0 ] || { echo "mvn test in the image failed"; return 1; }
-    must_match "$log" 'Tests run: 5, Failures: 0, Errors: 0, Skipped: 0$' "all 5 tests ran and passed" || return 1
-    must_match "$log" 'BUILD SUCCESS' "BUILD SUCCESS" || return 1
-    must_match "$log" '^GET /_ping on /var/run/docker.sock: 200 OK' "the test's GET /_ping" || return 1
-    must_match "$log" 'said: hello from an inner container' "the inner container's output" || return 1
-    must_match "$log" '^DOCKER_HOST=unix:///var/run/docker.sock TESTCONTAINERS_HOST_OVERRIDE=localhost$' \
+    DK_TIMEOUT=300 ran "$log" 0 run --rm --privileged -v "$INNER_TAR:/images/inner.tar:ro" "$MAVEN_IMAGE" || return 1
+    must_match "$log" 'Tests run: 5, Failures: 0, Errors: 0, Skipped: 0$' "all 5 tests ran and passed" \
+        'BUILD SUCCESS' "BUILD SUCCESS" '^GET /_ping on /var/run/docker.sock: 200 OK' "the test's GET /_ping" \
+        'said: hello from an inner container' "the inner container's output" \
+        '^DOCKER_HOST=unix:///var/run/docker.sock TESTCONTAINERS_HOST_OVERRIDE=localhost$' \
         "DOCKER_HOST and (DIND_TESTCONTAINERS=true) TESTCONTAINERS_HOST_OVERRIDE in mvn's environment" || return 1
     # The order: dind-init logs `ready:` when dockerd answered /_ping, and only then starts mvn.
     local ready_ts cmd_ts mvn_time
@@ -128,38 +141,32 @@ jenkins_ready() {
 
 jenkins_docker_version() {
     jenkins_ready || return 1
-    local log=$WORK/jv.log rc
-    DK_TIMEOUT=120 run_logged "$log" run --rm --privileged "$JENKINS_IMAGE" \
-        docker version --format 'client {{.Client.Version}} server {{.Server.Version}}'
-    rc=$?
-    [ $rc -eq 0 ] || { echo "exit status $rc"; return 1; }
+    local log=$WORK/jv.log
+    DK_TIMEOUT=120 ran "$log" 0 run --rm --privileged "$JENKINS_IMAGE" \
+        docker version --format 'client {{.Client.Version}} server {{.Server.Version}}' || return 1
     must_match "$log" '^client .* server [0-9]' "docker version's server part" || return 1
-    lib_event_has "$log" exit code=0 || { echo "MISSING: dind-init's exit event with code 0"; return 1; }
+    must_event "$log" "dind-init's exit event with code 0" exit code=0 || return 1
     NOTE="$(grep -E '^client ' "$log" | head -n 1), via dind-init"
 }
 
 jenkins_user_docker() {
     jenkins_ready || return 1
-    local log=$WORK/ju.log rc
-    DK_TIMEOUT=180 run_logged "$log" run --rm --privileged -v "$INNER_TAR:/images/inner.tar:ro" "$JENKINS_IMAGE" \
+    local log=$WORK/ju.log
+    DK_TIMEOUT=180 ran "$log" 0 run --rm --privileged -v "$INNER_TAR:/images/inner.tar:ro" "$JENKINS_IMAGE" \
         setpriv --reuid=jenkins --regid=jenkins --init-groups -- sh -c \
-        'id && docker load -q -i /images/inner.tar && docker run --rm '"$INNER_IMAGE"' echo hello-from-inner'
-    rc=$?
-    [ $rc -eq 0 ] || { echo "exit status $rc"; return 1; }
-    must_match "$log" '^uid=1000\(jenkins\).*\(docker\)' "user jenkins in group docker" || return 1
-    must_match "$log" '^hello-from-inner$' "the inner container's output" || return 1
+        'id && docker load -q -i /images/inner.tar && docker run --rm '"$INNER_IMAGE"' echo hello-from-inner' || return 1
+    must_match "$log" '^uid=1000\(jenkins\).*\(docker\)' "user jenkins in group docker" \
+        '^hello-from-inner$' "the inner container's output" || return 1
     NOTE="uid 1000 in group docker: docker load + docker run of an inner container"
 }
 
 jenkins_no_jar() {
     jenkins_ready || return 1
-    local log=$WORK/jn.log rc
-    DK_TIMEOUT=120 run_logged "$log" run --rm --privileged "$JENKINS_IMAGE"
-    rc=$?
-    [ $rc -eq 1 ] || { echo "exit status $rc, wanted 1"; return 1; }
+    local log=$WORK/jn.log
+    DK_TIMEOUT=120 ran "$log" 1 run --rm --privileged "$JENKINS_IMAGE" || return 1
     must_match "$log" '^jenkins-agent: no agent.jar at /usr/share/jenkins/agent.jar' "the launcher's message" || return 1
     lib_event_msg "$log" command-start | grep -q ': /usr/local/bin/jenkins-agent$' || { echo "MISSING: the CMD /usr/local/bin/jenkins-agent"; return 1; }
-    lib_event_has "$log" dockerd-exit clean=true || { echo "MISSING: dockerd's clean stop (dockerd-exit clean=true)"; return 1; }
+    must_event "$log" "dockerd's clean stop" dockerd-exit clean=true || return 1
     NOTE="exit 1 with a message naming the ways to provide agent.jar; dockerd stopped cleanly"
 }
 
@@ -180,27 +187,24 @@ fake_agent_jar() {
 # launcher's options for the controller file:///controller/, SECRET and NAME, with JVM (a regex)
 # on java's command line, and the daemon answered it.
 agent_ran() {
-    local log=$1
-    must_match "$log" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent.jar run as jenkins in the work dir" || return 1
-    must_match "$log" "^fake-agent: args=-url file:///controller/ -secret $2 -name $3 -workDir /home/jenkins/agent\$" "agent.jar's options" || return 1
-    must_match "$log" "^fake-agent: jvm=.*$4" "JAVA_OPTS on java's command line" || return 1
-    must_match "$log" 'answered: HTTP/1.[01] 200 OK / OK$' "the daemon answering the agent (as jenkins)" || return 1
+    must_match "$1" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent.jar run as jenkins in the work dir" \
+        "^fake-agent: args=-url file:///controller/ -secret $2 -name $3 -workDir /home/jenkins/agent\$" "agent.jar's options" \
+        "^fake-agent: jvm=.*$4" "JAVA_OPTS on java's command line" \
+        'answered: HTTP/1.[01] 200 OK / OK$' "the daemon answering the agent (as jenkins)"
 }
 
 jenkins_launcher() {
     jenkins_ready || return 1
     fake_agent_jar || return 1
-    local log=$WORK/jl.log rc
+    local log=$WORK/jl.log
     # As Jenkins' kubernetes plugin starts the jnlp container: no args, its variables set. The
     # controller URL is a file:// one, so the launcher's download of agent.jar works offline.
-    DK_TIMEOUT=120 run_logged "$log" run --rm --privileged -v "$FAKE_CTL:/controller:ro" \
+    DK_TIMEOUT=120 ran "$log" 3 run --rm --privileged -v "$FAKE_CTL:/controller:ro" \
         -e JENKINS_URL=file:///controller/ -e JENKINS_SECRET=s3cr3t -e JENKINS_AGENT_NAME=dind-1 \
-        -e JENKINS_NAME=dind-1 -e JAVA_OPTS='-Xmx64m -Dexample=1' -e FAKE_AGENT_EXIT=3 "$JENKINS_IMAGE"
-    rc=$?
-    [ $rc -eq 3 ] || { echo "exit status $rc, wanted the agent's 3"; return 1; }
+        -e JENKINS_NAME=dind-1 -e JAVA_OPTS='-Xmx64m -Dexample=1' -e FAKE_AGENT_EXIT=3 "$JENKINS_IMAGE" || return 1
     must_match "$log" '^jenkins-agent: fetching agent.jar from file:///controller/jnlpJars/agent.jar' "the download from \$JENKINS_URL/jnlpJars/agent.jar" || return 1
     agent_ran "$log" s3cr3t dind-1 '-Xmx64m -Dexample=1' || return 1
-    lib_event_has "$log" exit code=3 || { echo "MISSING: dind-init exiting with the agent's status (exit code=3)"; return 1; }
+    must_event "$log" "dind-init exiting with the agent's status" exit code=3 || return 1
     NOTE="agent.jar fetched from \$JENKINS_URL, run as jenkins with -url/-secret/-name/-workDir and JAVA_OPTS; the daemon answers it; exit status 3 passed through"
 }
 
@@ -222,7 +226,7 @@ jenkins_stop() {
     grep -E '^(fake-agent|jenkins-agent|dind-init: .*(command|shutdown|exit))' "$log"
     echo "docker stop took $secs s, exit status $rc"
     must_match "$log" '^fake-agent: stopping \(signal\)' "the agent's JVM receiving SIGTERM" || return 1
-    lib_event_has "$log" dockerd-exit clean=true || { echo "MISSING: dockerd's clean stop (dockerd-exit clean=true)"; return 1; }
+    must_event "$log" "dockerd's clean stop" dockerd-exit clean=true || return 1
     [ "$rc" = 143 ] || { echo "exit status $rc, wanted 143 (the agent killed by SIGTERM)"; return 1; }
     awk -v s="$secs" 'BEGIN { exit !(s < 10) }' || { echo "docker stop needed SIGKILL (took $secs s)"; return 1; }
     NOTE="SIGTERM reaches the agent's JVM (the launcher execs it), then dockerd stops cleanly: exit 143 in $secs s"
@@ -256,130 +260,90 @@ k8s_lint() {
 k8s_py() { "$VENV/bin/python" - "$@" <<'PY'
 import shlex, sys, yaml
 
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
 def docs(path):
     with open(path) as f:
         return [d for d in yaml.safe_load_all(f) if d]
 
 def containers(pod):
-    spec = pod["spec"]
-    return [("init", c) for c in spec.get("initContainers", [])] + [("", c) for c in spec["containers"]]
+    return pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
 
-def cmd_validate(paths, versions):
+def validate(versions, paths):
     import kubernetes_validate
     bad = 0
     for path in paths:
-        for d in docs(path):
-            d = dict(d)
-            if "kind" not in d and "spec" in (d.get("template") or {}):
-                # helm values of gha-runner-scale-set: `template` is a PodTemplateSpec
-                d = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "helm-values-template"},
-                     "spec": d["template"]["spec"]}
-            meta = dict(d.get("metadata") or {})
-            if "name" not in meta:   # a Jenkins pod template: the plugin names the Pod
-                meta["name"] = "pod-template"
-                d["metadata"] = meta
+        for d in map(dict, docs(path)):
+            if "kind" not in d and "spec" in (d.get("template") or {}):   # helm values: a PodTemplateSpec
+                d = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "helm-values-template"}, "spec": d["template"]["spec"]}
+            d["metadata"] = {"name": "pod-template", **(d.get("metadata") or {})}   # a Jenkins pod template: no name
             for v in versions:
+                what = f"{path}: {d['kind']}/{d['metadata']['name']} against Kubernetes {v}"
                 try:
                     kubernetes_validate.validate(d, v, strict=True)
-                    print(f"ok    {path}: {d['kind']}/{meta['name']} against Kubernetes {v} (strict)")
+                    print(f"ok    {what} (strict)")
                 except Exception as e:
                     bad += 1
-                    print(f"ERROR {path}: {d['kind']}/{meta['name']} against Kubernetes {v}: {e}")
+                    print(f"ERROR {what}: {e}")
     return bad
 
-def health_timeout(cmd):
-    # dind-init health [--timeout DUR]: default 3 s
-    t = 3.0
-    if "--timeout" in cmd:
-        v = cmd[cmd.index("--timeout") + 1]
-        t = float(v[:-2]) / 1000 if v.endswith("ms") else float(v.rstrip("s"))
-    return t
+def health_timeout(cmd):   # dind-init health [--timeout DUR]: default 3 s
+    v = cmd[cmd.index("--timeout") + 1] if "--timeout" in cmd else "3"
+    return float(v[:-2]) / 1000 if v.endswith("ms") else float(v.rstrip("s"))
 
-def cmd_semantics(paths):
+def semantics(paths):
     """What the manifests promise about DinD containers, beyond the schema."""
-    bad = 0
-    def err(msg):
-        nonlocal bad
-        bad += 1
-        print("ERROR " + msg)
+    errs = []
     for path in paths:
         for pod in docs(path):
-            spec = pod["spec"]
-            vols = {v["name"]: v for v in spec.get("volumes", [])}
-            grace = spec.get("terminationGracePeriodSeconds", 30)
-            for kind, c in containers(pod):
-                img = c.get("image", "")
-                if "dind-init/" not in img:
+            vols = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+            grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+            for c in containers(pod):
+                if "dind-init/" not in c.get("image", ""):
                     continue
-                where = f"{path}: container {c['name']}"
-                if not (c.get("securityContext") or {}).get("privileged"):
-                    err(f"{where}: not privileged")
-                mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
-                v = vols.get(mounts.get("/var/lib/docker"))
-                if not v or "emptyDir" not in v and "persistentVolumeClaim" not in v:
-                    err(f"{where}: no emptyDir/PVC volume at /var/lib/docker")
-                if c.get("command"):
-                    err(f"{where}: `command` replaces dind-init as the ENTRYPOINT")
-                if c["name"] == "jnlp" and c.get("args") and c["args"][0] != "/usr/local/bin/jenkins-agent":
-                    err(f"{where}: args replace the launcher CMD")
-                if grace < 10:
-                    err(f"{where}: terminationGracePeriodSeconds {grace} < 10 (dind-init stops dockerd within 8 s)")
-                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                    p = c.get(probe)
-                    if not p:
-                        continue
-                    cmd = (p.get("exec") or {}).get("command") or []
+                where, n = f"{path}: container {c['name']}", len(errs)
+                v = vols.get({m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}.get("/var/lib/docker")) or {}
+                errs += [f"{where}: not privileged"] * (not (c.get("securityContext") or {}).get("privileged"))
+                errs += [f"{where}: no emptyDir/PVC volume at /var/lib/docker"] * ("emptyDir" not in v and "persistentVolumeClaim" not in v)
+                errs += [f"{where}: `command` replaces dind-init as the ENTRYPOINT"] * bool(c.get("command"))
+                errs += [f"{where}: args replace the launcher CMD"] * (c["name"] == "jnlp" and bool(c.get("args")) and c["args"][0] != "/usr/local/bin/jenkins-agent")
+                errs += [f"{where}: terminationGracePeriodSeconds {grace} < 10 (dind-init stops dockerd within 8 s)"] * (grace < 10)
+                for probe in (k for k in PROBES if c.get(k)):
+                    cmd, t = (c[probe].get("exec") or {}).get("command") or [], c[probe].get("timeoutSeconds", 1)
                     if cmd[:2] != ["dind-init", "health"]:
-                        err(f"{where}: {probe} is not an exec of `dind-init health`")
-                        continue
-                    if p.get("timeoutSeconds", 1) <= health_timeout(cmd):
-                        err(f"{where}: {probe}.timeoutSeconds {p.get('timeoutSeconds', 1)} <= dind-init health --timeout {health_timeout(cmd)}")
-                print(f"ok    {where}: privileged, /var/lib/docker on {('emptyDir' if 'emptyDir' in (v or {}) else 'a volume')}, "
-                      f"probes {[k for k in ('startupProbe', 'readinessProbe', 'livenessProbe') if k in c] or 'none'}, grace {grace} s")
-    return bad
+                        errs.append(f"{where}: {probe} is not an exec of `dind-init health`")
+                    elif t <= health_timeout(cmd):
+                        errs.append(f"{where}: {probe}.timeoutSeconds {t} <= dind-init health --timeout {health_timeout(cmd)}")
+                if len(errs) == n:
+                    print(f"ok    {where}: privileged, /var/lib/docker on {'emptyDir' if 'emptyDir' in v else 'a volume'}, "
+                          f"probes {[k for k in PROBES if k in c] or 'none'}, grace {grace} s")
+    print("".join(f"ERROR {e}\n" for e in errs), end="")
+    return len(errs)
 
-def cmd_spec(path, name):
-    """Shell assignments describing container NAME of the pod in PATH, for a `docker run`."""
+def spec(path, name):
+    """Shell arrays describing container NAME of the pod in PATH, for a `docker run`."""
     pod = docs(path)[0]
-    spec = pod["spec"]
-    vols = {v["name"]: v for v in spec.get("volumes", [])}
-    c = next(c for _, c in containers(pod) if c["name"] == name)
-    out = {}
-    out["IMAGE"] = [c.get("image", "")]
-    out["PRIVILEGED"] = ["1" if (c.get("securityContext") or {}).get("privileged") else ""]
-    env = []
-    for e in c.get("env", []):
-        env += ["-e", f"{e['name']}={e.get('value', '')}"]
-    out["ENV_ARGS"] = env
-    vargs = []
-    for m in c.get("volumeMounts", []):
-        v = vols[m["name"]]
-        if "emptyDir" in v:
-            vargs += ["-v", m["mountPath"]]    # an anonymous volume: empty, on disk, per container
-    out["VOL_ARGS"] = vargs
-    out["COMMAND"] = c.get("command", [])
-    out["ARGS"] = c.get("args", [])
-    out["GRACE"] = [str(spec.get("terminationGracePeriodSeconds", 30))]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        p = c.get(probe) or {}
-        key = probe[:-5].upper()
+    vols = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    c = next(c for c in containers(pod) if c["name"] == name)
+    out = {"IMAGE": [c.get("image", "")], "PRIVILEGED": ["1" if (c.get("securityContext") or {}).get("privileged") else ""],
+           "ENV_ARGS": [a for e in c.get("env", []) for a in ("-e", f"{e['name']}={e.get('value', '')}")],
+           # an emptyDir: an anonymous volume (empty, on disk, per container)
+           "VOL_ARGS": [a for m in c.get("volumeMounts", []) if "emptyDir" in vols[m["name"]] for a in ("-v", m["mountPath"])],
+           "COMMAND": c.get("command", []), "ARGS": c.get("args", []),
+           "GRACE": [str(pod["spec"].get("terminationGracePeriodSeconds", 30))]}
+    for probe in PROBES:
+        p, key = c.get(probe) or {}, probe[:-5].upper()
         out[key] = (p.get("exec") or {}).get("command", [])
-        out[key + "_TIMEOUT"] = [str(p.get("timeoutSeconds", 1))]
-        out[key + "_PERIOD"] = [str(p.get("periodSeconds", 10))]
-        out[key + "_FAILURES"] = [str(p.get("failureThreshold", 3))]
+        for k, field, default in (("TIMEOUT", "timeoutSeconds", 1), ("PERIOD", "periodSeconds", 10), ("FAILURES", "failureThreshold", 3)):
+            out[f"{key}_{k}"] = [str(p.get(field, default))]
     for k, v in out.items():
         print(f"{k}=(" + " ".join(shlex.quote(x) for x in v) + ")")
     return 0
 
-cmd = sys.argv[1]
+cmd, args = sys.argv[1], sys.argv[2:]
 if cmd == "validate":
-    sep = sys.argv.index("--")
-    sys.exit(1 if cmd_validate(sys.argv[sep + 1:], sys.argv[2:sep]) else 0)
-if cmd == "semantics":
-    sys.exit(1 if cmd_semantics(sys.argv[2:]) else 0)
-if cmd == "spec":
-    sys.exit(cmd_spec(sys.argv[2], sys.argv[3]))
-sys.exit(f"unknown helper command {cmd}")
+    sys.exit(1 if validate(args[:args.index("--")], args[args.index("--") + 1:]) else 0)
+sys.exit({"semantics": lambda: 1 if semantics(args) else 0, "spec": lambda: spec(*args)}[cmd]())
 PY
 }
 
@@ -446,7 +410,7 @@ k8s_delete() {
     grep -E '^dind-init: .*(shutdown|exit)' "$WORK/stop.log"
     echo "stopped in $secs s, exit status $rc"
     [ "$rc" = 0 ] || { echo "exit status $rc after SIGTERM, wanted 0"; return 1; }
-    lib_event_has "$WORK/stop.log" dockerd-exit clean=true killed=false || { echo "no clean dockerd shutdown"; return 1; }
+    must_event "$WORK/stop.log" "a clean dockerd shutdown" dockerd-exit clean=true killed=false || return 1
     awk -v s="$secs" -v g="${GRACE[0]}" 'BEGIN { exit !(s < g) }' || { echo "took longer than the grace period"; return 1; }
     STOP_SECS=$secs
 }

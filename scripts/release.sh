@@ -9,12 +9,16 @@
 # Reproducible: paths remapped (--remap-path-prefix), own target dir (target/dist-build). --check
 # (a stage of scripts/test.sh): dist/ from this tree and from a fresh clone elsewhere must have
 # equal SHA256SUMS; --version; cargo package; docker/Dockerfile's `dist` stage for linux/amd64 and
-# linux/arm64 (ELF machine checked), the arm64 one run under qemu-user. Offline; installs the musl
-# targets and, for --check, qemu-user-static and binfmt-support.
+# linux/arm64 (ELF machine checked), the arm64 one run under qemu-user; and as one tag for both
+# with `docker buildx build` in sid's DinD image (containerd image store). Offline but for apt:
+# installs the musl targets and, for --check, qemu-user-static and binfmt-support; sid's
+# docker-buildx .deb is downloaded once into ${DIND_CACHE}/buildx-sid.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 export LC_ALL=C
 export LIB_TAG=release
+# The one-tag image is built inside sid's Docker-in-Docker image (the suite with docker-buildx)
+DIND_SUITE=sid
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . scripts/lib.sh
 
@@ -110,7 +114,102 @@ images() {
     out=$(dk run --rm --platform linux/arm64 "dind-init:$VERSION-arm64" --version 2>&1)
     grep -q aarch64-unknown-linux-musl <<<"$out"
     lib_verdict $? "the arm64 image runs under emulation" "$t0" "$(head -c 300 <<<"$out")"
+    buildx_check "$ctx"
 }
+# The one tag for both platforms, as the README gives it: `docker buildx build --platform
+# linux/amd64,linux/arm64 --target dist` inside a Docker-in-Docker container run by dind-init
+# (sid's engine + docker-buildx, the containerd image store, /var/lib/docker on a volume), offline
+# (--network none). Its `docker save` (an OCI layout) is read here: the tag's index lists exactly
+# linux/amd64 and linux/arm64 (attestations aside), each /dind-init of the right ELF machine; the
+# tag runs `--version` as each platform inside (arm64 through the host's binfmt, F flag).
+BUILDX_IMAGE=dind-init/debian:test-sid-buildx
+
+# buildx_image: BUILDX_IMAGE, DIND_IMAGE (sid) + docker-buildx's .deb (fetched once per base rootfs)
+buildx_image() {
+    local cache=$DIND_CACHE/buildx$DIND_SUITE_TAG key
+    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
+    if [ "$(cat "$cache/key" 2>/dev/null)" != "$key" ] || ! ls "$cache"/debs/docker-buildx_*.deb >/dev/null 2>&1; then
+        mkdir -p "$cache" && PY_CACHE=$cache lib_apt_fetch "$cache/debs" docker-buildx && echo "$key" >"$cache/key" || return 1
+    fi
+    DIND_BIN=${DIND_BIN:-$DIND_REPO/dist/dind-init-$VERSION-x86_64-linux-musl}
+    lib_base_image && lib_dind_image || return 1
+    printf 'FROM %s\nCOPY debs /tmp/debs\nRUN dpkg -i /tmp/debs/*.deb && rm -rf /tmp/debs && docker buildx version\n' \
+        "$DIND_IMAGE" >"$cache/Dockerfile"
+    lib_build "$BUILDX_IMAGE" "$cache" -f "$cache/Dockerfile"
+}
+
+# oci_platforms TAR: `tag NAME` of the one entry in index.json; for each image manifest of its
+# index, `OS/ARCH ELF-MACHINE` of its /dind-init (0: none); `attestations N` (BuildKit's provenance)
+oci_platforms() {
+    python3 - "$1" <<'PY'
+import io, json, struct, sys, tarfile
+t = tarfile.open(sys.argv[1])
+blob = lambda d: t.extractfile("blobs/" + d["digest"].replace(":", "/")).read()
+tops = json.loads(t.extractfile("index.json").read())["manifests"]
+if len(tops) != 1:
+    sys.exit("index.json: %d entries, expected the one tag" % len(tops))
+print("tag %s" % tops[0].get("annotations", {}).get("io.containerd.image.name"))
+idx = json.loads(blob(tops[0]))
+att = 0
+for m in idx.get("manifests", [tops[0]] if "layers" in idx else []):
+    if m.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest":
+        att += 1
+        continue
+    machine = 0
+    for layer in json.loads(blob(m))["layers"]:
+        with tarfile.open(fileobj=io.BytesIO(blob(layer))) as lt:
+            for e in lt.getmembers():
+                if e.name.lstrip("./") == "dind-init":
+                    machine = struct.unpack_from("<H", lt.extractfile(e).read(20), 18)[0]
+    p = m.get("platform", {})
+    print("%s/%s %d" % (p.get("os"), p.get("architecture"), machine))
+print("attestations %d" % att)
+PY
+}
+
+# buildx_check CONTEXT: CONTEXT holds dist/; the rows "buildx: ..."
+buildx_check() {
+    local ctx=$1 d=$WORK/buildx t0 rc out plats want buildx
+    t0=$(lib_now)
+    if ! buildx_image >"$WORK/buildx-image.log" 2>&1; then
+        lib_result FAIL "buildx: one tag for linux/amd64 and linux/arm64" "$(lib_since "$t0")" "image: $(tail -n 3 "$WORK/buildx-image.log" | tr '\n' ' ')"
+        return 1
+    fi
+    lib_log "$BUILDX_IMAGE ready after $(lib_since "$t0") s"
+    buildx=$(find "$DIND_CACHE/buildx$DIND_SUITE_TAG/debs" -name 'docker-buildx_*.deb' -printf '%f' | cut -d_ -f2)
+    mkdir -p "$d" "$ctx/docker" && cp docker/Dockerfile "$ctx/docker/" || return 1
+    printf '{"features": {"containerd-snapshotter": true}}\n' >"$d/daemon.json"
+    cat >"$d/run.sh" <<EOF
+set -e
+docker info -f 'store={{json .DriverStatus}}'
+docker buildx build --progress plain --platform linux/amd64,linux/arm64 --target dist \\
+    --build-arg VERSION=$VERSION -f /ctx/docker/Dockerfile -t dind-init:$VERSION /ctx >/out/build.log 2>&1
+docker save -o /out/image.tar dind-init:$VERSION
+echo "amd64=\$(docker run --rm --platform linux/amd64 dind-init:$VERSION --version 2>&1)"
+echo "arm64=\$(docker run --rm --platform linux/arm64 dind-init:$VERSION --version 2>&1)"
+EOF
+    t0=$(lib_now)
+    # -v /var/lib/docker: a volume (the image declares it too): the containerd store cannot sit on overlayfs
+    DK_TIMEOUT=600 dk run --rm --privileged --network none -v /var/lib/docker -v "$d/daemon.json:/etc/docker/daemon.json:ro" \
+        -v "$ctx:/ctx:ro" -v "$d:/out" "$BUILDX_IMAGE" sh /out/run.sh >"$d/run.out" 2>"$d/run.err"
+    rc=$?
+    if [ $rc != 0 ] || ! plats=$(oci_platforms "$d/image.tar" 2>&1); then
+        lib_result FAIL "buildx: one tag for linux/amd64 and linux/arm64" "$(lib_since "$t0")" \
+            "exit $rc: $(tail -n 3 "$d/build.log" 2>/dev/null | tr '\n' ' ') $(tail -n 3 "$d/run.err" | tr '\n' ' ') ${plats:-}"
+        return 1
+    fi
+    [ "$(grep -v '^attestations\|^tag' <<<"$plats" | sort)" = $'linux/amd64 62\nlinux/arm64 183' ] &&
+        grep -qx "tag docker.io/library/dind-init:$VERSION" <<<"$plats" && grep -q 'io.containerd.snapshotter.v1' "$d/run.out"
+    lib_verdict $? "buildx: one tag holding exactly linux/amd64 and linux/arm64, each with its binary" "$t0" \
+        "dind-init:$VERSION, sid's DinD, buildx $buildx, containerd store: $(tr '\n' ' ' <<<"$plats")"
+    for plat in amd64 arm64; do
+        out=$(sed -n "s/^$plat=//p" "$d/run.out")
+        want=x86_64-unknown-linux-musl && [ "$plat" = arm64 ] && want=aarch64-unknown-linux-musl
+        [ "$out" = "dind-init $VERSION (commit $(git rev-parse --short=12 HEAD), $want)" ]
+        lib_verdict $? "buildx: the tag runs --version as linux/$plat$([ "$plat" = arm64 ] && echo ' (emulated)')" "$t0" "$out"
+    done
+}
+
 if lib_is_root; then
     images || lib_result FAIL "container images" 0 "set-up failed (packages or the host dockerd)"
 else

@@ -85,7 +85,7 @@ lint_row() { # LABEL CMD...
 }
 lint_shell_files() { # every tracked shell script: *.sh, or a #!...sh first line
     local f
-    git -C "$DIND_REPO" ls-files scripts .ci docker/examples | while read -r f; do
+    git -C "$DIND_REPO" ls-files scripts .ci docker/examples bench | while read -r f; do
         case "$f" in *.sh) echo "$f"; continue ;; esac
         head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*[/ ](ba)?sh( |$)' && echo "$f"
     done
@@ -120,6 +120,7 @@ s_e2e() { DIND_SUITE=$1 scripts/e2e.sh "${@:2}"; }               # SUITE [SCENAR
 s_field() { DIND_SUITE=$1 scripts/e2e-field.sh "${@:2}"; }       # SUITE [SCENARIOS]
 s_service() { DIND_SUITE=$1 scripts/e2e-service.sh; }            # SUITE
 s_rootless() { DIND_SUITE=$1 scripts/e2e-rootless.sh "${@:2}"; }  # SUITE [SCENARIOS]
+s_images() { DIND_SUITE=$1 scripts/e2e-images.sh "${@:2}"; }     # SUITE [SCENARIOS]
 s_examples() { scripts/examples.sh; }
 
 s_demo() { # the README's first command, from a fresh clone of HEAD
@@ -159,9 +160,10 @@ STAGES=(
     "rootless-sid|a rootless dockerd (issue 22): nested uid, TLS, a port, the stop, restart policies, root PID 1, the pre-checks (sid)|s_rootless sid"
     "rootless-bookworm|the rootless core on Docker 20.10 and rootlesskit 1.1: nested uid and stop, TLS and a port, root PID 1|s_rootless bookworm R1 R2 R4"
     "rootless-trixie|the rootless core on Docker 26.1 and rootlesskit 2.0|s_rootless trixie R1 R2 R4"
+    "images|images across jobs: registry mirrors and address pools against a real registry (trixie)|s_images trixie"
     "examples|the example images and the Kubernetes manifests|s_examples"
     "demo|the README's demo command from a fresh clone|s_demo"
-    "release|dist/ for both architectures, built twice: byte-identical|s_release"
+    "release|dist/ for both architectures, built twice: byte-identical; the images, one buildx tag|s_release"
     "v2-lab|cgroup v2 in a qemu VM (bookworm kernel and engine)|s_lab V2LAB_SUITE=bookworm"
     "v2-lab-trixie|cgroup v2 in a qemu VM (trixie kernel and engine)|s_lab V2LAB_SUITE=trixie"
     "arm64-lab|Docker-in-Docker on arm64 in a qemu-system-aarch64 VM|s_lab V2LAB_ARCH=arm64"

@@ -15,28 +15,11 @@
 #                (second stage under qemu-user-static), dind-init for aarch64-unknown-linux-musl
 #                (rust-lld) and an arm64 DinD image assembled offline (v2-lab/imgtar.py)
 #
-# Scenarios (cgroup2 only at /sys/fs/cgroup, nsdelegate, every controller; the distribution's
-# dockerd in the VM runs the DinD image, dind-init-test/inner:latest loaded from /images/inner.tar):
-#   boot             the VM: cgroup2 only, all controllers, dockerd up, the DinD image loaded
-#   privileged       --privileged: nested `docker run --rm INNER echo ok` prints ok
-#   limits           nested --memory 64m --cpus 0.5 --pids-limit 50 sees its memory/cpu/pids.max
-#   cgroupns-host    --cgroupns=host: dind-init nests below its own cgroup (/docker/ID/init), limits
-#                    work, inner containers sit below the outer one (/docker/ID/docker/...)
-#   not-pid1         --init (docker-init is PID 1): dind-init still nests and logs the case it saw
-#   field-contrast   `--entrypoint dockerd` (no nesting): the nested run with limits fails with
-#                    the cgroup v2 error, printed verbatim
-#   outer-limits     outer --memory 1g --pids-limit 400: seen from a nested container, which
-#                    cannot fork past 400
-#   clean-stop       daemon mode until ready, then `docker stop`: 0 or 143, clean, no SIGKILL
-#   iptables-legacy  a second boot with modprobe.blacklist=nf_tables: the legacy backend works
-# amd64 runs all but outer-limits (trixie: privileged limits cgroupns-host clean-stop); arm64 runs
-# boot, privileged, outer-limits, clean-stop. Time to ready and stop times are `METRIC` lines.
-#
-# Output: one PASS/FAIL line per scenario, then `TAG: N passed, M failed`; exit status 0 only when
-# everything passed. Console logs: target/v2-lab/ARCH-SUITE/. Cached, idempotent, under
-# ${DIND_CACHE:-/var/cache/dind-init}/v2-lab/ARCH-SUITE: the kernel and busybox-static .debs
-# (DIND_MIRROR), a debootstrap root disk booted snapshot=on through a busybox initramfs, a data
-# disk with the DinD image's base layers (prepared once) and a per-run payload disk.
+# Scenarios (run.sh, in the VM; docs/V2-LAB.md says what each shows): boot, privileged, limits,
+# cgroupns-host, not-pid1, field-contrast, outer-limits, clean-stop, iptables-legacy (a second boot).
+# Output: a PASS/FAIL row per scenario (lib_result), METRIC lines, console logs in
+# target/v2-lab/ARCH-SUITE/; the kernel, disks and initramfs are cached under
+# ${DIND_CACHE:-/var/cache/dind-init}/v2-lab/ARCH-SUITE.
 #
 # Environment: V2LAB_SUITE, V2LAB_ARCH (above), V2LAB_TIMEOUT (seconds per VM boot, default 1800;
 # arm64 2700), V2LAB_TOTAL_TIMEOUT (whole run, set-up included, default 3600), V2LAB_MEM (MiB,
@@ -206,9 +189,6 @@ trap 'exit 130' INT
 mkdir -p "$CACHE" "$OUT" || die "cannot create $CACHE and $OUT"
 exec {LOCKFD}>"$CACHE/lock"
 flock -w 1200 "$LOCKFD" || die "another $TAG run holds $CACHE/lock"
-# The layout before the suite/arch parameters kept one lab directly in $LABCACHE: drop it.
-rm -rf "$LABCACHE/kernel" "$LABCACHE/busybox" "$LABCACHE"/initrd-*.img "$LABCACHE"/base-*.img \
-    "$LABCACHE"/docker-*.img* "$LABCACHE/rootfs.tmp" "$LABCACHE/run" 2>/dev/null
 
 # ------------------------------------------------------------------ host packages
 
@@ -239,9 +219,6 @@ deps() {
     fi
 }
 deps || skip "cannot install $QEMU/debootstrap/e2fsprogs (no apt?)"
-
-# binfmt: debootstrap's second stage for arm64 runs arm64 binaries in a chroot through
-# qemu-aarch64-static: lib_arm64_emulation (lib.sh).
 
 # ------------------------------------------------------------------ a private apt for SUITE/ARCH
 
@@ -313,45 +290,14 @@ kernel || die "kernel download failed"
 KERNEL=$CACHE/kernel/vmlinuz
 MODDIR=$CACHE/kernel/root/lib/modules/$KVER
 
-# mod_closure NAME...: the module files (relative to MODDIR) NAME needs, dependencies first.
-# ?NAME: optional (built in or absent: nothing to load). A missing NAME that is built in is fine.
+# mod_closure NAME...: the module files (relative to MODDIR) NAME needs, dependencies first
+# (modprobe --show-depends). ?NAME: optional. A built-in NAME needs nothing.
 mod_closure() {
-    python3 - "$MODDIR" "$@" <<'PY'
-import os, sys
-moddir, wanted = sys.argv[1], sys.argv[2:]
-deps, byname = {}, {}
-for line in open(os.path.join(moddir, "modules.dep")):
-    path, _, rest = line.partition(":")
-    deps[path] = rest.split()
-    base = os.path.basename(path).split(".ko")[0]
-    byname[base] = path
-    byname[base.replace("-", "_")] = path
-builtin = set()
-try:
-    for line in open(os.path.join(moddir, "modules.builtin")):
-        base = os.path.basename(line.strip()).split(".ko")[0]
-        builtin.update((base, base.replace("-", "_")))
-except OSError:
-    pass
-order, seen = [], set()
-def add(path):
-    if path in seen:
-        return
-    seen.add(path)
-    for d in deps.get(path, []):
-        add(d)
-    order.append(path)
-for w in wanted:
-    optional = w.startswith("?")
-    w = w.lstrip("?")
-    key = w if w in byname else w.replace("-", "_")
-    if key not in byname:
-        if optional or w in builtin or w.replace("-", "_") in builtin:
-            continue
-        sys.exit("no module %s" % w)
-    add(byname[key])
-print("\n".join(order))
-PY
+    local m
+    for m in "$@"; do
+        PATH=$PATH:/sbin:/usr/sbin modprobe -d "$CACHE/kernel/root" -S "$KVER" --show-depends "${m#\?}" 2>/dev/null ||
+            [ "${m#\?}" != "$m" ] || { err "no module $m"; return 1; }
+    done | awk '$1 == "insmod" && !seen[$2]++ { sub(".*/lib/modules/[^/]*/", "", $2); print $2 }'
 }
 
 BUSYBOX=$CACHE/busybox/bin/busybox   # for the initramfs and the inner image

@@ -117,6 +117,14 @@ pub struct Config {
     /// `--rootless`: the user to run dockerd as, rootless (None: rootless only when
     /// dind-init itself is not root).
     pub rootless: Option<String>,
+    /// `DOCKER_REGISTRY_MIRROR`: each becomes a `--registry-mirror` (checked URLs).
+    pub registry_mirrors: Vec<String>,
+    /// `DOCKER_DEFAULT_ADDRESS_POOL_BASE`: the CIDR as written, its prefix length, its bits.
+    pub pool_base: Option<(String, u8, u8)>,
+    /// `DOCKER_DEFAULT_ADDRESS_POOL_SIZE`.
+    pub pool_size: Option<u8>,
+    /// Both of them, checked together: dockerd's `--default-address-pool` value.
+    pub address_pool: Option<String>,
     pub log_level: log::LevelFilter,
     pub log_format: LogFormat,
     pub mode: Mode,
@@ -154,6 +162,10 @@ impl Config {
             mtu: AutoOr::Auto,
             testcontainers: false,
             rootless: None,
+            registry_mirrors: Vec::new(),
+            pool_base: None,
+            pool_size: None,
+            address_pool: None,
             log_level: log::LevelFilter::Info,
             log_format: LogFormat::Text,
             mode: Mode::Serve,

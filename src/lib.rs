@@ -15,6 +15,7 @@ mod error;
 pub mod events;
 mod fds;
 mod lifecycle;
+mod mirrors;
 mod mounts;
 mod net;
 mod options;
@@ -285,6 +286,17 @@ fn start(
     if let Some((user, paths)) = &rootless {
         rootless::adjust_plan(&mut plan, &cfg.dockerd_args, &daemon_json, paths);
         rootless_setup(&mut plan, user, paths, server_files.as_ref(), root, env)?;
+    for u in &plan.unused {
+        crate::event!(
+            Warn,
+            "env-unused",
+            { var = u.var, key = u.key, by = u.by },
+            "{} left unused: dockerd's {} set {} already (dockerd refuses a setting given both \
+             ways; yours wins)",
+            u.var,
+            if u.by == "flag" { "flags" } else { "daemon.json" },
+            u.key
+        );
     }
     dockerd::storage::check_storage(&plan, &daemon_json, engine_major);
     // The data root is ours alone, before anything is started or removed: another dind-init

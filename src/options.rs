@@ -16,6 +16,7 @@ use crate::config::{
     Iptables, LogFormat, LogMode, Mode, OnDaemonExit, TlsDir, DEFAULT_SOCKET,
 };
 use crate::error::{usage, Result};
+use crate::mirrors;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -413,6 +414,36 @@ pub const OPTIONS: &[Opt] = &[
     )
     .dockerd_too(),
     opt(
+        "--registry-mirror",
+        "DOCKER_REGISTRY_MIRROR",
+        Some("URL[,URL...]"),
+        "",
+        "registry mirrors (actions-runner-controller's variable; http or https, comma \
+         separated): a dockerd --registry-mirror each, unless dockerd's flags or daemon.json \
+         set registry-mirrors; once dockerd answers, each mirror's /v2/ is probed in the \
+         background and the log says whether it answered",
+        set!(registry_mirrors, mirrors::parse_list),
+    )
+    .dockerd_too(),
+    opt(
+        "--default-address-pool-base",
+        "DOCKER_DEFAULT_ADDRESS_POOL_BASE",
+        Some("CIDR"),
+        "",
+        "with the size below (ARC's variables): dockerd --default-address-pool \
+         base=CIDR,size=N, so inner networks do not clash with the cluster's, unless dockerd's \
+         flags or daemon.json set default-address-pools",
+        set!(pool_base, |v| mirrors::parse_cidr(v).map(Some)),
+    ),
+    opt(
+        "--default-address-pool-size",
+        "DOCKER_DEFAULT_ADDRESS_POOL_SIZE",
+        Some("N"),
+        "",
+        "the prefix length of each inner network cut from the base (e.g. 24)",
+        set!(pool_size, |v| mirrors::parse_pool_size(v).map(Some)),
+    ),
+    opt(
         "--testcontainers",
         "DIND_TESTCONTAINERS",
         None,
@@ -577,6 +608,8 @@ pub fn parse(args: &[OsString], env: &HashMap<String, String>) -> Result<Invocat
         }
     }
     cfg.dockerd_args.extend(dockerd_flags);
+    cfg.address_pool =
+        mirrors::address_pool(cfg.pool_base.as_ref(), cfg.pool_size).map_err(usage)?;
     // docker:dind's choice: DOCKER_IPTABLES_LEGACY set non-empty means legacy, set empty nft.
     if let Some(v) = env.get("DOCKER_IPTABLES_LEGACY").filter(|_| !explicit.contains(&"--iptables"))
     {
@@ -967,6 +1000,43 @@ mod tests {
         assert_eq!(run(&["--tls-certdir=", "--"], &[]).unwrap().tls_certdir, TlsDir::Off);
     }
 
+    /// actions-runner-controller's variables: the mirror URLs are checked (a malformed one
+    /// is bad usage naming the variable), the pool's two halves go together and must fit.
+    #[test]
+    fn arc_mirror_and_address_pool_variables() {
+        let c = run(&[], &[("DOCKER_REGISTRY_MIRROR", "http://127.0.0.1:5000")]).unwrap();
+        assert_eq!(c.registry_mirrors, ["http://127.0.0.1:5000"]);
+        let c = run(&[], &[("DOCKER_REGISTRY_MIRROR", "https://a, http://b:5000/")]).unwrap();
+        assert_eq!(c.registry_mirrors, ["https://a", "http://b:5000/"]);
+        let c = run(&["--registry-mirror=http://m", "--", "make"], &[]).unwrap();
+        assert_eq!(c.registry_mirrors, ["http://m"]);
+        // Given first without `--` it is dockerd's own flag, passed as it is.
+        let c = run(&["--registry-mirror=http://m"], &[]).unwrap();
+        assert!(c.registry_mirrors.is_empty());
+        assert_eq!(c.dockerd_args, ["--registry-mirror=http://m"]);
+        assert!(run(&[], &[("DOCKER_REGISTRY_MIRROR", "")]).unwrap().registry_mirrors.is_empty());
+        let pool = [
+            ("DOCKER_DEFAULT_ADDRESS_POOL_BASE", "172.17.0.0/12"),
+            ("DOCKER_DEFAULT_ADDRESS_POOL_SIZE", "24"),
+        ];
+        let c = run(&[], &pool).unwrap();
+        assert_eq!(c.address_pool.as_deref(), Some("base=172.17.0.0/12,size=24"));
+        assert_eq!(run(&[], &[]).unwrap().address_pool, None);
+        let e = run(
+            &[],
+            &[
+                ("DOCKER_DEFAULT_ADDRESS_POOL_BASE", "10.10.0.0/16"),
+                ("DOCKER_DEFAULT_ADDRESS_POOL_SIZE", "8"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("at least 16"), "{e}");
+        let e = run(&[], &[("DOCKER_REGISTRY_MIRROR", "http://u:pw@m")]).unwrap_err();
+        assert!(!e.to_string().contains("pw"), "{e}");
+        assert!(e.to_string().contains("DOCKER_REGISTRY_MIRROR"), "{e}");
+    }
+
     #[test]
     fn iptables_as_docker_dind_chooses() {
         assert_eq!(
@@ -1008,6 +1078,14 @@ mod tests {
             (&[], &[("DIND_CONTAINERD_BY", "systemd")], "DIND_CONTAINERD_BY"),
             (&[], &[("DOCKER_DAEMON_ARGS", "--label 'open")], "DOCKER_DAEMON_ARGS"),
             (&["--dockerd=", "--"], &[], "--dockerd"),
+            (&[], &[("DOCKER_REGISTRY_MIRROR", "mirror.example:5000")], "DOCKER_REGISTRY_MIRROR"),
+            (&[], &[("DOCKER_REGISTRY_MIRROR", "ftp://m")], "DOCKER_REGISTRY_MIRROR"),
+            (&[], &[("DOCKER_REGISTRY_MIRROR", "http://m,")], "DOCKER_REGISTRY_MIRROR"),
+            (&["--registry-mirror", "http://a b", "--"], &[], "--registry-mirror"),
+            (&[], &[("DOCKER_DEFAULT_ADDRESS_POOL_BASE", "10.0.0.0")], "POOL_BASE"),
+            (&[], &[("DOCKER_DEFAULT_ADDRESS_POOL_SIZE", "40")], "POOL_SIZE"),
+            (&[], &[("DOCKER_DEFAULT_ADDRESS_POOL_BASE", "10.0.0.0/8")], "POOL_SIZE"),
+            (&[], &[("DOCKER_DEFAULT_ADDRESS_POOL_SIZE", "24")], "POOL_BASE"),
             (&["--dockerd", "--"], &[], "--dockerd"),
         ];
         for (args, env, needle) in cases {

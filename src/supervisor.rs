@@ -169,7 +169,12 @@ impl Supervisor {
                 log::trace!("reaped orphan {pid}: {}", status.desc());
             }
             Action::Say(note) => {
-                words::say(&note, &self.cfg, &self.plan, &self.probes, &self.tails)
+                words::say(&note, &self.cfg, &self.plan, &self.probes, &self.tails);
+                // dockerd answers for the first time: each registry mirror's /v2/ is probed
+                // once, in the background (the command does not wait for it).
+                if matches!(note, Note::Ready { which: Which::Dockerd, restart: 0, .. }) {
+                    crate::mirrors::probe_in_background(&self.plan.mirrors);
+                }
             }
             Action::Spawn(w, restart) => {
                 let spawned = match (w, &self.plan.containerd, self.tail(w)) {

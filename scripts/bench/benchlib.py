@@ -341,11 +341,6 @@ def cmd_report(raw_path, meta_path):
       "figure by figure, the engines and the entrypoints alternating (their order rotates every round)")
     para("- cells: **median** (min–max), ×ratio of that median to dind-init's median on the same engine")
 
-    # ------------------------------------------------------------ what the run shows
-    para("## What the run shows")
-    out.extend(summary(d, engines, label, loads))
-    p("")
-
     # ------------------------------------------------------------ 1. main figures
     if eps:
         para("## 1. Start, run, stop")
@@ -366,10 +361,8 @@ def cmd_report(raw_path, meta_path):
                                          for e in eps] for eng in engines])
         para("### 4b. After `docker stop`: exit code; the inner dockerd")
         table(head, [[label[eng]] + [exit_cell(d, eng, e, "stop_exit", "stop_daemon") for e in eps] for eng in engines])
-        para("### Issue 15's goals: time to ready",
-             "Within 1.15 × the fastest way the engine starts (the faster limit column), and at least 3 × ahead of every "
-             "script anchor (anchor ÷ dind-init). Ratios of medians; in brackets the same from each column's fastest run "
-             "(less sensitive to the load).")
+        para("### Issue 15's goals: time to ready (≤ 1.15 × the faster limit, ≥ 3 × ahead of each anchor; "
+             "medians, in brackets the fastest runs)")
         rows = []
         for eng in engines:
             g = goals(d, eng)
@@ -404,11 +397,8 @@ def cmd_report(raw_path, meta_path):
     seps = [e for e in EPS if any(d.vals(eng, e, f"stopn{n}") for eng in engines for n in sizes)]
     if sizes and seps:
         para("## 2. `docker stop` of the DinD container with running inner containers",
-             "Inner containers: busybox `sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done'` (they exit 0 on SIGTERM, "
-             "within the second their `sleep 1` takes), started inside the outer container before the stop. "
-             "Time of `docker stop` (s); then exit code, how the inner dockerd ended, and the inner containers' last "
-             "state as the inner daemon recorded it (`/var/lib/docker/containers/*/config.v2.json`, read after the stop): "
-             "*exit 0* = stopped by SIGTERM and recorded; *running* = never recorded as stopped (killed with the daemon).")
+             "Time of `docker stop` (s); then exit code, how the inner dockerd ended, the inner containers' last recorded "
+             "state (docs/BENCHMARKS.md).")
         head = ["engine", "inner containers"] + [SHORT[e] for e in seps]
         table(head, [[label[eng], n] + [cell(d.vals(eng, e, f"stopn{n}"), "s", None if e == "dind-init" else d.vals(eng, "dind-init", f"stopn{n}"))
                                         for e in seps] for eng in engines for n in sizes])
@@ -444,13 +434,8 @@ def cmd_report(raw_path, meta_path):
     # ------------------------------------------------------------ 3. TLS
     if any(d.vals(eng, e, "tls_ready_on") for eng in engines for e in ("dind-init", "docker-dind")):
         para("## 3. TLS: a docker:dind service, ready for a client over TCP",
-             "No command; `DOCKER_TLS_CERTDIR=/certs` (TLS, port 2376, client certificates from `/certs/client`) or "
-             "`DOCKER_TLS_CERTDIR=\"\"` (port 2375, no TLS). Ready: `docker run -d` (host clock) → a client on the host "
-             "gets `200` for `GET /version` over tcp://IP:2376 with the client certificates (server name `docker`), or "
-             "over :2375; then, untimed, `docker version` from another container on the network "
-             "(`DOCKER_HOST=tcp://docker:2376`, `DOCKER_TLS_VERIFY=1`) must work. *docker:dind-style*: "
-             "`scripts/bench/dockerd-entrypoint-tls`, docker:dind's entrypoint with its openssl commands "
-             "(RSA 4096), then `dind docker-init -- dockerd ...` (with `--tls=false` when TLS is off, as its documentation says).")
+             "`docker run -d` → `200` for `GET /version` over TCP, with TLS (2376) or without (2375); "
+             "docker:dind-style is `bench/baselines/dockerd-entrypoint-tls` (docs/BENCHMARKS.md).")
         rows = []
         for eng in engines:
             a_on, a_off = d.vals(eng, "dind-init", "tls_ready_on"), d.vals(eng, "dind-init", "tls_ready_off")
@@ -459,9 +444,7 @@ def cmd_report(raw_path, meta_path):
                          diff_ms(b_on, b_off), r2(ratio(median_or_none(b_on), median_or_none(a_on)))])
         table(["engine", "dind-init, TLS", "dind-init, no TLS", "TLS costs dind-init", "docker:dind-style, TLS (openssl)",
                "docker:dind-style, no TLS", "TLS costs docker:dind-style", "docker:dind TLS ÷ dind-init TLS"], rows)
-        para("The certificates alone (dind-init's log line `tls: ..., N.N ms`; the openssl script's own elapsed time "
-             "around its certificate function), ms; the TCP port's first accepted connection after `docker run -d`, s; "
-             "and the real clients' check:")
+        para("The certificates alone, ms; the TCP port's first accepted connection, s; the real clients' check:")
         rows = []
         for eng in engines:
             a, b = d.vals(eng, "dind-init", "tls_cert_ms"), d.vals(eng, "docker-dind", "tls_cert_ms")
@@ -472,10 +455,7 @@ def cmd_report(raw_path, meta_path):
                          f"{sum(1 for v in oks if v.startswith('ok'))}/{len(oks)}"])
         table(["engine", "dind-init: certificates, ms", "docker:dind-style (openssl, RSA 4096): certificates, ms", "ratio",
                "port open, dind-init TLS", "port open, docker:dind TLS", "clients' `docker version` ok"], rows)
-        para("What TLS changes in the start-up, from the logs (s): dind-init's set-up until it spawns containerd's and "
-             "dockerd's start (the certificates are made before); dockerd's own `Starting up` → `API listen on`; and "
-             "dockerd's pause right after it warns that it binds TCP without `--tlsverify` (moby's `loadListeners` "
-             "sleeps a second there even with `--tls=false`; it skips the 15 s only):")
+        para("What TLS changes in the start-up, from the logs (s):")
         table(["engine", "dind-init: dockerd spawned at, TLS", "no TLS", "dockerd start, dind-init TLS", "no TLS",
                "dockerd's pause without TLS, dind-init", "docker:dind-style"],
               [[label[eng], cell(d.vals(eng, 'dind-init', 'tls_spawned_on'), 's3'), cell(d.vals(eng, 'dind-init', 'tls_spawned_off'), 's3'),
@@ -485,15 +465,12 @@ def cmd_report(raw_path, meta_path):
     # ------------------------------------------------------------ PID 1 idle
     pid_eps = [e for e in EPS + ["wrapdocker-bash"] if any(d.strs(eng, e, "pid1_comm") for eng in engines)]
     if pid_eps:
-        para(f"## 4. PID 1's cost while the container idles ({meta.get('idle', '10')} s; the command `sleep infinity`, or the daemon alone)",
-             "Per engine: resident memory of PID 1 (VmRSS, kB) / CPU time of PID 1 over the window (ticks of 10 ms) / "
-             "context switches of PID 1's main thread over the window.")
+        para(f"## 4. PID 1's cost while the container idles ({meta.get('idle', '10')} s)",
+             "Per engine: PID 1's VmRSS, kB / CPU ticks / context switches over the window.")
         table(["entrypoint", "PID 1 is"] + [label[eng] for eng in engines],
               [[TITLES[e], ", ".join("`" + c + "`" for c in sorted(set(c for eng in engines for c in d.strs(eng, e, "pid1_comm"))))]
                + [" / ".join(cell(d.vals(eng, e, m), "n") for m in ("rss_kb", "cpu_ticks", "ctxsw")) if d.strs(eng, e, "pid1_comm") else "n/a"
                   for eng in engines] for e in pid_eps])
-        para("wrapdocker and hack/dind exec the command, so PID 1 *is* the command (`sleep`): nothing reaps zombies or "
-             "forwards signals, and `docker stop` ends in SIGKILL. docker:dind's PID 1 is tini (`docker-init`).")
 
     # ------------------------------------------------------------ sizes
     sz = [line for line in meta.get("sizes", "").split(";") if line]
@@ -512,18 +489,10 @@ def cmd_report(raw_path, meta_path):
 
 
 STOPCMP_TEXT = (
-    "One DinD container with dind-init as its entrypoint (`sleep infinity` as the command, the data root on a fresh "
-    "volume) runs N inner containers, the same busybox services as table 2 (they exit 0 on SIGTERM). In it, first "
-    "the inner daemon's own parallel stop of all of them: `docker stop $(docker ps -q)` through `docker exec`, timed "
-    "inside the container with `date +%s.%N` around it (so without exec's own cost; the docker CLI stops at most 50 "
-    "containers at a time). Then `docker start` of the same containers (4 at a time) until all run again, and the "
-    "outer `docker stop` of the DinD container, timed on the host: dind-init sends SIGTERM to the command, then to "
-    "dockerd, which stops its containers itself. Outer ÷ inner is taken per round (median, min–max); issue 19's "
-    "goal is ≤ 1.2 ×. *Clean*: dind-init logged `shutdown: dockerd exited cleanly` and the inner daemon recorded "
-    "all N containers with exit 0 (read from the volume afterwards; a SIGKILLed one records 137, *other exit*). "
-    "*SIGKILL step needed*: dind-init logged `inner container process(es) still running: SIGKILL`, the step it "
-    "takes when inner container processes still run 2.5 s before its stop budget (8 s from `docker stop`'s "
-    "SIGTERM) ends, so that dockerd can still finish in time.")
+    "N inner containers (table 2's services) in one dind-init container: the inner daemon's own "
+    "`docker stop $(docker ps -q)`, timed inside, against the outer `docker stop`, timed on the host; outer ÷ inner "
+    "per round (issue 19's goal ≤ 1.2 ×). *Clean*: a clean dockerd-exit event and all N recorded with exit 0; "
+    "*SIGKILL step*: an inner-kill event. docs/BENCHMARKS.md says more.")
 
 
 def pause_cell(d, eng, ep):
@@ -559,136 +528,6 @@ def goals(d, eng):
     g["missed"] = miss
     g["verdict"] = "met" if not miss else "**missed**: " + "; ".join(miss)
     return g
-
-
-def summary(d, engines, label, loads):
-    out = []
-    med = d.med
-    if loads:
-        lm = statistics.median(loads)
-        quiet = "quiet" if max(loads) < 0.5 else ("busy" if lm >= 1.0 else "somewhat busy")
-        out.append(f"- **Load**: the machine was {quiet} ({d.meta.get('nproc', '?')} CPUs; 1-minute load average before the timed runs "
-                   f"median {lm:.2f}, {min(loads):.2f}–{max(loads):.2f}; other jobs ran beside the benchmark). "
-                   "The columns were interleaved run by run, so the load hit them alike; single runs scatter, the medians "
-                   "and the ratios hold better.")
-    for eng in engines:
-        g = goals(d, eng)
-        start = len(out)
-        parts = []
-        if g:
-            parts.append(f"ready **{g['ready']:.2f} s**, {g['vs_limit']:.2f} × the fastest limit "
-                         f"({SHORT[g['limit']]}, {g['limit_ready']:.2f} s): goal ≤ 1.15 "
-                         + ("met" if g["vs_limit"] <= 1.15 else "**missed**"))
-            an = [f"{SHORT[a]} {r:.2f} ×" for a, r in g["anchor"].items() if r is not None]
-            if an:
-                ok = all(r is None or r >= 3 for r in g["anchor"].values())
-                parts.append("ahead of the script anchors by " + ", ".join(an) + ": goal ≥ 3 × " + ("met" if ok else "**missed**"))
-            if g["tls_anchor"] is not None:
-                parts.append(f"with TLS (docker:dind's default) ahead of docker:dind's openssl path by {g['tls_anchor']:.2f} ×")
-        rt = med(eng, "dind-init", "run_true")
-        if rt is not None:
-            w = med(eng, "wrapdocker", "run_true")
-            parts.append(f"`docker run --rm … true` {rt:.2f} s" + (f" (wrapdocker {w:.2f} s)" if w else ""))
-        st = med(eng, "dind-init", "stop")
-        if st is not None:
-            hw = d.strs(eng, "dind-init", "stop_daemon")
-            w = med(eng, "wrapdocker", "stop")
-            parts.append(f"`docker stop` {st:.2f} s, clean {hw.count('clean')}/{len(hw)}" + (f" (wrapdocker {w:.2f} s)" if w else ""))
-        if parts:
-            out.append(f"- **{label[eng]}**: " + "; ".join(parts) + ".")
-        if g and g["vs_limit"] is not None and g["vs_limit"] > 1.15:
-            out.append("  - Why dind-init is behind the limit here: " + why_limit(d, eng, g))
-        if g:
-            out += ["  - Against " + SHORT[a] + ": " + why_anchor(d, eng, a) for a, r in g["anchor"].items() if r is not None and r < 3]
-        sp = []
-        for n in d.meta.get("stop_sizes", "").split():
-            v = med(eng, "dind-init", f"stopn{n}")
-            if v is None:
-                continue
-            hw, inner = d.strs(eng, "dind-init", f"stopn{n}_how"), d.strs(eng, "dind-init", f"stopn{n}_inner")
-            w, dd = med(eng, "wrapdocker", f"stopn{n}"), med(eng, "docker-dind", f"stopn{n}")
-            sp.append(f"{n}: {v:.2f} s (clean {hw.count('clean')}/{len(hw)}" + (f", inner {', '.join(sorted(set(inner)))}" if inner else "")
-                      + ")" + (f" vs wrapdocker {w:.2f} s" if w is not None else "") + (f", docker:dind-style {dd:.2f} s" if dd is not None else ""))
-        if sp:
-            out.append("  - `docker stop` with inner containers: " + "; ".join(sp) + ".")
-        sp = []
-        csizes = d.meta.get("stopcmp_sizes", "").split()
-        for n in csizes:
-            r = med(eng, "dind-init", f"stopcmp{n}_ratio")
-            if r is None:
-                continue
-            clean, kill = d.strs(eng, "dind-init", f"stopcmp{n}_clean"), d.strs(eng, "dind-init", f"stopcmp{n}_kill")
-            sp.append(f"{n}: {med(eng, 'dind-init', f'stopcmp{n}'):.2f} s vs {med(eng, 'dind-init', f'stopcmp{n}_inner'):.2f} s, "
-                      f"**{r:.2f} ×** (clean {clean.count('yes')}/{len(clean)}, SIGKILL step {kill.count('yes')}/{len(kill)})")
-        if sp:
-            worst = max(med(eng, "dind-init", f"stopcmp{n}_ratio") or 0 for n in csizes)
-            out.append("  - `docker stop` against the inner daemon's own parallel stop (goal ≤ 1.2 ×: "
-                       + ("met" if worst <= 1.2 else "**missed**") + "): " + "; ".join(sp) + ".")
-        a_on, a_off = med(eng, "dind-init", "tls_ready_on"), med(eng, "dind-init", "tls_ready_off")
-        b_on, b_off = med(eng, "docker-dind", "tls_ready_on"), med(eng, "docker-dind", "tls_ready_off")
-        sp_on, sp_off = med(eng, "dind-init", "tls_spawned_on"), med(eng, "dind-init", "tls_spawned_off")
-        cert, ocert, pause = med(eng, "dind-init", "tls_cert_ms"), med(eng, "docker-dind", "tls_cert_ms"), med(eng, "dind-init", "tls_pause_off")
-        if a_on is not None and a_off is not None:
-            s = f"  - TLS: dind-init as a service ready {a_on:.2f} s with TLS, {a_off:.2f} s without"
-            if pause is not None and pause > 0.5:
-                s += f" (without TLS dockerd itself pauses {pause:.2f} s after its warning about TCP without `--tlsverify`)"
-            spawn = (sp_on - sp_off) * 1000 if sp_on is not None and sp_off is not None else None
-            cost = ([f"its certificates {cert:.1f} ms"] if cert is not None else []) + \
-                ([f"its set-up until dockerd's start {spawn:+.1f} ms against no TLS"] if spawn is not None else [])
-            if cost:
-                worst = max([cert or 0] + ([spawn] if spawn is not None else []))
-                s += "; what TLS costs dind-init: " + ", ".join(cost) + " (goal ≤ 20 ms: " + ("met" if worst <= 20 else "**missed**") + ")"
-            if b_on is not None and b_off is not None:
-                s += f"; docker:dind's openssl path: ready {b_on:.2f} s with TLS, {b_off:.2f} s without"
-                s += f", its certificates alone {ocert / 1000:.2f} s" if ocert is not None else ""
-                s += f", {b_on / a_on:.1f} × dind-init's TLS start"
-            out.append(s + ".")
-        if not parts and len(out) > start:
-            out.insert(start, f"- **{label[eng]}**:")
-    return out
-
-
-def why_limit(d, eng, g):
-    """Explains dind-init's time to ready against the faster limit, from both logs."""
-    lim, med = g["limit"], d.med
-    a_ds, l_ds = med(eng, "dind-init", "dstart"), med(eng, lim, "dstart")
-    a_di, l_di = med(eng, "dind-init", "dinit"), med(eng, lim, "dinit")
-    ov, lat, sp = med(eng, "dind-init", "overhead"), med(eng, "dind-init", "ph_startlat"), med(eng, "dind-init", "ph_spawned")
-    cs, cv = med(eng, "dind-init", "ph_ctrd_spawned"), med(eng, "dind-init", "ph_ctrd_serving")
-    parts = [f"{(g['ready'] - g['limit_ready']) * 1000:+.0f} ms in all (medians)"]
-    if a_ds is not None and l_ds is not None:
-        s = f"`docker run` → dockerd's first log line {a_ds:.3f} s vs {l_ds:.3f} s ({(a_ds - l_ds) * 1000:+.0f} ms"
-        sub = ([f"`docker run` → dind-init's +0 {lat:.3f} s"] if lat is not None else []) \
-            + ([f"dind-init's set-up until containerd spawned {cs * 1000:.0f} ms"] if cs is not None else []) \
-            + ([f"containerd until its socket answers {(cv - cs) * 1000:.0f} ms"] if cs is not None and cv is not None else []) \
-            + ([f"dockerd spawned at +{sp:.3f} s"] if sp is not None else [])
-        parts.append(s + ("; " + ", ".join(sub) if sub else "") + ")")
-    if a_di is not None and l_di is not None:
-        parts.append(f"dockerd's own `Starting up` → `API listen on` {a_di:.3f} s vs {l_di:.3f} s ({(a_di - l_di) * 1000:+.0f} ms)")
-    if ov is not None:
-        parts.append(f"`API listen on` → the command started {ov * 1000:.1f} ms")
-    return "; ".join(parts) + "."
-
-
-def why_anchor(d, eng, a):
-    ready, ar = d.med(eng, "dind-init", "ready"), d.med(eng, a, "ready")
-    if a == "docker-dind":
-        return (f"{ar:.2f} s vs {ready:.2f} s. Without TLS the docker:dind-style entrypoint waits for nothing: it execs "
-                "dockerd, and its time to ready here is dockerd's own `API listen on` (no client, no loop); the 3× can only "
-                "come from its default TLS path (table 3) or from the client's own wait loop, which is not counted here.")
-    ov = d.med(eng, a, "overhead")
-    s = f"{ar:.2f} s vs {ready:.2f} s"
-    if ov is not None:
-        s += (f"; its loop costs {ov * 1000:.0f} ms after `API listen on` (the rest of a `sleep 1` plus one "
-              "`docker info`), on top of the same dockerd start")
-    lims = [d.med(eng, e, "ready") for e in LIMITS if d.med(eng, e, "ready") is not None]
-    if lims:
-        need = ar / 3
-        s += f"; 3 × would need dind-init ready in {need:.2f} s"
-        if need < min(lims):
-            s += (f", less than the fastest limit itself takes here ({min(lims):.2f} s): no entrypoint can reach 3 × "
-                  "against this anchor on this engine; what is left is dind-init's own share (see the limit ratio)")
-    return s + "."
 
 
 COMMANDS = {   # name: (function, number of arguments)

@@ -29,22 +29,12 @@ wrong() { say "|   WRONG $*"; BAD=1; }
 
 # expect WHAT GOT WANT: an equality check, printed either way.
 expect() { if [ "$2" = "$3" ]; then say "|   ok    $1 = '$2'"; else wrong "$1 = '$2' (want '$3')"; fi; }
-# expect_prefix WHAT GOT PREFIX
-expect_prefix() {
-    case "$2" in
-        "$3"*) say "|   ok    $1 = '$2' (starts with '$3')" ;;
-        *) wrong "$1 = '$2' (want one starting with '$3')" ;;
-    esac
-}
-# expect_true WHAT COMMAND...
+# expect_true WHAT COMMAND..., expect_prefix WHAT GOT PREFIX
 expect_true() { local what=$1; shift; if "$@"; then say "|   ok    $what"; else wrong "$what"; fi; }
+expect_prefix() { expect_true "$1 = '$2' (wanted: starting with '$3')" test "${2#"$3"}" != "$2" -o -z "$3"; }
 
 # metric_ready NAME FILE: dind-init's time to ready (its dockerd-ready event's secs).
-metric_ready() {
-    local t
-    t=$("${EV[@]}" get "$2" dockerd-ready secs)
-    [ -n "$t" ] && say "METRIC ready-$1 ${t}s"
-}
+metric_ready() { local t; t=$("${EV[@]}" get "$2" dockerd-ready secs) && [ -n "$t" ] && say "METRIC ready-$1 ${t}s"; }
 
 # show PREFIX: the command's stdout and dind-init's own log lines (stderr).
 show() {
@@ -57,12 +47,8 @@ show() {
 show_err_tail() {
     say "| last lines of the container's stderr (dockerd and dind-init):"
     tail -n "${2:-30}" "$1.stderr" | detail
-    grep -q 'AppArmor enabled on system but the docker-default profile could not be loaded' "$1.stderr" || return 0
-    say "| DIAGNOSIS: the kernel has AppArmor (as Debian/Ubuntu hosts do), /sys/kernel/security is mounted in"
-    say "|   the container (dind-init mounts securityfs), so the inner dockerd (20.10: runc's apparmor.IsEnabled)"
-    say "|   wants to load its docker-default profile, but the image has no apparmor_parser (docker.io only"
-    say "|   Recommends apparmor). Fix: apparmor in the image, or no securityfs mount without apparmor_parser."
-    say "|   To test the cgroup part alone: V2LAB_KERNEL_ARGS=apparmor=0 scripts/v2-lab.sh"
+    grep -q 'AppArmor enabled on system but the docker-default profile could not be loaded' "$1.stderr" &&
+        say "| DIAGNOSIS: the inner dockerd wants AppArmor's docker-default profile and the image has no apparmor_parser (V2LAB_KERNEL_ARGS=apparmor=0 isolates the cgroup part)"
 }
 
 # run_outer NAME ARG [RUN-OPTIONS...]: the DinD container running `outer.sh ARG`, output in

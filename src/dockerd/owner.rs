@@ -392,6 +392,8 @@ mod tests {
             containerd: None,
             notes: vec![],
             run_as: None,
+            mirrors: vec![],
+            unused: vec![],
         };
         make_socket_dirs(&plan).unwrap();
         let mode = std::fs::metadata(d.path().join("custom/deeper")).unwrap().permissions().mode();

@@ -138,6 +138,22 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// A rootless dockerd started by root: who rootlesskit runs as (`rootless.rs`).
     pub run_as: Option<crate::rootless::RunAs>,
+    /// The registry mirrors dockerd uses (the user's, else `DOCKER_REGISTRY_MIRROR`'s):
+    /// probed once it answers.
+    pub mirrors: Vec<String>,
+    /// The variables left unused because the user set the same thing (`env-unused`).
+    pub unused: Vec<Unused>,
+}
+
+/// A variable dind-init did not apply: the user set the same dockerd setting by flag or in
+/// daemon.json (dockerd refuses a setting given both ways, and the user's choice wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unused {
+    pub var: &'static str,
+    /// daemon.json's key for the setting.
+    pub key: &'static str,
+    /// `flag` or `daemon.json`.
+    pub by: &'static str,
 }
 
 /// The config file dockerd will read: `--config-file`, else /etc/docker/daemon.json.
@@ -419,6 +435,31 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
     if let Some(c) = &containerd {
         extra.push(format!("--containerd={}", c.socket.display()));
     }
+    // Registry mirrors and the default address pool, the way runners pass them (ARC's
+    // variables), unless the user set them by flag or in daemon.json.
+    let by = |flag: &str| if has_flag(user.args, flag) { "flag" } else { "daemon.json" };
+    let mut unused = Vec::new();
+    let mut mirrors = user.values("--registry-mirror", None, "registry-mirrors");
+    if !cfg.registry_mirrors.is_empty() {
+        if user.is_set("--registry-mirror", "registry-mirrors") {
+            let by = by("--registry-mirror");
+            unused.push(Unused { var: "DOCKER_REGISTRY_MIRROR", key: "registry-mirrors", by });
+        } else {
+            extra.extend(cfg.registry_mirrors.iter().map(|m| format!("--registry-mirror={m}")));
+            mirrors = cfg.registry_mirrors.clone();
+        }
+    }
+    if let Some(pool) = &cfg.address_pool {
+        if user.is_set("--default-address-pool", "default-address-pools") {
+            let by = by("--default-address-pool");
+            for var in ["DOCKER_DEFAULT_ADDRESS_POOL_BASE", "DOCKER_DEFAULT_ADDRESS_POOL_SIZE"] {
+                unused.push(Unused { var, key: "default-address-pools", by });
+            }
+        } else {
+            notes.push(format!("network: inner networks come from the pool {pool}"));
+            extra.push(format!("--default-address-pool={pool}"));
+        }
+    }
     let mut args = extra;
     args.extend(user.args.iter().cloned());
     Ok(Plan {
@@ -433,6 +474,8 @@ pub fn plan(i: &Inputs) -> Result<Plan> {
         containerd,
         notes,
         run_as: None,
+        mirrors,
+        unused,
     })
 }
 
@@ -495,6 +538,55 @@ mod tests {
             let text = plan(&i).unwrap().containerd.expect("containerd plan").config_text;
             assert!(text.contains(want), "{major:?}: {text}");
         }
+    }
+
+    /// DOCKER_REGISTRY_MIRROR and the pool become dockerd flags, unless the user's flags or
+    /// daemon.json set the same: then they are left unused (an `env-unused` each), and the
+    /// mirrors probed are the user's.
+    #[test]
+    fn mirrors_and_the_pool_unless_the_user_set_them() {
+        let env = [
+            ("DOCKER_REGISTRY_MIRROR", "http://127.0.0.1:5000,https://m.example"),
+            ("DOCKER_DEFAULT_ADDRESS_POOL_BASE", "10.10.0.0/16"),
+            ("DOCKER_DEFAULT_ADDRESS_POOL_SIZE", "24"),
+        ];
+        let c = cfg(&[], &env);
+        let p = plan(&inputs(&c)).unwrap();
+        assert!(has(&p, "--registry-mirror=http://127.0.0.1:5000"), "{:?}", p.args);
+        assert!(has(&p, "--registry-mirror=https://m.example"), "{:?}", p.args);
+        assert!(has(&p, "--default-address-pool=base=10.10.0.0/16,size=24"), "{:?}", p.args);
+        assert_eq!(p.mirrors, ["http://127.0.0.1:5000", "https://m.example"]);
+        assert!(p.unused.is_empty());
+        // The user's flags win.
+        let c = cfg(
+            &["--registry-mirror", "http://own", "--default-address-pool=base=10.9.0.0/16,size=24"],
+            &env,
+        );
+        let p = plan(&inputs(&c)).unwrap();
+        assert_eq!(p.args.iter().filter(|a| a.starts_with("--registry-mirror")).count(), 1);
+        assert!(!has(&p, "--default-address-pool=base=10.10.0.0/16,size=24"), "{:?}", p.args);
+        assert_eq!(p.mirrors, ["http://own"]);
+        let want = |var| Unused { var, key: "registry-mirrors", by: "flag" };
+        assert_eq!(p.unused[0], want("DOCKER_REGISTRY_MIRROR"));
+        assert_eq!(p.unused.len(), 3);
+        assert!(p.unused[1..].iter().all(|u| u.key == "default-address-pools" && u.by == "flag"));
+        // Or daemon.json.
+        let c = cfg(&[], &env);
+        let j = json(
+            r#"{"registry-mirrors": ["https://json.example"], "default-address-pools": [{"base": "10.8.0.0/16", "size": 24}]}"#,
+        );
+        let p = plan(&Inputs { daemon_json: j, ..inputs(&c) }).unwrap();
+        assert!(!p.args.iter().any(|a| a.starts_with("--registry-mirror")), "{:?}", p.args);
+        assert!(!p.args.iter().any(|a| a.starts_with("--default-address-pool")), "{:?}", p.args);
+        assert_eq!(p.mirrors, ["https://json.example"]);
+        assert_eq!(p.unused.len(), 3);
+        assert!(p.unused.iter().all(|u| u.by == "daemon.json"), "{:?}", p.unused);
+        // Nothing set: nothing added, the user's own mirror flag still probed.
+        let c = cfg(&["--registry-mirror=http://own:5000"], &[]);
+        let p = plan(&inputs(&c)).unwrap();
+        assert_eq!(p.mirrors, ["http://own:5000"]);
+        assert!(p.unused.is_empty());
+        assert!(!p.args.iter().any(|a| a.starts_with("--default-address-pool")));
     }
 
     #[test]

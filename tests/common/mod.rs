@@ -666,7 +666,7 @@ pub fn stale_socket(p: &Path) {
 /// says so; scripts/events.py has the same lists); every other field is a string.
 const FLOAT_FIELDS: &[&str] = &["secs", "ms", "ran", "delay", "budget", "waited"];
 const INT_FIELDS: &[&str] = &["pid", "count", "code", "status", "attempts", "restart", "max"];
-const BOOL_FIELDS: &[&str] = &["clean", "pid1", "killed", "ended_wait"];
+const BOOL_FIELDS: &[&str] = &["clean", "pid1", "killed", "ended_wait", "answered"];
 
 /// The fields of event `name`, in order; None for an unknown event.
 pub fn vocab_fields(name: &str) -> Option<Vec<&'static str>> {
