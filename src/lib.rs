@@ -286,6 +286,7 @@ fn start(
     if let Some((user, paths)) = &rootless {
         rootless::adjust_plan(&mut plan, &cfg.dockerd_args, &daemon_json, paths);
         rootless_setup(&mut plan, user, paths, server_files.as_ref(), root, env)?;
+    }
     for u in &plan.unused {
         crate::event!(
             Warn,
