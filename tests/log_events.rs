@@ -135,7 +135,7 @@ fn every_vocabulary_event_round_trips() {
                     "pid" | "count" | "code" | "status" | "attempts" | "restart" | "max" => {
                         V::from(7u32)
                     }
-                    "clean" | "pid1" | "killed" | "ended_wait" => V::from(true),
+                    "clean" | "pid1" | "killed" | "ended_wait" | "answered" => V::from(true),
                     _ => V::from("a \"quoted\" {value}"),
                 };
                 (*k, v)
