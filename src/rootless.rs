@@ -344,7 +344,7 @@ pub fn prepare_as_root(user: &User, xdg_runtime_dir: &Path, data_root: &Path) ->
     use std::os::unix::fs::PermissionsExt;
     let own = |dir: &Path| -> Result<()> {
         crate::sys::mkdir_p(dir)?;
-        std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))
+        std::os::unix::fs::lchown(dir, Some(user.uid), Some(user.gid))
             .map_err(|e| PathError::new("chown", dir, e))?;
         Ok(())
     };
@@ -384,7 +384,7 @@ pub fn open_tun_as_root() {
 /// as root, the key 0600).
 pub fn give_server_tls(files: &[&Path], user: &User) -> Result<()> {
     for f in files {
-        std::os::unix::fs::chown(f, Some(user.uid), Some(user.gid))
+        std::os::unix::fs::lchown(f, Some(user.uid), Some(user.gid))
             .map_err(|e| PathError::new("chown", f, e))?;
     }
     Ok(())
