@@ -34,10 +34,12 @@ build_dist() {
     for t in "${TARGETS[@]}"; do
         arch=${t%%-*}
         (
+            # --config adds to .cargo/config.toml's flags for the target; RUSTFLAGS would
+            # replace them (x86_64's packed relocations).
             cd "$src" &&
                 CARGO_TARGET_DIR="$src/target/dist-build" \
-                    RUSTFLAGS="--remap-path-prefix=$src=/dind-init --remap-path-prefix=$cargo_home=/cargo" \
-                    cargo build --quiet --release --locked --target "$t"
+                    cargo build --quiet --release --locked --target "$t" --config \
+                    "target.$t.rustflags=[\"--remap-path-prefix=$src=/dind-init\", \"--remap-path-prefix=$cargo_home=/cargo\"]"
         ) || { lib_err "cargo build --target $t failed in $src"; return 1; }
         bin=$src/target/dist-build/$t/release/dind-init
         lib_static_elf "$bin" || { lib_err "$bin is not static"; return 1; }
