@@ -29,6 +29,7 @@ mod tls;
 use config::{AutoOr, Config, TlsDir};
 use dockerd::plan::{self, ServerTls};
 use error::Error;
+use events::Dec;
 use options::Invocation;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -164,7 +165,7 @@ fn start(
         .map_err(|e| Error::Setup(format!("cannot create a signalfd: {e}")))?;
     log::info!(
         "signals blocked, inherited fds closed, {:.1} ms",
-        t.elapsed().as_secs_f64() * 1000.0
+        Dec(t.elapsed().as_secs_f64() * 1000.0)
     );
 
     // Privileges: without CAP_SYS_ADMIN dockerd cannot mount anything; say so at once.
@@ -227,7 +228,7 @@ fn start(
     if root {
         let t = Instant::now();
         mounts::prepare();
-        log::debug!("mounts: {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
+        log::debug!("mounts: {:.1} ms", Dec(t.elapsed().as_secs_f64() * 1000.0));
     }
 
     // 4. dockerd's command line, storage check, stale state.
@@ -317,7 +318,7 @@ fn start(
     dockerd::owner::make_socket_dirs(&plan)?;
     log::info!(
         "dockerd prepared (stale state cleared), {:.1} ms",
-        t.elapsed().as_secs_f64() * 1000.0
+        Dec(t.elapsed().as_secs_f64() * 1000.0)
     );
 
     // 5.-11. dockerd, readiness, the command, signals, reaping, the stop.
@@ -471,7 +472,7 @@ fn containerd_major(bin: &Path, dpkg_status: &str) -> Option<u32> {
     log::debug!(
         "containerd: {} --version: major {major:?}, {:.1} ms",
         bin.display(),
-        t.elapsed().as_secs_f64() * 1000.0
+        Dec(t.elapsed().as_secs_f64() * 1000.0)
     );
     major
 }
@@ -499,7 +500,7 @@ fn server_tls(cfg: &Config, env: &HashMap<String, String>) -> Result<Option<Serv
     for w in &files.warnings {
         log::warn!("tls: {w}");
     }
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let ms = Dec(t.elapsed().as_secs_f64() * 1000.0);
     crate::event!(Info, "tls", { ms = ms }, "tls: {}, {ms:.1} ms", files.summary);
     Ok(Some(ServerTls { ca: files.ca, cert: files.cert, key: files.key }))
 }

@@ -334,6 +334,7 @@ fn log_probe(url: &str, check: &str, o: &Outcome, took: Duration) {
 
 /// The probe's readable line.
 pub fn words(url: &str, check: &str, o: &Outcome, ms: f64) -> String {
+    let ms = crate::events::Dec(ms);
     match o {
         Outcome::Http(c @ (200 | 401)) => {
             format!("mirror {url}: /v2/ answered HTTP {c} in {ms:.0} ms ({check})")

@@ -126,7 +126,7 @@ pub fn setup(nest_name: &str) -> Result<Option<String>> {
         Layout::V1 { unified: true } => ("hybrid", "hybrid (v1 controllers + cgroup2 at unified)"),
         Layout::V1 { unified: false } => ("v1", "v1"),
     };
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let ms = crate::events::Dec(t.elapsed().as_secs_f64() * 1000.0);
     crate::event!(
         Info,
         "cgroups",

@@ -12,6 +12,7 @@
 //! (`next`); the lock and the wait below them.
 
 use crate::error::{Error, PathError};
+use crate::events::Dec;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
@@ -233,7 +234,7 @@ fn take_with(
                         "data root: {e}: the lock is held, but a waiting one cannot name us"
                     );
                 }
-                let waited = t0.elapsed().as_secs_f64();
+                let waited = Dec(t0.elapsed().as_secs_f64());
                 let before = waited_for.as_ref().map(Holder::one_line).unwrap_or_default();
                 crate::event!(
                     Info,
@@ -275,7 +276,7 @@ fn take_with(
                  let go (--data-root-wait)",
                 data_root.display(),
                 holder(&waited_for),
-                bound.as_secs_f64()
+                Dec(bound.as_secs_f64())
             );
         }
         match next(t0.elapsed(), bound, &pending()) {
@@ -288,7 +289,7 @@ fn take_with(
                 return Ok(Taken::Interrupted(sig));
             }
             Next::GiveUp => {
-                let waited = t0.elapsed().as_secs_f64();
+                let waited = Dec(t0.elapsed().as_secs_f64());
                 let h = read_holder(&file).or(waited_for);
                 crate::event!(
                     Info,

@@ -8,6 +8,7 @@ use crate::docker_api::Probe;
 use crate::dockerd::{LogTail, Plan};
 use crate::error::EXIT_SETUP;
 use crate::event;
+use crate::events::Dec;
 use crate::lifecycle::{Note, Reason, Which};
 use crate::signals::name as sig;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub fn say(
             log::info!("containerd: waiting up to {wait:.0?} for {}", socket(plan, w))
         }
         Note::Ready { which, restart, took } => {
-            let (s, secs) = (socket(plan, which), took.as_secs_f64());
+            let (s, secs) = (socket(plan, which), Dec(took.as_secs_f64()));
             let attempts = probe(which).map_or(0, |p| p.attempts);
             match (which, restart) {
                 (Which::Dockerd, 0) => event!(Info, "dockerd-ready",
@@ -70,7 +71,7 @@ pub fn say(
             } else {
                 format!("while {} was starting", starting.name())
             };
-            let (name, desc, ran) = (which.name(), status.desc(), ran.as_secs_f64());
+            let (name, desc, ran) = (which.name(), status.desc(), Dec(ran.as_secs_f64()));
             log::error!("{name} {desc} {when} ({ran:.1}s after it started). {}", report(which));
         }
         Note::StartTimeout(w) => log::error!(
@@ -91,7 +92,7 @@ pub fn say(
             );
         }
         Note::Died { which, status, ran } => {
-            let (name, ran) = (which.name(), ran.as_secs_f64());
+            let (name, ran) = (which.name(), Dec(ran.as_secs_f64()));
             event!(Error, "daemon-died", { daemon = name, status = status.code, ran = ran },
                 "{name} {} after running {ran:.1}s. {}", status.desc(), report(which));
         }
@@ -184,7 +185,7 @@ pub fn say(
             log::warn!("shutdown: processes still there 3 s after the budget: giving up on them")
         }
         Note::DockerdExit { status, took, killed, wait_ended } => {
-            let secs = took.as_secs_f64();
+            let secs = Dec(took.as_secs_f64());
             let clean = status.clean() || wait_ended.is_some();
             let code = if wait_ended.is_some() { 0 } else { status.code };
             let ended_wait = wait_ended.is_some();
@@ -200,14 +201,14 @@ pub fn say(
                     exit!(Info,
                     "shutdown: dockerd exited cleanly after {secs:.3}s (its shutdown was complete \
                      and its containerd gone after {:.3}s: dind-init ended its fixed 1 s wait for \
-                     containerd)", after.as_secs_f64())
+                     containerd)", Dec(after.as_secs_f64()))
                 }
                 None if clean => exit!(Info, "shutdown: dockerd exited cleanly after {secs:.3}s"),
                 None => exit!(Warn, "shutdown: dockerd {} after {secs:.3}s", status.desc()),
             }
         }
         Note::ContainerdExit { status, took, killed } => {
-            let (secs, clean) = (took.as_secs_f64(), status.clean());
+            let (secs, clean) = (Dec(took.as_secs_f64()), status.clean());
             macro_rules! exit {
                 ($lvl:ident, $($msg:tt)+) => {
                     event!($lvl, "containerd-exit",
