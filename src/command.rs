@@ -8,8 +8,8 @@ use crate::dockerd::Plan;
 use crate::error::{Error, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND};
 use crate::lifecycle::CommandStart;
 use crate::signals::{self, OriginalMask};
+use crate::spawn::Spawn;
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 /// Starts the command, if there is one.
@@ -76,19 +76,24 @@ fn exec_error(prog: &str, errno: Option<i32>, is_dir: bool, e: &std::io::Error) 
 
 fn spawn(argv: &[OsString], cfg: &Config, plan: &Plan, mask: OriginalMask) -> Result<i32, Error> {
     let prog = argv[0].to_string_lossy().into_owned();
-    let mut cmd = std::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
+    let failed =
+        |e: std::io::Error| exec_error(&prog, e.raw_os_error(), Path::new(&argv[0]).is_dir(), &e);
+    let mut cmd = Spawn::new(&argv[0], &argv[1..]).map_err(failed)?;
+    let mut vars: Vec<(OsString, OsString)> = Vec::new();
     if std::env::var_os("DOCKER_HOST").is_none() {
-        cmd.env("DOCKER_HOST", format!("unix://{}", plan.socket.display()));
+        vars.push(("DOCKER_HOST".into(), format!("unix://{}", plan.socket.display()).into()));
     }
     if cfg.testcontainers && std::env::var_os("TESTCONTAINERS_HOST_OVERRIDE").is_none() {
-        cmd.env("TESTCONTAINERS_HOST_OVERRIDE", "localhost");
+        vars.push(("TESTCONTAINERS_HOST_OVERRIDE".into(), "localhost".into()));
+    }
+    if !vars.is_empty() {
+        cmd.env(&vars).map_err(failed)?;
     }
     let tty = nix::unistd::isatty(0).unwrap_or(false);
     // SAFETY: between fork and exec only async-signal-safe calls (setpgid, tcsetpgrp,
     // getpid, sigaction, sigprocmask); fd 0 is borrowed, not owned or closed.
-    unsafe {
-        cmd.pre_exec(move || {
+    let pid = unsafe {
+        cmd.spawn(&mut || {
             use nix::unistd::{getpid, setpgid, tcsetpgrp, Pid};
             // Own process group; on a terminal, the foreground one, so Ctrl-C and job
             // control reach the command and never dockerd. SIGTTOU is still blocked
@@ -103,13 +108,9 @@ fn spawn(argv: &[OsString], cfg: &Config, plan: &Plan, mask: OriginalMask) -> Re
             }
             signals::reset_dispositions(&[]);
             mask.restore()
-        });
+        })
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| exec_error(&prog, e.raw_os_error(), Path::new(&argv[0]).is_dir(), &e))?;
-    let pid = child.id() as i32;
-    drop(child);
+    .map_err(failed)?;
     let shown: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let shown = crate::redact::urls(&shown.join(" "));
     crate::event!(Info, "command-start", { pid = pid }, "command: started pid {pid}: {shown}");

@@ -22,6 +22,7 @@ mod options;
 mod redact;
 mod rootless;
 mod signals;
+mod spawn;
 mod supervisor;
 mod sys;
 mod tls;
@@ -462,13 +463,9 @@ fn containerd_major(bin: &Path, dpkg_status: &str) -> Option<u32> {
         return Some(major);
     }
     let t = Instant::now();
-    let out = std::process::Command::new(bin)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let major = dockerd::engine::containerd_version_output(&String::from_utf8_lossy(&out.stdout));
+    let out =
+        spawn::Spawn::new(bin.as_os_str(), &["--version"]).and_then(|mut s| s.output()).ok()?;
+    let major = dockerd::engine::containerd_version_output(&String::from_utf8_lossy(&out));
     log::debug!(
         "containerd: {} --version: major {major:?}, {:.1} ms",
         bin.display(),

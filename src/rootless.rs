@@ -405,13 +405,12 @@ pub fn child_steps(run: &Path) {
 /// `dind-init rootless-child DOCKERD ARGS...`: the steps, then exec dockerd (the signal mask
 /// already restored). Returns only on failure: the exit code.
 pub fn child(args: &[std::ffi::OsString]) -> u8 {
-    use std::os::unix::process::CommandExt;
     let Some((prog, rest)) = args.split_first() else {
         eprintln!("dind-init rootless-child: no dockerd to run");
         return crate::error::EXIT_USAGE;
     };
     child_steps(Path::new("/run"));
-    let e = std::process::Command::new(prog).args(rest).exec();
+    let e = crate::spawn::Spawn::new(prog, rest).map_or_else(|e| e, |s| s.exec());
     eprintln!("dind-init rootless-child: cannot run {}: {e}", Path::new(prog).display());
     if e.kind() == std::io::ErrorKind::NotFound {
         crate::error::EXIT_NOT_FOUND

@@ -21,9 +21,7 @@ use crate::config::{Config, LogMode};
 use crate::error::{Error, PathError, Result};
 use crate::signals::OriginalMask;
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 pub use self::log::LogTail;
@@ -153,19 +151,34 @@ fn spawn_process(
         .name(format!("{name}-log"))
         .spawn(move || log::pump(std::fs::File::from(rd), sink, &t))
         .map_err(|e| Error::Setup(format!("cannot start the log thread: {e}")))?;
-    let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::from(wr)).stderr(Stdio::from(wr2));
+    let failed = |e: std::io::Error| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound {
+            format!("'{}' was not found ({not_found})", program.display())
+        } else {
+            format!("cannot run '{}': {e}", program.display())
+        };
+        Error::Setup(format!("{name}: {why}"))
+    };
+    let mut cmd = crate::spawn::Spawn::new(program.as_os_str(), args).map_err(failed)?;
+    let null = std::fs::File::open("/dev/null").map_err(failed)?;
+    cmd.stdio(0, &null);
+    cmd.stdio(1, &wr);
+    cmd.stdio(2, &wr2);
+    let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = Vec::new();
     if let Some(p) = path {
-        cmd.env("PATH", p);
+        vars.push(("PATH".into(), p.into()));
     }
     let ids = run_as.map(|r| {
-        cmd.envs(r.env.iter().map(|(k, v)| (k, v)));
+        vars.extend(r.env.iter().map(|(k, v)| (k.into(), v.into())));
         (r.uid, r.gid)
     });
+    if !vars.is_empty() {
+        cmd.env(&vars).map_err(failed)?;
+    }
     // SAFETY: the closure runs between fork and exec and makes only async-signal-safe calls
     // (setsid, sigaction, sigprocmask, setgroups, setgid, setuid).
-    unsafe {
-        cmd.pre_exec(move || {
+    let pid = unsafe {
+        cmd.spawn(&mut || {
             nix::unistd::setsid()?;
             crate::signals::reset_dispositions(&[]);
             if let Some((uid, gid)) = ids {
@@ -178,21 +191,12 @@ fn spawn_process(
                 }
             }
             mask.restore()
-        });
+        })
     }
-    let child = cmd.spawn().map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::NotFound {
-            format!("'{}' was not found ({not_found})", program.display())
-        } else {
-            format!("cannot run '{}': {e}", program.display())
-        };
-        Error::Setup(format!("{name}: {why}"))
-    })?;
-    // Dropping the Child never waits: the supervisor reaps every pid itself. Dropping the
-    // Command closes our copies of the pipe's write end.
-    let pid = child.id() as i32;
-    drop(cmd);
-    drop(child);
+    .map_err(failed)?;
+    // The supervisor reaps every pid itself. Our copies of the pipe's write end closed now:
+    // the log thread ends when the daemon's output does.
+    drop((wr, wr2, null));
     let line = crate::redact::urls(&format!("{} {}", program.display(), args.join(" ")));
     if name == "containerd" {
         crate::event!(Info, "containerd-start", { pid = pid, restart = restart },
