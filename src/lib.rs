@@ -96,10 +96,11 @@ pub fn run() -> ExitCode {
         }
         Ok(Invocation::Health(h)) => {
             let _ = mask.restore();
-            let checked = match preload::under_way() {
+            let checked = if preload::under_way() {
                 // dockerd may answer already: the images are not all there yet.
-                Some(dir) => Err(format!("dind-init is still preloading the images of {dir}")),
-                None => docker_api::Probe::check(&h.socket, h.timeout),
+                Err(format!("dind-init is still preloading images ({})", preload::MARKER))
+            } else {
+                docker_api::Probe::check(&h.socket, h.timeout)
             };
             match checked {
                 Ok(()) => {

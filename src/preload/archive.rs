@@ -281,17 +281,18 @@ fn scan(src: Source, gzip: bool) -> Result<Vec<Image>, String> {
             match name.as_str() {
                 "manifest.json" => l.manifest = Some(buf),
                 "index.json" => l.index = Some(buf),
-                n if buf.first() == Some(&b'{') => {
-                    let digest = n.trim_start_matches("blobs/").replacen('/', ":", 1);
-                    l.kept += buf.len();
-                    l.blobs.push((digest, buf));
+                n => {
+                    if let (Some(hex), Some(b'{')) = (n.strip_prefix("blobs/sha256/"), buf.first())
+                    {
+                        l.kept += buf.len();
+                        l.blobs.push((format!("sha256:{hex}"), buf));
+                    }
                 }
-                _ => {}
             }
         }
         l.files.push(name);
     }
-    // The rest of a gzip stream (its checksum and length are checked at its end).
+    // The rest of a gzip stream (its length is checked at its end).
     let mut src = ar.into_inner();
     io::copy(&mut src, &mut io::sink()).map_err(bad)?;
     if l.files.is_empty() {
@@ -380,7 +381,8 @@ fn from_index(l: &Listing, v: &Value) -> Result<Vec<Image>, String> {
     for d in list {
         let mut configs = Vec::new();
         follow(l, d, 0, &mut configs)?;
-        let name = d.pointer("/annotations/io.containerd.image.name").and_then(Value::as_str);
+        let ann = d.get("annotations");
+        let name = ann.and_then(|a| a.get("io.containerd.image.name")).and_then(Value::as_str);
         out.push(Image { configs, tags: name.map(String::from).into_iter().collect() });
     }
     Ok(out)
@@ -402,7 +404,8 @@ fn follow(l: &Listing, desc: &Value, depth: usize, out: &mut Vec<String>) -> Res
         }
         return Ok(());
     }
-    let c = v.pointer("/config/digest").and_then(Value::as_str).unwrap_or("");
+    let c = v.get("config").and_then(|c| c.get("digest")).and_then(Value::as_str);
+    let c = c.unwrap_or("");
     let c = digest(c).ok_or_else(|| format!("manifest {d}: config digest {c:?}"))?;
     if !l.has(&format!("blobs/sha256/{}", &c[7..])) {
         return Err(format!("manifest {d}: its config {c} is not in the archive"));

@@ -99,8 +99,8 @@ pub fn marker(on: bool, dir: &Path) {
 }
 
 /// Whether the preload is under way (for `dind-init health`).
-pub fn under_way() -> Option<String> {
-    std::fs::read_to_string(MARKER).ok().map(|d| d.trim().to_string())
+pub fn under_way() -> bool {
+    Path::new(MARKER).exists()
 }
 
 /// Starts loading the archives of `dir` into the dockerd started as `pid` on `socket`.
@@ -155,11 +155,11 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>, String> {
             let reason = if hidden { "a hidden file" } else { "a directory" };
             skipped_event(&path, reason);
         } else {
-            let at = files.partition_point(|f| *f < path);
-            files.insert(at, path);
+            files.push(e.file_name().to_string_lossy().into_owned());
         }
     }
-    Ok(files)
+    files.sort_unstable();
+    Ok(files.into_iter().map(|f| dir.join(f)).collect())
 }
 
 fn skipped_event(path: &Path, reason: &str) {
@@ -279,9 +279,8 @@ pub fn load_answer(body: &[u8]) -> Result<String, String> {
     for v in serde_json::Deserializer::from_str(&String::from_utf8_lossy(body)).into_iter::<Value>()
     {
         let v = v.map_err(|e| format!("dockerd's answer is not JSON: {e}"))?;
-        if let Some(e) =
-            v.pointer("/errorDetail/message").or(v.get("error")).and_then(Value::as_str)
-        {
+        let detail = v.get("errorDetail").and_then(|d| d.get("message"));
+        if let Some(e) = detail.or(v.get("error")).and_then(Value::as_str) {
             return Err(format!("dockerd: {e}"));
         }
         let text = v.get("stream").and_then(Value::as_str).unwrap_or("");
