@@ -151,6 +151,9 @@ impl Read for Gz {
                         "gzip: the data ends early",
                     ))
                 }
+                Ok(_) | Err(MZError::Buf) if r.bytes_consumed == 0 && r.bytes_written == 0 => {
+                    return Err(bad_gzip("the compressed data makes no progress"))
+                }
                 Ok(_) | Err(MZError::Buf) => {}
                 Err(_) => return Err(bad_gzip("the compressed data is corrupt")),
             }

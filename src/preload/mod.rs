@@ -155,10 +155,12 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>, String> {
             let reason = if hidden { "a hidden file" } else { "a directory" };
             skipped_event(&path, reason);
         } else {
-            files.push(e.file_name().to_string_lossy().into_owned());
+            // In name order (a few files: an insertion each).
+            let name = e.file_name().to_string_lossy().into_owned();
+            let at = files.iter().position(|f| *f > name).unwrap_or(files.len());
+            files.insert(at, name);
         }
     }
-    files.sort_unstable();
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
 }
 

@@ -232,3 +232,32 @@ fn familiar_names() {
     assert_eq!(familiar("library/x:1"), "x:1");
     assert_eq!(familiar("registry.example.com/x:1"), "registry.example.com/x:1");
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::fuzz_cases(300), ..ProptestConfig::default()
+        })]
+        /// Whatever the bytes (a gzip header in front, or a tar with bytes changed), the reader
+        /// answers, never panics nor loops.
+        #[test]
+        fn the_reader_never_panics(
+            junk in proptest::collection::vec(any::<u8>(), 0..2048),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            gz in any::<bool>(),
+        ) {
+            let d = TempDir::new("arch-fuzz");
+            let mut bytes = if gz { gzip(&old_layout()) } else { old_layout() };
+            for (at, x) in flips {
+                let n = bytes.len();
+                bytes[at % n] ^= x;
+            }
+            let _ = read_bytes(&d, "f", &bytes);
+            let mut z = vec![0x1f, 0x8b, 8, 0];
+            z.extend(junk);
+            let _ = read_bytes(&d, "z", &z);
+        }
+    }
+}
