@@ -117,7 +117,7 @@ pub fn start(
     let s = shared.clone();
     std::thread::Builder::new().name("preload".into()).spawn(move || {
         let warn = !stop_on_error;
-        let files = match list(&dir) {
+        let files = match list(&dir, &s) {
             Ok(f) => f,
             Err(e) => {
                 failed(&s, &dir, &e, warn);
@@ -141,8 +141,8 @@ pub fn start(
 }
 
 /// The files of `dir`, by name; subdirectories and hidden files (a ConfigMap's `..data`) are
-/// logged as skipped here.
-fn list(dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// skipped here (and counted so).
+fn list(dir: &Path, s: &Shared) -> Result<Vec<PathBuf>, String> {
     let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read the directory: {e}"))?;
     let mut files = Vec::new();
     for e in rd {
@@ -153,6 +153,7 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>, String> {
         let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
         if hidden || is_dir {
             let reason = if hidden { "a hidden file" } else { "a directory" };
+            s.skipped.fetch_add(1, Ordering::SeqCst);
             skipped_event(&path, reason);
         } else {
             // In name order (a few files: an insertion each).
