@@ -32,13 +32,13 @@ PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}
 
-ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7 H8 H9 H10 H11 H12)
+ALL=(F1 F2 F3 F4 H1 H2 H3 H4 H5 H6 H7 H8 H9 H10 H11 H12 H13)
 SCENARIO_FN=   # scenario F1 is function F1
 declare -A NAME=(
     [F1]=dockerd-kill [F2]=daemon-exit [F3]=containerd-kill [F4]=stop-start
     [H1]=grace [H2]=mtu [H3]=clients [H4]=health [H5]=iptables [H6]=tmp-storage
     [H7]=grace-ignore-term [H8]=image-store [H9]=shared-pidns [H10]=foreign-socket [H11]=shared-run
-    [H12]=shared-data-root
+    [H12]=shared-data-root [H13]=preload
 )
 declare -A DESC=(
     [F1]="kill -9 of dockerd while the command runs: restarted (restart 1/5), next docker run works"
@@ -56,6 +56,7 @@ declare -A DESC=(
     [H9]="--pid=container:VICTIM, VICTIM runs a process named containerd-shim with a child: docker stop -t 10 of the DinD container kills its inner container (ignores SIGTERM), never the victim's child; clean, < 10 s"
     [H10]="the DinD image with the host daemon's socket bind-mounted at /var/run/docker.sock (DinD/DooD mix-up): exit 125 naming the mount, DinD and DooD; the job never reaches the host daemon (no volume created there)"
     [H11]="/run shared with a container whose DinD daemon runs: the second exits 125 at once; the first's socket and pid file survive and it still answers"
+    [H13]="DIND_PRELOAD: archives saved by the engine under test (plain, gzip) are loaded before the command, which runs them with no registry; the next start on the volume skips them; a truncated archive: exit 125 naming it, the command never runs; --preload-errors warn: logged, the command runs; serving dockerd, dind-init health answers 1 while the preload runs (dockerd answering), 0 after"
     [H12]="/var/lib/docker volume shared with a serving DinD container: the second waits --data-root-wait (10 s), exits 125 naming the first (host, pid, since), starts nothing; the first still answers, its inner container runs, its volume file is there; after its clean stop a new container on the volume has them (restart always)"
 )
 
@@ -571,6 +572,66 @@ docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 10000
     grep -qx "kept-$RUNID" "$D/next-after.out" || fail "$what: the volume file is gone" || return 1
     grep -qx image-kept "$D/next-after.out" || fail "$what: the inner image is gone" || return 1
     NOTE="second: exit 125 after ${DUR}s (waited $waited s) '$(logline "$D/h12b.err" 'still after' 110)...'; first intact, clean stop; next: keeper running, file and image kept"
+}
+
+H13() {
+    # Issue 21, item 2. The archives come from the engine under test (20.10: the old layout;
+    # 25+: the OCI one with manifest.json), one plain and one gzip-compressed.
+    local pre=$D/pre bad=$D/bad gz=dind-init-test/preload-gz:1 vol layout run secs major svc c during after
+    mkdir -p "$pre" "$bad" || return 1
+    run_c save --rm --privileged "${INNER_MOUNT[@]}" -v "$pre:/out" "$DIND_IMAGE" sh -c "$LOAD && \
+docker tag $INNER_IMAGE $gz && docker save -o /out/a-inner.tar $INNER_IMAGE && docker save $gz | gzip >/out/b-gz.tar && \
+chmod 0644 /out/*"
+    check_rc save 0 || return 1
+    tar -tf "$pre/a-inner.tar" >"$D/a-inner.list" || return 1
+    layout=old; grep -qx index.json "$D/a-inner.list" && layout=oci
+    [ "$(head -c 2 "$pre/b-gz.tar" | od -An -tx1 | tr -d ' ')" = 1f8b ] || fail "b-gz.tar is not gzip" || return 1
+    vol=$(volume h13) || { fail "docker volume create failed"; return 1; }
+    run="docker run --rm $INNER_IMAGE echo plain-ok && docker run --rm $gz echo gz-ok"
+    # 1. A fresh volume: both loaded before the command, which needs no registry.
+    run_c first --rm --privileged -v "$vol:/var/lib/docker" -v "$pre:/preload:ro" -e DIND_PRELOAD=/preload "$DIND_IMAGE" sh -c "$run"
+    check_rc first 0 && check_out first "$(printf 'plain-ok\ngz-ok')" || return 1
+    ev "$D/first.err" preload-loaded file=/preload/a-inner.tar && ev "$D/first.err" preload-loaded file=/preload/b-gz.tar || return 1
+    ev "$D/first.err" preload-done loaded=2 skipped=0 failed=0 || return 1
+    major=$(lib_event_get "$D/first.err" engine major)
+    [ "$layout" = "$( ((major >= 25)) && echo oci || echo old)" ] || fail "engine $major wrote the $layout layout" || return 1
+    lib_event_before "$D/first.err" preload-done command-start || fail "the command started before the preload was over" || return 1
+    lib_event_before "$D/first.err" dockerd-ready preload-loaded || fail "a load before dockerd answered" || return 1
+    # 2. The next start on the volume: both present, skipped.
+    run_c second --rm --privileged -v "$vol:/var/lib/docker" -v "$pre:/preload:ro" -e DIND_PRELOAD=/preload "$DIND_IMAGE" sh -c "$run"
+    check_rc second 0 || return 1
+    ev "$D/second.err" preload-done loaded=0 skipped=2 failed=0 || return 1
+    lib_event get "$D/second.err" preload-skipped reason --nth 1 | grep -q '^present: ' || fail "second start: skipped for '$(lib_event get "$D/second.err" preload-skipped reason --nth 1)'" || return 1
+    secs=$(lib_event_get "$D/second.err" preload-done secs)
+    # 3. A truncated archive: exit 125 naming it; the command never runs.
+    head -c "$(($(stat -c %s "$pre/a-inner.tar") / 2))" "$pre/a-inner.tar" >"$bad/cut.tar" && cp "$pre/b-gz.tar" "$bad/" || return 1
+    run_c cut --rm --privileged -v "$bad:/preload:ro" -e DIND_PRELOAD=/preload "$DIND_IMAGE" sh -c 'echo JOB-RAN'
+    check_rc cut 125 || return 1
+    ! grep -q JOB-RAN "$D/cut.out" || fail "the command ran after a failed preload" || return 1
+    ev "$D/cut.err" preload-failed file=/preload/cut.tar || return 1
+    need "$D/cut.err" 'preload: /preload/cut.tar: ' || return 1
+    no_ev "$D/cut.err" command-start || return 1
+    ev "$D/cut.err" exit code=125 || return 1
+    # 4. The same with --preload-errors warn: said, and the command runs.
+    run_c warn --rm --privileged -v "$bad:/preload:ro" -e DIND_PRELOAD=/preload -e DIND_PRELOAD_ERRORS=warn "$DIND_IMAGE" sh -c "docker run --rm $gz echo warn-ok"
+    check_rc warn 0 && check_out warn warn-ok || return 1
+    ev "$D/warn.err" preload-done loaded=1 skipped=0 failed=1 || return 1
+    # 5. Serving dockerd: `dind-init health` is 1 while the preload runs, though dockerd answers.
+    # The archive is a FIFO: the preload waits on it until the test writes to it.
+    svc=$D/svc; mkdir -p "$svc" && mkfifo "$svc/a.fifo" || return 1
+    start_c svc --privileged -v "$svc:/preload" -e DIND_PRELOAD=/preload -e DIND_PRELOAD_ERRORS=warn "$DIND_IMAGE" || return 1
+    c=$C
+    wait_event "$c" dockerd-ready 60 || { logs "$c" "$D/svc.log"; fail "dockerd never answered"; return 1; }
+    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/health-during.out" 2>&1; during=$?
+    DK_TIMEOUT=20 dk exec "$c" docker version -f '{{.Server.Version}}' >"$D/version-during.out" 2>&1 || { fail "dockerd did not answer during the preload"; return 1; }
+    timeout 30 sh -c 'cat "$1" >"$2"' - "$pre/a-inner.tar" "$svc/a.fifo" 2>/dev/null
+    wait_healthy "$c" 30; after=$?
+    logs "$c" "$D/svc.log"
+    DK_TIMEOUT=30 dk rm -f "$c" >/dev/null 2>&1
+    [ "$during" = 1 ] && grep -q 'still preloading' "$D/health-during.out" || fail "health during the preload: $during '$(head -c 200 "$D/health-during.out")'" || return 1
+    [ "$after" = 0 ] || fail "health never 0 after the preload" || return 1
+    ev "$D/svc.log" preload-done failed=1 || return 1
+    NOTE="engine $major's $layout layout + gzip: loaded in $(lib_event_get "$D/first.err" preload-done secs) s, next start skipped in $secs s; cut: exit 125 '$(logline "$D/cut.err" 'preload: /preload/cut.tar' 90)'; warn: ran; serving: health 1 during the preload, 0 after"
 }
 
 scenario_main

@@ -35,7 +35,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB_PATH = next((p for p in (os.path.join(_HERE, "events.vocab"), os.path.join(_HERE, "..", "src", "events.vocab"))
                    if os.path.exists(p)), os.path.join(_HERE, "..", "src", "events.vocab"))
 FLOAT_FIELDS = {"secs", "ms", "ran", "delay", "budget", "waited"}
-INT_FIELDS = {"pid", "count", "code", "status", "attempts", "restart", "max"}
+INT_FIELDS = {"pid", "count", "code", "status", "attempts", "restart", "max", "loaded", "skipped", "failed"}
 BOOL_FIELDS = {"clean", "pid1", "killed", "ended_wait", "answered"}
 
 TEXT_RE = re.compile(r"^dind-init: \+(\d+(?:\.\d+)?)s ([A-Z]+) +(.*)$")

@@ -19,6 +19,7 @@ LIB_TAG=examples
 INSTANCE=${EXAMPLES_INSTANCE:-examples}
 MAVEN_IMAGE=dind-init-example/maven:test
 JENKINS_IMAGE=dind-init-example/jenkins-agent:test
+PRELOAD_IMAGE=dind-init-example/jenkins-preload:test
 VENV=$DIND_CACHE/examples-venv
 K8S_VERSIONS=(1.29.0 1.37.0)   # an older cluster and the newest schema kubernetes-validate ships
 EX=docker/examples
@@ -480,6 +481,42 @@ k8s_sidecar_pod() {
     NOTE="container('dind') steps: wait for dind-init health, docker run; the jnlp agent (uid 1000) over tcp://localhost:2376 with the shared client certificates: $(head -n 1 "$WORK/agent.out"); readiness probe passes; delete -> exit 0 in $STOP_SECS s"
 }
 
+# ------------------------------------------------------------------ jenkins agent, images preloaded
+
+# preload_build: the example built on the jenkins-agent image, its preload/ holding the inner
+# image saved by the host daemon, gzip-compressed (as docs/CACHING.md says to make them)
+preload_build() {
+    jenkins_ready || return 1
+    local ctx=$WORK/jenkins-preload
+    cp -r "$EX/jenkins-preload" "$ctx" && gzip -c "$INNER_TAR" >"$ctx/preload/inner.tar.gz" || return 1
+    echo "docker build -t $PRELOAD_IMAGE --build-arg BASE=$JENKINS_IMAGE $ctx"
+    DOCKER_BUILDKIT=1 DK_TIMEOUT=300 dk build --pull=false --progress plain \
+        --build-arg "BASE=$JENKINS_IMAGE" -t "$PRELOAD_IMAGE" "$ctx" || return 1
+    NOTE="$(dk image inspect -f '{{.Size}}' "$PRELOAD_IMAGE" | awk '{ printf "%d MB", $1 / 1e6 }'), /preload/inner.tar.gz"
+}
+
+# preload_run: the agent's user runs the preloaded image with no docker load and no registry;
+# on the same /var/lib/docker volume the next start skips it
+preload_run() {
+    dk image inspect "$PRELOAD_IMAGE" >/dev/null 2>&1 || { echo "no $PRELOAD_IMAGE (its build failed)"; return 1; }
+    local vol=dind-init-example-preload-$$ first=$WORK/pre1.log second=$WORK/pre2.log step
+    step="setpriv --reuid=jenkins --regid=jenkins --init-groups -- docker run --rm $INNER_IMAGE echo hello-from-preloaded"
+    DK_TIMEOUT=30 dk volume create "$vol" >/dev/null || return 1
+    # shellcheck disable=SC2086  # the step's words
+    DK_TIMEOUT=180 ran "$first" 0 run --rm --privileged -v "$vol:/var/lib/docker" "$PRELOAD_IMAGE" $step &&
+        must_match "$first" '^hello-from-preloaded$' "the preloaded image's output" &&
+        must_event "$first" "the archive loaded" preload-loaded file=/preload/inner.tar.gz &&
+        must_event "$first" "the preload's end (preload/.keep skipped)" preload-done loaded=1 skipped=1 failed=0 &&
+        { lib_event_before "$first" preload-done command-start || { echo "ORDER: the command before the preload's end"; false; }; } &&
+        DK_TIMEOUT=180 ran "$second" 0 run --rm --privileged -v "$vol:/var/lib/docker" "$PRELOAD_IMAGE" $step &&
+        must_event "$second" "the archive skipped on the volume" preload-skipped file=/preload/inner.tar.gz &&
+        must_event "$second" "nothing loaded the second time" preload-done loaded=0 skipped=2 failed=0
+    local rc=$?
+    DK_TIMEOUT=30 dk volume rm -f "$vol" >/dev/null 2>&1
+    [ $rc = 0 ] || return 1
+    NOTE="as jenkins: $INNER_IMAGE ran with no load or registry; loaded in $(lib_event_get "$first" preload-done secs) s, skipped on the volume's next start ($(lib_event_get "$second" preload-done secs) s)"
+}
+
 # ------------------------------------------------------------------ the checks
 
 t_all=$(lib_now)
@@ -495,6 +532,8 @@ check "jenkins-agent: user jenkins uses the daemon (docker load, docker run)" je
 check "jenkins-agent: default CMD without agent.jar fails clearly" jenkins_no_jar
 check "jenkins-agent: launcher runs agent.jar (stand-in) as jenkins, exit status passed through" jenkins_launcher
 check "jenkins-agent: docker stop reaches the agent, then dockerd stops cleanly" jenkins_stop
+check "jenkins-preload: build $PRELOAD_IMAGE (FROM $JENKINS_IMAGE, an archive in preload/)" preload_build
+check "jenkins-preload: the agent's user runs the preloaded image offline; the next start on the volume skips it" preload_run
 check "k8s: yamllint" k8s_lint
 check "k8s: schema (kubernetes-validate --strict)" k8s_schema
 check "k8s: DinD containers: privileged, emptyDir, probes" k8s_semantics

@@ -78,6 +78,15 @@ pub enum ContainerdBy {
     Dockerd,
 }
 
+/// What a preload failure does (`--preload-errors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreloadErrors {
+    /// The start stops: exit 125.
+    Fail,
+    /// Logged; the command runs.
+    Warn,
+}
+
 /// What runs beside dockerd.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -125,6 +134,9 @@ pub struct Config {
     pub pool_size: Option<u8>,
     /// Both of them, checked together: dockerd's `--default-address-pool` value.
     pub address_pool: Option<String>,
+    /// `--preload`: the directory of image archives loaded before the command starts.
+    pub preload: Option<PathBuf>,
+    pub preload_errors: PreloadErrors,
     pub log_level: log::LevelFilter,
     pub log_format: LogFormat,
     pub mode: Mode,
@@ -166,6 +178,8 @@ impl Config {
             pool_base: None,
             pool_size: None,
             address_pool: None,
+            preload: None,
+            preload_errors: PreloadErrors::Fail,
             log_level: log::LevelFilter::Info,
             log_format: LogFormat::Text,
             mode: Mode::Serve,

@@ -224,6 +224,51 @@ impl Probe {
     }
 }
 
+/// A blocking request to the dockerd dind-init started as `owner` (the listener is checked,
+/// `SO_PEERCRED`): HTTP/1.0, so the answer is the rest of the connection, no chunking. `body`
+/// is streamed (the file of an image load); `opened` gets the connection first (so it can be
+/// shut down from another thread); `limit` bounds the answer read.
+pub fn request(
+    socket: &Path,
+    owner: i32,
+    head: &str,
+    body: Option<(&mut dyn Read, u64)>,
+    opened: &dyn Fn(&UnixStream),
+    limit: u64,
+) -> Result<(u16, Vec<u8>), String> {
+    let sock = socket.display();
+    let mut s = UnixStream::connect(socket).map_err(|e| format!("connect {sock}: {e}"))?;
+    let peer = owner::peer_pid(&s);
+    if !peer.is_some_and(|p| owner::peer_is_ours(p, owner, owner::parent_from_proc)) {
+        return Err(owner::not_ours_message("dockerd", socket, peer, owner));
+    }
+    opened(&s);
+    let mut req = format!("{head} HTTP/1.0\r\nHost: docker\r\nUser-Agent: dind-init\r\n");
+    if let Some((_, len)) = &body {
+        req.push_str(&format!("Content-Type: application/x-tar\r\nContent-Length: {len}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut sent = s.write_all(req.as_bytes());
+    if let (Ok(()), Some((r, len))) = (&sent, body) {
+        sent = match std::io::copy(&mut r.take(len), &mut s) {
+            Ok(n) if n == len => Ok(()),
+            Ok(n) => Err(std::io::Error::other(format!("the file ended after {n} of {len} bytes"))),
+            Err(e) => Err(e),
+        };
+    }
+    // dockerd may answer (an error) before it read everything: its answer first, if any.
+    let mut buf = Vec::new();
+    let read = (&mut s).take(limit).read_to_end(&mut buf);
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n");
+    match (status_code(&buf), split) {
+        (Some(code), Some(at)) if code > 0 => Ok((code, buf.split_off(at + 4))),
+        _ => Err(match (sent, read) {
+            (Err(e), _) | (_, Err(e)) => format!("{sock}: {e}"),
+            _ => format!("{sock} closed the connection without an answer"),
+        }),
+    }
+}
+
 /// The status code of an HTTP response once its status line is complete.
 pub fn status_code(buf: &[u8]) -> Option<u16> {
     let end = buf.windows(2).position(|w| w == b"\r\n")?;

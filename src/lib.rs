@@ -19,6 +19,7 @@ mod mirrors;
 mod mounts;
 mod net;
 mod options;
+mod preload;
 mod redact;
 mod rootless;
 mod signals;
@@ -97,7 +98,13 @@ pub fn run() -> ExitCode {
         }
         Ok(Invocation::Health(h)) => {
             let _ = mask.restore();
-            match docker_api::Probe::check(&h.socket, h.timeout) {
+            let checked = if preload::under_way() {
+                // dockerd may answer already: the images are not all there yet.
+                Err(format!("dind-init is still preloading images ({})", preload::MARKER))
+            } else {
+                docker_api::Probe::check(&h.socket, h.timeout)
+            };
+            match checked {
                 Ok(()) => {
                     out(&format!("dind-init health: dockerd answers on {}\n", h.socket.display()));
                     0

@@ -10,6 +10,9 @@
 //!               │ dying, time-out, spawn failure,   v
 //!               │ another daemon on the socket ──> Stopping (start-failed / 128+N)
 //!               v all ready
+//!          Preload (--preload: archives loaded; a failure with --preload-errors fail: 125;
+//!               │   a signal or a dying daemon: the loads cancelled, the stop as above)
+//!               v
 //!          StartCommand ──> Running: Command | Serving
 //!               │   daemon died: --on-daemon-exit  restart: Backoff ─> Spawn ─> Probing ─> Up
 //!               │                                  (the same readiness path; no answer in
@@ -108,6 +111,10 @@ pub struct Params {
     pub wait_containerd: bool,
     /// dind-init runs containerd (else dockerd does).
     pub containerd: bool,
+    /// `--preload`: images are loaded between dockerd's answer and the command.
+    pub preload: bool,
+    /// `--preload-errors fail`: a failed archive stops the start (125).
+    pub preload_fail: bool,
 }
 
 /// What the command turned out to be, once asked for (`Action::StartCommand`).
@@ -136,6 +143,12 @@ pub enum Event {
     /// Another daemon answers on the daemon's socket (the supervisor logged who).
     Foreign(Which),
     Command(CommandStart),
+    /// The preload is over (`Action::Preload`): how many archives loaded, skipped, failed.
+    Preloaded {
+        loaded: u32,
+        skipped: u32,
+        failed: u32,
+    },
     /// Time passed (a deadline may be due); also after every wake-up.
     Tick,
 }
@@ -169,6 +182,14 @@ pub enum Note {
         ran: Duration,
     },
     StartTimeout(Which),
+    PreloadDone {
+        loaded: u32,
+        skipped: u32,
+        failed: u32,
+        took: Duration,
+        /// The start stops (`--preload-errors fail`).
+        fatal: bool,
+    },
     ContinueOnTimeout,
     RestartTimeout {
         which: Which,
@@ -242,6 +263,12 @@ pub enum Action {
     /// Probe the daemon started as `pid` (until `Unprobe`).
     Probe(Which, i32),
     Unprobe(Which),
+    /// Load the preload directory into the dockerd started as pid; the answer is `Preloaded`.
+    Preload(i32),
+    /// The preload is over and the command starts: `dind-init health` may say ready.
+    PreloadEnded,
+    /// The stop began during the preload: no more loads.
+    CancelPreload,
     StartCommand,
     /// To the command, one of our daemons (pid, or its group), never anyone else.
     Signal {
@@ -393,6 +420,14 @@ enum Outcome {
     Normal,
 }
 
+/// The preload, between dockerd's answer and the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pre {
+    NotYet,
+    Running { since: Instant },
+    Over,
+}
+
 #[derive(Debug, Clone)]
 enum Phase {
     Starting,
@@ -416,6 +451,7 @@ pub struct Machine {
     daemons: Vec<Daemon>,
     cmd: Cmd,
     phase: Phase,
+    pre: Pre,
 }
 
 /// The exit code, by the table in the module doc.
@@ -434,7 +470,8 @@ impl Machine {
             if p.containerd { &[Which::Containerd, Which::Dockerd] } else { &[Which::Dockerd] };
         let daemons =
             list.iter().map(|&which| Daemon { which, d: D::Off, restarts: 0, end: None }).collect();
-        Machine { p, daemons, cmd: Cmd::None, phase: Phase::Starting }
+        let pre = if p.preload { Pre::NotYet } else { Pre::Over };
+        Machine { p, daemons, cmd: Cmd::None, phase: Phase::Starting, pre }
     }
 
     pub fn stage(&self) -> Stage {
@@ -498,7 +535,7 @@ impl Machine {
             return a;
         }
         match ev {
-            Event::Start => self.next_daemon(&mut a),
+            Event::Start => self.next_daemon(now, &mut a),
             Event::Signal(sig) => self.signal(now, sig, looks, &mut a),
             Event::Exit(pid, status) => self.exit(now, pid, status, looks, &mut a),
             Event::Spawned(w, pid) => self.spawned(now, w, pid, &mut a),
@@ -519,19 +556,38 @@ impl Machine {
                 }
             }
             Event::Command(c) => self.command(now, c, looks, &mut a),
+            Event::Preloaded { loaded, skipped, failed } => {
+                let Pre::Running { since } = self.pre else { return a };
+                self.pre = Pre::Over;
+                let took = now.saturating_duration_since(since);
+                let fatal = failed > 0 && self.p.preload_fail;
+                let note = Note::PreloadDone { loaded, skipped, failed, took, fatal };
+                a.push(Action::Say(note));
+                if fatal {
+                    let outcome = Outcome::Fixed(EXIT_SETUP);
+                    self.begin_stop(now, outcome, Reason::StartFailed, looks, &mut a);
+                } else {
+                    a.push(Action::PreloadEnded);
+                    a.push(Action::StartCommand);
+                }
+            }
             Event::Tick => self.tick(now, looks, &mut a),
         }
         a
     }
 
-    /// Start-up: spawn the next daemon not started yet, or ask for the command.
-    fn next_daemon(&mut self, a: &mut Vec<Action>) {
-        match self.daemons.iter_mut().find(|d| d.d == D::Off) {
-            Some(d) => {
-                d.d = D::Spawning;
-                a.push(Action::Spawn(d.which, 0));
+    /// Start-up: spawn the next daemon not started yet, or preload, or ask for the command.
+    fn next_daemon(&mut self, now: Instant, a: &mut Vec<Action>) {
+        if let Some(d) = self.daemons.iter_mut().find(|d| d.d == D::Off) {
+            d.d = D::Spawning;
+            return a.push(Action::Spawn(d.which, 0));
+        }
+        match (self.pre, self.pid(Which::Dockerd)) {
+            (Pre::NotYet, Some(pid)) => {
+                self.pre = Pre::Running { since: now };
+                a.push(Action::Preload(pid));
             }
-            None => a.push(Action::StartCommand),
+            _ => a.push(Action::StartCommand),
         }
     }
 
@@ -562,7 +618,7 @@ impl Machine {
         a.push(Action::Say(Note::Ready { which: w, restart: d.restarts, took }));
         a.push(Action::Unprobe(w));
         if starting {
-            self.next_daemon(a);
+            self.next_daemon(now, a);
         }
     }
 
@@ -755,7 +811,7 @@ impl Machine {
                         // is a failed one. Killed, its end goes through --on-daemon-exit.
                         a.push(Action::Signal { pid, sig: libc::SIGKILL, group: true });
                     } else if go_on {
-                        self.next_daemon(a);
+                        self.next_daemon(now, a);
                     } else {
                         return self.fail(now, looks, a);
                     }
@@ -782,6 +838,10 @@ impl Machine {
                 D::Up { .. } => {}
                 _ => d.d = D::Gone,
             }
+        }
+        if let Pre::Running { .. } = self.pre {
+            self.pre = Pre::Over;
+            a.push(Action::CancelPreload);
         }
         let serving = matches!(self.phase, Phase::Running { serving: true });
         let command = self.command_pid();

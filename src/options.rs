@@ -13,7 +13,7 @@
 
 use crate::config::{
     parse_bool, parse_duration, shell_split, unix_path, AutoOr, Config, ContainerdBy, HealthConfig,
-    Iptables, LogFormat, LogMode, Mode, OnDaemonExit, TlsDir, DEFAULT_SOCKET,
+    Iptables, LogFormat, LogMode, Mode, OnDaemonExit, PreloadErrors, TlsDir, DEFAULT_SOCKET,
 };
 use crate::error::{usage, Result};
 use crate::mirrors;
@@ -140,6 +140,7 @@ value!(bool, |v: &str| parse_bool(v)
     .ok_or_else(|| format!("'{v}' is not a boolean (use true or false)")));
 value!(u32, |v: &str| v.trim().parse().map_err(|_| format!("'{v}' is not a whole number")));
 words!(LogMode: "stdio" => LogMode::Stdio, "file" => LogMode::File);
+words!(PreloadErrors: "fail" => PreloadErrors::Fail, "warn" => PreloadErrors::Warn);
 words!(LogFormat: "text" => LogFormat::Text, "json" => LogFormat::Json);
 words!(ContainerdBy: "auto" => ContainerdBy::Auto, "dind-init" => ContainerdBy::DindInit,
     "dockerd" => ContainerdBy::Dockerd);
@@ -462,6 +463,24 @@ pub const OPTIONS: &[Opt] = &[
         set!(rootless, rootless_user),
     )
     .empty_ok(),
+    opt(
+        "--preload",
+        "DIND_PRELOAD",
+        Some("DIR"),
+        "",
+        "load every image archive in DIR (docker save or OCI, plain or gzip) once dockerd \
+         answers, up to 4 at once, before the command starts (serving: before health says \
+         ready); an image already present (config digest and tags) is skipped",
+        set!(preload, |v: &str| PathBuf::parse(v).map(Some)),
+    ),
+    opt(
+        "--preload-errors",
+        "DIND_PRELOAD_ERRORS",
+        Some("fail|warn"),
+        "fail",
+        "an archive that cannot be read or loaded: exit 125 naming it and the error, or warn",
+        set!(preload_errors),
+    ),
     opt(
         "--log-level",
         "DIND_LOG_LEVEL",

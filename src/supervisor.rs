@@ -49,6 +49,8 @@ pub struct Supervisor {
     tails: [Option<Arc<LogTail>>; 2],
     /// The readiness probes, by `Which`, while a daemon has not answered since its start.
     probes: [Option<Probe>; 2],
+    /// The preload under way (`--preload`).
+    preload: Option<crate::preload::Running>,
     orphans_reaped: u64,
 }
 
@@ -74,9 +76,28 @@ impl Supervisor {
             signal_group: cfg.signal_group,
             wait_containerd: cfg.wait_containerd,
             containerd: plan.containerd.is_some(),
+            preload: cfg.preload.is_some(),
+            preload_fail: cfg.preload_errors == crate::config::PreloadErrors::Fail,
         });
+        // `dind-init health` says "not ready" until the preload is over (a stale marker of a
+        // previous run goes).
+        match &cfg.preload {
+            Some(dir) => crate::preload::marker(true, dir),
+            None => crate::preload::marker(false, Path::new("")),
+        }
         let probes = [None, None];
-        Ok(Supervisor { cfg, plan, sigfd, mask, pid1, m, tails, probes, orphans_reaped: 0 })
+        Ok(Supervisor {
+            cfg,
+            plan,
+            sigfd,
+            mask,
+            pid1,
+            m,
+            tails,
+            probes,
+            preload: None,
+            orphans_reaped: 0,
+        })
     }
 
     /// Runs everything after set-up; returns the exit code.
@@ -110,6 +131,11 @@ impl Supervisor {
                     }
                 }
             }
+            if let Some(s) = self.preload.as_ref().and_then(|p| p.finished()) {
+                self.preload = None;
+                let (loaded, skipped, failed) = (s.loaded, s.skipped, s.failed);
+                queue.push_back(Event::Preloaded { loaded, skipped, failed });
+            }
             queue.push_back(Event::Tick);
         }
     }
@@ -130,7 +156,10 @@ impl Supervisor {
             let mut fds = vec![PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN)];
             let wakes = self.tails.iter().flatten().map(|t| t.wake_fd());
             let socks = self.probes.iter().flatten().filter_map(|p| p.fd());
-            fds.extend(wakes.chain(socks).map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+            let preload = self.preload.iter().map(|p| p.wake.as_fd());
+            fds.extend(
+                wakes.chain(socks).chain(preload).map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+            );
             if let Err(e) = nix::poll::poll(&mut fds, timeout) {
                 if e != nix::errno::Errno::EINTR {
                     log::warn!("poll: {e}");
@@ -205,6 +234,29 @@ impl Supervisor {
                 })
             }
             Action::Unprobe(w) => self.probes[w as usize] = None,
+            Action::Preload(pid) => {
+                let dir = self.cfg.preload.clone().unwrap_or_default();
+                let fail = self.cfg.preload_errors == crate::config::PreloadErrors::Fail;
+                log::info!(
+                    "preload: loading the image archives of {} (up to {} at once)",
+                    dir.display(),
+                    crate::preload::WORKERS
+                );
+                match crate::preload::start(dir, self.plan.socket.clone(), pid, fail) {
+                    Ok(p) => self.preload = Some(p),
+                    Err(e) => {
+                        log::error!("preload: cannot start its threads: {e}");
+                        queue.push_back(Event::Preloaded { loaded: 0, skipped: 0, failed: 1 });
+                    }
+                }
+            }
+            Action::PreloadEnded => crate::preload::marker(false, Path::new("")),
+            Action::CancelPreload => {
+                if let Some(p) = &self.preload {
+                    log::info!("preload: cancelled, the loads under way are cut off");
+                    p.cancel();
+                }
+            }
             Action::StartCommand => {
                 let started = crate::command::start(&self.cfg, &self.plan, self.mask);
                 queue.push_back(Event::Command(started));

@@ -132,9 +132,8 @@ fn every_vocabulary_event_round_trips() {
             .map(|k| {
                 let v = match *k {
                     "secs" | "ms" | "ran" | "delay" | "budget" | "waited" => V::Num(1.5),
-                    "pid" | "count" | "code" | "status" | "attempts" | "restart" | "max" => {
-                        V::from(7u32)
-                    }
+                    "pid" | "count" | "code" | "status" | "attempts" | "restart" | "max"
+                    | "loaded" | "skipped" | "failed" => V::from(7u32),
                     "clean" | "pid1" | "killed" | "ended_wait" | "answered" => V::from(true),
                     _ => V::from("a \"quoted\" {value}"),
                 };

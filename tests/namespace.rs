@@ -2035,3 +2035,73 @@ fn a_sigkilled_holder_never_blocks_the_next_one() {
 fn nix_hostname() -> String {
     read(Path::new("/proc/sys/kernel/hostname")).trim().to_string()
 }
+
+// ---------------------------------------------------------------------------------------
+// --preload: the phase between dockerd's answer and the command (the loads themselves need a
+// real engine: e2e-field H13)
+
+#[test]
+fn the_preload_runs_before_the_command_and_skips_what_is_not_an_archive() {
+    let c = setup!("preload");
+    let dir = c.p("preload");
+    std::fs::create_dir_all(format!("{dir}/sub")).unwrap();
+    std::fs::write(format!("{dir}/.hidden"), "x").unwrap();
+    let o = c.run().env("DIND_PRELOAD", &dir).sh(&format!("touch {}", c.p("ran"))).go();
+    o.code(0);
+    assert!(c.path("ran").exists(), "{}", o.dump());
+    let done = o.event("preload-done");
+    assert_eq!(
+        (done.int("loaded"), done.int("skipped"), done.int("failed")),
+        (0, 2, 0),
+        "{done:?}"
+    );
+    assert_eq!(o.events_named("preload-skipped").len(), 2, "{}", o.dump());
+    assert!(o.event_index("dockerd-ready") < o.event_index("preload-done"), "{}", o.dump());
+    assert!(o.event_index("preload-done") < o.event_index("command-start"), "{}", o.dump());
+}
+
+#[test]
+fn a_preload_that_fails_is_125_unless_warn() {
+    let c = setup!("preload-fail");
+    let missing = c.p("no-such-dir");
+    let o = c.run().env("DIND_PRELOAD", &missing).sh(&format!("touch {}", c.p("ran"))).go();
+    o.code(125).stderr_has(&format!("preload: {missing}: cannot read the directory"));
+    assert!(!c.path("ran").exists(), "the command ran after a failed preload\n{}", o.dump());
+    assert_eq!(o.event("preload-failed").get("file"), missing);
+    assert!(!o.has_event("command-start"), "{}", o.dump());
+    let o = c
+        .run()
+        .env("DIND_PRELOAD", &missing)
+        .env("DIND_PRELOAD_ERRORS", "warn")
+        .sh(&format!("touch {}", c.p("ran")))
+        .go();
+    o.code(0);
+    assert!(c.path("ran").exists(), "warn: the command did not run\n{}", o.dump());
+    assert_eq!(o.event("preload-done").int("failed"), 1);
+}
+
+#[test]
+fn sigterm_during_the_preload_aborts_it_within_the_budget() {
+    let c = setup!("preload-term");
+    // An archive that is a FIFO: the preload waits on it for ever.
+    let dir = c.p("preload");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = std::ffi::CString::new(format!("{dir}/a.tar")).unwrap();
+    // SAFETY: mkfifo(3) reads the NUL-terminated path only.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let mut r = c
+        .run()
+        .env("DIND_PRELOAD", &dir)
+        .opts(&["--shutdown-timeout", "3s"])
+        .sh(&format!("touch {}", c.p("ran")))
+        .spawn();
+    r.wait_stderr("preload: loading the image archives", 10.0);
+    let t = Instant::now();
+    r.signal(libc::SIGTERM);
+    let o = r.wait();
+    o.code(143);
+    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}\n{}", t.elapsed(), o.dump());
+    assert!(!c.path("ran").exists(), "the command ran\n{}", o.dump());
+    assert!(!o.has_event("preload-done"), "{}", o.dump());
+    assert_eq!(o.event("stop-begin").get("reason"), "SIGTERM", "{}", o.dump());
+}

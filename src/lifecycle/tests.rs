@@ -17,6 +17,8 @@ fn params() -> Params {
         signal_group: false,
         wait_containerd: false,
         containerd: false,
+        preload: false,
+        preload_fail: true,
     }
 }
 
@@ -243,6 +245,116 @@ fn a_terminating_signal_aborts_start_up_others_are_ignored() {
     assert!(!h.ev(Event::Ready(Which::Dockerd)).contains(&Action::StartCommand));
     h.ev(Event::Exit(D, Status::killed(TERM)));
     assert_eq!(finish(&h.ev(Event::Tick)), Some(143));
+}
+
+/// Up to the preload: dockerd answered, the preload asked for.
+fn preloading(p: Params) -> H {
+    let mut h = H::new(Params { preload: true, ..p });
+    h.ev(Event::Start);
+    h.at(10).ev(Event::Spawned(Which::Dockerd, D));
+    let a = h.at(300).ev(Event::Ready(Which::Dockerd));
+    assert!(a.contains(&Action::Preload(D)), "{a:?}");
+    assert!(!a.contains(&Action::StartCommand), "the command before the preload: {a:?}");
+    assert_eq!(h.m.stage(), Stage::Starting);
+    h
+}
+
+fn preloaded(loaded: u32, skipped: u32, failed: u32) -> Event {
+    Event::Preloaded { loaded, skipped, failed }
+}
+
+#[test]
+fn the_preload_runs_between_dockerds_answer_and_the_command() {
+    for serving in [false, true] {
+        let mut h = preloading(params());
+        let a = h.at(2300).ev(preloaded(2, 1, 0));
+        let done =
+            Note::PreloadDone { loaded: 2, skipped: 1, failed: 0, took: ms(2000), fatal: false };
+        assert_eq!(notes(&a), vec![done]);
+        // health may say ready only now, then the command (or serving)
+        assert_eq!(a[1..], [Action::PreloadEnded, Action::StartCommand]);
+        let c = if serving {
+            CommandStart::Serving
+        } else {
+            CommandStart::Started { pid: CMD, shell: false }
+        };
+        assert!(h.ev(Event::Command(c)).is_empty());
+        assert_eq!(h.m.stage(), if serving { Stage::Serving } else { Stage::Command });
+        // A second answer changes nothing.
+        assert!(h.ev(preloaded(0, 0, 1)).is_empty());
+    }
+    // Without --preload: straight to the command, no preload action.
+    let mut h = H::new(params());
+    h.ev(Event::Start);
+    h.ev(Event::Spawned(Which::Dockerd, D));
+    let a = h.ev(Event::Ready(Which::Dockerd));
+    assert!(a.contains(&Action::StartCommand) && !a.contains(&Action::Preload(D)));
+}
+
+#[test]
+fn with_containerd_the_preload_waits_for_both() {
+    let mut h = H::new(Params { containerd: true, preload: true, ..params() });
+    h.ev(Event::Start);
+    h.ev(Event::Spawned(Which::Containerd, C));
+    let a = h.ev(Event::Ready(Which::Containerd));
+    assert_eq!(a.last(), Some(&Action::Spawn(Which::Dockerd, 0)));
+    h.ev(Event::Spawned(Which::Dockerd, D));
+    assert!(h.ev(Event::Ready(Which::Dockerd)).contains(&Action::Preload(D)));
+}
+
+#[test]
+fn a_failed_archive_stops_the_start_unless_warn() {
+    let mut h = preloading(params());
+    let a = h.at(1000).ev(preloaded(1, 0, 1));
+    let n = notes(&a);
+    assert!(matches!(n[0], Note::PreloadDone { failed: 1, fatal: true, .. }), "{n:?}");
+    assert_eq!(reason(&a), Some(Reason::StartFailed));
+    assert!(!a.contains(&Action::StartCommand) && !a.contains(&Action::PreloadEnded));
+    assert_eq!(sigs(&a), vec![(D, TERM, false)]);
+    h.ev(Event::Exit(D, Status::exited(0)));
+    assert_eq!(finish(&h.ev(Event::Tick)), Some(125));
+    // --preload-errors warn: said, then the command.
+    let mut h = preloading(Params { preload_fail: false, ..params() });
+    let a = h.at(1000).ev(preloaded(1, 0, 1));
+    assert!(matches!(notes(&a)[0], Note::PreloadDone { failed: 1, fatal: false, .. }));
+    assert_eq!(a[1..], [Action::PreloadEnded, Action::StartCommand]);
+}
+
+#[test]
+fn a_signal_during_the_preload_cancels_it_and_stops_in_budget() {
+    let mut h = preloading(params());
+    assert_eq!(
+        notes(&h.at(400).ev(Event::Signal(libc::SIGUSR1))),
+        vec![Note::Ignoring(libc::SIGUSR1)]
+    );
+    let a = h.at(500).ev(Event::Signal(TERM));
+    assert_eq!(reason(&a), Some(Reason::Abort(TERM)));
+    assert!(a.contains(&Action::CancelPreload), "{a:?}");
+    assert_eq!(sigs(&a), vec![(D, TERM, false)]);
+    // The loads end (their connections cut): the late answer starts nothing.
+    assert!(h.at(600).ev(preloaded(0, 0, 1)).is_empty());
+    // dockerd does not go: SIGKILL at the end of the budget, all over by then.
+    assert!(h.m.next().is_some_and(|n| n <= h.t0 + ms(500 + 8000)));
+    let a = h.at(8500).ev(Event::Tick);
+    assert_eq!(sigs(&a), vec![(D, KILL, true)]);
+    h.at(8510).ev(Event::Exit(D, Status::killed(KILL)));
+    let a = h.ev(Event::Tick);
+    assert_eq!(finish(&a), Some(143));
+    // A dockerd that ignores even that: given up 3 s after the budget.
+    let mut h = preloading(params());
+    h.at(500).ev(Event::Signal(libc::SIGINT));
+    h.at(8500).ev(Event::Tick);
+    assert_eq!(finish(&h.at(11_500).ev(Event::Tick)), Some(130));
+}
+
+#[test]
+fn a_daemon_dying_during_the_preload_is_125() {
+    let mut h = preloading(params());
+    let a = h.at(700).ev(Event::Exit(D, Status::killed(KILL)));
+    assert!(a.contains(&Action::CancelPreload), "{a:?}");
+    assert_eq!(reason(&a), Some(Reason::StartFailed));
+    assert_eq!(finish(&a), Some(125), "nothing else runs: over at once");
+    assert!(h.ev(preloaded(1, 0, 0)).is_empty(), "no command after all");
 }
 
 #[test]
@@ -606,6 +718,8 @@ mod fuzz {
         ended_by_itself: Option<u8>,
         wait_ended: bool,
         finished: Option<u8>,
+        preloading: bool,
+        preloaded: bool,
     }
 
     fn oracle(w: &World, serving: bool, failed: Option<u8>) -> u8 {
@@ -630,13 +744,16 @@ mod fuzz {
             group in any::<bool>(),
             command in 0u8..4,
             spawn_fails in proptest::bool::weighted(0.05),
+            preload in any::<bool>(),
+            preload_fail in any::<bool>(),
+            preload_fails in any::<bool>(),
             ops in proptest::collection::vec(op(), 0..60),
         ) {
             let on_daemon_exit =
                 [OnDaemonExit::Restart, OnDaemonExit::Exit, OnDaemonExit::Ignore][policy_n as usize];
             let p = Params {
                 containerd, on_daemon_exit, max_restarts, continue_on_timeout: go_on,
-                signal_group: group, ..params()
+                signal_group: group, preload, preload_fail, ..params()
             };
             let t0 = Instant::now();
             let mut now = t0;
@@ -645,6 +762,7 @@ mod fuzz {
                 live: HashMap::new(), next_pid: 100, ready: Vec::new(), spawn_fails, command,
                 command_status: None, dockerd_end_in_stop: None, stop_began: None, reason: None,
                 ended_by_itself: None, wait_ended: false, finished: None,
+                preloading: false, preloaded: false,
             };
             let mut serving = false;
             let mut failed: Option<u8> = None;
@@ -674,7 +792,21 @@ mod fuzz {
                                     queue.push_back(Event::Spawned(which, w.next_pid));
                                 }
                             }
+                            Action::Preload(pid) => {
+                                prop_assert!(preload && !w.preloading && w.live.contains_key(&pid));
+                                w.preloading = true;
+                                queue.push_back(Event::Preloaded {
+                                    loaded: 1, skipped: 0, failed: preload_fails as u32,
+                                });
+                            }
+                            Action::Say(Note::PreloadDone { fatal, .. }) => {
+                                prop_assert_eq!(fatal, preload_fail && preload_fails);
+                                w.preloading = false;
+                                w.preloaded = true;
+                            }
                             Action::StartCommand => {
+                                // No command before the preload is over, and none after it failed.
+                                prop_assert!(!preload || (w.preloaded && !(preload_fail && preload_fails)));
                                 // No command before every daemon answered (or time-out allowed).
                                 prop_assert!(w.ready.contains(&Which::Dockerd));
                                 prop_assert!(!containerd || w.ready.contains(&Which::Containerd));

@@ -51,9 +51,15 @@ pub fn say(
             let (s, secs) = (socket(plan, which), Dec(took.as_secs_f64()));
             let attempts = probe(which).map_or(0, |p| p.attempts);
             match (which, restart) {
-                (Which::Dockerd, 0) => event!(Info, "dockerd-ready",
+                (Which::Dockerd, 0) => {
+                    let then = match &cfg.preload {
+                        Some(d) => format!("; the images of {} first", d.display()),
+                        None => String::new(),
+                    };
+                    event!(Info, "dockerd-ready",
                     { socket = &s, secs = secs, attempts = attempts, restart = restart },
-                    "ready: dockerd answered /_ping on {s} after {secs:.3}s ({attempts} attempt(s))"),
+                    "ready: dockerd answered /_ping on {s} after {secs:.3}s ({attempts} attempt(s)){then}")
+                }
                 (Which::Dockerd, n) => event!(Info, "dockerd-ready",
                     { socket = &s, secs = secs, attempts = attempts, restart = restart },
                     "ready: dockerd answered /_ping again after {secs:.3}s (restart {n})"),
@@ -78,6 +84,20 @@ pub fn say(
             "{}\nhint: raise --wait-timeout (DIND_WAIT_TIMEOUT) if the daemon is just slow",
             timed_out(w)
         ),
+        Note::PreloadDone { loaded, skipped, failed, took, fatal } => {
+            let secs = took.as_secs_f64();
+            let what = format!("{loaded} archive(s) loaded, {skipped} skipped, {failed} failed");
+            if fatal {
+                event!(Error, "preload-done",
+                    { loaded = loaded, skipped = skipped, failed = failed, secs = secs },
+                    "preload: {what} in {secs:.3}s (--preload-errors fail): stopping; dind-init \
+                     will exit {EXIT_SETUP}")
+            } else {
+                event!(Info, "preload-done",
+                    { loaded = loaded, skipped = skipped, failed = failed, secs = secs },
+                    "preload: {what} in {secs:.3}s")
+            }
+        }
         Note::ContinueOnTimeout => log::warn!(
             "{}\nready: --continue-on-timeout: running the command anyway",
             timed_out(Which::Dockerd)

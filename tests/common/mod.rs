@@ -665,7 +665,9 @@ pub fn stale_socket(p: &Path) {
 /// Fields that are numbers with decimals, whole numbers, booleans (the vocabulary's header
 /// says so; scripts/events.py has the same lists); every other field is a string.
 const FLOAT_FIELDS: &[&str] = &["secs", "ms", "ran", "delay", "budget", "waited"];
-const INT_FIELDS: &[&str] = &["pid", "count", "code", "status", "attempts", "restart", "max"];
+const INT_FIELDS: &[&str] = &[
+    "pid", "count", "code", "status", "attempts", "restart", "max", "loaded", "skipped", "failed",
+];
 const BOOL_FIELDS: &[&str] = &["clean", "pid1", "killed", "ended_wait", "answered"];
 
 /// The fields of event `name`, in order; None for an unknown event.
