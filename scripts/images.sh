@@ -7,8 +7,8 @@
 #   scripts/images.sh names               # print the image names
 #
 # Images (lib.sh): the debootstrap base, dind-init/scratch:test, dind-init/debian:test and the
-# static busybox inner image; with IMAGES_ROOTLESS=1 also ROOTLESS_IMAGE (docker/debian-rootless.
-# Dockerfile on the DinD image). OUTDIR/dind.tar: `docker load -i`; OUTDIR/inner.tar: bind-mount it
+# static busybox inner image; with IMAGES_ROOTLESS=1 also ROOTLESS_IMAGE
+# (docker/debian-rootless.Dockerfile on the DinD image). OUTDIR/dind.tar: `docker load -i`; OUTDIR/inner.tar: bind-mount it
 # at /images/inner.tar in a DinD container and `docker load` it there; OUTDIR/rootless.tar (with
 # IMAGES_ROOTLESS=1): `docker load -i`. Uses host dockerd instance IMAGES_INSTANCE (default
 # images), cached; DIND_BIN=/path skips the build.
