@@ -8,12 +8,13 @@
 #   sudo scripts/bench.sh -n 5 --stop-rounds 3 --wait-quiet 20
 #   sudo scripts/bench.sh -n 2 --stop-rounds 1 --engines trixie --figures main,tls   # a quick look
 #   sudo scripts/bench.sh --stop-rounds 3 --figures stopcmp -o target/bench-stopcmp.md  # issue 19's rows
+#   sudo scripts/bench.sh --engines sid --figures rootless -o target/bench-rootless.md  # issue 22's row
 #
 # Options:
 #   -n N               rounds of the main figures and of TLS (default 5)
 #   --stop-rounds N    rounds of the stops with inner containers, stopn and stopcmp (default 3)
 #   --engines LIST     bookworm,trixie,sid (default all three; comma- or space-separated)
-#   --figures LIST     main,stopn,tls,stopcmp (default all): leave some out for a quick look
+#   --figures LIST     main,stopn,tls,stopcmp,rootless (default all): leave some out for a quick look
 #   --stop-sizes LIST  inner containers per stop (default 1,10,50)
 #   --stopcmp-sizes LIST  inner containers of the stopcmp figure (default 10,50,100)
 #   --stop-eps LIST    entrypoints of the stops with inner containers (default dind-init,wrapdocker,docker-dind)
@@ -33,7 +34,8 @@
 # Figures: main (1. time to ready, 2. readiness overhead, 3. `docker run --rm ... true`,
 # 4. `docker stop` and PID 1's idle cost), stopn (`docker stop` with inner containers), stopcmp
 # (issue 19: the outer stop against the inner daemon's parallel stop), tls (a service over TCP,
-# with and without TLS), and the binaries' sizes.
+# with and without TLS), rootless (issue 22: time to ready and an inner `docker run --rm true`,
+# a rootless dockerd against the rootful one), and the binaries' sizes.
 # Not part of the test command. Needs root; installs what it needs. Starts its own host dockerd
 # (instance BENCH_INSTANCE, default "bench"): never uses /var/run/docker.sock.
 set -uo pipefail
@@ -51,7 +53,7 @@ export LIB_TAG=bench
 N=5
 STOP_ROUNDS=3
 ENGINES=(bookworm trixie sid)
-FIGURES=(main stopn tls stopcmp)
+FIGURES=(main stopn tls stopcmp rootless)
 STOP_SIZES=(1 10 50)
 STOPCMP_SIZES=(10 50 100)
 STOP_EPS=(dind-init wrapdocker docker-dind)
@@ -89,7 +91,7 @@ done
 [[ $STOP_ROUNDS =~ ^[0-9]+$ ]] || usage_error "--stop-rounds wants a number, not '$STOP_ROUNDS'"
 [[ $IDLE =~ ^[0-9]+$ ]] || usage_error "--idle wants whole seconds, not '$IDLE'"
 for e in "${ENGINES[@]}"; do oneof "$e" bookworm trixie sid || usage_error "--engines: '$e' is not bookworm, trixie or sid"; done
-for f in "${FIGURES[@]}"; do oneof "$f" main stopn tls stopcmp || usage_error "--figures: '$f' is not main, stopn, tls or stopcmp"; done
+for f in "${FIGURES[@]}"; do oneof "$f" main stopn tls stopcmp rootless || usage_error "--figures: '$f' is not main, stopn, tls, stopcmp or rootless"; done
 for s in "${STOP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || usage_error "--stop-sizes: '$s'"; done
 for s in "${STOPCMP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || usage_error "--stopcmp-sizes: '$s'"; done
 for e in "${STOP_EPS[@]}" "${STOP_EPS_FIRST[@]}"; do
@@ -208,6 +210,21 @@ for eng in "${ENGINES[@]}"; do
     bench_image || exit 1
 done
 
+# The rootless figure's images: IMGR[suite] = IMG[suite] + docker/debian-rootless.Dockerfile
+# (docker:dind-rootless's shape: USER rootless, the data root its volume), and a 0666
+# /dev/net/tun to bind-mount, as udev makes it (this machine's is 0600).
+declare -A IMGR
+TUN_NODE=$DIND_CACHE/bench-tun-0666
+if want rootless; then
+    lib_tun_node "$TUN_NODE" 0666 || exit 1
+    for eng in "${ENGINES[@]}"; do
+        lib_suite "$eng"
+        echo "bench: rootless image for $eng"
+        IMGR[$eng]=dind-init-bench:rootless$DIND_SUITE_TAG
+        lib_rootless_image "${IMG[$eng]}" "${IMGR[$eng]}" "$DIND_CACHE/bench-$DIND_SUITE/rootless" || exit 1
+    done
+fi
+
 # The service network of the TLS figure: the address is fixed (--ip), so that the poller on the
 # host knows it before the container starts. The subnet is one the host daemon picked as free.
 if want tls; then
@@ -249,6 +266,12 @@ meta stop_rounds "$({ want stopn || want stopcmp; } && echo "$STOP_ROUNDS" || ec
 want stopn && meta stop_sizes "${STOP_SIZES[*]}"
 want stopcmp && meta stopcmp_sizes "${STOPCMP_SIZES[*]}"
 meta idle "$IDLE"
+if want rootless; then
+    meta rootless_desc "USER rootless (dind-init as uid 1000, dockerd through rootlesskit), run with --privileged and a 0666 /dev/net/tun bind-mounted; the inner image a static busybox"
+    for eng in "${ENGINES[@]}"; do
+        meta "rootlesskit.$eng" "$(docker run --rm --entrypoint rootlesskit "${IMGR[$eng]}" --version 2>/dev/null | head -n 1)"
+    done
+fi
 
 # --wait-quiet: before every figure of a round (at most WAIT_QUIET minutes in all)
 wait_quiet() { lib_wait_quiet "$WAIT_QUIET" "$QUIET_LOAD"; }
@@ -610,6 +633,34 @@ run_tls() {
         "$(short "$(sub "${o[1]:-}" "$t0")")" "$(short "$(sub "${o[0]:-}" "$t0")")" "${ms:+, certificates $ms ms}" "${v:-FAILED}"
 }
 
+# ------------------------------------------------------------------ rootless
+
+# run_rootless rootful|rootless (issue 22): the engine's image (dind-init, a rootful dockerd) or its
+# rootless image (dind-init as uid 1000, dockerd through rootlesskit), command mode: time to ready
+# (`docker run` -> the command starts, as figure 1), then in the same container an untimed
+# `docker run --rm INNER true` and three timed ones (from inside: no docker exec in the time).
+# shellcheck disable=SC2016  # run by the container's sh
+RL_CMD='date "+BENCH_READY %s.%N"; docker load -q -i /images/inner.tar >/dev/null || exit 3
+    docker run --rm "$INNER" true || exit 4
+    for i in 1 2 3; do a=$(date +%s.%N); docker run --rm "$INNER" true || exit 5; echo "BENCH_TRUE $a $(date +%s.%N)"; done
+    docker info -f "BENCH_DRIVER {{.Driver}}"'
+run_rootless() {
+    local v=$1 name="$PFX-$R-$ENG-$1" log="$LOGS/$ENG-$R-$1-rootless.log" t0 rc img=$IMAGE args=() ready x
+    [ "$v" = rootless ] && img=${IMGR[$ENG]} args=(-v "$TUN_NODE:/dev/net/tun")
+    settle "$v"
+    t0=$EPOCHREALTIME
+    docker run --rm --privileged --name "$name" "${args[@]}" -v "$INNER_TAR:/images/inner.tar:ro" -e "INNER=$INNER_IMAGE" \
+        "$img" sh -c "$RL_CMD" >"$log" 2>&1
+    rc=$?
+    echo "rc=$rc" >>"$log"
+    ready=$(sub "$(py stamp "$log")" "$t0")
+    records "$v" rl_ "ready=$ready" "rc=$rc" "driver=$(sed -n 's/^BENCH_DRIVER //p' "$log")"
+    while read -r x; do record "$v" rl_true "$x"; done < <(awk '$1 == "BENCH_TRUE" { printf "%.6f\n", $3 - $2 }' "$log")
+    printf '  %-8s %-9s ready %s s, inner run --rm true %s s (exit %s)\n' "$ENG" "$v" "$(short "$ready")" \
+        "$(awk '$1 == "BENCH_TRUE" { printf "%.3f ", $3 - $2 }' "$log")" "$rc"
+}
+rootless_runs() { local v; for v in $(rot "$R" rootful rootless); do run_rootless "$v"; done; }
+
 # ------------------------------------------------------------------ sizes
 
 sizes() {
@@ -682,6 +733,7 @@ for ((R = 1; R <= ROUNDS; R++)); do
         wait_quiet; on_engines main_stops
     fi
     want tls && ((R <= N)) && { wait_quiet; on_engines tls_runs; }
+    want rootless && ((R <= N)) && { wait_quiet; on_engines rootless_runs; }
     if want stopn && ((R <= STOP_ROUNDS)); then
         for n in "${STOP_SIZES[@]}"; do
             if [ "$n" = "${STOP_SIZES[0]}" ]; then

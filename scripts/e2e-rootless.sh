@@ -27,7 +27,6 @@ WORK=$DIND_REPO/target/e2e-rootless${DIND_SUITE_TAG:-}
 RUNID=$$
 LABEL=dind-init-rootless=$RUNID
 PFX=rl-$RUNID
-ROOTLESS_IMAGE=dind-init/debian-rootless:test${DIND_SUITE_TAG:-}
 RL_CACHE=$DIND_CACHE/rootless${DIND_SUITE_TAG:-}
 DATA=/home/rootless/.local/share/docker
 SOCK=/run/user/1000/docker.sock
@@ -49,39 +48,13 @@ declare -A DESC=(
 
 scenario_args "$@"
 
-# rootless_image: ROOTLESS_IMAGE from docker/debian-rootless.Dockerfile, on DIND_IMAGE plus the
-# rootless packages installed from .debs (the build has no network; the Dockerfile then finds them)
-rootless_image() {
-    local key ctx rc base=dind-init-test/rootless-base:${DIND_SUITE}
-    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
-    key+=" iproute2"
-    if [ "$(cat "$RL_CACHE/key" 2>/dev/null)" != "$key" ]; then
-        lib_log "fetching rootlesskit slirp4netns uidmap fuse-overlayfs iproute2 for $DIND_SUITE into $RL_CACHE"
-        mkdir -p "$RL_CACHE" && lib_apt_fetch "$RL_CACHE/debs" rootlesskit slirp4netns uidmap fuse-overlayfs iproute2 &&
-            echo "$key" >"$RL_CACHE/key" || return 1
-    fi
-    ctx=$(mktemp -d) || return 1
-    mkdir -p "$ctx/debs" && cp "$RL_CACHE"/debs/*.deb "$ctx/debs/" || { rm -rf "$ctx"; return 1; }
-    cat >"$ctx/Dockerfile" <<EOF
-FROM $DIND_IMAGE
-COPY debs /tmp/debs
-RUN set -e; ok=; for i in 1 2 3 4 5; do if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
-    [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -rf /tmp/debs /tmp/dpkg.log
-EOF
-    lib_build "$base" "$ctx" && lib_build "$ROOTLESS_IMAGE" "$ctx" -f "$DIND_REPO/docker/debian-rootless.Dockerfile" --build-arg "BASE=$base"
-    rc=$?
-    rm -rf "$ctx"
-    [ $rc -eq 0 ] && lib_log "$ROOTLESS_IMAGE: $(dk run --rm --entrypoint rootlesskit "$ROOTLESS_IMAGE" --version 2>&1 | head -n 1)"
-    return $rc
-}
 # tun_nodes: /dev/net/tun nodes to bind-mount: 0666 as udev makes it (this VM's host node is 0600,
 # which a uid-1000 dind-init cannot open: shape a needs the host's 0666) and 0600 (R5)
 TUN_OPEN=$RL_CACHE/tun-0666 TUN_SHUT=$RL_CACHE/tun-0600
-tun_nodes() {
-    rm -f "$TUN_OPEN" "$TUN_SHUT" && mknod -m 0666 "$TUN_OPEN" c 10 200 && mknod -m 0600 "$TUN_SHUT" c 10 200
-}
+tun_nodes() { lib_tun_node "$TUN_OPEN" 0666 && lib_tun_node "$TUN_SHUT" 0600; }
 eval "base_$(declare -f scenario_setup)"
-scenario_setup() { base_scenario_setup && rootless_image && tun_nodes; }
+# ROOTLESS_IMAGE (lib.sh): docker/debian-rootless.Dockerfile on DIND_IMAGE, its packages from .debs
+scenario_setup() { base_scenario_setup && lib_rootless_image "$DIND_IMAGE" "$ROOTLESS_IMAGE" "$RL_CACHE" && tun_nodes; }
 TUN=(-v "$TUN_OPEN:/dev/net/tun")
 # an inner container's command that ends on SIGTERM (a plain sleep as PID 1 ignores it)
 LOOP="sh -c 'trap exit TERM; while :; do sleep 1; done'"

@@ -7,9 +7,11 @@
 #   scripts/images.sh names               # print the image names
 #
 # Images (lib.sh): the debootstrap base, dind-init/scratch:test, dind-init/debian:test and the
-# static busybox inner image. OUTDIR/dind.tar: `docker load -i`; OUTDIR/inner.tar: bind-mount it
-# at /images/inner.tar in a DinD container and `docker load` it there. Uses host dockerd instance
-# IMAGES_INSTANCE (default images), cached; DIND_BIN=/path skips the build.
+# static busybox inner image; with IMAGES_ROOTLESS=1 also ROOTLESS_IMAGE
+# (docker/debian-rootless.Dockerfile on the DinD image). OUTDIR/dind.tar: `docker load -i`; OUTDIR/inner.tar: bind-mount it
+# at /images/inner.tar in a DinD container and `docker load` it there; OUTDIR/rootless.tar (with
+# IMAGES_ROOTLESS=1): `docker load -i`. Uses host dockerd instance IMAGES_INSTANCE (default
+# images), cached; DIND_BIN=/path skips the build.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
@@ -19,7 +21,7 @@ export LIB_TAG=images
 
 cmd=${1:-}
 case "$cmd" in
-    names) printf '%s\n' "$BASE_IMAGE" "$SCRATCH_IMAGE" "$DIND_IMAGE" "$INNER_IMAGE"; exit 0 ;;
+    names) printf '%s\n' "$BASE_IMAGE" "$SCRATCH_IMAGE" "$DIND_IMAGE" "$INNER_IMAGE" "$ROOTLESS_IMAGE"; exit 0 ;;
     build) [ $# -eq 1 ] || { lib_usage >&2; exit 2; } ;;
     save) [ $# -eq 2 ] || { lib_usage >&2; exit 2; }; OUT=$2 ;;
     -h|--help) lib_usage; exit 0 ;;
@@ -34,11 +36,21 @@ lib_install_deps || exit 1
 lib_build_binary || exit 1
 lib_host_start "${IMAGES_INSTANCE:-images}" || exit 1
 lib_all_images || exit 1
-lib_log "images ready in $((SECONDS - t0)) s: $BASE_IMAGE $SCRATCH_IMAGE $DIND_IMAGE $INNER_IMAGE"
+rootless=${IMAGES_ROOTLESS:-0} built="$BASE_IMAGE $SCRATCH_IMAGE $DIND_IMAGE $INNER_IMAGE"
+if [ "$rootless" != 0 ]; then
+    lib_rootless_image "$DIND_IMAGE" "$ROOTLESS_IMAGE" || exit 1
+    built+=" $ROOTLESS_IMAGE"
+fi
+lib_log "images ready in $((SECONDS - t0)) s: $built"
 
 if [ "$cmd" = save ]; then
     mkdir -p "$OUT" || exit 1
     DK_TIMEOUT=600 dk save -o "$OUT/dind.tar.tmp" "$DIND_IMAGE" && chmod 0644 "$OUT/dind.tar.tmp" && mv -f "$OUT/dind.tar.tmp" "$OUT/dind.tar" || exit 1
     cp -f "$INNER_TAR" "$OUT/inner.tar.tmp" && mv -f "$OUT/inner.tar.tmp" "$OUT/inner.tar" || exit 1
     lib_log "saved $OUT/dind.tar ($DIND_IMAGE, $(du -m "$OUT/dind.tar" | cut -f1) MB) and $OUT/inner.tar ($INNER_IMAGE)"
+    if [ "$rootless" != 0 ]; then
+        DK_TIMEOUT=600 dk save -o "$OUT/rootless.tar.tmp" "$ROOTLESS_IMAGE" && chmod 0644 "$OUT/rootless.tar.tmp" &&
+            mv -f "$OUT/rootless.tar.tmp" "$OUT/rootless.tar" || exit 1
+        lib_log "saved $OUT/rootless.tar ($ROOTLESS_IMAGE, $(du -m "$OUT/rootless.tar" | cut -f1) MB)"
+    fi
 fi

@@ -84,8 +84,8 @@ lib_dind_msg() { # FILE TEXT [WIDTH]: the message of the first line with TEXT
 # lib_suite SUITE: the Debian suite of the base image, i.e. the inner engine (docs/ENGINES.md):
 # bookworm (default, docker.io 20.10), trixie (26.1), sid (28.x); testing, unstable, forky too.
 # Sets DIND_SUITE, DIND_SUITE_TAG (empty for bookworm, else -SUITE: in every image name),
-# BASE_IMAGE, DIND_IMAGE and DIND_BASE_PKGS (debootstrap --include; from trixie on the CLI is
-# docker-cli, which docker.io only Recommends).
+# BASE_IMAGE, DIND_IMAGE, ROOTLESS_IMAGE (lib_rootless_image) and DIND_BASE_PKGS (debootstrap
+# --include; from trixie on the CLI is docker-cli, which docker.io only Recommends).
 lib_suite() {
     DIND_SUITE=$1 DIND_SUITE_TAG=-$1
     case "$1" in
@@ -96,14 +96,17 @@ lib_suite() {
     export DIND_SUITE
     BASE_IMAGE=dind-init-test/base:$DIND_SUITE
     DIND_IMAGE=dind-init/debian:test$DIND_SUITE_TAG
+    ROOTLESS_IMAGE=dind-init/debian-rootless:test$DIND_SUITE_TAG
     DIND_BASE_PKGS=docker.io,${DIND_SUITE_TAG:+docker-cli,}iptables,ca-certificates,procps
 }
-# At source time: DIND_SUITE (default bookworm); BASE_IMAGE, DIND_IMAGE, DIND_BASE_PKGS given win.
-lib_user_suite_vars=("${BASE_IMAGE:-}" "${DIND_IMAGE:-}" "${DIND_BASE_PKGS:-}")
+# At source time: DIND_SUITE (default bookworm); BASE_IMAGE, DIND_IMAGE, DIND_BASE_PKGS,
+# ROOTLESS_IMAGE given win.
+lib_user_suite_vars=("${BASE_IMAGE:-}" "${DIND_IMAGE:-}" "${DIND_BASE_PKGS:-}" "${ROOTLESS_IMAGE:-}")
 lib_suite "${DIND_SUITE:-bookworm}"
 BASE_IMAGE=${lib_user_suite_vars[0]:-$BASE_IMAGE}
 DIND_IMAGE=${lib_user_suite_vars[1]:-$DIND_IMAGE}
 DIND_BASE_PKGS=${lib_user_suite_vars[2]:-$DIND_BASE_PKGS}
+ROOTLESS_IMAGE=${lib_user_suite_vars[3]:-$ROOTLESS_IMAGE}
 unset lib_user_suite_vars
 INNER_IMAGE=${INNER_IMAGE:-dind-init-test/inner:latest}
 SCRATCH_IMAGE=${SCRATCH_IMAGE:-dind-init/scratch:test}
@@ -474,6 +477,38 @@ lib_dind_image() {
 }
 
 lib_all_images() { lib_build_binary && lib_base_image && lib_inner_image && lib_dind_image; }
+
+# lib_rootless_image FROM IMAGE [CACHE]: IMAGE from docker/debian-rootless.Dockerfile on FROM plus
+# its packages (rootlesskit slirp4netns uidmap fuse-overlayfs iproute2), installed from .debs the
+# host's apt fetched into CACHE/debs once per base rootfs (default DIND_CACHE/rootless-SUITE; the
+# build has no network, and the Dockerfile then finds them)
+lib_rootless_image() {
+    local from=$1 image=$2 cache=${3:-$DIND_CACHE/rootless$DIND_SUITE_TAG} key ctx rc
+    local pkgs=dind-init-test/rootless-base:${from//[:\/]/-}
+    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
+    key+=" iproute2"
+    if [ "$(cat "$cache/key" 2>/dev/null)" != "$key" ]; then
+        lib_log "fetching rootlesskit slirp4netns uidmap fuse-overlayfs iproute2 for $DIND_SUITE into $cache"
+        mkdir -p "$cache" && PY_CACHE=$cache lib_apt_fetch "$cache/debs" rootlesskit slirp4netns uidmap fuse-overlayfs iproute2 &&
+            echo "$key" >"$cache/key" || return 1
+    fi
+    ctx=$(mktemp -d) || return 1
+    mkdir -p "$ctx/debs" && cp "$cache"/debs/*.deb "$ctx/debs/" || { rm -rf "$ctx"; return 1; }
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $from
+COPY debs /tmp/debs
+RUN set -e; ok=; for i in 1 2 3 4 5; do if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
+    [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -rf /tmp/debs /tmp/dpkg.log
+EOF
+    lib_build "$pkgs" "$ctx" && lib_build "$image" "$ctx" -f "$DIND_REPO/docker/debian-rootless.Dockerfile" --build-arg "BASE=$pkgs"
+    rc=$?
+    rm -rf "$ctx"
+    [ $rc -eq 0 ] && lib_log "$image: $(dk run --rm --entrypoint rootlesskit "$image" --version 2>&1 | head -n 1)"
+    return $rc
+}
+# lib_tun_node FILE MODE: a /dev/net/tun node (c 10 200) of MODE to bind-mount: udev makes the
+# host's 0666, which a dind-init as uid 1000 needs (a machine without udev has 0600)
+lib_tun_node() { rm -f "$1" && mknod -m "$2" "$1" c 10 200; }
 
 # ------------------------------------------------------------------ the Docker SDK for Python
 

@@ -16,7 +16,8 @@
 #                (rust-lld) and an arm64 DinD image assembled offline (v2-lab/imgtar.py)
 #
 # Scenarios (run.sh, in the VM; docs/V2-LAB.md says what each shows): boot, privileged, limits,
-# cgroupns-host, not-pid1, field-contrast, outer-limits, clean-stop, iptables-legacy (a second boot).
+# cgroupns-host, not-pid1, field-contrast, outer-limits, rootless-outer-limits (a rootless dockerd:
+# docker/debian-rootless.Dockerfile, amd64), clean-stop, iptables-legacy (a second boot).
 # Output: a PASS/FAIL row per scenario (lib_result), METRIC lines, console logs in
 # target/v2-lab/ARCH-SUITE/; the kernel, disks and initramfs are cached under
 # ${DIND_CACHE:-/var/cache/dind-init}/v2-lab/ARCH-SUITE.
@@ -27,7 +28,8 @@
 # V2LAB_SCENARIO_TIMEOUT (seconds per scenario inside the VM, default 300; arm64 600),
 # V2LAB_LEGACY=0 (skip boot 2), V2LAB_SCENARIOS="privileged limits ..." (run only these),
 # V2LAB_MAIN (the main boot's scenarios), V2LAB_REFRESH=1 (rebuild the cached kernel, initramfs
-# and disks), V2LAB_IMAGES=DIR (DIR/dind.tar and DIR/inner.tar instead of building them),
+# and disks), V2LAB_IMAGES=DIR (DIR/dind.tar, DIR/inner.tar and, for rootless-outer-limits,
+# DIR/rootless.tar instead of building them),
 # V2LAB_PREP=host|vm (how the data disk is filled, default host), V2LAB_TCG_THREAD=single|multi
 # (amd64 TCG threads; trixie defaults to single), V2LAB_KERNEL_ARGS (appended to the VM's command
 # line, e.g. apparmor=0), V2LAB_OUTER_ENV="K=V ..." (extra environment for the outer containers),
@@ -59,6 +61,7 @@ CALLER_DIND_SUITE=${DIND_SUITE:-}
 CALLER_BASE_IMAGE=${BASE_IMAGE:-}
 CALLER_DIND_BASE_PKGS=${DIND_BASE_PKGS:-}
 CALLER_DIND_IMAGE=${DIND_IMAGE:-}
+CALLER_ROOTLESS_IMAGE=${ROOTLESS_IMAGE:-}
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$ROOT/scripts/lib.sh"
 LIB_TAG=$TAG
@@ -121,11 +124,13 @@ if [ "$ARCH" = amd64 ]; then
     INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel ext4"   # ?: optional
     # outer-limits (60 s under TCG) only on request: cgroupns-host shows an inner container below
     # the outer one with its limits already; trixie: what its engine and kernel change.
-    MAIN_DEFAULT="privileged limits cgroupns-host not-pid1 field-contrast clean-stop"
+    # rootless-outer-limits: a rootless dockerd's inner containers bounded by the outer --pids-limit.
+    MAIN_DEFAULT="privileged limits cgroupns-host not-pid1 field-contrast rootless-outer-limits clean-stop"
     [ "$SUITE" = bookworm ] || MAIN_DEFAULT="privileged limits cgroupns-host clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800}
     SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-300}
     DIND_IMAGE=${CALLER_DIND_IMAGE:-dind-init/debian:test$SUITE_SFX}
+    ROOTLESS_IMAGE=${CALLER_ROOTLESS_IMAGE:-dind-init/debian-rootless:test$SUITE_SFX}
 else
     QEMU=qemu-system-aarch64
     # shellcheck disable=SC2054 # qemu's comma-separated suboptions
@@ -432,6 +437,7 @@ rm -rf "$RUN" && mkdir -p "$RUN/payload/images" "$RUN/payload/lab" || die "canno
 images_amd64() {
     local suite=${CALLER_DIND_SUITE:-$SUITE}
     local env=(DIND_SUITE="$suite" DIND_IMAGE="$DIND_IMAGE" INNER_IMAGE="$INNER_IMAGE")
+    [ "$ROOTLESS" = 1 ] && env+=(IMAGES_ROOTLESS=1 ROOTLESS_IMAGE="$ROOTLESS_IMAGE")
     if [ "$suite" != bookworm ]; then   # bookworm's docker.io still holds the CLI
         env+=(BASE_IMAGE="${CALLER_BASE_IMAGE:-dind-init-test/base:$suite}"
             DIND_BASE_PKGS="${CALLER_DIND_BASE_PKGS:-docker.io,docker-cli,iptables,ca-certificates,procps}")
@@ -477,20 +483,35 @@ images_arm64() {
     log "images: $DIND_IMAGE ($(du -m "$RUN/payload/images/dind.tar" | cut -f1) MB) and $INNER_IMAGE for $ARCH"
 }
 
+# selected NAME: the scenario was not left out with V2LAB_SCENARIOS (boot checks always run).
+selected() {
+    [ -z "${V2LAB_SCENARIOS:-}" ] && return 0
+    [ "${1#boot}" != "$1" ] && return 0
+    case " $V2LAB_SCENARIOS " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+# The rootless image (scripts/images.sh IMAGES_ROOTLESS=1) only when rootless-outer-limits runs;
+# the VM gets only its layers beyond the DinD image's (a delta archive, below).
+ROOTLESS=0
+[ "$ARCH" = amd64 ] && [[ " $MAIN " == *" rootless-outer-limits "* ]] && selected rootless-outer-limits && ROOTLESS=1
 if [ -n "${V2LAB_IMAGES:-}" ]; then
     log "images: from V2LAB_IMAGES=$V2LAB_IMAGES"
     cp "$V2LAB_IMAGES/dind.tar" "$V2LAB_IMAGES/inner.tar" "$RUN/payload/images/" || die "no dind.tar/inner.tar in $V2LAB_IMAGES"
+    [ "$ROOTLESS" = 0 ] || cp "$V2LAB_IMAGES/rootless.tar" "$RUN/payload/images/" || die "no rootless.tar in $V2LAB_IMAGES"
 else
     "images_$ARCH" || die "images for $SUITE/$ARCH"
 fi
-for f in dind.tar inner.tar; do
+for f in dind.tar inner.tar $([ "$ROOTLESS" = 0 ] || echo rootless.tar); do
     [ -s "$RUN/payload/images/$f" ] || die "images: $f missing or empty"
 done
+[ "$ROOTLESS" = 0 ] || mv "$RUN/payload/images/rootless.tar" "$RUN/rootless.tar" || die "cannot move rootless.tar"
 cp "$LABDIR"/guest-init.sh "$LABDIR"/run.sh "$LABDIR"/dockerapi.py "$LABDIR"/outer.sh "$DIND_LIB_DIR/events.py" \
     "$DIND_REPO/src/events.vocab" "$RUN/payload/lab/" || die "copy lab files"
 cat >"$RUN/payload/lab/config.env" <<CFG
 DIND_IMAGE='$DIND_IMAGE'
 INNER_IMAGE='$INNER_IMAGE'
+ROOTLESS_IMAGE='${ROOTLESS_IMAGE:-}'
 SCEN_TIMEOUT=$SCEN_TIMEOUT
 OUTER_ENV='${V2LAB_OUTER_ENV:-}'
 ONLY='${V2LAB_SCENARIOS:-}'
@@ -512,14 +533,6 @@ payload_disk() {
 
 PASSED=0 FAILED=0 RESULTS=() METRICS=()
 fail_row() { RESULTS+=("FAIL $*"); FAILED=$((FAILED + 1)); }   # NAME (WHY)
-
-# selected NAME: the scenario was not left out with V2LAB_SCENARIOS (boot checks always run).
-selected() {
-    [ -z "${V2LAB_SCENARIOS:-}" ] && return 0
-    [ "${1#boot}" != "$1" ] && return 0
-    case " $V2LAB_SCENARIOS " in *" $1 "*) return 0 ;; esac
-    return 1
-}
 
 # boot NAME EXPECTED-SCENARIOS DATA-DRIVE KERNEL-ARGS...: boot the VM once, stream its V2LAB
 # lines, count the PASS/FAIL lines. Every scenario it should have run but did not report fails.
@@ -588,6 +601,14 @@ boot() {
 # image under TCG takes minutes): made once per base layer; later boots attach it with
 # snapshot=on and load only a delta archive (imgtar.py delta; the full archive is the fallback).
 python3 "$LABDIR/imgtar.py" diffids "$RUN/payload/images/dind.tar" >"$RUN/diffids" || die "cannot read dind.tar's manifest"
+# rootless.tar is the DinD image plus a few layers: the VM, which has loaded the DinD image by then,
+# gets only those (a few tens of MB instead of the whole image).
+if [ "$ROOTLESS" = 1 ]; then
+    python3 "$LABDIR/imgtar.py" delta "$RUN/rootless.tar" "$RUN/payload/images/rootless-delta.tar" "$RUN/diffids" >"$RUN/rdelta.log" ||
+        die "rootless.tar: the delta archive failed"
+    log "rootless image $ROOTLESS_IMAGE: $(cat "$RUN/rdelta.log") ($(du -m "$RUN/payload/images/rootless-delta.tar" | cut -f1) MB)"
+    rm -f "$RUN/rootless.tar"
+fi
 DATA_KEY=$(printf '%s ' "$BASE_KEY" "$(head -n 1 "$RUN/diffids")" | sha256sum | cut -c1-12)
 DATA_IMG=$CACHE/docker-$DATA_KEY.img
 # prep_host (V2LAB_PREP=host, the default): the disk, loop-mounted on the host, is the data root

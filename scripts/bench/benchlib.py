@@ -462,6 +462,27 @@ def cmd_report(raw_path, meta_path):
                 cell(d.vals(eng, 'dind-init', 'tls_dinit_on'), 's'), cell(d.vals(eng, 'dind-init', 'tls_dinit_off'), 's'),
                 pause_cell(d, eng, 'dind-init'), pause_cell(d, eng, 'docker-dind')] for eng in engines])
 
+    # ------------------------------------------------------------ rootless
+    rl_engines = [eng for eng in engines if d.vals(eng, "rootful", "rl_ready") or d.vals(eng, "rootless", "rl_ready")]
+    if rl_engines:
+        para("## 3b. A rootless dockerd (issue 22): rootless against rootful",
+             "The engine's image, and it plus `docker/debian-rootless.Dockerfile` (" + meta.get("rootless_desc", "") + "): "
+             "time to ready as in table 1; an inner `docker run --rm true`, timed inside the container "
+             "(docs/BENCHMARKS.md). ×ratio: rootless ÷ rootful, medians of the same run (and of the fastest runs).")
+        rows = []
+        for eng in rl_engines:
+            ok = [v for e in ("rootful", "rootless") for v in d.strs(eng, e, "rl_rc")]
+            fast = {m: r2(ratio(d.lo(eng, "rootless", m), d.lo(eng, "rootful", m))) for m in ("rl_ready", "rl_true")}
+            rows.append([label[eng], cell(d.vals(eng, "rootful", "rl_ready"), "s"),
+                         cell(d.vals(eng, "rootless", "rl_ready"), "s", d.vals(eng, "rootful", "rl_ready")) + f" (fastest runs ×{fast['rl_ready']})",
+                         cell(d.vals(eng, "rootful", "rl_true"), "ms"),
+                         cell(d.vals(eng, "rootless", "rl_true"), "ms", d.vals(eng, "rootful", "rl_true")) + f" (fastest runs ×{fast['rl_true']})",
+                         " / ".join(tally(d.strs(eng, e, "rl_driver"), "{0}") or "n/a" for e in ("rootful", "rootless")),
+                         meta.get("rootlesskit." + eng, "") or "n/a",
+                         f"{ok.count('0')}/{len(ok)}"])
+        table(["engine", "rootful: time to ready, s", "rootless", "rootful: inner `docker run --rm true`, ms", "rootless",
+               "storage driver (rootful / rootless)", "rootlesskit", "runs exit 0"], rows)
+
     # ------------------------------------------------------------ PID 1 idle
     pid_eps = [e for e in EPS + ["wrapdocker-bash"] if any(d.strs(eng, e, "pid1_comm") for eng in engines)]
     if pid_eps:

@@ -4,7 +4,9 @@
 # Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: echo (nested run),
 # limits (--memory 64m --cpus 0.5 --pids-limit 50), cgroupns-host (own cgroup, limits, an inner
 # container's cgroup), outer-limits (the ancestors' memory.max/pids.max and a fork loop),
-# not-pid1 (PID 1, dind-init's pid, cgroups, echo), field (wait for the daemon, limits, echo).
+# rootless-limits (run by `docker exec` as the rootless user: docker info, the fork loop, then a
+# nested run), not-pid1 (PID 1, dind-init's pid, cgroups, echo), field (wait for the daemon, limits,
+# echo).
 set -u
 : "${INNER:?INNER (the inner image) is not set}"
 
@@ -26,6 +28,32 @@ limits() {
 }
 
 own_cgroup() { sed -n 's/^0:://p' /proc/self/cgroup; }
+
+# FORK_LOOP: an inner container's script (run with --cgroupns=host): its cgroup and each ancestor's
+# memory.max/pids.max, then sleeps forked until a fork fails (at most 800): `forks: N`. The loop
+# runs in a subshell: a failed fork ends that shell; /tmp/forks keeps the count.
+# shellcheck disable=SC2016  # the inner container's shell expands it
+FORK_LOOP='
+    c=$(sed -n "s/^0:://p" /proc/self/cgroup)
+    echo "inner-cgroup: $c"
+    p=$c
+    while [ -n "$p" ] && [ "$p" != / ]; do
+        echo "ancestor: $p memory.max=$(cat /sys/fs/cgroup$p/memory.max 2>/dev/null) pids.max=$(cat /sys/fs/cgroup$p/pids.max 2>/dev/null)"
+        p=${p%/*}
+    done
+    echo 0 >/tmp/forks
+    ( i=0; last=; while [ $i -lt 800 ]; do
+        sleep 300 &
+        [ "$!" != "$last" ] || break
+        last=$!; i=$((i + 1)); echo $i >/tmp/forks
+    done ) 2>/tmp/fork.err
+    # Builtins only from here on: the sleeps hold the pids the limit allows.
+    read -r n </tmp/forks
+    echo "forks: $n"
+    read -r e </tmp/fork.err
+    echo "fork-error: $e"
+    kill -9 -1 2>/dev/null
+    exit 0'
 
 case "${1:-}" in
 echo)
@@ -74,30 +102,20 @@ cgroupns-host)
 outer-limits)
     echo "outer-cgroup: $(own_cgroup)"
     load
-    # The fork loop runs in a subshell: a failed fork ends that shell; /tmp/forks keeps the count.
-    docker run --rm --cgroupns=host "$INNER" sh -c '
-        c=$(sed -n "s/^0:://p" /proc/self/cgroup)
-        echo "inner-cgroup: $c"
-        p=$c
-        while [ -n "$p" ] && [ "$p" != / ]; do
-            echo "ancestor: $p memory.max=$(cat /sys/fs/cgroup$p/memory.max 2>/dev/null) pids.max=$(cat /sys/fs/cgroup$p/pids.max 2>/dev/null)"
-            p=${p%/*}
-        done
-        echo 0 >/tmp/forks
-        ( i=0; last=; while [ $i -lt 800 ]; do
-            sleep 300 &
-            [ "$!" != "$last" ] || break
-            last=$!; i=$((i + 1)); echo $i >/tmp/forks
-        done ) 2>/tmp/fork.err
-        # Builtins only from here on: the sleeps hold the pids the limit allows.
-        read -r n </tmp/forks
-        echo "forks: $n"
-        read -r e </tmp/fork.err
-        echo "fork-error: $e"
-        kill -9 -1 2>/dev/null
-        exit 0'
+    docker run --rm --cgroupns=host "$INNER" sh -c "$FORK_LOOP"
     rc=$?
     echo "inner-rc: $rc"
+    exit $rc
+    ;;
+rootless-limits)
+    echo "uid: $(id -u)"
+    echo "info: $(docker info -f '{{.CgroupDriver}} {{.Driver}} {{json .SecurityOptions}}' 2>&1)"
+    load
+    docker run --rm --cgroupns=host "$INNER" sh -c "$FORK_LOOP"
+    rc=$?
+    echo "inner-rc: $rc"
+    # the daemons lived through the exhausted pids: a nested run still works
+    echo "after-echo: $(docker run --rm "$INNER" echo ok 2>&1)"
     exit $rc
     ;;
 field)

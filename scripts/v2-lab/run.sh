@@ -127,11 +127,13 @@ start_dockerd() {
     expect_prefix "the VM's engine (suite $LAB_SUITE)" "$(dockerd --version 2>/dev/null)" "$EXPECT_ENGINE"
 }
 
-# load_dind: the DinD image into the VM's dockerd: the delta archive when there is one (the data
-# disk already holds the base layers), else (or when the delta is refused) the full one.
-load_dind() {
+# load_image ARCHIVE...: the first of these archives (in /lab/images) that the VM's dockerd loads.
+# load_dind: the DinD image: the delta archive when there is one (the data disk already holds the
+# base layers), else (or when the delta is refused) the full one.
+load_dind() { load_image dind-delta.tar dind.tar; }
+load_image() {
     local t0 f
-    for f in dind-delta.tar dind.tar; do
+    for f in "$@"; do
         [ -s "/lab/images/$f" ] || continue
         t0=$(now)
         if "${API[@]}" load "/lab/images/$f" >"$W/load.out" 2>&1; then
@@ -141,7 +143,7 @@ load_dind() {
         say "| loading $f failed ($(since "$t0") s):"
         detail <"$W/load.out"
     done
-    say "|   WRONG could not load the DinD image"
+    say "|   WRONG could not load any of: $*"
     return 1
 }
 
@@ -276,22 +278,28 @@ s_outer_limits() {
     [ "$BAD" = 0 ] || show_err_tail "$P"
 }
 
-# Daemon mode (no command): dind-init serves dockerd until `docker stop`, which must be clean:
-# exit status 0 or 143 (what dind-init reports), `dockerd exited cleanly`, no SIGKILL anywhere
-# (137 would be docker's SIGKILL after the 10 s grace).
-s_clean_stop() {
-    local cid t0 code took
-    P=$W/s7
-    cid=$("${API[@]}" run --detach "${COMMON[@]}" "$DIND_IMAGE") ||
-        { wrong "cannot start the DinD container in daemon mode"; return 1; }
+# start_daemon NAME IMAGE [RUN-OPTIONS...]: IMAGE without a command (daemon mode), detached, until
+# dind-init logs `ready:`; CID its id, output later in P=$W/NAME.*
+start_daemon() {
+    local t0
+    P=$W/$1
+    CID=$("${API[@]}" run --detach "${COMMON[@]}" "${@:3}" "$2") ||
+        { wrong "cannot start $2 in daemon mode"; return 1; }
     t0=$(now)
-    "${API[@]}" wait-log "$cid" "ready: dockerd answered" --timeout "$SCEN_TIMEOUT"
+    "${API[@]}" wait-log "$CID" "ready: dockerd answered" --timeout "$SCEN_TIMEOUT"
     expect "ready line in the log (wait-log status)" "$?" 0
     say "| ready seen by the lab after $(since "$t0") s"
-    "${API[@]}" stop "$cid" --time 10 >"$P.stop" 2>&1
+}
+
+# stop_clean NAME: `docker stop -t 10` of CID, which must be clean: exit status 0 or 143 (what
+# dind-init reports), `dockerd exited cleanly`, no SIGKILL anywhere (137 would be docker's SIGKILL
+# after the 10 s grace); dind-init's log in $P.stderr; METRIC ready-NAME and stop-NAME.
+stop_clean() {
+    local code took
+    "${API[@]}" stop "$CID" --time 10 >"$P.stop" 2>&1
     expect "docker stop status" "$?" 0
-    "${API[@]}" logs "$cid" --out "$P"
-    "${API[@]}" rm "$cid"
+    "${API[@]}" logs "$CID" --out "$P"
+    "${API[@]}" rm "$CID"
     say "| docker stop: $(tr '\n' ' ' <"$P.stop")"
     say "| dind-init log:"
     grep '^dind-init:' "$P.stderr" | detail
@@ -304,8 +312,52 @@ s_clean_stop() {
     expect_true "dind-init logged a clean dockerd exit" "${EV[@]}" has "$P.stderr" dockerd-exit clean=true killed=false
     expect "dind-init's SIGKILLs (dockerd, inner processes)" \
         "$("${EV[@]}" count "$P.stderr" dockerd-exit killed=true) $("${EV[@]}" count "$P.stderr" inner-kill)" "0 0"
-    metric_ready clean-stop "$P.stderr"
-    say "METRIC stop-clean-stop ${took}s"
+    metric_ready "$1" "$P.stderr"
+    say "METRIC stop-$1 ${took}s"
+}
+
+# Daemon mode (no command): dind-init serves dockerd until `docker stop`, which must be clean.
+s_clean_stop() {
+    start_daemon s7 "$DIND_IMAGE" || return 1
+    stop_clean clean-stop
+    [ "$BAD" = 0 ] || show_err_tail "$P"
+}
+
+# A rootless dockerd: the rootless image (docker/debian-rootless.Dockerfile, docker:dind-rootless's
+# shape: USER rootless, --privileged), in daemon mode with an outer --pids-limit. Its cgroup driver
+# is `none` (per-container limits unavailable, dind-init says so once), yet every inner container
+# stays in the outer container's cgroup: a fork loop in one stops below the outer limit, the fork
+# failures are the pids controller's, and dind-init and the daemon survive it (a nested run works
+# afterwards) and stop cleanly.
+ROOTLESS_PIDS=200
+s_rootless_outer_limits() {
+    local cg n ev x
+    # What a host with udev has: tun (and fuse) loaded, /dev/net/tun 0666 (dind-init is uid 1000).
+    modprobe tun 2>/dev/null
+    modprobe fuse 2>/dev/null
+    chmod 0666 /dev/net/tun || { wrong "no /dev/net/tun in the VM"; return 1; }
+    load_image rootless-delta.tar || return 1
+    start_daemon s8 "$ROOTLESS_IMAGE" --pids-limit "$ROOTLESS_PIDS" || return 1
+    cg=/sys/fs/cgroup/docker/$CID
+    say "| outer container: $CID, --pids-limit $ROOTLESS_PIDS (the VM's view: $cg)"
+    expect "pids.max of the outer container's cgroup" "$(cat "$cg/pids.max" 2>/dev/null)" "$ROOTLESS_PIDS"
+    "${API[@]}" exec "$CID" --timeout "$SCEN_TIMEOUT" --out "$P-exec" sh /v2lab/outer.sh rootless-limits
+    expect "docker exec ... outer.sh rootless-limits: status" "$?" 0
+    say "| its stdout:"
+    detail <"$P-exec.stdout"
+    x=$(kv "$P-exec.stdout" info)
+    expect "uid of the command in the outer container (USER rootless)" "$(kv "$P-exec.stdout" uid)" 1000
+    expect_true "docker info: cgroup driver none, rootless ('$x')" sh -c "case '$x' in 'none '*rootless*) exit 0 ;; esac; exit 1"
+    n=$(kv "$P-exec.stdout" forks)
+    say "| the inner container's fork loop (up to 800 sleeps) started $n before fork failed ($(kv "$P-exec.stdout" fork-error))"
+    expect_true "the outer pids.max holds inside: the loop stopped below $ROOTLESS_PIDS" \
+        sh -c "[ -n '$n' ] && [ '$n' -gt 0 ] && [ '$n' -lt $ROOTLESS_PIDS ]"
+    ev=$(find "$cg" -name pids.events -exec sed -n 's/^max //p' {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+    expect_true "the failed forks were the pids controller's (pids.events 'max' in the outer cgroup's tree: $ev)" test "$ev" -gt 0
+    expect "a nested run after the loop (dockerd survived)" "$(kv "$P-exec.stdout" after-echo)" ok
+    stop_clean rootless-outer-limits
+    expect_true "dind-init ran dockerd rootless as uid 1000 (event rootless)" "${EV[@]}" has "$P.stderr" rootless uid=1000
+    expect "rootless-limits events (once, at start)" "$("${EV[@]}" count "$P.stderr" rootless-limits driver=none)" 1
     [ "$BAD" = 0 ] || show_err_tail "$P"
 }
 
