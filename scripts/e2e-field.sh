@@ -14,20 +14,11 @@
 # Environment: DIND_SUITE, FIELD_INSTANCE, FIELD_CYCLES (F4's stop/start cycles, default 20),
 # DIND_BIN, DIND_CACHE, CI.
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export PATH="$HOME/.cargo/bin:$PATH"
 LIB_TAG=e2e-field
-# shellcheck source=scripts/lib.sh
-. scripts/lib.sh
-# shellcheck source=scripts/scenario.sh
-. scripts/scenario.sh
-
-INSTANCE=${FIELD_INSTANCE:-field}
-WORK=$DIND_REPO/target/e2e-field$DIND_SUITE_TAG
-RUNID=$$
-LABEL=dind-init-field=$RUNID
-PFX=field-$RUNID
+# shellcheck source-path=SCRIPTDIR source=scenario.sh
+. "$(dirname "$0")/scenario.sh"
+scenario_init "${FIELD_INSTANCE:-field}" field
+export PATH="$HOME/.cargo/bin:$PATH"
 PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}

@@ -16,21 +16,12 @@
 #
 # Rows and logs: scripts/scenario.sh (logs in target/e2e-images/).
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export LIB_TAG=e2e-images
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+LIB_TAG=e2e-images
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
-. scripts/scenario.sh
-
-INSTANCE=${E2E_IMAGES_INSTANCE:-images}
-WORK=$DIND_REPO/target/e2e-images
-RUNID=$$
-LABEL=dind-init-images=$RUNID
+. "$(dirname "$0")/scenario.sh"
+scenario_init "${E2E_IMAGES_INSTANCE:-images}" img
 # The registry outlives each scenario (it is seeded once): a label of its own, removed at the end.
 REG_LABEL=dind-init-images=$RUNID-registry
-PFX=img-$RUNID
 REG=$PFX-registry
 REG_IMAGE=dind-init-test/registry:${DIND_SUITE}
 REG_CACHE=$DIND_CACHE/registry-$DIND_SUITE

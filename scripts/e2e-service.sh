@@ -13,19 +13,10 @@
 #
 # Rows and logs: scripts/scenario.sh (logs in target/e2e-service/).
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export LIB_TAG=e2e-service
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+LIB_TAG=e2e-service
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
-. scripts/scenario.sh
-
-INSTANCE=${E2E_SERVICE_INSTANCE:-service}
-WORK=$DIND_REPO/target/e2e-service
-RUNID=$$
-LABEL=dind-init-service=$RUNID
-PFX=svc-$RUNID
+. "$(dirname "$0")/scenario.sh"
+scenario_init "${E2E_SERVICE_INSTANCE:-service}" svc
 PY_IMAGE=dind-init-test/python:service
 FAIL_TAIL=30 HOST_TAIL=15
 

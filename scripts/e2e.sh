@@ -13,19 +13,10 @@
 # is bind-mounted at /images/inner.tar and `docker load`ed by the command; scenario 10 (no shell)
 # loads it with an exec-form command into a volume that the next container runs from.
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export LIB_TAG=e2e
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+LIB_TAG=e2e
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
-. scripts/scenario.sh
-
-INSTANCE=${E2E_INSTANCE:-e2e}
-WORK=$DIND_REPO/target/e2e$DIND_SUITE_TAG
-RUNID=$$
-LABEL=dind-init-e2e=$RUNID
-PFX=e2e-$RUNID
+. "$(dirname "$0")/scenario.sh"
+scenario_init "${E2E_INSTANCE:-e2e}" e2e
 NOSHELL_IMAGE=dind-init-test/noshell:e2e$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:e2e$DIND_SUITE_TAG
 FAIL_TAIL=40 HOST_TAIL=25   # lines shown on a failure

@@ -488,7 +488,7 @@ lib_apt_fetch() {
     rm -rf "$dir" && mkdir -p "$dir/partial" || return 1
     tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$status" || return 1
     local own=()
-    host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+    host_suite=$(sed -n "s/^VERSION_CODENAME=//p" /etc/os-release 2>/dev/null)
     if [ "$host_suite" != "$DIND_SUITE" ]; then
         local a=$PY_CACHE/apt
         mkdir -p "$a/lists/partial" "$a/parts" "$a/prefs" || return 1

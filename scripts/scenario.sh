@@ -1,20 +1,29 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034  # ALL, NAME, ...: set by the caller; STOP, CODE, ...: for it
-# The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh, e2e-service.sh). Source
-# it after lib.sh; functions and variables only.
+# The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh, e2e-service.sh,
+# e2e-images.sh, e2e-rootless.sh). Their preamble: `LIB_TAG=TAG; . "$(dirname "$0")/scenario.sh"`
+# (it goes to the repository's root and sources lib.sh), then scenario_init INSTANCE PFX.
 # Owns: selection (--help, --list, ids or names), set-up (packages, binary, host dockerd INSTANCE,
 #   images; a killed earlier run's leftovers removed), each scenario in WORK/ID-NAME, its row
 #   `PASS|FAIL|SKIP  ID name  (N s)  note` (on a failure what it captured and the host dockerd's
 #   log tail), clean-up on exit, INT and TERM; not root: every scenario skipped loudly.
-# The caller sets LIB_TAG, ALL (ids in order), NAME and DESC (id -> name, description),
-#   SCENARIO_FN (id N runs ${SCENARIO_FN}N), then calls scenario_args "$@"; then INSTANCE, WORK,
-#   LABEL (KEY=RUNID) and PFX (of everything a scenario creates), optional SETUP_DEPS, FAIL_TAIL,
-#   HOST_TAIL, and calls scenario_main (its status is the script's).
+# The caller sets ALL (ids in order), NAME and DESC (id -> name, description), SCENARIO_FN (id N
+#   runs ${SCENARIO_FN}N), then calls scenario_args "$@"; optional SETUP_DEPS, FAIL_TAIL,
+#   HOST_TAIL; and calls scenario_main (its status is the script's).
 # A scenario returns 0 pass, 1 fail (fail MSG), 2 skip (skip MSG); NOTE is its row's note; D is
 #   its directory. Helpers: ev/no_ev FILE EVENT [K=V...], clean_stop, no_sigkill (events);
 #   run_c, start_c, daemon_c, stop_c (containers); check_rc, check_out, logs, volume;
 #   wait_for, wait_log, wait_event, wait_healthy; novolume_image; INNER_MOUNT and LOAD (inner.tar).
 
+export LC_ALL=C
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+export LIB_TAG
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. scripts/lib.sh
+
+# scenario_init INSTANCE PFX: the host dockerd instance; WORK (target/LIB_TAG[-SUITE]), RUNID,
+# LABEL (dind-init-TAG=RUNID, on all it creates) and PFX (PFX-RUNID, of their names)
+scenario_init() { INSTANCE=$1 WORK=$DIND_REPO/target/$LIB_TAG$DIND_SUITE_TAG RUNID=$$ LABEL=dind-init-${LIB_TAG#e2e-}=$$ PFX=$2-$$; }
 SELECTED=() D='' FAILMSG='' SKIPMSG='' NOTE=''
 INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
 LOAD='docker load -q -i /images/inner.tar >/dev/null'
