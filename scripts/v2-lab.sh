@@ -28,8 +28,7 @@
 # V2LAB_LEGACY=0 (skip boot 2), V2LAB_SCENARIOS="privileged limits ..." (run only these),
 # V2LAB_MAIN (the main boot's scenarios), V2LAB_REFRESH=1 (rebuild the cached kernel, initramfs
 # and disks), V2LAB_IMAGES=DIR (DIR/dind.tar and DIR/inner.tar instead of building them),
-# V2LAB_PREP=host|vm (how the data disk is filled, default host), V2LAB_TCG_THREAD=single|multi
-# (amd64 TCG threads; trixie defaults to single), V2LAB_KERNEL_ARGS (appended to the VM's command
+# V2LAB_TCG_THREAD=single|multi (amd64 TCG threads; trixie defaults to single), V2LAB_KERNEL_ARGS (appended to the VM's command
 # line, e.g. apparmor=0), V2LAB_OUTER_ENV="K=V ..." (extra environment for the outer containers),
 # V2LAB_EXPECT_ENGINE (the `dockerd --version` prefix), DIND_SUITE/BASE_IMAGE/DIND_IMAGE/
 # DIND_BASE_PKGS/IMAGES_INSTANCE (for scripts/images.sh; defaults follow V2LAB_SUITE),
@@ -590,7 +589,7 @@ boot() {
 python3 "$LABDIR/imgtar.py" diffids "$RUN/payload/images/dind.tar" >"$RUN/diffids" || die "cannot read dind.tar's manifest"
 DATA_KEY=$(printf '%s ' "$BASE_KEY" "$(head -n 1 "$RUN/diffids")" | sha256sum | cut -c1-12)
 DATA_IMG=$CACHE/docker-$DATA_KEY.img
-# prep_host (V2LAB_PREP=host, the default): the disk, loop-mounted on the host, is the data root
+# prep_host: the disk, loop-mounted on the host, is the data root
 # of a throwaway host dockerd (overlay2 like the VM's) that loads dind.tar natively in seconds;
 # the VM's dockerd finds the image there (the layout is the same on every architecture, and
 # trixie's newer engine upgrades an older data root). The host's own network state is left out.
@@ -615,30 +614,11 @@ prep_host() {
     rmdir "$mnt" 2>/dev/null
     return $rc
 }
-# prep_vm (V2LAB_PREP=vm, and the fallback): a "prep" boot loads dind.tar in the VM; it is
-# set-up, not a scenario: not counted.
-prep_vm() {
-    payload_disk || return 1
-    boot prep "prep" "file=$DATA_IMG.tmp,format=raw,if=virtio,cache=writeback"
-    PASSED=0 FAILED=0 RESULTS=() METRICS=()
-    tr -d '\r' <"$OUT/console-prep.log" | grep 'V2LAB PREP-OK' >/dev/null ||
-        { err "data disk: the prep boot failed (console: $OUT/console-prep.log)"; return 1; }
-}
 if [ ! -s "$DATA_IMG" ] || [ ! -s "$DATA_IMG.layers" ]; then
-    PREP=${V2LAB_PREP:-host}
-    log "data disk: preparing $(basename "$DATA_IMG") (once per base layer: the full image load; V2LAB_PREP=$PREP)"
+    log "data disk: preparing $(basename "$DATA_IMG") (once per base layer: the full image load, on the host)"
     rm -f "$CACHE"/docker-*.img "$CACHE"/docker-*.img.layers "$CACHE"/docker-*.img.tmp
     mkfs.ext4 -q -F -L v2lab-docker "$DATA_IMG.tmp" 16G >/dev/null || die "data disk: mkfs.ext4 failed"
-    ok=0
-    if [ "$PREP" = host ]; then
-        if prep_host; then
-            ok=1
-        else
-            log "data disk: the host-side load failed: loading in the VM instead (minutes)"
-            mkfs.ext4 -q -F -L v2lab-docker "$DATA_IMG.tmp" 16G >/dev/null || die "data disk: mkfs.ext4 failed"
-        fi
-    fi
-    [ "$ok" = 1 ] || prep_vm || { rm -f "$DATA_IMG.tmp"; die "data disk: preparing it failed"; }
+    prep_host || { rm -f "$DATA_IMG.tmp"; die "data disk: preparing it failed"; }
     cp "$RUN/diffids" "$DATA_IMG.layers" && mv -f "$DATA_IMG.tmp" "$DATA_IMG" || die "data disk: cannot store it"
 fi
 if python3 "$LABDIR/imgtar.py" delta "$RUN/payload/images/dind.tar" "$RUN/payload/images/dind-delta.tar" \
