@@ -53,12 +53,7 @@ rootless_image() {
     fi
     ctx=$(mktemp -d) || return 1
     mkdir -p "$ctx/debs" && cp "$RL_CACHE"/debs/*.deb "$ctx/debs/" || { rm -rf "$ctx"; return 1; }
-    cat >"$ctx/Dockerfile" <<EOF
-FROM $DIND_IMAGE
-COPY debs /tmp/debs
-RUN set -e; ok=; for i in 1 2 3 4 5; do if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
-    [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -rf /tmp/debs /tmp/dpkg.log
-EOF
+    lib_debs_dockerfile "$DIND_IMAGE" >"$ctx/Dockerfile"
     lib_build "$base" "$ctx" && lib_build "$ROOTLESS_IMAGE" "$ctx" -f "$DIND_REPO/docker/debian-rootless.Dockerfile" --build-arg "BASE=$base"
     rc=$?
     rm -rf "$ctx"

@@ -546,6 +546,18 @@ lib_py_deps() {
     fi
 }
 
+# lib_debs_dockerfile BASE: a Dockerfile's first lines: FROM BASE, then the context's debs/*.deb
+# (if any) installed offline, in passes (each configures what the next one's Pre-Depends need)
+lib_debs_dockerfile() {
+    echo "FROM $1"
+    cat <<'EOF'
+COPY debs /tmp/debs
+RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5; do \
+    if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; [ -n "$ok" ] || { cat /tmp/dpkg.log; exit 1; }; fi; \
+    rm -rf /tmp/debs /tmp/dpkg.log
+EOF
+}
+
 # lib_py_image IMAGE BUILD-LOG: DIND_IMAGE + python3 + the Docker SDK, offline. Its
 # /usr/local/bin/sdk-check.py prints DOCKER_HOST, TESTCONTAINERS_HOST_OVERRIDE, loads inner.tar,
 # runs `echo sdk-ok` (`result=sdk-ok`) and prints `versions: ...`; docker.from_env() follows TLS.
@@ -570,17 +582,11 @@ out = client.containers.run(os.environ.get("INNER_IMAGE", "dind-init-test/inner:
 print("result=" + out.decode().strip())
 print("versions: sdk %s, engine %s (API %s)" % (docker.__version__, client.version()["Version"], client.api.api_version))
 PY
-    cat >"$ctx/Dockerfile" <<EOF
-FROM $DIND_IMAGE
-COPY debs /tmp/debs
+    { lib_debs_dockerfile "$DIND_IMAGE"; cat <<EOF; } >"$ctx/Dockerfile"
 COPY wheels /tmp/wheels
-# dpkg -i in passes: each pass configures what the next one's Pre-Depends need
-RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5; do \
-        if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
-        [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -f /tmp/dpkg.log; fi; \
-    sp=/usr/local/lib/python$PY_VERSION/dist-packages; mkdir -p "\$sp"; \
+RUN set -e; sp=/usr/local/lib/python$PY_VERSION/dist-packages; mkdir -p "\$sp"; \
     for w in /tmp/wheels/*.whl; do [ -e "\$w" ] || continue; python3 -m zipfile -e "\$w" "\$sp"; done; \
-    rm -rf /tmp/debs /tmp/wheels; python3 -c 'import docker'
+    rm -rf /tmp/wheels; python3 -c 'import docker'
 COPY sdk.py /usr/local/bin/sdk-check.py
 EOF
     lib_build "$image" "$ctx" >"$buildlog" 2>&1
