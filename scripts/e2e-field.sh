@@ -156,23 +156,22 @@ F3() {
 }
 
 F4() {
-    local c i t0 stop start times=() code bad total0 total n max
+    local i t0 stop start times=() code bad total0 total n max
     daemon_c f4 || return 1   # daemon mode: no command, no tty
-    c=$C
-    dk exec "$c" sh -c "$LOAD && docker volume create data >/dev/null && docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'" \
+    dk exec "$C" sh -c "$LOAD && docker volume create data >/dev/null && docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'" \
         >"$D/setup.out" 2>&1 || { fail "setting up the inner container/volume failed: $(tail -c 300 "$D/setup.out")"; return 1; }
     total0=$(now)
     for ((i = 1; i <= F4_CYCLES; i++)); do
         t0=$(now)
-        DK_TIMEOUT=60 dk stop "$c" >/dev/null 2>>"$D/stop.err" || { fail "cycle $i: docker stop failed"; return 1; }
+        DK_TIMEOUT=60 dk stop "$C" >/dev/null 2>>"$D/stop.err" || { fail "cycle $i: docker stop failed"; return 1; }
         stop=$(since "$t0")
-        code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-        [ "$code" = 0 ] || { logs "$c" "$D/container.log"; fail "cycle $i: exit code $code after docker stop (stop took $stop s)"; return 1; }
+        code=$(dk inspect -f '{{.State.ExitCode}}' "$C")
+        [ "$code" = 0 ] || { logs "$C" "$D/container.log"; fail "cycle $i: exit code $code after docker stop (stop took $stop s)"; return 1; }
         t0=$(now)
-        dk start "$c" >/dev/null 2>>"$D/start.err" || { fail "cycle $i: docker start failed"; return 1; }
-        wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "cycle $i: the inner daemon did not come up"; return 1; }
+        dk start "$C" >/dev/null 2>>"$D/start.err" || { fail "cycle $i: docker start failed"; return 1; }
+        wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "cycle $i: the inner daemon did not come up"; return 1; }
         start=$(since "$t0")
-        dk exec "$c" sh -c "docker ps -a --filter name=^keeper\$ --format '{{.Names}} {{.Status}}'; docker run --rm -v data:/d $INNER_IMAGE cat /d/file" \
+        dk exec "$C" sh -c "docker ps -a --filter name=^keeper\$ --format '{{.Names}} {{.Status}}'; docker run --rm -v data:/d $INNER_IMAGE cat /d/file" \
             >"$D/check-$i.out" 2>&1 || { fail "cycle $i: the checks inside failed: $(tail -c 300 "$D/check-$i.out")"; return 1; }
         grep -q '^keeper Exited (0)' "$D/check-$i.out" || { fail "cycle $i: inner container keeper is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')"; return 1; }
         grep -qx "persisted-$RUNID" "$D/check-$i.out" || { fail "cycle $i: the volume file is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')"; return 1; }
@@ -180,7 +179,7 @@ F4() {
         echo "cycle $i: stop $stop s, start until healthy $start s" >>"$D/cycles.txt"
     done
     total=$(since "$total0")
-    logs "$c" "$D/container.log"
+    logs "$C" "$D/container.log"
     n=$(lib_event count "$D/container.log" dockerd-ready)
     [ "$n" = $((F4_CYCLES + 1)) ] || fail "$n dockerd-ready events in the log, expected $((F4_CYCLES + 1))" || return 1
     n=$(lib_event count "$D/container.log" dockerd-exit clean=true killed=false)
@@ -200,15 +199,14 @@ F4() {
 armed() { dk exec "$1" docker logs trap 2>/dev/null | grep -q trap-armed; }   # C: H1's trap is set
 
 H1() {
-    local c script
+    local script
     daemon_c h1 || return 1
-    c=$C
     script="$LOAD && docker run -d --name trap --restart no -v marker:/m $INNER_IMAGE sh -c 'rm -f /m/marker; trap \"echo clean > /m/marker; exit 0\" TERM; echo trap""-armed; while true; do sleep 1; done' >/dev/null"
-    dk exec "$c" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    wait_for 10 armed "$c"
-    stop_start "$c" || return 1
-    dk exec "$c" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$D/after.out" 2>&1
-    logs "$c" "$D/container.log"
+    dk exec "$C" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
+    wait_for 10 armed "$C"
+    stop_start "$C" || return 1
+    dk exec "$C" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$D/after.out" 2>&1
+    logs "$C" "$D/container.log"
     ev "$D/stop.log" dockerd-start || return 1
     started "$D/stop.log" | grep -q -- ' --shutdown-timeout=5\( \|$\)' \
         || fail "dockerd's command line lacks --shutdown-timeout=5: $(started "$D/stop.log")" || return 1
@@ -261,13 +259,12 @@ docker run --rm --network usernet $INNER_IMAGE cat /sys/class/net/eth0/mtu"
 H7() {
     # An inner container whose PID 1 ignores SIGTERM: dockerd would wait 10 s for it; dind-init
     # SIGKILLs it (exit 137) inside its budget, and dockerd is never SIGKILLed.
-    local c what
+    local what
     daemon_c h7 || return 1
-    c=$C
-    dk exec "$c" sh -c "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" >"$D/setup.out" 2>&1 \
+    dk exec "$C" sh -c "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" >"$D/setup.out" 2>&1 \
         || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    stop_start "$c" || return 1
-    dk exec "$c" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
+    stop_start "$C" || return 1
+    dk exec "$C" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
     what="docker stop -t 10 took $STOP s, outer exit $CODE, inner '$(cat "$D/after.out")'"
     no_ev "$D/stop.log" dockerd-exit killed=true || { FAILMSG="$what; $FAILMSG"; return 1; }
     lib_event_has "$D/stop.log" inner-kill || fail "$what: dind-init did not end the inner container" || return 1
@@ -335,38 +332,37 @@ H3() {
 }
 
 H4() {
-    local c rc st_before test
+    local rc st_before test
     # dockerd that takes 6 s to start: a window in which the daemon is not up yet
     mkdir -p "$D/bin"
     printf '#!/bin/sh\nsleep 6\nexec dockerd "$@"\n' >"$D/bin/slow-dockerd"
     chmod 0755 "$D/bin/slow-dockerd"
     start_c h4 --privileged --health-interval 1s -v "$D/bin:/field:ro" -e DIND_DOCKERD=/field/slow-dockerd \
         -e DIND_ON_DAEMON_EXIT=ignore "$DIND_IMAGE" sleep infinity || return 1
-    c=$C
-    wait_event "$c" dockerd-start 60 || { logs "$c" "$D/container.log"; fail "dockerd was never started"; return 1; }
-    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/before.out" 2>&1
+    wait_event "$C" dockerd-start 60 || { logs "$C" "$D/container.log"; fail "dockerd was never started"; return 1; }
+    DK_TIMEOUT=20 dk exec "$C" dind-init health >"$D/before.out" 2>&1
     rc=$?
-    st_before=$(health_status "$c")
-    [ "$rc" = 1 ] || { logs "$c" "$D/container.log"; fail "dind-init health before dockerd is up: exit $rc, expected 1 ($(head -c 200 "$D/before.out"))"; return 1; }
-    wait_event "$c" command-start 60 || { logs "$c" "$D/container.log"; fail "the daemon never became ready"; return 1; }
-    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/up.out" 2>&1
+    st_before=$(health_status "$C")
+    [ "$rc" = 1 ] || { logs "$C" "$D/container.log"; fail "dind-init health before dockerd is up: exit $rc, expected 1 ($(head -c 200 "$D/before.out"))"; return 1; }
+    wait_event "$C" command-start 60 || { logs "$C" "$D/container.log"; fail "the daemon never became ready"; return 1; }
+    DK_TIMEOUT=20 dk exec "$C" dind-init health >"$D/up.out" 2>&1
     rc=$?
     [ "$rc" = 0 ] || fail "dind-init health with the daemon up: exit $rc, expected 0 ($(head -c 200 "$D/up.out"))" || return 1
-    DK_TIMEOUT=20 dk exec -e DOCKER_HOST=unix:///nonexistent.sock "$c" dind-init health >"$D/wrongsock.out" 2>&1
+    DK_TIMEOUT=20 dk exec -e DOCKER_HOST=unix:///nonexistent.sock "$C" dind-init health >"$D/wrongsock.out" 2>&1
     rc=$?
     [ "$rc" = 1 ] || fail "dind-init health with DOCKER_HOST=unix:///nonexistent.sock: exit $rc, expected 1" || return 1
-    test=$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$c")
+    test=$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$C")
     [ "$test" = '["CMD","dind-init","health"]' ] || fail "the image's HEALTHCHECK is $test" || return 1
-    wait_for 30 has_status "$c" healthy || fail "HEALTHCHECK status '$(health_status "$c")', expected healthy" || return 1
-    dk exec "$c" sh -c 'kill -9 $(cat /var/run/docker.pid)' || { fail "kill -9 of dockerd failed"; return 1; }
-    wait_event "$c" daemon-died 20 daemon=dockerd || { logs "$c" "$D/container.log"; fail "dind-init did not notice dockerd's death"; return 1; }
-    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/dead.out" 2>&1
+    wait_for 30 has_status "$C" healthy || fail "HEALTHCHECK status '$(health_status "$C")', expected healthy" || return 1
+    dk exec "$C" sh -c 'kill -9 $(cat /var/run/docker.pid)' || { fail "kill -9 of dockerd failed"; return 1; }
+    wait_event "$C" daemon-died 20 daemon=dockerd || { logs "$C" "$D/container.log"; fail "dind-init did not notice dockerd's death"; return 1; }
+    DK_TIMEOUT=20 dk exec "$C" dind-init health >"$D/dead.out" 2>&1
     rc=$?
     [ "$rc" = 1 ] || fail "dind-init health after dockerd was killed: exit $rc, expected 1" || return 1
     grep -q 'unhealthy' "$D/dead.out" || fail "no 'unhealthy' message: $(head -c 200 "$D/dead.out")" || return 1
-    wait_for 30 has_status "$c" unhealthy || fail "HEALTHCHECK status '$(health_status "$c")' after dockerd died, expected unhealthy" || return 1
-    logs "$c" "$D/container.log"
-    DK_TIMEOUT=30 dk rm -f "$c" >/dev/null 2>&1
+    wait_for 30 has_status "$C" unhealthy || fail "HEALTHCHECK status '$(health_status "$C")' after dockerd died, expected unhealthy" || return 1
+    logs "$C" "$D/container.log"
+    DK_TIMEOUT=30 dk rm -f "$C" >/dev/null 2>&1
     NOTE="before up: 1 (status $st_before), up: 0, healthy; killed: 1 '$(head -n 1 "$D/dead.out" | cut -c1-60)...', unhealthy"
 }
 
