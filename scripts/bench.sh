@@ -37,16 +37,12 @@
 # Not part of the test command. Needs root; installs what it needs. Starts its own host dockerd
 # (instance BENCH_INSTANCE, default "bench"): never uses /var/run/docker.sock.
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-ROOT=$PWD
-export PATH="$HOME/.cargo/bin:$PATH"
-export DIND_CACHE="${DIND_CACHE:-/var/cache/dind-init}"
 # The shared helpers: deps, the throwaway host dockerd, the offline base images per suite,
 # dind-init's events (scripts/lib.sh).
-export LIB_TAG=bench
+LIB_TAG=bench
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$ROOT/scripts/lib.sh"
+. "$(dirname "$0")/lib.sh"
+ROOT=$DIND_REPO
 
 N=5
 STOP_ROUNDS=3

@@ -18,7 +18,6 @@ LIB_TAG=e2e-field
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
 . "$(dirname "$0")/scenario.sh"
 scenario_init "${FIELD_INSTANCE:-field}" field
-export PATH="$HOME/.cargo/bin:$PATH"
 PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}

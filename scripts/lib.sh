@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers of every script that needs real Docker engines; source it (functions and variables
-# only, nothing runs at source time).
+# Shared helpers of every script that needs real Docker engines; source it (functions and variables;
+# at source time it goes to the repository's root, in the C locale, rustup's cargo on PATH).
 # Owns: the host side of real-engine runs (packages, toolchain, throwaway host dockerd per instance
 #   under /run/dind-init-INSTANCE, images cached in ${DIND_CACHE:-/var/cache/dind-init}), result
 #   rows (lib_result, lib_summary), the one CI rule (lib_in_ci), --help (lib_usage), traps
@@ -10,9 +10,8 @@
 DIND_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIND_REPO=$(cd "$DIND_LIB_DIR/.." && pwd)
 DIND_CACHE=${DIND_CACHE:-/var/cache/dind-init}
-export DIND_CACHE
-
-LIB_TAG=${LIB_TAG:-lib}
+cd "$DIND_REPO" || exit 1
+export DIND_CACHE LC_ALL=C PATH="$HOME/.cargo/bin:$PATH" LIB_TAG=${LIB_TAG:-lib}
 lib_log() { echo "[$LIB_TAG] $*" >&2; }
 lib_err() { echo "[$LIB_TAG] ERROR: $*" >&2; }
 

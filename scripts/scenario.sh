@@ -2,7 +2,7 @@
 # shellcheck disable=SC2154,SC2034  # ALL, NAME, ...: set by the caller; STOP, CODE, ...: for it
 # The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh, e2e-service.sh,
 # e2e-images.sh, e2e-rootless.sh). Their preamble: `LIB_TAG=TAG; . "$(dirname "$0")/scenario.sh"`
-# (it goes to the repository's root and sources lib.sh), then scenario_init INSTANCE PFX.
+# (it sources lib.sh, which goes to the repository's root), then scenario_init INSTANCE PFX.
 # Owns: selection (--help, --list, ids or names), set-up (packages, binary, host dockerd INSTANCE,
 #   images; a killed earlier run's leftovers removed), each scenario in WORK/ID-NAME, its row
 #   `PASS|FAIL|SKIP  ID name  (N s)  note` (on a failure what it captured and the host dockerd's
@@ -15,11 +15,8 @@
 #   run_c, start_c, daemon_c, stop_c (containers); check_rc, check_out, logs, volume;
 #   wait_for, wait_log, wait_event, wait_healthy; novolume_image; INNER_MOUNT and LOAD (inner.tar).
 
-export LC_ALL=C
-cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
-export LIB_TAG
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # scenario_init INSTANCE PFX: the host dockerd instance; WORK (target/LIB_TAG[-SUITE]), RUNID,
 # LABEL (dind-init-TAG=RUNID, on all it creates) and PFX (PFX-RUNID, of their names)

@@ -13,12 +13,9 @@
 # Engines: the whole matrix on bookworm (20.10) and sid (newest), a representative set and the
 # service scenarios on trixie (26.1); --all-engines: the whole matrix everywhere (not in CI).
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 2
-export LC_ALL=C
-export DIND_CACHE="${DIND_CACHE:-/var/cache/dind-init}"
-export LIB_TAG=test
+LIB_TAG='test'
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 RESULTS=$DIND_REPO/target/test-results
 ALL_ENGINES=0
