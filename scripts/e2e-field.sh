@@ -56,7 +56,6 @@ scenario_args "$@"
 
 # ------------------------------------------------------------------ helpers for scenarios
 
-lt() { lib_lt "$@"; }
 # User-facing messages are text: need FILE TEXT: a dind-init line of FILE contains TEXT;
 # logline FILE TEXT [WIDTH]: its message
 need() { lib_dind_has "$1" "$2" || fail "$(basename "$1"): no dind-init log line containing '$2'"; }
@@ -105,7 +104,7 @@ F2() {
     ev "$D/run.err" command-exit status=143 || return 1    # SIGTERMed by the stop
     ev "$D/run.err" exit code=125 || return 1
     lib_event_none "$D/run.err" daemon-restart || fail "dockerd was restarted although --on-daemon-exit=exit" || return 1
-    lt "$DUR" 30 || fail "took ${DUR} s (the command's sleep 30 was not cut short)" || return 1
+    lib_lt "$DUR" 30 || fail "took ${DUR} s (the command's sleep 30 was not cut short)" || return 1
     NOTE="exit 125 after ${DUR} s: '$(logline "$D/run.err" 'on-daemon-exit=exit' 70)'"
 }
 
@@ -159,17 +158,17 @@ F4() {
     daemon_c f4 || return 1   # daemon mode: no command, no tty
     dk exec "$C" sh -c "$LOAD && docker volume create data >/dev/null && docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'" \
         >"$D/setup.out" 2>&1 || { fail "setting up the inner container/volume failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    total0=$(now)
+    total0=$(lib_now)
     for ((i = 1; i <= F4_CYCLES; i++)); do
-        t0=$(now)
+        t0=$(lib_now)
         DK_TIMEOUT=60 dk stop "$C" >/dev/null 2>>"$D/stop.err" || { fail "cycle $i: docker stop failed"; return 1; }
-        stop=$(since "$t0")
+        stop=$(lib_since "$t0")
         code=$(dk inspect -f '{{.State.ExitCode}}' "$C")
         [ "$code" = 0 ] || { logs "$C" "$D/container.log"; fail "cycle $i: exit code $code after docker stop (stop took $stop s)"; return 1; }
-        t0=$(now)
+        t0=$(lib_now)
         dk start "$C" >/dev/null 2>>"$D/start.err" || { fail "cycle $i: docker start failed"; return 1; }
         wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "cycle $i: the inner daemon did not come up"; return 1; }
-        start=$(since "$t0")
+        start=$(lib_since "$t0")
         dk exec "$C" sh -c "docker ps -a --filter name=^keeper\$ --format '{{.Names}} {{.Status}}'; docker run --rm -v data:/d $INNER_IMAGE cat /d/file" \
             >"$D/check-$i.out" 2>&1 || { fail "cycle $i: the checks inside failed: $(tail -c 300 "$D/check-$i.out")"; return 1; }
         grep -q '^keeper Exited (0)' "$D/check-$i.out" || { fail "cycle $i: inner container keeper is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')"; return 1; }
@@ -177,7 +176,7 @@ F4() {
         times+=("$stop")
         echo "cycle $i: stop $stop s, start until healthy $start s" >>"$D/cycles.txt"
     done
-    total=$(since "$total0")
+    total=$(lib_since "$total0")
     logs "$C" "$D/container.log"
     n=$(lib_event count "$D/container.log" dockerd-ready)
     [ "$n" = $((F4_CYCLES + 1)) ] || fail "$n dockerd-ready events in the log, expected $((F4_CYCLES + 1))" || return 1
@@ -187,7 +186,7 @@ F4() {
     bad=$(grep -i -E 'pid file found|corrupt|structure needs cleaning|input/output error|panic:|failed to load container|invalid checksum|bad message|database .*(damaged|invalid)' "$D/container.log" | head -n 3)
     [ -z "$bad" ] || fail "dockerd's log: $(cut -c1-250 <<<"$bad" | tr '\n' '|')" || return 1
     max=$(printf '%s\n' "${times[@]}" | sort -g | tail -n 1)
-    lt "$max" 10 || fail "a docker stop took $max s (grace period 10 s)" || return 1
+    lib_lt "$max" 10 || fail "a docker stop took $max s (grace period 10 s)" || return 1
     printf 'total %s s for %s cycles\nper-cycle stop times (s): %s\n' "$total" "$F4_CYCLES" "${times[*]}" >>"$D/cycles.txt"
     echo "    F4: $F4_CYCLES cycles in $total s; docker stop per cycle (s): ${times[*]}"
     NOTE="$F4_CYCLES cycles, $total s total, stop $(printf '%s\n' "${times[@]}" | sort -g | head -n 1)-$max s"
@@ -214,7 +213,7 @@ H1() {
     [ "$CODE" = 0 ] || fail "outer exit code $CODE after docker stop (137 = killed by docker)" || return 1
     ev "$D/stop.log" stop-begin reason=SIGTERM || return 1
     clean_stop "$D/stop.log" || return 1
-    lt "$STOP" 10 || fail "docker stop -t 10 took $STOP s" || return 1
+    lib_lt "$STOP" 10 || fail "docker stop -t 10 took $STOP s" || return 1
     NOTE="docker stop -t 10 took $STOP s, marker clean, inner exit 0; dockerd exited after $(lib_event_get "$D/stop.log" dockerd-exit secs) s"
     return 0   # (the note's look-up does not decide the result)
 }
@@ -270,7 +269,7 @@ H7() {
     clean_stop "$D/stop.log" || { FAILMSG="$what: dockerd did not stop cleanly: $FAILMSG"; return 1; }
     [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
     grep -qx 'noterm exited 137' "$D/after.out" || fail "$what: expected 'noterm exited 137' (SIGKILLed)" || return 1
-    lt "$STOP" 10 || fail "$what: over 10 s" || return 1
+    lib_lt "$STOP" 10 || fail "$what: over 10 s" || return 1
     NOTE="$what"
 }
 
@@ -309,7 +308,7 @@ H9() {
     grep -qx gone "$D/inner-after.out" || fail "$what: the inner container's sleep outlived dind-init" || return 1
     clean_stop "$D/stop.log" || { FAILMSG="$what: dockerd did not stop cleanly: $FAILMSG"; return 1; }
     [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
-    lt "$STOP" 10 || fail "$what: over 10 s" || return 1
+    lib_lt "$STOP" 10 || fail "$what: over 10 s" || return 1
     NOTE="$what"
 }
 
@@ -532,8 +531,8 @@ docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 10000
     ev "$D/h12b.err" data-root-busy path=/var/lib/docker/dind-init.lock || return 1
     holder=$(lib_event_get "$D/h12b.err" data-root-busy holder) waited=$(lib_event_get "$D/h12b.err" data-root-busy waited)
     case "$holder" in "host=$host pid=1 since="*) ;; *) fail "data-root-busy names '$holder', not the first ($host, pid 1)"; return 1 ;; esac
-    { ! lt "$waited" 10 && lt "$waited" 11; } || fail "the second waited $waited s, expected the 10 s default" || return 1
-    lt "$DUR" 20 || fail "the second took $DUR s to give up (bound 10 s)" || return 1
+    { ! lib_lt "$waited" 10 && lib_lt "$waited" 11; } || fail "the second waited $waited s, expected the 10 s default" || return 1
+    lib_lt "$DUR" 20 || fail "the second took $DUR s to give up (bound 10 s)" || return 1
     for e in containerd-start dockerd-start stale; do
         no_ev "$D/h12b.err" "$e" || { FAILMSG="the second went on: $FAILMSG"; return 1; }
     done
@@ -552,7 +551,7 @@ docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 10000
     DK_TIMEOUT=30 dk rm -f "$c" >/dev/null 2>&1
     what="next start: $(tr '\n' ' ' <"$D/next-after.out")"
     ev "$D/next.log" data-root-lock holder= || return 1
-    lt "$(lib_event_get "$D/next.log" data-root-lock waited)" 1 || fail "$what: the next one waited for the lock" || return 1
+    lib_lt "$(lib_event_get "$D/next.log" data-root-lock waited)" 1 || fail "$what: the next one waited for the lock" || return 1
     grep -qx 'keeper running' "$D/next-after.out" || fail "$what: keeper (restart always) is not running" || return 1
     grep -qx "kept-$RUNID" "$D/next-after.out" || fail "$what: the volume file is gone" || return 1
     grep -qx image-kept "$D/next-after.out" || fail "$what: the inner image is gone" || return 1

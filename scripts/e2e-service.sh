@@ -98,14 +98,14 @@ S1() {
 S2() {
     local net svc t0 took started
     net=$(network ci) || { fail "network create failed"; return 1; }
-    t0=$(now)
+    t0=$(lib_now)
     # GitLab: `command: ["--tls=false", "--registry-mirror", "https://…", "--mtu=1360"]`.
     start_c docker --privileged --network "$net" --network-alias docker -e DOCKER_TLS_CERTDIR= \
         "$DIND_IMAGE" --tls=false --registry-mirror https://registry-mirror.example.com --mtu=1360 || return 1
     svc=$C
     run_c job --rm --network "$net" -e DOCKER_HOST=tcp://docker:2375 "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
         "$WAIT_DAEMON && $LOAD && docker run --rm $INNER_IMAGE echo plain-ok && docker info --format '{{.RegistryConfig.Mirrors}}'"
-    took=$(since "$t0" 2)
+    took=$(lib_since "$t0" 2)
     check_rc job 0 || return 1
     grep -qx plain-ok "$D/job.out" || fail "the job's inner docker run: $(tr '\n' '|' <"$D/job.out")" || return 1
     grep -q 'registry-mirror.example.com' "$D/job.out" || fail "the registry mirror flag did not reach dockerd" || return 1

@@ -186,10 +186,10 @@ s7() {
     dk exec "$C" docker run --name keepme "$INNER_IMAGE" true >"$D/keepme.out" 2>&1 || { fail "inner docker run --name keepme failed"; return 1; }
     # 1, 3: clean restarts; 2: restart -t 0 (SIGKILL at once: pid files and sockets left behind)
     for i in 1 2 3; do
-        t0=$(now)
+        t0=$(lib_now)
         if [ "$i" = 2 ]; then dk restart -t 0 "$C" >/dev/null; else dk restart "$C" >/dev/null; fi || { fail "docker restart $i failed"; return 1; }
         wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "restart $i: the daemon did not come back"; return 1; }
-        times+=("$(since "$t0")")
+        times+=("$(lib_since "$t0")")
     done
     logs "$C" "$D/container.log"
     dk exec "$C" docker image ls --format '{{.Repository}}:{{.Tag}}' >"$D/images.out" 2>&1

@@ -77,8 +77,6 @@ show_failure() {
 
 fail() { FAILMSG=$*; return 1; }
 skip() { SKIPMSG=$*; return 2; }
-now() { lib_now; }
-since() { lib_since "$@"; }
 # dind-init's events (lib_event_*): ev FILE EVENT [K=V...]: FILE has one; no_ev: it has none
 ev() { lib_event_has "$@" || fail "$(basename "$1"): no event {${*:2}}"; }
 no_ev() { lib_event_none "$@" || fail "$(basename "$1"): event {${*:2}}: $(lib_event_msg "$@" | cut -c1-120)"; }
@@ -98,9 +96,9 @@ no_sigkill() {
 run_c() {
     local n=$1 t0
     shift
-    t0=$(now)
+    t0=$(lib_now)
     dk run --label "$LABEL" --name "$PFX-$n" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null
-    RC=$? DUR=$(since "$t0" 2)
+    RC=$? DUR=$(lib_since "$t0" 2)
     echo "$RC" >"$D/$n.rc"; echo "$DUR" >"$D/$n.time"; return 0
 }
 
@@ -124,9 +122,9 @@ daemon_c() {
 # stop_c C LOG [DOCKER-STOP-ARGS...]: docker stop; STOP (seconds it took), CODE (exit code), LOG
 stop_c() {
     local t0
-    t0=$(now)
+    t0=$(lib_now)
     DK_TIMEOUT=60 dk stop "${@:3}" "$1" >/dev/null || { fail "docker stop failed"; return 1; }
-    STOP=$(since "$t0" 2) CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
+    STOP=$(lib_since "$t0" 2) CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
     logs "$1" "$2"
 }
 
@@ -236,10 +234,10 @@ scenario_run() {
     D=$WORK/$sc_id-${NAME[$sc_id]}
     mkdir -p "$D"
     FAILMSG='' NOTE='' SKIPMSG=''
-    sc_t0=$(now)
+    sc_t0=$(lib_now)
     "$SCENARIO_FN$sc_id"
     sc_rc=$?
-    sc_secs=$(since "$sc_t0")
+    sc_secs=$(lib_since "$sc_t0")
     if [ $sc_rc -eq 0 ]; then
         result PASS "$sc_id" "$sc_secs" "$NOTE"
     elif [ $sc_rc -eq 2 ] && [ -n "$SKIPMSG" ] && ! lib_in_ci; then
@@ -264,7 +262,7 @@ scenario_main() {
     trap 'scenario_signal 130 interrupted' INT
     trap 'scenario_signal 143 terminated' TERM
 
-    sc_all=$(now)
+    sc_all=$(lib_now)
     if ! scenario_setup; then
         echo "$LIB_TAG: set-up FAILED: every scenario fails"
         for sc_id in "${SELECTED[@]}"; do result FAIL "$sc_id" 0 "set-up failed"; done
@@ -278,7 +276,7 @@ scenario_main() {
     # stop the host dockerd now, so that the summary is the last thing printed
     scenario_cleanup
     echo
-    echo "$LIB_TAG: summary (logs in $WORK; $(since "$sc_all") s in all)"
+    echo "$LIB_TAG: summary (logs in $WORK; $(lib_since "$sc_all") s in all)"
     printf '%s\n' "${LIB_RESULTS[@]}"
     lib_summary
 }
