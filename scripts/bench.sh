@@ -39,16 +39,12 @@
 # Not part of the test command. Needs root; installs what it needs. Starts its own host dockerd
 # (instance BENCH_INSTANCE, default "bench"): never uses /var/run/docker.sock.
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-ROOT=$PWD
-export PATH="$HOME/.cargo/bin:$PATH"
-export DIND_CACHE="${DIND_CACHE:-/var/cache/dind-init}"
 # The shared helpers: deps, the throwaway host dockerd, the offline base images per suite,
 # dind-init's events (scripts/lib.sh).
-export LIB_TAG=bench
+LIB_TAG=bench
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$ROOT/scripts/lib.sh"
+. "$(dirname "$0")/lib.sh"
+ROOT=$DIND_REPO
 
 N=5
 STOP_ROUNDS=3
@@ -184,14 +180,8 @@ bench_image() {
     cp "$BIN" "$ctx/dind-init"
     cp "${TOOLS[@]/#/$ROOT/bench/baselines/}" "$ctx/"
     chmod 0755 "$ctx/dind-init" "${TOOLS[@]/#/$ctx/}"
-    cat >"$ctx/Dockerfile" <<DOCKERFILE
-FROM $BASE_IMAGE
-COPY debs /tmp/debs
-# dpkg -i in passes: each pass configures what the next one's Pre-Depends need
-RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5; do \
-        if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
-        [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -f /tmp/dpkg.log; fi; rm -rf /tmp/debs; \
-    command -v openssl >/dev/null; command -v ip >/dev/null; \
+    { lib_debs_dockerfile "$BASE_IMAGE"; cat <<DOCKERFILE; } >"$ctx/Dockerfile"
+RUN set -e; command -v openssl >/dev/null; command -v ip >/dev/null; \
     mkdir -p /usr/local/sbin/.iptables-legacy; \
     for b in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do \
         ln -s "/usr/sbin/\$b-legacy" "/usr/local/sbin/.iptables-legacy/\$b"; done
@@ -666,14 +656,10 @@ rootless_runs() { local v; for v in $(rot "$R" rootful rootless); do run_rootles
 sizes() {
     local d out="" f s b p eng
     d=$(mktemp -d)
-    link() { # ldd exits 1 on a static binary: look at its words, not its status
-        case "$(ldd "$1" 2>&1)" in *"not a dynamic"*|*"statically linked"*) echo static ;; *) echo dynamic ;; esac
-    }
+    link() { if lib_static_elf "$1"; then echo static; else echo dynamic; fi; }
     out+="dind-init (x86_64)|$(stat -c %s "$BIN")|$(link "$BIN")|this repo, \`cargo build --release\` (musl);"
     if [ -x "$BIN_ARM" ]; then
-        local l=dynamic
-        lib_static_elf "$BIN_ARM" && l=static
-        out+="dind-init (aarch64)|$(stat -c %s "$BIN_ARM")|$l|this repo, \`cargo build --release --target aarch64-unknown-linux-musl\`;"
+        out+="dind-init (aarch64)|$(stat -c %s "$BIN_ARM")|$(link "$BIN_ARM")|this repo, \`cargo build --release --target aarch64-unknown-linux-musl\`;"
     fi
     if (cd "$d" && { apt-get download tini dumb-init >/dev/null 2>&1 ||
         { apt-get update -qq >/dev/null 2>&1 && apt-get download tini dumb-init >/dev/null 2>&1; }; }); then

@@ -10,11 +10,9 @@
 # the clock, the container's phases from dind-init's events).
 # Owns: the README's demo command.
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export LIB_TAG=demo
+LIB_TAG=demo
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 [ "${1:-}" = -h ] || [ "${1:-}" = --help ] && { lib_usage; exit 0; }
 lib_is_root || { lib_err "needs root (it installs packages and starts its own dockerd): sudo $0"; exit 1; }

@@ -14,20 +14,10 @@
 # Environment: DIND_SUITE, FIELD_INSTANCE, FIELD_CYCLES (F4's stop/start cycles, default 20),
 # DIND_BIN, DIND_CACHE, CI.
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export PATH="$HOME/.cargo/bin:$PATH"
 LIB_TAG=e2e-field
-# shellcheck source=scripts/lib.sh
-. scripts/lib.sh
-# shellcheck source=scripts/scenario.sh
-. scripts/scenario.sh
-
-INSTANCE=${FIELD_INSTANCE:-field}
-WORK=$DIND_REPO/target/e2e-field$DIND_SUITE_TAG
-RUNID=$$
-LABEL=dind-init-field=$RUNID
-PFX=field-$RUNID
+# shellcheck source-path=SCRIPTDIR source=scenario.sh
+. "$(dirname "$0")/scenario.sh"
+scenario_init "${FIELD_INSTANCE:-field}" field
 PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20}
@@ -67,7 +57,6 @@ scenario_args "$@"
 
 # ------------------------------------------------------------------ helpers for scenarios
 
-lt() { lib_lt "$@"; }
 # User-facing messages are text: need FILE TEXT: a dind-init line of FILE contains TEXT;
 # logline FILE TEXT [WIDTH]: its message
 need() { lib_dind_has "$1" "$2" || fail "$(basename "$1"): no dind-init log line containing '$2'"; }
@@ -116,7 +105,7 @@ F2() {
     ev "$D/run.err" command-exit status=143 || return 1    # SIGTERMed by the stop
     ev "$D/run.err" exit code=125 || return 1
     lib_event_none "$D/run.err" daemon-restart || fail "dockerd was restarted although --on-daemon-exit=exit" || return 1
-    lt "$DUR" 30 || fail "took ${DUR} s (the command's sleep 30 was not cut short)" || return 1
+    lib_lt "$DUR" 30 || fail "took ${DUR} s (the command's sleep 30 was not cut short)" || return 1
     NOTE="exit 125 after ${DUR} s: '$(logline "$D/run.err" 'on-daemon-exit=exit' 70)'"
 }
 
@@ -166,31 +155,30 @@ F3() {
 }
 
 F4() {
-    local c i t0 stop start times=() code bad total0 total n max
+    local i t0 stop start times=() code bad total0 total n max
     daemon_c f4 || return 1   # daemon mode: no command, no tty
-    c=$C
-    dk exec "$c" sh -c "$LOAD && docker volume create data >/dev/null && docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'" \
+    dk exec "$C" sh -c "$LOAD && docker volume create data >/dev/null && docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'" \
         >"$D/setup.out" 2>&1 || { fail "setting up the inner container/volume failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    total0=$(now)
+    total0=$(lib_now)
     for ((i = 1; i <= F4_CYCLES; i++)); do
-        t0=$(now)
-        DK_TIMEOUT=60 dk stop "$c" >/dev/null 2>>"$D/stop.err" || { fail "cycle $i: docker stop failed"; return 1; }
-        stop=$(since "$t0")
-        code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-        [ "$code" = 0 ] || { logs "$c" "$D/container.log"; fail "cycle $i: exit code $code after docker stop (stop took $stop s)"; return 1; }
-        t0=$(now)
-        dk start "$c" >/dev/null 2>>"$D/start.err" || { fail "cycle $i: docker start failed"; return 1; }
-        wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "cycle $i: the inner daemon did not come up"; return 1; }
-        start=$(since "$t0")
-        dk exec "$c" sh -c "docker ps -a --filter name=^keeper\$ --format '{{.Names}} {{.Status}}'; docker run --rm -v data:/d $INNER_IMAGE cat /d/file" \
+        t0=$(lib_now)
+        DK_TIMEOUT=60 dk stop "$C" >/dev/null 2>>"$D/stop.err" || { fail "cycle $i: docker stop failed"; return 1; }
+        stop=$(lib_since "$t0")
+        code=$(dk inspect -f '{{.State.ExitCode}}' "$C")
+        [ "$code" = 0 ] || { logs "$C" "$D/container.log"; fail "cycle $i: exit code $code after docker stop (stop took $stop s)"; return 1; }
+        t0=$(lib_now)
+        dk start "$C" >/dev/null 2>>"$D/start.err" || { fail "cycle $i: docker start failed"; return 1; }
+        wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "cycle $i: the inner daemon did not come up"; return 1; }
+        start=$(lib_since "$t0")
+        dk exec "$C" sh -c "docker ps -a --filter name=^keeper\$ --format '{{.Names}} {{.Status}}'; docker run --rm -v data:/d $INNER_IMAGE cat /d/file" \
             >"$D/check-$i.out" 2>&1 || { fail "cycle $i: the checks inside failed: $(tail -c 300 "$D/check-$i.out")"; return 1; }
         grep -q '^keeper Exited (0)' "$D/check-$i.out" || { fail "cycle $i: inner container keeper is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')"; return 1; }
         grep -qx "persisted-$RUNID" "$D/check-$i.out" || { fail "cycle $i: the volume file is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')"; return 1; }
         times+=("$stop")
         echo "cycle $i: stop $stop s, start until healthy $start s" >>"$D/cycles.txt"
     done
-    total=$(since "$total0")
-    logs "$c" "$D/container.log"
+    total=$(lib_since "$total0")
+    logs "$C" "$D/container.log"
     n=$(lib_event count "$D/container.log" dockerd-ready)
     [ "$n" = $((F4_CYCLES + 1)) ] || fail "$n dockerd-ready events in the log, expected $((F4_CYCLES + 1))" || return 1
     n=$(lib_event count "$D/container.log" dockerd-exit clean=true killed=false)
@@ -199,7 +187,7 @@ F4() {
     bad=$(grep -i -E 'pid file found|corrupt|structure needs cleaning|input/output error|panic:|failed to load container|invalid checksum|bad message|database .*(damaged|invalid)' "$D/container.log" | head -n 3)
     [ -z "$bad" ] || fail "dockerd's log: $(cut -c1-250 <<<"$bad" | tr '\n' '|')" || return 1
     max=$(printf '%s\n' "${times[@]}" | sort -g | tail -n 1)
-    lt "$max" 10 || fail "a docker stop took $max s (grace period 10 s)" || return 1
+    lib_lt "$max" 10 || fail "a docker stop took $max s (grace period 10 s)" || return 1
     printf 'total %s s for %s cycles\nper-cycle stop times (s): %s\n' "$total" "$F4_CYCLES" "${times[*]}" >>"$D/cycles.txt"
     echo "    F4: $F4_CYCLES cycles in $total s; docker stop per cycle (s): ${times[*]}"
     NOTE="$F4_CYCLES cycles, $total s total, stop $(printf '%s\n' "${times[@]}" | sort -g | head -n 1)-$max s"
@@ -210,15 +198,14 @@ F4() {
 armed() { dk exec "$1" docker logs trap 2>/dev/null | grep -q trap-armed; }   # C: H1's trap is set
 
 H1() {
-    local c script
+    local script
     daemon_c h1 || return 1
-    c=$C
     script="$LOAD && docker run -d --name trap --restart no -v marker:/m $INNER_IMAGE sh -c 'rm -f /m/marker; trap \"echo clean > /m/marker; exit 0\" TERM; echo trap""-armed; while true; do sleep 1; done' >/dev/null"
-    dk exec "$c" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    wait_for 10 armed "$c"
-    stop_start "$c" || return 1
-    dk exec "$c" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$D/after.out" 2>&1
-    logs "$c" "$D/container.log"
+    dk exec "$C" sh -c "$script" >"$D/setup.out" 2>&1 || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
+    wait_for 10 armed "$C"
+    stop_start "$C" || return 1
+    dk exec "$C" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$D/after.out" 2>&1
+    logs "$C" "$D/container.log"
     ev "$D/stop.log" dockerd-start || return 1
     started "$D/stop.log" | grep -q -- ' --shutdown-timeout=5\( \|$\)' \
         || fail "dockerd's command line lacks --shutdown-timeout=5: $(started "$D/stop.log")" || return 1
@@ -227,7 +214,7 @@ H1() {
     [ "$CODE" = 0 ] || fail "outer exit code $CODE after docker stop (137 = killed by docker)" || return 1
     ev "$D/stop.log" stop-begin reason=SIGTERM || return 1
     clean_stop "$D/stop.log" || return 1
-    lt "$STOP" 10 || fail "docker stop -t 10 took $STOP s" || return 1
+    lib_lt "$STOP" 10 || fail "docker stop -t 10 took $STOP s" || return 1
     NOTE="docker stop -t 10 took $STOP s, marker clean, inner exit 0; dockerd exited after $(lib_event_get "$D/stop.log" dockerd-exit secs) s"
     return 0   # (the note's look-up does not decide the result)
 }
@@ -271,20 +258,19 @@ docker run --rm --network usernet $INNER_IMAGE cat /sys/class/net/eth0/mtu"
 H7() {
     # An inner container whose PID 1 ignores SIGTERM: dockerd would wait 10 s for it; dind-init
     # SIGKILLs it (exit 137) inside its budget, and dockerd is never SIGKILLed.
-    local c what
+    local what
     daemon_c h7 || return 1
-    c=$C
-    dk exec "$c" sh -c "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" >"$D/setup.out" 2>&1 \
+    dk exec "$C" sh -c "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" >"$D/setup.out" 2>&1 \
         || { fail "starting the inner container failed: $(tail -c 300 "$D/setup.out")"; return 1; }
-    stop_start "$c" || return 1
-    dk exec "$c" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
+    stop_start "$C" || return 1
+    dk exec "$C" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
     what="docker stop -t 10 took $STOP s, outer exit $CODE, inner '$(cat "$D/after.out")'"
     no_ev "$D/stop.log" dockerd-exit killed=true || { FAILMSG="$what; $FAILMSG"; return 1; }
     lib_event_has "$D/stop.log" inner-kill || fail "$what: dind-init did not end the inner container" || return 1
     clean_stop "$D/stop.log" || { FAILMSG="$what: dockerd did not stop cleanly: $FAILMSG"; return 1; }
     [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
     grep -qx 'noterm exited 137' "$D/after.out" || fail "$what: expected 'noterm exited 137' (SIGKILLed)" || return 1
-    lt "$STOP" 10 || fail "$what: over 10 s" || return 1
+    lib_lt "$STOP" 10 || fail "$what: over 10 s" || return 1
     NOTE="$what"
 }
 
@@ -323,7 +309,7 @@ H9() {
     grep -qx gone "$D/inner-after.out" || fail "$what: the inner container's sleep outlived dind-init" || return 1
     clean_stop "$D/stop.log" || { FAILMSG="$what: dockerd did not stop cleanly: $FAILMSG"; return 1; }
     [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
-    lt "$STOP" 10 || fail "$what: over 10 s" || return 1
+    lib_lt "$STOP" 10 || fail "$what: over 10 s" || return 1
     NOTE="$what"
 }
 
@@ -345,38 +331,37 @@ H3() {
 }
 
 H4() {
-    local c rc st_before test
+    local rc st_before test
     # dockerd that takes 6 s to start: a window in which the daemon is not up yet
     mkdir -p "$D/bin"
     printf '#!/bin/sh\nsleep 6\nexec dockerd "$@"\n' >"$D/bin/slow-dockerd"
     chmod 0755 "$D/bin/slow-dockerd"
     start_c h4 --privileged --health-interval 1s -v "$D/bin:/field:ro" -e DIND_DOCKERD=/field/slow-dockerd \
         -e DIND_ON_DAEMON_EXIT=ignore "$DIND_IMAGE" sleep infinity || return 1
-    c=$C
-    wait_event "$c" dockerd-start 60 || { logs "$c" "$D/container.log"; fail "dockerd was never started"; return 1; }
-    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/before.out" 2>&1
+    wait_event "$C" dockerd-start 60 || { logs "$C" "$D/container.log"; fail "dockerd was never started"; return 1; }
+    DK_TIMEOUT=20 dk exec "$C" dind-init health >"$D/before.out" 2>&1
     rc=$?
-    st_before=$(health_status "$c")
-    [ "$rc" = 1 ] || { logs "$c" "$D/container.log"; fail "dind-init health before dockerd is up: exit $rc, expected 1 ($(head -c 200 "$D/before.out"))"; return 1; }
-    wait_event "$c" command-start 60 || { logs "$c" "$D/container.log"; fail "the daemon never became ready"; return 1; }
-    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/up.out" 2>&1
+    st_before=$(health_status "$C")
+    [ "$rc" = 1 ] || { logs "$C" "$D/container.log"; fail "dind-init health before dockerd is up: exit $rc, expected 1 ($(head -c 200 "$D/before.out"))"; return 1; }
+    wait_event "$C" command-start 60 || { logs "$C" "$D/container.log"; fail "the daemon never became ready"; return 1; }
+    DK_TIMEOUT=20 dk exec "$C" dind-init health >"$D/up.out" 2>&1
     rc=$?
     [ "$rc" = 0 ] || fail "dind-init health with the daemon up: exit $rc, expected 0 ($(head -c 200 "$D/up.out"))" || return 1
-    DK_TIMEOUT=20 dk exec -e DOCKER_HOST=unix:///nonexistent.sock "$c" dind-init health >"$D/wrongsock.out" 2>&1
+    DK_TIMEOUT=20 dk exec -e DOCKER_HOST=unix:///nonexistent.sock "$C" dind-init health >"$D/wrongsock.out" 2>&1
     rc=$?
     [ "$rc" = 1 ] || fail "dind-init health with DOCKER_HOST=unix:///nonexistent.sock: exit $rc, expected 1" || return 1
-    test=$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$c")
+    test=$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$C")
     [ "$test" = '["CMD","dind-init","health"]' ] || fail "the image's HEALTHCHECK is $test" || return 1
-    wait_for 30 has_status "$c" healthy || fail "HEALTHCHECK status '$(health_status "$c")', expected healthy" || return 1
-    dk exec "$c" sh -c 'kill -9 $(cat /var/run/docker.pid)' || { fail "kill -9 of dockerd failed"; return 1; }
-    wait_event "$c" daemon-died 20 daemon=dockerd || { logs "$c" "$D/container.log"; fail "dind-init did not notice dockerd's death"; return 1; }
-    DK_TIMEOUT=20 dk exec "$c" dind-init health >"$D/dead.out" 2>&1
+    wait_for 30 has_status "$C" healthy || fail "HEALTHCHECK status '$(health_status "$C")', expected healthy" || return 1
+    dk exec "$C" sh -c 'kill -9 $(cat /var/run/docker.pid)' || { fail "kill -9 of dockerd failed"; return 1; }
+    wait_event "$C" daemon-died 20 daemon=dockerd || { logs "$C" "$D/container.log"; fail "dind-init did not notice dockerd's death"; return 1; }
+    DK_TIMEOUT=20 dk exec "$C" dind-init health >"$D/dead.out" 2>&1
     rc=$?
     [ "$rc" = 1 ] || fail "dind-init health after dockerd was killed: exit $rc, expected 1" || return 1
     grep -q 'unhealthy' "$D/dead.out" || fail "no 'unhealthy' message: $(head -c 200 "$D/dead.out")" || return 1
-    wait_for 30 has_status "$c" unhealthy || fail "HEALTHCHECK status '$(health_status "$c")' after dockerd died, expected unhealthy" || return 1
-    logs "$c" "$D/container.log"
-    DK_TIMEOUT=30 dk rm -f "$c" >/dev/null 2>&1
+    wait_for 30 has_status "$C" unhealthy || fail "HEALTHCHECK status '$(health_status "$C")' after dockerd died, expected unhealthy" || return 1
+    logs "$C" "$D/container.log"
+    DK_TIMEOUT=30 dk rm -f "$C" >/dev/null 2>&1
     NOTE="before up: 1 (status $st_before), up: 0, healthy; killed: 1 '$(head -n 1 "$D/dead.out" | cut -c1-60)...', unhealthy"
 }
 
@@ -547,8 +532,8 @@ docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 10000
     ev "$D/h12b.err" data-root-busy path=/var/lib/docker/dind-init.lock || return 1
     holder=$(lib_event_get "$D/h12b.err" data-root-busy holder) waited=$(lib_event_get "$D/h12b.err" data-root-busy waited)
     case "$holder" in "host=$host pid=1 since="*) ;; *) fail "data-root-busy names '$holder', not the first ($host, pid 1)"; return 1 ;; esac
-    { ! lt "$waited" 10 && lt "$waited" 11; } || fail "the second waited $waited s, expected the 10 s default" || return 1
-    lt "$DUR" 20 || fail "the second took $DUR s to give up (bound 10 s)" || return 1
+    { ! lib_lt "$waited" 10 && lib_lt "$waited" 11; } || fail "the second waited $waited s, expected the 10 s default" || return 1
+    lib_lt "$DUR" 20 || fail "the second took $DUR s to give up (bound 10 s)" || return 1
     for e in containerd-start dockerd-start stale; do
         no_ev "$D/h12b.err" "$e" || { FAILMSG="the second went on: $FAILMSG"; return 1; }
     done
@@ -567,7 +552,7 @@ docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 10000
     DK_TIMEOUT=30 dk rm -f "$c" >/dev/null 2>&1
     what="next start: $(tr '\n' ' ' <"$D/next-after.out")"
     ev "$D/next.log" data-root-lock holder= || return 1
-    lt "$(lib_event_get "$D/next.log" data-root-lock waited)" 1 || fail "$what: the next one waited for the lock" || return 1
+    lib_lt "$(lib_event_get "$D/next.log" data-root-lock waited)" 1 || fail "$what: the next one waited for the lock" || return 1
     grep -qx 'keeper running' "$D/next-after.out" || fail "$what: keeper (restart always) is not running" || return 1
     grep -qx "kept-$RUNID" "$D/next-after.out" || fail "$what: the volume file is gone" || return 1
     grep -qx image-kept "$D/next-after.out" || fail "$what: the inner image is gone" || return 1

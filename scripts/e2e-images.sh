@@ -16,21 +16,12 @@
 #
 # Rows and logs: scripts/scenario.sh (logs in target/e2e-images/).
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export LIB_TAG=e2e-images
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+LIB_TAG=e2e-images
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
-. scripts/scenario.sh
-
-INSTANCE=${E2E_IMAGES_INSTANCE:-images}
-WORK=$DIND_REPO/target/e2e-images
-RUNID=$$
-LABEL=dind-init-images=$RUNID
+. "$(dirname "$0")/scenario.sh"
+scenario_init "${E2E_IMAGES_INSTANCE:-images}" img
 # The registry outlives each scenario (it is seeded once): a label of its own, removed at the end.
 REG_LABEL=dind-init-images=$RUNID-registry
-PFX=img-$RUNID
 REG=$PFX-registry
 REG_IMAGE=dind-init-test/registry:${DIND_SUITE}
 REG_CACHE=$DIND_CACHE/registry-$DIND_SUITE
@@ -103,7 +94,7 @@ REG_READY=
 registry_up() {
     [ -n "$REG_READY" ] && [ "$(dk inspect -f '{{.State.Running}}' "$REG" 2>/dev/null)" = true ] && return 0
     local t0
-    t0=$(now)
+    t0=$(lib_now)
     registry_image >"$D/registry-build.log" 2>&1 || { fail "building $REG_IMAGE failed: $(tail -n 3 "$D/registry-build.log" | tr '\n' '|')"; return 1; }
     dk rm -f "$REG" >/dev/null 2>&1
     dk run -d --label "$REG_LABEL" --name "$REG" "$REG_IMAGE" >/dev/null 2>"$D/registry-run.err" ||
@@ -113,7 +104,7 @@ registry_up() {
         "$LOAD && docker tag $INNER_IMAGE 127.0.0.1:5000/library/$IMG && docker push -q 127.0.0.1:5000/library/$IMG"
     check_rc seed 0 || { logs "$REG" "$D/registry.log"; return 1; }
     REG_READY=1
-    SEED_NOTE="registry $(dk run --rm --entrypoint docker-registry "$REG_IMAGE" --version 2>/dev/null | awk '{print $NF}') up and seeded in $(since "$t0") s"
+    SEED_NOTE="registry $(dk run --rm --entrypoint docker-registry "$REG_IMAGE" --version 2>/dev/null | awk '{print $NF}') up and seeded in $(lib_since "$t0") s"
 }
 
 # manifest_gets LOG: the registry's GETs of library/$IMG's manifest (its access log lines)

@@ -14,19 +14,10 @@
 #
 # Rows and logs: scripts/scenario.sh (logs in target/e2e-rootless/).
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export LIB_TAG=e2e-rootless
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+LIB_TAG=e2e-rootless
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
-. scripts/scenario.sh
-
-INSTANCE=${E2E_ROOTLESS_INSTANCE:-rootless}
-WORK=$DIND_REPO/target/e2e-rootless${DIND_SUITE_TAG:-}
-RUNID=$$
-LABEL=dind-init-rootless=$RUNID
-PFX=rl-$RUNID
+. "$(dirname "$0")/scenario.sh"
+scenario_init "${E2E_ROOTLESS_INSTANCE:-rootless}" rl
 RL_CACHE=$DIND_CACHE/rootless${DIND_SUITE_TAG:-}
 DATA=/home/rootless/.local/share/docker
 SOCK=/run/user/1000/docker.sock

@@ -13,19 +13,10 @@
 #
 # Rows and logs: scripts/scenario.sh (logs in target/e2e-service/).
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export LIB_TAG=e2e-service
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+LIB_TAG=e2e-service
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
-. scripts/scenario.sh
-
-INSTANCE=${E2E_SERVICE_INSTANCE:-service}
-WORK=$DIND_REPO/target/e2e-service
-RUNID=$$
-LABEL=dind-init-service=$RUNID
-PFX=svc-$RUNID
+. "$(dirname "$0")/scenario.sh"
+scenario_init "${E2E_SERVICE_INSTANCE:-service}" svc
 PY_IMAGE=dind-init-test/python:service
 FAIL_TAIL=30 HOST_TAIL=15
 
@@ -107,14 +98,14 @@ S1() {
 S2() {
     local net svc t0 took started
     net=$(network ci) || { fail "network create failed"; return 1; }
-    t0=$(now)
+    t0=$(lib_now)
     # GitLab: `command: ["--tls=false", "--registry-mirror", "https://…", "--mtu=1360"]`.
     start_c docker --privileged --network "$net" --network-alias docker -e DOCKER_TLS_CERTDIR= \
         "$DIND_IMAGE" --tls=false --registry-mirror https://registry-mirror.example.com --mtu=1360 || return 1
     svc=$C
     run_c job --rm --network "$net" -e DOCKER_HOST=tcp://docker:2375 "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
         "$WAIT_DAEMON && $LOAD && docker run --rm $INNER_IMAGE echo plain-ok && docker info --format '{{.RegistryConfig.Mirrors}}'"
-    took=$(since "$t0" 2)
+    took=$(lib_since "$t0" 2)
     check_rc job 0 || return 1
     grep -qx plain-ok "$D/job.out" || fail "the job's inner docker run: $(tr '\n' '|' <"$D/job.out")" || return 1
     grep -q 'registry-mirror.example.com' "$D/job.out" || fail "the registry mirror flag did not reach dockerd" || return 1
@@ -130,26 +121,25 @@ S2() {
 }
 
 S3() {
-    local sock c gid n
+    local sock gid n
     sock=$(volume dind-sock) || { fail "volume create failed"; return 1; }
     # ARC's dind container: docker:dind with args, group from $(DOCKER_GROUP_GID).
     start_c dind --privileged -v "$sock:/var/run" -e DOCKER_GROUP_GID=123 "$DIND_IMAGE" \
         dockerd --host=unix:///var/run/docker.sock --group=123 || return 1
-    c=$C
     # ARC's startupProbe: `docker info` in the dind container.
-    wait_for 60 answers "$c" docker info
-    dk exec "$c" docker info >/dev/null 2>&1 || { logs "$c" "$D/dind.log"; fail "startupProbe 'docker info' never passed"; return 1; }
+    wait_for 60 answers "$C" docker info
+    dk exec "$C" docker info >/dev/null 2>&1 || { logs "$C" "$D/dind.log"; fail "startupProbe 'docker info' never passed"; return 1; }
     run_c runner --rm -u 1001:123 -v "$sock:/var/run" -e DOCKER_HOST=unix:///var/run/docker.sock \
         "${INNER_MOUNT[@]}" "${JOB[@]}" "$DIND_IMAGE" -c \
         "id -u; $WAIT_DAEMON && $LOAD && docker run --rm $INNER_IMAGE echo arc-ok"
     check_rc runner 0 || return 1
     grep -qx arc-ok "$D/runner.out" || fail "the runner's docker run: $(tr '\n' '|' <"$D/runner.out")" || return 1
     grep -qx 1001 "$D/runner.out" || fail "the runner did not run as uid 1001" || return 1
-    gid=$(dk exec "$c" stat -c %g /var/run/docker.sock)
+    gid=$(dk exec "$C" stat -c %g /var/run/docker.sock)
     [ "$gid" = 123 ] || fail "socket group $gid, expected 123 (--group)" || return 1
-    n=$(dk exec "$c" sh -c 'for p in /proc/[0-9]*; do cat $p/comm 2>/dev/null; done' | grep -cx dockerd)
+    n=$(dk exec "$C" sh -c 'for p in /proc/[0-9]*; do cat $p/comm 2>/dev/null; done' | grep -cx dockerd)
     [ "$n" = 1 ] || fail "$n dockerd processes in the dind container, expected one" || return 1
-    logs "$c" "$D/dind.log"
+    logs "$C" "$D/dind.log"
     NOTE="runner uid 1001 gid 123 used the shared socket; one dockerd; startupProbe docker info passed"
 }
 
@@ -217,19 +207,18 @@ S6() {
 }
 
 S7() {
-    local c code
+    local code
     # Only the empty string turns TLS off; a blank is a usage error before anything starts.
     start_c blank --privileged -e 'DOCKER_TLS_CERTDIR= ' "$DIND_IMAGE" || return 1
-    c=$C
-    if ! wait_for 30 not_running "$c"; then
-        logs "$c" "$D/blank.log"
-        DK_TIMEOUT=20 dk exec "$c" docker -H tcp://127.0.0.1:2375 version >"$D/probe.out" 2>&1 &&
+    if ! wait_for 30 not_running "$C"; then
+        logs "$C" "$D/blank.log"
+        DK_TIMEOUT=20 dk exec "$C" docker -H tcp://127.0.0.1:2375 version >"$D/probe.out" 2>&1 &&
             { fail "still running after 30 s and serving the API WITHOUT TLS on 2375"; return 1; }
         fail "still running after 30 s (no exit 2)"
         return 1
     fi
-    code=$(dk inspect -f '{{.State.ExitCode}}' "$c")
-    logs "$c" "$D/blank.log"
+    code=$(dk inspect -f '{{.State.ExitCode}}' "$C")
+    logs "$C" "$D/blank.log"
     [ "$code" = 2 ] || fail "exit status $code, expected 2 (usage)" || return 1
     grep -q 'DOCKER_TLS_CERTDIR' "$D/blank.log" || fail "the message does not name DOCKER_TLS_CERTDIR: $(tail -n 3 "$D/blank.log" | tr '\n' '|')" || return 1
     lib_event_none "$D/blank.log" dockerd-start || fail "dockerd was started" || return 1

@@ -13,19 +13,10 @@
 # is bind-mounted at /images/inner.tar and `docker load`ed by the command; scenario 10 (no shell)
 # loads it with an exec-form command into a volume that the next container runs from.
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export LIB_TAG=e2e
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+LIB_TAG=e2e
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
-. scripts/scenario.sh
-
-INSTANCE=${E2E_INSTANCE:-e2e}
-WORK=$DIND_REPO/target/e2e$DIND_SUITE_TAG
-RUNID=$$
-LABEL=dind-init-e2e=$RUNID
-PFX=e2e-$RUNID
+. "$(dirname "$0")/scenario.sh"
+scenario_init "${E2E_INSTANCE:-e2e}" e2e
 NOSHELL_IMAGE=dind-init-test/noshell:e2e$DIND_SUITE_TAG
 NOVOLUME_IMAGE=dind-init-test/novolume:e2e$DIND_SUITE_TAG
 FAIL_TAIL=40 HOST_TAIL=25   # lines shown on a failure
@@ -150,11 +141,10 @@ s5() {
 }
 
 s6() {
-    local c dur code
+    local dur code
     start_c stop --privileged "$DIND_IMAGE" sleep infinity || return 1
-    c=$C
-    wait_event "$c" command-start 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
-    stop_c "$c" "$D/container.log" || return 1
+    wait_event "$C" command-start 90 || { logs "$C" "$D/container.log"; fail "the command never started"; return 1; }
+    stop_c "$C" "$D/container.log" || return 1
     dur=$STOP code=$CODE
     clean_stop "$D/container.log" && no_sigkill "$D/container.log" || return 1
     [ "$code" = 143 ] || fail "exit code $code, expected 143 (sleep killed by the forwarded SIGTERM; 137 = docker's SIGKILL)" || return 1
@@ -190,21 +180,20 @@ s6() {
 }
 
 s7() {
-    local c i t0 times=()
+    local i t0 times=()
     daemon_c restart || return 1
-    c=$C
-    dk exec "$c" docker load -q -i /images/inner.tar >"$D/load.out" 2>&1 || { fail "docker load inside failed"; return 1; }
-    dk exec "$c" docker run --name keepme "$INNER_IMAGE" true >"$D/keepme.out" 2>&1 || { fail "inner docker run --name keepme failed"; return 1; }
+    dk exec "$C" docker load -q -i /images/inner.tar >"$D/load.out" 2>&1 || { fail "docker load inside failed"; return 1; }
+    dk exec "$C" docker run --name keepme "$INNER_IMAGE" true >"$D/keepme.out" 2>&1 || { fail "inner docker run --name keepme failed"; return 1; }
     # 1, 3: clean restarts; 2: restart -t 0 (SIGKILL at once: pid files and sockets left behind)
     for i in 1 2 3; do
-        t0=$(now)
-        if [ "$i" = 2 ]; then dk restart -t 0 "$c" >/dev/null; else dk restart "$c" >/dev/null; fi || { fail "docker restart $i failed"; return 1; }
-        wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "restart $i: the daemon did not come back"; return 1; }
-        times+=("$(since "$t0")")
+        t0=$(lib_now)
+        if [ "$i" = 2 ]; then dk restart -t 0 "$C" >/dev/null; else dk restart "$C" >/dev/null; fi || { fail "docker restart $i failed"; return 1; }
+        wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "restart $i: the daemon did not come back"; return 1; }
+        times+=("$(lib_since "$t0")")
     done
-    logs "$c" "$D/container.log"
-    dk exec "$c" docker image ls --format '{{.Repository}}:{{.Tag}}' >"$D/images.out" 2>&1
-    dk exec "$c" docker ps -a --format '{{.Names}} {{.Status}}' >"$D/ps.out" 2>&1
+    logs "$C" "$D/container.log"
+    dk exec "$C" docker image ls --format '{{.Repository}}:{{.Tag}}' >"$D/images.out" 2>&1
+    dk exec "$C" docker ps -a --format '{{.Names}} {{.Status}}' >"$D/ps.out" 2>&1
     grep -qx "$INNER_IMAGE" "$D/images.out" || fail "$INNER_IMAGE is gone after the restarts" || return 1
     grep -q '^keepme Exited (0)' "$D/ps.out" || fail "the stopped inner container keepme is gone after the restarts" || return 1
     local n stale=""
@@ -220,22 +209,21 @@ orphans_gone() { # C: no `sleep 4` left in C (its ps in D/ps-after.out)
 }
 
 s8() {
-    local c n z zp
+    local n z zp
     # 100 orphans: each (sleep 4 &) subshell exits at once, its sleep is re-parented to PID 1
     start_c zombies --privileged "$DIND_IMAGE" \
         sh -c 'i=0; while [ $i -lt 100 ]; do (sleep 4 &); i=$((i+1)); done; echo spawned""orphans; exec sleep infinity' || return 1
-    c=$C
-    wait_log "$c" 'spawnedorphans' 90 || { logs "$c" "$D/container.log"; fail "the command never spawned its orphans"; return 1; }
-    dk exec "$c" ps -eo pid=,ppid=,stat=,args= >"$D/ps-before.out" 2>&1
+    wait_log "$C" 'spawnedorphans' 90 || { logs "$C" "$D/container.log"; fail "the command never spawned its orphans"; return 1; }
+    dk exec "$C" ps -eo pid=,ppid=,stat=,args= >"$D/ps-before.out" 2>&1
     n=$(awk '$2 == 1 && $4 == "sleep" && $5 == "4"' "$D/ps-before.out" | wc -l)
     [ "$n" -ge 50 ] || fail "only $n orphaned 'sleep 4' children of PID 1 seen (expected ~100)" || return 1
-    wait_for 30 orphans_gone "$c"
+    wait_for 30 orphans_gone "$C"
     z=$(awk '$3 ~ /^Z/' "$D/ps-after.out" | wc -l)
-    zp=$(dk exec "$c" sh -c 'grep -l "^State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l')
+    zp=$(dk exec "$C" sh -c 'grep -l "^State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l')
     [ "$z" = 0 ] && [ "$zp" = 0 ] || fail "$z zombie(s) in ps, $zp in /proc after the orphans exited" || return 1
     ! awk '$4 == "sleep" && $5 == "4"' "$D/ps-after.out" | grep -q . || fail "orphans still there after 30 s" || return 1
-    DK_TIMEOUT=30 dk stop "$c" >/dev/null
-    logs "$c" "$D/container.log"
+    DK_TIMEOUT=30 dk stop "$C" >/dev/null
+    logs "$C" "$D/container.log"
     NOTE="$n orphans re-parented to PID 1, 0 zombies after they exited"
 }
 
@@ -317,30 +305,29 @@ cg_path() {
 is_healthy() { [ "$(dk inspect -f '{{.State.Health.Status}}' "$1")" = healthy ]; }   # C: HEALTHCHECK
 
 s12() {
-    local c tag=98$RUNID
+    local tag=98$RUNID
     # (also the image's HEALTHCHECK, `dind-init health`, run every second here instead of 10 s)
     start_c nest --privileged --health-interval 1s "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
-    c=$C
-    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never became healthy"; return 1; }
-    dk exec "$c" sh -c "$LOAD" || { fail "docker load inside failed"; return 1; }
+    wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "the daemon never became healthy"; return 1; }
+    dk exec "$C" sh -c "$LOAD" || { fail "docker load inside failed"; return 1; }
     local health
-    wait_for 10 is_healthy "$c"
-    health=$(dk inspect -f '{{.State.Health.Status}}' "$c")
-    [ "$health" = healthy ] || fail "HEALTHCHECK status '$health', expected healthy ($(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$c"))" || return 1
-    dk exec "$c" docker run -d --name nested "$INNER_IMAGE" sleep "$tag" >"$D/nested.out" 2>&1 || { fail "inner docker run -d failed"; return 1; }
+    wait_for 10 is_healthy "$C"
+    health=$(dk inspect -f '{{.State.Health.Status}}' "$C")
+    [ "$health" = healthy ] || fail "HEALTHCHECK status '$health', expected healthy ($(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$C"))" || return 1
+    dk exec "$C" docker run -d --name nested "$INNER_IMAGE" sleep "$tag" >"$D/nested.out" 2>&1 || { fail "inner docker run -d failed"; return 1; }
     local outer_id outer_pid outer_host inner_view outer_view hp inner_host
-    outer_id=$(dk inspect -f '{{.Id}}' "$c")
-    outer_pid=$(dk inspect -f '{{.State.Pid}}' "$c")
+    outer_id=$(dk inspect -f '{{.Id}}' "$C")
+    outer_pid=$(dk inspect -f '{{.State.Pid}}' "$C")
     outer_host=$(cat "/proc/$outer_pid/cgroup")
-    outer_view=$(dk exec "$c" cat /proc/1/cgroup)
-    inner_view=$(dk exec "$c" docker exec nested cat /proc/self/cgroup)
+    outer_view=$(dk exec "$C" cat /proc/1/cgroup)
+    inner_view=$(dk exec "$C" docker exec nested cat /proc/self/cgroup)
     for hp in /proc/[0-9]*; do
         [ "$(tr '\0' ' ' 2>/dev/null <"$hp/cmdline")" = "sleep $tag " ] && break
         hp=
     done
     [ -n "$hp" ] || fail "cannot find the inner container's process on the host" || return 1
     inner_host=$(cat "$hp/cgroup")
-    logs "$c" "$D/container.log"
+    logs "$C" "$D/container.log"
     { echo "outer (host view):"; echo "$outer_host"; echo "outer (own view):"; echo "$outer_view"
       echo "inner (host view):"; echo "$inner_host"; echo "inner (own view):"; echo "$inner_view"; } >"$D/cgroups.txt"
     # Every hierarchy (memory first: the one the limits of `docker run -m` live in): the inner
@@ -358,7 +345,7 @@ s12() {
     iv=$(cg_path "$inner_view")
     case "$iv" in "${ov%/}"/*) ;; *) escaped+=("own view: inner $(short "$iv") not below outer $(short "$ov")") ;; esac
     # Stop the inner container before the outer one goes, so that its cgroups are removed.
-    DK_TIMEOUT=30 dk exec "$c" docker rm -f nested >/dev/null 2>&1
+    DK_TIMEOUT=30 dk exec "$C" docker rm -f nested >/dev/null 2>&1
     [ ${#escaped[@]} -eq 0 ] || fail "inner container outside the outer's cgroup: ${escaped[*]}" || return 1
     NOTE="inner memory cgroup $(short "$iv"), every hierarchy inside; HEALTHCHECK healthy"
 }
@@ -369,39 +356,38 @@ inner_states() { DK_TIMEOUT=30 dk exec "$1" docker ps -a --format '{{.Names}} {{
 inner_up() { inner_states "$1" | grep -qx 'always running' && inner_states "$1" | grep -qx 'unless-stopped running'; }
 
 s13() {
-    local c dur code own after p kept
+    local dur code own after p kept
     daemon_c policies || return 1
-    c=$C
-    dk exec "$c" sh -c "$LOAD" || { fail "docker load inside failed"; return 1; }
-    dk exec "$c" docker volume create data >/dev/null 2>&1 || { fail "inner docker volume create failed"; return 1; }
-    dk exec "$c" docker run --rm -v data:/data "$INNER_IMAGE" sh -c 'echo kept > /data/file' >/dev/null 2>&1 \
+    dk exec "$C" sh -c "$LOAD" || { fail "docker load inside failed"; return 1; }
+    dk exec "$C" docker volume create data >/dev/null 2>&1 || { fail "inner docker volume create failed"; return 1; }
+    dk exec "$C" docker run --rm -v data:/data "$INNER_IMAGE" sh -c 'echo kept > /data/file' >/dev/null 2>&1 \
         || { fail "writing to the inner volume failed"; return 1; }
     for p in always unless-stopped no on-failure; do
         # (a shell as PID 1 that ends on SIGTERM: a bare `sleep` as PID 1 ignores it)
-        dk exec "$c" docker run -d --name "$p" --restart "$p" -v data:/data "$INNER_IMAGE" \
+        dk exec "$C" docker run -d --name "$p" --restart "$p" -v data:/data "$INNER_IMAGE" \
             sh -c 'trap "exit 0" TERM; while :; do sleep 1; done' >/dev/null 2>"$D/run-$p.err" \
             || { fail "inner docker run --restart $p failed: $(head -c 200 "$D/run-$p.err")"; return 1; }
     done
-    inner_states "$c" >"$D/before.txt"
+    inner_states "$C" >"$D/before.txt"
     # What dockerd itself restores after its own clean restart (SIGTERM; dind-init restarts it)
-    dk exec "$c" sh -c 'kill -TERM $(cat /var/run/docker.pid)' || { fail "cannot signal the inner dockerd"; return 1; }
-    wait_event "$c" dockerd-ready 60 restart=1 || { logs "$c" "$D/container.log"; fail "the inner dockerd did not come back"; return 1; }
-    wait_for 60 inner_up "$c"
-    own=$(inner_states "$c")
+    dk exec "$C" sh -c 'kill -TERM $(cat /var/run/docker.pid)' || { fail "cannot signal the inner dockerd"; return 1; }
+    wait_event "$C" dockerd-ready 60 restart=1 || { logs "$C" "$D/container.log"; fail "the inner dockerd did not come back"; return 1; }
+    wait_for 60 inner_up "$C"
+    own=$(inner_states "$C")
     echo "$own" >"$D/own-restart.txt"
     # The outer stop + start.
-    stop_c "$c" "$D/stop.log" || return 1
+    stop_c "$C" "$D/stop.log" || return 1
     dur=$STOP code=$CODE
-    dk start "$c" >/dev/null || { fail "docker start failed"; return 1; }
-    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon did not come back after docker start"; return 1; }
-    wait_for 60 inner_up "$c"
-    after=$(inner_states "$c")
+    dk start "$C" >/dev/null || { fail "docker start failed"; return 1; }
+    wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "the daemon did not come back after docker start"; return 1; }
+    wait_for 60 inner_up "$C"
+    after=$(inner_states "$C")
     echo "$after" >"$D/after-start.txt"
     [ "$after" = "$own" ] || fail "after docker stop + start: $(tr '\n' ',' <<<"$after"); after dockerd's own restart: $(tr '\n' ',' <<<"$own")" || return 1
     grep -qx 'unless-stopped running' <<<"$after" && grep -qx 'always running' <<<"$after" \
         || fail "always/unless-stopped not running: $(tr '\n' ',' <<<"$after")" || return 1
     grep -qx 'no exited' <<<"$after" || fail "the --restart no container: $(grep '^no ' <<<"$after")" || return 1
-    kept=$(dk exec "$c" docker run --rm -v data:/data "$INNER_IMAGE" cat /data/file 2>&1)
+    kept=$(dk exec "$C" docker run --rm -v data:/data "$INNER_IMAGE" cat /data/file 2>&1)
     [ "$kept" = kept ] || fail "inner volume data: '$kept', expected 'kept'" || return 1
     clean_stop "$D/stop.log" && no_sigkill "$D/stop.log" || { FAILMSG="the stop: $FAILMSG"; return 1; }
     awk -v t="$dur" 'BEGIN { exit !(t < 8) }' || fail "docker stop took ${dur}s" || return 1
@@ -449,12 +435,11 @@ PY
 }
 
 s14() {
-    local c dur code
+    local dur code
     # A sidecar with a TTY and nobody typing (Kubernetes `tty: true`, docker run -d -t).
     start_c sidecar --privileged -t "$DIND_IMAGE" || return 1
-    c=$C
-    wait_healthy "$c" 90 || { logs "$c" "$D/container.log"; fail "the daemon never answered"; return 1; }
-    stop_c "$c" "$D/sidecar.log" || return 1
+    wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "the daemon never answered"; return 1; }
+    stop_c "$C" "$D/sidecar.log" || return 1
     dur=$STOP code=$CODE
     grep -q 'starting /bin/bash -l' "$D/sidecar.log" || fail "no login shell was started on the TTY" || return 1
     clean_stop "$D/sidecar.log" || return 1
@@ -478,13 +463,12 @@ def drive(buf, t):
 }
 
 s15() {
-    local c dur code d1
+    local dur code d1
     # A command that ignores SIGTERM: it gets half the budget, then SIGKILL; dockerd still stops
     # cleanly.
     start_c noterm --privileged "$DIND_IMAGE" bash -c 'trap "" TERM; while :; do sleep 1; done' || return 1
-    c=$C
-    wait_event "$c" command-start 90 || { logs "$c" "$D/container.log"; fail "the command never started"; return 1; }
-    stop_c "$c" "$D/noterm.log" || return 1
+    wait_event "$C" command-start 90 || { logs "$C" "$D/container.log"; fail "the command never started"; return 1; }
+    stop_c "$C" "$D/noterm.log" || return 1
     dur=$STOP code=$CODE
     [ "$code" = 137 ] || fail "exit $code, expected 137 (the command SIGKILLed by dind-init)" || return 1
     grep -q 'Daemon shutdown complete' "$D/noterm.log" || fail "no 'Daemon shutdown complete': dockerd was killed" || return 1
@@ -495,9 +479,8 @@ s15() {
     # command's exit the stop would need 3 + 8 s; from docker stop's SIGTERM it fits 10 s.
     start_c slowtrap --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" bash -c \
         "$LOAD && docker run -d --name stubborn $INNER_IMAGE sh -c 'trap \"\" TERM; while :; do sleep 1; done' && echo SLOW\"\"TRAP-ARMED && trap 'sleep 3; exit 5' TERM; while :; do sleep 0.2; done" || return 1
-    c=$C
-    wait_log "$c" 'SLOWTRAP-ARMED' 90 || { logs "$c" "$D/container.log"; fail "the command never got ready"; return 1; }
-    stop_c "$c" "$D/slowtrap.log" -t 10 || return 1
+    wait_log "$C" 'SLOWTRAP-ARMED' 90 || { logs "$C" "$D/container.log"; fail "the command never got ready"; return 1; }
+    stop_c "$C" "$D/slowtrap.log" -t 10 || return 1
     dur=$STOP code=$CODE
     [ "$code" = 5 ] || fail "exit $code, expected 5 (the trap's status)" || return 1
     lib_event_has "$D/slowtrap.log" inner-kill || fail "the stubborn inner container was not killed by dind-init" || return 1

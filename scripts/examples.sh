@@ -9,12 +9,9 @@
 # Network: Debian's apt mirror (the example builds) and PyPI (yamllint, kubernetes-validate, in a
 # venv under DIND_CACHE). Nothing is skipped: what cannot run fails. DIND_BIN=/path: no build.
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 1
-export PATH="$HOME/.cargo/bin:$PATH"
-# shellcheck disable=SC2034  # LIB_TAG is read by lib.sh
 LIB_TAG=examples
-# shellcheck source=scripts/lib.sh
-. scripts/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 INSTANCE=${EXAMPLES_INSTANCE:-examples}
 MAVEN_IMAGE=dind-init-example/maven:test

@@ -13,11 +13,9 @@
 # IMAGES_ROOTLESS=1): `docker load -i`. Uses host dockerd instance IMAGES_INSTANCE (default
 # images), cached; DIND_BIN=/path skips the build.
 set -uo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/.." || exit 1
-export LIB_TAG=images
+LIB_TAG=images
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}
 case "$cmd" in

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers of every script that needs real Docker engines; source it (functions and variables
-# only, nothing runs at source time).
+# Shared helpers of every script that needs real Docker engines; source it (functions and variables;
+# at source time it goes to the repository's root, in the C locale, rustup's cargo on PATH).
 # Owns: the host side of real-engine runs (packages, toolchain, throwaway host dockerd per instance
 #   under /run/dind-init-INSTANCE, images cached in ${DIND_CACHE:-/var/cache/dind-init}), result
 #   rows (lib_result, lib_summary), the one CI rule (lib_in_ci), --help (lib_usage), traps
@@ -10,9 +10,8 @@
 DIND_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIND_REPO=$(cd "$DIND_LIB_DIR/.." && pwd)
 DIND_CACHE=${DIND_CACHE:-/var/cache/dind-init}
-export DIND_CACHE
-
-LIB_TAG=${LIB_TAG:-lib}
+cd "$DIND_REPO" || exit 1
+export DIND_CACHE LC_ALL=C PATH="$HOME/.cargo/bin:$PATH" LIB_TAG=${LIB_TAG:-lib}
 lib_log() { echo "[$LIB_TAG] $*" >&2; }
 lib_err() { echo "[$LIB_TAG] ERROR: $*" >&2; }
 
@@ -494,12 +493,7 @@ lib_rootless_image() {
     fi
     ctx=$(mktemp -d) || return 1
     mkdir -p "$ctx/debs" && cp "$cache"/debs/*.deb "$ctx/debs/" || { rm -rf "$ctx"; return 1; }
-    cat >"$ctx/Dockerfile" <<EOF
-FROM $from
-COPY debs /tmp/debs
-RUN set -e; ok=; for i in 1 2 3 4 5; do if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
-    [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -rf /tmp/debs /tmp/dpkg.log
-EOF
+    lib_debs_dockerfile "$from" >"$ctx/Dockerfile"
     lib_build "$pkgs" "$ctx" && lib_build "$image" "$ctx" -f "$DIND_REPO/docker/debian-rootless.Dockerfile" --build-arg "BASE=$pkgs"
     rc=$?
     rm -rf "$ctx"
@@ -523,7 +517,7 @@ lib_apt_fetch() {
     rm -rf "$dir" && mkdir -p "$dir/partial" || return 1
     tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$status" || return 1
     local own=()
-    host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+    host_suite=$(sed -n "s/^VERSION_CODENAME=//p" /etc/os-release 2>/dev/null)
     if [ "$host_suite" != "$DIND_SUITE" ]; then
         local a=$PY_CACHE/apt
         mkdir -p "$a/lists/partial" "$a/parts" "$a/prefs" || return 1
@@ -581,6 +575,18 @@ lib_py_deps() {
     fi
 }
 
+# lib_debs_dockerfile BASE: a Dockerfile's first lines: FROM BASE, then the context's debs/*.deb
+# (if any) installed offline, in passes (each configures what the next one's Pre-Depends need)
+lib_debs_dockerfile() {
+    echo "FROM $1"
+    cat <<'EOF'
+COPY debs /tmp/debs
+RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5; do \
+    if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; [ -n "$ok" ] || { cat /tmp/dpkg.log; exit 1; }; fi; \
+    rm -rf /tmp/debs /tmp/dpkg.log
+EOF
+}
+
 # lib_py_image IMAGE BUILD-LOG: DIND_IMAGE + python3 + the Docker SDK, offline. Its
 # /usr/local/bin/sdk-check.py prints DOCKER_HOST, TESTCONTAINERS_HOST_OVERRIDE, loads inner.tar,
 # runs `echo sdk-ok` (`result=sdk-ok`) and prints `versions: ...`; docker.from_env() follows TLS.
@@ -605,17 +611,11 @@ out = client.containers.run(os.environ.get("INNER_IMAGE", "dind-init-test/inner:
 print("result=" + out.decode().strip())
 print("versions: sdk %s, engine %s (API %s)" % (docker.__version__, client.version()["Version"], client.api.api_version))
 PY
-    cat >"$ctx/Dockerfile" <<EOF
-FROM $DIND_IMAGE
-COPY debs /tmp/debs
+    { lib_debs_dockerfile "$DIND_IMAGE"; cat <<EOF; } >"$ctx/Dockerfile"
 COPY wheels /tmp/wheels
-# dpkg -i in passes: each pass configures what the next one's Pre-Depends need
-RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5; do \
-        if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
-        [ -n "\$ok" ] || { cat /tmp/dpkg.log; exit 1; }; rm -f /tmp/dpkg.log; fi; \
-    sp=/usr/local/lib/python$PY_VERSION/dist-packages; mkdir -p "\$sp"; \
+RUN set -e; sp=/usr/local/lib/python$PY_VERSION/dist-packages; mkdir -p "\$sp"; \
     for w in /tmp/wheels/*.whl; do [ -e "\$w" ] || continue; python3 -m zipfile -e "\$w" "\$sp"; done; \
-    rm -rf /tmp/debs /tmp/wheels; python3 -c 'import docker'
+    rm -rf /tmp/wheels; python3 -c 'import docker'
 COPY sdk.py /usr/local/bin/sdk-check.py
 EOF
     lib_build "$image" "$ctx" >"$buildlog" 2>&1

@@ -14,13 +14,11 @@
 # installs the musl targets and, for --check, qemu-user-static and binfmt-support; sid's
 # docker-buildx .deb is downloaded once into ${DIND_CACHE}/buildx-sid.
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 2
-export LC_ALL=C
-export LIB_TAG=release
+LIB_TAG=release
 # The one-tag image is built inside sid's Docker-in-Docker image (the suite with docker-buildx)
 DIND_SUITE=sid
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)

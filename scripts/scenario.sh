@@ -1,20 +1,26 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034  # ALL, NAME, ...: set by the caller; STOP, CODE, ...: for it
-# The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh, e2e-service.sh). Source
-# it after lib.sh; functions and variables only.
+# The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh, e2e-service.sh,
+# e2e-images.sh, e2e-rootless.sh). Their preamble: `LIB_TAG=TAG; . "$(dirname "$0")/scenario.sh"`
+# (it sources lib.sh, which goes to the repository's root), then scenario_init INSTANCE PFX.
 # Owns: selection (--help, --list, ids or names), set-up (packages, binary, host dockerd INSTANCE,
 #   images; a killed earlier run's leftovers removed), each scenario in WORK/ID-NAME, its row
 #   `PASS|FAIL|SKIP  ID name  (N s)  note` (on a failure what it captured and the host dockerd's
 #   log tail), clean-up on exit, INT and TERM; not root: every scenario skipped loudly.
-# The caller sets LIB_TAG, ALL (ids in order), NAME and DESC (id -> name, description),
-#   SCENARIO_FN (id N runs ${SCENARIO_FN}N), then calls scenario_args "$@"; then INSTANCE, WORK,
-#   LABEL (KEY=RUNID) and PFX (of everything a scenario creates), optional SETUP_DEPS, FAIL_TAIL,
-#   HOST_TAIL, and calls scenario_main (its status is the script's).
+# The caller sets ALL (ids in order), NAME and DESC (id -> name, description), SCENARIO_FN (id N
+#   runs ${SCENARIO_FN}N), then calls scenario_args "$@"; optional SETUP_DEPS, FAIL_TAIL,
+#   HOST_TAIL; and calls scenario_main (its status is the script's).
 # A scenario returns 0 pass, 1 fail (fail MSG), 2 skip (skip MSG); NOTE is its row's note; D is
 #   its directory. Helpers: ev/no_ev FILE EVENT [K=V...], clean_stop, no_sigkill (events);
 #   run_c, start_c, daemon_c, stop_c (containers); check_rc, check_out, logs, volume;
 #   wait_for, wait_log, wait_event, wait_healthy; novolume_image; INNER_MOUNT and LOAD (inner.tar).
 
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# scenario_init INSTANCE PFX: the host dockerd instance; WORK (target/LIB_TAG[-SUITE]), RUNID,
+# LABEL (dind-init-TAG=RUNID, on all it creates) and PFX (PFX-RUNID, of their names)
+scenario_init() { INSTANCE=$1 WORK=$DIND_REPO/target/$LIB_TAG$DIND_SUITE_TAG RUNID=$$ LABEL=dind-init-${LIB_TAG#e2e-}=$$ PFX=$2-$$; }
 SELECTED=() D='' FAILMSG='' SKIPMSG='' NOTE=''
 INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
 LOAD='docker load -q -i /images/inner.tar >/dev/null'
@@ -71,8 +77,6 @@ show_failure() {
 
 fail() { FAILMSG=$*; return 1; }
 skip() { SKIPMSG=$*; return 2; }
-now() { lib_now; }
-since() { lib_since "$@"; }
 # dind-init's events (lib_event_*): ev FILE EVENT [K=V...]: FILE has one; no_ev: it has none
 ev() { lib_event_has "$@" || fail "$(basename "$1"): no event {${*:2}}"; }
 no_ev() { lib_event_none "$@" || fail "$(basename "$1"): event {${*:2}}: $(lib_event_msg "$@" | cut -c1-120)"; }
@@ -92,9 +96,9 @@ no_sigkill() {
 run_c() {
     local n=$1 t0
     shift
-    t0=$(now)
+    t0=$(lib_now)
     dk run --label "$LABEL" --name "$PFX-$n" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null
-    RC=$? DUR=$(since "$t0" 2)
+    RC=$? DUR=$(lib_since "$t0" 2)
     echo "$RC" >"$D/$n.rc"; echo "$DUR" >"$D/$n.time"; return 0
 }
 
@@ -118,9 +122,9 @@ daemon_c() {
 # stop_c C LOG [DOCKER-STOP-ARGS...]: docker stop; STOP (seconds it took), CODE (exit code), LOG
 stop_c() {
     local t0
-    t0=$(now)
+    t0=$(lib_now)
     DK_TIMEOUT=60 dk stop "${@:3}" "$1" >/dev/null || { fail "docker stop failed"; return 1; }
-    STOP=$(since "$t0" 2) CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
+    STOP=$(lib_since "$t0" 2) CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
     logs "$1" "$2"
 }
 
@@ -230,10 +234,10 @@ scenario_run() {
     D=$WORK/$sc_id-${NAME[$sc_id]}
     mkdir -p "$D"
     FAILMSG='' NOTE='' SKIPMSG=''
-    sc_t0=$(now)
+    sc_t0=$(lib_now)
     "$SCENARIO_FN$sc_id"
     sc_rc=$?
-    sc_secs=$(since "$sc_t0")
+    sc_secs=$(lib_since "$sc_t0")
     if [ $sc_rc -eq 0 ]; then
         result PASS "$sc_id" "$sc_secs" "$NOTE"
     elif [ $sc_rc -eq 2 ] && [ -n "$SKIPMSG" ] && ! lib_in_ci; then
@@ -258,7 +262,7 @@ scenario_main() {
     trap 'scenario_signal 130 interrupted' INT
     trap 'scenario_signal 143 terminated' TERM
 
-    sc_all=$(now)
+    sc_all=$(lib_now)
     if ! scenario_setup; then
         echo "$LIB_TAG: set-up FAILED: every scenario fails"
         for sc_id in "${SELECTED[@]}"; do result FAIL "$sc_id" 0 "set-up failed"; done
@@ -272,7 +276,7 @@ scenario_main() {
     # stop the host dockerd now, so that the summary is the last thing printed
     scenario_cleanup
     echo
-    echo "$LIB_TAG: summary (logs in $WORK; $(since "$sc_all") s in all)"
+    echo "$LIB_TAG: summary (logs in $WORK; $(lib_since "$sc_all") s in all)"
     printf '%s\n' "${LIB_RESULTS[@]}"
     lib_summary
 }

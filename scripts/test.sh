@@ -13,12 +13,9 @@
 # Engines: the whole matrix on bookworm (20.10) and sid (newest), a representative set and the
 # service scenarios on trixie (26.1); --all-engines: the whole matrix everywhere (not in CI).
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 2
-export LC_ALL=C
-export DIND_CACHE="${DIND_CACHE:-/var/cache/dind-init}"
-export LIB_TAG=test
+LIB_TAG='test'
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 RESULTS=$DIND_REPO/target/test-results
 ALL_ENGINES=0
@@ -116,11 +113,7 @@ s_cargo_test_aarch64() {
         --skip host_like_a_foreign_containerd_shim_and_its_child_survive_the_stop
 }
 
-s_e2e() { DIND_SUITE=$1 scripts/e2e.sh "${@:2}"; }               # SUITE [SCENARIOS]
-s_field() { DIND_SUITE=$1 scripts/e2e-field.sh "${@:2}"; }       # SUITE [SCENARIOS]
-s_service() { DIND_SUITE=$1 scripts/e2e-service.sh; }            # SUITE
-s_rootless() { DIND_SUITE=$1 scripts/e2e-rootless.sh "${@:2}"; }  # SUITE [SCENARIOS]
-s_images() { DIND_SUITE=$1 scripts/e2e-images.sh "${@:2}"; }     # SUITE [SCENARIOS]
+s_e2e() { DIND_SUITE=$2 "scripts/$1.sh" "${@:3}"; }   # SCRIPT SUITE [SCENARIOS]: a scenario matrix
 s_examples() { scripts/examples.sh; }
 
 s_demo() { # the README's first command, from a fresh clone of HEAD
@@ -150,17 +143,17 @@ STAGES=(
     "build|the static release binaries, x86_64 and aarch64|s_build"
     "cargo-test|unit tests, fuzzing, namespace and fault tests (fake dockerd)|s_cargo_test"
     "cargo-test-aarch64|the same for aarch64 under qemu-user|s_cargo_test_aarch64"
-    "e2e-bookworm|the real DinD matrix on the oldest engine (bookworm, Docker 20.10)|s_e2e bookworm"
-    "field-bookworm|faults and field hardening on the oldest engine|s_field bookworm"
-    "e2e-sid|the real DinD matrix on the newest engine (sid)|s_e2e sid"
-    "field-sid|faults and field hardening on the newest engine|s_field sid"
-    "e2e-trixie|the representative set on trixie (Docker 26.1)|s_e2e trixie ${E2E_REPRESENTATIVE[*]}"
-    "field-trixie|containerd and dockerd killed, MTU, the containerd image store, a shared PID namespace, on trixie|s_field trixie ${FIELD_REPRESENTATIVE[*]}"
-    "service|docker:dind's service contract: GitLab, ARC, Jenkins, Python SDK (trixie)|s_service trixie"
-    "rootless-sid|a rootless dockerd (issue 22): nested uid, TLS, a port, the stop, restart policies, root PID 1, the pre-checks (sid)|s_rootless sid"
-    "rootless-bookworm|the rootless core on Docker 20.10 and rootlesskit 1.1: nested uid and stop, TLS and a port, root PID 1|s_rootless bookworm R1 R2 R4"
-    "rootless-trixie|the rootless core on Docker 26.1 and rootlesskit 2.0|s_rootless trixie R1 R2 R4"
-    "images|images across jobs: registry mirrors and address pools against a real registry (trixie)|s_images trixie"
+    "e2e-bookworm|the real DinD matrix on the oldest engine (bookworm, Docker 20.10)|s_e2e e2e bookworm"
+    "field-bookworm|faults and field hardening on the oldest engine|s_e2e e2e-field bookworm"
+    "e2e-sid|the real DinD matrix on the newest engine (sid)|s_e2e e2e sid"
+    "field-sid|faults and field hardening on the newest engine|s_e2e e2e-field sid"
+    "e2e-trixie|the representative set on trixie (Docker 26.1)|s_e2e e2e trixie ${E2E_REPRESENTATIVE[*]}"
+    "field-trixie|containerd and dockerd killed, MTU, the containerd image store, a shared PID namespace, on trixie|s_e2e e2e-field trixie ${FIELD_REPRESENTATIVE[*]}"
+    "service|docker:dind's service contract: GitLab, ARC, Jenkins, Python SDK (trixie)|s_e2e e2e-service trixie"
+    "rootless-sid|a rootless dockerd (issue 22): nested uid, TLS, a port, the stop, restart policies, root PID 1, the pre-checks (sid)|s_e2e e2e-rootless sid"
+    "rootless-bookworm|the rootless core on Docker 20.10 and rootlesskit 1.1: nested uid and stop, TLS and a port, root PID 1|s_e2e e2e-rootless bookworm R1 R2 R4"
+    "rootless-trixie|the rootless core on Docker 26.1 and rootlesskit 2.0|s_e2e e2e-rootless trixie R1 R2 R4"
+    "images|images across jobs: registry mirrors and address pools against a real registry (trixie)|s_e2e e2e-images trixie"
     "examples|the example images and the Kubernetes manifests|s_examples"
     "demo|the README's demo command from a fresh clone|s_demo"
     "release|dist/ for both architectures, built twice: byte-identical; the images, one buildx tag|s_release"
@@ -168,7 +161,6 @@ STAGES=(
     "v2-lab-trixie|cgroup v2 in a qemu VM (trixie kernel and engine)|s_lab V2LAB_SUITE=trixie"
     "arm64-lab|Docker-in-Docker on arm64 in a qemu-system-aarch64 VM|s_lab V2LAB_ARCH=arm64"
 )
-
 
 SELECTED=()
 for a in "$@"; do
@@ -184,8 +176,8 @@ done
 [ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${STAGES[@]}")
 if [ "$ALL_ENGINES" = 1 ]; then
     E2E_REPRESENTATIVE=() FIELD_REPRESENTATIVE=()
-    SELECTED=("${SELECTED[@]//s_e2e trixie */s_e2e trixie}")
-    SELECTED=("${SELECTED[@]//s_field trixie */s_field trixie}")
+    SELECTED=("${SELECTED[@]//s_e2e e2e trixie */s_e2e e2e trixie}")
+    SELECTED=("${SELECTED[@]//s_e2e e2e-field trixie */s_e2e e2e-field trixie}")
 fi
 
 # ------------------------------------------------------------------ the runner

@@ -29,10 +29,8 @@
 # V2LAB_LEGACY=0 (skip boot 2), V2LAB_SCENARIOS="privileged limits ..." (run only these),
 # V2LAB_MAIN (the main boot's scenarios), V2LAB_REFRESH=1 (rebuild the cached kernel, initramfs
 # and disks), V2LAB_IMAGES=DIR (DIR/dind.tar, DIR/inner.tar and, for rootless-outer-limits,
-# DIR/rootless.tar instead of building them),
-# V2LAB_PREP=host|vm (how the data disk is filled, default host), V2LAB_TCG_THREAD=single|multi
-# (amd64 TCG threads; trixie defaults to single), V2LAB_KERNEL_ARGS (appended to the VM's command
-# line, e.g. apparmor=0), V2LAB_OUTER_ENV="K=V ..." (extra environment for the outer containers),
+# DIR/rootless.tar instead of building them), V2LAB_TCG_THREAD=single|multi (amd64 TCG threads;
+# trixie defaults to single), V2LAB_KERNEL_ARGS (appended to the VM's command line, e.g. apparmor=0), V2LAB_OUTER_ENV="K=V ..." (extra environment for the outer containers),
 # V2LAB_EXPECT_ENGINE (the `dockerd --version` prefix), DIND_SUITE/BASE_IMAGE/DIND_IMAGE/
 # DIND_BASE_PKGS/IMAGES_INSTANCE (for scripts/images.sh; defaults follow V2LAB_SUITE),
 # DIND_BIN_ARM64 (an aarch64 dind-init instead of building it), CI=true (a skip, or a scenario left
@@ -153,10 +151,9 @@ BUILD_VERSION=4   # bump when the way the disk or the initramfs is built changes
 T0=$SECONDS
 
 log() { echo "[$TAG +$((SECONDS - T0))s] $*" >&2; }
-err() { lib_err "$@"; }
 # skip: the lab cannot run here (a failure under CI=true, lib_result)
 skip() { lib_result SKIP "$TAG" 0 "$*"; lib_summary; exit; }
-die() { err "$*"; lib_result FAIL "$TAG set-up" "$((SECONDS - T0))" "$*"; lib_summary; exit 1; }
+die() { lib_err "$*"; lib_result FAIL "$TAG set-up" "$((SECONDS - T0))" "$*"; lib_summary; exit 1; }
 
 lib_is_root || skip "needs root (debootstrap, mkfs.ext4 -d of a root file system)"
 [ "$(uname -m)" = x86_64 ] || skip "needs an x86_64 host"
@@ -220,7 +217,7 @@ deps() {
     command -v qemu-img >/dev/null && had_qemu_img=1
     lib_apt_install "${want[@]}" || return 1
     if [ -n "$had_qemu_img" ] && ! command -v qemu-img >/dev/null; then
-        lib_apt_install qemu-utils || err "qemu-img went away with the qemu install and qemu-utils did not install"
+        lib_apt_install qemu-utils || lib_err "qemu-img went away with the qemu install and qemu-utils did not install"
     fi
 }
 deps || skip "cannot install $QEMU/debootstrap/e2fsprogs (no apt?)"
@@ -244,14 +241,14 @@ lab_apt_update() {
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $SUITE main" >"$APTDIR/sources.list"
     log "apt ($SUITE/$ARCH, private state $APTDIR): update"
     timeout 600 apt-get "${APT_OPTS[@]}" -qq update >"$APTDIR/update.log" 2>&1 ||
-        { err "apt-get update for $SUITE/$ARCH failed:"; tail -n 10 "$APTDIR/update.log" >&2; return 1; }
+        { lib_err "apt-get update for $SUITE/$ARCH failed:"; tail -n 10 "$APTDIR/update.log" >&2; return 1; }
     APT_UPDATED=1
 }
 # lab_apt_download PKG DIR: PKG's .deb for SUITE/ARCH into DIR.
 lab_apt_download() {
     lab_apt_update || return 1
     (cd "$2" && timeout 900 apt-get "${APT_OPTS[@]}" -qq download "$1" >/dev/null 2>"$APTDIR/download.log") ||
-        { err "apt-get download $1 ($SUITE/$ARCH) failed:"; tail -n 5 "$APTDIR/download.log" >&2; return 1; }
+        { lib_err "apt-get download $1 ($SUITE/$ARCH) failed:"; tail -n 5 "$APTDIR/download.log" >&2; return 1; }
 }
 
 # ------------------------------------------------------------------ kernel + initramfs
@@ -268,7 +265,7 @@ kernel() {
     fi
     lab_apt_update || return 1
     pkg=$(apt-cache "${APT_OPTS[@]}" depends "linux-image-$ARCH" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-    [ -n "$pkg" ] || { err "cannot resolve linux-image-$ARCH in $SUITE"; return 1; }
+    [ -n "$pkg" ] || { lib_err "cannot resolve linux-image-$ARCH in $SUITE"; return 1; }
     log "kernel: $pkg ($SUITE/$ARCH) from $MIRROR"
     rm -rf "$k" "$k.tmp"
     tmp=$k.tmp
@@ -285,7 +282,7 @@ kernel() {
     [ -d "$mods" ] || mods=$tmp/x/usr/lib/modules/$KVER   # trixie: merged /usr in the package
     mkdir -p "$tmp/root/lib/modules" || return 1
     mv "$tmp/x/boot/vmlinuz-$KVER" "$tmp/vmlinuz" && mv "$mods" "$tmp/root/lib/modules/$KVER" || return 1
-    PATH=$PATH:/sbin:/usr/sbin depmod -b "$tmp/root" "$KVER" || { err "depmod -b failed"; return 1; }
+    PATH=$PATH:/sbin:/usr/sbin depmod -b "$tmp/root" "$KVER" || { lib_err "depmod -b failed"; return 1; }
     echo "$KVER" >"$tmp/KVER"
     echo "$pkg" >"$tmp/PKG"
     rm -rf "$tmp/x" "$tmp/deb"
@@ -301,7 +298,7 @@ mod_closure() {
     local m
     for m in "$@"; do
         PATH=$PATH:/sbin:/usr/sbin modprobe -d "$CACHE/kernel/root" -S "$KVER" --show-depends "${m#\?}" 2>/dev/null ||
-            [ "${m#\?}" != "$m" ] || { err "no module $m"; return 1; }
+            [ "${m#\?}" != "$m" ] || { lib_err "no module $m"; return 1; }
     done | awk '$1 == "insmod" && !seen[$2]++ { sub(".*/lib/modules/[^/]*/", "", $2); print $2 }'
 }
 
@@ -369,7 +366,7 @@ debootstrap_rootfs() {
     [ "$ARCH" = amd64 ] || { lib_arm64_emulation || return 1; args+=(--foreign); }
     log "VM rootfs: debootstrap ${args[*]} $SUITE (once, a few minutes)"
     if ! waited timeout 1800 debootstrap "${args[@]}" "$SUITE" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1; then
-        err "debootstrap failed; last lines of $CACHE/debootstrap.log:"
+        lib_err "debootstrap failed; last lines of $CACHE/debootstrap.log:"
         tail -n 20 "$CACHE/debootstrap.log" >&2
         return 1
     fi
@@ -378,7 +375,7 @@ debootstrap_rootfs() {
         # No fsync per file while dpkg unpacks a throwaway tree: the slowest step of a cold arm64 run.
         mkdir -p "$root/etc/dpkg/dpkg.cfg.d" && echo force-unsafe-io >"$root/etc/dpkg/dpkg.cfg.d/v2lab-unsafe-io"
         if ! waited timeout 2400 chroot "$root" /debootstrap/debootstrap --second-stage >>"$CACHE/debootstrap.log" 2>&1; then
-            err "debootstrap --second-stage failed; last lines of $CACHE/debootstrap.log:"
+            lib_err "debootstrap --second-stage failed; last lines of $CACHE/debootstrap.log:"
             tail -n 20 "$CACHE/debootstrap.log" >&2
             return 1
         fi
@@ -447,7 +444,7 @@ images_amd64() {
     fi
     log "images: scripts/images.sh save (${env[*]}${IMAGES_INSTANCE:+ IMAGES_INSTANCE=$IMAGES_INSTANCE})"
     waited timeout 2400 env "${env[@]}" "$ROOT/scripts/images.sh" save "$RUN/payload/images" >"$OUT/images.log" 2>&1 ||
-        { tail -n 30 "$OUT/images.log" >&2; err "scripts/images.sh save failed (log: $OUT/images.log)"; return 1; }
+        { tail -n 30 "$OUT/images.log" >&2; lib_err "scripts/images.sh save failed (log: $OUT/images.log)"; return 1; }
 }
 
 # arm64: dind-init for aarch64-unknown-linux-musl linked by rust-lld (rustup's, no C cross
@@ -455,31 +452,31 @@ images_amd64() {
 # debootstrap tarball + dind-init with debian.Dockerfile's settings; INNER_IMAGE = busybox-static.
 build_arm64_binary() {
     if [ -n "${DIND_BIN_ARM64:-}" ]; then
-        [ -x "$DIND_BIN_ARM64" ] || { err "DIND_BIN_ARM64=$DIND_BIN_ARM64 is not an executable"; return 1; }
+        [ -x "$DIND_BIN_ARM64" ] || { lib_err "DIND_BIN_ARM64=$DIND_BIN_ARM64 is not an executable"; return 1; }
         ARM64_BIN=$DIND_BIN_ARM64
         return 0
     fi
     local cargo rustup
-    cargo=$(PATH="$HOME/.cargo/bin:$PATH" command -v cargo) || { err "cargo is missing: install Rust (rustup) first"; return 1; }
-    rustup=$(PATH="$HOME/.cargo/bin:$PATH" command -v rustup) || { err "rustup is missing"; return 1; }
+    cargo=$(PATH="$HOME/.cargo/bin:$PATH" command -v cargo) || { lib_err "cargo is missing: install Rust (rustup) first"; return 1; }
+    rustup=$(PATH="$HOME/.cargo/bin:$PATH" command -v rustup) || { lib_err "rustup is missing"; return 1; }
     if ! "$rustup" target list --installed 2>/dev/null | grep -x "$RUST_TARGET" >/dev/null; then
         log "rustup target add $RUST_TARGET"
         "$rustup" target add "$RUST_TARGET" >&2 || return 1
     fi
     log "cargo build --release --target $RUST_TARGET (linker rust-lld)"
     (cd "$ROOT" && PATH="$HOME/.cargo/bin:$PATH" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-        "$cargo" build --release --locked -q --target "$RUST_TARGET") >&2 || { err "cargo build for $RUST_TARGET failed"; return 1; }
+        "$cargo" build --release --locked -q --target "$RUST_TARGET") >&2 || { lib_err "cargo build for $RUST_TARGET failed"; return 1; }
     ARM64_BIN=$ROOT/target/$RUST_TARGET/release/dind-init
     file -b "$ARM64_BIN" 2>/dev/null | grep 'aarch64.*statically linked' >/dev/null ||
-        [ "$(od -An -tx1 -j18 -N2 "$ARM64_BIN" | tr -d ' ')" = b700 ] || { err "$ARM64_BIN is not an aarch64 executable"; return 1; }
+        [ "$(od -An -tx1 -j18 -N2 "$ARM64_BIN" | tr -d ' ')" = b700 ] || { lib_err "$ARM64_BIN is not an aarch64 executable"; return 1; }
     log "dind-init for $RUST_TARGET: $(stat -c %s "$ARM64_BIN") bytes"
 }
 images_arm64() {
     build_arm64_binary || return 1
     python3 "$LABDIR/imgtar.py" build-dind "$RUN/payload/images/dind.tar" "$DIND_IMAGE" "$ARCH" \
-        "$ROOTFS_TAR" "$(cat "$ROOTFS_TAR.sha256")" "$ARM64_BIN" || { err "imgtar.py build-dind failed"; return 1; }
+        "$ROOTFS_TAR" "$(cat "$ROOTFS_TAR.sha256")" "$ARM64_BIN" || { lib_err "imgtar.py build-dind failed"; return 1; }
     python3 "$LABDIR/imgtar.py" build-busybox "$RUN/payload/images/inner.tar" "$INNER_IMAGE" "$ARCH" \
-        "$BUSYBOX" || { err "imgtar.py build-busybox failed"; return 1; }
+        "$BUSYBOX" || { lib_err "imgtar.py build-busybox failed"; return 1; }
     log "images: $DIND_IMAGE ($(du -m "$RUN/payload/images/dind.tar" | cut -f1) MB) and $INNER_IMAGE for $ARCH"
 }
 
@@ -526,7 +523,7 @@ payload_disk() {
     local psize=$(( $(du -sm "$RUN/payload" | cut -f1) * 11 / 10 + 64 ))
     rm -f "$RUN/payload.img"
     mkfs.ext4 -q -F -L v2lab-payload -E root_owner=0:0 -d "$RUN/payload" "$RUN/payload.img" "${psize}M" >/dev/null ||
-        { err "payload disk: mkfs.ext4 failed"; return 1; }
+        { lib_err "payload disk: mkfs.ext4 failed"; return 1; }
 }
 
 # ------------------------------------------------------------------ boot and collect
@@ -560,7 +557,7 @@ boot() {
     tailpid=$!
     while kill -0 "$QPID" 2>/dev/null; do
         if [ "$waited" -ge "$BOOT_TIMEOUT" ]; then
-            err "boot '$name': no power-off after $BOOT_TIMEOUT s (V2LAB_TIMEOUT): killing qemu"
+            lib_err "boot '$name': no power-off after $BOOT_TIMEOUT s (V2LAB_TIMEOUT): killing qemu"
             kill -TERM "$QPID" 2>/dev/null
             sleep 2
             kill -KILL "$QPID" 2>/dev/null
@@ -588,7 +585,7 @@ boot() {
         selected "$s" && [[ $seen != *" $s "* ]] && fail_row "$s (not run: the VM stopped early; see $console)"
     done
     if ! tr -d '\r' <"$console" | grep 'V2LAB END' >/dev/null; then
-        err "boot '$name' did not finish; last console lines:"
+        lib_err "boot '$name' did not finish; last console lines:"
         tr -d '\r' <"$console" | tail -n 25 >&2
         grep -q 'soft lockup\|Kernel panic\|Oops:' "$console" &&
             fail_row "$name-kernel (the guest kernel failed: $(grep -m1 -o 'soft lockup.*\|Oops:.*\|Kernel panic.*' "$console" | tr -d '\r'); trace in $console)"
@@ -611,7 +608,7 @@ if [ "$ROOTLESS" = 1 ]; then
 fi
 DATA_KEY=$(printf '%s ' "$BASE_KEY" "$(head -n 1 "$RUN/diffids")" | sha256sum | cut -c1-12)
 DATA_IMG=$CACHE/docker-$DATA_KEY.img
-# prep_host (V2LAB_PREP=host, the default): the disk, loop-mounted on the host, is the data root
+# prep_host: the disk, loop-mounted on the host, is the data root
 # of a throwaway host dockerd (overlay2 like the VM's) that loads dind.tar natively in seconds;
 # the VM's dockerd finds the image there (the layout is the same on every architecture, and
 # trixie's newer engine upgrades an older data root). The host's own network state is left out.
@@ -621,7 +618,7 @@ prep_host() {
     lib_install_deps >&2 || return 1
     mkdir -p "$mnt" || return 1
     mountpoint -q "$mnt" && umount "$mnt"
-    mount -t ext4 -o loop "$DATA_IMG.tmp" "$mnt" || { err "data disk: cannot loop-mount it"; return 1; }
+    mount -t ext4 -o loop "$DATA_IMG.tmp" "$mnt" || { lib_err "data disk: cannot loop-mount it"; return 1; }
     if lib_host_start "$inst"; then
         t0=$SECONDS
         DK_TIMEOUT=900 dk load -q -i "$RUN/payload/images/dind.tar" >&2 || rc=1
@@ -632,34 +629,15 @@ prep_host() {
     fi
     rm -rf "$mnt/network" "$mnt/containers"/* 2>/dev/null
     sync
-    umount "$mnt" || { err "data disk: cannot unmount $mnt"; rc=1; }
+    umount "$mnt" || { lib_err "data disk: cannot unmount $mnt"; rc=1; }
     rmdir "$mnt" 2>/dev/null
     return $rc
 }
-# prep_vm (V2LAB_PREP=vm, and the fallback): a "prep" boot loads dind.tar in the VM; it is
-# set-up, not a scenario: not counted.
-prep_vm() {
-    payload_disk || return 1
-    boot prep "prep" "file=$DATA_IMG.tmp,format=raw,if=virtio,cache=writeback"
-    PASSED=0 FAILED=0 RESULTS=() METRICS=()
-    tr -d '\r' <"$OUT/console-prep.log" | grep 'V2LAB PREP-OK' >/dev/null ||
-        { err "data disk: the prep boot failed (console: $OUT/console-prep.log)"; return 1; }
-}
 if [ ! -s "$DATA_IMG" ] || [ ! -s "$DATA_IMG.layers" ]; then
-    PREP=${V2LAB_PREP:-host}
-    log "data disk: preparing $(basename "$DATA_IMG") (once per base layer: the full image load; V2LAB_PREP=$PREP)"
+    log "data disk: preparing $(basename "$DATA_IMG") (once per base layer: the full image load, on the host)"
     rm -f "$CACHE"/docker-*.img "$CACHE"/docker-*.img.layers "$CACHE"/docker-*.img.tmp
     mkfs.ext4 -q -F -L v2lab-docker "$DATA_IMG.tmp" 16G >/dev/null || die "data disk: mkfs.ext4 failed"
-    ok=0
-    if [ "$PREP" = host ]; then
-        if prep_host; then
-            ok=1
-        else
-            log "data disk: the host-side load failed: loading in the VM instead (minutes)"
-            mkfs.ext4 -q -F -L v2lab-docker "$DATA_IMG.tmp" 16G >/dev/null || die "data disk: mkfs.ext4 failed"
-        fi
-    fi
-    [ "$ok" = 1 ] || prep_vm || { rm -f "$DATA_IMG.tmp"; die "data disk: preparing it failed"; }
+    prep_host || { rm -f "$DATA_IMG.tmp"; die "data disk: preparing it failed"; }
     cp "$RUN/diffids" "$DATA_IMG.layers" && mv -f "$DATA_IMG.tmp" "$DATA_IMG" || die "data disk: cannot store it"
 fi
 if python3 "$LABDIR/imgtar.py" delta "$RUN/payload/images/dind.tar" "$RUN/payload/images/dind-delta.tar" \

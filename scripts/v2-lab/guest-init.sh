@@ -30,7 +30,7 @@ mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -o remount,rw / 2>/dev/null
 # The data disk (when attached): the VM dockerd's /var/lib/docker, holding the DinD image's base
-# layers already (see v2-lab.sh; qemu snapshot=on discards what a run writes, except when preparing).
+# layers already (see v2-lab.sh; qemu snapshot=on discards what a run writes).
 if [ -b /dev/vdc ]; then
     mkdir -p /var/lib/docker
     mount -t ext4 /dev/vdc /var/lib/docker || echo "V2LAB | cannot mount the data disk /dev/vdc"

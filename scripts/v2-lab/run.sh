@@ -2,8 +2,7 @@
 # The v2 lab's scenarios, inside the VM (started by guest-init.sh). The host reads console lines
 # starting with "V2LAB ": "PASS name (T s)", "FAIL name (T s)", "| detail", "METRIC name value" and
 # "RESULT ..." at the end. The boot comes from the kernel command line: v2lab.run=main (the
-# scenarios in MAIN, config.env), legacy (nf_tables blacklisted: the iptables-legacy check) or prep
-# (load the DinD image onto the data disk, /dev/vdc, which later boots reuse).
+# scenarios in MAIN, config.env) or legacy (nf_tables blacklisted: the iptables-legacy check).
 set -u
 # shellcheck source=/dev/null  # written by scripts/v2-lab.sh
 . /lab/lab/config.env
@@ -145,23 +144,6 @@ load_image() {
     done
     say "|   WRONG could not load any of: $*"
     return 1
-}
-
-# prep: fill the (writable) data disk with the DinD image, so later boots load only a delta.
-s_prep() {
-    local t0
-    start_dockerd || return 1
-    t0=$(now)
-    "${API[@]}" load /lab/images/dind.tar >"$W/load.out" 2>&1 || { detail <"$W/load.out"; return 1; }
-    say "|   ok    dind.tar: $(tr '\n' ' ' <"$W/load.out")($(since "$t0") s)"
-    kill -TERM "$DOCKERD_PID"
-    wait "$DOCKERD_PID"
-    say "| VM dockerd stopped (status $?)"
-    sync
-    umount /var/lib/docker ||
-        { say "|   WRONG cannot unmount /var/lib/docker: $(grep /var/lib/docker /proc/mounts | head -n 3 | tr '\n' ';')"; return 1; }
-    say "|   ok    data disk unmounted cleanly"
-    say "PREP-OK"
 }
 
 # ------------------------------------------------------------------ the scenarios
@@ -376,9 +358,6 @@ s_iptables_legacy() {
 want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 case "$MODE" in
-prep)
-    scenario prep s_prep
-    ;;
 main)
     say "| lab: $LAB_ARCH $LAB_SUITE, scenarios: $MAIN"
     scenario boot s_boot
