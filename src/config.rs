@@ -207,6 +207,12 @@ pub struct HealthConfig {
 
 /// Parses a duration: plain seconds (`60`, `1.5`) or with a unit (`500ms`, `10s`, `2m`).
 pub fn parse_duration(s: &str) -> Option<Duration> {
+    duration_with(s, decimal)
+}
+
+/// A duration whose number `read` reads: the unit split and the bounds, once (the tests give
+/// core's f64 parser as `read`, the reference for `decimal`).
+fn duration_with(s: &str, read: impl Fn(&str) -> Option<f64>) -> Option<Duration> {
     let s = s.trim();
     let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
         (n, 0.001)
@@ -217,8 +223,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     } else {
         (s, 1.0)
     };
-    let v = decimal(num.trim())?;
-    let secs = v * mult;
+    let secs = read(num.trim())? * mult;
     if !secs.is_finite() || !(0.0..=365.0 * 86400.0).contains(&secs) {
         return None;
     }
@@ -384,21 +389,7 @@ mod tests {
 
     /// parse_duration before `decimal`: the reference the fuzzing compares with.
     fn with_cores_f64(s: &str) -> Option<Duration> {
-        let s = s.trim();
-        let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-            (n, 0.001)
-        } else if let Some(n) = s.strip_suffix('s') {
-            (n, 1.0)
-        } else if let Some(n) = s.strip_suffix('m') {
-            (n, 60.0)
-        } else {
-            (s, 1.0)
-        };
-        let secs = num.trim().parse::<f64>().ok()? * mult;
-        if !secs.is_finite() || !(0.0..=365.0 * 86400.0).contains(&secs) {
-            return None;
-        }
-        Some(Duration::from_secs_f64(secs))
+        duration_with(s, |n| n.parse::<f64>().ok())
     }
 
     #[test]
