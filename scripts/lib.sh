@@ -587,6 +587,32 @@ RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5;
 EOF
 }
 
+# lib_registry_image IMAGE: the base image + Debian's docker-registry (distribution; its .deb
+# fetched by the host's apt against the base's dpkg status, cached in DIND_CACHE/registry-SUITE;
+# the build is offline), serving 127.0.0.1:5000 in its container with an access log
+lib_registry_image() {
+    local image=$1 cache=$DIND_CACHE/registry-$DIND_SUITE key ctx rc
+    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
+    if [ "$(cat "$cache/key" 2>/dev/null)" != "$key" ] || ! ls "$cache"/debs/docker-registry_*.deb >/dev/null 2>&1; then
+        mkdir -p "$cache" && PY_CACHE=$cache lib_apt_fetch "$cache/debs" docker-registry && echo "$key" >"$cache/key" || return 1
+    fi
+    [ "$(dk image inspect -f '{{index .Config.Labels "dind-init-test.registry"}}' "$image" 2>/dev/null)" = "$key" ] && return 0
+    ctx=$(mktemp -d) || return 1
+    cp -r "$cache/debs" "$ctx/debs"
+    printf '%s\n' 'version: 0.1' 'log: {level: info, accesslog: {disabled: false}}' \
+        'storage: {filesystem: {rootdirectory: /var/lib/docker-registry}}' 'http: {addr: "127.0.0.1:5000"}' >"$ctx/config.yml"
+    { lib_debs_dockerfile "$BASE_IMAGE"; cat <<EOF; } >"$ctx/Dockerfile"
+RUN docker-registry --version
+COPY config.yml /etc/dind-init-test/registry.yml
+LABEL dind-init-test.registry=$key
+ENTRYPOINT ["docker-registry", "serve", "/etc/dind-init-test/registry.yml"]
+EOF
+    lib_build "$image" "$ctx"
+    rc=$?
+    rm -rf "$ctx"
+    return $rc
+}
+
 # lib_py_image IMAGE BUILD-LOG: DIND_IMAGE + python3 + the Docker SDK, offline. Its
 # /usr/local/bin/sdk-check.py prints DOCKER_HOST, TESTCONTAINERS_HOST_OVERRIDE, loads inner.tar,
 # runs `echo sdk-ok` (`result=sdk-ok`) and prints `versions: ...`; docker.from_env() follows TLS.
