@@ -126,6 +126,16 @@ dk() {
 lib_is_root() { [ "$(id -u)" -eq 0 ]; }
 # lib_usage: every script's --help, its header comment (line 2 up to `set -uo`, no shellcheck lines)
 lib_usage() { sed -n '2,/^set -uo/{/^# shellcheck /d;p}' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+# lib_args ALLOWED "$@": -h/--help prints the usage (exit 0); an argument other than ALLOWED's
+# words ('' for none) is an error (exit 2), never a full run
+lib_args() {
+    local ok=" $1 " a
+    shift
+    for a; do
+        case "$a" in -h | --help) lib_usage; exit 0 ;; esac
+        [[ $ok == *" $a "* ]] || { lib_err "unknown argument: $a (see --help)"; exit 2; }
+    done
+}
 
 # ------------------------------------------------------------------ host packages
 
