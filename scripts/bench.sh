@@ -260,7 +260,7 @@ if want images; then
          for n in '"${IM_NAMES[*]}"'; do r=127.0.0.1:5000/library/dibench-$n; docker tag "dibench-$n" "$r" && docker push -q "$r" || exit 1; done' \
         >"$LOGS/images-seed.log" 2>&1 || { tail -n 5 "$LOGS/images-seed.log"; echo "bench: seeding the registry failed" >&2; exit 1; }
     meta images_desc "$(for n in "${IM_NAMES[@]}"; do printf '%s %s MB, ' "dibench-$n" "$(($(stat -c %s "$IM_DIR/$n.tar") / 1000000))"; done | sed 's/, $//') (docker save, plain)"
-    meta registry "$(docker run --rm --entrypoint docker-registry dind-init-bench/registry:latest --version 2>/dev/null)"
+    meta registry "$(docker run --rm --entrypoint docker-registry dind-init-bench/registry:latest --version 2>/dev/null), holding $(($(docker exec "$REG" du -sb /var/lib/docker-registry | cut -f1) / 1000000)) MB (the layers gzip-compressed: what a pull transfers)"
 fi
 
 # ------------------------------------------------------------------ meta
