@@ -8,7 +8,7 @@
 # E2E_IMAGES_INSTANCE, default images) has no bridge: the registry's namespace has loopback only,
 # so a pull that works went through the mirror and nowhere else. Each recipe of docs/CACHING.md
 # is a scenario here.
-# Owns: the images-across-jobs scenarios (mirrors, address pools; DIND_PRELOAD to come).
+# Owns: the images-across-jobs scenarios (mirrors, address pools; the preload is e2e-field.sh H13).
 #
 #   sudo scripts/e2e-images.sh            # every scenario (DIND_SUITE picks the engine)
 #   sudo scripts/e2e-images.sh M1 M4      # a subset
