@@ -9,12 +9,13 @@
 #   sudo scripts/bench.sh -n 2 --stop-rounds 1 --engines trixie --figures main,tls   # a quick look
 #   sudo scripts/bench.sh --stop-rounds 3 --figures stopcmp -o target/bench-stopcmp.md  # issue 19's rows
 #   sudo scripts/bench.sh --engines sid --figures rootless -o target/bench-rootless.md  # issue 22's row
+#   sudo scripts/bench.sh -n 3 --figures images -o target/bench-images.md   # issue 21's table
 #
 # Options:
 #   -n N               rounds of the main figures and of TLS (default 5)
 #   --stop-rounds N    rounds of the stops with inner containers, stopn and stopcmp (default 3)
 #   --engines LIST     bookworm,trixie,sid (default all three; comma- or space-separated)
-#   --figures LIST     main,stopn,tls,stopcmp,rootless (default all): leave some out for a quick look
+#   --figures LIST     main,stopn,tls,stopcmp,rootless,images (default all): leave some out for a quick look
 #   --stop-sizes LIST  inner containers per stop (default 1,10,50)
 #   --stopcmp-sizes LIST  inner containers of the stopcmp figure (default 10,50,100)
 #   --stop-eps LIST    entrypoints of the stops with inner containers (default dind-init,wrapdocker,docker-dind)
@@ -35,7 +36,9 @@
 # 4. `docker stop` and PID 1's idle cost), stopn (`docker stop` with inner containers), stopcmp
 # (issue 19: the outer stop against the inner daemon's parallel stop), tls (a service over TCP,
 # with and without TLS), rootless (issue 22: time to ready and an inner `docker run --rm true`,
-# a rootless dockerd against the rootful one), and the binaries' sizes.
+# a rootless dockerd against the rootful one), images (issue 21: a job needing 3 images, pulled from
+# a local registry, through a mirror, preloaded, or already on a persistent volume), and the
+# binaries' sizes.
 # Not part of the test command. Needs root; installs what it needs. Starts its own host dockerd
 # (instance BENCH_INSTANCE, default "bench"): never uses /var/run/docker.sock.
 set -uo pipefail
@@ -49,7 +52,7 @@ ROOT=$DIND_REPO
 N=5
 STOP_ROUNDS=3
 ENGINES=(bookworm trixie sid)
-FIGURES=(main stopn tls stopcmp rootless)
+FIGURES=(main stopn tls stopcmp rootless images)
 STOP_SIZES=(1 10 50)
 STOPCMP_SIZES=(10 50 100)
 STOP_EPS=(dind-init wrapdocker docker-dind)
@@ -87,7 +90,7 @@ done
 [[ $STOP_ROUNDS =~ ^[0-9]+$ ]] || usage_error "--stop-rounds wants a number, not '$STOP_ROUNDS'"
 [[ $IDLE =~ ^[0-9]+$ ]] || usage_error "--idle wants whole seconds, not '$IDLE'"
 for e in "${ENGINES[@]}"; do oneof "$e" bookworm trixie sid || usage_error "--engines: '$e' is not bookworm, trixie or sid"; done
-for f in "${FIGURES[@]}"; do oneof "$f" main stopn tls stopcmp rootless || usage_error "--figures: '$f' is not main, stopn, tls, stopcmp or rootless"; done
+for f in "${FIGURES[@]}"; do oneof "$f" main stopn tls stopcmp rootless images || usage_error "--figures: '$f' is not main, stopn, tls, stopcmp, rootless or images"; done
 for s in "${STOP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || usage_error "--stop-sizes: '$s'"; done
 for s in "${STOPCMP_SIZES[@]}"; do [[ $s =~ ^[1-9][0-9]*$ ]] || usage_error "--stopcmp-sizes: '$s'"; done
 for e in "${STOP_EPS[@]}" "${STOP_EPS_FIRST[@]}"; do
@@ -224,6 +227,40 @@ if want tls; then
     docker network rm "$NET" >/dev/null
     docker network create --subnet "$subnet" "$NET" >/dev/null || { NET=; exit 1; }
     SVC_IP=$(py subnet-ip "$subnet" 200)
+fi
+
+# The images figure (issue 21): a job that needs 3 images. IM_NAMES: ryuk (the static busybox
+# image, 2 MB, as small as testcontainers' ryuk), app (busybox + 64 MiB of random bytes: a layer
+# that does not compress), db (the first engine's base image, about 400 MB in one layer, as big as
+# a database's). Saved by the host engine into IM_DIR (one plain archive each: DIND_PRELOAD's
+# input) and pushed as library/dibench-NAME into Debian's docker-registry (distribution), which
+# listens on 127.0.0.1:5000 in its own container; every run of the figure joins its network
+# namespace (--network container:REG), which has loopback only: nothing is pulled from elsewhere.
+IM_NAMES=(ryuk app db)
+IM_DIR=$WORK/preload
+REG=$PFX-registry
+declare -A IM_VOL   # IM_VOL[engine]: the persistent volume, preloaded once before the rounds
+if want images; then
+    lib_suite "${ENGINES[0]}"
+    echo "bench: images: the registry, the three images, their archives"
+    lib_registry_image dind-init-bench/registry:latest || exit 1
+    docker tag "$INNER_IMAGE" dibench-ryuk && docker tag "$BASE_IMAGE" dibench-db || exit 1
+    ctx=$(mktemp -d) && head -c 64M /dev/urandom >"$ctx/blob" && printf 'FROM %s\nCOPY blob /blob\n' "$INNER_IMAGE" >"$ctx/Dockerfile" &&
+        lib_build dibench-app "$ctx" || exit 1
+    rm -rf "$ctx" "$IM_DIR" && mkdir -p "$IM_DIR" || exit 1
+    for n in "${IM_NAMES[@]}"; do docker save -o "$IM_DIR/$n.tar" "dibench-$n" || exit 1; done
+    chmod 0644 "$IM_DIR"/*.tar
+    docker run -d --name "$REG" dind-init-bench/registry:latest >/dev/null || exit 1
+    # shellcheck disable=SC2016  # run by the registry container's bash
+    lib_retry 60 0.5 docker exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' 2>/dev/null ||
+        { docker logs "$REG" 2>&1 | tail -n 5; echo "bench: the registry never listened" >&2; exit 1; }
+    # shellcheck disable=SC2016  # run by the container's sh
+    docker run --rm --privileged --network "container:$REG" -v "$IM_DIR:/preload:ro" "${IMG[${ENGINES[0]}]}" sh -c \
+        'for f in /preload/*.tar; do docker load -q -i "$f" || exit 1; done
+         for n in '"${IM_NAMES[*]}"'; do r=127.0.0.1:5000/library/dibench-$n; docker tag "dibench-$n" "$r" && docker push -q "$r" || exit 1; done' \
+        >"$LOGS/images-seed.log" 2>&1 || { tail -n 5 "$LOGS/images-seed.log"; echo "bench: seeding the registry failed" >&2; exit 1; }
+    meta images_desc "$(for n in "${IM_NAMES[@]}"; do printf '%s %s MB, ' "dibench-$n" "$(($(stat -c %s "$IM_DIR/$n.tar") / 1000000))"; done | sed 's/, $//') (docker save, plain)"
+    meta registry "$(docker run --rm --entrypoint docker-registry dind-init-bench/registry:latest --version 2>/dev/null), holding $(($(docker exec "$REG" du -sb /var/lib/docker-registry | cut -f1) / 1000000)) MB (the layers gzip-compressed: what a pull transfers)"
 fi
 
 # ------------------------------------------------------------------ meta
@@ -651,6 +688,55 @@ run_rootless() {
 }
 rootless_runs() { local v; for v in $(rot "$R" rootful rootless); do run_rootless "$v"; done; }
 
+# ------------------------------------------------------------------ images across jobs
+
+# run_images remote|mirror|preload|persistent (issue 21): dind-init on the engine's image, command
+# mode, /var/lib/docker on a volume; the job pulls each of the three images it does not have, then
+# starts its first inner container (`docker run -d`, as testcontainers starts ryuk). Timed from
+# `docker run` on the host to `docker run -d` returning inside (`date +%s.%N`). remote: a fresh
+# volume, the job pulls 127.0.0.1:5000/library/dibench-NAME; mirror: a fresh volume,
+# DOCKER_REGISTRY_MIRROR=http://127.0.0.1:5000, the job pulls dibench-NAME; preload: a fresh
+# volume, DIND_PRELOAD of the three archives; persistent: DIND_PRELOAD again, on the engine's volume
+# that a first (untimed) preload filled: every archive skipped.
+# shellcheck disable=SC2016  # run by the container's sh
+IM_JOB='date "+BENCH_CMD %s.%N"
+    for n in '"${IM_NAMES[*]}"'; do docker image inspect "$P$n" >/dev/null 2>&1 && continue
+        docker pull -q "$P$n" >/dev/null || exit 3; echo "BENCH_PULLED $n"; done
+    docker run -d --name first "${P}ryuk" sleep 600 >/dev/null || exit 4
+    date "+BENCH_READY %s.%N"
+    docker rm -f first >/dev/null'
+run_images() {
+    local v=$1 name="$PFX-$R-$ENG-$1" log="$LOGS/$ENG-$R-$1-images.log" t0 rc vol first cmd args=() p=dibench-
+    case "$v" in
+        remote) p=127.0.0.1:5000/library/dibench- ;;
+        mirror) args=(-e DOCKER_REGISTRY_MIRROR=http://127.0.0.1:5000) ;;
+        preload | persistent) args=(-v "$IM_DIR:/preload:ro" -e DIND_PRELOAD=/preload) ;;
+    esac
+    if [ "$v" = persistent ]; then vol=${IM_VOL[$ENG]}; else vol=$(docker volume create "$name") || return 1; fi
+    settle "$v"
+    t0=$EPOCHREALTIME
+    docker run --rm --privileged --name "$name" --network "container:$REG" -v "$vol:/var/lib/docker" "${args[@]}" \
+        -e "P=$p" "$IMAGE" sh -c "$IM_JOB" >"$log" 2>&1
+    rc=$?
+    echo "rc=$rc" >>"$log"
+    [ "$v" = persistent ] || docker volume rm "$vol" >/dev/null
+    first=$(sub "$(py stamp "$log")" "$t0")
+    cmd=$(sub "$(sed -n 's/^BENCH_CMD //p' "$log")" "$t0")
+    records "$v" im_ "first=$first" "cmd=$cmd" "rc=$rc" "pulled=$(grep -c '^BENCH_PULLED ' "$log")" \
+        "ready=$(lib_event_t "$log" dockerd-ready)" "preload=$(lib_event_get "$log" preload-done secs)" \
+        "loaded=$(lib_event_get "$log" preload-done loaded)" "skipped=$(lib_event_get "$log" preload-done skipped)"
+    printf '  %-8s %-10s first inner container %s s (command started %s s; exit %s)\n' "$ENG" "$v" "$(short "$first")" "$(short "$cmd")" "$rc"
+}
+images_runs() { local v; for v in $(rot "$R" remote mirror preload persistent); do run_images "$v"; done; }
+# images_volume: IM_VOL[ENG], the engine's persistent volume, filled by one untimed preload
+images_volume() {
+    IM_VOL[$ENG]=$PFX-persist-$ENG
+    docker volume create "${IM_VOL[$ENG]}" >/dev/null &&
+        docker run --rm --privileged --network "container:$REG" -v "${IM_VOL[$ENG]}:/var/lib/docker" \
+            -v "$IM_DIR:/preload:ro" -e DIND_PRELOAD=/preload "$IMAGE" true >"$LOGS/$ENG-images-volume.log" 2>&1 ||
+        { tail -n 5 "$LOGS/$ENG-images-volume.log"; echo "bench: $ENG: filling the persistent volume failed" >&2; return 1; }
+}
+
 # ------------------------------------------------------------------ sizes
 
 sizes() {
@@ -707,6 +793,7 @@ tls_runs() { local ep t; for ep in $(rot "$R" dind-init docker-dind); do for t i
 stopn_runs() { local ep; for ep in "${sorder[@]}"; do run_stopn "$ep" "$n"; done; }
 
 sizes
+if want images; then for eng in "${ENGINES[@]}"; do select_engine "$eng"; images_volume || exit 1; done; fi
 ROUNDS=$N
 { want stopn || want stopcmp; } && [ "$STOP_ROUNDS" -gt "$ROUNDS" ] && ROUNDS=$STOP_ROUNDS
 echo "bench: $ROUNDS round(s) on ${ENGINES[*]}: figures ${FIGURES[*]} (main and tls: $N rounds; stops with inner containers: $STOP_ROUNDS rounds)"
@@ -720,6 +807,7 @@ for ((R = 1; R <= ROUNDS; R++)); do
     fi
     want tls && ((R <= N)) && { wait_quiet; on_engines tls_runs; }
     want rootless && ((R <= N)) && { wait_quiet; on_engines rootless_runs; }
+    want images && ((R <= N)) && { wait_quiet; on_engines images_runs; }
     if want stopn && ((R <= STOP_ROUNDS)); then
         for n in "${STOP_SIZES[@]}"; do
             if [ "$n" = "${STOP_SIZES[0]}" ]; then

@@ -14,7 +14,7 @@ LIB_TAG=demo
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-[ "${1:-}" = -h ] || [ "${1:-}" = --help ] && { lib_usage; exit 0; }
+lib_args '' "$@"
 lib_is_root || { lib_err "needs root (it installs packages and starts its own dockerd): sudo $0"; exit 1; }
 
 VOL=dind-init-demo

@@ -8,7 +8,7 @@
 # E2E_IMAGES_INSTANCE, default images) has no bridge: the registry's namespace has loopback only,
 # so a pull that works went through the mirror and nowhere else. Each recipe of docs/CACHING.md
 # is a scenario here.
-# Owns: the images-across-jobs scenarios (mirrors, address pools; DIND_PRELOAD to come).
+# Owns: the images-across-jobs scenarios (mirrors, address pools; the preload is e2e-field.sh H13).
 #
 #   sudo scripts/e2e-images.sh            # every scenario (DIND_SUITE picks the engine)
 #   sudo scripts/e2e-images.sh M1 M4      # a subset
@@ -24,7 +24,6 @@ scenario_init "${E2E_IMAGES_INSTANCE:-images}" img
 REG_LABEL=dind-init-images=$RUNID-registry
 REG=$PFX-registry
 REG_IMAGE=dind-init-test/registry:${DIND_SUITE}
-REG_CACHE=$DIND_CACHE/registry-$DIND_SUITE
 MIRROR=http://127.0.0.1:5000
 IMG=mirrored                     # pulled as docker.io/library/mirrored, i.e. through the mirror
 FAIL_TAIL=25 HOST_TAIL=10
@@ -47,46 +46,6 @@ scenario_args "$@"
 # The registry is removed with the rest: at the end, on INT and TERM (scenario.sh's clean-up).
 scenario_cleanup() { { remove_labelled "$REG_LABEL"; cleanup_containers; lib_host_stop; } 1>&"$SC_OUT" 2>&"$SC_ERR"; }
 
-# registry_image: REG_IMAGE, the base image + Debian's docker-registry (its .deb fetched by the
-# host's apt against the base's dpkg status, cached in REG_CACHE; the build itself is offline),
-# listening on 127.0.0.1:5000 with an access log
-registry_image() {
-    local key ctx rc
-    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
-    if [ "$(cat "$REG_CACHE/key" 2>/dev/null)" != "$key" ] || ! ls "$REG_CACHE"/debs/docker-registry_*.deb >/dev/null 2>&1; then
-        mkdir -p "$REG_CACHE" || return 1
-        PY_CACHE=$REG_CACHE lib_apt_fetch "$REG_CACHE/debs" docker-registry || return 1
-        echo "$key" >"$REG_CACHE/key"
-    fi
-    [ "$(dk image inspect -f '{{index .Config.Labels "dind-init-test.registry"}}' "$REG_IMAGE" 2>/dev/null)" = "$key" ] && return 0
-    ctx=$(mktemp -d) || return 1
-    cp -r "$REG_CACHE/debs" "$ctx/debs"
-    cat >"$ctx/config.yml" <<'EOF'
-version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: /var/lib/docker-registry
-http:
-  addr: 127.0.0.1:5000
-EOF
-    cat >"$ctx/Dockerfile" <<EOF
-FROM $BASE_IMAGE
-COPY debs /tmp/debs
-RUN dpkg -i /tmp/debs/*.deb && rm -rf /tmp/debs && docker-registry --version
-COPY config.yml /etc/dind-init-test/registry.yml
-LABEL dind-init-test.registry=$key
-ENTRYPOINT ["docker-registry", "serve", "/etc/dind-init-test/registry.yml"]
-EOF
-    lib_build "$REG_IMAGE" "$ctx"
-    rc=$?
-    rm -rf "$ctx"
-    return $rc
-}
-
 reg_answers() { dk exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' >/dev/null 2>&1; }
 REG_READY=
 # registry_up: the registry running and seeded (once a run): a DinD container in its namespace
@@ -95,7 +54,7 @@ registry_up() {
     [ -n "$REG_READY" ] && [ "$(dk inspect -f '{{.State.Running}}' "$REG" 2>/dev/null)" = true ] && return 0
     local t0
     t0=$(lib_now)
-    registry_image >"$D/registry-build.log" 2>&1 || { fail "building $REG_IMAGE failed: $(tail -n 3 "$D/registry-build.log" | tr '\n' '|')"; return 1; }
+    lib_registry_image "$REG_IMAGE" >"$D/registry-build.log" 2>&1 || { fail "building $REG_IMAGE failed: $(tail -n 3 "$D/registry-build.log" | tr '\n' '|')"; return 1; }
     dk rm -f "$REG" >/dev/null 2>&1
     dk run -d --label "$REG_LABEL" --name "$REG" "$REG_IMAGE" >/dev/null 2>"$D/registry-run.err" ||
         { fail "starting the registry failed: $(head -c 300 "$D/registry-run.err")"; return 1; }

@@ -12,6 +12,7 @@ set -uo pipefail
 LIB_TAG=examples
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
+lib_args '' "$@"
 
 INSTANCE=${EXAMPLES_INSTANCE:-examples}
 MAVEN_IMAGE=dind-init-example/maven:test

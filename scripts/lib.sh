@@ -126,6 +126,16 @@ dk() {
 lib_is_root() { [ "$(id -u)" -eq 0 ]; }
 # lib_usage: every script's --help, its header comment (line 2 up to `set -uo`, no shellcheck lines)
 lib_usage() { sed -n '2,/^set -uo/{/^# shellcheck /d;p}' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+# lib_args ALLOWED "$@": -h/--help prints the usage (exit 0); an argument other than ALLOWED's
+# words ('' for none) is an error (exit 2), never a full run
+lib_args() {
+    local ok=" $1 " a
+    shift
+    for a; do
+        case "$a" in -h | --help) lib_usage; exit 0 ;; esac
+        [[ $ok == *" $a "* ]] || { lib_err "unknown argument: $a (see --help)"; exit 2; }
+    done
+}
 
 # ------------------------------------------------------------------ host packages
 
@@ -585,6 +595,32 @@ RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5;
     if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; [ -n "$ok" ] || { cat /tmp/dpkg.log; exit 1; }; fi; \
     rm -rf /tmp/debs /tmp/dpkg.log
 EOF
+}
+
+# lib_registry_image IMAGE: the base image + Debian's docker-registry (distribution; its .deb
+# fetched by the host's apt against the base's dpkg status, cached in DIND_CACHE/registry-SUITE;
+# the build is offline), serving 127.0.0.1:5000 in its container with an access log
+lib_registry_image() {
+    local image=$1 cache=$DIND_CACHE/registry-$DIND_SUITE key ctx rc
+    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
+    if [ "$(cat "$cache/key" 2>/dev/null)" != "$key" ] || ! ls "$cache"/debs/docker-registry_*.deb >/dev/null 2>&1; then
+        mkdir -p "$cache" && PY_CACHE=$cache lib_apt_fetch "$cache/debs" docker-registry && echo "$key" >"$cache/key" || return 1
+    fi
+    [ "$(dk image inspect -f '{{index .Config.Labels "dind-init-test.registry"}}' "$image" 2>/dev/null)" = "$key" ] && return 0
+    ctx=$(mktemp -d) || return 1
+    cp -r "$cache/debs" "$ctx/debs"
+    printf '%s\n' 'version: 0.1' 'log: {level: info, accesslog: {disabled: false}}' \
+        'storage: {filesystem: {rootdirectory: /var/lib/docker-registry}}' 'http: {addr: "127.0.0.1:5000"}' >"$ctx/config.yml"
+    { lib_debs_dockerfile "$BASE_IMAGE"; cat <<EOF; } >"$ctx/Dockerfile"
+RUN docker-registry --version
+COPY config.yml /etc/dind-init-test/registry.yml
+LABEL dind-init-test.registry=$key
+ENTRYPOINT ["docker-registry", "serve", "/etc/dind-init-test/registry.yml"]
+EOF
+    lib_build "$image" "$ctx"
+    rc=$?
+    rm -rf "$ctx"
+    return $rc
 }
 
 # lib_py_image IMAGE BUILD-LOG: DIND_IMAGE + python3 + the Docker SDK, offline. Its

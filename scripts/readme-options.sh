@@ -3,6 +3,10 @@
 # options::tests::readme_table_matches_the_definitions prints the table it wants).
 # Owns: the README's options table check.
 set -euo pipefail
+case "${1:-}" in
+    -h | --help) sed -n '2,4s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    ?*) echo "readme-options.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 table=$(cargo test -q --lib readme_table_matches_the_definitions 2>&1 |
     sed -n '/replace it with:$/,/^note: run with/p' | sed '1d;$d' | sed '/^$/,$d') || true

@@ -46,8 +46,8 @@ build_dist() {
     (cd "$out" && sha256sum dind-init-"$VERSION"-* >SHA256SUMS)
 }
 
+lib_args --check "$@"
 if [ "${1:-}" != --check ]; then
-    [ $# -eq 0 ] || { lib_usage; exit 2; }
     lib_toolchain || exit 1
     build_dist "$DIND_REPO" "$DIND_REPO/dist" || exit 1
     echo "dist/ ($VERSION, commit $(git rev-parse --short=12 HEAD)):"

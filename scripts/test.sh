@@ -87,6 +87,21 @@ lint_shell_files() { # every tracked shell script: *.sh, or a #!...sh first line
         head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*[/ ](ba)?sh( |$)' && echo "$f"
     done
 }
+# every executable script: --help exits 0 with its header's first line; an unknown argument exits 2
+# (a usage error, never a run: each is given 20 s)
+lint_args() {
+    local f out rc head bad=0
+    for f in "$DIND_REPO"/scripts/*.sh; do
+        [ -x "$f" ] || continue
+        head=$(sed -n '2,/^set -/{/^# shellcheck /d;p}' "$f" | sed -n '1s/^# \{0,1\}//p')
+        out=$(timeout 20 "$f" --help 2>&1) && [ "$(head -n 1 <<<"$out")" = "$head" ] ||
+            { echo "FAIL: ${f#"$DIND_REPO"/} --help: exit $?, first line '$(head -n 1 <<<"$out")', header '$head'"; bad=1; }
+        timeout 20 "$f" --no-such-argument >/dev/null 2>&1
+        rc=$?
+        [ "$rc" = 2 ] || { echo "FAIL: ${f#"$DIND_REPO"/} --no-such-argument: exit $rc, not 2"; bad=1; }
+    done
+    return $bad
+}
 s_lint() {
     local files
     mapfile -t files < <(lint_shell_files)
@@ -94,6 +109,7 @@ s_lint() {
         cargo clippy --all-targets --locked -- -D warnings -D clippy::undocumented_unsafe_blocks
     lint_row "cargo fmt --check" cargo fmt --check
     lint_row "shellcheck (default severity) on ${#files[@]} scripts" shellcheck -x "${files[@]}"
+    lint_row "scripts/*.sh: --help prints the usage, an unknown argument exits 2" lint_args
     lint_row "python3 -m unittest (scripts/: events.py)" python3 -m unittest discover -s scripts -p 'test_*.py'
     lib_summary
 }

@@ -483,6 +483,29 @@ def cmd_report(raw_path, meta_path):
         table(["engine", "rootful: time to ready, s", "rootless", "rootful: inner `docker run --rm true`, ms", "rootless",
                "storage driver (rootful / rootless)", "rootlesskit", "runs exit 0"], rows)
 
+    # ------------------------------------------------------------ images across jobs
+    im_ways = ("remote", "mirror", "preload", "persistent")
+    im_engines = [eng for eng in engines if any(d.vals(eng, w, "im_first") for w in im_ways)]
+    if im_engines:
+        para("## 3c. Images across jobs (issue 21): a job that needs 3 images",
+             "The images: " + meta.get("images_desc", "") + "; the registry: " + meta.get("registry", "") + ". "
+             "Time from `docker run` on the host to the job's first inner container (`docker run -d` returned), "
+             "then, of it, until the command started (dind-init's start, and the preload where there is one). "
+             "×ratio: to the fresh volume pulling from the registry, medians of the same run (docs/BENCHMARKS.md).")
+        rows = []
+        for eng in im_engines:
+            ref = d.vals(eng, "remote", "im_first")
+            row = [label[eng]] + [cell(d.vals(eng, w, "im_first"), "s", None if w == "remote" else ref) for w in im_ways]
+            row += [" / ".join(cell(d.vals(eng, w, "im_cmd"), "s") for w in im_ways)]
+            row += [" / ".join(tally(d.strs(eng, w, "im_pulled"), "{0}") or "n/a" for w in im_ways)]
+            row += [tally(d.strs(eng, "persistent", "im_skipped"), "{0}") or "n/a"]
+            codes = [c for w in im_ways for c in d.strs(eng, w, "im_rc")]
+            row += [f"{codes.count('0')}/{len(codes)}"]
+            rows.append(row)
+        table(["engine", "fresh volume, pulls from the registry, s", "through a mirror", "`DIND_PRELOAD`",
+               "persistent volume (preload skips)", "of which until the command (the same four), s",
+               "images pulled (the same four)", "archives skipped (persistent)", "runs exit 0"], rows)
+
     # ------------------------------------------------------------ PID 1 idle
     pid_eps = [e for e in EPS + ["wrapdocker-bash"] if any(d.strs(eng, e, "pid1_comm") for eng in engines)]
     if pid_eps:
