@@ -241,7 +241,8 @@ fn start(
 
     // 4. dockerd's command line, storage check, stale state.
     let t = Instant::now();
-    let path_prefix = net::prepare_backend(cfg.iptables, Path::new("/run/dind-init/iptables"));
+    let xdg = rootless.as_ref().map(|(_, p)| p.xdg_runtime_dir.as_path());
+    let path_prefix = net::prepare_backend(cfg.iptables, &net::backend_dir(root, xdg));
     let config_file = plan::config_file(&cfg.dockerd_args);
     let daemon_json = dockerd::daemon_json::DaemonJson::load(&config_file)?;
     let route_mtu = match cfg.mtu {

@@ -114,6 +114,16 @@ fn find_variant(tool: &str, backend: &str) -> Option<PathBuf> {
     SBIN.iter().map(|d| Path::new(d).join(format!("{tool}-{backend}"))).find(|p| p.exists())
 }
 
+/// Where [`prepare_backend`] puts its links: `/run/dind-init/iptables` as root; a rootless
+/// dind-init (uid 1000, docker:dind-rootless's shape) cannot write `/run`, so there its
+/// `XDG_RUNTIME_DIR` (when it exists: otherwise the rootless pre-checks say what is missing).
+pub fn backend_dir(root: bool, rootless_xdg: Option<&Path>) -> PathBuf {
+    match rootless_xdg {
+        Some(xdg) if !root && xdg.is_dir() => xdg.join("dind-init-iptables"),
+        _ => PathBuf::from("/run/dind-init/iptables"),
+    }
+}
+
 /// Puts the chosen backend first in dockerd's PATH: a directory of symlinks
 /// (`iptables -> /usr/sbin/iptables-legacy`, ...). Returns the directory, or None when the
 /// image has no such variants (then dockerd uses whatever `iptables` is).
@@ -166,6 +176,19 @@ pub fn prepare_backend(choice: Iptables, dir: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_dir_is_writable_for_its_user() {
+        let xdg = std::env::temp_dir();
+        let run = Path::new("/run/dind-init/iptables");
+        assert_eq!(backend_dir(true, None), run);
+        // Shape b: dind-init is root (the user's XDG_RUNTIME_DIR is made later, as root).
+        assert_eq!(backend_dir(true, Some(&xdg)), run);
+        // Shape a: dind-init is the user.
+        assert_eq!(backend_dir(false, Some(&xdg)), xdg.join("dind-init-iptables"));
+        assert_eq!(backend_dir(false, Some(Path::new("/nonexistent/run/user/1000"))), run);
+        assert_eq!(backend_dir(false, None), run);
+    }
 
     #[test]
     fn nft_replies() {
