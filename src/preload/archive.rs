@@ -220,7 +220,16 @@ pub fn open(path: &Path) -> Result<(File, u64), String> {
         .map_err(|e| format!("cannot open: {e}"))?;
     let m = f.metadata().map_err(|e| format!("cannot stat: {e}"))?;
     if !m.is_file() {
-        return Err("not a regular file".into());
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        let what = if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else {
+            "neither a file nor a directory"
+        };
+        return Err(format!("not a regular file ({what}): an archive is read twice, by name"));
     }
     Ok((f, m.len()))
 }
