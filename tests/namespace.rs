@@ -2083,15 +2083,29 @@ fn a_preload_that_fails_is_125_unless_warn() {
 #[test]
 fn sigterm_during_the_preload_aborts_it_within_the_budget() {
     let c = setup!("preload-term");
-    // An archive that is a FIFO: the preload waits on it for ever.
+    // A well-formed archive whose presence check dockerd never answers: the preload waits.
     let dir = c.p("preload");
     std::fs::create_dir_all(&dir).unwrap();
-    let fifo = std::ffi::CString::new(format!("{dir}/a.tar")).unwrap();
-    // SAFETY: mkfifo(3) reads the NUL-terminated path only.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let (cfg, layer) = ("a".repeat(64), "1".repeat(64));
+    let manifest =
+        format!(r#"[{{"Config":"{cfg}.json","RepoTags":["t:1"],"Layers":["{layer}/layer.tar"]}}]"#);
+    let mut b = tar::Builder::new(std::fs::File::create(format!("{dir}/a.tar")).unwrap());
+    for (name, data) in [
+        (format!("{layer}/layer.tar"), &[7u8; 512][..]),
+        (format!("{cfg}.json"), &b"{}"[..]),
+        ("manifest.json".to_string(), manifest.as_bytes()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    b.into_inner().unwrap();
     let mut r = c
         .run()
         .env("DIND_PRELOAD", &dir)
+        .env("FAKE_DOCKERD_HANG_PATH", "/images/")
         .opts(&["--shutdown-timeout", "3s"])
         .sh(&format!("touch {}", c.p("ran")))
         .spawn();

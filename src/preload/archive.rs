@@ -208,10 +208,35 @@ fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&[0x1f, 0x8b])
 }
 
+/// Opens the archive at `path` and gives its length: a regular file only. O_NONBLOCK keeps a
+/// FIFO (or a device) placed in the directory from blocking the open forever; it is then
+/// refused by its type (on a regular file the flag changes nothing).
+pub fn open(path: &Path) -> Result<(File, u64), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot open: {e}"))?;
+    let m = f.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    if !m.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        let what = if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else {
+            "neither a file nor a directory"
+        };
+        return Err(format!("not a regular file ({what}): an archive is read twice, by name"));
+    }
+    Ok((f, m.len()))
+}
+
 /// Reads the archive at `path`: what it holds, or why it is not a loadable image archive.
 pub fn read(path: &Path) -> Result<Contents, String> {
-    let mut f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let len = f.metadata().map_err(|e| format!("cannot stat: {e}"))?.len();
+    let (mut f, len) = open(path)?;
     let mut head = [0u8; 2];
     let n = f.read(&mut head).map_err(|e| format!("cannot read: {e}"))?;
     f.rewind().map_err(|e| format!("cannot read: {e}"))?;

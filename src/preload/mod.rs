@@ -302,8 +302,7 @@ pub fn load_answer(body: &[u8]) -> Result<String, String> {
 }
 
 fn load(path: &Path, s: &Shared, socket: &Path, pid: i32) -> Result<String, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let len = f.metadata().map_err(|e| format!("cannot stat: {e}"))?.len();
+    let (mut f, len) = archive::open(path)?;
     let keep = |c: &UnixStream| {
         if let Ok(c) = c.try_clone() {
             s.conns.lock().unwrap_or_else(|e| e.into_inner()).push(c);

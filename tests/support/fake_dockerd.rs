@@ -15,6 +15,7 @@
 //! | `FAKE_DOCKERD_EXIT=N` | print a few log lines and exit N at once |
 //! | `FAKE_DOCKERD_NO_ANSWER=1` | accept connections but never answer |
 //! | `FAKE_DOCKERD_PING_STATUS=N` | answer `/_ping` with status N (default 200) |
+//! | `FAKE_DOCKERD_HANG_PATH=P` | a request whose path starts with P is read and never answered (an image load that hangs) |
 //! | `FAKE_DOCKERD_PING_DELAY_MS=N` | accept a connection, then wait N ms before answering it |
 //! | `FAKE_DOCKERD_CONTAINERS=N` | start N inner containers, each a process under its own "shim" (`containerd-shim-runc-v2`, reparented to dind-init as real shims are); on SIGTERM the fake sends each container SIGTERM and waits for them (events `container-start PID T`, `container-term PID T`, `containers-gone T`); an API call `POST /containers/ID/stop` records `api-stop ID` |
 //! | `FAKE_DOCKERD_CONTAINERS_IGNORE_TERM=1` | the containers ignore SIGTERM (only SIGKILL ends them) |
@@ -261,6 +262,13 @@ fn serve(mut s: UnixStream) {
     let line = text.lines().next().unwrap_or("");
     if let Some(ms) = env_num("FAKE_DOCKERD_PING_DELAY_MS") {
         std::thread::sleep(Duration::from_millis(ms));
+    }
+    if let Ok(hang) = std::env::var("FAKE_DOCKERD_HANG_PATH") {
+        if line.split(' ').nth(1).is_some_and(|p| p.starts_with(&hang)) {
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
     }
     let (status, reason, body) = if (line.starts_with("GET ") || line.starts_with("HEAD "))
         && line.split(' ').nth(1).is_some_and(|p| p == "/_ping" || p.ends_with("/_ping"))

@@ -168,6 +168,25 @@ fn truncated_archives_are_refused() {
 }
 
 #[test]
+fn a_fifo_or_device_is_refused_not_waited_on() {
+    let d = TempDir::new("arch-fifo");
+    let fifo = d.path().join("images.tar");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // A blocking open of a FIFO with no writer never returns: the reader runs aside.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(read(&fifo).map(|_| ()));
+    });
+    let e = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("open of a FIFO blocked")
+        .unwrap_err();
+    assert!(e.contains("not a regular file (a FIFO)"), "{e}");
+    let e = read(Path::new("/dev/null")).map(|_| ()).unwrap_err();
+    assert!(e.contains("not a regular file (a device)"), "{e}");
+}
+
+#[test]
 fn corrupt_or_foreign_files_are_refused() {
     let d = TempDir::new("arch-bad");
     let mut bad = old_layout();
