@@ -231,7 +231,7 @@ HOST_BUSYBOX=$BUSYBOX
 # The initramfs: static busybox, the modules to reach an ext4 root on virtio-blk (with their
 # dependencies, modprobe --show-depends; ?NAME: optional, a built-in NAME needs nothing; trixie's
 # .ko.xz unpacked for busybox insmod), and v2-lab/initramfs-init as /init.
-INITRD=$CACHE/initrd-$KVER-v$BUILD_VERSION.img
+INITRD=$CACHE/initrd-$KVER-v$BUILD_VERSION-$(sha256sum <"$LABDIR/initramfs-init" | cut -c1-8).img
 initramfs() {
     [ -s "$INITRD" ] && return 0
     log "initramfs: busybox + virtio-blk/ext4 modules for $KVER"

@@ -74,17 +74,11 @@ def load(a):
         print("load: HTTP %d: %s" % (status, text.strip()), file=sys.stderr)
         return 1
     # A stream of JSON messages, one a line: {"stream": ...} or {"errorDetail": ..., "error": ...}.
-    for line in filter(None, (line.strip() for line in text.splitlines())):
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            msg = {"stream": line}
-        if "error" in msg:
-            print("load error: %s" % msg["error"], file=sys.stderr)
-            return 1
-        if "stream" in msg:
-            print(msg["stream"].strip())
-    return 0
+    msgs = [json.loads(line) if line.startswith("{") else {"stream": line} for line in text.split("\n") if line.strip()]
+    print("\n".join(m["stream"].strip() for m in msgs if "stream" in m))
+    errors = [m["error"] for m in msgs if "error" in m]
+    print("".join("load error: %s\n" % e for e in errors), end="", file=sys.stderr)
+    return 1 if errors else 0
 
 def run(a):
     hc = {"Privileged": a.privileged, "Binds": a.v}

@@ -2,18 +2,14 @@
 """`docker save` archives, on the host side of the v2 lab.
 
   imgtar.py diffids TAR                  the image's layer diff_ids, one a line, base first
-  imgtar.py delta TAR OUT PRESENT-FILE   OUT: TAR without the layer files of the longest prefix
-                                         of layers listed (in order) in PRESENT-FILE
-  imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT
-                                         OUT: NAME for ARCH: layer 1 the root file system tarball
-                                         (its sha256 is the diff_id), layer 2 /usr/local/bin/dind-init,
-                                         docker/debian.Dockerfile's ENTRYPOINT, VOLUME, HEALTHCHECK
+  imgtar.py delta TAR OUT PRESENT-FILE   OUT: TAR without the layer files of the longest prefix of
+      layers listed (in order) in PRESENT-FILE: the VM's data disk holds the DinD image's base
+      layers already, and `docker load` only opens the file of a layer whose chain it does not
+      have, so the delta gives the very same image from a few megabytes
+  imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT   OUT: NAME for ARCH: layer 1
+      the root file system tarball, layer 2 /usr/local/bin/dind-init, docker/debian.Dockerfile's
+      ENTRYPOINT, VOLUME, HEALTHCHECK (the arm64 lab's image, made without a daemon or registry)
   imgtar.py build-busybox OUT NAME ARCH BUSYBOX    OUT: NAME, a static busybox with its applet links
-
-build-*: the arm64 lab's images, made without a daemon (no arm64 `docker build` on the host, no
-registry). delta: the VM's data disk holds the DinD image's base layers already, and `docker load`
-only opens the file of a layer whose chain it does not have, so the delta gives the very same image
-from a few megabytes (the lab loads the full archive when it is refused).
 """
 import hashlib
 import io

@@ -1,12 +1,8 @@
 #!/bin/sh
 # Runs inside the outer (DinD) container of the v2 lab: the command dind-init starts once its
 # dockerd answers (field: a `docker exec` into a container whose entrypoint is dockerd itself).
-# Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: echo (nested run),
-# limits (--memory 64m --cpus 0.5 --pids-limit 50), cgroupns-host (own cgroup, limits, an inner
-# container's cgroup), outer-limits (the ancestors' memory.max/pids.max and a fork loop),
-# rootless-limits (run by `docker exec` as the rootless user: docker info, the fork loop, then a
-# nested run), not-pid1 (PID 1, dind-init's pid, cgroups, echo), field (wait for the daemon, limits,
-# echo).
+# Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: the scenario
+# (echo, limits, cgroupns-host, outer-limits, rootless-limits, not-pid1, field; below).
 set -u
 : "${INNER:?INNER (the inner image) is not set}"
 
