@@ -4,14 +4,6 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8
 
-poweroff_now() {
-    echo "V2LAB END"
-    sync
-    echo o >/proc/sysrq-trigger
-    sleep 30
-    exit 1   # PID 1 exiting panics the kernel; panic=1 + qemu -no-reboot end the VM as well
-}
-
 mount -t proc -o nosuid,nodev,noexec proc /proc
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
@@ -39,4 +31,8 @@ hostname v2lab
 ip link set lo up 2>/dev/null || true
 # This shell stays in the root cgroup, which is exempt from "no internal processes".
 bash /lab/lab/run.sh </dev/null
-poweroff_now
+echo "V2LAB END"
+sync
+echo o >/proc/sysrq-trigger
+sleep 30
+exit 1   # PID 1 exiting panics the kernel; panic=1 + qemu -no-reboot end the VM as well

@@ -2,19 +2,14 @@
 """`docker save` archives, on the host side of the v2 lab.
 
   imgtar.py diffids TAR                  the image's layer diff_ids, one a line, base first
-  imgtar.py delta TAR OUT PRESENT-FILE   OUT: TAR without the layer files of the longest prefix
-                                         of layers listed (in order) in PRESENT-FILE
-  imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT
-                                         OUT: NAME for ARCH: layer 1 the root file system tarball
-                                         (its sha256 is the diff_id), layer 2 /usr/local/bin/dind-init,
-                                         docker/debian.Dockerfile's ENTRYPOINT, VOLUME, HEALTHCHECK
-  imgtar.py build-busybox OUT NAME ARCH BUSYBOX
-                                         OUT: NAME, a static busybox with its applet links
-
-build-*: the arm64 lab's images, made without a daemon (no arm64 `docker build` on the host, no
-registry). delta: the VM's data disk holds the DinD image's base layers already, and `docker load`
-only opens the file of a layer whose chain it does not have, so the delta gives the very same image
-from a few megabytes (the lab loads the full archive when it is refused).
+  imgtar.py delta TAR OUT PRESENT-FILE   OUT: TAR without the layer files of the longest prefix of
+      layers listed (in order) in PRESENT-FILE: the VM's data disk holds the DinD image's base
+      layers already, and `docker load` only opens the file of a layer whose chain it does not
+      have, so the delta gives the very same image from a few megabytes
+  imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT   OUT: NAME for ARCH: layer 1
+      the root file system tarball, layer 2 /usr/local/bin/dind-init, docker/debian.Dockerfile's
+      ENTRYPOINT, VOLUME, HEALTHCHECK (the arm64 lab's image, made without a daemon or registry)
+  imgtar.py build-busybox OUT NAME ARCH BUSYBOX    OUT: NAME, a static busybox with its applet links
 """
 import hashlib
 import io
@@ -25,15 +20,11 @@ import sys
 import tarfile
 import time
 
-PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
 def manifest(tar):
     m = json.load(tar.extractfile("manifest.json"))
     if len(m) != 1:
         raise SystemExit("imgtar.py: expected one image in the archive, found %d" % len(m))
     return m[0], json.load(tar.extractfile(m[0]["Config"]))["rootfs"]["diff_ids"]
-
 
 def small_layer(files, mtime=0):
     """An uncompressed layer tar from [(path, mode, bytes) or (path, 'dir'|'link', target)].
@@ -52,10 +43,8 @@ def small_layer(files, mtime=0):
             t.addfile(ti, io.BytesIO(data) if ti.isfile() else None)
     return buf.getvalue()
 
-
 def layer_id(layer):
     return "sha256:" + hashlib.sha256(layer).hexdigest()
-
 
 def write_image(out, name, arch, layers, config):
     """layers: [(diff_id, path-of-layer-tar or bytes)], base first."""
@@ -88,13 +77,11 @@ def write_image(out, name, arch, layers, config):
         add("repositories", json.dumps({repo: {tag: names[-1].split("/")[0]}}).encode())
     os.replace(out + ".tmp", out)
 
-
 def build_dind(out, name, arch, rootfs, rootfs_sha, binary):
-    data = open(binary, "rb").read()
-    layer = small_layer([("usr", "dir", 0o755), ("usr/local", "dir", 0o755), ("usr/local/bin", "dir", 0o755),
-                         ("usr/local/bin/dind-init", 0o755, data)], os.stat(binary).st_mtime)
+    dirs = [(d, "dir", 0o755) for d in ("usr", "usr/local", "usr/local/bin")]
+    layer = small_layer(dirs + [("usr/local/bin/dind-init", 0o755, open(binary, "rb").read())], os.stat(binary).st_mtime)
     config = {"config": {
-        "Env": [PATH_ENV],
+        "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         "Entrypoint": ["dind-init"],
         "Volumes": {"/var/lib/docker": {}},
         "Healthcheck": {"Test": ["CMD", "dind-init", "health"], "Interval": 10 * 10**9,
@@ -102,32 +89,23 @@ def build_dind(out, name, arch, rootfs, rootfs_sha, binary):
         "Labels": {"dind-init-test.arch": arch}}}
     write_image(out, name, arch, [("sha256:" + rootfs_sha, rootfs), (layer_id(layer), layer)], config)
 
-
 def build_busybox(out, name, arch, busybox):
-    data = open(busybox, "rb").read()
     # The applet list: the binary's own (--list), run through qemu-user when it is foreign.
-    applets = None
-    for runner in ([busybox], ["qemu-%s-static" % {"arm64": "aarch64"}.get(arch, arch), busybox]):
-        try:
-            applets = subprocess.run(runner + ["--list"], capture_output=True, check=True, text=True).stdout.split()
-            break
-        except (OSError, subprocess.CalledProcessError):
-            continue
-    if not applets:
-        raise SystemExit("imgtar.py: cannot list the applets of %s" % busybox)
+    qemu = "qemu-%s-static" % {"arm64": "aarch64"}.get(arch, arch)
+    applets = subprocess.run(["sh", "-c", '"$0" --list 2>/dev/null || "$1" "$0" --list', busybox, qemu],
+                             capture_output=True, check=True, text=True).stdout.split()
     files = [(d, "dir", 0o1777 if d == "tmp" else 0o755) for d in ("bin", "tmp", "etc", "proc", "sys", "dev")]
-    files += [("bin/busybox", 0o755, data), ("etc/passwd", 0o644, b"root:x:0:0:root:/:/bin/sh\n"),
+    files += [("bin/busybox", 0o755, open(busybox, "rb").read()), ("etc/passwd", 0o644, b"root:x:0:0:root:/:/bin/sh\n"),
               ("etc/group", 0o644, b"root:x:0:\n")]
     files += [("bin/" + a, "link", "busybox") for a in applets if a != "busybox"]
     layer = small_layer(files, os.stat(busybox).st_mtime)
     write_image(out, name, arch, [(layer_id(layer), layer)], {"config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]}})
 
-
 def delta(tar, out, present_file):
     entry, diff_ids = manifest(tar)
-    present = [line.strip() for line in open(present_file) if line.strip()]
+    present = open(present_file).read().split()
     n = 0
-    while n < len(diff_ids) and n < len(present) and diff_ids[n] == present[n]:
+    while n < min(len(diff_ids), len(present)) and diff_ids[n] == present[n]:
         n += 1
     skip = set(entry["Layers"][:n]) - set(entry["Layers"][n:])
     with tarfile.open(out, "w") as o:
@@ -136,23 +114,16 @@ def delta(tar, out, present_file):
                 o.addfile(member, tar.extractfile(member) if member.isfile() else None)
     print("%d of %d layers already in the VM's dockerd; delta keeps %d" % (n, len(diff_ids), len(diff_ids) - n))
 
-
-def main():
-    cmd = sys.argv[1]
-    if cmd == "build-dind":
-        build_dind(*sys.argv[2:8])
-    elif cmd == "build-busybox":
-        build_busybox(*sys.argv[2:6])
-    elif cmd in ("diffids", "delta"):
-        with tarfile.open(sys.argv[2]) as tar:
-            if cmd == "diffids":
-                print("\n".join(manifest(tar)[1]))
-            else:
-                delta(tar, sys.argv[3], sys.argv[4])
+def main(cmd="", *args):
+    if cmd == "build-dind" and len(args) == 6:
+        build_dind(*args)
+    elif cmd == "build-busybox" and len(args) == 4:
+        build_busybox(*args)
+    elif (cmd, len(args)) in (("diffids", 1), ("delta", 3)):
+        with tarfile.open(args[0]) as tar:
+            print("\n".join(manifest(tar)[1])) if cmd == "diffids" else delta(tar, *args[1:])
     else:
         raise SystemExit(__doc__)
-    return 0
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(*sys.argv[1:])

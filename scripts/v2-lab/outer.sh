@@ -1,12 +1,8 @@
 #!/bin/sh
 # Runs inside the outer (DinD) container of the v2 lab: the command dind-init starts once its
 # dockerd answers (field: a `docker exec` into a container whose entrypoint is dockerd itself).
-# Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: echo (nested run),
-# limits (--memory 64m --cpus 0.5 --pids-limit 50), cgroupns-host (own cgroup, limits, an inner
-# container's cgroup), outer-limits (the ancestors' memory.max/pids.max and a fork loop),
-# rootless-limits (run by `docker exec` as the rootless user: docker info, the fork loop, then a
-# nested run), not-pid1 (PID 1, dind-init's pid, cgroups, echo), field (wait for the daemon, limits,
-# echo).
+# Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: the scenario
+# (echo, limits, cgroupns-host, outer-limits, rootless-limits, not-pid1, field; below).
 set -u
 : "${INNER:?INNER (the inner image) is not set}"
 
@@ -14,26 +10,23 @@ load() {
     out=$(docker load -i /images/inner.tar 2>&1) || { echo "docker load failed: $out" >&2; echo "load: failed"; exit 1; }
     echo "load: ok"
 }
-
+# inner_echo [KEY]: a plain nested run, its output as KEY (inner-echo); rc its status
+inner_echo() { out=$(docker run --rm "$INNER" echo ok); rc=$?; echo "${1:-inner-echo}: $out"; }
 limits() {
     docker run --rm --memory 64m --cpus 0.5 --pids-limit 50 "$INNER" \
         cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max >/tmp/limits.out
     rc=$?
     echo "limits-rc: $rc"
-    n=0
-    while IFS= read -r l; do
-        n=$((n + 1))
-        case $n in 1) echo "memory.max: $l" ;; 2) echo "cpu.max: $l" ;; 3) echo "pids.max: $l" ;; esac
-    done </tmp/limits.out
+    { read -r m && echo "memory.max: $m" && read -r c && echo "cpu.max: $c" && read -r p && echo "pids.max: $p"; } </tmp/limits.out
 }
+outer_cgroup() { echo "outer-cgroup: $(sed -n 's/^0:://p' /proc/self/cgroup)"; }
 
-own_cgroup() { sed -n 's/^0:://p' /proc/self/cgroup; }
-
-# FORK_LOOP: an inner container's script (run with --cgroupns=host): its cgroup and each ancestor's
-# memory.max/pids.max, then sleeps forked until a fork fails (at most 800): `forks: N`. The loop
+# fork_loop: an inner container (--cgroupns=host) prints its cgroup and each ancestor's
+# memory.max/pids.max, then forks sleeps until a fork fails (at most 800): `forks: N`. The loop
 # runs in a subshell: a failed fork ends that shell; /tmp/forks keeps the count.
-# shellcheck disable=SC2016  # the inner container's shell expands it
-FORK_LOOP='
+fork_loop() {
+    # shellcheck disable=SC2016  # the inner container's shell expands it
+    docker run --rm --cgroupns=host "$INNER" sh -c '
     c=$(sed -n "s/^0:://p" /proc/self/cgroup)
     echo "inner-cgroup: $c"
     p=$c
@@ -54,40 +47,33 @@ FORK_LOOP='
     echo "fork-error: $e"
     kill -9 -1 2>/dev/null
     exit 0'
+    rc=$?
+    echo "inner-rc: $rc"
+}
 
 case "${1:-}" in
 echo)
-    echo "outer-cgroup: $(own_cgroup)"
+    outer_cgroup
     echo "engine: $(dockerd --version 2>&1 | head -n 1)"
     echo "cli: $(docker --version 2>&1 | head -n 1)"
     echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
     load
-    out=$(docker run --rm "$INNER" echo ok)
-    rc=$?
+    inner_echo
     echo "inner-rc: $rc"
-    echo "inner-echo: $out"
-    exit $rc
     ;;
 not-pid1)
     echo "pid1: $(cat /proc/1/comm)"
     for p in /proc/[0-9]*; do
         [ "$(cat "$p/comm" 2>/dev/null)" = dind-init ] && echo "dind-init-pid: ${p#/proc/}"
     done
-    echo "outer-cgroup: $(own_cgroup)"
+    outer_cgroup
     echo "pid1-cgroup: $(sed -n 's/^0:://p' /proc/1/cgroup)"
     load
-    out=$(docker run --rm "$INNER" echo ok)
-    rc=$?
-    echo "inner-echo: $out"
-    exit $rc
+    inner_echo
     ;;
-limits)
-    load
-    limits
-    exit $rc
-    ;;
+limits) load; limits ;;
 cgroupns-host)
-    echo "outer-cgroup: $(own_cgroup)"
+    outer_cgroup
     load
     limits
     # --cgroupns=host for the inner container too: its /proc/self/cgroup then shows the real path
@@ -96,27 +82,16 @@ cgroupns-host)
         'c=$(sed -n "s/^0:://p" /proc/self/cgroup); echo "inner-cgroup: $c"; echo "inner-memory.max: $(cat /sys/fs/cgroup$c/memory.max)"'
     irc=$?
     echo "inner-rc: $irc"
-    [ "$rc" = 0 ] && exit $irc
-    exit $rc
+    [ "$rc" = 0 ] && rc=$irc
     ;;
-outer-limits)
-    echo "outer-cgroup: $(own_cgroup)"
-    load
-    docker run --rm --cgroupns=host "$INNER" sh -c "$FORK_LOOP"
-    rc=$?
-    echo "inner-rc: $rc"
-    exit $rc
-    ;;
+outer-limits) outer_cgroup; load; fork_loop ;;
 rootless-limits)
     echo "uid: $(id -u)"
     echo "info: $(docker info -f '{{.CgroupDriver}} {{.Driver}} {{json .SecurityOptions}}' 2>&1)"
     load
-    docker run --rm --cgroupns=host "$INNER" sh -c "$FORK_LOOP"
-    rc=$?
-    echo "inner-rc: $rc"
+    fork_loop
     # the daemons lived through the exhausted pids: a nested run still works
     echo "after-echo: $(docker run --rm "$INNER" echo ok 2>&1)"
-    exit $rc
     ;;
 field)
     i=0
@@ -134,13 +109,13 @@ field)
     echo "== docker run --rm --memory 64m --cpus 0.5 --pids-limit 50 $INNER cat memory.max cpu.max pids.max" >&2
     limits
     echo "== docker run --rm $INNER echo ok" >&2
-    out=$(docker run --rm "$INNER" echo ok)
-    rc=$?
-    echo "plain-output: $out"
+    inner_echo plain-output
     echo "plain-rc: $rc"
+    rc=0
     ;;
 *)
     echo "outer.sh: unknown scenario '${1:-}'" >&2
     exit 2
     ;;
 esac
+exit "$rc"
