@@ -96,13 +96,14 @@ s4() {
 }
 
 s5() {
-    local i bad=()
+    local i bad=() pids=()
     local -A cmd=([0]=true [1]=false [42]="sh -c 'exit 42'" [255]="sh -c 'exit 255'"
         [137]="sh -c 'kill -KILL \$\$'" [143]="sh -c 'kill -TERM \$\$'")   # expected status -> command
     for i in "${!cmd[@]}"; do
         eval "run_c st$i --rm --privileged \"\$DIND_IMAGE\" ${cmd[$i]}" &
+        pids+=($!)
     done
-    wait
+    wait "${pids[@]}"   # (not the host dockerd)
     for i in "${!cmd[@]}"; do
         check_rc "st$i" "$i" || bad+=("$FAILMSG")
         ev "$D/st$i.err" command-exit "status=$i" || bad+=("$FAILMSG")
@@ -187,36 +188,24 @@ s8() {
 }
 
 # pty_run NAME MARKER KEYS DOCKER-RUN-ARGS...: `docker run -it --rm` (labelled, named PFX-NAME)
-# under a pty; KEYS are typed once MARKER has shown up and a second has passed. Output D/NAME.out,
-# status RC and D/NAME.rc; D/NAME.err: "keys typed: True; after it: N s" (N: until the end).
+# under a pty; KEYS are typed once MARKER has shown up and a second has passed. Output D/NAME.out
+# (D/NAME.txt without CRs), status RC and D/NAME.rc; D/NAME.err: "keys typed: True; after it: N s".
 pty_run() {
     local n=$1
     timeout --foreground -k 10 150 python3 - "$2" "$3" "$DOCKER_CLI" run -it --rm --label "$LABEL" --name "$PFX-$n" "${@:4}" \
         >"$D/$n.out" 2>"$D/$n.err" <<'PY'
-import os, pty, select, sys, time
-mark, keys = sys.argv[1].encode(), sys.argv[2].encode()
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[3], sys.argv[3:])
-buf, sent, deadline = b"", None, time.time() + 120
-while time.time() < deadline:
-    if select.select([fd], [], [], 0.2)[0]:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        buf += data
-    if sent is None and mark in buf:
+import os, pty, sys, time
+mark, keys, seen, sent = sys.argv[1].encode(), sys.argv[2].encode(), [b""], []
+def read(fd):
+    data = os.read(fd, 65536)
+    seen[0] += data
+    if not sent and mark in seen[0]:
         time.sleep(1)
-        sent = time.time()
+        sent.append(time.time())
         os.write(fd, keys)
-else:
-    os.kill(pid, 9)
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(buf)
-sys.stderr.write("keys typed: %s; after it: %.2f s\n" % (sent is not None, time.time() - (sent or time.time())))
+    return data
+status = pty.spawn(sys.argv[3:], read)
+sys.stderr.write("keys typed: %s; after it: %.2f s\n" % (bool(sent), time.time() - (sent or [time.time()])[0]))
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
     RC=$?
@@ -265,15 +254,10 @@ s11() {
 
 short() { sed -E 's/([0-9a-f]{12})[0-9a-f]{52}/\1…/g' <<<"$1"; }   # container ids shortened
 # cg_path /proc/PID/cgroup-CONTENT: the memory hierarchy's path, or cgroup2's on v2
-cg_path() {
-    local p
-    p=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' <<<"$1")
-    [ -n "$p" ] || p=$(awk -F: '$1 == "0" && $2 == "" { print $3 }' <<<"$1")
-    echo "$p"
-}
+cg_path() { awk -F: '$2 ~ /(^|,)memory(,|$)/ { m = $3 } $1 == "0" && $2 == "" { u = $3 } END { print (m != "" ? m : u) }' <<<"$1"; }
 
 s12() {
-    local tag=98$RUNID outer_host inner_view outer_view hp inner_host oh ih ov iv line h escaped=()
+    local tag=98$RUNID outer_host inner_view outer_view hp inner_host oh ih ov iv k h escaped=()
     # (also the image's HEALTHCHECK, `dind-init health`, run every second here instead of 10 s)
     start_c nest --privileged --health-interval 1s "${INNER_MOUNT[@]}" "$DIND_IMAGE" &&
         must "$C" "the daemon never became healthy" wait_healthy "$C" 90 && in_c "$C" load.out "$LOAD" "docker load inside" || return 1
@@ -293,11 +277,9 @@ s12() {
     # container's cgroup, as the host sees it, must be below the outer container's.
     oh=$(cg_path "$outer_host"); oh=${oh%/init}
     case "$oh" in *"$(dk inspect -f '{{.Id}}' "$C")"*) ;; *) fail "outer cgroup $oh does not name the container id" || return 1 ;; esac
-    while IFS= read -r line; do
-        h=$(cut -d: -f2 <<<"$line"); h=${h:-cgroup2}
-        ih=$(cut -d: -f3- <<<"$line")
-        oh=$(awk -F: -v k="$(cut -d: -f1 <<<"$line")" '$1 == k { print $3 }' <<<"$outer_host"); oh=${oh%/init}
-        case "$ih" in "${oh%/}"/*) ;; *) escaped+=("$h: inner $(short "$ih") is not below outer $(short "$oh")") ;; esac
+    while IFS=: read -r k h ih; do
+        oh=$(awk -F: -v k="$k" '$1 == k { print $3 }' <<<"$outer_host"); oh=${oh%/init}
+        case "$ih" in "${oh%/}"/*) ;; *) escaped+=("${h:-cgroup2}: inner $(short "$ih") is not below outer $(short "$oh")") ;; esac
     done <<<"$inner_host"
     ov=$(cg_path "$outer_view"); ov=${ov%/init}
     iv=$(cg_path "$inner_view")

@@ -1,19 +1,16 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034  # ALL, NAME, ...: set by the caller; STOP, CODE, ...: for it
 # The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh, e2e-service.sh,
-# e2e-images.sh, e2e-rootless.sh). Their preamble: `LIB_TAG=TAG; . "$(dirname "$0")/scenario.sh"`
-# (it sources lib.sh, which goes to the repository's root), then scenario_init INSTANCE PFX.
+# e2e-images.sh, e2e-rootless.sh): `LIB_TAG=TAG; . "$(dirname "$0")/scenario.sh"` (it sources
+# lib.sh, which goes to the repository's root), scenario_init INSTANCE PFX, the scenarios (`sc ID
+# NAME DESC`, or ALL, NAME and DESC), SCENARIO_FN (id N runs ${SCENARIO_FN}N), scenario_args "$@",
+# optional SETUP_DEPS, FAIL_TAIL, HOST_TAIL, then scenario_main (its status is the script's).
 # Owns: selection (--help, --list, ids or names), set-up (packages, binary, host dockerd INSTANCE,
 #   images; a killed earlier run's leftovers removed), each scenario in WORK/ID-NAME, its row
 #   `PASS|FAIL  ID name  (N s)  note` (on a failure what it captured and the host dockerd's log
 #   tail), clean-up on exit, INT and TERM; not root: every scenario skipped loudly.
-# The caller lists its scenarios (`sc ID NAME DESC`, or ALL, NAME and DESC), sets SCENARIO_FN (id
-#   N runs ${SCENARIO_FN}N), calls scenario_args "$@"; optional SETUP_DEPS, FAIL_TAIL, HOST_TAIL;
-#   and calls scenario_main (its status is the script's).
-# A scenario returns 0 pass, else fail (fail MSG); NOTE is its row's note; D is its directory.
-#   Helpers: ev/no_ev FILE EVENT [K=V...], evs, clean_stop, no_sigkill (events); run_c, run_rc,
-#   start_c, daemon_c, stop_c, in_c (containers); check_rc, check_out, must, logs, volume;
-#   wait_for, wait_log, wait_event, wait_healthy, has_status; build_image, novolume_image; INNER_MOUNT and LOAD (inner.tar).
+# A scenario returns 0 to pass (else it fails: fail MSG); NOTE is its row's note, D its directory.
+# The helpers below (events, containers, waits, images) say their usage.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -142,34 +139,25 @@ logs() { DK_TIMEOUT=60 dk logs "$1" >"$2" 2>&1; }   # C FILE: stdout + stderr of
 health_status() { dk inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
 has_status() { [ "$(health_status "$1")" = "$2" ]; }
 
-# wait_for SECONDS CMD...: until CMD succeeds, every 0.25 s
+# wait_for SECONDS CMD...: until CMD succeeds, every 0.25 s; wait_running C SECONDS CMD...: the
+# same, but once C has stopped, one last try
 wait_for() { lib_retry $(($1 * 4)) 0.25 "${@:2}"; }
-# wait_logs C SECONDS CMD...: until CMD, reading `docker logs C`, succeeds (once C has stopped:
-# one last look); wait_log C TEXT SECONDS: until they contain TEXT; wait_event C EVENT SECONDS
-# [K=V...]: until dind-init logged that event
-wait_logs() {
-    local c=$1 n=$2 i
-    shift 2
-    for ((i = 0; i < n * 4; i++)); do
-        DK_TIMEOUT=30 dk logs "$c" 2>&1 | "$@" && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ] || { DK_TIMEOUT=30 dk logs "$c" 2>&1 | "$@"; return; }
-        sleep 0.25
-    done
-    return 1
-}
-wait_log() { wait_logs "$1" "$3" grep -qF -- "$2"; }
-wait_event() { wait_logs "$1" "$3" lib_event has - "$2" "${@:4}"; }
-
-# wait_healthy C SECONDS: until `dind-init health` in C answers 0 (not while C is stopped)
-wait_healthy() {
+wait_running() {
     local i
     for ((i = 0; i < $2 * 4; i++)); do
-        DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1 && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || return 1
+        "${@:3}" && return 0
+        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || { "${@:3}"; return; }
         sleep 0.25
     done
     return 1
 }
+# wait_log C TEXT SECONDS: until `docker logs C` contain TEXT; wait_event C EVENT SECONDS [K=V...]:
+# until dind-init logged that event; wait_healthy C SECONDS: until `dind-init health` in C answers 0
+logs_match() { DK_TIMEOUT=30 dk logs "$1" 2>&1 | "${@:2}"; }   # C CMD...: CMD reads C's logs
+wait_log() { wait_running "$1" "$3" logs_match "$1" grep -qF -- "$2"; }
+wait_event() { wait_running "$1" "$3" logs_match "$1" lib_event has - "$2" "${@:4}"; }
+wait_healthy() { wait_running "$1" "$2" health_ok "$1"; }
+health_ok() { DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1; }   # C
 
 # build_image IMAGE WHAT DOCKERFILE-LINE...: lib_build of that Dockerfile, its log in D/build.log;
 # novolume_image IMAGE: dind-init on the base image without VOLUME /var/lib/docker (overlayfs)
