@@ -18,8 +18,7 @@ LIB_TAG=e2e-field
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
 . "$(dirname "$0")/scenario.sh"
 scenario_init "${FIELD_INSTANCE:-field}" field
-PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
-NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
+PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20} SCENARIO_FN=   # scenario F1 is function F1
 
 sc F1 dockerd-kill "kill -9 of dockerd while the command runs: restarted (restart 1/5), next docker run works"
@@ -52,12 +51,6 @@ logline() { lib_dind_msg "$1" "$2" "${3:-160}"; }
 started() { lib_event_msg "$1" dockerd-start; }   # FILE: dockerd's command line (its first start)
 # health C FILE [DOCKER-EXEC-ARGS...]: `dind-init health` in C, its status, its output in D/FILE
 health() { DK_TIMEOUT=20 dk exec "${@:3}" "$1" dind-init health >"$D/$2" 2>&1; }
-# stop_start C: stop_c -t 10 of C into D/stop.log, then docker start until `dind-init health` answers
-stop_start() {
-    stop_c "$1" "$D/stop.log" -t 10 || return 1
-    dk start "$1" >/dev/null || { fail "docker start failed"; return 1; }
-    must "$1" "the daemon did not come back" wait_healthy "$1" 90
-}
 
 # ------------------------------------------------------------------ faults (issue 7)
 
@@ -126,14 +119,14 @@ F3() {
 
 F4() {
     local i t0 times=() bad total0 total n max
-    daemon_c f4 && in_c "$C" setup.out "$LOAD && docker volume create data >/dev/null && \
+    daemon_c f4 && exec_sh "$C" setup.out "$LOAD && docker volume create data >/dev/null && \
 docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'" "setting up the inner container/volume" || return 1
     total0=$(lib_now)
     for ((i = 1; i <= F4_CYCLES; i++)); do
         t0=$(lib_now)
         stop_start "$C" || { FAILMSG="cycle $i: $FAILMSG"; return 1; }
         [ "$CODE" = 0 ] || fail "cycle $i: exit code $CODE after docker stop (stop took $STOP s)" || return 1
-        in_c "$C" "check-$i.out" "docker ps -a --filter name=^keeper\$ --format '{{.Names}} {{.Status}}'; \
+        exec_sh "$C" "check-$i.out" "docker ps -a --filter name=^keeper\$ --format '{{.Names}} {{.Status}}'; \
 docker run --rm -v data:/d $INNER_IMAGE cat /d/file" "cycle $i: the checks inside" || return 1
         grep -q '^keeper Exited (0)' "$D/check-$i.out" || fail "cycle $i: inner container keeper is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')" || return 1
         grep -qx "persisted-$RUNID" "$D/check-$i.out" || fail "cycle $i: the volume file is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')" || return 1
@@ -161,7 +154,7 @@ docker run --rm -v data:/d $INNER_IMAGE cat /d/file" "cycle $i: the checks insid
 armed() { dk exec "$1" docker logs trap 2>/dev/null | grep -q trap-armed; }   # C: H1's trap is set
 
 H1() {
-    daemon_c h1 && in_c "$C" setup.out "$LOAD && docker run -d --name trap --restart no -v marker:/m $INNER_IMAGE \
+    daemon_c h1 && exec_sh "$C" setup.out "$LOAD && docker run -d --name trap --restart no -v marker:/m $INNER_IMAGE \
 sh -c 'rm -f /m/marker; trap \"echo clean > /m/marker; exit 0\" TERM; echo trap""-armed; while true; do sleep 1; done' >/dev/null" \
         "starting the inner container" || return 1
     wait_for 10 armed "$C"
@@ -216,7 +209,7 @@ H7() {
     # An inner container whose PID 1 ignores SIGTERM: dockerd would wait 10 s for it; dind-init
     # SIGKILLs it (exit 137) inside its budget, and dockerd is never SIGKILLed.
     local what
-    daemon_c h7 && in_c "$C" setup.out "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" "starting the inner container" &&
+    daemon_c h7 && exec_sh "$C" setup.out "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" "starting the inner container" &&
         stop_start "$C" || return 1
     dk exec "$C" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
     what="docker stop -t 10 took $STOP s, outer exit $CODE, inner '$(cat "$D/after.out")'"
@@ -247,7 +240,7 @@ H9() {
     victim=$C
     wait_for 10 victim_up "$victim" "$D/victim-before.out"
     victim_ok "$D/victim-before.out" || fail "the victim's containerd-shim and its child did not start: $(tr '\n' '|' <"$D/victim-before.out")" || return 1
-    daemon_c h9 --pid="container:$victim" && in_c "$C" setup.out "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null && \
+    daemon_c h9 --pid="container:$victim" && exec_sh "$C" setup.out "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null && \
 docker inspect -f '{{.State.Pid}}' noterm" "starting the inner container" && stop_c "$C" "$D/stop.log" -t 10 || return 1
     inner=$(tail -n 1 "$D/setup.out")
     show_victim "$victim" "$D/victim-after.out"
@@ -307,16 +300,12 @@ H4() {
 }
 
 H5() {
-    local mode want notes=() env b line used chosen
-    # legacy, nft, auto: DIND_IPTABLES; docker-legacy: docker:dind's DOCKER_IPTABLES_LEGACY=1
+    local mode want notes=() b line used chosen
+    # legacy, nft: DIND_IPTABLES; docker-legacy: docker:dind's DOCKER_IPTABLES_LEGACY=1; auto: neither
+    local -A env=([legacy]=DIND_IPTABLES=legacy [nft]=DIND_IPTABLES=nft [auto]=H5=auto [docker-legacy]=DOCKER_IPTABLES_LEGACY=1)
     for mode in legacy nft auto docker-legacy; do
-        case "$mode" in
-            auto) env=() ;;
-            docker-legacy) env=(-e DOCKER_IPTABLES_LEGACY=1) ;;
-            *) env=(-e "DIND_IPTABLES=$mode") ;;
-        esac
         # which tables hold dockerd's DOCKER chain (nat) after the inner run
-        run_rc "$mode" 0 --rm --privileged ${env[@]+"${env[@]}"} "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$LOAD && docker run --rm $INNER_IMAGE echo ipt-ok && \
+        run_rc "$mode" 0 --rm --privileged -e "${env[$mode]}" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$LOAD && docker run --rm $INNER_IMAGE echo ipt-ok && \
 for b in legacy nft; do if iptables-\$b -t nat -S DOCKER >/dev/null 2>&1; then echo \$b-has-DOCKER; else echo \$b-no-DOCKER; fi; done" ||
             { FAILMSG="DIND_IPTABLES=$mode: $FAILMSG: $(logline "$D/$mode.err" 'iptables' 200)"; return 1; }
         grep -qx ipt-ok "$D/$mode.out" || fail "DIND_IPTABLES=$mode: the inner container did not run" || return 1
@@ -438,7 +427,7 @@ H12() {
     local vol a host=$PFX-h12a holder waited what e
     vol=$(volume h12) || { fail "docker volume create failed"; return 1; }
     start_c h12a --privileged --hostname "$host" -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" && a=$C &&
-        must "$a" "the first daemon never answered" wait_healthy "$a" 90 && in_c "$a" setup.out "$LOAD && docker volume create data >/dev/null && \
+        must "$a" "the first daemon never answered" wait_healthy "$a" 90 && exec_sh "$a" setup.out "$LOAD && docker volume create data >/dev/null && \
 docker run --rm -v data:/d $INNER_IMAGE sh -c 'echo kept-$RUNID > /d/file' && \
 docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 100000 >/dev/null" "setting up the inner container/volume" || return 1
     # The second, on the same volume, with the default --data-root-wait (10 s)

@@ -17,8 +17,7 @@ LIB_TAG=e2e
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
 . "$(dirname "$0")/scenario.sh"
 scenario_init "${E2E_INSTANCE:-e2e}" e2e
-NOSHELL_IMAGE=dind-init-test/noshell:e2e$DIND_SUITE_TAG
-NOVOLUME_IMAGE=dind-init-test/novolume:e2e$DIND_SUITE_TAG
+NOSHELL_IMAGE=dind-init-test/noshell:e2e$DIND_SUITE_TAG NOVOLUME_IMAGE=dind-init-test/novolume:e2e$DIND_SUITE_TAG
 FAIL_TAIL=40 HOST_TAIL=25 SCENARIO_FN=s   # lines shown on a failure; scenario N is function sN
 sc 1 privileged "--privileged: an inner docker run works"
 sc 2 cgroup-tmpfs "--privileged --tmpfs /sys/fs/cgroup: dind-init mounts every hierarchy"
@@ -146,7 +145,7 @@ s6() {
 
 s7() {
     local i t0 times=() n stale=""
-    daemon_c restart && in_c "$C" load.out "$LOAD && docker run --name keepme $INNER_IMAGE true" "docker load + inner docker run --name keepme" || return 1
+    daemon_c restart && exec_sh "$C" load.out "$LOAD && docker run --name keepme $INNER_IMAGE true" "docker load + inner docker run --name keepme" || return 1
     # 1, 3: clean restarts; 2: restart -t 0 (SIGKILL at once: pid files and sockets left behind)
     for i in 1 2 3; do
         t0=$(lib_now)
@@ -260,10 +259,10 @@ s12() {
     local tag=98$RUNID outer_host inner_view outer_view hp inner_host oh ih ov iv k h escaped=()
     # (also the image's HEALTHCHECK, `dind-init health`, run every second here instead of 10 s)
     start_c nest --privileged --health-interval 1s "${INNER_MOUNT[@]}" "$DIND_IMAGE" &&
-        must "$C" "the daemon never became healthy" wait_healthy "$C" 90 && in_c "$C" load.out "$LOAD" "docker load inside" || return 1
+        must "$C" "the daemon never became healthy" wait_healthy "$C" 90 && exec_sh "$C" load.out "$LOAD" "docker load inside" || return 1
     wait_for 10 has_status "$C" healthy ||
         fail "HEALTHCHECK status '$(health_status "$C")', expected healthy ($(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$C"))" || return 1
-    in_c "$C" nested.out "docker run -d --name nested $INNER_IMAGE sleep $tag" "inner docker run -d" || return 1
+    exec_sh "$C" nested.out "docker run -d --name nested $INNER_IMAGE sleep $tag" "inner docker run -d" || return 1
     outer_host=$(cat "/proc/$(dk inspect -f '{{.State.Pid}}' "$C")/cgroup")
     outer_view=$(dk exec "$C" cat /proc/1/cgroup)
     inner_view=$(dk exec "$C" docker exec nested cat /proc/self/cgroup)
@@ -298,7 +297,7 @@ inner_up() { inner_states "$1" | grep -qx 'always running' && inner_states "$1" 
 s13() {
     local own after kept
     # (a shell as PID 1 that ends on SIGTERM: a bare `sleep` as PID 1 ignores it)
-    daemon_c policies && in_c "$C" setup.out "$LOAD && docker volume create data >/dev/null && \
+    daemon_c policies && exec_sh "$C" setup.out "$LOAD && docker volume create data >/dev/null && \
 docker run --rm -v data:/data $INNER_IMAGE sh -c 'echo kept > /data/file' && for p in always unless-stopped no on-failure; do \
 docker run -d --name \$p --restart \$p -v data:/data $INNER_IMAGE sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done' >/dev/null || exit; done" \
         "docker load, the inner volume and the inner docker run --restart POLICY" || return 1
@@ -310,9 +309,7 @@ docker run -d --name \$p --restart \$p -v data:/data $INNER_IMAGE sh -c 'trap \"
     own=$(inner_states "$C")
     echo "$own" >"$D/own-restart.txt"
     # The outer stop + start.
-    stop_c "$C" "$D/stop.log" || return 1
-    dk start "$C" >/dev/null || { fail "docker start failed"; return 1; }
-    must "$C" "the daemon did not come back after docker start" wait_healthy "$C" 90 || return 1
+    stop_start "$C" || return 1
     wait_for 60 inner_up "$C"
     after=$(inner_states "$C")
     echo "$after" >"$D/after-start.txt"

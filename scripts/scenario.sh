@@ -98,7 +98,6 @@ run_c() {
     echo "$RC" >"$D/$n.rc"; echo "$DUR" >"$D/$n.time"; return 0
 }
 run_rc() { run_c "$1" "${@:3}"; check_rc "$1" "$2"; }
-
 # start_c NAME DOCKER-RUN-ARGS...: docker run -d, labelled, named PFX-NAME; sets C
 start_c() {
     C=$PFX-$1
@@ -122,18 +121,17 @@ stop_c() {
     STOP=$(lib_since "$t0" 2) CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
     logs "$1" "$2"
 }
-
-# in_c C FILE SCRIPT [WHAT]: docker exec C sh -c SCRIPT, output in D/FILE; fails "WHAT failed: ..."
-in_c() { dk exec "$1" sh -c "$3" >"$D/$2" 2>&1 || fail "${4:-docker exec $2} failed: $(tail -c 300 "$D/$2")"; }
-
-check_rc() { # NAME WANT
-    local got
-    got=$(cat "$D/$1.rc" 2>/dev/null)
-    [ "$got" = "$2" ] || fail "$1: exit status $got, expected $2"
+# stop_start C: stop_c -t 10 of C into D/stop.log, then docker start until `dind-init health` answers
+stop_start() {
+    stop_c "$1" "$D/stop.log" -t 10 || return 1
+    dk start "$1" >/dev/null || { fail "docker start failed"; return 1; }
+    must "$1" "the daemon did not come back after docker start" wait_healthy "$1" 90
 }
-check_out() { # NAME TEXT: stdout is exactly TEXT
-    [ "$(cat "$D/$1.out")" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"
-}
+# exec_sh C FILE SCRIPT [WHAT]: docker exec C sh -c SCRIPT, output in D/FILE; fails "WHAT failed: ..."
+exec_sh() { dk exec "$1" sh -c "$3" >"$D/$2" 2>&1 || fail "${4:-docker exec $2} failed: $(tail -c 300 "$D/$2")"; }
+# check_rc NAME WANT: run_c NAME's status; check_out NAME TEXT: its stdout is exactly TEXT
+check_rc() { [ "$(cat "$D/$1.rc" 2>/dev/null)" = "$2" ] || fail "$1: exit status $(cat "$D/$1.rc" 2>/dev/null), expected $2"; }
+check_out() { [ "$(cat "$D/$1.out")" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"; }
 logs() { DK_TIMEOUT=60 dk logs "$1" >"$2" 2>&1; }   # C FILE: stdout + stderr of C
 # health_status C: its HEALTHCHECK's .State.Health.Status; has_status C STATUS
 health_status() { dk inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
@@ -164,8 +162,7 @@ health_ok() { DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1; }   #
 build_image() {
     local ctx rc
     ctx=$(mktemp -d) && printf '%s\n' "${@:3}" >"$ctx/Dockerfile" || return 1
-    lib_build "$1" "$ctx" >"$D/build.log" 2>&1
-    rc=$?
+    lib_build "$1" "$ctx" >"$D/build.log" 2>&1; rc=$?
     rm -rf "$ctx"
     [ $rc -eq 0 ] || fail "building $1 ($2) failed"
 }
@@ -174,7 +171,6 @@ novolume_image() { build_image "$1" "no VOLUME /var/lib/docker" "FROM $SCRATCH_I
 # volume NAME / network NAME: a named volume / network on the host daemon, removed afterwards
 volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
 network() { dk network create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
-
 # remove_labelled LABEL: the host daemon's containers, volumes and networks labelled LABEL
 remove_labelled() {
     local k ids
