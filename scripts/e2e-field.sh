@@ -51,6 +51,8 @@ logline() { lib_dind_msg "$1" "$2" "${3:-160}"; }
 started() { lib_event_msg "$1" dockerd-start; }   # FILE: dockerd's command line (its first start)
 # health C FILE [DOCKER-EXEC-ARGS...]: `dind-init health` in C, its status, its output in D/FILE
 health() { DK_TIMEOUT=20 dk exec "${@:3}" "$1" dind-init health >"$D/$2" 2>&1; }
+# health_is WANT WHAT C FILE [DOCKER-EXEC-ARGS...]: health C FILE ... exits WANT (else fail: WHAT)
+health_is() { local rc; health "${@:3}"; rc=$?; [ "$rc" = "$1" ] || fail "dind-init health $2: exit $rc, expected $1 ($(head -c 200 "$D/$4"))"; }
 
 # ------------------------------------------------------------------ faults (issue 7)
 
@@ -82,17 +84,12 @@ F2() {
 # until it works; sets F3_NOTE. Who restarts containerd is checked by the caller.
 f3() {
     local n=$1 old new ms out=$D/$1.out
-    run_rc "$n" 0 --rm --privileged "${INNER_MOUNT[@]}" "${@:2}" "$DIND_IMAGE" sh -c "$LOAD && \
-docker run -d --name bg $INNER_IMAGE sleep 1000 >/dev/null && \
-p=\$(cat /var/run/docker/containerd/containerd.pid) && d=\$(cat /var/run/docker.pid) && echo containerd-pid \$p && \
-kill -9 \$p && t0=\$(date +%s%N) && i=0 && \
-until docker run --rm $INNER_IMAGE echo recovered 2>/tmp/err; do \
-  if [ \$i = 0 ]; then echo \"first-error \$(head -n 1 /tmp/err)\"; dind-init health >/dev/null 2>&1; echo health-during-gap \$?; fi; \
-  i=\$((i+1)); [ \$i -lt 600 ] || { cat /tmp/err; exit 90; }; sleep 0.1; done && \
-echo recovery-ms \$(( (\$(date +%s%N) - t0) / 1000000 )) && \
-echo new-containerd-pid \$(cat /var/run/docker/containerd/containerd.pid) && \
-echo dockerd-same \$([ \"\$(cat /var/run/docker.pid)\" = \"\$d\" ] && echo yes || echo no) && \
-echo bg \$(docker inspect -f '{{.State.Status}}' bg) && \
+    run_rc "$n" 0 --rm --privileged "${INNER_MOUNT[@]}" "${@:2}" "$DIND_IMAGE" sh -c "$LOAD && docker run -d --name bg $INNER_IMAGE sleep 1000 >/dev/null && \
+p=\$(cat /var/run/docker/containerd/containerd.pid) && d=\$(cat /var/run/docker.pid) && echo containerd-pid \$p && kill -9 \$p && t0=\$(date +%s%N) && i=0 && \
+until docker run --rm $INNER_IMAGE echo recovered 2>/tmp/err; do if [ \$i = 0 ]; then echo \"first-error \$(head -n 1 /tmp/err)\"; \
+dind-init health >/dev/null 2>&1; echo health-during-gap \$?; fi; i=\$((i+1)); [ \$i -lt 600 ] || { cat /tmp/err; exit 90; }; sleep 0.1; done && \
+echo recovery-ms \$(( (\$(date +%s%N) - t0) / 1000000 )) && echo new-containerd-pid \$(cat /var/run/docker/containerd/containerd.pid) && \
+echo dockerd-same \$([ \"\$(cat /var/run/docker.pid)\" = \"\$d\" ] && echo yes || echo no) && echo bg \$(docker inspect -f '{{.State.Status}}' bg) && \
 docker exec bg echo exec""-ok && docker rm -f bg >/dev/null && echo bg-removed" || return 1
     old=$(sed -n 's/^containerd-pid //p' "$out") new=$(sed -n 's/^new-containerd-pid //p' "$out") ms=$(sed -n 's/^recovery-ms //p' "$out")
     grep -qx recovered "$out" || fail "$n: docker run never worked again after containerd was killed" || return 1
@@ -206,8 +203,7 @@ docker run --rm --network usernet $INNER_IMAGE cat /sys/class/net/eth0/mtu" || r
 }
 
 H7() {
-    # An inner container whose PID 1 ignores SIGTERM: dockerd would wait 10 s for it; dind-init
-    # SIGKILLs it (exit 137) inside its budget, and dockerd is never SIGKILLed.
+    # dockerd would wait 10 s for the inner container; dind-init SIGKILLs it inside its budget
     local what
     daemon_c h7 && exec_sh "$C" setup.out "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" "starting the inner container" &&
         stop_start "$C" || return 1
@@ -231,9 +227,7 @@ victim_up() { show_victim "$1" "$2"; grep -qx 'child sleep' "$2"; }
 victim_ok() { grep -qx 'shim containerd-shim' "$1" && grep -qx 'child sleep' "$1"; }   # FILE
 
 H9() {
-    # dind-init signals only what it owns: in the PID namespace of a victim whose process named
-    # containerd-shim has a child, the stop SIGKILLs its own inner container (it ignores SIGTERM),
-    # never the victim's child.
+    # dind-init signals only what it owns, not a process of the shared PID namespace named like a shim
     local victim inner what
     start_c h9-victim --entrypoint /bin/sh "$DIND_IMAGE" -c \
         'ln -s /bin/sh /tmp/containerd-shim; /tmp/containerd-shim -c "sleep 1000 & echo \$! >/tmp/child; wait" & echo $! >/tmp/shim; exec sleep 100000' || return 1
@@ -273,26 +267,21 @@ H3() {
 }
 
 H4() {
-    local rc st_before test
+    local st_before test
     # dockerd that takes 6 s to start: a window in which the daemon is not up yet
     mkdir -p "$D/bin" && printf '#!/bin/sh\nsleep 6\nexec dockerd "$@"\n' >"$D/bin/slow-dockerd" && chmod 0755 "$D/bin/slow-dockerd" || return 1
     start_c h4 --privileged --health-interval 1s -v "$D/bin:/field:ro" -e DIND_DOCKERD=/field/slow-dockerd \
         -e DIND_ON_DAEMON_EXIT=ignore "$DIND_IMAGE" sleep infinity && must "$C" "dockerd was never started" wait_event "$C" dockerd-start 60 || return 1
-    health "$C" before.out; rc=$?
+    health_is 1 "before dockerd is up" "$C" before.out || { logs "$C" "$D/container.log"; return 1; }
     st_before=$(health_status "$C")
-    must "$C" "dind-init health before dockerd is up: exit $rc, expected 1 ($(head -c 200 "$D/before.out"))" [ "$rc" = 1 ] &&
-        must "$C" "the daemon never became ready" wait_event "$C" command-start 60 || return 1
-    health "$C" up.out; rc=$?
-    [ "$rc" = 0 ] || fail "dind-init health with the daemon up: exit $rc, expected 0 ($(head -c 200 "$D/up.out"))" || return 1
-    health "$C" wrongsock.out -e DOCKER_HOST=unix:///nonexistent.sock; rc=$?
-    [ "$rc" = 1 ] || fail "dind-init health with DOCKER_HOST=unix:///nonexistent.sock: exit $rc, expected 1" || return 1
+    must "$C" "the daemon never became ready" wait_event "$C" command-start 60 && health_is 0 "with the daemon up" "$C" up.out &&
+        health_is 1 "with DOCKER_HOST=unix:///nonexistent.sock" "$C" wrongsock.out -e DOCKER_HOST=unix:///nonexistent.sock || return 1
     test=$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$C")
     [ "$test" = '["CMD","dind-init","health"]' ] || fail "the image's HEALTHCHECK is $test" || return 1
     wait_for 30 has_status "$C" healthy || fail "HEALTHCHECK status '$(health_status "$C")', expected healthy" || return 1
     dk exec "$C" sh -c 'kill -9 $(cat /var/run/docker.pid)' || { fail "kill -9 of dockerd failed"; return 1; }
     must "$C" "dind-init did not notice dockerd's death" wait_event "$C" daemon-died 20 daemon=dockerd || return 1
-    health "$C" dead.out; rc=$?
-    [ "$rc" = 1 ] || fail "dind-init health after dockerd was killed: exit $rc, expected 1" || return 1
+    health_is 1 "after dockerd was killed" "$C" dead.out || return 1
     grep -q 'unhealthy' "$D/dead.out" || fail "no 'unhealthy' message: $(head -c 200 "$D/dead.out")" || return 1
     wait_for 30 has_status "$C" unhealthy || fail "HEALTHCHECK status '$(health_status "$C")' after dockerd died, expected unhealthy" || return 1
     logs "$C" "$D/container.log"
@@ -350,9 +339,8 @@ echo \"tmp-in-pid1=\$(awk '\$5 == \"/tmp\"' /proc/1/mountinfo | wc -l)\""
 }
 
 H8() {
-    # The containerd image store (daemon.json on 26 and 28): with dind-init's containerd the
-    # snapshots are below the data root (a volume); on overlayfs they cannot stack: dind-init
-    # warns. 20.10 has no image store: the feature is ignored.
+    # With dind-init's containerd the snapshots are below the data root (a volume); on overlayfs
+    # they cannot stack: dind-init warns. 20.10 has no image store: the feature is ignored.
     local json=$D/daemon.json engine status snaps warn
     printf '{"features": {"containerd-snapshotter": true}}\n' >"$json"
     # 1. the product image: /var/lib/docker is a volume
@@ -393,8 +381,7 @@ H10() {
 }
 
 H11() {
-    # Two DinD containers sharing /run: the second must neither remove the first's live socket
-    # and pid file nor start a dockerd beside it.
+    # the second must neither remove the first's live socket and pid file nor start a dockerd beside it
     local run a before after health state='echo "$(cat /var/run/docker.pid) $(stat -c %i /var/run/docker.sock)"'
     run=$(volume h11-run) || { fail "docker volume create failed"; return 1; }
     start_c h11a --privileged -v "$run:/run" "$DIND_IMAGE" sleep infinity && a=$C &&
@@ -421,9 +408,7 @@ docker image inspect $INNER_IMAGE >/dev/null 2>&1 && echo image-kept" >"$2" 2>&1
 keeper_up() { keeper_state "$1" "$2"; grep -qx 'keeper running' "$2"; }
 
 H12() {
-    # Two DinD containers on one /var/lib/docker volume (issue 21, item 3). Before: the second
-    # started a containerd on the first's boltdb and failed 15 s later ("timeout waiting for
-    # containerd to start"), saying nothing of why.
+    # Two DinD containers on one /var/lib/docker volume (issue 21, item 3)
     local vol a host=$PFX-h12a holder waited what e
     vol=$(volume h12) || { fail "docker volume create failed"; return 1; }
     start_c h12a --privileged --hostname "$host" -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" && a=$C &&

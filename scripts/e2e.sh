@@ -272,8 +272,7 @@ s12() {
     logs "$C" "$D/container.log"
     printf '%s:\n%s\n' "outer (host view)" "$outer_host" "outer (own view)" "$outer_view" "inner (host view)" "$inner_host" \
         "inner (own view)" "$inner_view" >"$D/cgroups.txt"
-    # Every hierarchy (memory first: the one the limits of `docker run -m` live in): the inner
-    # container's cgroup, as the host sees it, must be below the outer container's.
+    # In every hierarchy the inner container's cgroup (the host's view) is below the outer's.
     oh=$(cg_path "$outer_host"); oh=${oh%/init}
     case "$oh" in *"$(dk inspect -f '{{.Id}}' "$C")"*) ;; *) fail "outer cgroup $oh does not name the container id" || return 1 ;; esac
     while IFS=: read -r k h ih; do
@@ -289,8 +288,7 @@ s12() {
     NOTE="inner memory cgroup $(short "$iv"), every hierarchy inside; HEALTHCHECK healthy"
 }
 
-# inner_states C: "name state" of every inner container, sorted; inner_up C: always and
-# unless-stopped running
+# inner_states C: "name state" of every inner container, sorted; inner_up C: always, unless-stopped run
 inner_states() { DK_TIMEOUT=30 dk exec "$1" docker ps -a --format '{{.Names}} {{.State}}' 2>/dev/null | sort; }
 inner_up() { inner_states "$1" | grep -qx 'always running' && inner_states "$1" | grep -qx 'unless-stopped running'; }
 
@@ -308,7 +306,6 @@ docker run -d --name \$p --restart \$p -v data:/data $INNER_IMAGE sh -c 'trap \"
     wait_for 60 inner_up "$C"
     own=$(inner_states "$C")
     echo "$own" >"$D/own-restart.txt"
-    # The outer stop + start.
     stop_start "$C" || return 1
     wait_for 60 inner_up "$C"
     after=$(inner_states "$C")
@@ -342,8 +339,7 @@ s14() {
 
 s15() {
     local d1
-    # A command that ignores SIGTERM: it gets half the budget, then SIGKILL; dockerd still stops
-    # cleanly.
+    # A command that ignores SIGTERM: it gets half the budget, then SIGKILL; dockerd stops cleanly.
     start_c noterm --privileged "$DIND_IMAGE" bash -c 'trap "" TERM; while :; do sleep 1; done' &&
         must "$C" "the command never started" wait_event "$C" command-start 90 && stop_c "$C" "$D/noterm.log" || return 1
     [ "$CODE" = 137 ] || fail "exit $CODE, expected 137 (the command SIGKILLed by dind-init)" || return 1

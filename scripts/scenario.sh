@@ -225,34 +225,30 @@ scenario_run() {
 }
 
 scenario_main() {
-    local sc_id sc_all
+    local sc_id sc_all st=FAIL why="set-up failed"
     exec {SC_OUT}>&1 {SC_ERR}>&2
     echo "$LIB_TAG: scenarios: ${SELECTED[*]}"
-    if ! lib_is_root; then
-        local why="not root: the harness starts its own dockerd and runs privileged containers (run it with sudo)"
+    if lib_is_root; then
+        trap scenario_cleanup EXIT
+        trap 'scenario_signal 130 interrupted' INT
+        trap 'scenario_signal 143 terminated' TERM
+        sc_all=$(lib_now)
+        if scenario_setup; then
+            rm -rf "$WORK"
+            for sc_id in "${SELECTED[@]}"; do scenario_run "$sc_id"; done
+            scenario_cleanup   # the host dockerd stopped now: the summary is the last thing printed
+            printf '\n%s\n' "$LIB_TAG: summary (logs in $WORK; $(lib_since "$sc_all") s in all)"
+            printf '%s\n' "${LIB_RESULTS[@]}"
+            lib_summary
+            return
+        fi
+        echo "$LIB_TAG: set-up FAILED: every scenario fails"
+        scenario_cleanup
+    else
+        st=SKIP why="not root: the harness starts its own dockerd and runs privileged containers (run it with sudo)"
         sc_all="$LIB_TAG: $(printf '=%.0s' {1..70})"
         printf '%s\n' "$sc_all" "$LIB_TAG: SKIPPING every scenario: $why" "$sc_all"
-        for sc_id in "${SELECTED[@]}"; do result SKIP "$sc_id" 0 "$why"; done
-        lib_summary
-        return
     fi
-    trap scenario_cleanup EXIT
-    trap 'scenario_signal 130 interrupted' INT
-    trap 'scenario_signal 143 terminated' TERM
-    sc_all=$(lib_now)
-    if ! scenario_setup; then
-        echo "$LIB_TAG: set-up FAILED: every scenario fails"
-        for sc_id in "${SELECTED[@]}"; do result FAIL "$sc_id" 0 "set-up failed"; done
-        scenario_cleanup
-        lib_summary
-        return 1
-    fi
-    rm -rf "$WORK"
-    for sc_id in "${SELECTED[@]}"; do scenario_run "$sc_id"; done
-    # stop the host dockerd now, so that the summary is the last thing printed
-    scenario_cleanup
-    echo
-    echo "$LIB_TAG: summary (logs in $WORK; $(lib_since "$sc_all") s in all)"
-    printf '%s\n' "${LIB_RESULTS[@]}"
+    for sc_id in "${SELECTED[@]}"; do result "$st" "$sc_id" 0 "$why"; done
     lib_summary
 }
