@@ -11,8 +11,7 @@
 # Set-up, rows and logs: scripts/scenario.sh (logs in target/e2e-field[-SUITE]/). H3 also builds
 # dind-init-test/python:field (lib_py_image, offline); H2 creates a bridge network with MTU 1400
 # on the host daemon. Nothing sends traffic beyond loopback and the inner containers.
-# Environment: DIND_SUITE, FIELD_INSTANCE, FIELD_CYCLES (F4's stop/start cycles, default 20),
-# DIND_BIN, DIND_CACHE, CI.
+# Environment: DIND_SUITE, FIELD_INSTANCE, FIELD_CYCLES (F4's cycles, default 20), DIND_BIN, DIND_CACHE, CI.
 set -uo pipefail
 LIB_TAG=e2e-field
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
@@ -44,8 +43,7 @@ scenario_args "$@"
 
 # ------------------------------------------------------------------ helpers for scenarios
 
-# User-facing messages are text: need FILE TEXT: a dind-init line of FILE contains TEXT;
-# logline FILE TEXT [WIDTH]: its message
+# User-facing messages are text: need FILE TEXT: a dind-init line has it; logline FILE TEXT [WIDTH]: its message
 need() { lib_dind_has "$1" "$2" || fail "$(basename "$1"): no dind-init log line containing '$2'"; }
 logline() { lib_dind_msg "$1" "$2" "${3:-160}"; }
 started() { lib_event_msg "$1" dockerd-start; }   # FILE: dockerd's command line (its first start)
@@ -80,8 +78,7 @@ F2() {
     NOTE="exit 125 after ${DUR} s: '$(logline "$D/run.err" 'on-daemon-exit=exit' 70)'"
 }
 
-# f3 NAME [DOCKER-RUN-ARGS...]: a running container (bg), containerd killed, then docker run
-# until it works; sets F3_NOTE. Who restarts containerd is checked by the caller.
+# f3 NAME [DOCKER-RUN-ARGS...]: containerd killed under a running bg, docker run until it works; F3_NOTE
 f3() {
     local n=$1 old new ms out=$D/$1.out
     run_rc "$n" 0 --rm --privileged "${INNER_MOUNT[@]}" "${@:2}" "$DIND_IMAGE" sh -c "$LOAD && docker run -d --name bg $INNER_IMAGE sleep 1000 >/dev/null && \
@@ -218,8 +215,7 @@ H7() {
     NOTE="$what"
 }
 
-# show_victim C FILE: "shim COMM" and "child COMM" (or "gone") as H9's victim C sees them; victim_up
-# C FILE: its child is up
+# show_victim C FILE: "shim COMM", "child COMM" (or "gone") as H9's victim C sees them; victim_up: child up
 show_victim() {
     DK_TIMEOUT=20 dk exec "$1" sh -c 'for w in shim child; do p=$(cat /tmp/$w 2>/dev/null); echo "$w $(cat /proc/${p:-0}/comm 2>/dev/null || echo gone)"; done' >"$2" 2>&1
 }
@@ -399,8 +395,7 @@ H11() {
     NOTE="second: exit 125 after ${DUR}s; first's (pid, socket inode) '$before' kept, health 0"
 }
 
-# keeper_state C FILE: the inner container keeper's status, its volume file and whether the
-# inner image is still there, as C's daemon sees them, into FILE; keeper_up C FILE: it runs
+# keeper_state C FILE: inner container keeper's status, its volume file, image-kept, per C; keeper_up: runs
 keeper_state() {
     DK_TIMEOUT=20 dk exec "$1" sh -c "docker inspect -f 'keeper {{.State.Status}}' keeper; docker exec keeper cat /d/file; \
 docker image inspect $INNER_IMAGE >/dev/null 2>&1 && echo image-kept" >"$2" 2>&1

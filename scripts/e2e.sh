@@ -186,9 +186,8 @@ s8() {
     NOTE="$n orphans re-parented to PID 1, 0 zombies after they exited"
 }
 
-# pty_run NAME MARKER KEYS DOCKER-RUN-ARGS...: `docker run -it --rm` (labelled, named PFX-NAME)
-# under a pty; KEYS are typed once MARKER has shown up and a second has passed. Output D/NAME.out
-# (D/NAME.txt without CRs), status RC and D/NAME.rc; D/NAME.err: "keys typed: True; after it: N s".
+# pty_run NAME MARKER KEYS DOCKER-RUN-ARGS...: `docker run -it --rm` (labelled, PFX-NAME) on a pty, KEYS typed
+# 1 s after MARKER shows; D/NAME.out (.txt: no CRs), RC and D/NAME.rc, D/NAME.err "keys typed: True; after it: N s"
 pty_run() {
     local n=$1
     timeout --foreground -k 10 150 python3 - "$2" "$3" "$DOCKER_CLI" run -it --rm --label "$LABEL" --name "$PFX-$n" "${@:4}" \

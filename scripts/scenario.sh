@@ -24,8 +24,7 @@ sc() { ALL+=("$1"); NAME[$1]=$2 DESC[$1]=$3; }   # ID NAME DESC: the next scenar
 INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
 LOAD='docker load -q -i /images/inner.tar >/dev/null'
 
-# scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (default:
-# ALL), an unknown one: exit 2
+# scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (default ALL); else exit 2
 scenario_args() {
     local a n found
     SC_IDW=2 SC_NAMEW=0
@@ -199,8 +198,7 @@ scenario_signal() { # STATUS NAME
     exit "$1"
 }
 
-# scenario_setup: packages, binary, host dockerd INSTANCE, images; what a killed earlier run of
-# this instance left removed (the instance lock says none is running)
+# scenario_setup: packages, binary, host dockerd INSTANCE, images; a killed earlier run's leftovers removed
 scenario_setup() {
     local t0=$SECONDS
     lib_install_deps ${SETUP_DEPS[@]+"${SETUP_DEPS[@]}"} && lib_build_binary && lib_host_start "$INSTANCE" &&
