@@ -1,19 +1,16 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034  # ALL, NAME, ...: set by the caller; STOP, CODE, ...: for it
 # The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh, e2e-service.sh,
-# e2e-images.sh, e2e-rootless.sh). Their preamble: `LIB_TAG=TAG; . "$(dirname "$0")/scenario.sh"`
-# (it sources lib.sh, which goes to the repository's root), then scenario_init INSTANCE PFX.
+# e2e-images.sh, e2e-rootless.sh): `LIB_TAG=TAG; . "$(dirname "$0")/scenario.sh"` (it sources
+# lib.sh, which goes to the repository's root), scenario_init INSTANCE PFX, the scenarios (`sc ID
+# NAME DESC`, or ALL, NAME and DESC), SCENARIO_FN (id N runs ${SCENARIO_FN}N), scenario_args "$@",
+# optional SETUP_DEPS, FAIL_TAIL, HOST_TAIL, then scenario_main (its status is the script's).
 # Owns: selection (--help, --list, ids or names), set-up (packages, binary, host dockerd INSTANCE,
 #   images; a killed earlier run's leftovers removed), each scenario in WORK/ID-NAME, its row
-#   `PASS|FAIL|SKIP  ID name  (N s)  note` (on a failure what it captured and the host dockerd's
-#   log tail), clean-up on exit, INT and TERM; not root: every scenario skipped loudly.
-# The caller sets ALL (ids in order), NAME and DESC (id -> name, description), SCENARIO_FN (id N
-#   runs ${SCENARIO_FN}N), then calls scenario_args "$@"; optional SETUP_DEPS, FAIL_TAIL,
-#   HOST_TAIL; and calls scenario_main (its status is the script's).
-# A scenario returns 0 pass, 1 fail (fail MSG), 2 skip (skip MSG); NOTE is its row's note; D is
-#   its directory. Helpers: ev/no_ev FILE EVENT [K=V...], clean_stop, no_sigkill (events);
-#   run_c, start_c, daemon_c, stop_c (containers); check_rc, check_out, logs, volume;
-#   wait_for, wait_log, wait_event, wait_healthy; novolume_image; INNER_MOUNT and LOAD (inner.tar).
+#   `PASS|FAIL  ID name  (N s)  note` (on a failure what it captured and the host dockerd's log
+#   tail), clean-up on exit, INT and TERM; not root: every scenario skipped loudly.
+# A scenario returns 0 to pass (else it fails: fail MSG); NOTE is its row's note, D its directory.
+# The helpers below (events, containers, waits, images) say their usage.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,12 +18,13 @@
 # scenario_init INSTANCE PFX: the host dockerd instance; WORK (target/LIB_TAG[-SUITE]), RUNID,
 # LABEL (dind-init-TAG=RUNID, on all it creates) and PFX (PFX-RUNID, of their names)
 scenario_init() { INSTANCE=$1 WORK=$DIND_REPO/target/$LIB_TAG$DIND_SUITE_TAG RUNID=$$ LABEL=dind-init-${LIB_TAG#e2e-}=$$ PFX=$2-$$; }
-SELECTED=() D='' FAILMSG='' SKIPMSG='' NOTE=''
+SELECTED=() D='' FAILMSG='' NOTE='' ALL=()
+declare -A NAME DESC
+sc() { ALL+=("$1"); NAME[$1]=$2 DESC[$1]=$3; }   # ID NAME DESC: the next scenario
 INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
 LOAD='docker load -q -i /images/inner.tar >/dev/null'
 
-# scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (default:
-# ALL), an unknown one: exit 2
+# scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (default ALL); else exit 2
 scenario_args() {
     local a n found
     SC_IDW=2 SC_NAMEW=0
@@ -34,7 +32,6 @@ scenario_args() {
         ((${#n} > SC_IDW)) && SC_IDW=${#n}
         ((${#NAME[$n]} > SC_NAMEW)) && SC_NAMEW=${#NAME[$n]}
     done
-    SELECTED=()
     for a in "$@"; do
         case "$a" in
             -h|--help) lib_usage; exit 0 ;;
@@ -52,23 +49,16 @@ scenario_args() {
 # result STATUS ID SECONDS [NOTE]: lib_result with the id and name in aligned columns
 result() { lib_result "$1" "$(printf '%-*s %-*s' "$SC_IDW" "$2" "$SC_NAMEW" "${NAME[$2]}")" "$3" "${4:-}"; }
 
-skip_all() { # REASON
-    local n
-    echo "$LIB_TAG: ======================================================================"
-    echo "$LIB_TAG: SKIPPING every scenario: $1"
-    echo "$LIB_TAG: ======================================================================"
-    for n in "${SELECTED[@]}"; do result SKIP "$n" 0 "$1"; done
-}
 # show_failure DIR: dind-init's lines and the tail of each captured file, the host dockerd's log
 show_failure() {
     local f
     for f in "$1"/*; do
-        { [ -f "$f" ] && [ -s "$f" ]; } || continue
+        [ -f "$f" ] && [ -s "$f" ] || continue
         if grep -q '^dind-init: ' "$f"; then
-            echo "    --- $(basename "$f"): dind-init's lines (last 30)"
+            echo "    --- ${f##*/}: dind-init's lines (last 30)"
             grep '^dind-init: ' "$f" | tail -n 30 | cut -c1-300 | sed 's/^/    | /'
         fi
-        echo "    --- $(basename "$f") (last ${FAIL_TAIL:-15} lines)"
+        echo "    --- ${f##*/} (last ${FAIL_TAIL:-15} lines)"
         tail -n "${FAIL_TAIL:-15}" "$f" | cut -c1-300 | sed 's/^/    | /'
     done
     echo "    --- host dockerd log ($DIND_HOST_LOG, last ${HOST_TAIL:-10} lines)"
@@ -76,10 +66,14 @@ show_failure() {
 }
 
 fail() { FAILMSG=$*; return 1; }
-skip() { SKIPMSG=$*; return 2; }
+# must C MSG CMD...: CMD succeeds, or C's output goes to D/container.log and the scenario fails MSG
+must() { "${@:3}" || { logs "$1" "$D/container.log"; fail "$2"; }; }
 # dind-init's events (lib_event_*): ev FILE EVENT [K=V...]: FILE has one; no_ev: it has none
 ev() { lib_event_has "$@" || fail "$(basename "$1"): no event {${*:2}}"; }
 no_ev() { lib_event_none "$@" || fail "$(basename "$1"): event {${*:2}}: $(lib_event_msg "$@" | cut -c1-120)"; }
+# evs FILE 'EVENT [K=V...]'...: ev of each
+# shellcheck disable=SC2086  # the event and its filter
+evs() { local e; for e in "${@:2}"; do ev "$1" $e || return 1; done; }
 # clean_stop FILE: dockerd exited by itself on its SIGTERM; no_sigkill FILE: dind-init SIGKILLed
 # nothing (dockerd, containerd, the command, inner or leftover processes) and nothing died of it
 clean_stop() { ev "$1" dockerd-exit clean=true killed=false && no_ev "$1" dockerd-exit killed=true; }
@@ -92,7 +86,8 @@ no_sigkill() {
 }
 
 # run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME): D/NAME.out, D/NAME.err
-# (dind-init's and dockerd's log), status RC and D/NAME.rc, wall time DUR and D/NAME.time
+# (dind-init's and dockerd's log), status RC and D/NAME.rc, wall time DUR and D/NAME.time;
+# run_rc NAME WANT DOCKER-RUN-ARGS...: run_c, then check_rc NAME WANT
 run_c() {
     local n=$1 t0
     shift
@@ -101,22 +96,20 @@ run_c() {
     RC=$? DUR=$(lib_since "$t0" 2)
     echo "$RC" >"$D/$n.rc"; echo "$DUR" >"$D/$n.time"; return 0
 }
-
+run_rc() { run_c "$1" "${@:3}"; check_rc "$1" "$2"; }
 # start_c NAME DOCKER-RUN-ARGS...: docker run -d, labelled, named PFX-NAME; sets C
 start_c() {
-    local n=$1
-    shift
-    C=$PFX-$n
-    dk run -d --label "$LABEL" --name "$C" "$@" >/dev/null 2>"$D/$n.run.err" || fail "docker run -d $n failed: $(head -c 300 "$D/$n.run.err")"
+    C=$PFX-$1
+    dk run -d --label "$LABEL" --name "$C" "${@:2}" >/dev/null 2>"$D/$1.run.err" || fail "docker run -d $1 failed: $(head -c 300 "$D/$1.run.err")"
 }
 
-# daemon_c NAME: start_c in daemon mode, /var/lib/docker on the volume PFX-NAME, inner.tar
-# mounted, until `dind-init health` answers 0
+# daemon_c NAME [DOCKER-RUN-ARGS...]: start_c in daemon mode, /var/lib/docker on the volume
+# PFX-NAME, inner.tar mounted, until `dind-init health` answers 0
 daemon_c() {
     local vol
     vol=$(volume "$1") || { fail "docker volume create failed"; return 1; }
-    start_c "$1" --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" || return 1
-    wait_healthy "$C" 90 || { logs "$C" "$D/container.log"; fail "the daemon never answered"; return 1; }
+    start_c "$1" --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "${@:2}" "$DIND_IMAGE" &&
+        must "$C" "the daemon never answered" wait_healthy "$C" 90
 }
 
 # stop_c C LOG [DOCKER-STOP-ARGS...]: docker stop; STOP (seconds it took), CODE (exit code), LOG
@@ -127,77 +120,64 @@ stop_c() {
     STOP=$(lib_since "$t0" 2) CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
     logs "$1" "$2"
 }
-
-check_rc() { # NAME WANT
-    local got
-    got=$(cat "$D/$1.rc" 2>/dev/null)
-    [ "$got" = "$2" ] || fail "$1: exit status $got, expected $2"
+# stop_start C: stop_c -t 10 of C into D/stop.log, then docker start until `dind-init health` answers
+stop_start() {
+    stop_c "$1" "$D/stop.log" -t 10 || return 1
+    dk start "$1" >/dev/null || { fail "docker start failed"; return 1; }
+    must "$1" "the daemon did not come back after docker start" wait_healthy "$1" 90
 }
-check_out() { # NAME TEXT: stdout is exactly TEXT
-    [ "$(cat "$D/$1.out")" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"
-}
+# exec_sh C FILE SCRIPT [WHAT]: docker exec C sh -c SCRIPT, output in D/FILE; fails "WHAT failed: ..."
+exec_sh() { dk exec "$1" sh -c "$3" >"$D/$2" 2>&1 || fail "${4:-docker exec $2} failed: $(tail -c 300 "$D/$2")"; }
+# check_rc NAME WANT: run_c NAME's status; check_out NAME TEXT: its stdout is exactly TEXT
+check_rc() { [ "$(cat "$D/$1.rc" 2>/dev/null)" = "$2" ] || fail "$1: exit status $(cat "$D/$1.rc" 2>/dev/null), expected $2"; }
+check_out() { [ "$(cat "$D/$1.out")" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"; }
 logs() { DK_TIMEOUT=60 dk logs "$1" >"$2" 2>&1; }   # C FILE: stdout + stderr of C
+# health_status C: its HEALTHCHECK's .State.Health.Status; has_status C STATUS
+health_status() { dk inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
+has_status() { [ "$(health_status "$1")" = "$2" ]; }
 
-# wait_for SECONDS CMD...: until CMD succeeds, every 0.25 s
+# wait_for SECONDS CMD...: until CMD succeeds, every 0.25 s; wait_running C SECONDS CMD...: the
+# same, but once C has stopped, one last try
 wait_for() { lib_retry $(($1 * 4)) 0.25 "${@:2}"; }
-# wait_logs C SECONDS CMD...: until CMD, reading `docker logs C`, succeeds (once C has stopped:
-# one last look); wait_log C TEXT SECONDS: until they contain TEXT; wait_event C EVENT SECONDS
-# [K=V...]: until dind-init logged that event
-wait_logs() {
-    local c=$1 n=$2 i
-    shift 2
-    for ((i = 0; i < n * 4; i++)); do
-        DK_TIMEOUT=30 dk logs "$c" 2>&1 | "$@" && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ] || { DK_TIMEOUT=30 dk logs "$c" 2>&1 | "$@"; return; }
-        sleep 0.25
-    done
-    return 1
-}
-wait_log() { wait_logs "$1" "$3" grep -qF -- "$2"; }
-wait_event() { wait_logs "$1" "$3" lib_event has - "$2" "${@:4}"; }
-
-# wait_healthy C SECONDS: until `dind-init health` in C answers 0 (not while C is stopped)
-wait_healthy() {
+wait_running() {
     local i
     for ((i = 0; i < $2 * 4; i++)); do
-        DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1 && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || return 1
+        "${@:3}" && return 0
+        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || { "${@:3}"; return; }
         sleep 0.25
     done
     return 1
 }
+# wait_log C TEXT SECONDS: until `docker logs C` contain TEXT; wait_event C EVENT SECONDS [K=V...]:
+# until dind-init logged that event; wait_healthy C SECONDS: until `dind-init health` in C answers 0
+logs_match() { DK_TIMEOUT=30 dk logs "$1" 2>&1 | "${@:2}"; }   # C CMD...: CMD reads C's logs
+wait_log() { wait_running "$1" "$3" logs_match "$1" grep -qF -- "$2"; }
+wait_event() { wait_running "$1" "$3" logs_match "$1" lib_event has - "$2" "${@:4}"; }
+wait_healthy() { wait_running "$1" "$2" health_ok "$1"; }
+health_ok() { DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1; }   # C
 
-# novolume_image IMAGE: dind-init on the base image without VOLUME /var/lib/docker (the data
-# root on overlayfs); its build log in D/build.log
-novolume_image() {
+# build_image IMAGE WHAT DOCKERFILE-LINE...: lib_build of that Dockerfile, its log in D/build.log;
+# novolume_image IMAGE: dind-init on the base image without VOLUME /var/lib/docker (overlayfs)
+build_image() {
     local ctx rc
-    ctx=$(mktemp -d) || return 1
-    cat >"$ctx/Dockerfile" <<EOF
-FROM $SCRATCH_IMAGE AS bin
-FROM $BASE_IMAGE
-COPY --from=bin /dind-init /usr/local/bin/dind-init
-ENTRYPOINT ["dind-init"]
-EOF
-    lib_build "$1" "$ctx" >"$D/build.log" 2>&1
-    rc=$?
+    ctx=$(mktemp -d) && printf '%s\n' "${@:3}" >"$ctx/Dockerfile" || return 1
+    lib_build "$1" "$ctx" >"$D/build.log" 2>&1; rc=$?
     rm -rf "$ctx"
-    [ $rc -eq 0 ] || fail "building $1 (no VOLUME /var/lib/docker) failed"
+    [ $rc -eq 0 ] || fail "building $1 ($2) failed"
 }
+novolume_image() { build_image "$1" "no VOLUME /var/lib/docker" "FROM $SCRATCH_IMAGE AS bin" "FROM $BASE_IMAGE" 'COPY --from=bin /dind-init /usr/local/bin/dind-init' 'ENTRYPOINT ["dind-init"]'; }
 
 # volume NAME / network NAME: a named volume / network on the host daemon, removed afterwards
 volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
 network() { dk network create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
-
 # remove_labelled LABEL: the host daemon's containers, volumes and networks labelled LABEL
-# shellcheck disable=SC2086  # the ids
 remove_labelled() {
-    local ids
-    ids=$(DK_TIMEOUT=30 dk ps -aq --filter "label=$1" 2>/dev/null)
-    [ -n "$ids" ] && DK_TIMEOUT=90 dk rm -fv $ids >/dev/null 2>&1
-    ids=$(DK_TIMEOUT=30 dk volume ls -q --filter "label=$1" 2>/dev/null)
-    [ -n "$ids" ] && DK_TIMEOUT=60 dk volume rm -f $ids >/dev/null 2>&1
-    ids=$(DK_TIMEOUT=30 dk network ls -q --filter "label=$1" 2>/dev/null)
-    [ -n "$ids" ] && DK_TIMEOUT=60 dk network rm $ids >/dev/null 2>&1
+    local k ids
+    for k in "container ls -a:container rm -fv" "volume ls:volume rm -f" "network ls:network rm"; do
+        # shellcheck disable=SC2086  # the sub-commands and the ids
+        ids=$(DK_TIMEOUT=30 dk ${k%%:*} -q --filter "label=$1" 2>/dev/null) && [ -n "$ids" ] &&
+            DK_TIMEOUT=90 dk ${k#*:} $ids >/dev/null 2>&1
+    done
     return 0
 }
 cleanup_containers() { remove_labelled "$LABEL"; }
@@ -218,8 +198,7 @@ scenario_signal() { # STATUS NAME
     exit "$1"
 }
 
-# scenario_setup: packages, binary, host dockerd INSTANCE, images; what a killed earlier run of
-# this instance left removed (the instance lock says none is running)
+# scenario_setup: packages, binary, host dockerd INSTANCE, images; a killed earlier run's leftovers removed
 scenario_setup() {
     local t0=$SECONDS
     lib_install_deps ${SETUP_DEPS[@]+"${SETUP_DEPS[@]}"} && lib_build_binary && lib_host_start "$INSTANCE" &&
@@ -230,53 +209,44 @@ scenario_setup() {
 
 # scenario_run ID: the scenario in WORK/ID-NAME and its row (locals prefixed: not to be shadowed)
 scenario_run() {
-    local sc_id=$1 sc_t0 sc_rc sc_secs
-    D=$WORK/$sc_id-${NAME[$sc_id]}
+    local sc_id=$1 sc_t0
+    D=$WORK/$sc_id-${NAME[$sc_id]} FAILMSG='' NOTE=''
     mkdir -p "$D"
-    FAILMSG='' NOTE='' SKIPMSG=''
     sc_t0=$(lib_now)
-    "$SCENARIO_FN$sc_id"
-    sc_rc=$?
-    sc_secs=$(lib_since "$sc_t0")
-    if [ $sc_rc -eq 0 ]; then
-        result PASS "$sc_id" "$sc_secs" "$NOTE"
-    elif [ $sc_rc -eq 2 ] && [ -n "$SKIPMSG" ] && ! lib_in_ci; then
-        result SKIP "$sc_id" "$sc_secs" "$SKIPMSG"
+    if "$SCENARIO_FN$sc_id"; then
+        result PASS "$sc_id" "$(lib_since "$sc_t0")" "$NOTE"
     else
-        result FAIL "$sc_id" "$sc_secs" "${FAILMSG:-${SKIPMSG:-failed}}"
+        result FAIL "$sc_id" "$(lib_since "$sc_t0")" "${FAILMSG:-failed}"
         show_failure "$D"
     fi
     cleanup_containers
 }
 
 scenario_main() {
-    local sc_id sc_all
+    local sc_id sc_all st=FAIL why="set-up failed"
     exec {SC_OUT}>&1 {SC_ERR}>&2
     echo "$LIB_TAG: scenarios: ${SELECTED[*]}"
-    if ! lib_is_root; then
-        skip_all "not root: the harness starts its own dockerd and runs privileged containers (run it with sudo)"
-        lib_summary
-        return
-    fi
-    trap scenario_cleanup EXIT
-    trap 'scenario_signal 130 interrupted' INT
-    trap 'scenario_signal 143 terminated' TERM
-
-    sc_all=$(lib_now)
-    if ! scenario_setup; then
+    if lib_is_root; then
+        trap scenario_cleanup EXIT
+        trap 'scenario_signal 130 interrupted' INT
+        trap 'scenario_signal 143 terminated' TERM
+        sc_all=$(lib_now)
+        if scenario_setup; then
+            rm -rf "$WORK"
+            for sc_id in "${SELECTED[@]}"; do scenario_run "$sc_id"; done
+            scenario_cleanup   # the host dockerd stopped now: the summary is the last thing printed
+            printf '\n%s\n' "$LIB_TAG: summary (logs in $WORK; $(lib_since "$sc_all") s in all)"
+            printf '%s\n' "${LIB_RESULTS[@]}"
+            lib_summary
+            return
+        fi
         echo "$LIB_TAG: set-up FAILED: every scenario fails"
-        for sc_id in "${SELECTED[@]}"; do result FAIL "$sc_id" 0 "set-up failed"; done
         scenario_cleanup
-        lib_summary
-        return 1
+    else
+        st=SKIP why="not root: the harness starts its own dockerd and runs privileged containers (run it with sudo)"
+        sc_all="$LIB_TAG: $(printf '=%.0s' {1..70})"
+        printf '%s\n' "$sc_all" "$LIB_TAG: SKIPPING every scenario: $why" "$sc_all"
     fi
-    rm -rf "$WORK"
-    for sc_id in "${SELECTED[@]}"; do scenario_run "$sc_id"; done
-
-    # stop the host dockerd now, so that the summary is the last thing printed
-    scenario_cleanup
-    echo
-    echo "$LIB_TAG: summary (logs in $WORK; $(lib_since "$sc_all") s in all)"
-    printf '%s\n' "${LIB_RESULTS[@]}"
+    for sc_id in "${SELECTED[@]}"; do result "$st" "$sc_id" 0 "$why"; done
     lib_summary
 }
