@@ -6,7 +6,6 @@
 #   sudo scripts/bench.sh                         # every figure, every engine
 #   sudo scripts/bench.sh -n 2 --stop-rounds 1 --engines trixie --figures main,tls   # a quick look
 #   sudo scripts/bench.sh --stop-rounds 3 --figures stopcmp -o target/bench-stopcmp.md  # issue 19's rows
-#   sudo scripts/bench.sh -n 3 --figures images -o target/bench-images.md   # issue 21's table
 #
 # Options:
 #   -n N               rounds of the main figures and of TLS (default 5)
@@ -47,10 +46,9 @@ while [ $# -gt 0 ]; do
         -n?*) N=${1#-n}; shift ;;
         -n | --stop-rounds | -o | --idle | --quiet-load)
             [ -n "${2:-}" ] || usage_error "$1 needs a value"; printf -v "${VAR[$1]}" %s "$2"; shift 2 ;;
-        # --engines LIST -> ENGINES=(...), --stop-eps-first LIST -> STOP_EPS_FIRST=(...), ...
         --engines | --figures | --stop-sizes | --stopcmp-sizes | --stop-eps | --stop-eps-first)
             [ -n "${2:-}" ] || { [ "$1" = --stop-eps-first ] && [ $# -ge 2 ]; } || usage_error "$1 needs a list"
-            v=${1#--} && v=${v^^} && read -r -a "${v//-/_}" <<<"${2//,/ }"; shift 2 ;;
+            v=${1#--} && v=${v^^} && read -r -a "${v//-/_}" <<<"${2//,/ }"; shift 2 ;;   # --stop-eps LIST -> STOP_EPS=(...)
         --wait-quiet) if [[ ${2:-} =~ ^[0-9]+$ ]]; then WAIT_QUIET=$2; shift 2; else WAIT_QUIET=30; shift; fi ;;
         --keep-host) KEEP_HOST=1; shift ;;
         -h | --help) lib_usage; exit 0 ;;
@@ -84,10 +82,8 @@ PFX=dib-$$ NET='' T_START=$SECONDS
 SETTLE=${BENCH_SETTLE:-1}   # seconds of pause before every timed run (the previous one's clean-up)
 
 lib_install_deps && mkdir -p "$WORK" "$(dirname "$OUT")" || exit 1
-rm -rf "$LOGS" "$WORK/certs"; mkdir -p "$LOGS" "$WORK/certs"
-: >"$RAW"; : >"$META"
-echo "bench: building the static release binaries (x86_64, aarch64)"
-lib_build_binary || exit 1
+rm -rf "$LOGS" "$WORK/certs"; mkdir -p "$LOGS" "$WORK/certs"; : >"$RAW"; : >"$META"
+echo "bench: building the static release binaries (x86_64, aarch64)"; lib_build_binary || exit 1
 BIN=$DIND_BIN BIN_ARM=$ROOT/target/aarch64-unknown-linux-musl/release/dind-init
 (cd "$ROOT" && cargo build --release --locked -q --target aarch64-unknown-linux-musl) ||
     echo "bench: WARNING: cargo build --target aarch64-unknown-linux-musl failed: no aarch64 size" >&2
@@ -165,8 +161,7 @@ if want images; then
     docker tag "$INNER_IMAGE" dibench-ryuk && docker tag "$BASE_IMAGE" dibench-db || exit 1
     ctx=$(mktemp -d) && head -c 64M /dev/urandom >"$ctx/blob" && printf 'FROM %s\nCOPY blob /blob\n' "$INNER_IMAGE" >"$ctx/Dockerfile" &&
         lib_build dibench-app "$ctx" && rm -rf "$ctx" "$IM_DIR" && mkdir -p "$IM_DIR" || exit 1
-    for n in "${IM_NAMES[@]}"; do docker save -o "$IM_DIR/$n.tar" "dibench-$n" || exit 1; done
-    chmod 0644 "$IM_DIR"/*.tar
+    for n in "${IM_NAMES[@]}"; do docker save -o "$IM_DIR/$n.tar" "dibench-$n" && chmod 0644 "$IM_DIR/$n.tar" || exit 1; done
     docker run -d --name "$REG" dind-init-bench/registry:latest >/dev/null || exit 1
     lib_retry 60 0.5 docker exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' 2>/dev/null ||
         { docker logs "$REG" 2>&1 | tail -n 5; echo "bench: the registry never listened" >&2; exit 1; }
@@ -251,10 +246,9 @@ container_pid() {
 
 # Figures 1 and 2 (command mode): the command is `date`, which prints when it starts.
 run_ready() { # EP
-    local ep=$1 stamp api cmdt
-    ep_setup "$ep"
+    local ep=$1 stamp api cmdt; ep_setup "$ep"
     timed_run "$ep" "$ep-ready" "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" date '+BENCH_READY %s.%N'
-    stamp=$(py stamp "$LOG") api=$(py api-listen "$LOG")
+    stamp=$(py match "$LOG" 'BENCH_READY (\d+\.\d+)') api=$(py api-listen "$LOG")
     records "$ep" "" "ready=$(sub "$stamp" "$T0")" "overhead=$(sub "$stamp" "$api")"
     record_dockerd_times "$ep" "$LOG" "$T0"
     if is_dind_init "$ep"; then
@@ -441,7 +435,7 @@ run_tls() {
         "pause_$tls=$(py insecure-pause "$LOG")"
     [ "$ep" = dind-init ] && record "$ep" "tls_spawned_$tls" "$(lib_event_t "$LOG" dockerd-start)"
     if [ "$tls" = on ]; then
-        if [ "$ep" = dind-init ]; then ms=$(lib_event_get "$LOG" tls ms); else ms=$(py openssl-ms "$LOG"); fi
+        if [ "$ep" = dind-init ]; then ms=$(lib_event_get "$LOG" tls ms); else ms=$(py match "$LOG" 'dockerd-entrypoint-tls: certificates in .*: (\d+(?:\.\d+)?) ms'); fi
         record "$ep" tls_cert_ms "${ms:-NA}"
         cl=(-v "$certdir/client:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)
     fi
@@ -462,7 +456,7 @@ run_rootless() {
     local v=$1 img=$IMAGE args=() ready x
     [ "$v" = rootless ] && img=${IMGR[$ENG]} args=(-v "$TUN_NODE:/dev/net/tun")
     timed_run "$v" "$v-rootless" --rm "${args[@]}" -v "$INNER_TAR:/images/inner.tar:ro" -e "INNER=$INNER_IMAGE" "$img" sh -c "$RL_CMD"
-    ready=$(sub "$(py stamp "$LOG")" "$T0")
+    ready=$(sub "$(py match "$LOG" 'BENCH_READY (\d+\.\d+)')" "$T0")
     records "$v" rl_ "ready=$ready" "rc=$RC" "driver=$(sed -n 's/^BENCH_DRIVER //p' "$LOG")"
     while read -r x; do record "$v" rl_true "$x"; done < <(awk '$1 == "BENCH_TRUE" { printf "%.6f\n", $3 - $2 }' "$LOG")
     say "$v" "ready $(short "$ready") s, inner run --rm true $(awk '$1 == "BENCH_TRUE" { printf "%.3f ", $3 - $2 }' "$LOG") s (exit $RC)"
@@ -486,7 +480,7 @@ run_images() {
     if [ "$v" = persistent ]; then vol=${IM_VOL[$ENG]}; else vol=$(docker volume create "$PFX-$R-$ENG-$v") || return 1; fi
     timed_run "$v" "$v-images" --rm --network "container:$REG" -v "$vol:/var/lib/docker" "${args[@]}" -e "P=$p" "$IMAGE" sh -c "$IM_JOB"
     [ "$v" = persistent ] || docker volume rm "$vol" >/dev/null
-    first=$(sub "$(py stamp "$LOG")" "$T0") cmd=$(sub "$(sed -n 's/^BENCH_CMD //p' "$LOG")" "$T0")
+    first=$(sub "$(py match "$LOG" 'BENCH_READY (\d+\.\d+)')" "$T0") cmd=$(sub "$(sed -n 's/^BENCH_CMD //p' "$LOG")" "$T0")
     records "$v" im_ "first=$first" "cmd=$cmd" "rc=$RC" "pulled=$(grep -c '^BENCH_PULLED ' "$LOG")" \
         "ready=$(lib_event_t "$LOG" dockerd-ready)" "preload=$(lib_event_get "$LOG" preload-done secs)" \
         "loaded=$(lib_event_get "$LOG" preload-done loaded)" "skipped=$(lib_event_get "$LOG" preload-done skipped)"
@@ -527,11 +521,8 @@ rot() { local r=$1 n i; shift; n=$#; local a=("$@"); for ((i = 0; i < n; i++)); 
 on_engines() { local eng; lib_wait_quiet "$WAIT_QUIET" "$QUIET_LOAD"; for eng in "${engs[@]}"; do ENG=$eng IMAGE=${IMG[$eng]}; "$@"; done; }
 # each FN ARGS... -- ITEMS...: FN ARGS... ITEM for every item, in this round's order
 each() { local a=() i; while [ "$1" != -- ]; do a+=("$1"); shift; done; shift; for i in $(rot "$R" "$@"); do "${a[@]}" "$i"; done; }
-main_starts() {
-    local ep
-    for ep in "${order[@]}"; do if is_daemon "$ep"; then run_daemon "$ep"; else run_ready "$ep"; fi; done
-    for ep in "${order[@]}"; do is_daemon "$ep" || run_true "$ep"; done
-}
+main_starts() { local ep; for ep in "${order[@]}"; do if is_daemon "$ep"; then run_daemon "$ep"; else run_ready "$ep"; fi; done
+    for ep in "${order[@]}"; do is_daemon "$ep" || run_true "$ep"; done; }
 main_stops() { local ep; for ep in "${order[@]}"; do run_stop "$ep"; done; [ "$ENG" = "${ENGINES[0]}" ] && run_bash_pid1; }
 tls_runs() { local ep; for ep in $(rot "$R" dind-init docker-dind); do each run_tls "$ep" -- on off; done; }
 

@@ -4,9 +4,8 @@
   benchlib.py api-listen LOG        epoch seconds of dockerd's first "API listen on" line
   benchlib.py dockerd-times LOG     epoch seconds of dockerd's "Starting up" and first "API listen on"
   benchlib.py insecure-pause LOG    seconds dockerd paused after its warning about TCP without TLS
-  benchlib.py stamp LOG             epoch seconds the command wrote as "BENCH_READY <epoch>"
+  benchlib.py match LOG REGEX       the first group of REGEX's first match in LOG (empty: none)
   benchlib.py dind-phases LOG       dind-init's own times (from its events) as key=value
-  benchlib.py openssl-ms LOG        the certificate time dockerd-entrypoint-tls printed (ms)
   benchlib.py inner-states          "exit0 other running": the states of stdin's config.v2.json lines
   benchlib.py poll HOST PORT CERTDIR|- GOFILE TIMEOUT    once GOFILE exists, GET /version every 5 ms
                                     (TLS with CERTDIR/client/*.pem unless -): epoch seconds of the
@@ -57,13 +56,11 @@ def cmd_dockerd_times(path):
     same output, come before dockerd starts) and its first "API listen on"."""
     first_t = up_t = api_t = None
     for t, line in timed_lines(path):
-        first_t = t if first_t is None else first_t
-        if up_t is None and 'msg="Starting up"' in line:
-            up_t = t
+        first_t, up_t = first_t or t, up_t or (t if 'msg="Starting up"' in line else None)
         if "API listen on" in line:
             api_t = t
             break
-    print(secs(up_t if up_t is not None else first_t), secs(api_t))
+    print(secs(up_t or first_t), secs(api_t))
 
 def cmd_insecure_pause(path):
     """dockerd's pause after its warning about TCP without --tlsverify (moby's loadListeners
@@ -76,13 +73,8 @@ def cmd_insecure_pause(path):
             return print(f"{t - warned:.6f}")
     print("")
 
-def cmd_stamp(path):
-    m = first_match(path, r"BENCH_READY (\d+\.\d+)")
-    print(m.group(1) if m else "")
-
-def cmd_openssl_ms(path):
-    m = first_match(path, "dockerd-entrypoint-tls: certificates in")
-    m = re.search(r": (\d+(?:\.\d+)?) ms", m.string if m else "")
+def cmd_match(path, pattern):
+    m = first_match(path, pattern)
     print(m.group(1) if m else "")
 
 
@@ -226,12 +218,10 @@ def cmd_report(raw_path, meta_path):
     p = out.append
 
     def para(*blocks):   # each followed by an empty line
-        for b in blocks:
-            out.extend([b, ""])
+        out.extend(x for b in blocks for x in (b, ""))
 
     def table(head, rows):
         out.extend(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows] + [""])
-
     para("# dind-init benchmark")
     p(f"- command: `{meta.get('command', '')}`")
     p(f"- date: {meta.get('date', '')} (the run took {meta.get('duration', '?')})")
