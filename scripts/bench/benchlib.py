@@ -4,30 +4,19 @@
   benchlib.py api-listen LOG        epoch seconds of dockerd's first "API listen on" line
   benchlib.py dockerd-times LOG     epoch seconds of dockerd's "Starting up" and first "API listen on"
   benchlib.py insecure-pause LOG    seconds dockerd paused after its warning about TCP without TLS
-  benchlib.py stamp LOG             epoch seconds the command wrote as "BENCH_READY <epoch>"
+  benchlib.py match LOG REGEX       the first group of REGEX's first match in LOG (empty: none)
   benchlib.py dind-phases LOG       dind-init's own times (from its events) as key=value
-  benchlib.py openssl-ms LOG        the certificate time dockerd-entrypoint-tls printed (ms)
-  benchlib.py inner-states          stdin: the inner daemon's config.v2.json files, one a line:
-                                    "exit0 other running" counts of its containers' last states
-  benchlib.py poll HOST PORT CERTDIR|- GOFILE TIMEOUT
-                                    once GOFILE exists: connect to HOST:PORT every 5 ms, with TLS
-                                    (CERTDIR/client/{ca,cert,key}.pem, server name "docker") unless
-                                    CERTDIR is -, and GET /version; prints the epoch seconds of the
+  benchlib.py inner-states          "exit0 other running": the states of stdin's config.v2.json lines
+  benchlib.py poll HOST PORT CERTDIR|- GOFILE TIMEOUT    once GOFILE exists, GET /version every 5 ms
+                                    (TLS with CERTDIR/client/*.pem unless -): epoch seconds of the
                                     first accepted connection and of the first 200 (empty: TIMEOUT)
   benchlib.py subnet-ip CIDR N      the N-th address of CIDR
   benchlib.py report RAW META       the markdown report from the raw TSV and the meta file
 """
-import ipaddress
-import json
-import os
-import re
-import socket
-import ssl
-import statistics
-import sys
-import time
+import ipaddress, json, os, re, socket, ssl, sys, time  # noqa: E401
 from collections import Counter
 from datetime import datetime
+from statistics import median
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import events  # noqa: E402  scripts/events.py: the parser of dind-init's events
@@ -37,58 +26,41 @@ CONTAINERD_LINE = re.compile(r'type=io\.containerd|msg="(skip )?loading plugin|m
 INSECURE_WARNINGS = ("Binding to IP address without --tlsverify", "Binding to an IP address, even on localhost",
                      "[DEPRECATION NOTICE] In future versions this will be a hard failure")
 
-
 def log_epoch(line):
     """epoch seconds (float) of a logrus line, or None."""
     m = TIME_RE.search(line)
     if not m:
         return None
     base, frac, tz = m.groups()
-    dt = datetime.fromisoformat(base + ("+00:00" if tz == "Z" else tz))
-    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
-
+    return datetime.fromisoformat(base + ("+00:00" if tz == "Z" else tz)).timestamp() + (float("0." + frac) if frac else 0.0)
 
 def timed_lines(path):
     """(epoch, line) for every logrus line of the file."""
     with open(path, errors="replace") as f:
-        for line in f:
-            t = log_epoch(line)
-            if t is not None:
-                yield t, line
-
+        yield from ((t, line) for line in f for t in [log_epoch(line)] if t is not None)
 
 def first_match(path, pattern):
     """The first match of the regex in the file, or None."""
     with open(path, errors="replace") as f:
-        for line in f:
-            m = re.search(pattern, line)
-            if m:
-                return m
-    return None
-
+        return next((m for m in (re.search(pattern, line) for line in f) if m), None)
 
 def secs(t):
     return "" if t is None else f"{t:.6f}"
 
-
 def cmd_api_listen(path):
     m = first_match(path, "API listen on")
     print(secs(log_epoch(m.string) if m else None))
-
 
 def cmd_dockerd_times(path):
     """dockerd's "Starting up" (else its first log line: containerd's lines, when it runs in the
     same output, come before dockerd starts) and its first "API listen on"."""
     first_t = up_t = api_t = None
     for t, line in timed_lines(path):
-        first_t = t if first_t is None else first_t
-        if up_t is None and 'msg="Starting up"' in line:
-            up_t = t
+        first_t, up_t = first_t or t, up_t or (t if 'msg="Starting up"' in line else None)
         if "API listen on" in line:
             api_t = t
             break
-    print(secs(up_t if up_t is not None else first_t), secs(api_t))
-
+    print(secs(up_t or first_t), secs(api_t))
 
 def cmd_insecure_pause(path):
     """dockerd's pause after its warning about TCP without --tlsverify (moby's loadListeners
@@ -98,123 +70,77 @@ def cmd_insecure_pause(path):
         if "host=" in line and any(w in line for w in INSECURE_WARNINGS):
             warned = t   # the last of its warnings (20.10 has two, 23+ three)
         elif warned is not None and not CONTAINERD_LINE.search(line):
-            print(f"{t - warned:.6f}")
-            return
+            return print(f"{t - warned:.6f}")
     print("")
 
-
-def cmd_stamp(path):
-    m = first_match(path, r"BENCH_READY (\d+\.\d+)")
-    print(m.group(1) if m else "")
-
-
-def cmd_openssl_ms(path):
-    m = first_match(path, "dockerd-entrypoint-tls: certificates in")
-    m = re.search(r": (\d+(?:\.\d+)?) ms", m.string if m else "")
+def cmd_match(path, pattern):
+    m = first_match(path, pattern)
     print(m.group(1) if m else "")
 
 
 # dind-init's own figures, from its events (scripts/events.py): key -> (event, field or None
-# for its +T, filter); the first such event counts.
+# for its +T[, filter]); the first such event counts.
 PHASES = {
     "ctrd_spawned": ("containerd-start", None), "ctrd_serving": ("containerd-ready", None),
-    "spawned": ("dockerd-start", None), "ready": ("dockerd-ready", None),
-    "command": ("command-start", None), "exited": ("command-exit", None),
-    "sigterm": ("stop-begin", None), "exit": ("exit", None),
+    "spawned": ("dockerd-start", None), "ready": ("dockerd-ready", None), "command": ("command-start", None),
+    "attempts": ("dockerd-ready", "attempts"), "cgroups_ms": ("cgroups", "ms"),
     "shutdown_s": ("dockerd-exit", "secs", {"clean": "true", "killed": "false"}),
-    "ready_after": ("dockerd-ready", "secs"), "attempts": ("dockerd-ready", "attempts"),
-    "ctrd_after": ("containerd-ready", "secs"), "tls_ms": ("tls", "ms"), "cgroups_ms": ("cgroups", "ms"),
 }
 
-
-def dind_phases(path):
-    """Seconds since dind-init started for its key events, and durations it reports."""
-    lines, out = events.read(path), {}
+def cmd_dind_phases(path):
+    lines, out = events.read(path), []
     for key, (name, field, *want) in PHASES.items():
         ev = events.first(lines, name, **(want[0] if want else {}))
         if ev is not None:
-            out[key] = ev.t if field is None else ev.fields[field]
-    return out
-
-
-def cmd_dind_phases(path):
-    print(" ".join(f"{k}={v}" for k, v in dind_phases(path).items()))
-
+            out.append(f"{key}={ev.t if field is None else ev.fields[field]}")
+    print(" ".join(out))
 
 def cmd_inner_states():
-    exit0 = other = running = 0
+    n = Counter()
     for line in sys.stdin:
         try:   # an empty line is a ValueError too
             st = json.loads(line).get("State", {})
         except ValueError:
             continue
-        if st.get("Running"):
-            running += 1
-        elif st.get("ExitCode") == 0:
-            exit0 += 1
-        else:
-            other += 1
-    print(exit0, other, running)
-
+        n["running" if st.get("Running") else "exit0" if st.get("ExitCode") == 0 else "other"] += 1
+    print(n["exit0"], n["other"], n["running"])
 
 def cmd_poll(host, port, certdir, gofile, timeout):
-    port, deadline = int(port), time.time() + float(timeout)
-    while not os.path.exists(gofile):
-        if time.time() > deadline:
-            print("")
-            return
+    port, deadline, opened = int(port), time.time() + float(timeout), None
+    while not os.path.exists(gofile) and time.time() <= deadline:
         time.sleep(0.002)
-    opened = None
     while time.time() < deadline:
         s = None
         try:
             s = socket.create_connection((host, port), timeout=1.0)
             opened = opened or time.time()
             if certdir != "-":
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                c = os.path.join(certdir, "client")
+                ctx, c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), os.path.join(certdir, "client")
                 ctx.load_verify_locations(os.path.join(c, "ca.pem"))
                 ctx.load_cert_chain(os.path.join(c, "cert.pem"), os.path.join(c, "key.pem"))
                 s = ctx.wrap_socket(s, server_hostname="docker")
             s.sendall(b"GET /version HTTP/1.1\r\nHost: docker\r\nUser-Agent: bench\r\nConnection: close\r\n\r\n")
-            head = b""
-            while b"\r\n" not in head:
-                b = s.recv(4096)
-                if not b:
-                    break
-                head += b
-            if head.startswith(b"HTTP/1.1 200"):
-                print(f"{opened:.6f} {time.time():.6f}")
-                return
+            if s.makefile("rb").readline().startswith(b"HTTP/1.1 200"):
+                return print(f"{opened:.6f} {time.time():.6f}")
         except (OSError, ssl.SSLError, ValueError):
             pass
         finally:
             if s is not None:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+                s.close()
         time.sleep(0.005)
     print("")
 
-
 def cmd_subnet_ip(cidr, n):
     print(ipaddress.ip_network(cidr, strict=False).network_address + int(n))
-
 
 # ---------------------------------------------------------------- report
 
 EPS = ["dind-init", "dind-init-dockerd", "wrapdocker", "moby-dind", "docker-dind", "dockerd", "dockerd-ctrd"]
 TITLES = {
-    "dind-init": "dind-init",
-    "dind-init-dockerd": "dind-init, `DIND_CONTAINERD_BY=dockerd`",
-    "wrapdocker": "wrapdocker (bash)",
-    "moby-dind": "hack/dind + `dockerd &` loop",
-    "docker-dind": "docker:dind-style entrypoint, given `dockerd --host=unix://…` (no TCP)",
-    "dockerd": "dockerd alone (limit)",
-    "dockerd-ctrd": "containerd, then `dockerd --containerd` (limit)",
-    "wrapdocker-bash": "wrapdocker without a command (`bash --login` as PID 1)",
-}
+    "dind-init": "dind-init", "dind-init-dockerd": "dind-init, `DIND_CONTAINERD_BY=dockerd`", "wrapdocker": "wrapdocker (bash)",
+    "moby-dind": "hack/dind + `dockerd &` loop", "docker-dind": "docker:dind-style entrypoint, given `dockerd --host=unix://…` (no TCP)",
+    "dockerd": "dockerd alone (limit)", "dockerd-ctrd": "containerd, then `dockerd --containerd` (limit)",
+    "wrapdocker-bash": "wrapdocker without a command (`bash --login` as PID 1)"}
 SHORT = {
     "dind-init": "dind-init", "dind-init-dockerd": "dind-init (dockerd's containerd)",
     "wrapdocker": "wrapdocker", "moby-dind": "hack/dind loop", "docker-dind": "docker:dind-style",
@@ -222,8 +148,7 @@ SHORT = {
 }
 LIMITS = ["dockerd", "dockerd-ctrd"]
 ANCHORS = ["wrapdocker", "moby-dind", "docker-dind"]
-DAEMON_EPS = {"docker-dind", "dockerd", "dockerd-ctrd"}
-
+DIGITS = {"s": 2, "s3": 3, "x": 2}   # other units (counts): none
 
 class Data:
     def __init__(self, raw_path, meta_path):
@@ -232,30 +157,18 @@ class Data:
                          if len(p) >= 5 and not p[0].startswith("#")]
         with open(meta_path) as f:
             self.meta = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
-
     def strs(self, eng, ep, metric):
         return [v for _, e, p, m, v in self.rows if e == eng and p == ep and m == metric]
-
     def vals(self, eng, ep, metric):
-        out = []
-        for v in self.strs(eng, ep, metric):
-            try:
-                out.append(float(v))
-            except ValueError:   # "", "NA"
-                pass
-        return out
-
+        return [float(v) for v in self.strs(eng, ep, metric) if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", v)]
     def med(self, eng, ep, metric):
         v = self.vals(eng, ep, metric)
-        return statistics.median(v) if v else None
-
+        return median(v) if v else None
     def lo(self, eng, ep, metric):
-        v = self.vals(eng, ep, metric)
-        return min(v) if v else None
-
-
-DIGITS = {"s": 2, "s3": 3, "x": 2}   # other units (counts): none
-
+        return min(self.vals(eng, ep, metric), default=None)
+    def cell(self, eng, ep, metric, unit, ref_ep=None):
+        """cell() of the values; ×ratio to REF_EP's median of the same metric (not on REF_EP itself)."""
+        return cell(self.vals(eng, ep, metric), unit, self.vals(eng, ref_ep, metric) if ref_ep not in (None, ep) else None)
 
 def fmt_num(x, unit):
     if unit in ("ms", "msv"):   # msv: a value already in ms
@@ -263,73 +176,59 @@ def fmt_num(x, unit):
         return f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}"
     return f"{x:.{DIGITS.get(unit, 0)}f}"
 
-
 def cell(vals, unit, ref=None):
+    """**median** (min–max) ×ratio to REF's median."""
     if not vals:
         return "n/a"
-    med, lo, hi = statistics.median(vals), min(vals), max(vals)
-    s = f"**{fmt_num(med, unit)}**"
-    if len(vals) > 1 and lo != hi:
-        s += f" ({fmt_num(lo, unit)}–{fmt_num(hi, unit)})"
-    if ref and statistics.median(ref) > 0:
-        s += f" ×{med / statistics.median(ref):.2f}"
-    return s
-
+    med, lo, hi = median(vals), min(vals), max(vals)
+    s = f"**{fmt_num(med, unit)}**" + (f" ({fmt_num(lo, unit)}–{fmt_num(hi, unit)})" if len(vals) > 1 and lo != hi else "")
+    return s + (f" ×{med / median(ref):.2f}" if ref and median(ref) > 0 else "")
 
 def tally(items, fmt="{} {}/{}"):
     """'a 2/3, b 1/3' (fmt gets the item, its count, the total), the items sorted."""
     return ", ".join(fmt.format(h, k, len(items)) for h, k in sorted(Counter(items).items()))
 
+def counted(items, fmt, sep):
+    """Each distinct item, sorted, with FMT (item, count) where it came more than once."""
+    return sep.join(fmt.format(h, k) if k > 1 else h for h, k in sorted(Counter(items).items()))
 
-def exit_cell(d, eng, ep, exit_m, how_m, inner_m=None):
+def exit_cell(d, eng, ep, prefix, how, inner=False):
     """The exit codes, how the inner dockerd ended, and the inner containers' states."""
-    codes = d.strs(eng, ep, exit_m)
+    codes, states = d.strs(eng, ep, prefix + "_exit"), d.strs(eng, ep, prefix + "_inner") if inner else []
     if not codes:
         return "n/a"
-    s = "exit " + tally(codes, "{0}×{1}") + "; " + tally(d.strs(eng, ep, how_m))
-    inner = d.strs(eng, ep, inner_m) if inner_m else []
-    return s + ("; inner: " + ", ".join(f"{h} ×{k}" if k > 1 else h for h, k in sorted(Counter(inner).items())) if inner else "")
-
+    return (f"exit {tally(codes, '{0}×{1}')}; {tally(d.strs(eng, ep, prefix + how))}"
+            + ("; inner: " + counted(states, "{} ×{}", ", ") if states else ""))
 
 def ratio(a, b):
     return a / b if a is not None and b not in (None, 0) else None
 
-
 def r2(x):
     return "n/a" if x is None else f"{x:.2f}"
 
-
-def median_or_none(v):
-    return statistics.median(v) if v else None
-
+def ok_count(items, ok="0"):
+    return f"{sum(1 for v in items if v.startswith(ok))}/{len(items)}"
 
 def cmd_report(raw_path, meta_path):
     d = Data(raw_path, meta_path)
-    meta = d.meta
+    meta, out = d.meta, []
     engines = meta.get("engines", "").split()
     label = {e: f"{e} {meta.get('engine_short.' + e, '')}".strip() for e in engines}
     eps = [e for e in EPS if any(d.strs(eng, e, "ready") for eng in engines)]
-    out = []
     p = out.append
 
     def para(*blocks):   # each followed by an empty line
-        for b in blocks:
-            out.extend([b, ""])
+        out.extend(x for b in blocks for x in (b, ""))
 
     def table(head, rows):
-        out.extend(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                   + ["| " + " | ".join(r) + " |" for r in rows] + [""])
-
-    # ------------------------------------------------------------ header
+        out.extend(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows] + [""])
     para("# dind-init benchmark")
     p(f"- command: `{meta.get('command', '')}`")
     p(f"- date: {meta.get('date', '')} (the run took {meta.get('duration', '?')})")
     p(f"- machine: {meta.get('nproc', '')} CPUs (`nproc`), {meta.get('mem', '')}, kernel {meta.get('kernel', '')}, cgroups {meta.get('cgroups', '')}")
     loads = [float(v) for _, _, _, m, v in d.rows if m == "load" and v not in ("", "NA")]
-    load_txt = ""
-    if loads:
-        load_txt = (f"; 1-minute load average before each timed run: median {statistics.median(loads):.2f} "
-                    f"(min {min(loads):.2f}, max {max(loads):.2f}, {len(loads)} runs)")
+    load_txt = (f"; 1-minute load average before each timed run: median {median(loads):.2f} "
+                f"(min {min(loads):.2f}, max {max(loads):.2f}, {len(loads)} runs)") if loads else ""
     p(f"- load average (1, 5, 15 min): {meta.get('load_start', '')} at the start, {meta.get('load_end', '')} at the end{load_txt}")
     p(f"- host docker: {meta.get('host_docker', '')}")
     for e in engines:
@@ -341,76 +240,56 @@ def cmd_report(raw_path, meta_path):
       "figure by figure, the engines and the entrypoints alternating (their order rotates every round)")
     para("- cells: **median** (min–max), ×ratio of that median to dind-init's median on the same engine")
 
-    # ------------------------------------------------------------ 1. main figures
-    if eps:
-        para("## 1. Start, run, stop")
-        para("Columns: " + "; ".join(f"*{TITLES[e]}*" for e in eps) + ". Rows: the engines.")
-        figs = [
-            ("ready", "s", "1. Time to ready: `docker run` → the command starts (daemon-mode columns: dockerd's first `API listen on`), s"),
-            ("dstart", "s", "1a. of which `docker run` → dockerd's first log line, s"),
-            ("dinit", "s", "1b. of which dockerd's `Starting up` → `API listen on`, s"),
-            ("overhead", "ms", "2. Readiness overhead: dockerd's `API listen on` → the command starts, ms"),
-            ("run_true", "s", "3. Whole `docker run --rm --privileged IMAGE true` (daemon-mode columns: SIGTERM from the host at `API listen on`), s"),
-            ("stop", "s", "4. `docker stop` with `sleep infinity` running (daemon-mode columns: the idle daemon), s"),
-        ]
+    if eps:   # 1. main figures
+        para("## 1. Start, run, stop", "Columns: " + "; ".join(f"*{TITLES[e]}*" for e in eps) + ". Rows: the engines.")
         head = ["engine"] + [SHORT[e] for e in eps]
-        for metric, unit, title in figs:
+        for metric, unit, title in (
+                ("ready", "s", "1. Time to ready: `docker run` → the command starts (daemon-mode columns: dockerd's first `API listen on`), s"),
+                ("dstart", "s", "1a. of which `docker run` → dockerd's first log line, s"),
+                ("dinit", "s", "1b. of which dockerd's `Starting up` → `API listen on`, s"),
+                ("overhead", "ms", "2. Readiness overhead: dockerd's `API listen on` → the command starts, ms"),
+                ("run_true", "s", "3. Whole `docker run --rm --privileged IMAGE true` (daemon-mode columns: SIGTERM from the host at `API listen on`), s"),
+                ("stop", "s", "4. `docker stop` with `sleep infinity` running (daemon-mode columns: the idle daemon), s")):
             para(f"### {title}")
-            table(head, [[label[eng]] + ["0 (by definition)" if metric == "overhead" and e in DAEMON_EPS else
-                                         cell(d.vals(eng, e, metric), unit, None if e == "dind-init" else d.vals(eng, "dind-init", metric))
-                                         for e in eps] for eng in engines])
+            table(head, [[label[eng]] + ["0 (by definition)" if metric == "overhead" and e in LIMITS + ["docker-dind"] else
+                                         d.cell(eng, e, metric, unit, "dind-init") for e in eps] for eng in engines])
         para("### 4b. After `docker stop`: exit code; the inner dockerd")
-        table(head, [[label[eng]] + [exit_cell(d, eng, e, "stop_exit", "stop_daemon") for e in eps] for eng in engines])
+        table(head, [[label[eng]] + [exit_cell(d, eng, e, "stop", "_daemon") for e in eps] for eng in engines])
         para("### Issue 15's goals: time to ready (≤ 1.15 × the faster limit, ≥ 3 × ahead of each anchor; "
              "medians, in brackets the fastest runs)")
-        rows = []
-        for eng in engines:
-            g = goals(d, eng)
-            if g is not None:
-                rows.append([label[eng], f"{fmt_num(g['ready'], 's')} s", f"{SHORT[g['limit']]}, {fmt_num(g['limit_ready'], 's')} s",
-                             f"{r2(g['vs_limit'])} ({r2(g['vs_limit_min'])})"]
-                            + [f"{r2(g['anchor'].get(a))} ({r2(g['anchor_min'].get(a))})" for a in ANCHORS]
-                            + [f"{r2(g['tls_anchor'])} ({r2(g['tls_anchor_min'])})", g["verdict"]])
+        rows = [[label[eng]] + g for eng in engines for g in [goals(d, eng)] if g]
         table(["engine", "dind-init ready", "fastest limit", "dind-init ÷ limit (≤ 1.15)", "wrapdocker ÷ dind-init",
                "hack/dind ÷ dind-init", "docker:dind-style ÷ dind-init", "docker:dind TLS ÷ dind-init TLS (table 3)", "verdict"], rows)
         para("### Where the time to ready goes (seconds since dind-init started, from its own log; the limits from dockerd's log)")
         cols = [(eng, e) for eng in engines for e in ("dind-init", "dind-init-dockerd") if d.vals(eng, e, "ph_spawned")]
         if cols:
             rows = []
-            for key, title in (("ph_startlat", "`docker run` → dind-init starts (its +0.000), s"),
-                               ("ph_cgroups_ms", "cgroup set-up, ms"),
-                               ("ph_ctrd_spawned", "containerd spawned"),
-                               ("ph_ctrd_serving", "containerd serving (socket answers)"),
-                               ("ph_spawned", "dockerd spawned"),
-                               ("ph_ready", "`/_ping` answered"),
-                               ("ph_command", "command started"),
+            for key, title in (("ph_startlat", "`docker run` → dind-init starts (its +0.000), s"), ("ph_cgroups_ms", "cgroup set-up, ms"),
+                               ("ph_ctrd_spawned", "containerd spawned"), ("ph_ctrd_serving", "containerd serving (socket answers)"),
+                               ("ph_spawned", "dockerd spawned"), ("ph_ready", "`/_ping` answered"), ("ph_command", "command started"),
                                ("ph_attempts", "probe attempts (count)"),
                                ("ph_shutdown_s", "dockerd's shutdown after the command (`true` runs), s")):
                 unit = "n" if key == "ph_attempts" else ("msv" if key.endswith("_ms") else "s3")
-                row = [cell(d.vals(eng, e, key), unit) for eng, e in cols]
+                row = [d.cell(eng, e, key, unit) for eng, e in cols]
                 if any(c != "n/a" for c in row):
                     rows.append([title] + row)
             table(["step"] + [f"{label[eng]}: {SHORT[e]}" for eng, e in cols], rows)
 
-    # ------------------------------------------------------------ 2. stop with inner containers
-    sizes = [s for s in meta.get("stop_sizes", "").split() if s]
+    sizes = [s for s in meta.get("stop_sizes", "").split() if s]   # 2. stop with inner containers
     seps = [e for e in EPS if any(d.vals(eng, e, f"stopn{n}") for eng in engines for n in sizes)]
     if sizes and seps:
         para("## 2. `docker stop` of the DinD container with running inner containers",
              "Time of `docker stop` (s); then exit code, how the inner dockerd ended, the inner containers' last recorded "
              "state (docs/BENCHMARKS.md).")
         head = ["engine", "inner containers"] + [SHORT[e] for e in seps]
-        table(head, [[label[eng], n] + [cell(d.vals(eng, e, f"stopn{n}"), "s", None if e == "dind-init" else d.vals(eng, "dind-init", f"stopn{n}"))
-                                        for e in seps] for eng in engines for n in sizes])
-        table(head, [[label[eng], n] + [exit_cell(d, eng, e, f"stopn{n}_exit", f"stopn{n}_how", f"stopn{n}_inner") for e in seps] for eng in engines for n in sizes])
-        setup = [(eng, e) for eng in engines for e in seps]
-        big = sizes[-1]
-        sv = [cell(d.vals(eng, e, f"stopn{big}_setup"), "s") for eng, e in setup]
-        if any(c != "n/a" for c in sv):
-            para(f"(Starting the {big} inner containers took " + "; ".join(
-                f"{label[eng]} {SHORT[e]} {c} s" for (eng, e), c in zip(setup, sv) if c != "n/a") + ".)")
+        table(head, [[label[eng], n] + [d.cell(eng, e, f"stopn{n}", "s", "dind-init") for e in seps] for eng in engines for n in sizes])
+        table(head, [[label[eng], n] + [exit_cell(d, eng, e, f"stopn{n}", "_how", True) for e in seps] for eng in engines for n in sizes])
+        setup = [(eng, e, d.cell(eng, e, f"stopn{sizes[-1]}_setup", "s")) for eng in engines for e in seps]
+        if any(c != "n/a" for _, _, c in setup):
+            para(f"(Starting the {sizes[-1]} inner containers took "
+                 + "; ".join(f"{label[eng]} {SHORT[e]} {c} s" for eng, e, c in setup if c != "n/a") + ".)")
 
-    # ------------------------------------------------------------ 2b. outer stop vs the inner parallel stop
+    # 2b. outer stop vs the inner parallel stop
     csizes = [n for n in meta.get("stopcmp_sizes", "").split() if any(d.vals(eng, "dind-init", f"stopcmp{n}") for eng in engines)]
     if csizes:
         para("## 2b. dind-init's `docker stop` against the inner daemon's own parallel stop (issue 19)", STOPCMP_TEXT)
@@ -419,20 +298,17 @@ def cmd_report(raw_path, meta_path):
             for n in csizes:
                 m = f"stopcmp{n}"
                 r = d.vals(eng, "dind-init", m + "_ratio")
-                goal = "" if not r else (" met" if statistics.median(r) <= 1.2 else " **missed**")
-                clean, kill = d.strs(eng, "dind-init", m + "_clean"), d.strs(eng, "dind-init", m + "_kill")
-                state = Counter(d.strs(eng, "dind-init", m + "_state"))
-                rows.append([label[eng], n, cell(d.vals(eng, "dind-init", m), "s"), cell(d.vals(eng, "dind-init", m + "_inner"), "s"),
-                             f"{cell(r, 'x')}{goal}", f"{clean.count('yes')}/{len(clean)}", f"{kill.count('yes')}/{len(kill)}",
-                             "; ".join(f"{h} (×{k})" if k > 1 else h for h, k in sorted(state.items()))])
+                goal = "" if not r else (" met" if median(r) <= 1.2 else " **missed**")
+                rows.append([label[eng], n, d.cell(eng, "dind-init", m, "s"), d.cell(eng, "dind-init", m + "_inner", "s"),
+                             f"{cell(r, 'x')}{goal}", ok_count(d.strs(eng, "dind-init", m + "_clean"), "yes"),
+                             ok_count(d.strs(eng, "dind-init", m + "_kill"), "yes"), counted(d.strs(eng, "dind-init", m + "_state"), "{} (×{})", "; ")])
         table(["engine", "inner containers", "outer `docker stop`, s", "inner `docker stop $(docker ps -q)`, s",
                "outer ÷ inner (goal ≤ 1.2)", "clean", "SIGKILL step needed", "inner containers' last state"], rows)
         para("(Starting the inner containers, then starting them again after the inner stop, s: "
-             + "; ".join(f"{label[eng]} {n}: {cell(d.vals(eng, 'dind-init', f'stopcmp{n}_setup'), 's')}, "
-                         f"{cell(d.vals(eng, 'dind-init', f'stopcmp{n}_restart'), 's')}" for eng in engines for n in csizes) + ".)")
+             + "; ".join(f"{label[eng]} {n}: {d.cell(eng, 'dind-init', f'stopcmp{n}_setup', 's')}, "
+                         f"{d.cell(eng, 'dind-init', f'stopcmp{n}_restart', 's')}" for eng in engines for n in csizes) + ".)")
 
-    # ------------------------------------------------------------ 3. TLS
-    if any(d.vals(eng, e, "tls_ready_on") for eng in engines for e in ("dind-init", "docker-dind")):
+    if any(d.vals(eng, e, "tls_ready_on") for eng in engines for e in ("dind-init", "docker-dind")):   # 3. TLS
         para("## 3. TLS: a docker:dind service, ready for a client over TCP",
              "`docker run -d` → `200` for `GET /version` over TCP, with TLS (2376) or without (2375); "
              "docker:dind-style is `bench/baselines/dockerd-entrypoint-tls` (docs/BENCHMARKS.md).")
@@ -441,30 +317,28 @@ def cmd_report(raw_path, meta_path):
             a_on, a_off = d.vals(eng, "dind-init", "tls_ready_on"), d.vals(eng, "dind-init", "tls_ready_off")
             b_on, b_off = d.vals(eng, "docker-dind", "tls_ready_on"), d.vals(eng, "docker-dind", "tls_ready_off")
             rows.append([label[eng], cell(a_on, 's'), cell(a_off, 's'), diff_ms(a_on, a_off), cell(b_on, 's'), cell(b_off, 's'),
-                         diff_ms(b_on, b_off), r2(ratio(median_or_none(b_on), median_or_none(a_on)))])
+                         diff_ms(b_on, b_off), r2(ratio(d.med(eng, "docker-dind", "tls_ready_on"), d.med(eng, "dind-init", "tls_ready_on")))])
         table(["engine", "dind-init, TLS", "dind-init, no TLS", "TLS costs dind-init", "docker:dind-style, TLS (openssl)",
                "docker:dind-style, no TLS", "TLS costs docker:dind-style", "docker:dind TLS ÷ dind-init TLS"], rows)
         para("The certificates alone, ms; the TCP port's first accepted connection, s; the real clients' check:")
         rows = []
         for eng in engines:
-            a, b = d.vals(eng, "dind-init", "tls_cert_ms"), d.vals(eng, "docker-dind", "tls_cert_ms")
-            rr = ratio(median_or_none(b), median_or_none(a))
+            rr = ratio(d.med(eng, "docker-dind", "tls_cert_ms"), d.med(eng, "dind-init", "tls_cert_ms"))
             oks = [v for e in ("dind-init", "docker-dind") for t in ("on", "off") for v in d.strs(eng, e, f"tls_client_{t}")]
-            rows.append([label[eng], cell(a, 'msv'), cell(b, 'msv'), 'n/a' if rr is None else f'×{rr:.0f}',
-                         cell(d.vals(eng, 'dind-init', 'tls_port_on'), 's'), cell(d.vals(eng, 'docker-dind', 'tls_port_on'), 's'),
-                         f"{sum(1 for v in oks if v.startswith('ok'))}/{len(oks)}"])
+            rows.append([label[eng], d.cell(eng, "dind-init", "tls_cert_ms", "msv"), d.cell(eng, "docker-dind", "tls_cert_ms", "msv"),
+                         'n/a' if rr is None else f'×{rr:.0f}', d.cell(eng, 'dind-init', 'tls_port_on', 's'),
+                         d.cell(eng, 'docker-dind', 'tls_port_on', 's'), ok_count(oks, "ok")])
         table(["engine", "dind-init: certificates, ms", "docker:dind-style (openssl, RSA 4096): certificates, ms", "ratio",
                "port open, dind-init TLS", "port open, docker:dind TLS", "clients' `docker version` ok"], rows)
         para("What TLS changes in the start-up, from the logs (s):")
         table(["engine", "dind-init: dockerd spawned at, TLS", "no TLS", "dockerd start, dind-init TLS", "no TLS",
                "dockerd's pause without TLS, dind-init", "docker:dind-style"],
-              [[label[eng], cell(d.vals(eng, 'dind-init', 'tls_spawned_on'), 's3'), cell(d.vals(eng, 'dind-init', 'tls_spawned_off'), 's3'),
-                cell(d.vals(eng, 'dind-init', 'tls_dinit_on'), 's'), cell(d.vals(eng, 'dind-init', 'tls_dinit_off'), 's'),
-                pause_cell(d, eng, 'dind-init'), pause_cell(d, eng, 'docker-dind')] for eng in engines])
+              [[label[eng]] + [d.cell(eng, 'dind-init', m, u) for m, u in (('tls_spawned_on', 's3'), ('tls_spawned_off', 's3'),
+                                                                           ('tls_dinit_on', 's'), ('tls_dinit_off', 's'))]
+               + [pause_cell(d, eng, 'dind-init'), pause_cell(d, eng, 'docker-dind')] for eng in engines])
 
-    # ------------------------------------------------------------ rootless
     rl_engines = [eng for eng in engines if d.vals(eng, "rootful", "rl_ready") or d.vals(eng, "rootless", "rl_ready")]
-    if rl_engines:
+    if rl_engines:   # 3b. rootless
         para("## 3b. A rootless dockerd (issue 22): rootless against rootful",
              "The engine's image, and it plus `docker/debian-rootless.Dockerfile` (" + meta.get("rootless_desc", "") + "): "
              "time to ready as in table 1; an inner `docker run --rm true`, timed inside the container "
@@ -473,20 +347,18 @@ def cmd_report(raw_path, meta_path):
         for eng in rl_engines:
             ok = [v for e in ("rootful", "rootless") for v in d.strs(eng, e, "rl_rc")]
             fast = {m: r2(ratio(d.lo(eng, "rootless", m), d.lo(eng, "rootful", m))) for m in ("rl_ready", "rl_true")}
-            rows.append([label[eng], cell(d.vals(eng, "rootful", "rl_ready"), "s"),
-                         cell(d.vals(eng, "rootless", "rl_ready"), "s", d.vals(eng, "rootful", "rl_ready")) + f" (fastest runs ×{fast['rl_ready']})",
-                         cell(d.vals(eng, "rootful", "rl_true"), "ms"),
-                         cell(d.vals(eng, "rootless", "rl_true"), "ms", d.vals(eng, "rootful", "rl_true")) + f" (fastest runs ×{fast['rl_true']})",
+            rows.append([label[eng], d.cell(eng, "rootful", "rl_ready", "s"),
+                         d.cell(eng, "rootless", "rl_ready", "s", "rootful") + f" (fastest runs ×{fast['rl_ready']})",
+                         d.cell(eng, "rootful", "rl_true", "ms"),
+                         d.cell(eng, "rootless", "rl_true", "ms", "rootful") + f" (fastest runs ×{fast['rl_true']})",
                          " / ".join(tally(d.strs(eng, e, "rl_driver"), "{0}") or "n/a" for e in ("rootful", "rootless")),
-                         meta.get("rootlesskit." + eng, "") or "n/a",
-                         f"{ok.count('0')}/{len(ok)}"])
+                         meta.get("rootlesskit." + eng, "") or "n/a", f"{ok.count('0')}/{len(ok)}"])
         table(["engine", "rootful: time to ready, s", "rootless", "rootful: inner `docker run --rm true`, ms", "rootless",
                "storage driver (rootful / rootless)", "rootlesskit", "runs exit 0"], rows)
 
-    # ------------------------------------------------------------ images across jobs
     im_ways = ("remote", "mirror", "preload", "persistent")
     im_engines = [eng for eng in engines if any(d.vals(eng, w, "im_first") for w in im_ways)]
-    if im_engines:
+    if im_engines:   # 3c. images across jobs
         para("## 3c. Images across jobs (issue 21): a job that needs 3 images",
              "The images: " + meta.get("images_desc", "") + "; the registry: " + meta.get("registry", "") + ". "
              "Time from `docker run` on the host to the job's first inner container (`docker run -d` returned), "
@@ -494,43 +366,32 @@ def cmd_report(raw_path, meta_path):
              "×ratio: to the fresh volume pulling from the registry, medians of the same run (docs/BENCHMARKS.md).")
         rows = []
         for eng in im_engines:
-            ref = d.vals(eng, "remote", "im_first")
-            row = [label[eng]] + [cell(d.vals(eng, w, "im_first"), "s", None if w == "remote" else ref) for w in im_ways]
-            row += [" / ".join(cell(d.vals(eng, w, "im_cmd"), "s") for w in im_ways)]
-            row += [" / ".join(tally(d.strs(eng, w, "im_pulled"), "{0}") or "n/a" for w in im_ways)]
-            row += [tally(d.strs(eng, "persistent", "im_skipped"), "{0}") or "n/a"]
             codes = [c for w in im_ways for c in d.strs(eng, w, "im_rc")]
-            row += [f"{codes.count('0')}/{len(codes)}"]
-            rows.append(row)
+            rows.append([label[eng]] + [d.cell(eng, w, "im_first", "s", "remote") for w in im_ways]
+                        + [" / ".join(d.cell(eng, w, "im_cmd", "s") for w in im_ways),
+                           " / ".join(tally(d.strs(eng, w, "im_pulled"), "{0}") or "n/a" for w in im_ways),
+                           tally(d.strs(eng, "persistent", "im_skipped"), "{0}") or "n/a", f"{codes.count('0')}/{len(codes)}"])
         table(["engine", "fresh volume, pulls from the registry, s", "through a mirror", "`DIND_PRELOAD`",
                "persistent volume (preload skips)", "of which until the command (the same four), s",
                "images pulled (the same four)", "archives skipped (persistent)", "runs exit 0"], rows)
 
-    # ------------------------------------------------------------ PID 1 idle
     pid_eps = [e for e in EPS + ["wrapdocker-bash"] if any(d.strs(eng, e, "pid1_comm") for eng in engines)]
-    if pid_eps:
+    if pid_eps:   # 4. PID 1 idle
         para(f"## 4. PID 1's cost while the container idles ({meta.get('idle', '10')} s)",
              "Per engine: PID 1's VmRSS, kB / CPU ticks / context switches over the window.")
         table(["entrypoint", "PID 1 is"] + [label[eng] for eng in engines],
               [[TITLES[e], ", ".join("`" + c + "`" for c in sorted(set(c for eng in engines for c in d.strs(eng, e, "pid1_comm"))))]
-               + [" / ".join(cell(d.vals(eng, e, m), "n") for m in ("rss_kb", "cpu_ticks", "ctxsw")) if d.strs(eng, e, "pid1_comm") else "n/a"
+               + [" / ".join(d.cell(eng, e, m, "n") for m in ("rss_kb", "cpu_ticks", "ctxsw")) if d.strs(eng, e, "pid1_comm") else "n/a"
                   for eng in engines] for e in pid_eps])
 
-    # ------------------------------------------------------------ sizes
-    sz = [line for line in meta.get("sizes", "").split(";") if line]
-    if sz:
+    sz = [line.split("|") + ["", "", ""] for line in meta.get("sizes", "").split(";") if line]
+    if sz:   # 5. sizes
         para("## 5. Size on disk")
-        rows = []
-        for s in sz:
-            name, size, link, src = (s.split("|") + ["", "", ""])[:4]
-            rows.append([f"`{name}`", f"{int(size):,}" if size.isdigit() else size, link, src])
-        table(["binary", "bytes", "linking", "from"], rows)
-
+        table(["binary", "bytes", "linking", "from"], [[f"`{n}`", f"{int(s):,}" if s.isdigit() else s, k, f] for n, s, k, f, *_ in sz])
     if meta.get("notes", ""):
         para("## Notes")
         out.extend(meta["notes"].split("\\n") + [""])
     print("\n".join(out))
-
 
 STOPCMP_TEXT = (
     "N inner containers (table 2's services) in one dind-init container: the inner daemon's own "
@@ -538,50 +399,38 @@ STOPCMP_TEXT = (
     "per round (issue 19's goal ≤ 1.2 ×). *Clean*: a clean dockerd-exit event and all N recorded with exit 0; "
     "*SIGKILL step*: an inner-kill event. docs/BENCHMARKS.md says more.")
 
-
 def pause_cell(d, eng, ep):
     runs, v = d.strs(eng, ep, "tls_pause_off"), d.vals(eng, ep, "tls_pause_off")
     if not runs or not v:
         return "none (no warning)" if runs else "n/a"
     return cell(v, "s") + (f" [{len(v)}/{len(runs)} runs]" if len(v) != len(runs) else "")
 
-
 def diff_ms(on, off):
     """median(on) - median(off), ms, with the spread of the two medians' difference."""
     if not on or not off:
         return "n/a"
-    dm = (statistics.median(on) - statistics.median(off)) * 1000
-    return f"**{dm:+.0f} ms** (fastest runs: {(min(on) - min(off)) * 1000:+.0f} ms)"
-
+    return f"**{(median(on) - median(off)) * 1000:+.0f} ms** (fastest runs: {(min(on) - min(off)) * 1000:+.0f} ms)"
 
 def goals(d, eng):
-    ready = d.med(eng, "dind-init", "ready")
+    """Issue 15's goals on ENG: dind-init's time to ready against the faster limit and the anchors."""
+    ready, lo = d.med(eng, "dind-init", "ready"), d.lo(eng, "dind-init", "ready")
     lims = [(d.med(eng, e, "ready"), e) for e in LIMITS if d.med(eng, e, "ready") is not None]
     if ready is None or not lims:
         return None
-    limit_ready, limit = min(lims)
-    lmins = [d.lo(eng, e, "ready") for e in LIMITS if d.lo(eng, e, "ready") is not None]
-    g = {"ready": ready, "limit": limit, "limit_ready": limit_ready,
-         "vs_limit": ratio(ready, limit_ready), "vs_limit_min": ratio(d.lo(eng, "dind-init", "ready"), min(lmins)),
-         "anchor": {a: ratio(d.med(eng, a, "ready"), ready) for a in ANCHORS},
-         "anchor_min": {a: ratio(d.lo(eng, a, "ready"), d.lo(eng, "dind-init", "ready")) for a in ANCHORS},
-         "tls_anchor": ratio(d.med(eng, "docker-dind", "tls_ready_on"), d.med(eng, "dind-init", "tls_ready_on")),
-         "tls_anchor_min": ratio(d.lo(eng, "docker-dind", "tls_ready_on"), d.lo(eng, "dind-init", "tls_ready_on"))}
-    miss = [f"{g['vs_limit']:.2f} × the limit"] if g["vs_limit"] is not None and g["vs_limit"] > 1.15 else []
-    miss += [f"{SHORT[a]} only {r:.2f} ×" for a, r in g["anchor"].items() if r is not None and r < 3]
-    g["missed"] = miss
-    g["verdict"] = "met" if not miss else "**missed**: " + "; ".join(miss)
-    return g
-
-
-COMMANDS = {   # name: (function, number of arguments)
-    "api-listen": (cmd_api_listen, 1), "dockerd-times": (cmd_dockerd_times, 1), "stamp": (cmd_stamp, 1),
-    "dind-phases": (cmd_dind_phases, 1), "openssl-ms": (cmd_openssl_ms, 1), "inner-states": (cmd_inner_states, 0),
-    "insecure-pause": (cmd_insecure_pause, 1), "poll": (cmd_poll, 5), "subnet-ip": (cmd_subnet_ip, 2), "report": (cmd_report, 2),
-}
+    (limit_ready, limit), vs = min(lims), ratio(ready, min(lims)[0])
+    anchor = {a: ratio(d.med(eng, a, "ready"), ready) for a in ANCHORS}
+    miss = [f"{vs:.2f} × the limit"] if vs is not None and vs > 1.15 else []
+    miss += [f"{SHORT[a]} only {r:.2f} ×" for a, r in anchor.items() if r is not None and r < 3]
+    return ([f"{fmt_num(ready, 's')} s", f"{SHORT[limit]}, {fmt_num(limit_ready, 's')} s",
+             f"{r2(vs)} ({r2(ratio(lo, min(d.lo(eng, e, 'ready') for e in LIMITS if d.lo(eng, e, 'ready') is not None)))})"]
+            + [f"{r2(anchor[a])} ({r2(ratio(d.lo(eng, a, 'ready'), lo))})" for a in ANCHORS]
+            + [f"{r2(ratio(d.med(eng, 'docker-dind', 'tls_ready_on'), d.med(eng, 'dind-init', 'tls_ready_on')))} "
+               f"({r2(ratio(d.lo(eng, 'docker-dind', 'tls_ready_on'), d.lo(eng, 'dind-init', 'tls_ready_on')))})",
+               "met" if not miss else "**missed**: " + "; ".join(miss)])
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or len(sys.argv) - 2 != COMMANDS[sys.argv[1]][1]:
+    fn = globals().get("cmd_" + sys.argv[1].replace("-", "_")) if len(sys.argv) > 1 else None
+    if fn is None or len(sys.argv) - 2 != fn.__code__.co_argcount:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    COMMANDS[sys.argv[1]][0](*sys.argv[2:])
+    fn(*sys.argv[2:])
