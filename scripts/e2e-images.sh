@@ -21,18 +21,13 @@ LIB_TAG=e2e-images
 . "$(dirname "$0")/scenario.sh"
 scenario_init "${E2E_IMAGES_INSTANCE:-images}" img
 # The registry outlives each scenario (it is seeded once): a label of its own, removed at the end.
-REG_LABEL=dind-init-images=$RUNID-registry
-REG=$PFX-registry
-REG_IMAGE=dind-init-test/registry:${DIND_SUITE}
-MIRROR=http://127.0.0.1:5000
-IMG=mirrored                     # pulled as docker.io/library/mirrored, i.e. through the mirror
+REG_LABEL=dind-init-images=$RUNID-registry REG=$PFX-registry REG_IMAGE=dind-init-test/registry:$DIND_SUITE
+MIRROR=http://127.0.0.1:5000 IMG=mirrored   # pulled as docker.io/library/mirrored, i.e. through the mirror
 FAIL_TAIL=25 HOST_TAIL=10
 
 ALL=(M1 M2 M3 M4 M5)
 SCENARIO_FN=''   # scenario M1 is function M1
-declare -A NAME=(
-    [M1]=arc-mirror-pool [M2]=gitlab-service [M3]=mirror-down [M4]=user-setting-wins [M5]=bad-values
-)
+declare -A NAME=([M1]=arc-mirror-pool [M2]=gitlab-service [M3]=mirror-down [M4]=user-setting-wins [M5]=bad-values)
 declare -A DESC=(
     [M1]="ARC's recipe: DOCKER_REGISTRY_MIRROR + DOCKER_DEFAULT_ADDRESS_POOL_BASE/SIZE, /var/lib/docker on a volume: 'docker pull $IMG' through the registry (its log has the manifest GET), mirror-probe answered 200, an inner network from the pool; the next job on the volume has the image"
     [M2]="GitLab's recipes: the service with command: [--registry-mirror=...], then with variables: DOCKER_REGISTRY_MIRROR; a job container pulls $IMG through it over tcp://127.0.0.1:2375"
@@ -66,18 +61,14 @@ registry_up() {
     SEED_NOTE="registry $(dk run --rm --entrypoint docker-registry "$REG_IMAGE" --version 2>/dev/null | awk '{print $NF}') up and seeded in $(lib_since "$t0") s"
 }
 
-# manifest_gets LOG: the registry's GETs of library/$IMG's manifest (its access log lines)
-manifest_gets() { grep -c "\"GET /v2/library/$IMG/manifests/[^ ]* HTTP/1.1\" 200" "$1"; }
-reg_log() { logs "$REG" "$D/registry.log"; }
-
-# probe_event FILE WANT-ANSWERED URL: the mirror-probe event of URL answered=WANT
-probe_event() { ev "$1" mirror-probe url="$3" answered="$2"; }
+# gets: the registry's GETs of library/$IMG's manifest so far (its access log in D/registry.log)
+gets() { logs "$REG" "$D/registry.log"; grep -c "\"GET /v2/library/$IMG/manifests/[^ ]* HTTP/1.1\" 200" "$D/registry.log"; }
 
 M1() {
     local vol before after subnet
     registry_up || return 1
     vol=$(volume arc) || { fail "volume create failed"; return 1; }
-    reg_log; before=$(manifest_gets "$D/registry.log")
+    before=$(gets)
     # ARC's runner with dockerd inside (docs/CACHING.md): the variables, the data root on a volume.
     local arc=(--privileged --network "container:$REG" -v "$vol:/var/lib/docker"
         -e "DOCKER_REGISTRY_MIRROR=$MIRROR" -e DOCKER_DEFAULT_ADDRESS_POOL_BASE=10.123.0.0/16
@@ -87,12 +78,12 @@ M1() {
          docker network inspect -f 'subnet={{range .IPAM.Config}}{{.Subnet}}{{end}}' pooled && docker network rm pooled >/dev/null"
     check_rc job 0 || return 1
     grep -qx pulled-ok "$D/job.out" || fail "the pulled image did not run: $(tr '\n' '|' <"$D/job.out")" || return 1
-    reg_log; after=$(manifest_gets "$D/registry.log")
+    after=$(gets)
     ((after > before)) || fail "the registry logged no GET of library/$IMG's manifest ($before before, $after after)" || return 1
     subnet=$(sed -n 's/^subnet=//p' "$D/job.out")
     [[ $subnet =~ ^10\.123\.[0-9]+\.0/24$ ]] || fail "the inner network got $subnet, not a /24 of 10.123.0.0/16" || return 1
     # The probe runs in the background: it may come after the command started, never before ready.
-    probe_event "$D/job.err" true "$MIRROR" && ev "$D/job.err" mirror-probe status=200 check="GET /v2/" || return 1
+    ev "$D/job.err" mirror-probe url="$MIRROR" answered=true && ev "$D/job.err" mirror-probe status=200 check="GET /v2/" || return 1
     lib_event_before "$D/job.err" dockerd-ready mirror-probe || fail "mirror-probe before dockerd-ready" || return 1
     # The next job on the same volume: the image is there before any pull.
     run_c job2 "${arc[@]}" "$DIND_IMAGE" docker image inspect -f present "$IMG"
@@ -101,23 +92,20 @@ M1() {
 }
 
 M2() {
-    local svc before after i want form
+    local svc before after i form
     registry_up || return 1
     # GitLab: the service's command (dockerd flags), then the variable passed to every service.
     for form in command variable; do
-        local svc_args=(--privileged --network "container:$REG" -e DOCKER_TLS_CERTDIR=)
-        case $form in
-            command) start_c "svc-$form" "${svc_args[@]}" "$DIND_IMAGE" "--registry-mirror=$MIRROR" || return 1 ;;
-            variable) start_c "svc-$form" "${svc_args[@]}" -e DOCKER_REGISTRY_MIRROR=$MIRROR "$DIND_IMAGE" || return 1 ;;
-        esac
-        svc=$C
-        reg_log; before=$(manifest_gets "$D/registry.log")
+        local env=() cmd=("--registry-mirror=$MIRROR")
+        [ $form = variable ] && env=(-e "DOCKER_REGISTRY_MIRROR=$MIRROR") cmd=()
+        start_c "svc-$form" --privileged --network "container:$REG" -e DOCKER_TLS_CERTDIR= "${env[@]}" "$DIND_IMAGE" "${cmd[@]}" || return 1
+        svc=$C before=$(gets)
         run_c "job-$form" --rm --network "container:$REG" -e DOCKER_HOST=tcp://127.0.0.1:2375 --entrypoint sh "$DIND_IMAGE" -c \
             "i=0; until docker version >/dev/null 2>&1; do i=\$((i+1)); [ \$i -gt 240 ] && exit 9; sleep 0.25; done;
              docker pull -q $IMG && docker run --rm $IMG echo pulled-ok && docker info -f 'mirrors={{.RegistryConfig.Mirrors}}'"
         check_rc "job-$form" 0 || { logs "$svc" "$D/svc-$form.log"; return 1; }
         grep -qx pulled-ok "$D/job-$form.out" || fail "$form: the pulled image did not run" || return 1
-        reg_log; after=$(manifest_gets "$D/registry.log")
+        after=$(gets)
         ((after > before)) || fail "$form: the registry logged no GET of library/$IMG's manifest" || return 1
         wait_event "$svc" mirror-probe 10 url=$MIRROR answered=true || { logs "$svc" "$D/svc-$form.log"; fail "$form: no mirror-probe answered=true"; return 1; }
         stop_c "$svc" "$D/svc-$form.log" || return 1

@@ -25,9 +25,7 @@ FAIL_TAIL=30 HOST_TAIL=15
 
 ALL=(R1 R2 R3 R4 R5 R6)
 SCENARIO_FN=''   # scenario R1 is function R1
-declare -A NAME=(
-    [R1]=service-nested-uid [R2]=tls-and-port [R3]=restart-policies [R4]=root-pid1 [R5]=pre-checks [R6]=root-pid1-tls-service
-)
+declare -A NAME=([R1]=service-nested-uid [R2]=tls-and-port [R3]=restart-policies [R4]=root-pid1 [R5]=pre-checks [R6]=root-pid1-tls-service)
 declare -A DESC=(
     [R1]="the image as a service: ready on $SOCK, events rootless and rootless-limits; an inner container's root is uid 1000 on the outer side (/proc/PID/status); a clean docker stop inside the budget"
     [R2]="the service over TLS (DOCKER_TLS_CERTDIR=/certs, 2376 through rootlesskit's port driver) from another container, and an inner container's published port reached from there"

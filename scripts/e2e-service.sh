@@ -22,9 +22,7 @@ FAIL_TAIL=30 HOST_TAIL=15
 
 ALL=(S1 S2 S3 S4 S5 S6 S7)
 SCENARIO_FN=''   # scenario S1 is function S1
-declare -A NAME=(
-    [S1]=gitlab-tls [S2]=gitlab-no-tls [S3]=arc [S4]=jenkins-sidecar [S5]=python-sdk-tls [S6]=bind-mounts [S7]=tls-certdir-blank
-)
+declare -A NAME=([S1]=gitlab-tls [S2]=gitlab-no-tls [S3]=arc [S4]=jenkins-sidecar [S5]=python-sdk-tls [S6]=bind-mounts [S7]=tls-certdir-blank)
 declare -A DESC=(
     [S1]="GitLab services: [docker:dind] with TLS: alias docker, shared /certs/client, DOCKER_HOST=tcp://docker:2376; again after the service restarts (keys kept)"
     [S2]="GitLab with TLS off: DOCKER_TLS_CERTDIR=\"\", command: [--tls=false, --registry-mirror, --mtu]: tcp://docker:2375 at once; the job's PORT and LOG harmless"
