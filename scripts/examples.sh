@@ -27,9 +27,8 @@ lib_traps cleanup
 # check NAME FUNCTION [ARGS...]: its row with FUNCTION's NOTE; on failure its output's last lines
 check() {
     local name=$1 t0 log=$WORK/check-$((++NCHECK)).log rc
-    shift
     t0=$(lib_now) NOTE=''
-    "$@" >"$log" 2>&1
+    "${@:2}" >"$log" 2>&1
     rc=$?
     lib_verdict "$rc" "$name" "$t0" "$NOTE"
     [ $rc -eq 0 ] || { echo "----- last lines of its output:"; tail -n 40 "$log" | sed 's/^/    /'; echo "-----"; }
@@ -41,8 +40,7 @@ have() { need_setup && { dk image inspect "$1" >/dev/null 2>&1 || { echo "no $1 
 # inner dockerd's lines); it must end with STATUS
 ran() {
     local log=$1 status=$2 rc
-    shift 2
-    DK_TIMEOUT=${DK_TIMEOUT:-300} dk "$@" >"$log" 2>&1
+    DK_TIMEOUT=${DK_TIMEOUT:-300} dk "${@:3}" >"$log" 2>&1
     rc=$?
     grep -v '^time=' "$log"
     [ "$rc" = "$status" ] || { echo "exit status $rc, wanted $status"; return 1; }
@@ -130,9 +128,8 @@ jenkins_no_jar() {
     NOTE="exit 1 with a message naming the ways to provide agent.jar; dockerd stopped cleanly"
 }
 
-# jenkins_jar: the Jenkins image, and a stand-in agent.jar (docker/examples/jenkins-agent/test/
-# FakeAgent.java) compiled with the Maven image's JDK, laid out as a controller serves it:
-# FAKE_CTL/jnlpJars/agent.jar
+# jenkins_jar: the Jenkins image, and a stand-in agent.jar (jenkins-agent/test/FakeAgent.java, the
+# Maven image's JDK compiles it) where a controller serves it: FAKE_CTL/jnlpJars/agent.jar
 jenkins_jar() {
     have "$JENKINS_IMAGE" || return 1
     [ -s "$FAKE_CTL/jnlpJars/agent.jar" ] && return 0
@@ -143,9 +140,8 @@ jenkins_jar() {
         || { echo "compiling the stand-in agent.jar failed"; return 1; }
 }
 
-# agent_ran LOG SECRET NAME JVM: the stand-in agent.jar ran as jenkins in its work dir, with the
-# launcher's options for the controller file:///controller/, SECRET and NAME, with JVM (a regex)
-# on java's command line, and the daemon answered it.
+# agent_ran LOG SECRET NAME JVM: the stand-in ran as jenkins in its work dir with the launcher's
+# options (controller file:///controller/, SECRET, NAME), JVM (a regex) on java's command line; the daemon answered it
 agent_ran() {
     must_match "$1" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent.jar run as jenkins in the work dir" \
         "^fake-agent: args=-url file:///controller/ -secret $2 -name $3 -workDir /home/jenkins/agent\$" "agent.jar's options" \
@@ -167,7 +163,6 @@ jenkins_launcher() {
 }
 
 connected() { dk logs "$1" >"$2" 2>&1; grep -q 'fake-agent: connected' "$2"; }   # CID LOG
-
 jenkins_stop() {
     local log=$WORK/js.log cid
     jenkins_jar || return 1
@@ -196,14 +191,15 @@ preload_build() {
 # on the same /var/lib/docker volume the next start skips it
 preload_run() {
     local vol=dind-init-example-preload-$$ first=$WORK/pre1.log second=$WORK/pre2.log rc
-    local step=(setpriv --reuid=jenkins --regid=jenkins --init-groups -- docker run --rm "$INNER_IMAGE" echo hello-from-preloaded)
+    local run=(run --rm --privileged -v "$vol:/var/lib/docker" "$PRELOAD_IMAGE" setpriv --reuid=jenkins --regid=jenkins
+        --init-groups -- docker run --rm "$INNER_IMAGE" echo hello-from-preloaded)
     have "$PRELOAD_IMAGE" && DK_TIMEOUT=30 dk volume create "$vol" >/dev/null || return 1
-    DK_TIMEOUT=180 ran "$first" 0 run --rm --privileged -v "$vol:/var/lib/docker" "$PRELOAD_IMAGE" "${step[@]}" &&
+    DK_TIMEOUT=180 ran "$first" 0 "${run[@]}" &&
         must_match "$first" '^hello-from-preloaded$' "the preloaded image's output" &&
         must_event "$first" "the archive loaded" preload-loaded file=/preload/inner.tar.gz &&
         must_event "$first" "the preload's end (preload/.keep skipped)" preload-done loaded=1 skipped=1 failed=0 &&
         { lib_event_before "$first" preload-done command-start || { echo "ORDER: the command before the preload's end"; false; }; } &&
-        DK_TIMEOUT=180 ran "$second" 0 run --rm --privileged -v "$vol:/var/lib/docker" "$PRELOAD_IMAGE" "${step[@]}" &&
+        DK_TIMEOUT=180 ran "$second" 0 "${run[@]}" &&
         must_event "$second" "the archive skipped on the volume" preload-skipped file=/preload/inner.tar.gz &&
         must_event "$second" "nothing loaded the second time" preload-done loaded=0 skipped=2 failed=0
     rc=$?
