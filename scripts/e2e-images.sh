@@ -13,7 +13,6 @@
 #   sudo scripts/e2e-images.sh            # every scenario (DIND_SUITE picks the engine)
 #   sudo scripts/e2e-images.sh M1 M4      # a subset
 #   scripts/e2e-images.sh --list
-#
 # Rows and logs: scripts/scenario.sh (logs in target/e2e-images/).
 set -uo pipefail
 LIB_TAG=e2e-images

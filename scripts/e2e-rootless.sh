@@ -11,7 +11,6 @@
 #   sudo scripts/e2e-rootless.sh             # every scenario (DIND_SUITE: bookworm, trixie, sid)
 #   sudo scripts/e2e-rootless.sh R1 R4       # a subset
 #   scripts/e2e-rootless.sh --list
-#
 # Rows and logs: scripts/scenario.sh (logs in target/e2e-rootless/).
 set -uo pipefail
 LIB_TAG=e2e-rootless

@@ -10,7 +10,6 @@
 #   sudo scripts/e2e-service.sh           # every scenario
 #   sudo scripts/e2e-service.sh S1 S5     # a subset
 #   scripts/e2e-service.sh --list
-#
 # Rows and logs: scripts/scenario.sh (logs in target/e2e-service/).
 set -uo pipefail
 LIB_TAG=e2e-service
@@ -37,8 +36,7 @@ scenario_args "$@"
 
 # WAIT_DAEMON: a job's shell code: until `docker version` answers (at most 60 s); prints the wait
 WAIT_DAEMON='t0=$(date +%s%N); i=0; until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -gt 240 ]; then echo "daemon never answered:"; docker version 2>&1 | tail -n 3; exit 9; fi; sleep 0.25; done; echo "waited $(( ($(date +%s%N) - t0) / 1000000 ))"'
-# job NAME SCRIPT DOCKER-RUN-ARGS...: a job (the DinD image with sh: it has the docker CLI; inner.tar
-# mounted) runs SCRIPT once the daemon answers
+# job NAME SCRIPT DOCKER-RUN-ARGS...: a job (the DinD image with sh, inner.tar mounted) runs SCRIPT once the daemon answers
 job() { run_c "$1" --rm "${@:3}" "${INNER_MOUNT[@]}" --entrypoint sh "$DIND_IMAGE" -c "$WAIT_DAEMON && $2"; }
 # job_ok NAME LINE WHAT: NAME exited 0 and printed LINE
 job_ok() { check_rc "$1" 0 && { grep -qx -- "$2" "$D/$1.out" || fail "$3: $(tr '\n' '|' <"$D/$1.out")"; }; }
@@ -66,9 +64,7 @@ S1() {
     waited1=$(sed -n 's/^waited //p' "$D/job.out")
     # The certificates: docker:dind's layout, only client/ on the shared volume.
     dk exec "$svc" sh -c 'ls /certs/ca /certs/server /certs/client' >"$D/layout.out" 2>&1
-    for f in ca.pem cert.pem key.pem; do
-        dk exec "$svc" test -s "/certs/server/$f" -a -s "/certs/client/$f" || fail "missing /certs/{server,client}/$f" || return 1
-    done
+    for f in ca.pem cert.pem key.pem; do dk exec "$svc" test -s "/certs/server/$f" -a -s "/certs/client/$f" || fail "missing /certs/{server,client}/$f" || return 1; done
     modes=$(dk exec "$svc" stat -c %a /certs/client/key.pem /certs 2>&1 | tr '\n' ' ')
     [ "$modes" = "644 1777 " ] || fail "modes of client/key.pem and /certs: $modes, expected 644 (jobs run as any user) and 1777 (docker:dind's)" || return 1
     sums() { dk exec "$svc" sha256sum /certs/client/key.pem /certs/client/cert.pem | cut -c1-16; }

@@ -28,8 +28,7 @@ build_dist() {
     local src=$1 out=$2 t bin cargo_home=${CARGO_HOME:-$HOME/.cargo}
     mkdir -p "$out" && rm -f "$out"/dind-init-* "$out/SHA256SUMS" || return 1
     for t in "${TRIPLE[@]}"; do
-        # --config adds to .cargo/config.toml's flags for the target; RUSTFLAGS would replace them
-        # (x86_64's packed relocations).
+        # --config adds to .cargo/config.toml's flags (x86_64's packed relocations); RUSTFLAGS would replace them
         (cd "$src" && CARGO_TARGET_DIR="$src/target/dist-build" cargo build --quiet --release --locked --target "$t" --config \
             "target.$t.rustflags=[\"--remap-path-prefix=$src=/dind-init\", \"--remap-path-prefix=$cargo_home=/cargo\"]") ||
             { lib_err "cargo build --target $t failed in $src"; return 1; }
@@ -72,8 +71,7 @@ package() {
 }
 row "cargo package (builds the packed crate)" "$(lib_now)" package
 
-# image PLAT: docker/Dockerfile's `dist` stage for linux/PLAT (offline: it takes dist/'s binary)
-# holds that platform's binary (its ELF machine)
+# image PLAT: docker/Dockerfile's `dist` stage for linux/PLAT (dist/'s binary) holds PLAT's ELF machine
 image() {
     local img=dind-init:$VERSION-$1 arch cid machine
     lib_build "$img" "$WORK/ctx" -f "$DIND_REPO/docker/Dockerfile" --target dist --platform "linux/$1" \
@@ -86,11 +84,9 @@ image() {
     [ "$arch" = "linux/$1" ] && [ "$machine" = "${MACHINE[$1]}" ]
 }
 # The one tag for both platforms, as the README gives it: `docker buildx build --platform
-# linux/amd64,linux/arm64 --target dist` inside a Docker-in-Docker container run by dind-init
-# (sid's engine + docker-buildx, the containerd image store, /var/lib/docker on a volume), offline
-# (--network none). Its `docker save` (an OCI layout) is read here: the tag's index lists exactly
-# linux/amd64 and linux/arm64 (attestations aside), each /dind-init of the right ELF machine; the
-# tag runs `--version` as each platform inside (arm64 through the host's binfmt, F flag).
+# linux/amd64,linux/arm64 --target dist` in a DinD container run by dind-init (sid's engine +
+# docker-buildx, the containerd image store, /var/lib/docker on a volume, --network none); its
+# `docker save` read here; the tag runs `--version` as each platform (arm64: the host's binfmt, F flag).
 BUILDX_IMAGE=dind-init/debian:test-sid-buildx BX=$WORK/buildx
 # buildx_image: BUILDX_IMAGE, DIND_IMAGE (sid) + docker-buildx's .deb (fetched once per base rootfs)
 buildx_image() {
