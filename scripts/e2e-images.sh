@@ -41,11 +41,10 @@ scenario_args "$@"
 scenario_cleanup() { { remove_labelled "$REG_LABEL"; cleanup_containers; lib_host_stop; } 1>&"$SC_OUT" 2>&"$SC_ERR"; }
 
 reg_answers() { dk exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' >/dev/null 2>&1; }
-REG_READY=
 # registry_up: the registry running and seeded (once a run): a DinD container in its namespace
 # loads the inner image and pushes it as 127.0.0.1:5000/library/$IMG
 registry_up() {
-    [ -n "$REG_READY" ] && [ "$(dk inspect -f '{{.State.Running}}' "$REG" 2>/dev/null)" = true ] && return 0
+    [ -n "${REG_READY:-}" ] && [ "$(dk inspect -f '{{.State.Running}}' "$REG" 2>/dev/null)" = true ] && return 0
     local t0
     t0=$(lib_now)
     lib_registry_image "$REG_IMAGE" >"$D/registry-build.log" 2>&1 || { fail "building $REG_IMAGE failed: $(tail -n 3 "$D/registry-build.log" | tr '\n' '|')"; return 1; }
@@ -69,9 +68,8 @@ M1() {
     vol=$(volume arc) || { fail "volume create failed"; return 1; }
     before=$(gets)
     # ARC's runner with dockerd inside (docs/CACHING.md): the variables, the data root on a volume.
-    local arc=(--privileged --network "container:$REG" -v "$vol:/var/lib/docker"
-        -e "DOCKER_REGISTRY_MIRROR=$MIRROR" -e DOCKER_DEFAULT_ADDRESS_POOL_BASE=10.123.0.0/16
-        -e DOCKER_DEFAULT_ADDRESS_POOL_SIZE=24)
+    local arc=(--privileged --network "container:$REG" -v "$vol:/var/lib/docker" -e "DOCKER_REGISTRY_MIRROR=$MIRROR"
+        -e DOCKER_DEFAULT_ADDRESS_POOL_BASE=10.123.0.0/16 -e DOCKER_DEFAULT_ADDRESS_POOL_SIZE=24)
     run_c job "${arc[@]}" "$DIND_IMAGE" sh -c \
         "docker pull -q $IMG && docker run --rm $IMG echo pulled-ok && docker network create pooled >/dev/null &&
          docker network inspect -f 'subnet={{range .IPAM.Config}}{{.Subnet}}{{end}}' pooled && docker network rm pooled >/dev/null"
