@@ -58,7 +58,6 @@ registry_up() {
     REG_READY=1
     SEED_NOTE="registry $(dk run --rm --entrypoint docker-registry "$REG_IMAGE" --version 2>/dev/null | awk '{print $NF}') up and seeded in $(lib_since "$t0") s"
 }
-
 # gets: the registry's GETs of library/$IMG's manifest so far (its access log in D/registry.log)
 gets() { logs "$REG" "$D/registry.log"; grep -c "\"GET /v2/library/$IMG/manifests/[^ ]* HTTP/1.1\" 200" "$D/registry.log"; }
 

@@ -139,7 +139,6 @@ R6() {
     tls_job job1 "$net" "$certs" && restart && tls_job job2 "$net" "$certs" || return 1
     NOTE="TLS as root-started rootless daemon, twice (keys kept); first stop ${STOP} s"
 }
-
 # pre NAME EXPECT DOCKER-RUN-ARGS...: the image with these arguments exits 125, a dind-init line has EXPECT
 pre() {
     local n=$1 expect=$2 tun=("${TUN[@]}")

@@ -70,7 +70,6 @@ setup() {
     [ -s "$INNER_TAR" ] || { echo "no $INNER_TAR"; return 1; }
     SETUP_OK=1 NOTE="host dockerd '$INSTANCE', $DIND_IMAGE, $INNER_IMAGE"
 }
-
 # build IMAGE BASE DIR [DOCKER-BUILD-ARGS...]: docker build --build-arg BASE=BASE; NOTE: its size
 build() {
     need_setup || return 1
@@ -127,7 +126,6 @@ jenkins_no_jar() {
     must_event "$log" "dockerd's clean stop" dockerd-exit clean=true || return 1
     NOTE="exit 1 with a message naming the ways to provide agent.jar; dockerd stopped cleanly"
 }
-
 # jenkins_jar: the Jenkins image, and a stand-in agent.jar (jenkins-agent/test/FakeAgent.java, the
 # Maven image's JDK compiles it) where a controller serves it: FAKE_CTL/jnlpJars/agent.jar
 jenkins_jar() {
@@ -139,7 +137,6 @@ jenkins_jar() {
         'javac -d /tmp/classes /src/FakeAgent.java && jar --create --file /out/agent.jar --main-class FakeAgent -C /tmp/classes . && chmod 0644 /out/agent.jar' \
         || { echo "compiling the stand-in agent.jar failed"; return 1; }
 }
-
 # agent_ran LOG SECRET NAME JVM: the stand-in ran as jenkins in its work dir with the launcher's
 # options (controller file:///controller/, SECRET, NAME), JVM (a regex) on java's command line; the daemon answered it
 agent_ran() {
@@ -177,7 +174,6 @@ jenkins_stop() {
     lib_lt "$SECS" 10 || { echo "docker stop needed SIGKILL (took $SECS s)"; return 1; }
     NOTE="SIGTERM reaches the agent's JVM (the launcher execs it), then dockerd stops cleanly: exit 143 in $SECS s"
 }
-
 # preload_build: the example built on the jenkins-agent image, its preload/ holding the inner
 # image saved by the host daemon, gzip-compressed (as docs/CACHING.md says to make them)
 preload_build() {
@@ -186,7 +182,6 @@ preload_build() {
         build "$PRELOAD_IMAGE" "$JENKINS_IMAGE" "$ctx" || return 1
     NOTE+=", /preload/inner.tar.gz"
 }
-
 # preload_run: the agent's user runs the preloaded image with no docker load and no registry;
 # on the same /var/lib/docker volume the next start skips it
 preload_run() {
@@ -222,7 +217,6 @@ k8s_lint() {
         "$VENV/bin/yamllint" -s -f parsable -d '{extends: default, rules: {line-length: {max: 120}}}' k8s/ || return 1
     NOTE="${#files[@]} files, yamllint default rules (line length 120), warnings are errors"
 }
-
 # k8s_py validate VERSIONS -- FILES | semantics FILES | spec FILE CONTAINER: the venv's python
 # (PyYAML comes with kubernetes-validate)
 k8s_py() { "$VENV/bin/python" - "$@" <<'PY'
@@ -230,7 +224,6 @@ import shlex, sys, yaml
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 def docs(path): return [d for d in yaml.safe_load_all(open(path)) if d]
 def containers(pod): return pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
-
 def validate(versions, paths):
     import kubernetes_validate
     bad = 0
@@ -246,11 +239,9 @@ def validate(versions, paths):
                 except Exception as e:
                     bad += 1; print(f"ERROR {what}: {e}")
     return bad
-
 def health_timeout(cmd):   # dind-init health [--timeout DUR]: default 3 s
     v = cmd[cmd.index("--timeout") + 1] if "--timeout" in cmd else "3"
     return float(v[:-2]) / 1000 if v.endswith("ms") else float(v.rstrip("s"))
-
 def semantics(paths):
     """What the manifests promise about DinD containers, beyond the schema."""
     errs = []
@@ -277,7 +268,6 @@ def semantics(paths):
                           f"probes {[k for k in PROBES if k in c] or 'none'}, grace {grace} s")
     print("".join(f"ERROR {e}\n" for e in errs), end="")
     return len(errs)
-
 def spec(path, name):
     """Shell arrays describing container NAME of the pod in PATH, for a `docker run`."""
     pod = docs(path)[0]
@@ -295,7 +285,6 @@ def spec(path, name):
         for k, field, default in (("TIMEOUT", "timeoutSeconds", 1), ("PERIOD", "periodSeconds", 10), ("FAILURES", "failureThreshold", 3)):
             out[f"{key}_{k}"] = [str(p.get(field, default))]
     print("".join(f"{k}=(" + " ".join(shlex.quote(x) for x in v) + ")\n" for k, v in out.items()), end="")
-
 cmd, a = sys.argv[1], sys.argv[2:]
 if cmd == "spec":
     spec(*a)
@@ -313,7 +302,6 @@ k8s_semantics() {
     venv && k8s_py semantics k8s/*.yaml || return 1
     NOTE="DinD containers privileged, /var/lib/docker on an emptyDir, no command override, probes = dind-init health with timeoutSeconds > its --timeout"
 }
-
 # probe CONTAINER NAME...: each k8s probe NAME (STARTUP/READINESS/LIVENESS, k8s_spec) as the
 # kubelet runs it: up to failureThreshold tries, periodSeconds apart, each bounded by timeoutSeconds
 probe() {
@@ -329,7 +317,6 @@ probe() {
         return 1
     done
 }
-
 # k8s_start FILE CONTAINER IMAGE [DOCKER-RUN-ARGS...]: the container's spec (shell arrays IMAGE,
 # ENV_ARGS, ...), started detached with IMAGE (the local build of the manifest's image); sets CID
 # shellcheck disable=SC2153  # IMAGE, ARGS, ... are set by the eval
@@ -345,7 +332,6 @@ k8s_start() {
     CID=$(dk "${run[@]}") || return 1
     CONTAINERS+=("$CID")
 }
-
 # k8s_delete: `kubectl delete pod` (SIGTERM, SIGKILL after the grace period): dind-init stopped
 # dockerd cleanly and exited 0 within the grace period
 k8s_delete() {
