@@ -2,12 +2,10 @@
 # shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
 # Images across jobs (docs/CACHING.md, issue 21): registry mirrors and address pools the way
 # runners pass them, against a real registry: Debian's docker-registry (distribution 2.8) in a
-# container of its own, listening on 127.0.0.1:5000 in its network namespace, which the DinD
-# containers join (--network container:REG). It is seeded offline: a DinD container pushes the
-# imported inner image as 127.0.0.1:5000/library/mirrored. The host dockerd (instance
-# E2E_IMAGES_INSTANCE, default images) has no bridge: the registry's namespace has loopback only,
-# so a pull that works went through the mirror and nowhere else. Each recipe of docs/CACHING.md
-# is a scenario here.
+# container of its own on 127.0.0.1:5000, whose network namespace the DinD containers join
+# (--network container:REG); seeded offline with the inner image as 127.0.0.1:5000/library/mirrored.
+# The host dockerd (instance E2E_IMAGES_INSTANCE, default images) has no bridge: the namespace has
+# loopback only, so a pull that works went through the mirror. A scenario per recipe of CACHING.md.
 # Owns: the images-across-jobs scenarios (mirrors, address pools; the preload is e2e-field.sh H13).
 #
 #   sudo scripts/e2e-images.sh            # every scenario (DIND_SUITE picks the engine)

@@ -369,7 +369,7 @@ k8s_jenkins_pod() {
 }
 
 k8s_sidecar_pod() {
-    local specs
+    local specs e
     need_setup && k8s_start k8s/jenkins-dind-sidecar-pod.yaml dind "$DIND_IMAGE" -v /home/jenkins/agent "${INNER[@]}" || return 1
     # The steps of container('dind') { ... } in the manifest's Jenkinsfile, run with exec in the
     # workspace, right after the container started (the wait step covers the start-up).
@@ -382,8 +382,8 @@ k8s_sidecar_pod() {
     # jnlp env (tcp://localhost:2376, TLS), uid 1000, the pod's network, the shared /certs/client.
     specs=$(k8s_py spec k8s/jenkins-dind-sidecar-pod.yaml jnlp) || return 1
     eval "$specs"
-    must_env() { printf '%s\n' "${ENV_ARGS[@]}" | grep -qx "$1" || { echo "jnlp lacks env $1"; return 1; }; }
-    must_env DOCKER_HOST=tcp://localhost:2376 && must_env DOCKER_TLS_VERIFY=1 && must_env DOCKER_CERT_PATH=/certs/client || return 1
+    for e in DOCKER_HOST=tcp://localhost:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=/certs/client; do
+        printf '%s\n' "${ENV_ARGS[@]}" | grep -qx "$e" || { echo "jnlp lacks env $e"; return 1; }; done
     DK_TIMEOUT=120 dk run --rm --network "container:$CID" --volumes-from "$CID:ro" --user 1000:1000 -e HOME=/tmp \
         "${ENV_ARGS[@]}" --entrypoint sh "$DIND_IMAGE" -c \
         'docker version -f "server {{.Server.Version}}" && docker run --rm '"$INNER_IMAGE"' echo hello-from-the-agent' \

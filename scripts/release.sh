@@ -7,13 +7,10 @@
 #   sudo scripts/release.sh --check
 #
 # Reproducible: paths remapped (--remap-path-prefix), own target dir (target/dist-build). --check
-# (a stage of scripts/test.sh): dist/ from this tree and from a fresh clone elsewhere must have
-# equal SHA256SUMS; --version; cargo package; docker/Dockerfile's `dist` stage for linux/amd64 and
-# linux/arm64 (ELF machine checked), the arm64 one run under qemu-user; and as one tag for both
-# with `docker buildx build` in sid's DinD image (containerd image store). Offline but for apt:
-# installs the musl targets and, for --check, qemu-user-static and binfmt-support; sid's
-# docker-buildx .deb is downloaded once into ${DIND_CACHE}/buildx-sid. Host dockerd instance:
-# RELEASE_INSTANCE (default release).
+# (a stage of scripts/test.sh; docs/TESTING.md lists what it checks): the same bytes from a fresh
+# clone elsewhere, --version, cargo package, the image per platform (arm64 run under qemu-user) and
+# one buildx tag for both, on host dockerd RELEASE_INSTANCE (default release). Offline but for apt:
+# the musl targets, qemu-user-static, binfmt-support; sid's docker-buildx .deb (${DIND_CACHE}/buildx-sid).
 set -uo pipefail
 LIB_TAG=release
 DIND_SUITE=sid   # the one-tag image is built inside sid's DinD image (the suite with docker-buildx)
