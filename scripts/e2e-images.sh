@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
+# shellcheck disable=SC2034  # WORK, NOTE, SCENARIO_FN, ...: read by scripts/scenario.sh
 # Images across jobs (docs/CACHING.md, issue 21): registry mirrors and address pools the way
 # runners pass them, against a real registry: Debian's docker-registry (distribution 2.8) in a
 # container of its own on 127.0.0.1:5000, whose network namespace the DinD containers join
@@ -22,16 +22,12 @@ REG_LABEL=dind-init-images=$RUNID-registry REG=$PFX-registry REG_IMAGE=dind-init
 MIRROR=http://127.0.0.1:5000 IMG=mirrored   # pulled as docker.io/library/mirrored, i.e. through the mirror
 FAIL_TAIL=25 HOST_TAIL=10
 
-ALL=(M1 M2 M3 M4 M5)
 SCENARIO_FN=''   # scenario M1 is function M1
-declare -A NAME=([M1]=arc-mirror-pool [M2]=gitlab-service [M3]=mirror-down [M4]=user-setting-wins [M5]=bad-values)
-declare -A DESC=(
-    [M1]="ARC's recipe: DOCKER_REGISTRY_MIRROR + DOCKER_DEFAULT_ADDRESS_POOL_BASE/SIZE, /var/lib/docker on a volume: 'docker pull $IMG' through the registry (its log has the manifest GET), mirror-probe answered 200, an inner network from the pool; the next job on the volume has the image"
-    [M2]="GitLab's recipes: the service with command: [--registry-mirror=...], then with variables: DOCKER_REGISTRY_MIRROR; a job container pulls $IMG through it over tcp://127.0.0.1:2375"
-    [M3]="a dead mirror (http and https): mirror-probe says it did not answer, in the background (the daemon is ready before)"
-    [M4]="the user's --registry-mirror and --default-address-pool win over the variables: env-unused for each, the user's pool used"
-    [M5]="a malformed DOCKER_REGISTRY_MIRROR or pool: exit 2 at once naming the variable, dockerd never started"
-)
+sc M1 arc-mirror-pool "ARC's recipe: DOCKER_REGISTRY_MIRROR + DOCKER_DEFAULT_ADDRESS_POOL_BASE/SIZE, /var/lib/docker on a volume: 'docker pull $IMG' through the registry (its log has the manifest GET), mirror-probe answered 200, an inner network from the pool; the next job on the volume has the image"
+sc M2 gitlab-service "GitLab's recipes: the service with command: [--registry-mirror=...], then with variables: DOCKER_REGISTRY_MIRROR; a job container pulls $IMG through it over tcp://127.0.0.1:2375"
+sc M3 mirror-down "a dead mirror (http and https): mirror-probe says it did not answer, in the background (the daemon is ready before)"
+sc M4 user-setting-wins "the user's --registry-mirror and --default-address-pool win over the variables: env-unused for each, the user's pool used"
+sc M5 bad-values "a malformed DOCKER_REGISTRY_MIRROR or pool: exit 2 at once naming the variable, dockerd never started"
 
 scenario_args "$@"
 
@@ -50,9 +46,8 @@ registry_up() {
     dk run -d --label "$REG_LABEL" --name "$REG" "$REG_IMAGE" >/dev/null 2>"$D/registry-run.err" ||
         { fail "starting the registry failed: $(head -c 300 "$D/registry-run.err")"; return 1; }
     wait_for 30 reg_answers || { logs "$REG" "$D/registry.log"; fail "the registry never listened on 127.0.0.1:5000"; return 1; }
-    run_c seed --rm --privileged --network "container:$REG" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c \
-        "$LOAD && docker tag $INNER_IMAGE 127.0.0.1:5000/library/$IMG && docker push -q 127.0.0.1:5000/library/$IMG"
-    check_rc seed 0 || { logs "$REG" "$D/registry.log"; return 1; }
+    run_rc seed 0 --rm --privileged --network "container:$REG" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c \
+        "$LOAD && docker tag $INNER_IMAGE 127.0.0.1:5000/library/$IMG && docker push -q 127.0.0.1:5000/library/$IMG" || { logs "$REG" "$D/registry.log"; return 1; }
     REG_READY=1
     SEED_NOTE="registry $(dk run --rm --entrypoint docker-registry "$REG_IMAGE" --version 2>/dev/null | awk '{print $NF}') up and seeded in $(lib_since "$t0") s"
 }
@@ -80,8 +75,7 @@ M1() {
     ev "$D/job.err" mirror-probe url="$MIRROR" answered=true && ev "$D/job.err" mirror-probe status=200 check="GET /v2/" || return 1
     lib_event_before "$D/job.err" dockerd-ready mirror-probe || fail "mirror-probe before dockerd-ready" || return 1
     # The next job on the same volume: the image is there before any pull.
-    run_c job2 "${arc[@]}" "$DIND_IMAGE" docker image inspect -f present "$IMG"
-    check_rc job2 0 && check_out job2 present || return 1
+    run_rc job2 0 "${arc[@]}" "$DIND_IMAGE" docker image inspect -f present "$IMG" && check_out job2 present || return 1
     NOTE="$SEED_NOTE; pulled $IMG through $MIRROR (manifest GETs $before -> $after), probe 200 in $(lib_event_get "$D/job.err" mirror-probe ms) ms; inner network $subnet; kept on the volume"
 }
 
@@ -128,11 +122,10 @@ M3() {
 M4() {
     local subnet
     # The user's own settings (dockerd flags through DOCKER_DAEMON_ARGS) beside the variables.
-    run_c own --privileged -e DOCKER_REGISTRY_MIRROR=$MIRROR -e DOCKER_DEFAULT_ADDRESS_POOL_BASE=10.123.0.0/16 \
+    run_rc own 0 --privileged -e DOCKER_REGISTRY_MIRROR=$MIRROR -e DOCKER_DEFAULT_ADDRESS_POOL_BASE=10.123.0.0/16 \
         -e DOCKER_DEFAULT_ADDRESS_POOL_SIZE=24 \
         -e "DOCKER_DAEMON_ARGS=--registry-mirror=http://127.0.0.1:5997 --default-address-pool base=10.124.0.0/16,size=26" \
-        "$DIND_IMAGE" sh -c "docker network create own >/dev/null && docker network inspect -f 'subnet={{range .IPAM.Config}}{{.Subnet}}{{end}}' own"
-    check_rc own 0 || return 1
+        "$DIND_IMAGE" sh -c "docker network create own >/dev/null && docker network inspect -f 'subnet={{range .IPAM.Config}}{{.Subnet}}{{end}}' own" || return 1
     subnet=$(sed -n 's/^subnet=//p' "$D/own.out")
     [[ $subnet =~ ^10\.124\.[0-9]+\.[0-9]+/26$ ]] || fail "the inner network got $subnet, not a /26 of the user's 10.124.0.0/16" || return 1
     ev "$D/own.err" env-unused var=DOCKER_REGISTRY_MIRROR key=registry-mirrors by=flag &&
@@ -148,8 +141,7 @@ M5() {
     for v in "DOCKER_REGISTRY_MIRROR=registry.example:5000" "DOCKER_REGISTRY_MIRROR=http://a b" \
         "DOCKER_DEFAULT_ADDRESS_POOL_BASE=10.123.0.0/16" "DOCKER_DEFAULT_ADDRESS_POOL_SIZE=24"; do
         name=${v%%=*}
-        run_c "bad-${#notes[@]}" --privileged -e "$v" "$DIND_IMAGE" true
-        check_rc "bad-${#notes[@]}" 2 || return 1
+        run_rc "bad-${#notes[@]}" 2 --privileged -e "$v" "$DIND_IMAGE" true || return 1
         grep -q "$name" "$D/bad-${#notes[@]}.err" || fail "$v: the message does not name $name: $(tail -n 2 "$D/bad-${#notes[@]}.err")" || return 1
         lib_event_none "$D/bad-${#notes[@]}.err" dockerd-start || fail "$v: dockerd was started" || return 1
         notes+=("$v")

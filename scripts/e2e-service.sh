@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
+# shellcheck disable=SC2034  # WORK, NOTE, SCENARIO_FN, ...: read by scripts/scenario.sh
 # dind-init as a drop-in for docker:dind: the service and sidecar set-ups of GitLab CI, ARC and
 # Jenkins' kubernetes plugin, each wired as its system wires it (mirrored in
 # docker/examples/gitlab-ci.yml, k8s/helm/arc-runner-values.yaml, k8s/jenkins-dind-sidecar-pod.yaml),
@@ -16,21 +16,16 @@ LIB_TAG=e2e-service
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
 . "$(dirname "$0")/scenario.sh"
 scenario_init "${E2E_SERVICE_INSTANCE:-service}" svc
-PY_IMAGE=dind-init-test/python:service
-FAIL_TAIL=30 HOST_TAIL=15
+PY_IMAGE=dind-init-test/python:service FAIL_TAIL=30 HOST_TAIL=15
 
-ALL=(S1 S2 S3 S4 S5 S6 S7)
 SCENARIO_FN=''   # scenario S1 is function S1
-declare -A NAME=([S1]=gitlab-tls [S2]=gitlab-no-tls [S3]=arc [S4]=jenkins-sidecar [S5]=python-sdk-tls [S6]=bind-mounts [S7]=tls-certdir-blank)
-declare -A DESC=(
-    [S1]="GitLab services: [docker:dind] with TLS: alias docker, shared /certs/client, DOCKER_HOST=tcp://docker:2376; again after the service restarts (keys kept)"
-    [S2]="GitLab with TLS off: DOCKER_TLS_CERTDIR=\"\", command: [--tls=false, --registry-mirror, --mtu]: tcp://docker:2375 at once; the job's PORT and LOG harmless"
-    [S3]="actions-runner-controller: args dockerd --host=unix:///var/run/docker.sock --group=123, /var/run shared with a runner (uid 1001, gid 123): one dockerd"
-    [S4]="Jenkins kubernetes-plugin sidecar: one network namespace, tcp://localhost:2375 with TLS off, and tcp://localhost:2376 with TLS"
-    [S5]="the Docker SDK for Python over TLS from another container (DOCKER_TLS_VERIFY=1)"
-    [S6]="bind mounts: paths are the daemon's; the workspace on the same path in service and job works (gitlab-foss#41227), wrapdocker's pattern too"
-    [S7]="DOCKER_TLS_CERTDIR=\" \" (a templating slip) fails closed: exit 2 naming the variable, dockerd never started, nothing on 2375 (was: plain HTTP on 2375)"
-)
+sc S1 gitlab-tls "GitLab services: [docker:dind] with TLS: alias docker, shared /certs/client, DOCKER_HOST=tcp://docker:2376; again after the service restarts (keys kept)"
+sc S2 gitlab-no-tls "GitLab with TLS off: DOCKER_TLS_CERTDIR=\"\", command: [--tls=false, --registry-mirror, --mtu]: tcp://docker:2375 at once; the job's PORT and LOG harmless"
+sc S3 arc "actions-runner-controller: args dockerd --host=unix:///var/run/docker.sock --group=123, /var/run shared with a runner (uid 1001, gid 123): one dockerd"
+sc S4 jenkins-sidecar "Jenkins kubernetes-plugin sidecar: one network namespace, tcp://localhost:2375 with TLS off, and tcp://localhost:2376 with TLS"
+sc S5 python-sdk-tls "the Docker SDK for Python over TLS from another container (DOCKER_TLS_VERIFY=1)"
+sc S6 bind-mounts "bind mounts: paths are the daemon's; the workspace on the same path in service and job works (gitlab-foss#41227), wrapdocker's pattern too"
+sc S7 tls-certdir-blank "DOCKER_TLS_CERTDIR=\" \" (a templating slip) fails closed: exit 2 naming the variable, dockerd never started, nothing on 2375 (was: plain HTTP on 2375)"
 
 scenario_args "$@"
 
@@ -145,10 +140,9 @@ S5() {
     net=$(network ci) && certs=$(volume certs) || { fail "network/volume create failed"; return 1; }
     start_c docker --privileged --network "$net" --network-alias docker -v "$certs:/certs/client" "$DIND_IMAGE" || return 1
     wait_for 60 answers "$C" dind-init health
-    run_c sdk --rm --network "$net" -v "$certs:/certs/client" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 \
+    run_rc sdk 0 --rm --network "$net" -v "$certs:/certs/client" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 \
         -e DOCKER_CERT_PATH=/certs/client -e "INNER_IMAGE=$INNER_IMAGE" "${INNER_MOUNT[@]}" --entrypoint python3 \
-        "$PY_IMAGE" /usr/local/bin/sdk-check.py
-    check_rc sdk 0 || return 1
+        "$PY_IMAGE" /usr/local/bin/sdk-check.py || return 1
     grep -qx 'result=sdk-ok' "$D/sdk.out" || fail "containers.run over TLS: $(tr '\n' '|' <"$D/sdk.out" | head -c 300)" || return 1
     # And without the client certificate the daemon refuses the SDK.
     run_c nocert --rm --network "$net" -e DOCKER_HOST=tcp://docker:2376 --entrypoint python3 "$PY_IMAGE" -c \
@@ -170,9 +164,8 @@ S6() {
     # The trap from the field notes: a path only the job has shows up empty inside.
     grep -qx 'job-only: \[\]' "$D/job.out" || fail "expected the job-only path to be empty inside: $(grep job-only "$D/job.out")" || return 1
     # wrapdocker's pattern: the command and the daemon share a filesystem.
-    run_c wrap --rm --privileged -v "$ws:/workspace" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c \
-        "echo from-the-command > /workspace/file && $LOAD && docker run --rm -v /workspace:/src $INNER_IMAGE cat /src/file"
-    check_rc wrap 0 && check_out wrap from-the-command || return 1
+    run_rc wrap 0 --rm --privileged -v "$ws:/workspace" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c \
+        "echo from-the-command > /workspace/file && $LOAD && docker run --rm -v /workspace:/src $INNER_IMAGE cat /src/file" && check_out wrap from-the-command || return 1
     NOTE="same-path workspace seen inside; a job-only path empty inside (the symptom); wrapdocker pattern: -v /workspace:/src works"
 }
 
