@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2034  # ALL, NAME, DESC, WORK, NOTE, ...: read by scripts/scenario.sh
+# shellcheck disable=SC2034  # WORK, NOTE, SCENARIO_FN, ...: read by scripts/scenario.sh
 # A rootless dockerd with dind-init as PID 1 (issue 22): docker/debian-rootless.Dockerfile (shape a,
 # docker:dind-rootless's contract: dind-init as uid 1000) and DIND_ROOTLESS=rootless with dind-init
 # as root (shape b), on a throwaway host dockerd (instance E2E_ROOTLESS_INSTANCE, default rootless).
@@ -11,49 +11,39 @@
 #   sudo scripts/e2e-rootless.sh             # every scenario (DIND_SUITE: bookworm, trixie, sid)
 #   sudo scripts/e2e-rootless.sh R1 R4       # a subset
 #   scripts/e2e-rootless.sh --list
-#
 # Rows and logs: scripts/scenario.sh (logs in target/e2e-rootless/).
 set -uo pipefail
 LIB_TAG=e2e-rootless
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
 . "$(dirname "$0")/scenario.sh"
 scenario_init "${E2E_ROOTLESS_INSTANCE:-rootless}" rl
-RL_CACHE=$DIND_CACHE/rootless${DIND_SUITE_TAG:-}
-DATA=/home/rootless/.local/share/docker
-SOCK=/run/user/1000/docker.sock
+RL_CACHE=$DIND_CACHE/rootless${DIND_SUITE_TAG:-} DATA=/home/rootless/.local/share/docker SOCK=/run/user/1000/docker.sock
 FAIL_TAIL=30 HOST_TAIL=15
 
-ALL=(R1 R2 R3 R4 R5 R6)
 SCENARIO_FN=''   # scenario R1 is function R1
-declare -A NAME=(
-    [R1]=service-nested-uid [R2]=tls-and-port [R3]=restart-policies [R4]=root-pid1 [R5]=pre-checks [R6]=root-pid1-tls-service
-)
-declare -A DESC=(
-    [R1]="the image as a service: ready on $SOCK, events rootless and rootless-limits; an inner container's root is uid 1000 on the outer side (/proc/PID/status); a clean docker stop inside the budget"
-    [R2]="the service over TLS (DOCKER_TLS_CERTDIR=/certs, 2376 through rootlesskit's port driver) from another container, and an inner container's published port reached from there"
-    [R3]="restart policies across an outer stop and start: --restart unless-stopped comes back, --restart no does not"
-    [R4]="root PID 1 with DIND_ROOTLESS=rootless (shape b): cgroups set up as root, a root-owned data volume given to the user, an inner docker run as a command, the inner root is uid 1000"
-    [R6]="shape b as a TLS service: the server key made as root is given to the user, dockerd answers on 2376; a clean stop, and a second start with the kept keys"
-    [R5]="each missing requirement: its one-line message and exit 125 (subuid, subgid, /dev/net/tun, newuidmap, rootlesskit, XDG_RUNTIME_DIR, HOME, a root-owned data root)"
-)
+sc R1 service-nested-uid "the image as a service: ready on $SOCK, events rootless and rootless-limits; an inner container's root is uid 1000 on the outer side (/proc/PID/status); a clean docker stop inside the budget"
+sc R2 tls-and-port "the service over TLS (DOCKER_TLS_CERTDIR=/certs, 2376 through rootlesskit's port driver) from another container, and an inner container's published port reached from there"
+sc R3 restart-policies "restart policies across an outer stop and start: --restart unless-stopped comes back, --restart no does not"
+sc R4 root-pid1 "root PID 1 with DIND_ROOTLESS=rootless (shape b): cgroups set up as root, a root-owned data volume given to the user, an inner docker run as a command, the inner root is uid 1000"
+sc R5 pre-checks "each missing requirement: its one-line message and exit 125 (subuid, subgid, /dev/net/tun, newuidmap, rootlesskit, XDG_RUNTIME_DIR, HOME, a root-owned data root)"
+sc R6 root-pid1-tls-service "shape b as a TLS service: the server key made as root is given to the user, dockerd answers on 2376; a clean stop, and a second start with the kept keys"
 
 scenario_args "$@"
 
-# tun_nodes: /dev/net/tun nodes to bind-mount: 0666 as udev makes it (this VM's host node is 0600,
-# which a uid-1000 dind-init cannot open: shape a needs the host's 0666) and 0600 (R5)
-TUN_OPEN=$RL_CACHE/tun-0666 TUN_SHUT=$RL_CACHE/tun-0600
-tun_nodes() { lib_tun_node "$TUN_OPEN" 0666 && lib_tun_node "$TUN_SHUT" 0600; }
+# /dev/net/tun nodes to bind-mount: 0666 as udev makes it (this VM's host node is 0600, which a
+# uid-1000 dind-init cannot open: shape a needs the host's 0666) and 0600 (R5)
+TUN_OPEN=$RL_CACHE/tun-0666 TUN_SHUT=$RL_CACHE/tun-0600 TUN=(-v "$RL_CACHE/tun-0666:/dev/net/tun")
 eval "base_$(declare -f scenario_setup)"
 # ROOTLESS_IMAGE (lib.sh): docker/debian-rootless.Dockerfile on DIND_IMAGE, its packages from .debs
-scenario_setup() { base_scenario_setup && lib_rootless_image "$DIND_IMAGE" "$ROOTLESS_IMAGE" "$RL_CACHE" && tun_nodes; }
-TUN=(-v "$TUN_OPEN:/dev/net/tun")
+scenario_setup() {
+    base_scenario_setup && lib_rootless_image "$DIND_IMAGE" "$ROOTLESS_IMAGE" "$RL_CACHE" &&
+        lib_tun_node "$TUN_OPEN" 0666 && lib_tun_node "$TUN_SHUT" 0600
+}
 # an inner container's command that ends on SIGTERM (a plain sleep as PID 1 ignores it)
 LOOP="sh -c 'trap exit TERM; while :; do sleep 1; done'"
 
-# as_root C CMD...: CMD in C as root (the outer side of the user namespace)
-as_root() { DK_TIMEOUT=60 dk exec -u 0 "$1" "${@:2}"; }
-# in_c C CMD...: CMD in C as the image's user (docker talks to the rootless daemon)
-in_c() { DK_TIMEOUT=120 dk exec "$1" "${@:2}"; }
+as_root() { DK_TIMEOUT=60 dk exec -u 0 "$1" "${@:2}"; }   # C CMD...: as root (the user namespace's outer side)
+in_c() { DK_TIMEOUT=120 dk exec "$1" "${@:2}"; }   # C CMD...: as the image's user (the rootless daemon's)
 # running C NAME: the inner container NAME runs
 running() { [ "$(DK_TIMEOUT=20 dk exec "$1" docker inspect -f '{{.State.Running}}' "$2" 2>/dev/null)" = true ]; }
 # outer_uid C COMM: the Uid line's real uid, on C's side, of the process named COMM
@@ -63,33 +53,36 @@ outer_uid() {
 }
 # service NAME DOCKER-RUN-ARGS...: the rootless image as a service (C), the data on a volume, until healthy
 service() {
-    local vol n=$1
-    shift
-    vol=$(volume "$n") || { fail "docker volume create failed"; return 1; }
-    start_c "$n" --privileged "${TUN[@]}" -v "$vol:$DATA" "${INNER_MOUNT[@]}" "$@" "$ROOTLESS_IMAGE" || return 1
-    wait_healthy "$C" 120 || { logs "$C" "$D/$n.log"; fail "the rootless daemon never answered"; return 1; }
+    local vol
+    vol=$(volume "$1") || { fail "docker volume create failed"; return 1; }
+    start_c "$1" --privileged "${TUN[@]}" -v "$vol:$DATA" "${INNER_MOUNT[@]}" "${@:2}" "$ROOTLESS_IMAGE" &&
+        must "$C" "the rootless daemon never answered" wait_healthy "$C" 120
 }
-# nested_uid C: an inner container's sleep runs as uid 1000 on C's side (NOTE gets the uid)
-nested_uid() {
-    local uid
-    in_c "$1" sh -c "$LOAD && docker run -d --name nest $INNER_IMAGE $LOOP" >"$D/nest.out" 2>&1 || { fail "inner docker run failed: $(tail -c 300 "$D/nest.out")"; return 1; }
-    wait_for 20 outer_uid "$1" sleep >/dev/null || { fail "no inner sleep seen from the outer side"; return 1; }
-    uid=$(outer_uid "$1" sleep)
-    [ "$uid" = 1000 ] || { fail "the inner root is uid '$uid' on the outer side, expected 1000 (the rootless user)"; return 1; }
-    NOTE+="inner root = uid $uid outside; "
+# restart: the service C stopped (cleanly: D/stop.log) and started again until it answers
+restart() { stop_start "$C" && clean_stop "$D/stop.log"; }
+# tls_job NAME NET CERTS: a job's `docker info` over TLS (tcp://docker:2376) says rootless
+tls_job() {
+    run_rc "$1" 0 --network "$2" -v "$3:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client \
+        --entrypoint docker "$DIND_IMAGE" info -f '{{.SecurityOptions}}' && grep -q rootless "$D/$1.out" ||
+        fail "$1: docker info over TLS: $(head -c 200 "$D/$1.out" "$D/$1.err")"
 }
 
 R1() {
+    local uid
     service svc || return 1
     in_c "$C" docker info -f '{{.SecurityOptions}} {{.Driver}} {{.CgroupDriver}}' >"$D/info.out" 2>&1
     grep -q rootless "$D/info.out" || { fail "docker info does not say rootless: $(head -c 200 "$D/info.out")"; return 1; }
-    nested_uid "$C" || return 1
+    # an inner container's sleep runs as uid 1000 on the outer side
+    exec_sh "$C" nest.out "$LOAD && docker run -d --name nest $INNER_IMAGE $LOOP" "inner docker run" || return 1
+    wait_for 20 outer_uid "$C" sleep >/dev/null || { fail "no inner sleep seen from the outer side"; return 1; }
+    uid=$(outer_uid "$C" sleep)
+    [ "$uid" = 1000 ] || { fail "the inner root is uid '$uid' on the outer side, expected 1000 (the rootless user)"; return 1; }
     stop_c "$C" "$D/svc.log" || return 1
     ev "$D/svc.log" rootless user=rootless uid=1000 && ev "$D/svc.log" rootless-limits driver=none &&
         ev "$D/svc.log" dockerd-ready socket="$SOCK" && clean_stop "$D/svc.log" && no_sigkill "$D/svc.log" || return 1
     [ "$CODE" = 0 ] || { fail "exit code $CODE after docker stop, expected 0"; return 1; }
     lib_lt "$STOP" 10 || { fail "docker stop took $STOP s (budget 8 s, docker stop's 10)"; return 1; }
-    NOTE+="docker info: $(cut -c1-60 "$D/info.out"); stop ${STOP} s"
+    NOTE="inner root = uid $uid outside; docker info: $(cut -c1-60 "$D/info.out"); stop ${STOP} s"
 }
 
 R2() {
@@ -97,25 +90,17 @@ R2() {
     net=$(network ci) && certs=$(volume certs) || { fail "network/volume create failed"; return 1; }
     service svc --network "$net" --network-alias docker -v "$certs:/certs/client" || return 1
     wait_event "$C" tls 30 || { fail "no tls event"; return 1; }
-    in_c "$C" sh -c "$LOAD && docker run -d -p 8080:8080 $INNER_IMAGE sh -c 'echo port-ok >/index.html && httpd -f -p 8080 -h /'" >"$D/web.out" 2>&1 ||
-        { fail "inner docker run -p failed: $(tail -c 300 "$D/web.out")"; return 1; }
-    run_c job --network "$net" -v "$certs:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 \
-        -e DOCKER_CERT_PATH=/certs/client --entrypoint docker "$DIND_IMAGE" info -f '{{.SecurityOptions}}'
-    run_c web --network "$net" "$INNER_IMAGE" sh -c 'for i in $(seq 80); do wget -qO- http://docker:8080/index.html && exit 0; sleep 0.25; done; exit 1'
-    check_rc web 0 && check_out web port-ok || return 1
-    check_rc job 0 || return 1
-    grep -q rootless "$D/job.out" || { fail "docker info over TLS: $(head -c 200 "$D/job.out")"; return 1; }
+    exec_sh "$C" web.out "$LOAD && docker run -d -p 8080:8080 $INNER_IMAGE sh -c 'echo port-ok >/index.html && httpd -f -p 8080 -h /'" "inner docker run -p" || return 1
+    tls_job job "$net" "$certs" || return 1
+    run_rc web 0 --network "$net" "$INNER_IMAGE" sh -c 'for i in $(seq 80); do wget -qO- http://docker:8080/index.html && exit 0; sleep 0.25; done; exit 1' &&
+        check_out web port-ok || return 1
     NOTE="TLS on 2376 and -p 8080 through rootlesskit"
 }
 
 R3() {
     service svc || return 1
-    in_c "$C" sh -c "$LOAD && docker run -d --restart unless-stopped --name keep $INNER_IMAGE $LOOP && docker run -d --restart no --name gone $INNER_IMAGE $LOOP" >"$D/run.out" 2>&1 ||
-        { fail "inner docker run failed: $(tail -c 300 "$D/run.out")"; return 1; }
-    stop_c "$C" "$D/stop1.log" || return 1
-    clean_stop "$D/stop1.log" || return 1
-    dk start "$C" >/dev/null || { fail "docker start failed"; return 1; }
-    wait_healthy "$C" 120 || { fail "the daemon never answered after the restart"; return 1; }
+    exec_sh "$C" run.out "$LOAD && docker run -d --restart unless-stopped --name keep $INNER_IMAGE $LOOP && docker run -d --restart no --name gone $INNER_IMAGE $LOOP" "inner docker run" || return 1
+    restart || return 1
     wait_for 30 running "$C" keep || { logs "$C" "$D/after.log"; fail "the unless-stopped container did not come back"; return 1; }
     [ "$(in_c "$C" docker inspect -f '{{.State.Running}}' gone)" = false ] || { fail "the --restart no container came back"; return 1; }
     NOTE="first stop ${STOP} s; unless-stopped back, no stays down"
@@ -124,9 +109,8 @@ R3() {
 R4() {
     local data=$D/data   # a root-owned directory as the data volume: dind-init gives it to the user
     mkdir -p "$data" || { fail "mkdir $data"; return 1; }
-    run_c cmd --privileged --user 0 -e DIND_ROOTLESS=rootless -v "$data:$DATA" "${INNER_MOUNT[@]}" \
-        "$ROOTLESS_IMAGE" sh -c "$LOAD && docker run --rm $INNER_IMAGE id -u && docker info -f '{{.SecurityOptions}}'"
-    check_rc cmd 0 || return 1
+    run_rc cmd 0 --privileged --user 0 -e DIND_ROOTLESS=rootless -v "$data:$DATA" "${INNER_MOUNT[@]}" \
+        "$ROOTLESS_IMAGE" sh -c "$LOAD && docker run --rm $INNER_IMAGE id -u && docker info -f '{{.SecurityOptions}}'" || return 1
     ev "$D/cmd.err" rootless user=rootless uid=1000 && ev "$D/cmd.err" start pid1=true || return 1
     lib_event_has "$D/cmd.err" cgroups mode=skipped && { fail "cgroups were not set up as root"; return 1; }
     grep -q rootless "$D/cmd.out" || { fail "docker info does not say rootless: $(head -c 200 "$D/cmd.out")"; return 1; }
@@ -138,27 +122,15 @@ R6() {
     local net certs
     net=$(network ci) && certs=$(volume certs) || { fail "network/volume create failed"; return 1; }
     service svc --user 0 -e DIND_ROOTLESS=rootless --network "$net" --network-alias docker -v "$certs:/certs/client" || return 1
-    tls_job() {
-        run_c "job$1" --network "$net" -v "$certs:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 \
-            -e DOCKER_CERT_PATH=/certs/client --entrypoint docker "$DIND_IMAGE" info -f '{{.SecurityOptions}}'
-        check_rc "job$1" 0 && grep -q rootless "$D/job$1.out" || { fail "job$1: docker info over TLS: $(head -c 200 "$D/job$1.out" "$D/job$1.err")"; return 1; }
-    }
-    tls_job 1 || return 1
-    stop_c "$C" "$D/stop1.log" && clean_stop "$D/stop1.log" || return 1
-    dk start "$C" >/dev/null || { fail "docker start failed"; return 1; }
-    wait_healthy "$C" 120 || { logs "$C" "$D/after.log"; fail "the daemon never answered after the restart"; return 1; }
-    tls_job 2 || return 1
+    tls_job job1 "$net" "$certs" && restart && tls_job job2 "$net" "$certs" || return 1
     NOTE="TLS as root-started rootless daemon, twice (keys kept); first stop ${STOP} s"
 }
-
 # pre NAME EXPECT DOCKER-RUN-ARGS...: the image with these arguments exits 125, a dind-init line has EXPECT
 pre() {
-    local n=$1 expect=$2
+    local n=$1 expect=$2 tun=("${TUN[@]}")
     shift 2
-    local tun=("${TUN[@]}")
     case " $* " in *":/dev/net/tun "*) tun=() ;; esac
-    run_c "$n" --privileged "${tun[@]}" "$@" "$ROOTLESS_IMAGE" true
-    check_rc "$n" 125 && ev "$D/$n.err" exit code=125 || return 1
+    run_rc "$n" 125 --privileged "${tun[@]}" "$@" "$ROOTLESS_IMAGE" true && ev "$D/$n.err" exit code=125 || return 1
     lib_dind_has "$D/$n.err" "$expect" || { fail "$n: no dind-init line with '$expect': $(tail -n 2 "$D/$n.err" | tr '\n' '|' | cut -c1-200)"; return 1; }
     no_ev "$D/$n.err" dockerd-start
 }

@@ -14,112 +14,81 @@ LIB_TAG=examples
 . "$(dirname "$0")/lib.sh"
 lib_args '' "$@"
 
-INSTANCE=${EXAMPLES_INSTANCE:-examples}
-MAVEN_IMAGE=dind-init-example/maven:test
-JENKINS_IMAGE=dind-init-example/jenkins-agent:test
+INSTANCE=${EXAMPLES_INSTANCE:-examples} EX=docker/examples VENV=$DIND_CACHE/examples-venv
+MAVEN_IMAGE=dind-init-example/maven:test JENKINS_IMAGE=dind-init-example/jenkins-agent:test
 PRELOAD_IMAGE=dind-init-example/jenkins-preload:test
-VENV=$DIND_CACHE/examples-venv
 K8S_VERSIONS=(1.29.0 1.37.0)   # an older cluster and the newest schema kubernetes-validate ships
-EX=docker/examples
-WORK=$(mktemp -d /tmp/dind-examples.XXXXXX)
-chmod 0755 "$WORK"
-CONTAINERS=()   # detached containers we started (removed on exit)
-
-cleanup() {
-    local c
-    for c in "${CONTAINERS[@]}"; do DK_TIMEOUT=30 dk rm -f -v "$c" >/dev/null 2>&1; done
-    CONTAINERS=()
-    lib_host_stop
-    rm -rf "$WORK"
-}
+WORK=$(mktemp -d /tmp/dind-examples.XXXXXX) && chmod 0755 "$WORK"
+FAKE_CTL=$WORK/controller INNER=(-v "$INNER_TAR:/images/inner.tar:ro")
+CONTAINERS=() SETUP_OK='' NOTE='' NCHECK=0   # CONTAINERS: the detached ones, removed on exit
+cleanup() { local c; for c in "${CONTAINERS[@]}"; do DK_TIMEOUT=30 dk rm -f -v "$c" >/dev/null 2>&1; done; CONTAINERS=(); lib_host_stop; rm -rf "$WORK"; }
 lib_traps cleanup
 
-# ------------------------------------------------------------------ check bookkeeping
-
-SETUP_OK='' NOTE='' NCHECK=0
-
-# check NAME FUNCTION [ARGS...]: FUNCTION, its output in a log; its row with FUNCTION's NOTE; on
-# failure the log's last lines
+# check NAME FUNCTION [ARGS...]: its row with FUNCTION's NOTE; on failure its output's last lines
 check() {
-    local name=$1 t0 log rc
-    shift
-    t0=$(lib_now) NCHECK=$((NCHECK + 1)) NOTE=''
-    log=$WORK/check-$NCHECK.log
-    "$@" >"$log" 2>&1
+    local name=$1 t0 log=$WORK/check-$((++NCHECK)).log rc
+    t0=$(lib_now) NOTE=''
+    "${@:2}" >"$log" 2>&1
     rc=$?
     lib_verdict "$rc" "$name" "$t0" "$NOTE"
     [ $rc -eq 0 ] || { echo "----- last lines of its output:"; tail -n 40 "$log" | sed 's/^/    /'; echo "-----"; }
 }
-
 need_setup() { [ -n "$SETUP_OK" ] || { echo "set-up failed (see the first check)"; return 1; }; }
-
-# run_logged LOG DOCKER-ARGS...: docker, output to LOG and shown (less the inner dockerd's lines)
-run_logged() {
-    local log=$1 rc
-    shift
-    DK_TIMEOUT=${DK_TIMEOUT:-300} dk "$@" >"$log" 2>&1
+# have IMAGE [WHY]: set-up done and IMAGE built
+have() { need_setup && { dk image inspect "$1" >/dev/null 2>&1 || { echo "no $1 (${2:-its build failed})"; return 1; }; }; }
+# ran LOG STATUS DOCKER-ARGS...: docker (DK_TIMEOUT default 300), output to LOG and shown (less the
+# inner dockerd's lines); it must end with STATUS
+ran() {
+    local log=$1 status=$2 rc
+    DK_TIMEOUT=${DK_TIMEOUT:-300} dk "${@:3}" >"$log" 2>&1
     rc=$?
     grep -v '^time=' "$log"
-    return $rc
+    [ "$rc" = "$status" ] || { echo "exit status $rc, wanted $status"; return 1; }
 }
 # must_match LOG REGEX WHAT [REGEX WHAT]...: each grep -E REGEX in LOG, or say what is missing
 must_match() {
     local log=$1
-    shift
-    while [ $# -ge 2 ]; do
-        grep -Eq -- "$1" "$log" || { echo "MISSING: $2 (no line matching /$1/)"; return 1; }
-        shift 2
-    done
+    while shift && [ $# -ge 2 ]; do grep -Eq -- "$1" "$log" || { echo "MISSING: $2 (no line matching /$1/)"; return 1; }; shift; done
 }
 # must_event LOG WHAT EVENT [K=V...]: dind-init logged EVENT (with these fields)
 must_event() { local log=$1 what=$2; shift 2; lib_event_has "$log" "$@" || { echo "MISSING: $what ($*)"; return 1; }; }
-# ran LOG STATUS DOCKER-ARGS...: run_logged, which must end with STATUS
-ran() {
-    local log=$1 status=$2 rc
-    shift 2
-    run_logged "$log" "$@"
-    rc=$?
-    [ "$rc" = "$status" ] || { echo "exit status $rc, wanted $status"; return 1; }
+# stopped CID GRACE LOG REGEX: docker stop -t GRACE (SIGTERM, SIGKILL after GRACE): SECS, RC (its
+# exit status), LOG (its logs; REGEX's lines shown)
+stopped() {
+    local t0
+    t0=$(lib_now)
+    DK_TIMEOUT=$(($2 + 30)) dk stop -t "$2" "$1" >/dev/null || return 1
+    SECS=$(lib_since "$t0") RC=$(dk inspect -f '{{.State.ExitCode}}' "$1")
+    dk logs "$1" >"$3" 2>&1
+    grep -E "$4" "$3"
+    echo "stopped in $SECS s, exit status $RC"
 }
-
-# ------------------------------------------------------------------ set-up
 
 setup() {
     lib_is_root || { echo "needs root (it starts a dockerd and privileged containers)"; return 1; }
-    lib_install_deps || return 1
-    lib_host_start "$INSTANCE" || return 1
-    lib_all_images || return 1
+    lib_install_deps && lib_host_start "$INSTANCE" && lib_all_images || return 1
     [ -s "$INNER_TAR" ] || { echo "no $INNER_TAR"; return 1; }
-    SETUP_OK=1
-    NOTE="host dockerd '$INSTANCE', $DIND_IMAGE, $INNER_IMAGE"
+    SETUP_OK=1 NOTE="host dockerd '$INSTANCE', $DIND_IMAGE, $INNER_IMAGE"
 }
-
-# build_example IMAGE DIR: docker build FROM the local DinD image; --network host: the RUN steps
-# reach Debian's apt mirror (the host dockerd has no bridge network)
-build_example() {
-    local image=$1 dir=$2
+# build IMAGE BASE DIR [DOCKER-BUILD-ARGS...]: docker build --build-arg BASE=BASE; NOTE: its size
+build() {
     need_setup || return 1
-    echo "docker build -t $image --build-arg BASE=$DIND_IMAGE $dir"
-    DOCKER_BUILDKIT=1 DK_TIMEOUT=900 dk build --pull=false --network host --progress plain \
-        --build-arg "BASE=$DIND_IMAGE" -t "$image" "$dir" || return 1
-    NOTE="$(dk image inspect -f '{{.Size}}' "$image" | awk '{ printf "%d MB", $1 / 1e6 }')"
+    echo "docker build -t $1 --build-arg BASE=$2 $3"
+    DOCKER_BUILDKIT=1 DK_TIMEOUT=900 dk build --pull=false --progress plain --build-arg "BASE=$2" -t "$1" "${@:4}" "$3" || return 1
+    NOTE="$(dk image inspect -f '{{.Size}}' "$1" | awk '{ printf "%d MB", $1 / 1e6 }')"
 }
-
-# ------------------------------------------------------------------ maven
 
 maven_test() {
-    need_setup || return 1
-    dk image inspect "$MAVEN_IMAGE" >/dev/null 2>&1 || { echo "no $MAVEN_IMAGE (its build failed)"; return 1; }
-    local log=$WORK/maven.log
+    local log=$WORK/maven.log ready_ts cmd_ts
+    have "$MAVEN_IMAGE" || return 1
     # The image's default (CMD mvn test); inner.tar for the test that runs a container via the API
-    DK_TIMEOUT=300 ran "$log" 0 run --rm --privileged -v "$INNER_TAR:/images/inner.tar:ro" "$MAVEN_IMAGE" || return 1
+    ran "$log" 0 run --rm --privileged "${INNER[@]}" "$MAVEN_IMAGE" || return 1
     must_match "$log" 'Tests run: 5, Failures: 0, Errors: 0, Skipped: 0$' "all 5 tests ran and passed" \
         'BUILD SUCCESS' "BUILD SUCCESS" '^GET /_ping on /var/run/docker.sock: 200 OK' "the test's GET /_ping" \
         'said: hello from an inner container' "the inner container's output" \
         '^DOCKER_HOST=unix:///var/run/docker.sock TESTCONTAINERS_HOST_OVERRIDE=localhost$' \
         "DOCKER_HOST and (DIND_TESTCONTAINERS=true) TESTCONTAINERS_HOST_OVERRIDE in mvn's environment" || return 1
     # The order: dind-init logs `ready:` when dockerd answered /_ping, and only then starts mvn.
-    local ready_ts cmd_ts mvn_time
     ready_ts=$(lib_event_t "$log" dockerd-ready) cmd_ts=$(lib_event_t "$log" command-start)
     [ -n "$ready_ts" ] && [ -n "$cmd_ts" ] || { echo "MISSING: dind-init's dockerd-ready/command-start events"; return 1; }
     lib_event_msg "$log" command-start | grep -q ': mvn test$' || { echo "MISSING: the command is not mvn test: $(lib_event_msg "$log" command-start)"; return 1; }
@@ -127,31 +96,21 @@ maven_test() {
         echo "ORDER: mvn started (+${cmd_ts}s) before dockerd answered (+${ready_ts}s)"
         return 1
     fi
-    mvn_time=$(grep -E '^\[INFO\] Total time:' "$log" | sed -E 's/.*Total time: *//')
-    NOTE="dockerd answered /_ping at +${ready_ts}s, mvn started at +${cmd_ts}s; 5/5 tests (socket, /_ping, /version, DOCKER_HOST, a container run via the API) in $mvn_time"
-}
-
-# ------------------------------------------------------------------ jenkins agent
-
-jenkins_ready() {
-    need_setup || return 1
-    dk image inspect "$JENKINS_IMAGE" >/dev/null 2>&1 || { echo "no $JENKINS_IMAGE (its build failed)"; return 1; }
+    NOTE="dockerd answered /_ping at +${ready_ts}s, mvn started at +${cmd_ts}s; 5/5 tests (socket, /_ping, /version, DOCKER_HOST, a container run via the API) in $(sed -nE 's/^\[INFO\] Total time: *//p' "$log")"
 }
 
 jenkins_docker_version() {
-    jenkins_ready || return 1
     local log=$WORK/jv.log
-    DK_TIMEOUT=120 ran "$log" 0 run --rm --privileged "$JENKINS_IMAGE" \
+    have "$JENKINS_IMAGE" && DK_TIMEOUT=120 ran "$log" 0 run --rm --privileged "$JENKINS_IMAGE" \
         docker version --format 'client {{.Client.Version}} server {{.Server.Version}}' || return 1
     must_match "$log" '^client .* server [0-9]' "docker version's server part" || return 1
     must_event "$log" "dind-init's exit event with code 0" exit code=0 || return 1
-    NOTE="$(grep -E '^client ' "$log" | head -n 1), via dind-init"
+    NOTE="$(grep -E -m1 '^client ' "$log"), via dind-init"
 }
 
 jenkins_user_docker() {
-    jenkins_ready || return 1
     local log=$WORK/ju.log
-    DK_TIMEOUT=180 ran "$log" 0 run --rm --privileged -v "$INNER_TAR:/images/inner.tar:ro" "$JENKINS_IMAGE" \
+    have "$JENKINS_IMAGE" && DK_TIMEOUT=180 ran "$log" 0 run --rm --privileged "${INNER[@]}" "$JENKINS_IMAGE" \
         setpriv --reuid=jenkins --regid=jenkins --init-groups -- sh -c \
         'id && docker load -q -i /images/inner.tar && docker run --rm '"$INNER_IMAGE"' echo hello-from-inner' || return 1
     must_match "$log" '^uid=1000\(jenkins\).*\(docker\)' "user jenkins in group docker" \
@@ -160,31 +119,26 @@ jenkins_user_docker() {
 }
 
 jenkins_no_jar() {
-    jenkins_ready || return 1
     local log=$WORK/jn.log
-    DK_TIMEOUT=120 ran "$log" 1 run --rm --privileged "$JENKINS_IMAGE" || return 1
+    have "$JENKINS_IMAGE" && DK_TIMEOUT=120 ran "$log" 1 run --rm --privileged "$JENKINS_IMAGE" || return 1
     must_match "$log" '^jenkins-agent: no agent.jar at /usr/share/jenkins/agent.jar' "the launcher's message" || return 1
     lib_event_msg "$log" command-start | grep -q ': /usr/local/bin/jenkins-agent$' || { echo "MISSING: the CMD /usr/local/bin/jenkins-agent"; return 1; }
     must_event "$log" "dockerd's clean stop" dockerd-exit clean=true || return 1
     NOTE="exit 1 with a message naming the ways to provide agent.jar; dockerd stopped cleanly"
 }
-
-# fake_agent_jar: a stand-in agent.jar (docker/examples/jenkins-agent/test/FakeAgent.java),
-# compiled with the Maven image's JDK, laid out as a controller serves it: DIR/jnlpJars/agent.jar.
-FAKE_CTL=$WORK/controller
-fake_agent_jar() {
+# jenkins_jar: the Jenkins image, and a stand-in agent.jar (jenkins-agent/test/FakeAgent.java, the
+# Maven image's JDK compiles it) where a controller serves it: FAKE_CTL/jnlpJars/agent.jar
+jenkins_jar() {
+    have "$JENKINS_IMAGE" || return 1
     [ -s "$FAKE_CTL/jnlpJars/agent.jar" ] && return 0
-    dk image inspect "$MAVEN_IMAGE" >/dev/null 2>&1 || { echo "no $MAVEN_IMAGE: its JDK compiles the stand-in agent.jar"; return 1; }
+    have "$MAVEN_IMAGE" "its JDK compiles the stand-in agent.jar" || return 1
     mkdir -p "$FAKE_CTL/jnlpJars" && chmod -R 0755 "$FAKE_CTL"
-    DK_TIMEOUT=120 dk run --rm --entrypoint sh -v "$PWD/$EX/jenkins-agent/test:/src:ro" \
-        -v "$FAKE_CTL/jnlpJars:/out" "$MAVEN_IMAGE" -c \
+    DK_TIMEOUT=120 dk run --rm --entrypoint sh -v "$PWD/$EX/jenkins-agent/test:/src:ro" -v "$FAKE_CTL/jnlpJars:/out" "$MAVEN_IMAGE" -c \
         'javac -d /tmp/classes /src/FakeAgent.java && jar --create --file /out/agent.jar --main-class FakeAgent -C /tmp/classes . && chmod 0644 /out/agent.jar' \
         || { echo "compiling the stand-in agent.jar failed"; return 1; }
 }
-
-# agent_ran LOG SECRET NAME JVM: the stand-in agent.jar ran as jenkins in its work dir, with the
-# launcher's options for the controller file:///controller/, SECRET and NAME, with JVM (a regex)
-# on java's command line, and the daemon answered it.
+# agent_ran LOG SECRET NAME JVM: the stand-in ran as jenkins in its work dir with the launcher's
+# options (controller file:///controller/, SECRET, NAME), JVM (a regex) on java's command line; the daemon answered it
 agent_ran() {
     must_match "$1" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent.jar run as jenkins in the work dir" \
         "^fake-agent: args=-url file:///controller/ -secret $2 -name $3 -workDir /home/jenkins/agent\$" "agent.jar's options" \
@@ -193,12 +147,10 @@ agent_ran() {
 }
 
 jenkins_launcher() {
-    jenkins_ready || return 1
-    fake_agent_jar || return 1
     local log=$WORK/jl.log
     # As Jenkins' kubernetes plugin starts the jnlp container: no args, its variables set. The
     # controller URL is a file:// one, so the launcher's download of agent.jar works offline.
-    DK_TIMEOUT=120 ran "$log" 3 run --rm --privileged -v "$FAKE_CTL:/controller:ro" \
+    jenkins_jar && DK_TIMEOUT=120 ran "$log" 3 run --rm --privileged -v "$FAKE_CTL:/controller:ro" \
         -e JENKINS_URL=file:///controller/ -e JENKINS_SECRET=s3cr3t -e JENKINS_AGENT_NAME=dind-1 \
         -e JENKINS_NAME=dind-1 -e JAVA_OPTS='-Xmx64m -Dexample=1' -e FAKE_AGENT_EXIT=3 "$JENKINS_IMAGE" || return 1
     must_match "$log" '^jenkins-agent: fetching agent.jar from file:///controller/jnlpJars/agent.jar' "the download from \$JENKINS_URL/jnlpJars/agent.jar" || return 1
@@ -208,66 +160,70 @@ jenkins_launcher() {
 }
 
 connected() { dk logs "$1" >"$2" 2>&1; grep -q 'fake-agent: connected' "$2"; }   # CID LOG
-
 jenkins_stop() {
-    jenkins_ready || return 1
-    fake_agent_jar || return 1
-    local log=$WORK/js.log cid rc t0 secs
+    local log=$WORK/js.log cid
+    jenkins_jar || return 1
     cid=$(dk run -d --privileged -v "$FAKE_CTL:/controller:ro" -e JENKINS_URL=file:///controller/ \
         -e JENKINS_SECRET=s -e JENKINS_AGENT_NAME=stop-1 -e FAKE_AGENT_SLEEP=600 "$JENKINS_IMAGE") || return 1
     CONTAINERS+=("$cid")
     lib_retry 300 0.1 connected "$cid" "$log"
-    t0=$(lib_now)
-    DK_TIMEOUT=60 dk stop -t 10 "$cid" >/dev/null || return 1
-    secs=$(lib_since "$t0")
-    rc=$(dk inspect -f '{{.State.ExitCode}}' "$cid")
-    dk logs "$cid" >"$log" 2>&1
-    grep -E '^(fake-agent|jenkins-agent|dind-init: .*(command|shutdown|exit))' "$log"
-    echo "docker stop took $secs s, exit status $rc"
+    stopped "$cid" 10 "$log" '^(fake-agent|jenkins-agent|dind-init: .*(command|shutdown|exit))' || return 1
     must_match "$log" '^fake-agent: stopping \(signal\)' "the agent's JVM receiving SIGTERM" || return 1
     must_event "$log" "dockerd's clean stop" dockerd-exit clean=true || return 1
-    [ "$rc" = 143 ] || { echo "exit status $rc, wanted 143 (the agent killed by SIGTERM)"; return 1; }
-    awk -v s="$secs" 'BEGIN { exit !(s < 10) }' || { echo "docker stop needed SIGKILL (took $secs s)"; return 1; }
-    NOTE="SIGTERM reaches the agent's JVM (the launcher execs it), then dockerd stops cleanly: exit 143 in $secs s"
+    [ "$RC" = 143 ] || { echo "exit status $RC, wanted 143 (the agent killed by SIGTERM)"; return 1; }
+    lib_lt "$SECS" 10 || { echo "docker stop needed SIGKILL (took $SECS s)"; return 1; }
+    NOTE="SIGTERM reaches the agent's JVM (the launcher execs it), then dockerd stops cleanly: exit 143 in $SECS s"
+}
+# preload_build: the example built on the jenkins-agent image, its preload/ holding the inner
+# image saved by the host daemon, gzip-compressed (as docs/CACHING.md says to make them)
+preload_build() {
+    local ctx=$WORK/jenkins-preload
+    have "$JENKINS_IMAGE" && cp -r "$EX/jenkins-preload" "$ctx" && gzip -c "$INNER_TAR" >"$ctx/preload/inner.tar.gz" &&
+        build "$PRELOAD_IMAGE" "$JENKINS_IMAGE" "$ctx" || return 1
+    NOTE+=", /preload/inner.tar.gz"
+}
+# preload_run: the agent's user runs the preloaded image with no docker load and no registry;
+# on the same /var/lib/docker volume the next start skips it
+preload_run() {
+    local vol=dind-init-example-preload-$$ first=$WORK/pre1.log second=$WORK/pre2.log rc
+    local run=(run --rm --privileged -v "$vol:/var/lib/docker" "$PRELOAD_IMAGE" setpriv --reuid=jenkins --regid=jenkins
+        --init-groups -- docker run --rm "$INNER_IMAGE" echo hello-from-preloaded)
+    have "$PRELOAD_IMAGE" && DK_TIMEOUT=30 dk volume create "$vol" >/dev/null || return 1
+    DK_TIMEOUT=180 ran "$first" 0 "${run[@]}" &&
+        must_match "$first" '^hello-from-preloaded$' "the preloaded image's output" &&
+        must_event "$first" "the archive loaded" preload-loaded file=/preload/inner.tar.gz &&
+        must_event "$first" "the preload's end (preload/.keep skipped)" preload-done loaded=1 skipped=1 failed=0 &&
+        { lib_event_before "$first" preload-done command-start || { echo "ORDER: the command before the preload's end"; false; }; } &&
+        DK_TIMEOUT=180 ran "$second" 0 "${run[@]}" &&
+        must_event "$second" "the archive skipped on the volume" preload-skipped file=/preload/inner.tar.gz &&
+        must_event "$second" "nothing loaded the second time" preload-done loaded=0 skipped=2 failed=0
+    rc=$?
+    DK_TIMEOUT=30 dk volume rm -f "$vol" >/dev/null 2>&1
+    [ $rc = 0 ] || return 1
+    NOTE="as jenkins: $INNER_IMAGE ran with no load or registry; loaded in $(lib_event_get "$first" preload-done secs) s, skipped on the volume's next start ($(lib_event_get "$second" preload-done secs) s)"
 }
 
-# ------------------------------------------------------------------ k8s
-
 venv() {
-    if [ ! -x "$VENV/bin/kubernetes-validate" ] || [ ! -x "$VENV/bin/yamllint" ]; then
-        local py=python3
-        [ -x /usr/bin/python3 ] && py=/usr/bin/python3
-        if ! "$py" -m venv --help >/dev/null 2>&1 || ! "$py" -c 'import ensurepip' 2>/dev/null; then
-            lib_install_deps python3-venv || return 1
-        fi
-        rm -rf "$VENV"
-        "$py" -m venv "$VENV" || return 1
-        "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate yamllint || return 1
-    fi
+    [ -x "$VENV/bin/kubernetes-validate" ] && [ -x "$VENV/bin/yamllint" ] && return 0
+    local py=python3
+    [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+    "$py" -m venv --help >/dev/null 2>&1 && "$py" -c 'import ensurepip' 2>/dev/null || lib_install_deps python3-venv || return 1
+    rm -rf "$VENV" && "$py" -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate yamllint
 }
 
 k8s_lint() {
-    venv || return 1
-    "$VENV/bin/yamllint" --version
-    "$VENV/bin/yamllint" -s -f parsable \
-        -d '{extends: default, rules: {line-length: {max: 120}}}' k8s/ || return 1
     local files=(k8s/*.yaml)
+    venv && "$VENV/bin/yamllint" --version &&
+        "$VENV/bin/yamllint" -s -f parsable -d '{extends: default, rules: {line-length: {max: 120}}}' k8s/ || return 1
     NOTE="${#files[@]} files, yamllint default rules (line length 120), warnings are errors"
 }
-
-# k8s_py: the venv's python with the helper below (PyYAML comes with kubernetes-validate).
+# k8s_py validate VERSIONS -- FILES | semantics FILES | spec FILE CONTAINER: the venv's python
+# (PyYAML comes with kubernetes-validate)
 k8s_py() { "$VENV/bin/python" - "$@" <<'PY'
 import shlex, sys, yaml
-
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
-
-def docs(path):
-    with open(path) as f:
-        return [d for d in yaml.safe_load_all(f) if d]
-
-def containers(pod):
-    return pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
-
+def docs(path): return [d for d in yaml.safe_load_all(open(path)) if d]
+def containers(pod): return pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
 def validate(versions, paths):
     import kubernetes_validate
     bad = 0
@@ -279,17 +235,13 @@ def validate(versions, paths):
             for v in versions:
                 what = f"{path}: {d['kind']}/{d['metadata']['name']} against Kubernetes {v}"
                 try:
-                    kubernetes_validate.validate(d, v, strict=True)
-                    print(f"ok    {what} (strict)")
+                    kubernetes_validate.validate(d, v, strict=True); print(f"ok    {what} (strict)")
                 except Exception as e:
-                    bad += 1
-                    print(f"ERROR {what}: {e}")
+                    bad += 1; print(f"ERROR {what}: {e}")
     return bad
-
 def health_timeout(cmd):   # dind-init health [--timeout DUR]: default 3 s
     v = cmd[cmd.index("--timeout") + 1] if "--timeout" in cmd else "3"
     return float(v[:-2]) / 1000 if v.endswith("ms") else float(v.rstrip("s"))
-
 def semantics(paths):
     """What the manifests promise about DinD containers, beyond the schema."""
     errs = []
@@ -297,9 +249,7 @@ def semantics(paths):
         for pod in docs(path):
             vols = {v["name"]: v for v in pod["spec"].get("volumes", [])}
             grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
-            for c in containers(pod):
-                if "dind-init/" not in c.get("image", ""):
-                    continue
+            for c in (c for c in containers(pod) if "dind-init/" in c.get("image", "")):
                 where, n = f"{path}: container {c['name']}", len(errs)
                 v = vols.get({m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}.get("/var/lib/docker")) or {}
                 errs += [f"{where}: not privileged"] * (not (c.get("securityContext") or {}).get("privileged"))
@@ -318,7 +268,6 @@ def semantics(paths):
                           f"probes {[k for k in PROBES if k in c] or 'none'}, grace {grace} s")
     print("".join(f"ERROR {e}\n" for e in errs), end="")
     return len(errs)
-
 def spec(path, name):
     """Shell arrays describing container NAME of the pod in PATH, for a `docker run`."""
     pod = docs(path)[0]
@@ -335,92 +284,65 @@ def spec(path, name):
         out[key] = (p.get("exec") or {}).get("command", [])
         for k, field, default in (("TIMEOUT", "timeoutSeconds", 1), ("PERIOD", "periodSeconds", 10), ("FAILURES", "failureThreshold", 3)):
             out[f"{key}_{k}"] = [str(p.get(field, default))]
-    for k, v in out.items():
-        print(f"{k}=(" + " ".join(shlex.quote(x) for x in v) + ")")
-    return 0
-
-cmd, args = sys.argv[1], sys.argv[2:]
-if cmd == "validate":
-    sys.exit(1 if validate(args[:args.index("--")], args[args.index("--") + 1:]) else 0)
-sys.exit({"semantics": lambda: 1 if semantics(args) else 0, "spec": lambda: spec(*args)}[cmd]())
+    print("".join(f"{k}=(" + " ".join(shlex.quote(x) for x in v) + ")\n" for k, v in out.items()), end="")
+cmd, a = sys.argv[1], sys.argv[2:]
+if cmd == "spec":
+    spec(*a)
+else:
+    sys.exit(1 if (validate(a[:a.index("--")], a[a.index("--") + 1:]) if cmd == "validate" else semantics(a)) else 0)
 PY
 }
 
 k8s_schema() {
-    venv || return 1
-    "$VENV/bin/kubernetes-validate" --version
-    k8s_py validate "${K8S_VERSIONS[@]}" -- k8s/*.yaml k8s/helm/*.yaml || return 1
+    venv && "$VENV/bin/kubernetes-validate" --version && k8s_py validate "${K8S_VERSIONS[@]}" -- k8s/*.yaml k8s/helm/*.yaml || return 1
     NOTE="kubernetes-validate strict (unknown fields rejected) against Kubernetes ${K8S_VERSIONS[*]}; the helm values' template as a Pod"
 }
 
 k8s_semantics() {
-    venv || return 1
-    k8s_py semantics k8s/*.yaml || return 1
+    venv && k8s_py semantics k8s/*.yaml || return 1
     NOTE="DinD containers privileged, /var/lib/docker on an emptyDir, no command override, probes = dind-init health with timeoutSeconds > its --timeout"
 }
-
-# probe CONTAINER NAME: the k8s probe NAME (STARTUP/READINESS/LIVENESS, k8s_spec) as the kubelet
-# runs it: up to failureThreshold tries, periodSeconds apart, each bounded by timeoutSeconds
+# probe CONTAINER NAME...: each k8s probe NAME (STARTUP/READINESS/LIVENESS, k8s_spec) as the
+# kubelet runs it: up to failureThreshold tries, periodSeconds apart, each bounded by timeoutSeconds
 probe() {
-    local c=$1 key=$2 i
-    local -n cmd=$key
-    local -n t=${key}_TIMEOUT p=${key}_PERIOD n=${key}_FAILURES
-    [ ${#cmd[@]} -gt 0 ] || return 0
-    for ((i = 1; i <= n; i++)); do
-        if timeout "$t" "$DOCKER_CLI" exec "$c" "${cmd[@]}"; then
-            echo "$key probe (${cmd[*]}) succeeded on try $i"
-            return 0
-        fi
-        sleep "$p"
+    local c=$1 key i
+    for key in "${@:2}"; do
+        local -n cmd=$key t=${key}_TIMEOUT p=${key}_PERIOD n=${key}_FAILURES
+        [ ${#cmd[@]} -gt 0 ] || continue
+        for ((i = 1; i <= n; i++)); do
+            timeout "$t" "$DOCKER_CLI" exec "$c" "${cmd[@]}" && { echo "$key probe (${cmd[*]}) succeeded on try $i"; continue 2; }
+            sleep "$p"
+        done
+        echo "$key probe (${cmd[*]}) failed $n times"
+        return 1
     done
-    echo "$key probe (${cmd[*]}) failed $n times"
-    return 1
 }
-
 # k8s_start FILE CONTAINER IMAGE [DOCKER-RUN-ARGS...]: the container's spec (shell arrays IMAGE,
 # ENV_ARGS, ...), started detached with IMAGE (the local build of the manifest's image); sets CID
 # shellcheck disable=SC2153  # IMAGE, ARGS, ... are set by the eval
 k8s_start() {
     local file=$1 name=$2 image=$3 specs
     shift 3
-    specs=$(k8s_py spec "$file" "$name") || return 1
+    venv && specs=$(k8s_py spec "$file" "$name") || return 1
     eval "$specs"   # IMAGE, ENV_ARGS, VOL_ARGS, COMMAND, ARGS, GRACE, STARTUP..., READINESS...
     echo "$file: container $name, manifest image ${IMAGE[0]} -> local $image"
     [ -n "${PRIVILEGED[0]}" ] || { echo "not privileged"; return 1; }
-    local run=(run -d --privileged "${ENV_ARGS[@]}" "${VOL_ARGS[@]}" "$@")
-    [ ${#COMMAND[@]} -gt 0 ] && run+=(--entrypoint "${COMMAND[0]}")
-    run+=("$image")
-    [ ${#COMMAND[@]} -gt 1 ] && run+=("${COMMAND[@]:1}")
-    run+=("${ARGS[@]}")
+    local run=(run -d --privileged "${ENV_ARGS[@]}" "${VOL_ARGS[@]}" "$@" ${COMMAND[0]+--entrypoint "${COMMAND[0]}"} "$image" "${COMMAND[@]:1}" "${ARGS[@]}")
     echo "docker ${run[*]}"
     CID=$(dk "${run[@]}") || return 1
     CONTAINERS+=("$CID")
 }
-
 # k8s_delete: `kubectl delete pod` (SIGTERM, SIGKILL after the grace period): dind-init stopped
 # dockerd cleanly and exited 0 within the grace period
 k8s_delete() {
-    local t0 secs rc
-    t0=$(lib_now)
-    DK_TIMEOUT=$((GRACE[0] + 30)) dk stop -t "${GRACE[0]}" "$CID" >/dev/null || return 1
-    secs=$(lib_since "$t0")
-    rc=$(dk inspect -f '{{.State.ExitCode}}' "$CID")
-    dk logs "$CID" >"$WORK/stop.log" 2>&1
-    grep -E '^dind-init: .*(shutdown|exit)' "$WORK/stop.log"
-    echo "stopped in $secs s, exit status $rc"
-    [ "$rc" = 0 ] || { echo "exit status $rc after SIGTERM, wanted 0"; return 1; }
+    stopped "$CID" "${GRACE[0]}" "$WORK/stop.log" '^dind-init: .*(shutdown|exit)' || return 1
+    [ "$RC" = 0 ] || { echo "exit status $RC after SIGTERM, wanted 0"; return 1; }
     must_event "$WORK/stop.log" "a clean dockerd shutdown" dockerd-exit clean=true killed=false || return 1
-    awk -v s="$secs" -v g="${GRACE[0]}" 'BEGIN { exit !(s < g) }' || { echo "took longer than the grace period"; return 1; }
-    STOP_SECS=$secs
+    lib_lt "$SECS" "${GRACE[0]}" || { echo "took longer than the grace period"; return 1; }
 }
 
 k8s_dind_pod() {
-    need_setup || return 1
-    venv || return 1
-    k8s_start k8s/dind-pod.yaml dind "$DIND_IMAGE" -v "$INNER_TAR:/images/inner.tar:ro" || return 1
-    probe "$CID" STARTUP || return 1
-    probe "$CID" READINESS || return 1
-    probe "$CID" LIVENESS || return 1
+    need_setup && k8s_start k8s/dind-pod.yaml dind "$DIND_IMAGE" "${INNER[@]}" && probe "$CID" STARTUP READINESS LIVENESS || return 1
     # kubectl exec dind -- docker run --rm ...
     DK_TIMEOUT=120 dk exec "$CID" sh -c "docker load -q -i /images/inner.tar && docker run --rm $INNER_IMAGE echo hello-from-the-pod" \
         | tee "$WORK/pod.out" || return 1
@@ -428,20 +350,16 @@ k8s_dind_pod() {
     # shellcheck disable=SC2016  # expanded by the container's shell
     dk exec "$CID" sh -c 'echo "DIND_MTU=$DIND_MTU DIND_WAIT_TIMEOUT=$DIND_WAIT_TIMEOUT"'
     k8s_delete || return 1
-    NOTE="startup/readiness/liveness probes pass, docker run via exec works, delete (SIGTERM) -> exit 0 in $STOP_SECS s (grace ${GRACE[0]} s)"
+    NOTE="startup/readiness/liveness probes pass, docker run via exec works, delete (SIGTERM) -> exit 0 in $SECS s (grace ${GRACE[0]} s)"
 }
 
 k8s_jenkins_pod() {
-    jenkins_ready || return 1
-    venv || return 1
-    fake_agent_jar || return 1
+    local rc
     # The kubernetes plugin adds its variables and its workspace volume to the jnlp container.
-    k8s_start k8s/jenkins-agent-pod.yaml jnlp "$JENKINS_IMAGE" \
+    jenkins_jar && k8s_start k8s/jenkins-agent-pod.yaml jnlp "$JENKINS_IMAGE" \
         -e JENKINS_URL=file:///controller/ -e JENKINS_SECRET=pod-secret -e JENKINS_AGENT_NAME=dind-pod-1 \
         -e JENKINS_NAME=dind-pod-1 -e JENKINS_AGENT_WORKDIR=/home/jenkins/agent -v /home/jenkins/agent \
-        -v "$FAKE_CTL:/controller:ro" || return 1
-    local rc
-    rc=$(DK_TIMEOUT=120 dk wait "$CID") || return 1
+        -v "$FAKE_CTL:/controller:ro" && rc=$(DK_TIMEOUT=120 dk wait "$CID") || return 1
     dk logs "$CID" >"$WORK/jpod.log" 2>&1
     grep -v '^time=' "$WORK/jpod.log"
     [ "$rc" = 0 ] || { echo "exit status $rc"; return 1; }
@@ -451,80 +369,37 @@ k8s_jenkins_pod() {
 }
 
 k8s_sidecar_pod() {
-    need_setup || return 1
-    venv || return 1
-    k8s_start k8s/jenkins-dind-sidecar-pod.yaml dind "$DIND_IMAGE" -v /home/jenkins/agent \
-        -v "$INNER_TAR:/images/inner.tar:ro" || return 1
+    local specs e
+    need_setup && k8s_start k8s/jenkins-dind-sidecar-pod.yaml dind "$DIND_IMAGE" -v /home/jenkins/agent "${INNER[@]}" || return 1
     # The steps of container('dind') { ... } in the manifest's Jenkinsfile, run with exec in the
     # workspace, right after the container started (the wait step covers the start-up).
     DK_TIMEOUT=120 dk exec -w /home/jenkins/agent "$CID" sh -c '
         timeout 60 sh -c "until dind-init health; do sleep 1; done" &&
         docker load -q -i /images/inner.tar &&
         docker run --rm '"$INNER_IMAGE"' echo hello-from-a-step' | tee "$WORK/side.out" || return 1
-    grep -qx 'hello-from-a-step' "$WORK/side.out" || return 1
-    probe "$CID" READINESS || return 1
+    grep -qx 'hello-from-a-step' "$WORK/side.out" && probe "$CID" READINESS || return 1
     # The agent container (the dind image stands in for jenkins/inbound-agent) with the manifest's
     # jnlp env (tcp://localhost:2376, TLS), uid 1000, the pod's network, the shared /certs/client.
-    local specs
     specs=$(k8s_py spec k8s/jenkins-dind-sidecar-pod.yaml jnlp) || return 1
     eval "$specs"
-    must_env() { printf '%s\n' "${ENV_ARGS[@]}" | grep -qx "$1" || { echo "jnlp lacks env $1"; return 1; }; }
-    must_env DOCKER_HOST=tcp://localhost:2376 && must_env DOCKER_TLS_VERIFY=1 && must_env DOCKER_CERT_PATH=/certs/client || return 1
+    for e in DOCKER_HOST=tcp://localhost:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=/certs/client; do
+        printf '%s\n' "${ENV_ARGS[@]}" | grep -qx "$e" || { echo "jnlp lacks env $e"; return 1; }; done
     DK_TIMEOUT=120 dk run --rm --network "container:$CID" --volumes-from "$CID:ro" --user 1000:1000 -e HOME=/tmp \
         "${ENV_ARGS[@]}" --entrypoint sh "$DIND_IMAGE" -c \
         'docker version -f "server {{.Server.Version}}" && docker run --rm '"$INNER_IMAGE"' echo hello-from-the-agent' \
         | tee "$WORK/agent.out" || return 1
-    grep -qx 'hello-from-the-agent' "$WORK/agent.out" || return 1
-    k8s_delete || return 1
-    NOTE="container('dind') steps: wait for dind-init health, docker run; the jnlp agent (uid 1000) over tcp://localhost:2376 with the shared client certificates: $(head -n 1 "$WORK/agent.out"); readiness probe passes; delete -> exit 0 in $STOP_SECS s"
+    grep -qx 'hello-from-the-agent' "$WORK/agent.out" && k8s_delete || return 1
+    NOTE="container('dind') steps: wait for dind-init health, docker run; the jnlp agent (uid 1000) over tcp://localhost:2376 with the shared client certificates: $(head -n 1 "$WORK/agent.out"); readiness probe passes; delete -> exit 0 in $SECS s"
 }
-
-# ------------------------------------------------------------------ jenkins agent, images preloaded
-
-# preload_build: the example built on the jenkins-agent image, its preload/ holding the inner
-# image saved by the host daemon, gzip-compressed (as docs/CACHING.md says to make them)
-preload_build() {
-    jenkins_ready || return 1
-    local ctx=$WORK/jenkins-preload
-    cp -r "$EX/jenkins-preload" "$ctx" && gzip -c "$INNER_TAR" >"$ctx/preload/inner.tar.gz" || return 1
-    echo "docker build -t $PRELOAD_IMAGE --build-arg BASE=$JENKINS_IMAGE $ctx"
-    DOCKER_BUILDKIT=1 DK_TIMEOUT=300 dk build --pull=false --progress plain \
-        --build-arg "BASE=$JENKINS_IMAGE" -t "$PRELOAD_IMAGE" "$ctx" || return 1
-    NOTE="$(dk image inspect -f '{{.Size}}' "$PRELOAD_IMAGE" | awk '{ printf "%d MB", $1 / 1e6 }'), /preload/inner.tar.gz"
-}
-
-# preload_run: the agent's user runs the preloaded image with no docker load and no registry;
-# on the same /var/lib/docker volume the next start skips it
-preload_run() {
-    dk image inspect "$PRELOAD_IMAGE" >/dev/null 2>&1 || { echo "no $PRELOAD_IMAGE (its build failed)"; return 1; }
-    local vol=dind-init-example-preload-$$ first=$WORK/pre1.log second=$WORK/pre2.log step
-    step="setpriv --reuid=jenkins --regid=jenkins --init-groups -- docker run --rm $INNER_IMAGE echo hello-from-preloaded"
-    DK_TIMEOUT=30 dk volume create "$vol" >/dev/null || return 1
-    # shellcheck disable=SC2086  # the step's words
-    DK_TIMEOUT=180 ran "$first" 0 run --rm --privileged -v "$vol:/var/lib/docker" "$PRELOAD_IMAGE" $step &&
-        must_match "$first" '^hello-from-preloaded$' "the preloaded image's output" &&
-        must_event "$first" "the archive loaded" preload-loaded file=/preload/inner.tar.gz &&
-        must_event "$first" "the preload's end (preload/.keep skipped)" preload-done loaded=1 skipped=1 failed=0 &&
-        { lib_event_before "$first" preload-done command-start || { echo "ORDER: the command before the preload's end"; false; }; } &&
-        DK_TIMEOUT=180 ran "$second" 0 run --rm --privileged -v "$vol:/var/lib/docker" "$PRELOAD_IMAGE" $step &&
-        must_event "$second" "the archive skipped on the volume" preload-skipped file=/preload/inner.tar.gz &&
-        must_event "$second" "nothing loaded the second time" preload-done loaded=0 skipped=2 failed=0
-    local rc=$?
-    DK_TIMEOUT=30 dk volume rm -f "$vol" >/dev/null 2>&1
-    [ $rc = 0 ] || return 1
-    NOTE="as jenkins: $INNER_IMAGE ran with no load or registry; loaded in $(lib_event_get "$first" preload-done secs) s, skipped on the volume's next start ($(lib_event_get "$second" preload-done secs) s)"
-}
-
-# ------------------------------------------------------------------ the checks
 
 t_all=$(lib_now)
 echo "=== examples: docker/examples/ and k8s/ (host dockerd instance '$INSTANCE')"
 check "set-up: host dockerd, $BASE_IMAGE, $DIND_IMAGE, $INNER_IMAGE (lib.sh)" setup
 check "maven: build $MAVEN_IMAGE (maven + default-jdk-headless from Debian, FROM $DIND_IMAGE)" \
-    build_example "$MAVEN_IMAGE" "$EX/maven"
+    build "$MAVEN_IMAGE" "$DIND_IMAGE" "$EX/maven" --network host   # RUN steps reach Debian's mirror (no bridge)
 check "maven: docker run --privileged IMAGE (CMD mvn test): offline tests pass, daemon answered before mvn started" maven_test
 check "jenkins-agent: build $JENKINS_IMAGE (default-jre-headless, user jenkins, launcher CMD)" \
-    build_example "$JENKINS_IMAGE" "$EX/jenkins-agent"
+    build "$JENKINS_IMAGE" "$DIND_IMAGE" "$EX/jenkins-agent" --network host
 check "jenkins-agent: docker run --privileged IMAGE docker version" jenkins_docker_version
 check "jenkins-agent: user jenkins uses the daemon (docker load, docker run)" jenkins_user_docker
 check "jenkins-agent: default CMD without agent.jar fails clearly" jenkins_no_jar

@@ -26,29 +26,17 @@ case "$cmd" in
     *) lib_usage >&2; exit 2 ;;
 esac
 lib_is_root || { lib_err "needs root (it starts its own dockerd)"; exit 1; }
-
 lib_traps lib_host_stop
 
-t0=$SECONDS
-lib_install_deps || exit 1
-lib_build_binary || exit 1
-lib_host_start "${IMAGES_INSTANCE:-images}" || exit 1
-lib_all_images || exit 1
-rootless=${IMAGES_ROOTLESS:-0} built="$BASE_IMAGE $SCRATCH_IMAGE $DIND_IMAGE $INNER_IMAGE"
-if [ "$rootless" != 0 ]; then
-    lib_rootless_image "$DIND_IMAGE" "$ROOTLESS_IMAGE" || exit 1
-    built+=" $ROOTLESS_IMAGE"
-fi
-lib_log "images ready in $((SECONDS - t0)) s: $built"
-
-if [ "$cmd" = save ]; then
-    mkdir -p "$OUT" || exit 1
-    DK_TIMEOUT=600 dk save -o "$OUT/dind.tar.tmp" "$DIND_IMAGE" && chmod 0644 "$OUT/dind.tar.tmp" && mv -f "$OUT/dind.tar.tmp" "$OUT/dind.tar" || exit 1
-    cp -f "$INNER_TAR" "$OUT/inner.tar.tmp" && mv -f "$OUT/inner.tar.tmp" "$OUT/inner.tar" || exit 1
-    lib_log "saved $OUT/dind.tar ($DIND_IMAGE, $(du -m "$OUT/dind.tar" | cut -f1) MB) and $OUT/inner.tar ($INNER_IMAGE)"
-    if [ "$rootless" != 0 ]; then
-        DK_TIMEOUT=600 dk save -o "$OUT/rootless.tar.tmp" "$ROOTLESS_IMAGE" && chmod 0644 "$OUT/rootless.tar.tmp" &&
-            mv -f "$OUT/rootless.tar.tmp" "$OUT/rootless.tar" || exit 1
-        lib_log "saved $OUT/rootless.tar ($ROOTLESS_IMAGE, $(du -m "$OUT/rootless.tar" | cut -f1) MB)"
-    fi
-fi
+t0=$SECONDS built=("dind=$DIND_IMAGE")   # NAME=IMAGE: saved as OUTDIR/NAME.tar
+lib_install_deps && lib_build_binary && lib_host_start "${IMAGES_INSTANCE:-images}" && lib_all_images || exit 1
+if [ "${IMAGES_ROOTLESS:-0}" != 0 ]; then lib_rootless_image "$DIND_IMAGE" "$ROOTLESS_IMAGE" && built+=("rootless=$ROOTLESS_IMAGE") || exit 1; fi
+lib_log "images ready in $((SECONDS - t0)) s: $BASE_IMAGE $SCRATCH_IMAGE $INNER_IMAGE ${built[*]#*=}"
+[ "$cmd" = save ] || exit 0
+mkdir -p "$OUT" && cp -f "$INNER_TAR" "$OUT/inner.tar.tmp" && mv -f "$OUT/inner.tar.tmp" "$OUT/inner.tar" || exit 1
+lib_log "saved $OUT/inner.tar ($INNER_IMAGE)"
+for b in "${built[@]}"; do
+    f=$OUT/${b%%=*}.tar
+    DK_TIMEOUT=600 dk save -o "$f.tmp" "${b#*=}" && chmod 0644 "$f.tmp" && mv -f "$f.tmp" "$f" || exit 1
+    lib_log "saved $f (${b#*=}, $(du -m "$f" | cut -f1) MB)"
+done

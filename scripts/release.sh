@@ -7,123 +7,84 @@
 #   sudo scripts/release.sh --check
 #
 # Reproducible: paths remapped (--remap-path-prefix), own target dir (target/dist-build). --check
-# (a stage of scripts/test.sh): dist/ from this tree and from a fresh clone elsewhere must have
-# equal SHA256SUMS; --version; cargo package; docker/Dockerfile's `dist` stage for linux/amd64 and
-# linux/arm64 (ELF machine checked), the arm64 one run under qemu-user; and as one tag for both
-# with `docker buildx build` in sid's DinD image (containerd image store). Offline but for apt:
-# installs the musl targets and, for --check, qemu-user-static and binfmt-support; sid's
-# docker-buildx .deb is downloaded once into ${DIND_CACHE}/buildx-sid.
+# (a stage of scripts/test.sh; docs/TESTING.md lists what it checks): the same bytes from a fresh
+# clone elsewhere, --version, cargo package, the image per platform (arm64 run under qemu-user) and
+# one buildx tag for both, on host dockerd RELEASE_INSTANCE (default release). Offline but for apt:
+# the musl targets, qemu-user-static, binfmt-support; sid's docker-buildx .deb (${DIND_CACHE}/buildx-sid).
 set -uo pipefail
 LIB_TAG=release
-# The one-tag image is built inside sid's Docker-in-Docker image (the suite with docker-buildx)
-DIND_SUITE=sid
+DIND_SUITE=sid   # the one-tag image is built inside sid's DinD image (the suite with docker-buildx)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
+lib_args --check "$@"
 
-TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
-VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
-
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1) COMMIT=$(git rev-parse --short=12 HEAD)
+declare -A TRIPLE=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl) MACHINE=([amd64]=62 [arm64]=183)
 # build_dist SRC OUT: dist/ of the tree SRC into OUT (absolute paths).
 build_dist() {
-    local src=$1 out=$2 t arch bin
-    local cargo_home=${CARGO_HOME:-$HOME/.cargo}
-    mkdir -p "$out" || return 1
-    rm -f "$out"/dind-init-* "$out/SHA256SUMS"
-    for t in "${TARGETS[@]}"; do
-        arch=${t%%-*}
-        (
-            # --config adds to .cargo/config.toml's flags for the target; RUSTFLAGS would
-            # replace them (x86_64's packed relocations).
-            cd "$src" &&
-                CARGO_TARGET_DIR="$src/target/dist-build" \
-                    cargo build --quiet --release --locked --target "$t" --config \
-                    "target.$t.rustflags=[\"--remap-path-prefix=$src=/dind-init\", \"--remap-path-prefix=$cargo_home=/cargo\"]"
-        ) || { lib_err "cargo build --target $t failed in $src"; return 1; }
+    local src=$1 out=$2 t bin cargo_home=${CARGO_HOME:-$HOME/.cargo}
+    mkdir -p "$out" && rm -f "$out"/dind-init-* "$out/SHA256SUMS" || return 1
+    for t in "${TRIPLE[@]}"; do
+        # --config adds to .cargo/config.toml's flags (x86_64's packed relocations); RUSTFLAGS would replace them
+        (cd "$src" && CARGO_TARGET_DIR="$src/target/dist-build" cargo build --quiet --release --locked --target "$t" --config \
+            "target.$t.rustflags=[\"--remap-path-prefix=$src=/dind-init\", \"--remap-path-prefix=$cargo_home=/cargo\"]") ||
+            { lib_err "cargo build --target $t failed in $src"; return 1; }
         bin=$src/target/dist-build/$t/release/dind-init
         lib_static_elf "$bin" || { lib_err "$bin is not static"; return 1; }
-        install -m 0755 "$bin" "$out/dind-init-$VERSION-$arch-linux-musl" || return 1
+        install -m 0755 "$bin" "$out/dind-init-$VERSION-${t%%-*}-linux-musl" || return 1
     done
     (cd "$out" && sha256sum dind-init-"$VERSION"-* >SHA256SUMS)
 }
-
-lib_args --check "$@"
 if [ "${1:-}" != --check ]; then
-    lib_toolchain || exit 1
-    build_dist "$DIND_REPO" "$DIND_REPO/dist" || exit 1
-    echo "dist/ ($VERSION, commit $(git rev-parse --short=12 HEAD)):"
+    lib_toolchain && build_dist "$DIND_REPO" "$DIND_REPO/dist" || exit 1
+    echo "dist/ ($VERSION, commit $COMMIT):"
     (cd dist && ls -l dind-init-* && cat SHA256SUMS)
     exit 0
 fi
 
-# ------------------------------------------------------------------ --check
-
 WORK=$(mktemp -d /tmp/dind-init-release.XXXXXX)
 cleanup() { lib_host_stop; rm -rf "$WORK"; }
 lib_traps cleanup
+# row LABEL T0 CMD...: the row of CMD (PASS when it succeeds); NOTE is its note
+row() { "${@:3}"; local rc=$?; lib_verdict $rc "$1" "$2" "$NOTE"; return $rc; }
+is() { NOTE=$1; [ "$1" = "$2" ]; }   # GOT WANT: GOT is WANT (NOTE: GOT)
 
 t0=$(lib_now)
-if lib_toolchain && build_dist "$DIND_REPO" "$DIND_REPO/dist"; then
-    lib_result PASS "dist/ built" "$(lib_since "$t0")" "$(cd dist && stat -c '%n %s' dind-init-* | tr '\n' ' ')"
-else
-    lib_result FAIL "dist/ built" "$(lib_since "$t0")"
-    lib_summary
-    exit 1
-fi
+lib_toolchain && build_dist "$DIND_REPO" "$DIND_REPO/dist" || { lib_result FAIL "dist/ built" "$(lib_since "$t0")"; lib_summary; exit 1; }
+lib_result PASS "dist/ built" "$(lib_since "$t0")" "$(cd dist && stat -c '%n %s' dind-init-* | tr '\n' ' ')"
 
-t0=$(lib_now)
-git clone -q "$DIND_REPO" "$WORK/elsewhere/dind-init" && build_dist "$WORK/elsewhere/dind-init" "$WORK/dist2"
-if cmp -s dist/SHA256SUMS "$WORK/dist2/SHA256SUMS"; then rc=0 note=$(cut -c1-16 dist/SHA256SUMS | tr '\n' ' ')
-else rc=1 note=$(diff dist/SHA256SUMS "$WORK/dist2/SHA256SUMS" | tr '\n' ' ' | cut -c1-300); fi
-lib_verdict $rc "reproducible: a fresh clone elsewhere gives the same bytes" "$t0" "$note"
-
-t0=$(lib_now)
-v=$(dist/dind-init-"$VERSION"-x86_64-linux-musl --version)
-[ "$v" = "dind-init $VERSION (commit $(git rev-parse --short=12 HEAD), x86_64-unknown-linux-musl)" ]
-lib_verdict $? "--version says version, commit and target" "$t0" "$v"
-
+reproducible() {
+    git clone -q "$DIND_REPO" "$WORK/elsewhere/dind-init" && build_dist "$WORK/elsewhere/dind-init" "$WORK/dist2"
+    NOTE=$(diff dist/SHA256SUMS "$WORK/dist2/SHA256SUMS" | tr '\n' ' ' | cut -c1-300)
+    cmp -s dist/SHA256SUMS "$WORK/dist2/SHA256SUMS" && NOTE=$(cut -c1-16 dist/SHA256SUMS | tr '\n' ' ')
+}
+row "reproducible: a fresh clone elsewhere gives the same bytes" "$(lib_now)" reproducible
+row "--version says version, commit and target" "$(lib_now)" \
+    is "$(dist/dind-init-"$VERSION"-x86_64-linux-musl --version)" "dind-init $VERSION (commit $COMMIT, ${TRIPLE[amd64]})"
 # The crate people can install: `cargo package` packs it and builds the packed copy.
-t0=$(lib_now)
-if out=$(cargo package --locked --allow-dirty 2>&1); then rc=0 note="$(cargo package --list --allow-dirty 2>/dev/null | wc -l) files"
-else rc=1 note=$(tail -n 3 <<<"$out" | tr '\n' ' '); fi
-lib_verdict $rc "cargo package (builds the packed crate)" "$t0" "$note"
+package() {
+    NOTE=$(cargo package --locked --allow-dirty 2>&1) || { NOTE=$(tail -n 3 <<<"$NOTE" | tr '\n' ' '); return 1; }
+    NOTE="$(cargo package --list --allow-dirty 2>/dev/null | wc -l) files"
+}
+row "cargo package (builds the packed crate)" "$(lib_now)" package
 
-# The images, both platforms, offline: docker/Dockerfile's `dist` stage takes dist/'s binary.
-images() {
-    lib_arm64_emulation || return 1
-    lib_host_start "${RELEASE_INSTANCE:-release}" || return 1
-    local ctx=$WORK/ctx plat arch want img cfg machine out
-    mkdir -p "$ctx/dist" && cp dist/dind-init-* "$ctx/dist/" || return 1
-    for plat in amd64 arm64; do
-        img=dind-init:$VERSION-$plat
-        t0=$(lib_now)
-        if ! lib_build "$img" "$ctx" -f "$DIND_REPO/docker/Dockerfile" --target dist --platform "linux/$plat" \
-            --build-arg "VERSION=$VERSION" >"$WORK/build-$plat.log" 2>&1; then
-            lib_result FAIL "image linux/$plat (docker/Dockerfile --target dist)" "$(lib_since "$t0")" "$(tail -n 3 "$WORK/build-$plat.log" | tr '\n' ' ')"
-            continue
-        fi
-        arch=$(dk image inspect -f '{{.Os}}/{{.Architecture}}' "$img")
-        # the binary in the image: its ELF machine (x86-64 62, AArch64 183)
-        cfg=$(dk create "$img" 2>/dev/null) && dk cp "$cfg:/dind-init" "$WORK/bin-$plat" >/dev/null 2>&1
-        dk rm "$cfg" >/dev/null 2>&1
-        want=62 && [ "$plat" = arm64 ] && want=183
-        machine=$(python3 -c 'import struct,sys; print(struct.unpack_from("<H", open(sys.argv[1],"rb").read(), 18)[0])' "$WORK/bin-$plat" 2>/dev/null)
-        [ "$arch" = "linux/$plat" ] && [ "$machine" = "$want" ]
-        lib_verdict $? "image linux/$plat holds the $plat binary" "$t0" "$img: $arch, ELF machine '$machine'"
-    done
-    t0=$(lib_now)
-    out=$(dk run --rm --platform linux/arm64 "dind-init:$VERSION-arm64" --version 2>&1)
-    grep -q aarch64-unknown-linux-musl <<<"$out"
-    lib_verdict $? "the arm64 image runs under emulation" "$t0" "$(head -c 300 <<<"$out")"
-    buildx_check "$ctx"
+# image PLAT: docker/Dockerfile's `dist` stage for linux/PLAT (dist/'s binary) holds PLAT's ELF machine
+image() {
+    local img=dind-init:$VERSION-$1 arch cid machine
+    lib_build "$img" "$WORK/ctx" -f "$DIND_REPO/docker/Dockerfile" --target dist --platform "linux/$1" \
+        --build-arg "VERSION=$VERSION" >"$WORK/build-$1.log" 2>&1 || { NOTE="build: $(tail -n 3 "$WORK/build-$1.log" | tr '\n' ' ')"; return 1; }
+    arch=$(dk image inspect -f '{{.Os}}/{{.Architecture}}' "$img")
+    cid=$(dk create "$img" 2>/dev/null) && dk cp "$cid:/dind-init" "$WORK/bin-$1" >/dev/null 2>&1
+    dk rm "$cid" >/dev/null 2>&1
+    machine=$(od -An --endian=little -tu2 -j18 -N2 "$WORK/bin-$1" 2>/dev/null | tr -d ' ')
+    NOTE="$img: $arch, ELF machine '$machine'"
+    [ "$arch" = "linux/$1" ] && [ "$machine" = "${MACHINE[$1]}" ]
 }
 # The one tag for both platforms, as the README gives it: `docker buildx build --platform
-# linux/amd64,linux/arm64 --target dist` inside a Docker-in-Docker container run by dind-init
-# (sid's engine + docker-buildx, the containerd image store, /var/lib/docker on a volume), offline
-# (--network none). Its `docker save` (an OCI layout) is read here: the tag's index lists exactly
-# linux/amd64 and linux/arm64 (attestations aside), each /dind-init of the right ELF machine; the
-# tag runs `--version` as each platform inside (arm64 through the host's binfmt, F flag).
-BUILDX_IMAGE=dind-init/debian:test-sid-buildx
-
+# linux/amd64,linux/arm64 --target dist` in a DinD container run by dind-init (sid's engine +
+# docker-buildx, the containerd image store, /var/lib/docker on a volume, --network none); its
+# `docker save` read here; the tag runs `--version` as each platform (arm64: the host's binfmt, F flag).
+BUILDX_IMAGE=dind-init/debian:test-sid-buildx BX=$WORK/buildx
 # buildx_image: BUILDX_IMAGE, DIND_IMAGE (sid) + docker-buildx's .deb (fetched once per base rootfs)
 buildx_image() {
     local cache=$DIND_CACHE/buildx$DIND_SUITE_TAG key
@@ -137,7 +98,6 @@ buildx_image() {
         "$DIND_IMAGE" >"$cache/Dockerfile"
     lib_build "$BUILDX_IMAGE" "$cache" -f "$cache/Dockerfile"
 }
-
 # oci_platforms TAR: `tag NAME` of the one entry in index.json; for each image manifest of its
 # index, `OS/ARCH ELF-MACHINE` of its /dind-init (0: none); `attestations N` (BuildKit's provenance)
 oci_platforms() {
@@ -149,8 +109,7 @@ tops = json.loads(t.extractfile("index.json").read())["manifests"]
 if len(tops) != 1:
     sys.exit("index.json: %d entries, expected the one tag" % len(tops))
 print("tag %s" % tops[0].get("annotations", {}).get("io.containerd.image.name"))
-idx = json.loads(blob(tops[0]))
-att = 0
+idx, att = json.loads(blob(tops[0])), 0
 for m in idx.get("manifests", [tops[0]] if "layers" in idx else []):
     if m.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest":
         att += 1
@@ -158,28 +117,20 @@ for m in idx.get("manifests", [tops[0]] if "layers" in idx else []):
     machine = 0
     for layer in json.loads(blob(m))["layers"]:
         with tarfile.open(fileobj=io.BytesIO(blob(layer))) as lt:
-            for e in lt.getmembers():
-                if e.name.lstrip("./") == "dind-init":
-                    machine = struct.unpack_from("<H", lt.extractfile(e).read(20), 18)[0]
-    p = m.get("platform", {})
-    print("%s/%s %d" % (p.get("os"), p.get("architecture"), machine))
+            for e in (e for e in lt.getmembers() if e.name.lstrip("./") == "dind-init"):
+                machine = struct.unpack_from("<H", lt.extractfile(e).read(20), 18)[0]
+    print("%s/%s %d" % (m.get("platform", {}).get("os"), m.get("platform", {}).get("architecture"), machine))
 print("attestations %d" % att)
 PY
 }
-
-# buildx_check CONTEXT: CONTEXT holds dist/; the rows "buildx: ..."
-buildx_check() {
-    local ctx=$1 d=$WORK/buildx t0 rc out plats want buildx
-    t0=$(lib_now)
-    if ! buildx_image >"$WORK/buildx-image.log" 2>&1; then
-        lib_result FAIL "buildx: one tag for linux/amd64 and linux/arm64" "$(lib_since "$t0")" "image: $(tail -n 3 "$WORK/buildx-image.log" | tr '\n' ' ')"
-        return 1
-    fi
-    lib_log "$BUILDX_IMAGE ready after $(lib_since "$t0") s"
+# buildx: BUILDX_IMAGE runs the build (context WORK/ctx) and saves the tag; its platforms (PLATS)
+buildx() {
+    local buildx
+    buildx_image >"$WORK/buildx-image.log" 2>&1 || { NOTE="image: $(tail -n 3 "$WORK/buildx-image.log" | tr '\n' ' ')"; return 1; }
     buildx=$(find "$DIND_CACHE/buildx$DIND_SUITE_TAG/debs" -name 'docker-buildx_*.deb' -printf '%f' | cut -d_ -f2)
-    mkdir -p "$d" "$ctx/docker" && cp docker/Dockerfile "$ctx/docker/" || return 1
-    printf '{"features": {"containerd-snapshotter": true}}\n' >"$d/daemon.json"
-    cat >"$d/run.sh" <<EOF
+    mkdir -p "$BX" "$WORK/ctx/docker" && cp docker/Dockerfile "$WORK/ctx/docker/" || return 1
+    printf '{"features": {"containerd-snapshotter": true}}\n' >"$BX/daemon.json"
+    cat >"$BX/run.sh" <<EOF
 set -e
 docker info -f 'store={{json .DriverStatus}}'
 docker buildx build --progress plain --platform linux/amd64,linux/arm64 --target dist \\
@@ -188,25 +139,30 @@ docker save -o /out/image.tar dind-init:$VERSION
 echo "amd64=\$(docker run --rm --platform linux/amd64 dind-init:$VERSION --version 2>&1)"
 echo "arm64=\$(docker run --rm --platform linux/arm64 dind-init:$VERSION --version 2>&1)"
 EOF
-    t0=$(lib_now)
     # -v /var/lib/docker: a volume (the image declares it too): the containerd store cannot sit on overlayfs
-    DK_TIMEOUT=600 dk run --rm --privileged --network none -v /var/lib/docker -v "$d/daemon.json:/etc/docker/daemon.json:ro" \
-        -v "$ctx:/ctx:ro" -v "$d:/out" "$BUILDX_IMAGE" sh /out/run.sh >"$d/run.out" 2>"$d/run.err"
-    rc=$?
-    if [ $rc != 0 ] || ! plats=$(oci_platforms "$d/image.tar" 2>&1); then
-        lib_result FAIL "buildx: one tag for linux/amd64 and linux/arm64" "$(lib_since "$t0")" \
-            "exit $rc: $(tail -n 3 "$d/build.log" 2>/dev/null | tr '\n' ' ') $(tail -n 3 "$d/run.err" | tr '\n' ' ') ${plats:-}"
+    DK_TIMEOUT=600 dk run --rm --privileged --network none -v /var/lib/docker -v "$BX/daemon.json:/etc/docker/daemon.json:ro" \
+        -v "$WORK/ctx:/ctx:ro" -v "$BX:/out" "$BUILDX_IMAGE" sh /out/run.sh >"$BX/run.out" 2>"$BX/run.err"
+    local rc=$?
+    if [ $rc != 0 ] || ! PLATS=$(oci_platforms "$BX/image.tar" 2>&1); then
+        NOTE="exit $rc: $(tail -n 3 "$BX/build.log" 2>/dev/null | tr '\n' ' ') $(tail -n 3 "$BX/run.err" | tr '\n' ' ') ${PLATS:-}"
         return 1
     fi
-    [ "$(grep -v '^attestations\|^tag' <<<"$plats" | sort)" = $'linux/amd64 62\nlinux/arm64 183' ] &&
-        grep -qx "tag docker.io/library/dind-init:$VERSION" <<<"$plats" && grep -q 'io.containerd.snapshotter.v1' "$d/run.out"
-    lib_verdict $? "buildx: one tag holding exactly linux/amd64 and linux/arm64, each with its binary" "$t0" \
-        "dind-init:$VERSION, sid's DinD, buildx $buildx, containerd store: $(tr '\n' ' ' <<<"$plats")"
+    NOTE="dind-init:$VERSION, sid's DinD, buildx $buildx, containerd store: $(tr '\n' ' ' <<<"$PLATS")"
+    [ "$(grep -v '^attestations\|^tag' <<<"$PLATS" | sort)" = $'linux/amd64 62\nlinux/arm64 183' ] &&
+        grep -qx "tag docker.io/library/dind-init:$VERSION" <<<"$PLATS" && grep -q 'io.containerd.snapshotter.v1' "$BX/run.out"
+}
+arm64_runs() { NOTE=$(dk run --rm --platform linux/arm64 "dind-init:$VERSION-arm64" --version 2>&1 | head -c 300); grep -q aarch64-unknown-linux-musl <<<"$NOTE"; }
+images() {
+    local plat t0
+    lib_arm64_emulation && lib_host_start "${RELEASE_INSTANCE:-release}" || return 1
+    mkdir -p "$WORK/ctx/dist" && cp dist/dind-init-* "$WORK/ctx/dist/" || return 1
+    for plat in amd64 arm64; do row "image linux/$plat holds the $plat binary" "$(lib_now)" image $plat; done
+    row "the arm64 image runs under emulation" "$(lib_now)" arm64_runs
+    t0=$(lib_now)
+    row "buildx: one tag holding exactly linux/amd64 and linux/arm64, each with its binary" "$t0" buildx || return 0
     for plat in amd64 arm64; do
-        out=$(sed -n "s/^$plat=//p" "$d/run.out")
-        want=x86_64-unknown-linux-musl && [ "$plat" = arm64 ] && want=aarch64-unknown-linux-musl
-        [ "$out" = "dind-init $VERSION (commit $(git rev-parse --short=12 HEAD), $want)" ]
-        lib_verdict $? "buildx: the tag runs --version as linux/$plat$([ "$plat" = arm64 ] && echo ' (emulated)')" "$t0" "$out"
+        row "buildx: the tag runs --version as linux/$plat$([ $plat = arm64 ] && echo ' (emulated)')" "$t0" \
+            is "$(sed -n "s/^$plat=//p" "$BX/run.out")" "dind-init $VERSION (commit $COMMIT, ${TRIPLE[$plat]})"
     done
 }
 
