@@ -20,17 +20,45 @@ use std::io::Write as _;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-/// The vocabulary: `name field field ...` a line (comments start with '#').
+/// The vocabulary: `name field field ...` a line, `@TYPE field ...` lines for the fields that
+/// are not strings (comments start with '#').
 pub const VOCABULARY: &str = include_str!("events.vocab");
+
+/// The vocabulary's events, each as its words: the name, then its fields in order.
+pub fn events() -> impl Iterator<Item = Vec<&'static str>> {
+    VOCABULARY
+        .lines()
+        .filter(|l| !l.starts_with(['#', '@']) && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect())
+}
 
 /// The fields of event `name`, in order, from the vocabulary.
 pub fn fields_of(name: &str) -> Option<Vec<&'static str>> {
-    VOCABULARY
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|w| w.first() == Some(&name))
-        .map(|w| w[1..].to_vec())
+    events().find(|w| w[0] == name).map(|w| w[1..].to_vec())
+}
+
+/// A field's type, from the vocabulary's `@num`, `@int` and `@bool` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    Str,
+    Int,
+    Num,
+    Bool,
+}
+
+/// The type of field `field` (a field no `@TYPE` line names is a string).
+pub fn type_of(field: &str) -> Type {
+    let line = VOCABULARY.lines().filter_map(|l| l.strip_prefix('@')).find_map(|l| {
+        let mut w = l.split_whitespace();
+        let ty = w.next()?;
+        w.any(|f| f == field).then_some(ty)
+    });
+    match line {
+        Some("int") => Type::Int,
+        Some("num") => Type::Num,
+        Some("bool") => Type::Bool,
+        _ => Type::Str,
+    }
 }
 
 /// A field's value.
@@ -41,6 +69,18 @@ pub enum V {
     /// Seconds or milliseconds: written with three decimals.
     Num(f64),
     Bool(bool),
+}
+
+impl V {
+    /// Its type in the vocabulary's terms.
+    pub fn ty(&self) -> Type {
+        match self {
+            V::Str(_) => Type::Str,
+            V::Int(_) => Type::Int,
+            V::Num(_) => Type::Num,
+            V::Bool(_) => Type::Bool,
+        }
+    }
 }
 
 impl From<&str> for V {
@@ -275,6 +315,9 @@ pub fn emit(
             Some(&keys[..]),
             "event {name}: fields differ from src/events.vocab"
         );
+        for (k, v) in &fields {
+            assert_eq!(v.ty(), type_of(k), "event {name}: {k} is not of its type in events.vocab");
+        }
     }
     if level <= log::max_level() {
         write_line(level, &msg.to_string(), Some(&Event { name, fields }));
@@ -395,17 +438,33 @@ mod tests {
     #[test]
     fn the_vocabulary_is_well_formed() {
         let mut names = std::collections::HashSet::new();
-        for l in VOCABULARY.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-            let w: Vec<&str> = l.split_whitespace().collect();
+        let mut fields = std::collections::HashSet::new();
+        for w in events() {
             assert!(names.insert(w[0]), "event {} twice", w[0]);
             assert!(
                 w.iter().all(|x| x.bytes().all(|b| b.is_ascii_lowercase()
                     || b == b'-'
                     || b == b'_'
                     || b.is_ascii_digit())),
-                "{l}"
+                "{w:?}"
             );
+            fields.extend(w[1..].iter().copied());
         }
+        // Each `@TYPE` line a known type, naming fields that events have, each field once.
+        let mut typed = std::collections::HashSet::new();
+        for l in VOCABULARY.lines().filter_map(|l| l.strip_prefix('@')) {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            assert!(["num", "int", "bool"].contains(&w[0]), "@{l}");
+            for f in &w[1..] {
+                assert!(fields.contains(f), "@{l}: no event has {f}");
+                assert!(typed.insert(*f), "@{l}: {f} typed twice");
+            }
+        }
+        assert_eq!(
+            (type_of("secs"), type_of("pid"), type_of("clean")),
+            (Type::Num, Type::Int, Type::Bool)
+        );
+        assert_eq!(type_of("socket"), Type::Str);
         for must in [
             "start",
             "cgroups",
@@ -427,8 +486,7 @@ mod tests {
     #[test]
     fn the_architecture_page_documents_the_vocabulary() {
         let doc = include_str!("../docs/ARCHITECTURE.md");
-        for l in VOCABULARY.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-            let w: Vec<&str> = l.split_whitespace().collect();
+        for w in events() {
             let row = doc
                 .lines()
                 .find(|r| r.starts_with('|') && r.contains(&format!("`{}`", w[0])))

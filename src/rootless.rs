@@ -340,16 +340,35 @@ impl RunAs {
 
 /// Shape b, as root: the user's XDG_RUNTIME_DIR (0700) and data root made and given to the
 /// user (a root-owned volume at the data root included: dockerd could not chmod it).
+/// XDG_RUNTIME_DIR is changed through its own descriptor, never through a link: a link there
+/// would hand the user whatever directory it names, so it is refused.
 pub fn prepare_as_root(user: &User, xdg_runtime_dir: &Path, data_root: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let own = |dir: &Path| -> Result<()> {
         crate::sys::mkdir_p(dir)?;
         std::os::unix::fs::lchown(dir, Some(user.uid), Some(user.gid))
             .map_err(|e| PathError::new("chown", dir, e))?;
         Ok(())
     };
-    own(xdg_runtime_dir)?;
-    std::fs::set_permissions(xdg_runtime_dir, std::fs::Permissions::from_mode(0o700))
+    crate::sys::mkdir_p(xdg_runtime_dir)?;
+    let xdg = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(xdg_runtime_dir)
+        .map_err(|e| match std::fs::symlink_metadata(xdg_runtime_dir) {
+            // O_NOFOLLOW with O_DIRECTORY fails on a link with ENOTDIR, not ELOOP
+            Ok(m) if m.file_type().is_symlink() => Error::Setup(format!(
+                "rootless: XDG_RUNTIME_DIR {} is a symbolic link: dind-init gives this directory \
+                 to {} (uid {}) and does not follow a link to do it; make it a directory",
+                xdg_runtime_dir.display(),
+                user.name,
+                user.uid
+            )),
+            _ => PathError::new("open directory", xdg_runtime_dir, e).into(),
+        })?;
+    std::os::unix::fs::fchown(&xdg, Some(user.uid), Some(user.gid))
+        .map_err(|e| PathError::new("chown", xdg_runtime_dir, e))?;
+    xdg.set_permissions(std::fs::Permissions::from_mode(0o700))
         .map_err(|e| PathError::new("chmod", xdg_runtime_dir, e))?;
     // The data root's parents under HOME (.local/share) the user's too, as a login has them.
     let mut dirs: Vec<&Path> = data_root.ancestors().take_while(|d| *d != user.home).collect();
@@ -366,17 +385,35 @@ pub const TUN: &str = "/dev/net/tun";
 /// Shape b, as root: the container's own /dev/net/tun node (a privileged container gets the
 /// host's mode, 0600 where no udev rule opened it) readable and writable by all, as udev has it.
 pub fn open_tun_as_root() {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(m) = std::fs::metadata(TUN) else { return };
-    if m.mode() & 0o666 != 0o666 {
-        match std::fs::set_permissions(TUN, std::fs::Permissions::from_mode(0o666)) {
-            Ok(()) => log::info!(
-                "rootless: {TUN} was mode {:04o}: made 0666 (this container's own node, as udev \
-                 has it) for rootlesskit's tap device",
-                m.mode() & 0o7777
-            ),
-            Err(e) => log::warn!("rootless: cannot chmod {TUN}: {e}"),
-        }
+    open_tun_at(Path::new(TUN));
+}
+
+/// `open_tun_as_root` on PATH: only the tun character device itself (10:200) is changed, never
+/// a link or any other file at that path, which is left as it is with a warning.
+fn open_tun_at(path: &Path) {
+    use nix::sys::stat::{fchmodat, FchmodatFlags, Mode};
+    let Ok(m) = std::fs::symlink_metadata(path) else { return };
+    let tun = nix::sys::stat::makedev(10, 200);
+    if !std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()) || m.rdev() != tun {
+        log::warn!(
+            "rootless: {} is not the tun device (character device 10:200, not through a link): \
+             left as it is",
+            path.display()
+        );
+        return;
+    }
+    if m.mode() & 0o666 == 0o666 {
+        return;
+    }
+    let mode = Mode::from_bits_truncate(0o666);
+    match fchmodat(None, path, mode, FchmodatFlags::NoFollowSymlink) {
+        Ok(()) => log::info!(
+            "rootless: {} was mode {:04o}: made 0666 (this container's own node, as udev has it) \
+             for rootlesskit's tap device",
+            path.display(),
+            m.mode() & 0o7777
+        ),
+        Err(e) => log::warn!("rootless: cannot chmod {}: {e}", path.display()),
     }
 }
 
@@ -649,6 +686,69 @@ mod tests {
         std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
         let e = check(&root, &user).unwrap_err();
         assert!(e.contains("the data root /home/rootless/.local/share/docker is owned by"), "{e}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// XDG_RUNTIME_DIR as a link is refused before anything changes; a directory becomes the
+    /// user's, 0700.
+    #[test]
+    fn xdg_runtime_dir_is_never_changed_through_a_link() {
+        let (root, user) = fixture("xdglink");
+        let elsewhere = root.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = root.join("xdg-link");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let data_root = root.join("data");
+        let e = prepare_as_root(&user, &link, &data_root).unwrap_err().to_string();
+        assert!(e.contains("is a symbolic link") && e.contains("xdg-link"), "{e}");
+        let mode = std::fs::metadata(&elsewhere).unwrap().mode() & 0o7777;
+        assert_eq!(mode, 0o755, "the link's target is left as it was");
+        assert!(!data_root.exists(), "nothing done after the refusal");
+
+        let xdg = root.join("xdg");
+        prepare_as_root(&user, &xdg, &data_root).unwrap();
+        let m = std::fs::symlink_metadata(&xdg).unwrap();
+        assert!(m.is_dir());
+        assert_eq!((m.mode() & 0o7777, m.uid()), (0o700, user.uid));
+        assert!(data_root.is_dir());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Only the tun character device is opened to all: a link to a file, or a plain file, at
+    /// the path is left as it is.
+    #[test]
+    fn only_the_tun_device_itself_is_made_0666() {
+        let (root, _) = fixture("tun");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+        let secret = root.join("secret");
+        std::fs::write(&secret, "").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = root.join("tun-link");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        open_tun_at(&link);
+        assert_eq!(mode(&secret), 0o600, "not through a link");
+        open_tun_at(&secret);
+        assert_eq!(mode(&secret), 0o600, "not a plain file");
+
+        let dev = root.join("tun");
+        let tun = nix::sys::stat::makedev(10, 200);
+        let made = nix::sys::stat::mknod(
+            &dev,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            tun,
+        );
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(&root);
+            return crate::ci::skip(
+                "only_the_tun_device_itself_is_made_0666",
+                &format!("mknod: {e}"),
+            );
+        }
+        std::fs::set_permissions(&dev, std::fs::Permissions::from_mode(0o600)).unwrap();
+        open_tun_at(&dev);
+        assert_eq!(mode(&dev), 0o666, "the device itself");
         let _ = std::fs::remove_dir_all(&root);
     }
 

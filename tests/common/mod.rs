@@ -662,14 +662,6 @@ pub fn stale_socket(p: &Path) {
 // ---------------------------------------------------------------------------------------
 // Events: dind-init's log read as the stable interface (src/events.vocab), never its prose.
 
-/// Fields that are numbers with decimals, whole numbers, booleans (the vocabulary's header
-/// says so; scripts/events.py has the same lists); every other field is a string.
-const FLOAT_FIELDS: &[&str] = &["secs", "ms", "ran", "delay", "budget", "waited"];
-const INT_FIELDS: &[&str] = &[
-    "pid", "count", "code", "status", "attempts", "restart", "max", "loaded", "skipped", "failed",
-];
-const BOOL_FIELDS: &[&str] = &["clean", "pid1", "killed", "ended_wait", "answered"];
-
 /// The fields of event `name`, in order; None for an unknown event.
 pub fn vocab_fields(name: &str) -> Option<Vec<&'static str>> {
     dind_init::events::fields_of(name)
@@ -736,14 +728,12 @@ fn validate(e: &Event, line: &str) {
         e.name
     );
     for (k, v) in &e.fields {
-        let ok = if FLOAT_FIELDS.contains(&k.as_str()) {
-            v.parse::<f64>().is_ok()
-        } else if INT_FIELDS.contains(&k.as_str()) {
-            v.parse::<i64>().is_ok()
-        } else if BOOL_FIELDS.contains(&k.as_str()) {
-            v == "true" || v == "false"
-        } else {
-            true
+        use dind_init::events::Type;
+        let ok = match dind_init::events::type_of(k) {
+            Type::Num => v.parse::<f64>().is_ok(),
+            Type::Int => v.parse::<i64>().is_ok(),
+            Type::Bool => v == "true" || v == "false",
+            Type::Str => true,
         };
         assert!(ok, "event {}: {k}={v:?} is not of its type: {line}", e.name);
     }
