@@ -65,15 +65,15 @@ lib_traps() { trap "$1" EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; }
 # Events (src/events.vocab) through events.py (its --help): lib_event CMD LOG EVENT ... An unknown
 # or malformed event is an error (status 3), so lib_event_none fails on such a log too.
 lib_event() { python3 "$DIND_LIB_DIR/events.py" "$@"; }
-lib_event_get() { lib_event get "$@"; }                     # LOG EVENT FIELD [...]: the value
-lib_event_has() { lib_event has "$@"; }                     # LOG EVENT [K=V...]
-lib_event_t() { lib_event t "$@"; }                         # LOG EVENT [...]: its +T seconds
-lib_event_msg() { lib_event msg "$@"; }                     # LOG EVENT [...]: its readable message
-lib_event_before() { lib_event before "$@"; }               # LOG EVENT1 EVENT2: EVENT1 came first
-lib_event_none() { [ "$(lib_event count "$@")" = 0 ]; }     # LOG EVENT [K=V...]: none (valid log)
+lib_event_get() { lib_event get "$@"; }   # LOG EVENT FIELD [...]: the value
+lib_event_has() { lib_event has "$@"; }   # LOG EVENT [K=V...]
+lib_event_t() { lib_event t "$@"; }   # LOG EVENT [...]: its +T seconds
+lib_event_msg() { lib_event msg "$@"; }   # LOG EVENT [...]: its readable message
+lib_event_before() { lib_event before "$@"; }   # LOG EVENT1 EVENT2: EVENT1 came first
+lib_event_none() { [ "$(lib_event count "$@")" = 0 ]; }   # LOG EVENT [K=V...]: none (valid log)
 # User-facing messages (hints, warnings, errors) are text: `dind-init: +S.mmms LEVEL message`.
-lib_dind_lines() { grep -a '^dind-init: +' "$1"; }                          # FILE
-lib_dind_has() { lib_dind_lines "$1" | grep -qF -- "$2"; }                    # FILE TEXT
+lib_dind_lines() { grep -a '^dind-init: +' "$1"; }   # FILE
+lib_dind_has() { lib_dind_lines "$1" | grep -qF -- "$2"; }   # FILE TEXT
 lib_dind_msg() { # FILE TEXT [WIDTH]: the message of the first line with TEXT
     lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' | cut -c1-"${3:-100000}"
 }
@@ -235,9 +235,8 @@ lib_host_start() {
         runc=$(command -v runc) || { lib_err "no runc"; return 1; }
         py=$(command -v python3)
         [ -x /usr/bin/python3 ] && py=/usr/bin/python3
-        echo "#!$py -I" >"$wrapper.tmp" &&
-            sed -e 1d -e "s|@REAL_RUNC@|$runc|" "$DIND_LIB_DIR/runc-capdrop" >>"$wrapper.tmp" &&
-            chmod 0755 "$wrapper.tmp" && mv -f "$wrapper.tmp" "$wrapper" || return 1
+        { echo "#!$py -I"; sed -e 1d -e "s|@REAL_RUNC@|$runc|" "$DIND_LIB_DIR/runc-capdrop"; } \
+            >"$wrapper" && chmod 0755 "$wrapper" || return 1
         args+=(--add-runtime "capdrop=$wrapper" --default-runtime capdrop)
         lib_log "capability bounding set lacks: $missing -> runtime wrapper $wrapper"
     fi
@@ -461,27 +460,23 @@ lib_tun_node() { rm -f "$1" && mknod -m "$2" "$1" c 10 200; }
 PY_CACHE=${PY_CACHE:-$DIND_CACHE/python${DIND_SUITE_TAG:-}}
 
 # lib_apt_fetch DIR PKG...: PKG's .debs and those of what the base rootfs lacks of their
-# dependencies, by the host's apt (lists of another suite than the host's in PY_CACHE/apt)
+# dependencies (against its dpkg status), by the host's apt with the suite's lists in PY_CACHE/apt
 lib_apt_fetch() {
-    local dir=$1 status=$PY_CACHE/status a=$PY_CACHE/apt own=() apt
+    local dir=$1 a=$PY_CACHE/apt k=/usr/share/keyrings/debian-archive-keyring.gpg
     shift
-    rm -rf "$dir" && mkdir -p "$dir/partial" || return 1
-    tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$status" || return 1
-    if ! grep -qx "VERSION_CODENAME=$DIND_SUITE" /etc/os-release 2>/dev/null; then
-        mkdir -p "$a/lists/partial" "$a/parts" "$a/prefs" || return 1
-        echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DIND_MIRROR $DIND_SUITE main" >"$a/sources.list"
-        own=(-o "Dir::Etc::SourceList=$a/sources.list" -o "Dir::Etc::SourceParts=$a/parts"
-            -o "Dir::Etc::PreferencesParts=$a/prefs" -o "Dir::State::Lists=$a/lists"
-            -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=")
-        apt-get "${own[@]}" -o Debug::NoLocking=1 -qq update >"$dir.log" 2>&1 ||
-            { lib_err "apt-get update for $DIND_SUITE failed: $(tail -n 3 "$dir.log")"; rm -rf "$dir"; return 1; }
-    fi
-    apt=(apt-get "${own[@]}" -o "Dir::State::status=$status" -o "Dir::Cache::archives=$dir" -qq
-        -o Debug::NoLocking=1 -o APT::Get::Assume-Yes=true -o DPkg::Lock::Timeout=600
-        install --download-only --no-install-recommends "$@")
-    if ! "${apt[@]}" >"$dir.log" 2>&1; then   # the host's lists may be stale
-        [ ${#own[@]} -gt 0 ] || apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1
-        "${apt[@]}" >"$dir.log" 2>&1 || { lib_err "apt-get --download-only $* failed: $(tail -n 3 "$dir.log")"; rm -rf "$dir"; return 1; }
+    rm -rf "$dir" && mkdir -p "$dir/partial" "$a/lists/partial" "$a/parts" "$a/prefs" || return 1
+    tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$a/status" || return 1
+    echo "deb [signed-by=$k] $DIND_MIRROR $DIND_SUITE main" >"$a/sources.list"
+    local apt=(apt-get -qq -o Debug::NoLocking=1 -o APT::Get::Assume-Yes=true
+        -o "Dir::Etc::SourceList=$a/sources.list" -o "Dir::Etc::SourceParts=$a/parts"
+        -o "Dir::Etc::PreferencesParts=$a/prefs" -o "Dir::State::Lists=$a/lists"
+        -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o "Dir::State::status=$a/status"
+        -o "Dir::Cache::archives=$dir")
+    if ! { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends --download-only "$@"
+    } >"$dir.log" 2>&1; then
+        lib_err "apt-get --download-only $* ($DIND_SUITE) failed: $(tail -n 3 "$dir.log")"
+        rm -rf "$dir"
+        return 1
     fi
     rm -rf "$dir/partial" "$dir/lock"
 }

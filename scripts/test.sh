@@ -53,9 +53,8 @@ s_build() {
     lib_summary
 }
 
-# s_cargo_test [CARGO-TEST-ARGS...]: unit, fuzzing, namespace and fault tests; a row per test.
-# --show-output prints each passed test's stdout under `---- NAME stdout ----`: a test that
-# skipped itself said `dind-init-test: SKIP NAME: WHY` there, and is a SKIP row, not a PASS.
+# s_cargo_test [CARGO-TEST-ARGS...]: a row per test; one that said `dind-init-test: SKIP NAME: WHY`
+# (src/ci.rs) in its stdout (--show-output: under `---- NAME stdout ----`) is a SKIP, not a PASS.
 s_cargo_test() {
     local log rc st name why
     log=$(mktemp)
@@ -86,7 +85,7 @@ lint_args() {
         [ -x "$f" ] || continue
         head=$(sed -n '2,/^set -/{/^# shellcheck /d;p}' "$f" | sed -n '1s/^# \{0,1\}//p')
         out=$(timeout 20 "$f" --help 2>&1) && [ "$(head -n 1 <<<"$out")" = "$head" ] ||
-            { echo "FAIL: $f --help: exit $?, first line '$(head -n 1 <<<"$out")', header '$head'"; bad=1; }
+            { echo "FAIL: $f --help: exit $?, '$(head -n 1 <<<"$out")', not '$head'"; bad=1; }
         timeout 20 "$f" --no-such-argument >/dev/null 2>&1
         rc=$?
         [ "$rc" = 2 ] || { echo "FAIL: $f --no-such-argument: exit $rc, not 2"; bad=1; }
@@ -96,7 +95,9 @@ lint_args() {
 s_lint() {
     local files f
     for f in $(git ls-files scripts .ci docker/examples bench); do   # *.sh, or a #!...sh line
-        [[ $f == *.sh ]] || head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*[/ ](ba)?sh( |$)' && files+=("$f")
+        if [[ $f == *.sh ]] || head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*[/ ](ba)?sh( |$)'; then
+            files+=("$f")
+        fi
     done
     row "cargo clippy --all-targets -D warnings -D clippy::undocumented_unsafe_blocks" \
         cargo clippy --all-targets --locked -- -D warnings -D clippy::undocumented_unsafe_blocks
@@ -108,9 +109,8 @@ s_lint() {
     lib_summary
 }
 
-# The same tests for aarch64 under qemu-user, fewer fuzzing cases (~20x slower), but for what
-# qemu-user cannot show (docs/TESTING.md): SIGRTMIN+N renumbered, a host signal of its own kept
-# ignored, PR_SET_CHILD_SUBREAPER answered EINVAL (the tests of dind-init not being PID 1).
+# The same for aarch64 under qemu-user (~20x slower: fewer fuzzing cases), without what qemu-user
+# cannot show (docs/TESTING.md): real-time signals, its own ignored signal, PR_SET_CHILD_SUBREAPER
 s_cargo_test_aarch64() {
     lib_arm64_emulation || return 1
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUNNER=qemu-aarch64-static PROPTEST_CASES=200 \
