@@ -139,8 +139,7 @@ lib_apt_install() {
         LIB_APT_UPDATED=1
     fi
     DEBIAN_FRONTEND=noninteractive apt-get "${o[@]}" install -qq --no-install-recommends "$@" \
-        >/dev/null ||
-        { lib_err "apt-get install $* failed"; return 1; }
+        >/dev/null || { lib_err "apt-get install $* failed"; return 1; }
 }
 
 # lib_static_elf FILE: a 64-bit ELF executable without PT_INTERP (static), any architecture
