@@ -31,8 +31,8 @@ phase() { # NAME COMMAND...: run it, time it
 # shellcheck disable=SC2317  # run by phase
 preload() {
     dk volume rm -f "$VOL" >/dev/null 2>&1
-    dk run --rm --privileged -v "$VOL:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" "$DIND_IMAGE" \
-        docker load -q -i /images/inner.tar >/dev/null 2>"$LOG" || { cat "$LOG" >&2; return 1; }
+    dk run --rm --privileged -v "$VOL:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" \
+        "$DIND_IMAGE" docker load -q -i /images/inner.tar >/dev/null
 }
 phase "install packages (when missing)" lib_install_deps
 phase "cargo build --release" lib_build_binary
@@ -49,7 +49,7 @@ dk run --rm --privileged -v "$VOL:/var/lib/docker" "$DIND_IMAGE" docker run --rm
 rc=$?
 took 'the docker run above (host clock)' "$t0"
 echo "demo: exit status $rc; dind-init's log:"
-grep '^dind-init: ' "$LOG" | sed 's/^/  /'
+sed -n 's/^dind-init: /  &/p' "$LOG"
 echo && echo "demo: set-up phases" && printf '%s\n' "${PHASES[@]}"
 echo && echo "demo: inside the container, from dind-init's log"
 t() { lib_event_t "$LOG" "$@"; }   # EVENT [K=V...]: its +T

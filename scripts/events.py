@@ -3,15 +3,11 @@
 
 Owns: reading dind-init's lines out of a captured log (its stderr, `docker logs`, mixed with
 dockerd's and the command's lines), the events in them, and their check against
-src/events.vocab; and the CI rule of the Python scripts (in_ci).
+src/events.vocab.
 
-A line is dind-init's when it is
-  text:  `dind-init: +0.645s INFO  readable message {dockerd-ready socket=/x secs=0.543 ...}`
-         (the {NAME k=v ...} tail only on events; a value bare, or a JSON string)
-  JSON:  `{"t":0.645,"level":"INFO","event":"dockerd-ready","socket":"/x",...,"msg":"..."}`
-         (no "event" key on lines that are not events)
-(Every event has fields, so a message that merely ends in `{word}` is no event.) Every event is checked against the vocabulary: an unknown name, or fields other than the
-vocabulary's (in its order), is an EventError (CLI: exit 3), never a silent "n/a".
+The line formats, text and JSON: docs/ARCHITECTURE.md ("The log and its events"); a text
+line's {NAME k=v ...} tail has a value bare or as a JSON string, and at least one field. An
+unknown event, or fields other than the vocabulary's (in its order), is an EventError (exit 3).
 
   events.py get LOG EVENT FIELD [--nth N|--last] [K=V...]  the field of the first (N-th, last)
                                                        EVENT whose fields match K=V; exit 1: none
@@ -21,19 +17,21 @@ vocabulary's (in its order), is an EventError (CLI: exit 3), never a silent "n/a
   events.py msg LOG EVENT [--nth N|--last] [K=V...]    its readable message
   events.py before LOG EVENT1 EVENT2                   exit 0 when the first EVENT1 precedes the
                                                        first EVENT2 (in the log's order), else 1
-  events.py check LOG                                  every event valid (exit 3 if not)
-  events.py ci                                         exit 0 when CI is on (see in_ci)
 LOG `-` is stdin. Numbers print as written: secs/ms/ran/delay/budget with 3 decimals.
 """
+import argparse
+import functools
 import json
 import os
 import re
 import sys
+from collections import namedtuple
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # src/events.vocab of the checkout; a copy beside this file where there is none (the qemu lab's VM)
-VOCAB_PATH = next((p for p in (os.path.join(_HERE, "events.vocab"), os.path.join(_HERE, "..", "src", "events.vocab"))
-                   if os.path.exists(p)), os.path.join(_HERE, "..", "src", "events.vocab"))
+VOCAB_PATH = os.path.join(_HERE, "events.vocab")
+if not os.path.exists(VOCAB_PATH):
+    VOCAB_PATH = os.path.join(_HERE, "..", "src", "events.vocab")
 FLOAT_FIELDS = {"secs", "ms", "ran", "delay", "budget", "waited"}
 INT_FIELDS = {"pid", "count", "code", "status", "attempts", "restart", "max", "loaded", "skipped", "failed"}
 BOOL_FIELDS = {"clean", "pid1", "killed", "ended_wait", "answered"}
@@ -43,30 +41,19 @@ VALUE = r'"(?:[^"\\]|\\.)*"|[^\s"{}\\=]+'
 TAIL_RE = re.compile(r' \{([a-z][a-z0-9_-]*)((?: [a-z_][a-z0-9_]*=(?:' + VALUE + r'))+)\}$')
 FIELD_RE = re.compile(r' ([a-z_][a-z0-9_]*)=(' + VALUE + r')')
 
+# One line of dind-init: t (seconds), level, msg, event (name or None), fields (dict).
+Line = namedtuple("Line", "t level msg event fields", defaults=(None, {}))
+
 
 class EventError(Exception):
     """An event that the vocabulary does not know, or with other fields than it says."""
 
 
-def in_ci(env=None):
-    """The one CI rule (as lib_in_ci in bash, and the Rust one): CI is true, 1 or yes."""
-    return (os.environ if env is None else env).get("CI", "").lower() in ("true", "1", "yes")
-
-
-_VOCAB = {}
-
-
-def vocab(path=VOCAB_PATH):
+@functools.lru_cache(maxsize=None)
+def vocab():
     """{event name: (field, ...)} from src/events.vocab."""
-    if path not in _VOCAB:
-        v = {}
-        with open(path) as f:
-            for line in f:
-                w = line.split()
-                if w and not w[0].startswith("#"):
-                    v[w[0]] = tuple(w[1:])
-        _VOCAB[path] = v
-    return _VOCAB[path]
+    with open(VOCAB_PATH) as f:
+        return {w[0]: tuple(w[1:]) for w in map(str.split, f) if w and not w[0].startswith("#")}
 
 
 def typed(field, raw):
@@ -94,43 +81,35 @@ def fmt(field, value):
     return str(value)
 
 
-class Line:
-    """One line of dind-init: t (seconds), level, msg, event (name or None), fields (dict)."""
-
-    def __init__(self, t, level, msg, event=None, fields=None):
-        self.t, self.level, self.msg, self.event, self.fields = t, level, msg, event, fields or {}
-
-    def __repr__(self):
-        return f"Line({self.t}, {self.level}, {self.event}, {self.fields})"
-
-    def matches(self, want):
-        """want: {field: text}; a number matches numerically (secs=1 matches 1.000)."""
-        for k, v in want.items():
-            if k not in self.fields:
-                raise EventError(f"event {self.event} has no field {k}")
-            have = self.fields[k]
-            if fmt(k, have) == v:
-                continue
-            if isinstance(have, (int, float)) and not isinstance(have, bool):
-                try:
-                    if float(v) == have:
-                        continue
-                except ValueError:
-                    pass
+def matches(line, want):
+    """want: {field: text}; a number matches numerically (secs=1 matches 1.000)."""
+    for k, v in want.items():
+        if k not in line.fields:
+            raise EventError(f"event {line.event} has no field {k}")
+        have = line.fields[k]
+        if fmt(k, have) != v and not (type(have) in (int, float) and _number(v) == have):
             return False
-        return True
+    return True
 
 
-def check(name, keys, voc):
-    if name not in voc:
+def _number(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def check(name, keys=None):
+    """An EventError unless `name` is in the vocabulary (and has exactly `keys`, when given)."""
+    want = vocab().get(name)
+    if want is None:
         raise EventError(f"unknown event {name!r} (not in src/events.vocab)")
-    if tuple(keys) != voc[name]:
-        raise EventError(f"event {name}: fields {' '.join(keys)}, src/events.vocab says {' '.join(voc[name])}")
+    if keys is not None and tuple(keys) != want:
+        raise EventError(f"event {name}: fields {' '.join(keys)}, the vocabulary's {' '.join(want)}")
 
 
-def parse_line(line, voc=None):
+def parse_line(line):
     """The Line of dind-init in `line`, or None when it is not one of dind-init's."""
-    voc = vocab() if voc is None else voc
     line = line.rstrip("\r\n")
     if line.startswith("{"):
         try:
@@ -139,12 +118,11 @@ def parse_line(line, voc=None):
             return None
         if not isinstance(o, dict) or not {"t", "level", "msg"} <= o.keys():
             return None
-        name = o.get("event")
-        if name is None:
-            return Line(o["t"], o["level"], o["msg"])
-        keys = [k for k in o if k not in ("t", "level", "event", "msg")]
-        check(name, keys, voc)
-        return Line(o["t"], o["level"], o["msg"], name, {k: o[k] for k in keys})
+        name, fields = o.get("event"), {}
+        if name is not None:
+            fields = {k: v for k, v in o.items() if k not in ("t", "level", "event", "msg")}
+            check(name, fields)
+        return Line(o["t"], o["level"], o["msg"], name, fields)
     m = TEXT_RE.match(line)
     if not m:
         return None
@@ -152,97 +130,79 @@ def parse_line(line, voc=None):
     tail = TAIL_RE.search(msg)
     if not tail:
         return Line(t, level, msg)
-    name, fields = tail.group(1), {}
-    for k, v in FIELD_RE.findall(tail.group(2)):
-        fields[k] = json.loads(v) if v.startswith('"') else typed(k, v)
-    check(name, list(fields), voc)
+    name = tail.group(1)
+    fields = {k: json.loads(v) if v.startswith('"') else typed(k, v)
+              for k, v in FIELD_RE.findall(tail.group(2))}
+    check(name, fields)
     return Line(t, level, msg[: tail.start()], name, fields)
 
 
-def parse(lines, voc=None):
+def parse(lines):
     """Every line of dind-init in `lines` (an iterable of str), events checked."""
-    return [x for x in (parse_line(l, voc) for l in lines) if x is not None]
+    return [x for x in map(parse_line, lines) if x is not None]
 
 
-def read(path, voc=None):
+def read(path):
     """parse() of a file (`-`: stdin); undecodable bytes are replaced."""
     if path == "-":
-        return parse(sys.stdin, voc)
+        return parse(sys.stdin)
     with open(path, errors="replace") as f:
-        return parse(f, voc)
+        return parse(f)
 
 
-def find(lines, name, voc=None, **want):
+def find(lines, name, **want):
     """The events `name` whose fields match want ({field: text}); `name` must be known."""
-    voc = vocab() if voc is None else voc
-    if name not in voc:
-        raise EventError(f"unknown event {name!r} (not in src/events.vocab)")
-    return [x for x in lines if x.event == name and x.matches(want)]
+    check(name)
+    return [x for x in lines if x.event == name and matches(x, want)]
 
 
 def first(lines, name, **want):
     """The first event `name` matching want, or None."""
-    found = find(lines, name, **want)
-    return found[0] if found else None
+    return next(iter(find(lines, name, **want)), None)
 
 
 def main(argv):
-    if len(argv) == 1 and argv[0] == "ci":
-        return 0 if in_ci() else 1
-    if len(argv) < 2 or argv[0] in ("-h", "--help"):
-        print(__doc__.strip(), file=sys.stderr if argv[:1] != ["-h"] and argv[:1] != ["--help"] else sys.stdout)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
-    cmd, log, rest = argv[0], argv[1], argv[2:]
-    lines = read(log)
-    if cmd == "check":
-        return 0
-    if not rest:
-        raise SystemExit(f"events.py {cmd}: EVENT missing")
-    name, rest = rest[0], rest[1:]
-    if cmd == "before":
-        a, b = find(lines, name), find(lines, rest[0])
-        return 0 if a and b and lines.index(a[0]) < lines.index(b[0]) else 1
+    p = argparse.ArgumentParser(prog="events.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cmd", choices=("get", "has", "count", "t", "msg", "before"))
+    p.add_argument("log")
+    p.add_argument("event")
+    p.add_argument("args", nargs="*", help="FIELD (get), EVENT2 (before), then K=V...")
+    p.add_argument("--nth", type=int, default=1)
+    p.add_argument("--last", dest="nth", action="store_const", const=-1)
+    a = p.parse_intermixed_args(argv)
+    lines = read(a.log)
+    if a.cmd == "before":
+        if len(a.args) != 1:
+            p.error("before: LOG EVENT1 EVENT2")
+        x, y = find(lines, a.event), find(lines, a.args[0])
+        return 0 if x and y and lines.index(x[0]) < lines.index(y[0]) else 1
     field = None
-    if cmd == "get":
-        if not rest:
-            raise SystemExit("events.py get: FIELD missing")
-        field, rest = rest[0], rest[1:]
-        if field not in vocab().get(name, (field,)):
-            raise EventError(f"event {name} has no field {field} (src/events.vocab)")
-    nth, want = 1, {}
-    while rest:
-        a = rest.pop(0)
-        if a == "--last":
-            nth = -1
-        elif a == "--nth":
-            nth = int(rest.pop(0))
-        elif "=" in a:
-            k, v = a.split("=", 1)
-            want[k] = v
-        else:
-            raise SystemExit(f"events.py: unexpected argument {a!r}")
-    found = find(lines, name, **want)
-    if cmd == "has":
+    if a.cmd == "get":
+        if not a.args:
+            p.error("get: FIELD missing")
+        field = a.args.pop(0)
+        if field not in vocab().get(a.event, (field,)):
+            raise EventError(f"event {a.event} has no field {field} (src/events.vocab)")
+    if not all("=" in kv for kv in a.args):
+        p.error(f"K=V expected: {' '.join(a.args)}")
+    found = find(lines, a.event, **dict(kv.split("=", 1) for kv in a.args))
+    if a.cmd == "has":
         return 0 if found else 1
-    if cmd == "count":
+    if a.cmd == "count":
         print(len(found))
         return 0
-    if cmd not in ("get", "t", "msg"):
-        raise SystemExit(f"events.py: unknown command {cmd!r} (see --help)")
     try:
-        ev = found[nth - 1 if nth > 0 else nth]
+        ev = found[a.nth - 1 if a.nth > 0 else a.nth]
     except IndexError:
         return 1
-    print(fmt(field, ev.fields[field]) if cmd == "get" else f"{ev.t:.3f}" if cmd == "t" else ev.msg)
+    print(fmt(field, ev.fields[field]) if a.cmd == "get" else f"{ev.t:.3f}" if a.cmd == "t" else ev.msg)
     return 0
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
-    except EventError as e:
+    except (EventError, OSError) as e:
         print(f"events.py: {e}", file=sys.stderr)
-        sys.exit(3)
-    except OSError as e:
-        print(f"events.py: {e}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(3 if isinstance(e, EventError) else 2)

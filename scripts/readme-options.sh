@@ -9,16 +9,14 @@ case "${1:-}" in
 esac
 cd "$(dirname "$0")/.."
 table=$(cargo test -q --lib readme_table_matches_the_definitions 2>&1 |
-    sed -n '/replace it with:$/,/^note: run with/p' | sed '1d;$d' | sed '/^$/,$d') || true
+    awk '/replace it with:$/ { on = 1; next } on && /^$|^note: run with/ { exit } on') || true
 if [ -z "$table" ]; then echo "README's options table is up to date"; exit 0; fi
 python3 - "$table" <<'PY'
 import sys
-table = sys.argv[1].rstrip("\n") + "\n"
 begin = "<!-- options:begin (generated from src/options.rs; see readme_table) -->\n"
-end = "<!-- options:end -->"
 s = open("README.md").read()
 i = s.index(begin) + len(begin)
-j = s.index(end, i)
-open("README.md", "w").write(s[:i] + table + s[j:])
-print("README's options table rewritten")
+j = s.index("<!-- options:end -->", i)
+open("README.md", "w").write(s[:i] + sys.argv[1].rstrip("\n") + "\n" + s[j:])
 PY
+echo "README's options table rewritten"

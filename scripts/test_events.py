@@ -1,11 +1,9 @@
 """Unit tests of scripts/events.py (python3 -m unittest in scripts/; the lint stage runs them)."""
-import io
 import os
 import subprocess
 import sys
 import tempfile
 import unittest
-from contextlib import redirect_stdout
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import events  # noqa: E402
@@ -29,6 +27,7 @@ LOG = "\n".join([
     "dind-init: +1.200s WARN  storage: a plain line, no event",
     "dind-init: +1.300s INFO  exit 3 {exit code=3}",
 ]) + "\n"
+M = "dind-init: +0.1s INFO  m "   # a text line's head
 
 
 def cli(*args, stdin=None):
@@ -48,45 +47,35 @@ class Parse(unittest.TestCase):
         self.assertEqual((x.t, x.event, x.fields), (y.t, y.event, y.fields))
 
     def test_quoted_values_spaces_braces_and_escapes(self):
-        x = events.parse_line('dind-init: +0.0s INFO  m {stale kind=socket path="/a b/{x}\\"q\\"="}')
-        self.assertEqual(x.fields, {"kind": "socket", "path": '/a b/{x}"q"='})
-        self.assertEqual(x.msg, "m")
+        x = events.parse_line(M + '{stale kind=socket path="/a b/{x}\\"q\\"="}')
+        self.assertEqual((x.fields, x.msg), ({"kind": "socket", "path": '/a b/{x}"q"='}, "m"))
 
     def test_booleans_and_numbers(self):
-        x = events.parse(LOG.splitlines())
-        start = [l for l in x if l.event == "start"][0]
+        start = events.first(events.parse(LOG.splitlines()), "start")
         self.assertIs(start.fields["pid1"], True)
         self.assertEqual(events.fmt("ms", 4.2), "4.200")
 
     def test_lines_that_are_not_events(self):
-        self.assertIsNone(events.parse_line('time="x" level=info msg="Starting up"'))
-        self.assertIsNone(events.parse_line("hello {x}"))
-        self.assertIsNone(events.parse_line('{"a": 1}'))
-        self.assertIsNone(events.parse_line("{not json"))
+        for line in ('time="x" level=info msg="Starting up"', "hello {x}", '{"a": 1}', "{not json"):
+            self.assertIsNone(events.parse_line(line), line)
         plain = events.parse_line("dind-init: +1.000s WARN  just words ending in {braces}")
         self.assertEqual((plain.event, plain.level, plain.msg), (None, "WARN", "just words ending in {braces}"))
         j = events.parse_line('{"t":1.0,"level":"WARN","msg":"x"}')
         self.assertEqual((j.event, j.msg), (None, "x"))
 
-    def test_unknown_event_is_an_error(self):
-        with self.assertRaisesRegex(events.EventError, "unknown event 'dockerd-redy'"):
-            events.parse_line("dind-init: +0.1s INFO  m {dockerd-redy pid=1 restart=0}")
-        with self.assertRaises(events.EventError):
-            events.parse_line('{"t":0.1,"level":"INFO","event":"nope","msg":"m"}')
-
-    def test_other_fields_are_an_error_in_both_formats(self):
-        for line in ("dind-init: +0.1s INFO  m {dockerd-start pid=1}",                      # missing
-                     "dind-init: +0.1s INFO  m {dockerd-start pid=1 restart=0 extra=1}",    # extra
-                     "dind-init: +0.1s INFO  m {dockerd-start restart=0 pid=1}",            # order
-                     '{"t":0.1,"level":"INFO","event":"dockerd-start","pid":1,"msg":"m"}'):
-            with self.assertRaises(events.EventError, msg=line):
+    def test_bad_events_are_errors_in_both_formats(self):
+        for line in (M + "{dockerd-redy pid=1 restart=0}",                          # unknown
+                     '{"t":0.1,"level":"INFO","event":"nope","msg":"m"}',
+                     M + "{dockerd-start pid=1}",                                   # field missing
+                     M + "{dockerd-start pid=1 restart=0 extra=1}",                 # extra
+                     M + "{dockerd-start restart=0 pid=1}",                         # order
+                     '{"t":0.1,"level":"INFO","event":"dockerd-start","pid":1,"msg":"m"}',
+                     M + "{dockerd-start pid=abc restart=0}",                       # mistyped
+                     M + "{command-exit pid=1 status=0 clean=yes}"):
+            with self.subTest(line), self.assertRaises(events.EventError):
                 events.parse_line(line)
-
-    def test_a_mistyped_value_is_an_error(self):
-        with self.assertRaises(events.EventError):
-            events.parse_line("dind-init: +0.1s INFO  m {dockerd-start pid=abc restart=0}")
-        with self.assertRaises(events.EventError):
-            events.parse_line("dind-init: +0.1s INFO  m {command-exit pid=1 status=0 clean=yes}")
+        with self.assertRaisesRegex(events.EventError, "unknown event 'dockerd-redy'"):
+            events.parse_line(M + "{dockerd-redy pid=1 restart=0}")
 
     def test_the_vocabulary_has_the_contracts_events(self):
         v = events.vocab()
@@ -100,19 +89,30 @@ class Parse(unittest.TestCase):
         self.assertEqual(events.first(x, "dockerd-start", restart="1").fields["pid"], 43)
         self.assertEqual(len(events.find(x, "dockerd-exit", secs="0.2")), 1)   # numerically
         self.assertIsNone(events.first(x, "command-kill"))
-        with self.assertRaises(events.EventError):
-            events.find(x, "no-such-event")
-        with self.assertRaises(events.EventError):
-            events.find(x, "exit", nofield="1")
+        for name, want in (("no-such-event", {}), ("exit", {"nofield": "1"})):
+            with self.assertRaises(events.EventError):
+                events.find(x, name, **want)
 
 
-class CI(unittest.TestCase):
-    def test_one_rule(self):
-        for v in ("true", "TRUE", "True", "1", "yes", "YES"):
-            self.assertTrue(events.in_ci({"CI": v}), v)
-        for v in ("", "false", "0", "no", "on", "y"):
-            self.assertFalse(events.in_ci({"CI": v}), v)
-        self.assertFalse(events.in_ci({}))
+# (arguments after LOG, status, stdout): the CLI on LOG
+CLI = [
+    (("get", "dockerd-ready", "secs"), 0, "0.543"),
+    (("get", "dockerd-start", "pid", "--last"), 0, "43"),
+    (("get", "dockerd-start", "pid", "--nth", "2"), 0, "43"),
+    (("get", "command-exit", "clean"), 0, "false"),
+    (("get", "command-kill", "pid"), 1, ""),
+    (("t", "exit"), 0, "1.300"),
+    (("msg", "dockerd-start"), 0, "dockerd: started pid 42: dockerd --mtu=1400"),
+    (("count", "dockerd-start"), 0, "2"),
+    (("count", "inner-kill"), 0, "0"),
+    (("has", "dockerd-exit", "clean=true", "killed=false"), 0, ""),
+    (("has", "dockerd-exit", "killed=true"), 1, ""),
+    (("before", "dockerd-ready", "command-start"), 0, ""),
+    (("before", "command-start", "dockerd-ready"), 1, ""),
+    (("before", "command-kill", "dockerd-ready"), 1, ""),
+    (("get", "dockerd-ready", "seconds"), 3, ""),   # errors are loud
+    (("has", "dockerd-redy"), 3, ""),
+]
 
 
 class Cli(unittest.TestCase):
@@ -120,42 +120,24 @@ class Cli(unittest.TestCase):
         fd, self.log = tempfile.mkstemp()
         with os.fdopen(fd, "w") as f:
             f.write(LOG)
+        self.addCleanup(os.unlink, self.log)
 
-    def tearDown(self):
-        os.unlink(self.log)
-
-    def test_get_t_msg_count_has(self):
-        self.assertEqual(cli("get", self.log, "dockerd-ready", "secs"), (0, "0.543", ""))
-        self.assertEqual(cli("get", self.log, "dockerd-start", "pid", "--last")[1], "43")
-        self.assertEqual(cli("get", self.log, "dockerd-start", "pid", "--nth", "2")[1], "43")
-        self.assertEqual(cli("get", self.log, "command-exit", "clean")[1], "false")
-        self.assertEqual(cli("t", self.log, "exit")[1], "1.300")
-        self.assertEqual(cli("msg", self.log, "dockerd-start")[1], "dockerd: started pid 42: dockerd --mtu=1400")
-        self.assertEqual(cli("count", self.log, "dockerd-start")[1], "2")
-        self.assertEqual(cli("count", self.log, "inner-kill")[1], "0")
-        self.assertEqual(cli("has", self.log, "dockerd-exit", "clean=true", "killed=false")[0], 0)
-        self.assertEqual(cli("has", self.log, "dockerd-exit", "killed=true")[0], 1)
-        self.assertEqual(cli("get", self.log, "command-kill", "pid")[:2], (1, ""))
+    def test_commands(self):
+        for args, rc, out in CLI:
+            with self.subTest(args):
+                self.assertEqual(cli(args[0], self.log, *args[1:])[:2], (rc, out))
         self.assertEqual(cli("get", "-", "exit", "code", stdin=LOG)[1], "3")
-        self.assertEqual(cli("before", self.log, "dockerd-ready", "command-start")[0], 0)
-        self.assertEqual(cli("before", self.log, "command-start", "dockerd-ready")[0], 1)
-        self.assertEqual(cli("before", self.log, "command-kill", "dockerd-ready")[0], 1)
+        self.assertIn("no field seconds", cli("get", self.log, "dockerd-ready", "seconds")[2])
 
-    def test_errors_are_loud(self):
-        rc, out, err = cli("get", self.log, "dockerd-ready", "seconds")
-        self.assertEqual((rc, out), (3, ""))
-        self.assertIn("no field seconds", err)
-        self.assertEqual(cli("has", self.log, "dockerd-redy")[0], 3)
+    def test_a_bad_event_anywhere_in_the_log_is_an_error(self):
         with open(self.log, "a") as f:
             f.write("dind-init: +2.0s INFO  m {exit code=0 why=x}\n")
-        rc, out, _ = cli("count", self.log, "exit")
-        self.assertEqual((rc, out), (3, ""))
+        self.assertEqual(cli("count", self.log, "exit")[:2], (3, ""))
 
     def test_help(self):
-        buf = io.StringIO()
-        with redirect_stdout(buf):
-            self.assertEqual(events.main(["--help"]), 0)
-        self.assertIn("events.py get LOG", buf.getvalue())
+        rc, out, _ = cli("--help")
+        self.assertEqual(rc, 0)
+        self.assertIn("events.py get LOG", out)
 
 
 if __name__ == "__main__":
