@@ -32,9 +32,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB_PATH = os.path.join(_HERE, "events.vocab")
 if not os.path.exists(VOCAB_PATH):
     VOCAB_PATH = os.path.join(_HERE, "..", "src", "events.vocab")
-FLOAT_FIELDS = {"secs", "ms", "ran", "delay", "budget", "waited"}
-INT_FIELDS = {"pid", "count", "code", "status", "attempts", "restart", "max", "loaded", "skipped", "failed"}
-BOOL_FIELDS = {"clean", "pid1", "killed", "ended_wait", "answered"}
 
 TEXT_RE = re.compile(r"^dind-init: \+(\d+(?:\.\d+)?)s ([A-Z]+) +(.*)$")
 VALUE = r'"(?:[^"\\]|\\.)*"|[^\s"{}\\=]+'
@@ -50,22 +47,35 @@ class EventError(Exception):
 
 
 @functools.lru_cache(maxsize=None)
+def _lines():
+    with open(VOCAB_PATH) as f:
+        return [w for w in map(str.split, f) if w and not w[0].startswith("#")]
+
+
 def vocab():
     """{event name: (field, ...)} from src/events.vocab."""
-    with open(VOCAB_PATH) as f:
-        return {w[0]: tuple(w[1:]) for w in map(str.split, f) if w and not w[0].startswith("#")}
+    return {w[0]: tuple(w[1:]) for w in _lines() if not w[0].startswith("@")}
+
+
+def type_of(field):
+    """"num", "int", "bool" (the vocabulary's @TYPE lines) or "str"."""
+    return next((w[0][1:] for w in _lines() if w[0].startswith("@") and field in w[1:]), "str")
+
+
+# The JSON values each vocabulary type allows (a bool is no number)
+JSON_TYPES = {"num": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
 
 
 def typed(field, raw):
-    """A text value as its type (by field name, as src/events.vocab describes them)."""
+    """A text value as its type (by field name, as src/events.vocab types them)."""
     try:
-        if field in FLOAT_FIELDS:
+        if type_of(field) == "num":
             return float(raw)
-        if field in INT_FIELDS:
+        if type_of(field) == "int":
             return int(raw)
     except ValueError:
         raise EventError(f"field {field}={raw!r}: not a number") from None
-    if field in BOOL_FIELDS:
+    if type_of(field) == "bool":
         if raw not in ("true", "false"):
             raise EventError(f"field {field}={raw!r}: not true/false")
         return raw == "true"
@@ -76,7 +86,7 @@ def fmt(field, value):
     """A value as the text format writes it."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if field in FLOAT_FIELDS and isinstance(value, (int, float)):
+    if type_of(field) == "num" and isinstance(value, (int, float)):
         return f"{value:.3f}"
     return str(value)
 
@@ -122,6 +132,9 @@ def parse_line(line):
         if name is not None:
             fields = {k: v for k, v in o.items() if k not in ("t", "level", "event", "msg")}
             check(name, fields)
+            for k, v in fields.items():
+                if type(v) not in JSON_TYPES[type_of(k)]:
+                    raise EventError(f"event {name}: {k}={v!r} is not of its type ({type_of(k)})")
         return Line(o["t"], o["level"], o["msg"], name, fields)
     m = TEXT_RE.match(line)
     if not m:

@@ -71,7 +71,9 @@ class Parse(unittest.TestCase):
                      M + "{dockerd-start restart=0 pid=1}",                         # order
                      '{"t":0.1,"level":"INFO","event":"dockerd-start","pid":1,"msg":"m"}',
                      M + "{dockerd-start pid=abc restart=0}",                       # mistyped
-                     M + "{command-exit pid=1 status=0 clean=yes}"):
+                     M + "{command-exit pid=1 status=0 clean=yes}",
+                     '{"t":0.1,"level":"INFO","event":"exit","code":"zero","msg":"m"}',
+                     '{"t":0.1,"level":"INFO","event":"command-exit","pid":1,"status":0,"clean":1,"msg":"m"}'):
             with self.subTest(line), self.assertRaises(events.EventError):
                 events.parse_line(line)
         with self.assertRaisesRegex(events.EventError, "unknown event 'dockerd-redy'"):
@@ -82,6 +84,9 @@ class Parse(unittest.TestCase):
         self.assertEqual(v["dockerd-ready"], ("socket", "secs", "attempts", "restart"))
         for name in ("start", "cgroups", "engine", "tls", "stop-begin", "inner-kill", "dockerd-exit", "exit"):
             self.assertIn(name, v)
+        self.assertNotIn("@num", v)
+        types = {f: events.type_of(f) for f in ("secs", "pid", "major", "clean", "socket")}
+        self.assertEqual(types, {"secs": "num", "pid": "int", "major": "int", "clean": "bool", "socket": "str"})
 
     def test_find_with_field_filters(self):
         x = events.parse(LOG.splitlines())

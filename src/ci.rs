@@ -1,7 +1,7 @@
 //! The one CI rule (issue 20), for the unit tests here and, through `#[path]`, for
 //! tests/common: CI is on when the environment variable CI is `true`, `1` or `yes`, in any
 //! case; anything else (unset, empty, `false`, `0`, `no`) is off. scripts/lib.sh
-//! (`lib_in_ci`) and scripts/events.py (`in_ci`) follow the same rule. A test that cannot
+//! (`lib_in_ci`) follows the same rule; the Python scripts decide nothing on CI. A test that cannot
 //! run here calls [`skip`]: a `dind-init-test: SKIP NAME: WHY` line on stdout (the test
 //! runner reports it as a skip), or, under CI, a failure.
 #![allow(dead_code)]
