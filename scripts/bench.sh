@@ -145,9 +145,8 @@ if want tls; then
     SVC_IP=$(py subnet-ip "$subnet" 200)
 fi
 
-# images: ryuk (static busybox), app (+ 64 MiB of random bytes), db (a base image, ~400 MB), saved
-# into IM_DIR and pushed into a registry on 127.0.0.1:5000, whose network namespace every run joins;
-# IM_VOL[engine]: its persistent volume, filled by one untimed preload
+# images (docs/BENCHMARKS.md 3c): saved into IM_DIR, pushed into a registry on 127.0.0.1:5000 (every
+# run joins its network namespace); IM_VOL[engine]: its persistent volume, filled by a preload
 IM_NAMES=(ryuk app db) IM_DIR=$WORK/preload REG=$PFX-registry REGI=dind-init-bench/registry:latest
 declare -A IM_VOL
 die_log() { tail -n 5 "$1"; echo "bench: $2" >&2; exit 1; }   # LOG MESSAGE
@@ -163,7 +162,8 @@ if want images; then
         docker save -o "$IM_DIR/$n.tar" "dibench-$n" && chmod 0644 "$IM_DIR/$n.tar" || exit 1
     done
     docker run -d --name "$REG" "$REGI" >/dev/null || exit 1
-    if ! lib_retry 60 0.5 docker exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' 2>&-; then
+    if ! lib_retry 60 0.5 docker exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' 2>/dev/null
+    then
         docker logs "$REG" >"$LOGS/registry.log" 2>&1
         die_log "$LOGS/registry.log" "the registry never listened"
     fi
@@ -270,8 +270,9 @@ record_phases() { # EP KEYS...: dind-init's own times (benchlib.py dind-phases) 
 }
 # start_attached ARGS...: `docker run ARGS` >LOG in the background (RUNPID)
 start_attached() { : >"$LOG"; docker run "$@" >"$LOG" 2>&1 & RUNPID=$!; }
-# wait_log PATTERN SECONDS: until PATTERN is in LOG (tail's inotify: no CLI polling slows the run)
-wait_log() { timeout "$2" grep -q -m1 -- "$1" < <(tail -n +1 -f --pid="$RUNPID" "$LOG" 2>&-); }
+wait_log() { # PATTERN SECONDS: until PATTERN is in LOG (tail's inotify, no CLI polling)
+    timeout "$2" grep -q -m1 -- "$1" < <(tail -n +1 -f --pid="$RUNPID" "$LOG" 2>/dev/null)
+}
 # container_pid CIDFILE: PID 1 on the host, from the shim's init.pid (no CLI call if possible)
 container_pid() {
     local cid f
@@ -297,7 +298,7 @@ run_ready() { # EP
     fi
     docker rm -fv "$NAME" >/dev/null 2>&1
 }
-# Figure 3 (command mode): `docker run --rm --privileged IMAGE true`.
+# Figure 3 (command mode)
 run_true() { # EP
     ep_setup "$1"
     timed_run "$1" "$1-true" --rm "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" true
@@ -365,7 +366,6 @@ timed_stop() { # EP: `docker stop NAME`, timed: T0, T1, STOP; CODE its exit code
     CODE=$(docker inspect -f '{{.State.ExitCode}}' "$NAME") HOW=$(stop_outcome "$1")
     STOP=$(sub "$T1" "$T0")
 }
-# Figure 4: a running container, idle sampling, then `docker stop`
 run_stop() { # EP
     local ep=$1
     start_running "$ep" "$ep-stop" || return 1
@@ -387,7 +387,7 @@ run_bash_pid1() {
 
 INNER_CMD='trap "exit 0" TERM; while :; do sleep 1; done'
 # start_inner EP ID COUNT METRIC: the DinD container (data root on the volume NAME-v), COUNT inner
-# containers started in it (4 at a time; RUNNING run), timed as METRIC_setup; then settle
+# containers started in it (RUNNING run), timed as METRIC_setup; then settle
 start_inner() {
     local ep=$1 n=$3 ts
     start_running "$ep" "$2" -v "$PFX-$R-$ENG-$2-v:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" ||
@@ -420,9 +420,8 @@ run_stopn() { # COUNT EP: COUNT inner containers, the timed `docker stop`, their
     stop_inner "$ep"
     records "$ep" "stopn$n" "=$STOP" "_exit=$CODE" "_how=$HOW" "_inner=$INNER"
 }
-# run_stopcmp COUNT (issue 19): as run_stopn, the inner daemon's parallel stop (timed inside),
-# `docker start` of them again, then the outer `docker stop`. Clean: dockerd's clean exit, all COUNT
-# exit 0
+# run_stopcmp COUNT (issue 19, docs/BENCHMARKS.md 2b): as run_stopn, with the inner daemon's
+# parallel stop and `docker start` of them again before the outer `docker stop`
 run_stopcmp() {
     local ep=dind-init n=$1 m=stopcmp$1 ts st restarted kill=no clean=no inner r
     start_inner "$ep" "$m" "$n" "$m" || return 1
@@ -445,8 +444,8 @@ run_stopcmp() {
         "_clean=$clean" "_kill=$kill" "_state=$INNER"
 }
 
-# run_tls EP on|off: the service with DOCKER_TLS_CERTDIR=/certs or "" at SVC_IP; the host's poller
-# connects once `docker run -d` returned (else ARP waits); then `docker version` from a container
+# run_tls EP on|off: the service at SVC_IP; the host's poller connects once `docker run -d` returned
+# (else ARP waits)
 run_tls() {
     local ep=$1 tls=$2 certs=- port=2375 env=(-e DOCKER_TLS_CERTDIR=) pid o up api ms='' v
     local cl=(-e DOCKER_HOST=tcp://docker:2375)
@@ -481,15 +480,14 @@ run_tls() {
         cl=(-v "$certdir/client:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376
             -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)
     fi
-    # a real client, untimed: the engine's docker CLI from another container on the network
+    # a real client, untimed
     v=$(docker run --rm --network "$NET" "${cl[@]}" --entrypoint docker "$IMAGE" version \
         --format '{{.Server.Version}}' 2>>"$LOG")
     record "$ep" "tls_client_$tls" "${v:+ok $v}${v:-failed}"
     docker rm -fv "$NAME" >/dev/null 2>&1; rm -rf "$certdir"
 }
 
-# run_rootless rootful|rootless (issue 22): IMAGE or IMGR: time to ready (as figure 1), then one
-# untimed inner `docker run --rm INNER true` and three timed inside
+# run_rootless rootful|rootless (issue 22, docs/BENCHMARKS.md 3b): IMAGE or IMGR
 RL_CMD='date "+BENCH_READY %s.%N"; docker load -q -i /images/inner.tar >/dev/null || exit 3
     docker run --rm "$INNER" true || exit 4
     for i in 1 2 3; do a=$(date +%s.%N); docker run --rm "$INNER" true || exit 5
@@ -506,8 +504,7 @@ run_rootless() {
         "driver=$(sed -n 's/^BENCH_DRIVER //p' "$LOG")"
 }
 
-# run_images remote|mirror|preload|persistent (issue 21): a fresh volume (persistent: IM_VOL's), the
-# job pulls what it lacks, then `docker run -d` of its first inner container: timed from the host
+# run_images remote|mirror|preload|persistent (issue 21, docs/BENCHMARKS.md 3c)
 IM_JOB='date "+BENCH_CMD %s.%N"
     for n in '"${IM_NAMES[*]}"'; do docker image inspect "$P$n" >/dev/null 2>&1 && continue
         docker pull -q "$P$n" >/dev/null || exit 3; echo "BENCH_PULLED $n"; done
