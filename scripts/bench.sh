@@ -1,29 +1,24 @@
 #!/usr/bin/env bash
 # Benchmark: dind-init beside the other ways to start Docker-in-Docker, on each inner engine
 # (Debian bookworm's Docker 20.10, trixie's 26.1, sid's 28.5), in one run. Its report is
-# docs/BENCHMARKS.md; bench/benchlib.py parses the logs and writes it.
+# docs/BENCHMARKS.md (what each figure measures, and how); bench/benchlib.py parses and writes it.
+# Owns: the benchmark and its report.
 #
 #   sudo scripts/bench.sh                         # every figure, every engine
 #   sudo scripts/bench.sh -n 2 --stop-rounds 1 --engines trixie --figures main,tls   # a quick look
-#   sudo scripts/bench.sh --stop-rounds 3 --figures stopcmp -o target/bench-stopcmp.md  # issue 19's rows
 #
-# Options:
-#   -n N               rounds of the main figures and of TLS (default 5)
-#   --stop-rounds N    rounds of the stops with inner containers, stopn and stopcmp (default 3)
-#   --engines LIST     bookworm,trixie,sid (default all three; comma- or space-separated)
-#   --figures LIST     main,stopn,tls,stopcmp,rootless,images (default all): leave some out for a quick look
-#   --stop-sizes LIST  inner containers per stop (default 1,10,50)
-#   --stopcmp-sizes LIST  inner containers of the stopcmp figure (default 10,50,100)
-#   --stop-eps LIST    entrypoints of the stops with inner containers (default dind-init,wrapdocker,docker-dind)
-#   --stop-eps-first LIST  entrypoints added for the first size only (default moby-dind; "" for none)
-#   --idle SECONDS     PID 1's idle window in figure 4 (default 10)
-#   --wait-quiet [MIN] before every figure of a round, wait until the 1-minute load average is
-#                      below --quiet-load (default 1.0), at most MIN minutes in all (default 30)
-#   -o FILE            the markdown report (default target/bench.md; raw TSV and logs in target/bench/)
-#   --keep-host        leave the throwaway host dockerd running
+# Options (LIST: comma- or space-separated):
+#   -n N                 rounds of the main figures, TLS, rootless and images (default 5)
+#   --stop-rounds N      rounds of the stops with inner containers, stopn and stopcmp (default 3)
+#   --engines LIST       bookworm,trixie,sid (default all three)
+#   --figures LIST       main,stopn,tls,stopcmp,rootless,images (default all)
+#   --stop-sizes LIST    inner containers per stop (default 1,10,50)
+#   --stopcmp-sizes LIST inner containers of the stopcmp figure (default 10,50,100)
+#   --idle SECONDS       PID 1's idle window in figure 4 (default 10)
+#   --wait-quiet [MIN]   before every figure of a round, wait until the 1-minute load average is
+#                        below --quiet-load L (default 1.0), at most MIN minutes in all (default 30)
+#   -o FILE              the report (default target/bench.md; raw TSV and logs in target/bench/)
 #
-# Entrypoints: dind-init, dind-init-dockerd, wrapdocker, moby-dind (hack/dind), docker-dind, and the
-# limits dockerd and dockerd-ctrd; docs/BENCHMARKS.md says what each figure measures, and how.
 # Not part of the test command. Needs root; installs what it needs. Starts its own host dockerd
 # (instance BENCH_INSTANCE, default "bench"): never uses /var/run/docker.sock.
 # shellcheck disable=SC2016  # single-quoted: what a container's shell expands
@@ -32,9 +27,9 @@ LIB_TAG=bench
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 ROOT=$DIND_REPO
-N=5 STOP_ROUNDS=3 OUT=target/bench.md IDLE=10 WAIT_QUIET='' QUIET_LOAD=1.0 KEEP_HOST=0
+N=5 STOP_ROUNDS=3 OUT=target/bench.md IDLE=10 WAIT_QUIET='' QUIET_LOAD=1.0
 ENGINES=(bookworm trixie sid) FIGURES=(main stopn tls stopcmp rootless images)
-STOP_SIZES=(1 10 50) STOPCMP_SIZES=(10 50 100) STOP_EPS=(dind-init wrapdocker docker-dind) STOP_EPS_FIRST=(moby-dind)
+STOP_SIZES=(1 10 50) STOPCMP_SIZES=(10 50 100)
 INSTANCE=${BENCH_INSTANCE:-bench}
 CMDLINE="scripts/bench.sh${*:+ $*}"
 
@@ -44,13 +39,16 @@ declare -A VAR=([-n]=N [--stop-rounds]=STOP_ROUNDS [-o]=OUT [--idle]=IDLE [--qui
 while [ $# -gt 0 ]; do
     case "$1" in
         -n?*) N=${1#-n}; shift ;;
-        -n | --stop-rounds | -o | --idle | --quiet-load)
-            [ -n "${2:-}" ] || usage_error "$1 needs a value"; printf -v "${VAR[$1]}" %s "$2"; shift 2 ;;
-        --engines | --figures | --stop-sizes | --stopcmp-sizes | --stop-eps | --stop-eps-first)
-            [ -n "${2:-}" ] || { [ "$1" = --stop-eps-first ] && [ $# -ge 2 ]; } || usage_error "$1 needs a list"
-            v=${1#--} && v=${v^^} && read -r -a "${v//-/_}" <<<"${2//,/ }"; shift 2 ;;   # --stop-eps LIST -> STOP_EPS=(...)
+        -n | --stop-rounds | -o | --idle | --quiet-load | --engines | --figures | --stop-sizes | \
+            --stopcmp-sizes)
+            [ -n "${2:-}" ] || usage_error "$1 needs a value"
+            if [ -n "${VAR[$1]:-}" ]; then
+                printf -v "${VAR[$1]}" %s "$2"
+            else   # --stop-sizes LIST: STOP_SIZES=(LIST)
+                v=${1#--} && v=${v^^} && read -r -a "${v//-/_}" <<<"${2//,/ }"
+            fi
+            shift 2 ;;
         --wait-quiet) if [[ ${2:-} =~ ^[0-9]+$ ]]; then WAIT_QUIET=$2; shift 2; else WAIT_QUIET=30; shift; fi ;;
-        --keep-host) KEEP_HOST=1; shift ;;
         -h | --help) lib_usage; exit 0 ;;
         *) usage_error "unknown argument: $1 (see -h)" ;;
     esac
@@ -62,7 +60,6 @@ POS='^[1-9][0-9]*$'
 allowed() { local opt=$1 ok=$2 w; shift 2; for w; do [[ " $ok " == *" $w "* ]] || usage_error "$opt: '$w' is not one of $ok"; done; }
 allowed --engines "bookworm trixie sid" "${ENGINES[@]}"
 allowed --figures "main stopn tls stopcmp rootless images" "${FIGURES[@]}"
-allowed --stop-eps "dind-init dind-init-dockerd wrapdocker moby-dind docker-dind" "${STOP_EPS[@]}" "${STOP_EPS_FIRST[@]}"
 for s in "${STOP_SIZES[@]}" "${STOPCMP_SIZES[@]}"; do [[ $s =~ $POS ]] || usage_error "--stop(cmp)-sizes: '$s'"; done
 lib_is_root || usage_error "needs root (it starts its own dockerd)"
 want() { oneof "$1" "${FIGURES[@]}"; }
@@ -74,12 +71,9 @@ py() { python3 "$ROOT/scripts/bench/benchlib.py" "$@"; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "NA"; else printf "%.6f\n", a - b }'; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.4f\n", a / b }'; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
-short() { awk -v a="$1" 'BEGIN { if (a == "NA" || a == "") print "  n/a"; else printf "%5.2f", a }'; }
-say() { printf "  %-8s %-${3:-17}s %s\n" "$ENG" "$1" "$2"; }   # EP TEXT [WIDTH]: a run's line
 meta() { while [ $# -gt 1 ]; do printf '%s=%s\n' "$1" "$2" >>"$META"; shift 2; done; }   # KEY VALUE...
 WORK=$ROOT/target/bench LOGS=$ROOT/target/bench/logs RAW=$ROOT/target/bench/raw.tsv META=$ROOT/target/bench/meta
 PFX=dib-$$ NET='' T_START=$SECONDS
-SETTLE=${BENCH_SETTLE:-1}   # seconds of pause before every timed run (the previous one's clean-up)
 
 lib_install_deps && mkdir -p "$WORK" "$(dirname "$OUT")" || exit 1
 rm -rf "$LOGS" "$WORK/certs"; mkdir -p "$LOGS" "$WORK/certs"; : >"$RAW"; : >"$META"
@@ -92,11 +86,11 @@ cleanup() {
     docker rm -fv $(docker ps -aq --filter "name=^$PFX-" 2>/dev/null) >/dev/null 2>&1
     docker volume rm $(docker volume ls -q --filter "name=^$PFX-" 2>/dev/null) >/dev/null 2>&1
     [ -n "$NET" ] && docker network rm "$NET" >/dev/null 2>&1
-    rm -rf "$WORK/certs"; [ "$KEEP_HOST" != 0 ] || lib_host_stop
+    rm -rf "$WORK/certs"; lib_host_stop
 }
 lib_traps cleanup
 lib_host_start "$INSTANCE" && lib_inner_image || exit 1
-BENCH_EXEC_ROOT=$DIND_HOST_RUN/exec
+BENCH_TASKS=$DIND_HOST_RUN/exec/containerd/daemon/io.containerd.runtime.v2.task
 
 # IMG[suite]: the base image + what docker:dind's entrypoint needs beyond it (openssl, iproute2: .debs
 # fetched once per base rootfs) + dind-init and TOOLS, docker:dind's legacy-iptables directory.
@@ -107,7 +101,8 @@ bench_image() {
     key=$(basename "$(lib_base_rootfs)" .tar) && mkdir -p "$cache" || return 1
     if [ "$(cat "$cache/key" 2>/dev/null)" != "$key" ] || [ ! -d "$cache/debs" ]; then
         # only what the base lacks: asking apt for an installed package would upgrade it
-        pkgs=$(printf '%s\n' openssl iproute2 | grep -vxFf <(tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status | sed -n 's/^Package: //p'))
+        pkgs=$(tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status | sed -n 's/^Package: //p')
+        pkgs=$(printf '%s\n' openssl iproute2 | grep -vxF "$pkgs")
         rm -rf "$cache/debs" && mkdir -p "$cache/debs" || return 1
         # shellcheck disable=SC2086  # one package per word
         [ -z "$pkgs" ] || PY_CACHE=$cache lib_apt_fetch "$cache/debs" $pkgs || return 1
@@ -129,7 +124,7 @@ DOCKERFILE
     IMG[$DIND_SUITE]=$img
     lib_build "$img" "$ctx"; p=$?; rm -rf "$ctx"; return $p
 }
-# IMGR[suite]: IMG[suite] + docker/debian-rootless.Dockerfile; TUN_NODE a 0666 /dev/net/tun, as udev makes it
+# IMGR[suite]: IMG[suite] + docker/debian-rootless.Dockerfile; TUN_NODE a 0666 /dev/net/tun
 TUN_NODE=$DIND_CACHE/bench-tun-0666
 if want rootless; then lib_tun_node "$TUN_NODE" 0666 || exit 1; fi
 for eng in "${ENGINES[@]}"; do
@@ -150,48 +145,79 @@ if want tls; then
     SVC_IP=$(py subnet-ip "$subnet" 200)
 fi
 
-# images: ryuk (static busybox), app (+ 64 MiB of random bytes), db (a base image, ~400 MB), saved
-# into IM_DIR and pushed into a registry on 127.0.0.1:5000, whose network namespace every run joins.
-IM_NAMES=(ryuk app db) IM_DIR=$WORK/preload REG=$PFX-registry
+# images (docs/BENCHMARKS.md 3c): saved into IM_DIR, pushed into a registry on 127.0.0.1:5000 (every
+# run joins its network namespace); IM_VOL[engine]: its persistent volume, filled by a preload
+IM_NAMES=(ryuk app db) IM_DIR=$WORK/preload REG=$PFX-registry REGI=dind-init-bench/registry:latest
 declare -A IM_VOL
+die_log() { tail -n 5 "$1"; echo "bench: $2" >&2; exit 1; }   # LOG MESSAGE
 if want images; then
     lib_suite "${ENGINES[0]}"
     echo "bench: images: the registry, the three images, their archives"
-    lib_registry_image dind-init-bench/registry:latest || exit 1
+    lib_registry_image "$REGI" || exit 1
     docker tag "$INNER_IMAGE" dibench-ryuk && docker tag "$BASE_IMAGE" dibench-db || exit 1
-    ctx=$(mktemp -d) && head -c 64M /dev/urandom >"$ctx/blob" && printf 'FROM %s\nCOPY blob /blob\n' "$INNER_IMAGE" >"$ctx/Dockerfile" &&
+    ctx=$(mktemp -d) && head -c 64M /dev/urandom >"$ctx/blob" &&
+        printf 'FROM %s\nCOPY blob /blob\n' "$INNER_IMAGE" >"$ctx/Dockerfile" &&
         lib_build dibench-app "$ctx" && rm -rf "$ctx" "$IM_DIR" && mkdir -p "$IM_DIR" || exit 1
-    for n in "${IM_NAMES[@]}"; do docker save -o "$IM_DIR/$n.tar" "dibench-$n" && chmod 0644 "$IM_DIR/$n.tar" || exit 1; done
-    docker run -d --name "$REG" dind-init-bench/registry:latest >/dev/null || exit 1
-    lib_retry 60 0.5 docker exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' 2>/dev/null ||
-        { docker logs "$REG" 2>&1 | tail -n 5; echo "bench: the registry never listened" >&2; exit 1; }
+    for n in "${IM_NAMES[@]}"; do
+        docker save -o "$IM_DIR/$n.tar" "dibench-$n" && chmod 0644 "$IM_DIR/$n.tar" || exit 1
+    done
+    docker run -d --name "$REG" "$REGI" >/dev/null || exit 1
+    if ! lib_retry 60 0.5 docker exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' 2>/dev/null
+    then
+        docker logs "$REG" >"$LOGS/registry.log" 2>&1
+        die_log "$LOGS/registry.log" "the registry never listened"
+    fi
     docker run --rm --privileged --network "container:$REG" -v "$IM_DIR:/preload:ro" "${IMG[${ENGINES[0]}]}" sh -c \
         'for f in /preload/*.tar; do docker load -q -i "$f" || exit 1; done
-         for n in '"${IM_NAMES[*]}"'; do r=127.0.0.1:5000/library/dibench-$n; docker tag "dibench-$n" "$r" && docker push -q "$r" || exit 1; done' \
-        >"$LOGS/images-seed.log" 2>&1 || { tail -n 5 "$LOGS/images-seed.log"; echo "bench: seeding the registry failed" >&2; exit 1; }
-    meta images_desc "$(for n in "${IM_NAMES[@]}"; do printf '%s %s MB, ' "dibench-$n" "$(($(stat -c %s "$IM_DIR/$n.tar") / 1000000))"; done | sed 's/, $//') (docker save, plain)"
-    meta registry "$(docker run --rm --entrypoint docker-registry dind-init-bench/registry:latest --version 2>/dev/null), holding $(($(docker exec "$REG" du -sb /var/lib/docker-registry | cut -f1) / 1000000)) MB (the layers gzip-compressed: what a pull transfers)"
+         for n in '"${IM_NAMES[*]}"'; do r=127.0.0.1:5000/library/dibench-$n
+             docker tag "dibench-$n" "$r" && docker push -q "$r" || exit 1; done' \
+        >"$LOGS/seed.log" 2>&1 || die_log "$LOGS/seed.log" "seeding the registry failed"
+    for eng in "${ENGINES[@]}"; do
+        IM_VOL[$eng]=$PFX-persist-$eng v=$LOGS/$eng-images-volume.log
+        docker volume create "${IM_VOL[$eng]}" >/dev/null &&
+            docker run --rm --privileged --network "container:$REG" -v "$IM_DIR:/preload:ro" \
+                -v "${IM_VOL[$eng]}:/var/lib/docker" -e DIND_PRELOAD=/preload "${IMG[$eng]}" true \
+                >"$v" 2>&1 ||
+            die_log "$v" "$eng: filling the persistent volume failed"
+    done
+    v=$(for n in "${IM_NAMES[@]}"; do
+        echo "dibench-$n $(($(stat -c %s "$IM_DIR/$n.tar") / 1000000)) MB"; done)
+    meta images_desc "$(paste -sd, <<<"$v" | sed 's/,/, /g') (docker save, plain)"
+    v=$(docker exec "$REG" du -sb /var/lib/docker-registry | cut -f1)
+    meta registry "$(docker run --rm --entrypoint docker-registry "$REGI" --version 2>/dev/null), \
+holding $((v / 1000000)) MB (the layers gzip-compressed: what a pull transfers)"
 fi
 
 meta command "$CMDLINE" date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" nproc "$(nproc)" kernel "$(uname -r)" \
-    mem "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)" load_start "$(cut -d' ' -f1-3 /proc/loadavg)" \
-    engines "${ENGINES[*]}" n "$N" idle "$IDLE" dind_version "$("$BIN" --version 2>/dev/null | head -n1)"
+    mem "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)" \
+    load_start "$(cut -d' ' -f1-3 /proc/loadavg)" engines "${ENGINES[*]}" n "$N" idle "$IDLE" \
+    dind_version "$("$BIN" --version 2>/dev/null | head -n1)"
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then meta cgroups v2
 elif grep -q ' /sys/fs/cgroup/unified cgroup2 ' /proc/mounts; then meta cgroups "v1 hybrid (cgroup2 at /sys/fs/cgroup/unified)"
 else meta cgroups v1; fi
-meta host_docker "$(docker version --format 'server {{.Server.Version}}, client {{.Client.Version}}' 2>/dev/null), runtime runc $(runc --version 2>/dev/null | awk 'NR==1 {print $3}')"
+v=$(docker version -f 'server {{.Server.Version}}, client {{.Client.Version}}' 2>/dev/null)
+meta host_docker "$v, runtime runc $(runc --version 2>/dev/null | awk 'NR==1 {print $3}')"
 for eng in "${ENGINES[@]}"; do
     v=$(docker run --rm --entrypoint sh "${IMG[$eng]}" -c \
         'dockerd --version; containerd --version; docker --version; openssl version' 2>/dev/null | tr '\n' ';')
     meta "engine.$eng" "$(echo "$v" | sed 's/;$//; s/;/; /g')" "image.$eng" "${IMG[$eng]}" \
         "engine_short.$eng" "$(echo "$v" | sed -n 's/^Docker version \([0-9]*\.[0-9]*\).*/\1/p')"
-    want rootless && meta "rootlesskit.$eng" "$(docker run --rm --entrypoint rootlesskit "${IMGR[$eng]}" --version 2>/dev/null | head -n 1)"
+    want rootless || continue
+    v=$(docker run --rm --entrypoint rootlesskit "${IMGR[$eng]}" --version 2>/dev/null | head -n 1)
+    meta "rootlesskit.$eng" "$v"
 done
-meta image_desc "debootstrap SUITE minbase + docker.io (+ docker-cli), iptables, ca-certificates, procps, + iproute2 (docker:dind's \`ip\`), with dind-init, wrapdocker, hack/dind, dockerd-entrypoint-tls and dockerd-ctrd in /usr/local/bin; the same image for every entrypoint of an engine"
-meta stop_rounds "$({ want stopn || want stopcmp; } && echo "$STOP_ROUNDS" || echo 0)"
+meta image_desc "debootstrap SUITE minbase + docker.io (+ docker-cli), iptables, ca-certificates, \
+procps, + iproute2 (docker:dind's \`ip\`), with dind-init, wrapdocker, hack/dind, \
+dockerd-entrypoint-tls and dockerd-ctrd in /usr/local/bin; the same image for every entrypoint of \
+an engine"
+STOPS=0
+{ want stopn || want stopcmp; } && STOPS=$STOP_ROUNDS
+meta stop_rounds "$STOPS"
 want stopn && meta stop_sizes "${STOP_SIZES[*]}"
 want stopcmp && meta stopcmp_sizes "${STOPCMP_SIZES[*]}"
-want rootless && meta rootless_desc "USER rootless (dind-init as uid 1000, dockerd through rootlesskit), run with --privileged and a 0666 /dev/net/tun bind-mounted; the inner image a static busybox"
+want rootless && meta rootless_desc "USER rootless (dind-init as uid 1000, dockerd through \
+rootlesskit), run with --privileged and a 0666 /dev/net/tun bind-mounted; the inner image a static \
+busybox"
 
 EPS=(dind-init dind-init-dockerd wrapdocker moby-dind docker-dind dockerd dockerd-ctrd)
 MOBY_LOOP='dockerd & until docker info >/dev/null 2>&1; do sleep 1; done; exec "$@"'
@@ -203,14 +229,20 @@ ep_setup() {
     case "$1" in
         dind-init-dockerd) EPARGS=(--entrypoint dind-init -e DIND_CONTAINERD_BY=dockerd) ;;
         moby-dind) EPARGS=(--entrypoint dind); CMDPRE=(sh -c "$MOBY_LOOP" sh) ;;
-        docker-dind) EPARGS=(--entrypoint dockerd-entrypoint-tls); DARGS=(dockerd --host=unix:///var/run/docker.sock) ;;
+        docker-dind) EPARGS=(--entrypoint dockerd-entrypoint-tls)
+            DARGS=(dockerd --host=unix:///var/run/docker.sock) ;;
     esac
 }
 
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$R" "$ENG" "$1" "$2" "$3" >>"$RAW"; }   # EP METRIC VALUE
-# records EP PREFIX SUFFIX=VALUE...: one record of metric PREFIX+SUFFIX per pair
-records() { local ep=$1 m=$2 kv; shift 2; for kv; do record "$ep" "$m${kv%%=*}" "${kv#*=}"; done; }
-settle() { sleep "$SETTLE"; record "$1" load "$(load1)"; }   # EP: every timed run records its load
+# records EP PREFIX SUFFIX=VALUE...: one record of metric PREFIX+SUFFIX per pair; the console line
+records() {
+    local ep=$1 m=$2 kv
+    shift 2
+    for kv; do record "$ep" "$m${kv%%=*}" "${kv#*=}"; done
+    printf '  %-8s %-17s %s\n' "$ENG" "$ep" "${m:+$m: }$*"
+}
+settle() { sleep 1; record "$1" load "$(load1)"; }   # EP: every timed run records its load
 # run_names ID: NAME (container, volume) and LOG (ENGINE-ROUND-ID.log) of this round's run ID
 run_names() { NAME=$PFX-$R-$ENG-$1 LOG=$LOGS/$ENG-$R-$1.log; }
 # timed_run EP ID RUN-ARGS...: settle; `docker run --privileged RUN-ARGS` >LOG between T0 and T1; RC
@@ -221,69 +253,74 @@ timed_run() {
     RC=$? T1=$EPOCHREALTIME
     echo "rc=$RC" >>"$LOG"
 }
-record_dockerd_times() { # EP LOG T0: docker run -> dockerd's first log line; its own start-up
-    local first api
-    read -r first api <<<"$(py dockerd-times "$2")"
-    records "$1" d "start=$(sub "${first:-}" "$3")" "init=$(sub "${api:-}" "${first:-}")"
+stamp() { py match "$LOG" "$1 (\\d+\\.\\d+)"; }   # WORD: the epoch seconds of LOG's line `WORD T`
+# dockerd_times EP T0: records docker run -> dockerd's first log line, its own start-up; API: its
+# first `API listen on`
+dockerd_times() {
+    local first
+    read -r first API <<<"$(py dockerd-times "$LOG")"
+    records "$1" d "start=$(sub "${first:-}" "$2")" "init=$(sub "${API:-}" "${first:-}")"
 }
-record_phases() { # EP LOG KEYS...: dind-init's own times (benchlib.py dind-phases)
-    local ep=$1 log=$2 kv; shift 2
-    for kv in $(py dind-phases "$log"); do oneof "${kv%%=*}" "$@" && record "$ep" "ph_${kv%%=*}" "${kv#*=}"; done
+record_phases() { # EP KEYS...: dind-init's own times (benchlib.py dind-phases) in LOG
+    local ep=$1 kv
+    shift
+    for kv in $(py dind-phases "$LOG"); do
+        oneof "${kv%%=*}" "$@" && record "$ep" "ph_${kv%%=*}" "${kv#*=}"
+    done
 }
-# start_attached LOG ARGS...: `docker run ARGS` >LOG in the background (RUNPID)
-start_attached() { local log=$1; shift; : >"$log"; docker run "$@" >"$log" 2>&1 & RUNPID=$!; }
-# wait_log LOG PATTERN SECONDS: until PATTERN is in LOG (tail's inotify: no CLI polling slows the run)
-wait_log() { timeout "$3" grep -q -m1 -- "$2" < <(tail -n +1 -f --pid="$RUNPID" "$1" 2>/dev/null); }
-# container_pid CIDFILE NAME: PID 1 on the host, from the shim's init.pid (no CLI call if possible)
+# start_attached ARGS...: `docker run ARGS` >LOG in the background (RUNPID)
+start_attached() { : >"$LOG"; docker run "$@" >"$LOG" 2>&1 & RUNPID=$!; }
+wait_log() { # PATTERN SECONDS: until PATTERN is in LOG (tail's inotify, no CLI polling)
+    timeout "$2" grep -q -m1 -- "$1" < <(tail -n +1 -f --pid="$RUNPID" "$LOG" 2>/dev/null)
+}
+# container_pid CIDFILE: PID 1 on the host, from the shim's init.pid (no CLI call if possible)
 container_pid() {
     local cid f
     cid=$(cat "$1" 2>/dev/null)
-    for f in "$BENCH_EXEC_ROOT"/containerd/daemon/io.containerd.runtime.v2.task/*/"${cid:-none}"/init.pid; do
+    for f in "$BENCH_TASKS"/*/"${cid:-none}"/init.pid; do
         [ -s "$f" ] && { cat "$f"; return; }
     done
-    docker inspect -f '{{.State.Pid}}' "$2" 2>/dev/null
+    docker inspect -f '{{.State.Pid}}' "$NAME" 2>/dev/null
 }
 
 # Figures 1 and 2 (command mode): the command is `date`, which prints when it starts.
 run_ready() { # EP
-    local ep=$1 stamp api cmdt; ep_setup "$ep"
+    local ep=$1 st ready cmdt
+    ep_setup "$ep"
     timed_run "$ep" "$ep-ready" "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" date '+BENCH_READY %s.%N'
-    stamp=$(py match "$LOG" 'BENCH_READY (\d+\.\d+)') api=$(py api-listen "$LOG")
-    records "$ep" "" "ready=$(sub "$stamp" "$T0")" "overhead=$(sub "$stamp" "$api")"
-    record_dockerd_times "$ep" "$LOG" "$T0"
+    dockerd_times "$ep" "$T0"
+    st=$(stamp BENCH_READY) ready=$(sub "$st" "$T0")
+    records "$ep" "" "ready=$ready" "overhead=$(sub "$st" "$API")"
     if is_dind_init "$ep"; then
-        record_phases "$ep" "$LOG" ctrd_spawned ctrd_serving spawned ready command attempts cgroups_ms
+        record_phases "$ep" ctrd_spawned ctrd_serving spawned ready command attempts cgroups_ms
         cmdt=$(lib_event_t "$LOG" command-start)
-        [ -n "$cmdt" ] && record "$ep" ph_startlat "$(sub "$(sub "$stamp" "$T0")" "$cmdt")"
+        [ -n "$cmdt" ] && record "$ep" ph_startlat "$(sub "$ready" "$cmdt")"
     fi
     docker rm -fv "$NAME" >/dev/null 2>&1
-    say "$ep" "ready $(short "$(sub "$stamp" "$T0")") s  overhead $(short "$(sub "$stamp" "$api")") s"
 }
-# Figure 3 (command mode): `docker run --rm --privileged IMAGE true`.
+# Figure 3 (command mode)
 run_true() { # EP
     ep_setup "$1"
     timed_run "$1" "$1-true" --rm "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" true
     records "$1" run_true "=$(sub "$T1" "$T0")" "_rc=$RC"
-    is_dind_init "$1" && record_phases "$1" "$LOG" shutdown_s
-    say "$1" "run --rm true $(short "$(sub "$T1" "$T0")") s (exit $RC)"
+    is_dind_init "$1" && record_phases "$1" shutdown_s
 }
 # Figures 1 and 3 in daemon mode: ready at dockerd's first "API listen on", then SIGTERM to PID 1
 run_daemon() { # EP
-    local ep=$1 t0 t1 api pid cidfile="$WORK/cid.$$.$R"
+    local ep=$1 t0 t1 pid cidfile="$WORK/cid.$$.$R"
     ep_setup "$ep"; run_names "$ep-daemon"; settle "$ep"
     rm -f "$cidfile"
     t0=$EPOCHREALTIME
-    start_attached "$LOG" --rm --privileged --cidfile "$cidfile" --name "$NAME" "${EPARGS[@]}" "$IMAGE" "${DARGS[@]}"
-    if wait_log "$LOG" 'API listen on' 120; then
-        pid=$(container_pid "$cidfile" "$NAME")
+    start_attached --rm --privileged --cidfile "$cidfile" --name "$NAME" "${EPARGS[@]}" "$IMAGE" \
+        "${DARGS[@]}"
+    if wait_log 'API listen on' 120; then
+        pid=$(container_pid "$cidfile")
         [ -n "$pid" ] && [ "$pid" != 0 ] && kill -TERM "$pid"
     fi
     wait "$RUNPID"; t1=$EPOCHREALTIME
     rm -f "$cidfile"
-    api=$(py api-listen "$LOG")
-    records "$ep" "" "ready=$(sub "$api" "$t0")" "run_true=$(sub "$t1" "$t0")"
-    record_dockerd_times "$ep" "$LOG" "$t0"
-    say "$ep" "ready $(short "$(sub "$api" "$t0")") s  run --rm, SIGTERM when ready $(short "$(sub "$t1" "$t0")") s"
+    dockerd_times "$ep" "$t0"
+    records "$ep" "" "ready=$(sub "$API" "$t0")" "run_true=$(sub "$t1" "$t0")"
 }
 
 pid1_sample() { # HOSTPID: PID 1's "rss_kB cpu_ticks ctxsw comm" from the host's /proc
@@ -291,22 +328,21 @@ pid1_sample() { # HOSTPID: PID 1's "rss_kB cpu_ticks ctxsw comm" from the host's
     awk -v st="${st:-NA}" -v comm="$(cat "/proc/$1/comm" 2>/dev/null)" '/^VmRSS:/ {r = $2} /^(non)?voluntary_ctxt_switches:/ {c += $2}
         END {print (r == "" ? "NA" : r), st, (c == "" ? "NA" : c), comm}' "/proc/$1/status" 2>/dev/null
 }
+delta() { if [[ "$1 $2" =~ ^[0-9]+\ [0-9]+$ ]]; then echo $(($2 - $1)); else echo NA; fi; }   # A B
 idle_sample() { # EP HOSTPID
     local ep=$1 a b ticks cs
     read -r -a a <<<"$(pid1_sample "$2")"
     sleep "$IDLE"
     read -r -a b <<<"$(pid1_sample "$2")"
-    ticks=$(sub "${b[1]:-}" "${a[1]:-}" | awk '{print ($1 == "NA") ? "NA" : int($1 + 0.5)}')
-    cs=$(sub "${b[2]:-}" "${a[2]:-}" | awk '{print ($1 == "NA") ? "NA" : int($1 + 0.5)}')
+    ticks=$(delta "${a[1]:-}" "${b[1]:-}") cs=$(delta "${a[2]:-}" "${b[2]:-}")
     records "$ep" "" "pid1_comm=${b[3]:-?}" "rss_kb=${b[0]:-NA}" "cpu_ticks=$ticks" "ctxsw=$cs"
-    echo "${b[3]:-?} rss ${b[0]:-NA} kB, +$ticks ticks, +$cs ctxsw in ${IDLE}s"
 }
-stop_outcome() { # EP LOG: how the inner dockerd ended, from the container's log
+stop_outcome() { # EP: how the inner dockerd ended, from LOG
     if ! is_dind_init "$1"; then
-        if grep -q 'Daemon shutdown complete' "$2"; then echo clean; else echo "killed"; fi
-    elif lib_event_has "$2" dockerd-exit clean=true killed=false; then
-        if lib_event_has "$2" inner-kill; then echo "clean, inner SIGKILLed"; else echo clean; fi
-    elif lib_event_has "$2" dockerd-exit killed=true; then echo "SIGKILLed by dind-init"
+        if grep -q 'Daemon shutdown complete' "$LOG"; then echo clean; else echo "killed"; fi
+    elif lib_event_has "$LOG" dockerd-exit clean=true killed=false; then
+        if lib_event_has "$LOG" inner-kill; then echo "clean, inner SIGKILLed"; else echo clean; fi
+    elif lib_event_has "$LOG" dockerd-exit killed=true; then echo "SIGKILLed by dind-init"
     else echo "unclean"; fi
 }
 # start_running EP ID [RUN-ARGS...]: the DinD container (`sleep infinity` after the ready mark, or the
@@ -316,28 +352,28 @@ start_running() {
     run_names "$2"; shift 2
     ep_setup "$ep"
     is_daemon "$ep" && pat="API listen on" cmd=("${DARGS[@]}")
-    start_attached "$LOG" --privileged --name "$NAME" "$@" "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" "${cmd[@]}"
-    wait_log "$LOG" "$pat" 120 && return 0
+    start_attached --privileged --name "$NAME" "$@" "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" \
+        "${cmd[@]}"
+    wait_log "$pat" 120 && return 0
     { echo "  $ENG $ep: never got ready; its log:"; tail -n 20 "$LOG"; } >&2
     docker rm -fv "$NAME" >/dev/null 2>&1; wait "$RUNPID"; return 1
 }
-timed_stop() { # EP: `docker stop NAME`, timed: T0, T1; CODE its exit code, HOW (stop_outcome)
+timed_stop() { # EP: `docker stop NAME`, timed: T0, T1, STOP; CODE its exit code, HOW (stop_outcome)
     T0=$EPOCHREALTIME
     docker stop "$NAME" >/dev/null
     T1=$EPOCHREALTIME
     wait "$RUNPID"
-    CODE=$(docker inspect -f '{{.State.ExitCode}}' "$NAME") HOW=$(stop_outcome "$1" "$LOG")
+    CODE=$(docker inspect -f '{{.State.ExitCode}}' "$NAME") HOW=$(stop_outcome "$1")
+    STOP=$(sub "$T1" "$T0")
 }
-# Figure 4: a running container, idle sampling, then `docker stop`
 run_stop() { # EP
-    local ep=$1 s
+    local ep=$1
     start_running "$ep" "$ep-stop" || return 1
-    s=$(idle_sample "$ep" "$(docker inspect -f '{{.State.Pid}}' "$NAME")")
+    idle_sample "$ep" "$(docker inspect -f '{{.State.Pid}}' "$NAME")"
     record "$ep" load "$(load1)"   # the idle window was the pause
     timed_stop "$ep"
-    records "$ep" stop "=$(sub "$T1" "$T0")" "_exit=$CODE" "_daemon=$HOW"
+    records "$ep" stop "=$STOP" "_exit=$CODE" "_daemon=$HOW"
     docker rm -fv "$NAME" >/dev/null 2>&1
-    say "$ep" "stop $(short "$(sub "$T1" "$T0")") s (exit $CODE, dockerd $HOW); PID 1: $s"
 }
 # Figure 4's other reference: wrapdocker without a command, `bash --login` stays PID 1.
 run_bash_pid1() {
@@ -345,13 +381,13 @@ run_bash_pid1() {
     docker run -d -i --privileged --name "$name" --entrypoint wrapdocker "$IMAGE" >/dev/null
     hostpid=$(docker inspect -f '{{.State.Pid}}' "$name")
     lib_retry 1200 0.1 grep -qa -- --login "/proc/$hostpid/cmdline" 2>/dev/null
-    say wrapdocker "no command, PID 1: $(idle_sample wrapdocker-bash "$hostpid")"
+    idle_sample wrapdocker-bash "$hostpid"
     docker rm -fv "$name" >/dev/null 2>&1
 }
 
 INNER_CMD='trap "exit 0" TERM; while :; do sleep 1; done'
 # start_inner EP ID COUNT METRIC: the DinD container (data root on the volume NAME-v), COUNT inner
-# containers started in it (4 at a time; RUNNING run), timed as METRIC_setup; then settle
+# containers started in it (RUNNING run), timed as METRIC_setup; then settle
 start_inner() {
     local ep=$1 n=$3 ts
     start_running "$ep" "$2" -v "$PFX-$R-$ENG-$2-v:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" ||
@@ -382,13 +418,12 @@ run_stopn() { # COUNT EP: COUNT inner containers, the timed `docker stop`, their
     local n=$1 ep=$2
     start_inner "$ep" "$ep-stop$n" "$n" "stopn$n" || return 1
     stop_inner "$ep"
-    records "$ep" "stopn$n" "=$(sub "$T1" "$T0")" "_exit=$CODE" "_how=$HOW" "_inner=$INNER"
-    say "$ep" "$(printf %2s "$n") inner: stop $(short "$(sub "$T1" "$T0")") s (exit $CODE, dockerd $HOW; inner $INNER)"
+    records "$ep" "stopn$n" "=$STOP" "_exit=$CODE" "_how=$HOW" "_inner=$INNER"
 }
-# run_stopcmp COUNT (issue 19): as run_stopn, the inner daemon's parallel stop (timed inside), `docker
-# start` of them again, then the outer `docker stop`. Clean: dockerd's clean exit, all COUNT exit 0
+# run_stopcmp COUNT (issue 19, docs/BENCHMARKS.md 2b): as run_stopn, with the inner daemon's
+# parallel stop and `docker start` of them again before the outer `docker stop`
 run_stopcmp() {
-    local ep=dind-init n=$1 m=stopcmp$1 ts st restarted kill=no clean=no outer inner
+    local ep=dind-init n=$1 m=stopcmp$1 ts st restarted kill=no clean=no inner r
     start_inner "$ep" "$m" "$n" "$m" || return 1
     read -r -a st <<<"$(docker exec "$NAME" sh -c 'a=$(date +%s.%N); docker stop $(docker ps -q) >/dev/null
         b=$(date +%s.%N); echo "$a $b $(docker ps -q | wc -l)"' 2>>"$LOG.exec")"
@@ -403,22 +438,26 @@ run_stopcmp() {
     stop_inner "$ep"
     lib_event_has "$LOG" inner-kill && kill=yes
     [[ $HOW == clean* ]] && [ "${STATES[0]:-0}" = "$n" ] && [ "${STATES[1]:-0}${STATES[2]:-0}" = 00 ] && clean=yes
-    outer=$(sub "$T1" "$T0") inner=$(sub "${st[1]:-}" "${st[0]:-}")
-    records "$ep" "$m" "=$outer" "_inner=$inner" "_ratio=$(div "$outer" "$inner")" "_exit=$CODE" "_how=$HOW" \
+    inner=$(sub "${st[1]:-}" "${st[0]:-}")
+    r=$(div "$STOP" "$inner")
+    records "$ep" "$m" "=$STOP" "_inner=$inner" "_ratio=$r" "_exit=$CODE" "_how=$HOW" \
         "_clean=$clean" "_kill=$kill" "_state=$INNER"
-    say "$m" "$n inner: outer stop $(short "$outer") s, inner parallel stop $(short "$inner") s, ratio $(short "$(div "$outer" "$inner")") (exit $CODE, dockerd $HOW, SIGKILL step $kill; inner $INNER)"
 }
 
-# run_tls EP on|off: the service with DOCKER_TLS_CERTDIR=/certs or "" at SVC_IP; the host's poller
-# connects once `docker run -d` returned (else ARP waits); then `docker version` from a container
+# run_tls EP on|off: the service at SVC_IP; the host's poller connects once `docker run -d` returned
+# (else ARP waits)
 run_tls() {
-    local ep=$1 tls=$2 certs=- port=2375 env=(-e DOCKER_TLS_CERTDIR=) pid o up api ms='' cl=(-e DOCKER_HOST=tcp://docker:2375) v
+    local ep=$1 tls=$2 certs=- port=2375 env=(-e DOCKER_TLS_CERTDIR=) pid o up api ms='' v
+    local cl=(-e DOCKER_HOST=tcp://docker:2375)
     run_names "$ep-tls$tls"
     local certdir=$WORK/certs/$NAME go=$WORK/go.$NAME poll=$WORK/poll.$NAME
     rm -f "$go"; mkdir -p "$certdir"
     # docker:dind's way: no command; with TLS off its users add --tls=false (dind-init does that itself)
     EPARGS=(--entrypoint dind-init) DARGS=()
-    [ "$ep" = docker-dind ] && EPARGS=(--entrypoint dockerd-entrypoint-tls) && [ "$tls" = off ] && DARGS=(--tls=false)
+    if [ "$ep" = docker-dind ]; then
+        EPARGS=(--entrypoint dockerd-entrypoint-tls)
+        [ "$tls" = off ] && DARGS=(--tls=false)
+    fi
     [ "$tls" = on ] && env=(-e DOCKER_TLS_CERTDIR=/certs -v "$certdir:/certs") port=2376 certs=$certdir
     py poll "$SVC_IP" "$port" "$certs" "$go" 120 >"$poll" & pid=$!
     settle "$ep"
@@ -431,39 +470,41 @@ run_tls() {
     # from the logs: dind-init's set-up (certificates included), dockerd's start, its pause without TLS
     read -r up api <<<"$(py dockerd-times "$LOG")"
     records "$ep" tls_ "ready_$tls=$(sub "${o[1]:-}" "$T0")" "port_$tls=$(sub "${o[0]:-}" "$T0")" \
-        "api_$tls=$(sub "$(py api-listen "$LOG")" "$T0")" "dinit_$tls=$(sub "${api:-}" "${up:-}")" \
-        "pause_$tls=$(py insecure-pause "$LOG")"
+        "api_$tls=$(sub "${api:-}" "$T0")" \
+        "dinit_$tls=$(sub "${api:-}" "${up:-}")" "pause_$tls=$(py insecure-pause "$LOG")"
     [ "$ep" = dind-init ] && record "$ep" "tls_spawned_$tls" "$(lib_event_t "$LOG" dockerd-start)"
     if [ "$tls" = on ]; then
-        if [ "$ep" = dind-init ]; then ms=$(lib_event_get "$LOG" tls ms); else ms=$(py match "$LOG" 'dockerd-entrypoint-tls: certificates in .*: (\d+(?:\.\d+)?) ms'); fi
+        ms=$(py match "$LOG" 'dockerd-entrypoint-tls: certificates in .*: (\d+(?:\.\d+)?) ms')
+        [ "$ep" = dind-init ] && ms=$(lib_event_get "$LOG" tls ms)
         record "$ep" tls_cert_ms "${ms:-NA}"
-        cl=(-v "$certdir/client:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376 -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)
+        cl=(-v "$certdir/client:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376
+            -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)
     fi
-    # a real client, untimed: the engine's docker CLI from another container on the network
-    v=$(docker run --rm --network "$NET" "${cl[@]}" --entrypoint docker "$IMAGE" version --format '{{.Server.Version}}' 2>>"$LOG")
-    if [ -n "$v" ]; then record "$ep" "tls_client_$tls" "ok $v"; else record "$ep" "tls_client_$tls" failed; fi
+    # a real client, untimed
+    v=$(docker run --rm --network "$NET" "${cl[@]}" --entrypoint docker "$IMAGE" version \
+        --format '{{.Server.Version}}' 2>>"$LOG")
+    record "$ep" "tls_client_$tls" "${v:+ok $v}${v:-failed}"
     docker rm -fv "$NAME" >/dev/null 2>&1; rm -rf "$certdir"
-    say "$ep" "TLS $tls ready $(short "$(sub "${o[1]:-}" "$T0")") s (port open $(short "$(sub "${o[0]:-}" "$T0")") s)${ms:+, certificates $ms ms}; docker version: ${v:-FAILED}"
 }
 
-# run_rootless rootful|rootless (issue 22): IMAGE or IMGR: time to ready (as figure 1), then one
-# untimed inner `docker run --rm INNER true` and three timed inside
+# run_rootless rootful|rootless (issue 22, docs/BENCHMARKS.md 3b): IMAGE or IMGR
 RL_CMD='date "+BENCH_READY %s.%N"; docker load -q -i /images/inner.tar >/dev/null || exit 3
     docker run --rm "$INNER" true || exit 4
-    for i in 1 2 3; do a=$(date +%s.%N); docker run --rm "$INNER" true || exit 5; echo "BENCH_TRUE $a $(date +%s.%N)"; done
+    for i in 1 2 3; do a=$(date +%s.%N); docker run --rm "$INNER" true || exit 5
+        echo "BENCH_TRUE $a $(date +%s.%N)"; done
     docker info -f "BENCH_DRIVER {{.Driver}}"'
 run_rootless() {
-    local v=$1 img=$IMAGE args=() ready x
+    local v=$1 img=$IMAGE args=() x
     [ "$v" = rootless ] && img=${IMGR[$ENG]} args=(-v "$TUN_NODE:/dev/net/tun")
-    timed_run "$v" "$v-rootless" --rm "${args[@]}" -v "$INNER_TAR:/images/inner.tar:ro" -e "INNER=$INNER_IMAGE" "$img" sh -c "$RL_CMD"
-    ready=$(sub "$(py match "$LOG" 'BENCH_READY (\d+\.\d+)')" "$T0")
-    records "$v" rl_ "ready=$ready" "rc=$RC" "driver=$(sed -n 's/^BENCH_DRIVER //p' "$LOG")"
-    while read -r x; do record "$v" rl_true "$x"; done < <(awk '$1 == "BENCH_TRUE" { printf "%.6f\n", $3 - $2 }' "$LOG")
-    say "$v" "ready $(short "$ready") s, inner run --rm true $(awk '$1 == "BENCH_TRUE" { printf "%.3f ", $3 - $2 }' "$LOG") s (exit $RC)"
+    timed_run "$v" "$v-rootless" --rm "${args[@]}" -v "$INNER_TAR:/images/inner.tar:ro" \
+        -e "INNER=$INNER_IMAGE" "$img" sh -c "$RL_CMD"
+    awk '$1 == "BENCH_TRUE" { printf "%.6f\n", $3 - $2 }' "$LOG" |
+        while read -r x; do record "$v" rl_true "$x"; done
+    records "$v" rl_ "ready=$(sub "$(stamp BENCH_READY)" "$T0")" "rc=$RC" \
+        "driver=$(sed -n 's/^BENCH_DRIVER //p' "$LOG")"
 }
 
-# run_images remote|mirror|preload|persistent (issue 21): a fresh volume (persistent: IM_VOL's), the
-# job pulls what it lacks, then `docker run -d` of its first inner container: timed from the host
+# run_images remote|mirror|preload|persistent (issue 21, docs/BENCHMARKS.md 3c)
 IM_JOB='date "+BENCH_CMD %s.%N"
     for n in '"${IM_NAMES[*]}"'; do docker image inspect "$P$n" >/dev/null 2>&1 && continue
         docker pull -q "$P$n" >/dev/null || exit 3; echo "BENCH_PULLED $n"; done
@@ -471,43 +512,59 @@ IM_JOB='date "+BENCH_CMD %s.%N"
     date "+BENCH_READY %s.%N"
     docker rm -f first >/dev/null'
 run_images() {
-    local v=$1 vol first cmd args=() p=dibench-
+    local v=$1 vol=${IM_VOL[$ENG]:-} args=() p=dibench-
     case "$v" in
         remote) p=127.0.0.1:5000/library/dibench- ;;
         mirror) args=(-e DOCKER_REGISTRY_MIRROR=http://127.0.0.1:5000) ;;
         preload | persistent) args=(-v "$IM_DIR:/preload:ro" -e DIND_PRELOAD=/preload) ;;
     esac
-    if [ "$v" = persistent ]; then vol=${IM_VOL[$ENG]}; else vol=$(docker volume create "$PFX-$R-$ENG-$v") || return 1; fi
-    timed_run "$v" "$v-images" --rm --network "container:$REG" -v "$vol:/var/lib/docker" "${args[@]}" -e "P=$p" "$IMAGE" sh -c "$IM_JOB"
+    [ "$v" = persistent ] || vol=$(docker volume create "$PFX-$R-$ENG-$v") || return 1
+    timed_run "$v" "$v-images" --rm --network "container:$REG" -v "$vol:/var/lib/docker" \
+        "${args[@]}" -e "P=$p" "$IMAGE" sh -c "$IM_JOB"
     [ "$v" = persistent ] || docker volume rm "$vol" >/dev/null
-    first=$(sub "$(py match "$LOG" 'BENCH_READY (\d+\.\d+)')" "$T0") cmd=$(sub "$(sed -n 's/^BENCH_CMD //p' "$LOG")" "$T0")
-    records "$v" im_ "first=$first" "cmd=$cmd" "rc=$RC" "pulled=$(grep -c '^BENCH_PULLED ' "$LOG")" \
-        "ready=$(lib_event_t "$LOG" dockerd-ready)" "preload=$(lib_event_get "$LOG" preload-done secs)" \
-        "loaded=$(lib_event_get "$LOG" preload-done loaded)" "skipped=$(lib_event_get "$LOG" preload-done skipped)"
-    say "$v" "first inner container $(short "$first") s (command started $(short "$cmd") s; exit $RC)"
+    ev() { lib_event_get "$LOG" preload-done "$1"; }
+    records "$v" im_ "first=$(sub "$(stamp BENCH_READY)" "$T0")" "rc=$RC" \
+        "cmd=$(sub "$(stamp BENCH_CMD)" "$T0")" "pulled=$(grep -c '^BENCH_PULLED ' "$LOG")" \
+        "ready=$(lib_event_t "$LOG" dockerd-ready)" \
+        "preload=$(ev secs)" "loaded=$(ev loaded)" "skipped=$(ev skipped)"
 }
 
 sizes() { # the binaries' sizes, and what the shell entrypoints need in the image besides dockerd
-    local d out="" f s b p eng; d=$(mktemp -d)
-    link() { if lib_static_elf "$1"; then echo static; else echo dynamic; fi; }
-    out+="dind-init (x86_64)|$(stat -c %s "$BIN")|$(link "$BIN")|this repo, \`cargo build --release\` (musl);"
-    [ -x "$BIN_ARM" ] && out+="dind-init (aarch64)|$(stat -c %s "$BIN_ARM")|$(link "$BIN_ARM")|this repo, \`cargo build --release --target aarch64-unknown-linux-musl\`;"
-    if (cd "$d" && { apt-get download tini dumb-init >/dev/null 2>&1 ||
-        { apt-get update -qq >/dev/null 2>&1 && apt-get download tini dumb-init >/dev/null 2>&1; }; }); then
+    local d out='' f s p eng from
+    d=$(mktemp -d)
+    size() { # NAME FILE FROM: a row
+        local k=dynamic
+        lib_static_elf "$2" && k=static
+        out+="$1|$(stat -c %s "$2")|$k|$3;"
+    }
+    from="this repo, \`cargo build --release"
+    size "dind-init (x86_64)" "$BIN" "$from\` (musl)"
+    [ -x "$BIN_ARM" ] &&
+        size "dind-init (aarch64)" "$BIN_ARM" "$from --target aarch64-unknown-linux-musl\`"
+    get() { (cd "$d" && apt-get download tini dumb-init >/dev/null 2>&1); }
+    if get || { apt-get update -qq >/dev/null 2>&1 && get; }; then
         for f in "$d"/*.deb; do dpkg-deb -x "$f" "$d/x"; done
-        for b in tini-static:tini tini:tini dumb-init:dumb-init; do   # BINARY:PACKAGE
-            f=$d/x/usr/bin/${b%%:*} p=${b#*:}
-            [ -f "$f" ] && out+="${b%%:*}|$(stat -c %s "$f")|$(link "$f")|Debian $p $(dpkg-deb -f "$d"/"$p"_*.deb Version) (x86_64);"
+        for f in tini-static:tini tini:tini dumb-init:dumb-init; do   # BINARY:PACKAGE
+            p=${f#*:} f=${f%%:*}
+            [ -f "$d/x/usr/bin/$f" ] &&
+                size "$f" "$d/x/usr/bin/$f" "Debian $p $(dpkg-deb -f "$d/$p"_*.deb Version) \
+(x86_64)"
         done
     else
         echo "bench: apt-get download tini dumb-init failed" >&2
     fi
     for eng in "${ENGINES[@]}"; do
+        from="Debian $eng, needed by"
         while IFS='|' read -r f s; do
             case "$f" in
-                /bin/bash) [ "$eng" = "${ENGINES[0]}" ] && out+="bash (in the image)|$s|dynamic|Debian $eng, needed by wrapdocker (a bash script);" ;;
-                /usr/bin/docker) out+="docker CLI ($eng)|$s|dynamic|Debian $eng, needed by wrapdocker and the hack/dind loop (\`docker info\`);" ;;
-                /usr/bin/openssl) [ "$eng" = "${ENGINES[0]}" ] && out+="openssl CLI (in the image)|$s|dynamic|Debian $eng, needed by docker:dind's TLS (plus libssl);" ;;
+                /bin/bash) [ "$eng" = "${ENGINES[0]}" ] &&
+                    out+="bash (in the image)|$s|dynamic|$from wrapdocker (a bash script);" ;;
+                /usr/bin/docker)
+                    out+="docker CLI ($eng)|$s|dynamic|$from wrapdocker and the hack/dind loop"
+                    out+=" (\`docker info\`);" ;;
+                /usr/bin/openssl) [ "$eng" = "${ENGINES[0]}" ] &&
+                    out+="openssl CLI (in the image)|$s|dynamic|$from docker:dind's TLS"
+                    out+=" (plus libssl);" ;;
             esac
         done < <(docker run --rm --entrypoint stat "${IMG[$eng]}" -L -c '%n|%s' /bin/bash /usr/bin/docker /usr/bin/openssl 2>/dev/null)
     done
@@ -521,38 +578,46 @@ rot() { local r=$1 n i; shift; n=$#; local a=("$@"); for ((i = 0; i < n; i++)); 
 on_engines() { local eng; lib_wait_quiet "$WAIT_QUIET" "$QUIET_LOAD"; for eng in "${engs[@]}"; do ENG=$eng IMAGE=${IMG[$eng]}; "$@"; done; }
 # each FN ARGS... -- ITEMS...: FN ARGS... ITEM for every item, in this round's order
 each() { local a=() i; while [ "$1" != -- ]; do a+=("$1"); shift; done; shift; for i in $(rot "$R" "$@"); do "${a[@]}" "$i"; done; }
-main_starts() { local ep; for ep in "${order[@]}"; do if is_daemon "$ep"; then run_daemon "$ep"; else run_ready "$ep"; fi; done
-    for ep in "${order[@]}"; do is_daemon "$ep" || run_true "$ep"; done; }
+main_starts() {
+    local ep
+    for ep in "${order[@]}"; do
+        if is_daemon "$ep"; then run_daemon "$ep"; else run_ready "$ep"; fi
+    done
+    for ep in "${order[@]}"; do is_daemon "$ep" || run_true "$ep"; done
+}
 main_stops() { local ep; for ep in "${order[@]}"; do run_stop "$ep"; done; [ "$ENG" = "${ENGINES[0]}" ] && run_bash_pid1; }
 tls_runs() { local ep; for ep in $(rot "$R" dind-init docker-dind); do each run_tls "$ep" -- on off; done; }
 
 sizes
-for eng in "${ENGINES[@]}"; do   # IM_VOL[engine]: its persistent volume, filled by one untimed preload
-    want images || break
-    IM_VOL[$eng]=$PFX-persist-$eng v=$LOGS/$eng-images-volume.log
-    { docker volume create "${IM_VOL[$eng]}" >/dev/null && docker run --rm --privileged --network "container:$REG" -v "${IM_VOL[$eng]}:/var/lib/docker" \
-        -v "$IM_DIR:/preload:ro" -e DIND_PRELOAD=/preload "${IMG[$eng]}" true >"$v" 2>&1; } || { tail -n 5 "$v"; echo "bench: $eng: filling the persistent volume failed" >&2; exit 1; }
-done
-ROUNDS=$N
-{ want stopn || want stopcmp; } && [ "$STOP_ROUNDS" -gt "$ROUNDS" ] && ROUNDS=$STOP_ROUNDS
-echo "bench: $ROUNDS round(s) on ${ENGINES[*]}: figures ${FIGURES[*]} (main and tls: $N rounds; stops with inner containers: $STOP_ROUNDS rounds)"
+ROUNDS=$((STOPS > N ? STOPS : N))
+echo "bench: $ROUNDS round(s) on ${ENGINES[*]}: figures ${FIGURES[*]} ($N rounds; stops with" \
+    "inner containers: $STOPS rounds)"
 for ((R = 1; R <= ROUNDS; R++)); do
     read -r -a engs <<<"$(rot "$R" "${ENGINES[@]}")"
     read -r -a order <<<"$(rot "$R" "${EPS[@]}")"
-    echo "round $R/$ROUNDS (engines: ${engs[*]}; entrypoints: ${order[*]}), load $(load1), $(((SECONDS - T_START) / 60)) min so far"
+    echo "round $R/$ROUNDS (engines: ${engs[*]}; entrypoints: ${order[*]}), load $(load1)," \
+        "$(((SECONDS - T_START) / 60)) min so far"
     if ((R <= N)); then
         want main && { on_engines main_starts; on_engines main_stops; }
         want tls && on_engines tls_runs
         want rootless && on_engines each run_rootless -- rootful rootless
         want images && on_engines each run_images -- remote mirror preload persistent
     fi
-    ((R <= STOP_ROUNDS)) || continue
-    extra=("${STOP_EPS_FIRST[@]}")   # for the first size only
-    if want stopn; then for n in "${STOP_SIZES[@]}"; do on_engines each run_stopn "$n" -- "${STOP_EPS[@]}" "${extra[@]}"; extra=(); done; fi
+    ((R <= STOPS)) || continue
+    # moby-dind for the first size only
+    first=(moby-dind)
+    for n in "${STOP_SIZES[@]}"; do
+        want stopn || break
+        on_engines each run_stopn "$n" -- dind-init wrapdocker docker-dind "${first[@]}"
+        first=()
+    done
     if want stopcmp; then for n in "${STOPCMP_SIZES[@]}"; do on_engines run_stopcmp "$n"; done; fi
 done
 
-meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)" duration "$(((SECONDS - T_START) / 60)) min" notes "- What each figure measures, the clocks and the baselines: docs/BENCHMARKS.md.\n- Raw data: \`target/bench/raw.tsv\` (round, engine, entrypoint, metric, value); every run's log: \`target/bench/logs/ENGINE-ROUND-ENTRYPOINT-FIGURE.log\`."
+meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)" duration "$(((SECONDS - T_START) / 60)) min" \
+    notes "- What each figure measures, the clocks and the baselines: docs/BENCHMARKS.md.\n- Raw \
+data: \`target/bench/raw.tsv\` (round, engine, entrypoint, metric, value); every run's log: \
+\`target/bench/logs/ENGINE-ROUND-ENTRYPOINT-FIGURE.log\`."
 py report "$RAW" "$META" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 echo; cat "$OUT"; echo
 echo "bench: written to $OUT (raw data $RAW) in $(((SECONDS - T_START) / 60)) min"

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Builds every example image of docker/examples/ on the local Debian DinD image and checks it, then
-# validates k8s/ (yamllint, schema, semantics, each DinD container run as the kubelet would).
+# Builds the images of docker/examples/ on the local Debian DinD image and checks them; checks k8s/
+# (yamllint, schema, semantics, each DinD container run as the kubelet would).
 # Owns: the checks of docker/examples and the Kubernetes manifests.
 #
 #   sudo scripts/examples.sh           # PASS/FAIL per check, then `examples: N passed, M failed`
 #
-# Needs root; its own host dockerd (instance EXAMPLES_INSTANCE, default examples; images cached).
-# Network: Debian's apt mirror (the example builds) and PyPI (yamllint, kubernetes-validate, in a
-# venv under DIND_CACHE). Nothing is skipped: what cannot run fails. DIND_BIN=/path: no build.
+# Needs root; its own host dockerd (instance EXAMPLES_INSTANCE, default examples). Network: Debian's
+# mirror (the builds), PyPI (yamllint, kubernetes-validate: a venv in DIND_CACHE). Nothing skipped.
 set -uo pipefail
 LIB_TAG=examples
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -21,7 +20,11 @@ K8S_VERSIONS=(1.29.0 1.37.0)   # an older cluster and the newest schema kubernet
 WORK=$(mktemp -d /tmp/dind-examples.XXXXXX) && chmod 0755 "$WORK"
 FAKE_CTL=$WORK/controller INNER=(-v "$INNER_TAR:/images/inner.tar:ro")
 CONTAINERS=() SETUP_OK='' NOTE='' NCHECK=0   # CONTAINERS: the detached ones, removed on exit
-cleanup() { local c; for c in "${CONTAINERS[@]}"; do DK_TIMEOUT=30 dk rm -f -v "$c" >/dev/null 2>&1; done; CONTAINERS=(); lib_host_stop; rm -rf "$WORK"; }
+cleanup() {
+    local c
+    for c in "${CONTAINERS[@]}"; do DK_TIMEOUT=30 dk rm -f -v "$c" >/dev/null 2>&1; done
+    CONTAINERS=(); lib_host_stop; rm -rf "$WORK"
+}
 lib_traps cleanup
 
 # check NAME FUNCTION [ARGS...]: its row with FUNCTION's NOTE; on failure its output's last lines
@@ -34,8 +37,10 @@ check() {
     [ $rc -eq 0 ] || { echo "----- last lines of its output:"; tail -n 40 "$log" | sed 's/^/    /'; echo "-----"; }
 }
 need_setup() { [ -n "$SETUP_OK" ] || { echo "set-up failed (see the first check)"; return 1; }; }
-# have IMAGE [WHY]: set-up done and IMAGE built
-have() { need_setup && { dk image inspect "$1" >/dev/null 2>&1 || { echo "no $1 (${2:-its build failed})"; return 1; }; }; }
+have() { # IMAGE [WHY]: set-up done and IMAGE built
+    need_setup || return 1
+    dk image inspect "$1" >/dev/null 2>&1 || { echo "no $1 (${2:-its build failed})"; return 1; }
+}
 # ran LOG STATUS DOCKER-ARGS...: docker (DK_TIMEOUT default 300), output to LOG and shown (less the
 # inner dockerd's lines); it must end with STATUS
 ran() {
@@ -48,10 +53,19 @@ ran() {
 # must_match LOG REGEX WHAT [REGEX WHAT]...: each grep -E REGEX in LOG, or say what is missing
 must_match() {
     local log=$1
-    while shift && [ $# -ge 2 ]; do grep -Eq -- "$1" "$log" || { echo "MISSING: $2 (no line matching /$1/)"; return 1; }; shift; done
+    while shift && [ $# -ge 2 ]; do
+        grep -Eq -- "$1" "$log" || { echo "MISSING: $2 (no line matching /$1/)"; return 1; }
+        shift
+    done
 }
-# must_event LOG WHAT EVENT [K=V...]: dind-init logged EVENT (with these fields)
-must_event() { local log=$1 what=$2; shift 2; lib_event_has "$log" "$@" || { echo "MISSING: $what ($*)"; return 1; }; }
+must_event() { # LOG WHAT EVENT [K=V...]: dind-init logged EVENT (with these fields)
+    lib_event_has "$1" "${@:3}" || { echo "MISSING: $2 (${*:3})"; return 1; }
+}
+must_cmd() { # LOG CMD: dind-init's command-start message ends with ": CMD"
+    [[ $(lib_event_msg "$1" command-start) == *": $2" ]] && return
+    echo "MISSING: the command $2"
+    return 1
+}
 # stopped CID GRACE LOG REGEX: docker stop -t GRACE (SIGTERM, SIGKILL after GRACE): SECS, RC (its
 # exit status), LOG (its logs; REGEX's lines shown)
 stopped() {
@@ -74,7 +88,8 @@ setup() {
 build() {
     need_setup || return 1
     echo "docker build -t $1 --build-arg BASE=$2 $3"
-    DOCKER_BUILDKIT=1 DK_TIMEOUT=900 dk build --pull=false --progress plain --build-arg "BASE=$2" -t "$1" "${@:4}" "$3" || return 1
+    DOCKER_BUILDKIT=1 DK_TIMEOUT=900 dk build --pull=false --progress plain --build-arg "BASE=$2" \
+        -t "$1" "${@:4}" "$3" || return 1
     NOTE="$(dk image inspect -f '{{.Size}}' "$1" | awk '{ printf "%d MB", $1 / 1e6 }')"
 }
 
@@ -87,43 +102,44 @@ maven_test() {
         'BUILD SUCCESS' "BUILD SUCCESS" '^GET /_ping on /var/run/docker.sock: 200 OK' "the test's GET /_ping" \
         'said: hello from an inner container' "the inner container's output" \
         '^DOCKER_HOST=unix:///var/run/docker.sock TESTCONTAINERS_HOST_OVERRIDE=localhost$' \
-        "DOCKER_HOST and (DIND_TESTCONTAINERS=true) TESTCONTAINERS_HOST_OVERRIDE in mvn's environment" || return 1
-    # The order: dind-init logs `ready:` when dockerd answered /_ping, and only then starts mvn.
+        "DOCKER_HOST and (DIND_TESTCONTAINERS=true) TESTCONTAINERS_HOST_OVERRIDE for mvn" &&
+        must_cmd "$log" 'mvn test' || return 1
+    # The order: dind-init starts mvn once dockerd answered /_ping (in the log, and by the clock)
     ready_ts=$(lib_event_t "$log" dockerd-ready) cmd_ts=$(lib_event_t "$log" command-start)
-    [ -n "$ready_ts" ] && [ -n "$cmd_ts" ] || { echo "MISSING: dind-init's dockerd-ready/command-start events"; return 1; }
-    lib_event_msg "$log" command-start | grep -q ': mvn test$' || { echo "MISSING: the command is not mvn test: $(lib_event_msg "$log" command-start)"; return 1; }
-    if ! lib_event_before "$log" dockerd-ready command-start || awk -v r="$ready_ts" -v c="$cmd_ts" 'BEGIN { exit !(r > c) }'; then
+    if ! lib_event_before "$log" dockerd-ready command-start || lib_lt "$cmd_ts" "$ready_ts"; then
         echo "ORDER: mvn started (+${cmd_ts}s) before dockerd answered (+${ready_ts}s)"
         return 1
     fi
-    NOTE="dockerd answered /_ping at +${ready_ts}s, mvn started at +${cmd_ts}s; 5/5 tests (socket, /_ping, /version, DOCKER_HOST, a container run via the API) in $(sed -nE 's/^\[INFO\] Total time: *//p' "$log")"
+    NOTE="dockerd answered at +${ready_ts}s, mvn started at +${cmd_ts}s; 5/5 tests in \
+$(sed -nE 's/^\[INFO\] Total time: *//p' "$log")"
 }
 
+# jenkins LOG STATUS TIMEOUT ARGS...: `docker run --rm --privileged ARGS` of the Jenkins image
+jenkins() { have "$JENKINS_IMAGE" && DK_TIMEOUT=$3 ran "$1" "$2" run --rm --privileged "${@:4}"; }
 jenkins_docker_version() {
     local log=$WORK/jv.log
-    have "$JENKINS_IMAGE" && DK_TIMEOUT=120 ran "$log" 0 run --rm --privileged "$JENKINS_IMAGE" \
-        docker version --format 'client {{.Client.Version}} server {{.Server.Version}}' || return 1
-    must_match "$log" '^client .* server [0-9]' "docker version's server part" || return 1
-    must_event "$log" "dind-init's exit event with code 0" exit code=0 || return 1
+    jenkins "$log" 0 120 "$JENKINS_IMAGE" \
+        docker version -f 'client {{.Client.Version}} server {{.Server.Version}}' &&
+        must_match "$log" '^client .* server [0-9]' "docker version's server part" &&
+        must_event "$log" "dind-init's exit event with code 0" exit code=0 || return 1
     NOTE="$(grep -E -m1 '^client ' "$log"), via dind-init"
 }
-
 jenkins_user_docker() {
     local log=$WORK/ju.log
-    have "$JENKINS_IMAGE" && DK_TIMEOUT=180 ran "$log" 0 run --rm --privileged "${INNER[@]}" "$JENKINS_IMAGE" \
-        setpriv --reuid=jenkins --regid=jenkins --init-groups -- sh -c \
-        'id && docker load -q -i /images/inner.tar && docker run --rm '"$INNER_IMAGE"' echo hello-from-inner' || return 1
-    must_match "$log" '^uid=1000\(jenkins\).*\(docker\)' "user jenkins in group docker" \
-        '^hello-from-inner$' "the inner container's output" || return 1
+    jenkins "$log" 0 180 "${INNER[@]}" "$JENKINS_IMAGE" setpriv --reuid=jenkins --regid=jenkins \
+        --init-groups -- sh -c 'id && docker load -q -i /images/inner.tar &&
+            docker run --rm '"$INNER_IMAGE"' echo hello-from-inner' &&
+        must_match "$log" '^uid=1000\(jenkins\).*\(docker\)' "user jenkins in group docker" \
+            '^hello-from-inner$' "the inner container's output" || return 1
     NOTE="uid 1000 in group docker: docker load + docker run of an inner container"
 }
-
 jenkins_no_jar() {
     local log=$WORK/jn.log
-    have "$JENKINS_IMAGE" && DK_TIMEOUT=120 ran "$log" 1 run --rm --privileged "$JENKINS_IMAGE" || return 1
-    must_match "$log" '^jenkins-agent: no agent.jar at /usr/share/jenkins/agent.jar' "the launcher's message" || return 1
-    lib_event_msg "$log" command-start | grep -q ': /usr/local/bin/jenkins-agent$' || { echo "MISSING: the CMD /usr/local/bin/jenkins-agent"; return 1; }
-    must_event "$log" "dockerd's clean stop" dockerd-exit clean=true || return 1
+    jenkins "$log" 1 120 "$JENKINS_IMAGE" &&
+        must_match "$log" '^jenkins-agent: no agent.jar at /usr/share/jenkins/agent.jar' \
+            "the launcher's message" &&
+        must_cmd "$log" /usr/local/bin/jenkins-agent &&
+        must_event "$log" "dockerd's clean stop" dockerd-exit clean=true || return 1
     NOTE="exit 1 with a message naming the ways to provide agent.jar; dockerd stopped cleanly"
 }
 # jenkins_jar: the Jenkins image, and a stand-in agent.jar (jenkins-agent/test/FakeAgent.java, the
@@ -133,12 +149,14 @@ jenkins_jar() {
     [ -s "$FAKE_CTL/jnlpJars/agent.jar" ] && return 0
     have "$MAVEN_IMAGE" "its JDK compiles the stand-in agent.jar" || return 1
     mkdir -p "$FAKE_CTL/jnlpJars" && chmod -R 0755 "$FAKE_CTL"
-    DK_TIMEOUT=120 dk run --rm --entrypoint sh -v "$PWD/$EX/jenkins-agent/test:/src:ro" -v "$FAKE_CTL/jnlpJars:/out" "$MAVEN_IMAGE" -c \
-        'javac -d /tmp/classes /src/FakeAgent.java && jar --create --file /out/agent.jar --main-class FakeAgent -C /tmp/classes . && chmod 0644 /out/agent.jar' \
-        || { echo "compiling the stand-in agent.jar failed"; return 1; }
+    DK_TIMEOUT=120 dk run --rm --entrypoint sh -v "$PWD/$EX/jenkins-agent/test:/src:ro" \
+        -v "$FAKE_CTL/jnlpJars:/out" "$MAVEN_IMAGE" -c 'javac -d /tmp/classes /src/FakeAgent.java &&
+            jar --create --file /out/agent.jar --main-class FakeAgent -C /tmp/classes . &&
+            chmod 0644 /out/agent.jar' ||
+        { echo "compiling the stand-in agent.jar failed"; return 1; }
 }
 # agent_ran LOG SECRET NAME JVM: the stand-in ran as jenkins in its work dir with the launcher's
-# options (controller file:///controller/, SECRET, NAME), JVM (a regex) on java's command line; the daemon answered it
+# options (file:///controller/, SECRET, NAME), JVM (a regex) on java's command line; dockerd answers
 agent_ran() {
     must_match "$1" '^fake-agent: user=jenkins cwd=/home/jenkins/agent$' "agent.jar run as jenkins in the work dir" \
         "^fake-agent: args=-url file:///controller/ -secret $2 -name $3 -workDir /home/jenkins/agent\$" "agent.jar's options" \
@@ -150,13 +168,16 @@ jenkins_launcher() {
     local log=$WORK/jl.log
     # As Jenkins' kubernetes plugin starts the jnlp container: no args, its variables set. The
     # controller URL is a file:// one, so the launcher's download of agent.jar works offline.
-    jenkins_jar && DK_TIMEOUT=120 ran "$log" 3 run --rm --privileged -v "$FAKE_CTL:/controller:ro" \
+    jenkins_jar && jenkins "$log" 3 120 -v "$FAKE_CTL:/controller:ro" \
         -e JENKINS_URL=file:///controller/ -e JENKINS_SECRET=s3cr3t -e JENKINS_AGENT_NAME=dind-1 \
-        -e JENKINS_NAME=dind-1 -e JAVA_OPTS='-Xmx64m -Dexample=1' -e FAKE_AGENT_EXIT=3 "$JENKINS_IMAGE" || return 1
-    must_match "$log" '^jenkins-agent: fetching agent.jar from file:///controller/jnlpJars/agent.jar' "the download from \$JENKINS_URL/jnlpJars/agent.jar" || return 1
-    agent_ran "$log" s3cr3t dind-1 '-Xmx64m -Dexample=1' || return 1
-    must_event "$log" "dind-init exiting with the agent's status" exit code=3 || return 1
-    NOTE="agent.jar fetched from \$JENKINS_URL, run as jenkins with -url/-secret/-name/-workDir and JAVA_OPTS; the daemon answers it; exit status 3 passed through"
+        -e JENKINS_NAME=dind-1 -e JAVA_OPTS='-Xmx64m -Dexample=1' -e FAKE_AGENT_EXIT=3 \
+        "$JENKINS_IMAGE" &&
+        must_match "$log" \
+            '^jenkins-agent: fetching agent.jar from file:///controller/jnlpJars/agent.jar' \
+            "the download from \$JENKINS_URL/jnlpJars/agent.jar" &&
+        agent_ran "$log" s3cr3t dind-1 '-Xmx64m -Dexample=1' &&
+        must_event "$log" "dind-init exiting with the agent's status" exit code=3 || return 1
+    NOTE="agent.jar from \$JENKINS_URL run as jenkins with its options; exit status 3 passed on"
 }
 
 connected() { dk logs "$1" >"$2" 2>&1; grep -q 'fake-agent: connected' "$2"; }   # CID LOG
@@ -167,18 +188,19 @@ jenkins_stop() {
         -e JENKINS_SECRET=s -e JENKINS_AGENT_NAME=stop-1 -e FAKE_AGENT_SLEEP=600 "$JENKINS_IMAGE") || return 1
     CONTAINERS+=("$cid")
     lib_retry 300 0.1 connected "$cid" "$log"
-    stopped "$cid" 10 "$log" '^(fake-agent|jenkins-agent|dind-init: .*(command|shutdown|exit))' || return 1
-    must_match "$log" '^fake-agent: stopping \(signal\)' "the agent's JVM receiving SIGTERM" || return 1
-    must_event "$log" "dockerd's clean stop" dockerd-exit clean=true || return 1
+    stopped "$cid" 10 "$log" '^(fake-agent|jenkins-agent|dind-init: .*(command|shutdown|exit))' &&
+        must_match "$log" '^fake-agent: stopping \(signal\)' "the agent's JVM receiving SIGTERM" &&
+        must_event "$log" "dockerd's clean stop" dockerd-exit clean=true || return 1
     [ "$RC" = 143 ] || { echo "exit status $RC, wanted 143 (the agent killed by SIGTERM)"; return 1; }
     lib_lt "$SECS" 10 || { echo "docker stop needed SIGKILL (took $SECS s)"; return 1; }
-    NOTE="SIGTERM reaches the agent's JVM (the launcher execs it), then dockerd stops cleanly: exit 143 in $SECS s"
+    NOTE="exit 143 in $SECS s"
 }
 # preload_build: the example built on the jenkins-agent image, its preload/ holding the inner
 # image saved by the host daemon, gzip-compressed (as docs/CACHING.md says to make them)
 preload_build() {
     local ctx=$WORK/jenkins-preload
-    have "$JENKINS_IMAGE" && cp -r "$EX/jenkins-preload" "$ctx" && gzip -c "$INNER_TAR" >"$ctx/preload/inner.tar.gz" &&
+    have "$JENKINS_IMAGE" && cp -r "$EX/jenkins-preload" "$ctx" &&
+        gzip -c "$INNER_TAR" >"$ctx/preload/inner.tar.gz" &&
         build "$PRELOAD_IMAGE" "$JENKINS_IMAGE" "$ctx" || return 1
     NOTE+=", /preload/inner.tar.gz"
 }
@@ -200,15 +222,17 @@ preload_run() {
     rc=$?
     DK_TIMEOUT=30 dk volume rm -f "$vol" >/dev/null 2>&1
     [ $rc = 0 ] || return 1
-    NOTE="as jenkins: $INNER_IMAGE ran with no load or registry; loaded in $(lib_event_get "$first" preload-done secs) s, skipped on the volume's next start ($(lib_event_get "$second" preload-done secs) s)"
+    NOTE="loaded in $(lib_event_get "$first" preload-done secs) s, skipped on the volume's next \
+start ($(lib_event_get "$second" preload-done secs) s)"
 }
 
 venv() {
     [ -x "$VENV/bin/kubernetes-validate" ] && [ -x "$VENV/bin/yamllint" ] && return 0
     local py=python3
     [ -x /usr/bin/python3 ] && py=/usr/bin/python3
-    "$py" -m venv --help >/dev/null 2>&1 && "$py" -c 'import ensurepip' 2>/dev/null || lib_install_deps python3-venv || return 1
-    rm -rf "$VENV" && "$py" -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate yamllint
+    "$py" -c 'import ensurepip, venv' 2>/dev/null || lib_install_deps python3-venv || return 1
+    rm -rf "$VENV" && "$py" -m venv "$VENV" &&
+        "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate yamllint
 }
 
 k8s_lint() {
@@ -294,13 +318,14 @@ PY
 }
 
 k8s_schema() {
-    venv && "$VENV/bin/kubernetes-validate" --version && k8s_py validate "${K8S_VERSIONS[@]}" -- k8s/*.yaml k8s/helm/*.yaml || return 1
-    NOTE="kubernetes-validate strict (unknown fields rejected) against Kubernetes ${K8S_VERSIONS[*]}; the helm values' template as a Pod"
+    venv && "$VENV/bin/kubernetes-validate" --version &&
+        k8s_py validate "${K8S_VERSIONS[@]}" -- k8s/*.yaml k8s/helm/*.yaml || return 1
+    NOTE="Kubernetes ${K8S_VERSIONS[*]}, unknown fields rejected; helm values' template as a Pod"
 }
 
 k8s_semantics() {
     venv && k8s_py semantics k8s/*.yaml || return 1
-    NOTE="DinD containers privileged, /var/lib/docker on an emptyDir, no command override, probes = dind-init health with timeoutSeconds > its --timeout"
+    NOTE="no command override, probes = dind-init health with timeoutSeconds > its --timeout"
 }
 # probe CONTAINER NAME...: each k8s probe NAME (STARTUP/READINESS/LIVENESS, k8s_spec) as the
 # kubelet runs it: up to failureThreshold tries, periodSeconds apart, each bounded by timeoutSeconds
@@ -327,10 +352,19 @@ k8s_start() {
     eval "$specs"   # IMAGE, ENV_ARGS, VOL_ARGS, COMMAND, ARGS, GRACE, STARTUP..., READINESS...
     echo "$file: container $name, manifest image ${IMAGE[0]} -> local $image"
     [ -n "${PRIVILEGED[0]}" ] || { echo "not privileged"; return 1; }
-    local run=(run -d --privileged "${ENV_ARGS[@]}" "${VOL_ARGS[@]}" "$@" ${COMMAND[0]+--entrypoint "${COMMAND[0]}"} "$image" "${COMMAND[@]:1}" "${ARGS[@]}")
+    local run=(run -d --privileged "${ENV_ARGS[@]}" "${VOL_ARGS[@]}" "$@"
+        ${COMMAND[0]+--entrypoint "${COMMAND[0]}"} "$image" "${COMMAND[@]:1}" "${ARGS[@]}")
     echo "docker ${run[*]}"
     CID=$(dk "${run[@]}") || return 1
     CONTAINERS+=("$CID")
+}
+# inner_run WORD EXEC-ARGS...: `docker exec EXEC-ARGS` waits for dind-init health, then docker load
+# and run of the inner image, which prints WORD
+inner_run() {
+    DK_TIMEOUT=120 dk exec "${@:2}" sh -c 'timeout 60 sh -c "until dind-init health; do sleep 1
+        done" && docker load -q -i /images/inner.tar && docker run --rm '"$INNER_IMAGE echo $1" |
+        tee "$WORK/$1" || return 1
+    grep -qx -- "$1" "$WORK/$1" || { echo "no $1"; return 1; }
 }
 # k8s_delete: `kubectl delete pod` (SIGTERM, SIGKILL after the grace period): dind-init stopped
 # dockerd cleanly and exited 0 within the grace period
@@ -342,15 +376,14 @@ k8s_delete() {
 }
 
 k8s_dind_pod() {
-    need_setup && k8s_start k8s/dind-pod.yaml dind "$DIND_IMAGE" "${INNER[@]}" && probe "$CID" STARTUP READINESS LIVENESS || return 1
+    need_setup && k8s_start k8s/dind-pod.yaml dind "$DIND_IMAGE" "${INNER[@]}" &&
+        probe "$CID" STARTUP READINESS LIVENESS || return 1
     # kubectl exec dind -- docker run --rm ...
-    DK_TIMEOUT=120 dk exec "$CID" sh -c "docker load -q -i /images/inner.tar && docker run --rm $INNER_IMAGE echo hello-from-the-pod" \
-        | tee "$WORK/pod.out" || return 1
-    grep -qx 'hello-from-the-pod' "$WORK/pod.out" || return 1
+    inner_run hello-from-the-pod "$CID" || return 1
     # shellcheck disable=SC2016  # expanded by the container's shell
     dk exec "$CID" sh -c 'echo "DIND_MTU=$DIND_MTU DIND_WAIT_TIMEOUT=$DIND_WAIT_TIMEOUT"'
     k8s_delete || return 1
-    NOTE="startup/readiness/liveness probes pass, docker run via exec works, delete (SIGTERM) -> exit 0 in $SECS s (grace ${GRACE[0]} s)"
+    NOTE="delete (SIGTERM) -> exit 0 in $SECS s (grace ${GRACE[0]} s)"
 }
 
 k8s_jenkins_pod() {
@@ -365,7 +398,7 @@ k8s_jenkins_pod() {
     [ "$rc" = 0 ] || { echo "exit status $rc"; return 1; }
     agent_ran "$WORK/jpod.log" pod-secret dind-pod-1 '-XX:MaxRAMPercentage=25' || return 1
     must_match "$WORK/jpod.log" 'TESTCONTAINERS_HOST_OVERRIDE=localhost$' "DIND_TESTCONTAINERS=true's variable" || return 1
-    NOTE="jnlp container with the plugin's variables: agent.jar as jenkins with the pod's JAVA_OPTS, daemon up before it"
+    NOTE="agent.jar as jenkins with the pod's JAVA_OPTS, the daemon up before it"
 }
 
 k8s_sidecar_pod() {
@@ -373,11 +406,7 @@ k8s_sidecar_pod() {
     need_setup && k8s_start k8s/jenkins-dind-sidecar-pod.yaml dind "$DIND_IMAGE" -v /home/jenkins/agent "${INNER[@]}" || return 1
     # The steps of container('dind') { ... } in the manifest's Jenkinsfile, run with exec in the
     # workspace, right after the container started (the wait step covers the start-up).
-    DK_TIMEOUT=120 dk exec -w /home/jenkins/agent "$CID" sh -c '
-        timeout 60 sh -c "until dind-init health; do sleep 1; done" &&
-        docker load -q -i /images/inner.tar &&
-        docker run --rm '"$INNER_IMAGE"' echo hello-from-a-step' | tee "$WORK/side.out" || return 1
-    grep -qx 'hello-from-a-step' "$WORK/side.out" && probe "$CID" READINESS || return 1
+    inner_run hello-from-a-step -w /home/jenkins/agent "$CID" && probe "$CID" READINESS || return 1
     # The agent container (the dind image stands in for jenkins/inbound-agent) with the manifest's
     # jnlp env (tcp://localhost:2376, TLS), uid 1000, the pod's network, the shared /certs/client.
     specs=$(k8s_py spec k8s/jenkins-dind-sidecar-pod.yaml jnlp) || return 1
@@ -389,7 +418,7 @@ k8s_sidecar_pod() {
         'docker version -f "server {{.Server.Version}}" && docker run --rm '"$INNER_IMAGE"' echo hello-from-the-agent' \
         | tee "$WORK/agent.out" || return 1
     grep -qx 'hello-from-the-agent' "$WORK/agent.out" && k8s_delete || return 1
-    NOTE="container('dind') steps: wait for dind-init health, docker run; the jnlp agent (uid 1000) over tcp://localhost:2376 with the shared client certificates: $(head -n 1 "$WORK/agent.out"); readiness probe passes; delete -> exit 0 in $SECS s"
+    NOTE="the agent: $(head -n 1 "$WORK/agent.out"); delete -> exit 0 in $SECS s"
 }
 
 t_all=$(lib_now)

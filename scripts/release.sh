@@ -7,10 +7,9 @@
 #   sudo scripts/release.sh --check
 #
 # Reproducible: paths remapped (--remap-path-prefix), own target dir (target/dist-build). --check
-# (a stage of scripts/test.sh; docs/TESTING.md lists what it checks): the same bytes from a fresh
-# clone elsewhere, --version, cargo package, the image per platform (arm64 run under qemu-user) and
-# one buildx tag for both, on host dockerd RELEASE_INSTANCE (default release). Offline but for apt:
-# the musl targets, qemu-user-static, binfmt-support; sid's docker-buildx .deb (${DIND_CACHE}/buildx-sid).
+# (a stage of scripts/test.sh; docs/TESTING.md lists its checks) runs on host dockerd
+# RELEASE_INSTANCE (default release). Offline but for apt (qemu-user-static, binfmt-support,
+# sid's docker-buildx .deb, cached in ${DIND_CACHE}/buildx-sid).
 set -uo pipefail
 LIB_TAG=release
 DIND_SUITE=sid   # the one-tag image is built inside sid's DinD image (the suite with docker-buildx)
@@ -19,15 +18,17 @@ DIND_SUITE=sid   # the one-tag image is built inside sid's DinD image (the suite
 lib_args --check "$@"
 
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1) COMMIT=$(git rev-parse --short=12 HEAD)
-declare -A TRIPLE=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl) MACHINE=([amd64]=62 [arm64]=183)
+declare -A TRIPLE=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl)
+declare -A MACHINE=([amd64]=62 [arm64]=183)
 # build_dist SRC OUT: dist/ of the tree SRC into OUT (absolute paths).
 build_dist() {
-    local src=$1 out=$2 t bin cargo_home=${CARGO_HOME:-$HOME/.cargo}
+    local src=$1 out=$2 t f bin cargo_home=${CARGO_HOME:-$HOME/.cargo}
     mkdir -p "$out" && rm -f "$out"/dind-init-* "$out/SHA256SUMS" || return 1
     for t in "${TRIPLE[@]}"; do
         # --config adds to .cargo/config.toml's flags (x86_64's packed relocations); RUSTFLAGS would replace them
-        (cd "$src" && CARGO_TARGET_DIR="$src/target/dist-build" cargo build --quiet --release --locked --target "$t" --config \
-            "target.$t.rustflags=[\"--remap-path-prefix=$src=/dind-init\", \"--remap-path-prefix=$cargo_home=/cargo\"]") ||
+        f="[\"--remap-path-prefix=$src=/dind-init\", \"--remap-path-prefix=$cargo_home=/cargo\"]"
+        (cd "$src" && CARGO_TARGET_DIR=target/dist-build cargo build --quiet --release --locked \
+            --target "$t" --config "target.$t.rustflags=$f") ||
             { lib_err "cargo build --target $t failed in $src"; return 1; }
         bin=$src/target/dist-build/$t/release/dind-init
         lib_static_elf "$bin" || { lib_err "$bin is not static"; return 1; }
@@ -48,10 +49,14 @@ lib_traps cleanup
 # row LABEL T0 CMD...: the row of CMD (PASS when it succeeds); NOTE is its note
 row() { "${@:3}"; local rc=$?; lib_verdict $rc "$1" "$2" "$NOTE"; return $rc; }
 is() { NOTE=$1; [ "$1" = "$2" ]; }   # GOT WANT: GOT is WANT (NOTE: GOT)
+version() { echo "dind-init $VERSION (commit $COMMIT, ${TRIPLE[$1]})"; }   # PLAT: its --version
+tail3() { tail -n 3 "$@" 2>/dev/null | tr '\n' ' '; }   # FILE...: the last lines, as one
 
-t0=$(lib_now)
-lib_toolchain && build_dist "$DIND_REPO" "$DIND_REPO/dist" || { lib_result FAIL "dist/ built" "$(lib_since "$t0")"; lib_summary; exit 1; }
-lib_result PASS "dist/ built" "$(lib_since "$t0")" "$(cd dist && stat -c '%n %s' dind-init-* | tr '\n' ' ')"
+dist() { # dist/, its files' sizes in NOTE
+    lib_toolchain && build_dist "$DIND_REPO" "$DIND_REPO/dist" &&
+        NOTE=$(cd dist && stat -c '%n %s' dind-init-* | tr '\n' ' ')
+}
+row "dist/ built" "$(lib_now)" dist || { lib_summary; exit 1; }
 
 reproducible() {
     git clone -q "$DIND_REPO" "$WORK/elsewhere/dind-init" && build_dist "$WORK/elsewhere/dind-init" "$WORK/dist2"
@@ -60,10 +65,10 @@ reproducible() {
 }
 row "reproducible: a fresh clone elsewhere gives the same bytes" "$(lib_now)" reproducible
 row "--version says version, commit and target" "$(lib_now)" \
-    is "$(dist/dind-init-"$VERSION"-x86_64-linux-musl --version)" "dind-init $VERSION (commit $COMMIT, ${TRIPLE[amd64]})"
+    is "$(dist/dind-init-"$VERSION"-x86_64-linux-musl --version)" "$(version amd64)"
 # The crate people can install: `cargo package` packs it and builds the packed copy.
 package() {
-    NOTE=$(cargo package --locked --allow-dirty 2>&1) || { NOTE=$(tail -n 3 <<<"$NOTE" | tr '\n' ' '); return 1; }
+    NOTE=$(cargo package --locked --allow-dirty 2>&1) || { NOTE=$(tail3 <<<"$NOTE"); return 1; }
     NOTE="$(cargo package --list --allow-dirty 2>/dev/null | wc -l) files"
 }
 row "cargo package (builds the packed crate)" "$(lib_now)" package
@@ -72,7 +77,8 @@ row "cargo package (builds the packed crate)" "$(lib_now)" package
 image() {
     local img=dind-init:$VERSION-$1 arch cid machine
     lib_build "$img" "$WORK/ctx" -f "$DIND_REPO/docker/Dockerfile" --target dist --platform "linux/$1" \
-        --build-arg "VERSION=$VERSION" >"$WORK/build-$1.log" 2>&1 || { NOTE="build: $(tail -n 3 "$WORK/build-$1.log" | tr '\n' ' ')"; return 1; }
+        --build-arg "VERSION=$VERSION" >"$WORK/build-$1.log" 2>&1 ||
+        { NOTE="build: $(tail3 "$WORK/build-$1.log")"; return 1; }
     arch=$(dk image inspect -f '{{.Os}}/{{.Architecture}}' "$img")
     cid=$(dk create "$img" 2>/dev/null) && dk cp "$cid:/dind-init" "$WORK/bin-$1" >/dev/null 2>&1
     dk rm "$cid" >/dev/null 2>&1
@@ -126,7 +132,7 @@ PY
 # buildx: BUILDX_IMAGE runs the build (context WORK/ctx) and saves the tag; its platforms (PLATS)
 buildx() {
     local buildx
-    buildx_image >"$WORK/buildx-image.log" 2>&1 || { NOTE="image: $(tail -n 3 "$WORK/buildx-image.log" | tr '\n' ' ')"; return 1; }
+    buildx_image >"$BX.log" 2>&1 || { NOTE="image: $(tail3 "$BX.log")"; return 1; }
     buildx=$(find "$DIND_CACHE/buildx$DIND_SUITE_TAG/debs" -name 'docker-buildx_*.deb' -printf '%f' | cut -d_ -f2)
     mkdir -p "$BX" "$WORK/ctx/docker" && cp docker/Dockerfile "$WORK/ctx/docker/" || return 1
     printf '{"features": {"containerd-snapshotter": true}}\n' >"$BX/daemon.json"
@@ -144,7 +150,7 @@ EOF
         -v "$WORK/ctx:/ctx:ro" -v "$BX:/out" "$BUILDX_IMAGE" sh /out/run.sh >"$BX/run.out" 2>"$BX/run.err"
     local rc=$?
     if [ $rc != 0 ] || ! PLATS=$(oci_platforms "$BX/image.tar" 2>&1); then
-        NOTE="exit $rc: $(tail -n 3 "$BX/build.log" 2>/dev/null | tr '\n' ' ') $(tail -n 3 "$BX/run.err" | tr '\n' ' ') ${PLATS:-}"
+        NOTE="exit $rc: $(tail3 "$BX/build.log") $(tail3 "$BX/run.err") ${PLATS:-}"
         return 1
     fi
     NOTE="dind-init:$VERSION, sid's DinD, buildx $buildx, containerd store: $(tr '\n' ' ' <<<"$PLATS")"
@@ -162,7 +168,7 @@ images() {
     row "buildx: one tag holding exactly linux/amd64 and linux/arm64, each with its binary" "$t0" buildx || return 0
     for plat in amd64 arm64; do
         row "buildx: the tag runs --version as linux/$plat$([ $plat = arm64 ] && echo ' (emulated)')" "$t0" \
-            is "$(sed -n "s/^$plat=//p" "$BX/run.out")" "dind-init $VERSION (commit $COMMIT, ${TRIPLE[$plat]})"
+            is "$(sed -n "s/^$plat=//p" "$BX/run.out")" "$(version $plat)"
     done
 }
 

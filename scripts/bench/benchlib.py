@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Parsing, the TCP/TLS readiness poller and the report for scripts/bench.sh (standard library).
 
-  benchlib.py api-listen LOG        epoch seconds of dockerd's first "API listen on" line
   benchlib.py dockerd-times LOG     epoch seconds of dockerd's "Starting up" and first "API listen on"
   benchlib.py insecure-pause LOG    seconds dockerd paused after its warning about TCP without TLS
   benchlib.py match LOG REGEX       the first group of REGEX's first match in LOG (empty: none)
@@ -21,46 +20,31 @@ from statistics import median
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import events  # noqa: E402  scripts/events.py: the parser of dind-init's events
 
-TIME_RE = re.compile(r'time="(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)"')
-CONTAINERD_LINE = re.compile(r'type=io\.containerd|msg="(skip )?loading plugin|msg="serving\.\.\.|msg="starting containerd|containerd successfully booted|msg="containerd config version')
-INSECURE_WARNINGS = ("Binding to IP address without --tlsverify", "Binding to an IP address, even on localhost",
+TIME_RE = re.compile(r'time="(\d{4}-[-\d]+T[\d:.]+(?:Z|[+-]\d\d:\d\d))"')
+CONTAINERD_LINE = re.compile(r'type=io\.containerd|msg="(skip )?loading plugin|msg="serving\.\.\.'
+                             r'|msg="starting containerd|containerd successfully booted'
+                             r'|msg="containerd config version')
+INSECURE_WARNINGS = ("Binding to IP address without --tlsverify",
+                     "Binding to an IP address, even on localhost",
                      "[DEPRECATION NOTICE] In future versions this will be a hard failure")
 
-def log_epoch(line):
-    """epoch seconds (float) of a logrus line, or None."""
-    m = TIME_RE.search(line)
-    if not m:
-        return None
-    base, frac, tz = m.groups()
-    return datetime.fromisoformat(base + ("+00:00" if tz == "Z" else tz)).timestamp() + (float("0." + frac) if frac else 0.0)
-
 def timed_lines(path):
-    """(epoch, line) for every logrus line of the file."""
+    """(epoch seconds, line) for every logrus line of the file."""
     with open(path, errors="replace") as f:
-        yield from ((t, line) for line in f for t in [log_epoch(line)] if t is not None)
-
-def first_match(path, pattern):
-    """The first match of the regex in the file, or None."""
-    with open(path, errors="replace") as f:
-        return next((m for m in (re.search(pattern, line) for line in f) if m), None)
-
-def secs(t):
-    return "" if t is None else f"{t:.6f}"
-
-def cmd_api_listen(path):
-    m = first_match(path, "API listen on")
-    print(secs(log_epoch(m.string) if m else None))
+        for line in f:
+            m = TIME_RE.search(line)
+            if m:
+                yield datetime.fromisoformat(m[1]).timestamp(), line
 
 def cmd_dockerd_times(path):
     """dockerd's "Starting up" (else its first log line: containerd's lines, when it runs in the
     same output, come before dockerd starts) and its first "API listen on"."""
-    first_t = up_t = api_t = None
+    first = up = None
     for t, line in timed_lines(path):
-        first_t, up_t = first_t or t, up_t or (t if 'msg="Starting up"' in line else None)
+        first, up = first or t, up or (t if 'msg="Starting up"' in line else None)
         if "API listen on" in line:
-            api_t = t
-            break
-    print(secs(up_t or first_t), secs(api_t))
+            return print(f"{up or first:.6f} {t:.6f}")
+    print(f"{up or first:.6f}" if first else "")
 
 def cmd_insecure_pause(path):
     """dockerd's pause after its warning about TCP without --tlsverify (moby's loadListeners
@@ -74,16 +58,16 @@ def cmd_insecure_pause(path):
     print("")
 
 def cmd_match(path, pattern):
-    m = first_match(path, pattern)
-    print(m.group(1) if m else "")
+    with open(path, errors="replace") as f:
+        m = re.search(pattern, f.read(), re.M)
+    print(m[1] if m else "")
 
-
-# dind-init's own figures, from its events (scripts/events.py): key -> (event, field or None
-# for its +T[, filter]); the first such event counts.
+# dind-init's own figures, from its events: key -> (event, field or None for its +T[, filter])
 PHASES = {
     "ctrd_spawned": ("containerd-start", None), "ctrd_serving": ("containerd-ready", None),
-    "spawned": ("dockerd-start", None), "ready": ("dockerd-ready", None), "command": ("command-start", None),
-    "attempts": ("dockerd-ready", "attempts"), "cgroups_ms": ("cgroups", "ms"),
+    "spawned": ("dockerd-start", None), "ready": ("dockerd-ready", None),
+    "command": ("command-start", None), "attempts": ("dockerd-ready", "attempts"),
+    "cgroups_ms": ("cgroups", "ms"),
     "shutdown_s": ("dockerd-exit", "secs", {"clean": "true", "killed": "false"}),
 }
 
