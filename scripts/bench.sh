@@ -97,19 +97,12 @@ BENCH_TASKS=$DIND_HOST_RUN/exec/containerd/daemon/io.containerd.runtime.v2.task
 declare -A IMG IMGR
 bench_image() {
     lib_base_image || return 1
-    local key cache=$DIND_CACHE/bench-$DIND_SUITE ctx img=dind-init-bench:latest$DIND_SUITE_TAG pkgs p
-    key=$(basename "$(lib_base_rootfs)" .tar) && mkdir -p "$cache" || return 1
-    if [ "$(cat "$cache/key" 2>/dev/null)" != "$key" ] || [ ! -d "$cache/debs" ]; then
-        # only what the base lacks: asking apt for an installed package would upgrade it
-        pkgs=$(tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status | sed -n 's/^Package: //p')
-        pkgs=$(printf '%s\n' openssl iproute2 | grep -vxF "$pkgs")
-        rm -rf "$cache/debs" && mkdir -p "$cache/debs" || return 1
-        # shellcheck disable=SC2086  # one package per word
-        [ -z "$pkgs" ] || PY_CACHE=$cache lib_apt_fetch "$cache/debs" $pkgs || return 1
-        echo "$key" >"$cache/key"
-    fi
-    ctx=$(mktemp -d) && mkdir -p "$ctx/debs" || return 1
-    cp "$cache"/debs/*.deb "$ctx/debs/" 2>/dev/null
+    local cache=$DIND_CACHE/bench-$DIND_SUITE ctx img=dind-init-bench:latest$DIND_SUITE_TAG have p
+    # only what the base lacks: asking apt for an installed package would upgrade it
+    have=$(tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status | sed -n 's/^Package: //p')
+    # shellcheck disable=SC2046  # one package per word
+    lib_debs "$cache" debs $(printf '%s\n' openssl iproute2 | grep -vxF "$have") || return 1
+    ctx=$(mktemp -d) && cp -r "$cache/debs" "$ctx/" || return 1
     cp "$BIN" "$ctx/dind-init" && cp "${TOOLS[@]/#/$ROOT/bench/baselines/}" "$ctx/"
     chmod 0755 "$ctx/dind-init" "${TOOLS[@]/#/$ctx/}"
     { lib_debs_dockerfile "$BASE_IMAGE"; cat <<DOCKERFILE; } >"$ctx/Dockerfile"

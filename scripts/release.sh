@@ -93,15 +93,11 @@ image() {
 BUILDX_IMAGE=dind-init/debian:test-sid-buildx BX=$WORK/buildx
 # buildx_image: BUILDX_IMAGE, DIND_IMAGE (sid) + docker-buildx's .deb (fetched once per base rootfs)
 buildx_image() {
-    local cache=$DIND_CACHE/buildx$DIND_SUITE_TAG key
-    key=$(basename "$(lib_base_rootfs)" .tar) || return 1
-    if [ "$(cat "$cache/key" 2>/dev/null)" != "$key" ] || ! ls "$cache"/debs/docker-buildx_*.deb >/dev/null 2>&1; then
-        mkdir -p "$cache" && PY_CACHE=$cache lib_apt_fetch "$cache/debs" docker-buildx && echo "$key" >"$cache/key" || return 1
-    fi
+    local cache=$DIND_CACHE/buildx$DIND_SUITE_TAG
+    lib_debs "$cache" debs docker-buildx || return 1
     DIND_BIN=${DIND_BIN:-$DIND_REPO/dist/dind-init-$VERSION-x86_64-linux-musl}
     lib_base_image && lib_dind_image || return 1
-    printf 'FROM %s\nCOPY debs /tmp/debs\nRUN dpkg -i /tmp/debs/*.deb && rm -rf /tmp/debs && docker buildx version\n' \
-        "$DIND_IMAGE" >"$cache/Dockerfile"
+    { lib_debs_dockerfile "$DIND_IMAGE"; echo 'RUN docker buildx version'; } >"$cache/Dockerfile"
     lib_build "$BUILDX_IMAGE" "$cache" -f "$cache/Dockerfile"
 }
 # oci_platforms TAR: `tag NAME` of the one entry in index.json; for each image manifest of its
