@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2016,SC2001,SC2119,SC2034,SC2153  # '$x' is for the shell inside the container; ALL, NAME, NOTE, ...: read by scripts/scenario.sh
 # Faults and field hardening on real engines: dind-init as PID 1 of real DinD containers on a
 # throwaway host dockerd (instance FIELD_INSTANCE, default field; never /var/run/docker.sock).
 # Owns: the fault and field-hardening scenarios (daemons killed, MTU, storage, foreign daemons).
@@ -7,11 +6,8 @@
 #   sudo scripts/e2e-field.sh              # every scenario
 #   sudo scripts/e2e-field.sh F1 mtu H4    # a subset, by id or name
 #   scripts/e2e-field.sh --list            # the scenarios
-#
-# Set-up, rows and logs: scripts/scenario.sh (logs in target/e2e-field[-SUITE]/). H3 also builds
-# dind-init-test/python:field (lib_py_image, offline); H2 creates a bridge network with MTU 1400
-# on the host daemon. Nothing sends traffic beyond loopback and the inner containers.
-# Environment: DIND_SUITE, FIELD_INSTANCE, FIELD_CYCLES (F4's cycles, default 20), DIND_BIN, DIND_CACHE, CI.
+# Logs in target/e2e-field[-SUITE]/. Environment: DIND_SUITE, FIELD_INSTANCE, FIELD_CYCLES (F4's
+# cycles, default 20), DIND_BIN, DIND_CACHE, CI.
 set -uo pipefail
 LIB_TAG=e2e-field
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
@@ -41,459 +37,476 @@ scenario_args "$@"
 # H3 fetches the Docker SDK's wheels with pip on the host
 { [ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1; } || SETUP_DEPS=(python3-pip)
 
-# ------------------------------------------------------------------ helpers for scenarios
-
-# User-facing messages are text: need FILE TEXT: a dind-init line has it; logline FILE TEXT [WIDTH]: its message
-need() { lib_dind_has "$1" "$2" || fail "$(basename "$1"): no dind-init log line containing '$2'"; }
+# need FILE TEXT: a dind-init line has TEXT; logline FILE TEXT [WIDTH]: its message
+need() { lib_dind_has "$1" "$2" || fail "${1##*/}: no dind-init log line containing '$2'"; }
 logline() { lib_dind_msg "$1" "$2" "${3:-160}"; }
-started() { lib_event_msg "$1" dockerd-start; }   # FILE: dockerd's command line (its first start)
 # health C FILE [DOCKER-EXEC-ARGS...]: `dind-init health` in C, its status, its output in D/FILE
 health() { DK_TIMEOUT=20 dk exec "${@:3}" "$1" dind-init health >"$D/$2" 2>&1; }
-# health_is WANT WHAT C FILE [DOCKER-EXEC-ARGS...]: health C FILE ... exits WANT (else fail: WHAT)
-health_is() { local rc; health "${@:3}"; rc=$?; [ "$rc" = "$1" ] || fail "dind-init health $2: exit $rc, expected $1 ($(head -c 200 "$D/$4"))"; }
-
-# ------------------------------------------------------------------ faults (issue 7)
+# health_is WANT WHAT C FILE [DOCKER-EXEC-ARGS...]: health C FILE ... exits WANT
+health_is() {
+    local rc
+    health "${@:3}"; rc=$?
+    [ "$rc" = "$1" ] || fail "dind-init health $2: exit $rc, expected $1 ($(head -c 200 "$D/$4"))"
+}
+# refused NAME TEXT...: run_c NAME exited 125, its job (echo JOB-RAN) not run, dind-init said TEXT
+refused() {
+    local t
+    check_rc "$1" 125
+    lacks "$D/$1.out" JOB-RAN "$1: the job ran"
+    for t in "${@:2}"; do need "$D/$1.err" "$t"; done
+}
 
 F1() {
-    # The command kills dockerd itself, waits until a daemon answers again, then runs a container.
-    run_rc run 0 --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$LOAD && p=\$(cat /var/run/docker.pid) && \
-echo \"killing dockerd \$p\" >&2 && kill -9 \$p && i=0; until docker version >/dev/null 2>&1; do i=\$((i+1)); [ \$i -lt 300 ] || exit 90; \
-sleep 0.1; done; [ \"\$(cat /var/run/docker.pid)\" != \"\$p\" ] || exit 91; docker run --rm $INNER_IMAGE echo after""-restart" &&
-        check_out run after-restart || return 1
-    evs "$D/run.err" "daemon-died daemon=dockerd status=137" "daemon-restart daemon=dockerd restart=1 max=5 delay=1" \
-        "dockerd-ready restart=1" "command-exit status=0" && clean_stop "$D/run.err" || return 1
-    [ "$(lib_event count "$D/run.err" dockerd-start)" = 2 ] || fail "expected 2 dockerd-start events (start + restart)" || return 1
+    dind_sh run 0 "p=\$(cat /var/run/docker.pid) && echo \"killing dockerd \$p\" >&2 && \
+kill -9 \$p && i=0; until docker version >/dev/null 2>&1; do i=\$((i+1)); \
+[ \$i -lt 300 ] || exit 90; sleep 0.1; done; \
+[ \"\$(cat /var/run/docker.pid)\" != \"\$p\" ] || exit 91; \
+docker run --rm $INNER_IMAGE echo after""-restart"
+    check_out run after-restart
+    evs "$D/run.err" "daemon-died daemon=dockerd status=137" "command-exit status=0" \
+        "daemon-restart daemon=dockerd restart=1 max=5 delay=1" "dockerd-ready restart=1"
+    clean_stop "$D/run.err"
+    is "$(lib_event count "$D/run.err" dockerd-start)" 2 "dockerd-start events (start + restart)"
     NOTE="$(lib_event_msg "$D/run.err" dockerd-ready restart=1 | cut -c1-80); docker run ${DUR} s"
 }
 
 F2() {
-    run_rc run 125 --rm --privileged -e DIND_ON_DAEMON_EXIT=exit "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
-        sh -c "$LOAD && kill -9 \$(cat /var/run/docker.pid) && sleep 30; echo not""-reached" || return 1
-    ! grep -q 'not-reached' "$D/run.out" || fail "the command ran on after dockerd died" || return 1
+    dind_sh run 125 "kill -9 \$(cat /var/run/docker.pid) && sleep 30; echo not""-reached" \
+        -e DIND_ON_DAEMON_EXIT=exit
+    lacks "$D/run.out" 'not-reached' "the command ran on after dockerd died"
     # (the command SIGTERMed by the stop)
-    evs "$D/run.err" "daemon-died daemon=dockerd status=137" "stop-begin reason=daemon" "command-exit status=143" "exit code=125" &&
-        need "$D/run.err" 'dockerd: --on-daemon-exit=exit: stopping; dind-init will exit 125' || return 1
-    lib_event_none "$D/run.err" daemon-restart || fail "dockerd was restarted although --on-daemon-exit=exit" || return 1
-    lib_lt "$DUR" 30 || fail "took ${DUR} s (the command's sleep 30 was not cut short)" || return 1
+    evs "$D/run.err" "daemon-died daemon=dockerd status=137" "stop-begin reason=daemon" \
+        "command-exit status=143" "exit code=125"
+    need "$D/run.err" 'dockerd: --on-daemon-exit=exit: stopping; dind-init will exit 125'
+    no_ev "$D/run.err" daemon-restart
+    lt "$DUR" 30 "the run (the command's sleep 30 cut short?)"
     NOTE="exit 125 after ${DUR} s: '$(logline "$D/run.err" 'on-daemon-exit=exit' 70)'"
 }
 
 # f3 NAME [DOCKER-RUN-ARGS...]: containerd killed under a running bg, docker run until it works; F3_NOTE
 f3() {
-    local n=$1 old new ms out=$D/$1.out
-    run_rc "$n" 0 --rm --privileged "${INNER_MOUNT[@]}" "${@:2}" "$DIND_IMAGE" sh -c "$LOAD && docker run -d --name bg $INNER_IMAGE sleep 1000 >/dev/null && \
-p=\$(cat /var/run/docker/containerd/containerd.pid) && d=\$(cat /var/run/docker.pid) && echo containerd-pid \$p && kill -9 \$p && t0=\$(date +%s%N) && i=0 && \
-until docker run --rm $INNER_IMAGE echo recovered 2>/tmp/err; do if [ \$i = 0 ]; then echo \"first-error \$(head -n 1 /tmp/err)\"; \
-dind-init health >/dev/null 2>&1; echo health-during-gap \$?; fi; i=\$((i+1)); [ \$i -lt 600 ] || { cat /tmp/err; exit 90; }; sleep 0.1; done && \
-echo recovery-ms \$(( (\$(date +%s%N) - t0) / 1000000 )) && echo new-containerd-pid \$(cat /var/run/docker/containerd/containerd.pid) && \
-echo dockerd-same \$([ \"\$(cat /var/run/docker.pid)\" = \"\$d\" ] && echo yes || echo no) && echo bg \$(docker inspect -f '{{.State.Status}}' bg) && \
-docker exec bg echo exec""-ok && docker rm -f bg >/dev/null && echo bg-removed" || return 1
-    old=$(sed -n 's/^containerd-pid //p' "$out") new=$(sed -n 's/^new-containerd-pid //p' "$out") ms=$(sed -n 's/^recovery-ms //p' "$out")
-    grep -qx recovered "$out" || fail "$n: docker run never worked again after containerd was killed" || return 1
-    [ -n "$new" ] && [ "$new" != "$old" ] || fail "$n: containerd pid $old -> '$new': not restarted" || return 1
-    grep -qx 'dockerd-same yes' "$out" || fail "$n: dockerd itself was replaced" || return 1
-    lib_event_none "$D/$n.err" daemon-restart daemon=dockerd || fail "$n: dind-init restarted dockerd, which never died" || return 1
-    grep -qx 'bg running' "$out" || fail "$n: the running inner container did not survive: $(grep '^bg ' "$out")" || return 1
-    grep -qx 'exec-ok' "$out" && grep -qx 'bg-removed' "$out" || fail "$n: docker exec / rm -f of the surviving container failed" || return 1
-    clean_stop "$D/$n.err" || return 1
-    F3_NOTE="containerd pid $old -> $new, docker run again after $((ms / 1000)).$(printf %03d $((ms % 1000))) s, dind-init health $(sed -n 's/^health-during-gap //p' "$out") meanwhile, the running container survived"
+    local n=$1 old new ms out=$D/$1.out WHY="$1: " p=/var/run/docker/containerd/containerd.pid
+    dind_sh "$n" 0 "docker run -d --name bg $INNER_IMAGE sleep 1000 >/dev/null && p=\$(cat $p) && \
+d=\$(cat /var/run/docker.pid) && echo containerd-pid \$p && kill -9 \$p && t0=\$(date +%s%N) && \
+i=0 && until docker run --rm $INNER_IMAGE echo recovered 2>/tmp/err; do if [ \$i = 0 ]; then \
+echo \"first-error \$(head -n 1 /tmp/err)\"; dind-init health >/dev/null 2>&1; \
+echo health-during-gap \$?; fi; i=\$((i+1)); [ \$i -lt 600 ] || { cat /tmp/err; exit 90; }; \
+sleep 0.1; done && \
+echo recovery-ms \$(( (\$(date +%s%N) - t0) / 1000000 )) && echo new-containerd-pid \$(cat $p) && \
+echo dockerd-same \$([ \"\$(cat /var/run/docker.pid)\" = \"\$d\" ] && echo yes || echo no) && \
+echo bg \$(docker inspect -f '{{.State.Status}}' bg) && docker exec bg echo exec""-ok && \
+docker rm -f bg >/dev/null && echo bg-removed" "${@:2}"
+    old=$(sed -n 's/^containerd-pid //p' "$out") new=$(sed -n 's/^new-containerd-pid //p' "$out")
+    ms=$(sed -n 's/^recovery-ms //p' "$out")
+    has "$out" recovered 'dockerd-same yes' 'bg running' exec-ok bg-removed
+    [ -n "$new" ] && [ "$new" != "$old" ] || fail "containerd pid $old -> '$new': not restarted"
+    no_ev "$D/$n.err" daemon-restart daemon=dockerd
+    clean_stop "$D/$n.err"
+    F3_NOTE="containerd pid $old -> $new, docker run again after $ms ms, dind-init health\
+ $(sed -n 's/^health-during-gap //p' "$out") meanwhile, the running container survived"
 }
 
 F3() {
     local own_note
-    # containerd run by dind-init (asked for, so on 20.10 too): restarted at once by dind-init
-    f3 own -e DIND_CONTAINERD_BY=dind-init && evs "$D/own.err" "daemon-restart daemon=containerd" "containerd-ready restart=1" || return 1
+    f3 own -e DIND_CONTAINERD_BY=dind-init
+    evs "$D/own.err" "daemon-restart daemon=containerd" "containerd-ready restart=1"
     own_note=$F3_NOTE
-    # dockerd's managed containerd: dockerd's own supervisor restarts it (about 10 s later).
-    f3 managed -e DIND_CONTAINERD_BY=dockerd || return 1
+    f3 managed -e DIND_CONTAINERD_BY=dockerd
     # 20.10: "libcontainerd: started new containerd process"; 26+: module=libcontainerd as a field
-    [ "$(grep -c 'started new containerd process' "$D/managed.err")" -ge 2 ] || fail "dockerd's log does not show containerd restarted" || return 1
+    [ "$(grep -c 'started new containerd process' "$D/managed.err")" -ge 2 ] ||
+        fail "dockerd's log does not show containerd restarted"
     NOTE="dind-init's containerd: $own_note; dockerd's: $F3_NOTE"
 }
 
 F4() {
-    local i t0 times=() bad total0 total n max
-    daemon_c f4 && exec_sh "$C" setup.out "$LOAD && docker volume create data >/dev/null && \
-docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'" "setting up the inner container/volume" || return 1
+    local i times=() total0 total WHY out
+    daemon_c f4
+    exec_sh "$C" setup.out "$LOAD && docker volume create data >/dev/null && \
+docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'"
     total0=$(lib_now)
     for ((i = 1; i <= F4_CYCLES; i++)); do
-        t0=$(lib_now)
-        stop_start "$C" || { FAILMSG="cycle $i: $FAILMSG"; return 1; }
-        [ "$CODE" = 0 ] || fail "cycle $i: exit code $CODE after docker stop (stop took $STOP s)" || return 1
-        exec_sh "$C" "check-$i.out" "docker ps -a --filter name=^keeper\$ --format '{{.Names}} {{.Status}}'; \
-docker run --rm -v data:/d $INNER_IMAGE cat /d/file" "cycle $i: the checks inside" || return 1
-        grep -q '^keeper Exited (0)' "$D/check-$i.out" || fail "cycle $i: inner container keeper is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')" || return 1
-        grep -qx "persisted-$RUNID" "$D/check-$i.out" || fail "cycle $i: the volume file is gone: $(head -c 200 "$D/check-$i.out" | tr '\n' '|')" || return 1
+        WHY="cycle $i: " out=$D/check-$i.out
+        stop_start "$C"
+        is "$CODE" 0 "exit code after docker stop ($STOP s)"
+        lt "$STOP" 10 "docker stop"
+        exec_sh "$C" "${out##*/}" "docker ps -a --filter name=^keeper\$ \
+--format '{{.Names}} {{.Status}}'; \
+docker run --rm -v data:/d $INNER_IMAGE cat /d/file"
+        holds "$out" '^keeper Exited (0)' "keeper is gone: $(tr '\n' '|' <"$out")"
+        has "$out" "persisted-$RUNID"
         times+=("$STOP")
-        echo "cycle $i: stop $STOP s, stop + start until healthy $(lib_since "$t0") s" >>"$D/cycles.txt"
     done
-    total=$(lib_since "$total0")
+    WHY='' total=$(lib_since "$total0")
     logs "$C" "$D/container.log"
-    n=$(lib_event count "$D/container.log" dockerd-ready)
-    [ "$n" = $((F4_CYCLES + 1)) ] || fail "$n dockerd-ready events in the log, expected $((F4_CYCLES + 1))" || return 1
-    n=$(lib_event count "$D/container.log" dockerd-exit clean=true killed=false)
-    [ "$n" = "$F4_CYCLES" ] || fail "$n clean dockerd shutdowns, expected $F4_CYCLES" || return 1
-    no_sigkill "$D/container.log" || return 1
-    bad=$(grep -i -E 'pid file found|corrupt|structure needs cleaning|input/output error|panic:|failed to load container|invalid checksum|bad message|database .*(damaged|invalid)' "$D/container.log" | head -n 3)
-    [ -z "$bad" ] || fail "dockerd's log: $(cut -c1-250 <<<"$bad" | tr '\n' '|')" || return 1
-    max=$(printf '%s\n' "${times[@]}" | sort -g | tail -n 1)
-    lib_lt "$max" 10 || fail "a docker stop took $max s (grace period 10 s)" || return 1
-    printf 'total %s s for %s cycles\nper-cycle stop times (s): %s\n' "$total" "$F4_CYCLES" "${times[*]}" >>"$D/cycles.txt"
+    is "$(lib_event count "$D/container.log" dockerd-ready)" $((F4_CYCLES + 1)) "dockerd-readys"
+    is "$(lib_event count "$D/container.log" dockerd-exit clean=true killed=false)" "$F4_CYCLES" \
+        "clean dockerd shutdowns"
+    no_sigkill "$D/container.log"
+    ! grep -i -m3 -E -e 'pid file found|corrupt|structure needs cleaning|input/output error' \
+        -e 'panic:|failed to load container|invalid checksum|bad message' \
+        -e 'database .*(damaged|invalid)' "$D/container.log" >"$D/bad.txt" ||
+        fail "dockerd's log: $(cut -c1-250 "$D/bad.txt" | tr '\n' '|')"
     echo "    F4: $F4_CYCLES cycles in $total s; docker stop per cycle (s): ${times[*]}"
-    NOTE="$F4_CYCLES cycles, $total s total, stop $(printf '%s\n' "${times[@]}" | sort -g | head -n 1)-$max s"
+    mapfile -t times < <(printf '%s\n' "${times[@]}" | sort -g)
+    NOTE="$F4_CYCLES cycles, $total s total, stop ${times[0]}-${times[-1]} s"
 }
-
-# ------------------------------------------------------------------ field hardening (issue 8)
 
 armed() { dk exec "$1" docker logs trap 2>/dev/null | grep -q trap-armed; }   # C: H1's trap is set
 
 H1() {
-    daemon_c h1 && exec_sh "$C" setup.out "$LOAD && docker run -d --name trap --restart no -v marker:/m $INNER_IMAGE \
-sh -c 'rm -f /m/marker; trap \"echo clean > /m/marker; exit 0\" TERM; echo trap""-armed; while true; do sleep 1; done' >/dev/null" \
-        "starting the inner container" || return 1
+    local a=$D/after.out
+    daemon_c h1
+    exec_sh "$C" setup.out "$LOAD && docker run -d --name trap --restart no -v marker:/m \
+$INNER_IMAGE sh -c 'rm -f /m/marker; trap \"echo clean > /m/marker; exit 0\" TERM; \
+echo trap""-armed; while true; do sleep 1; done' >/dev/null"
     wait_for 10 armed "$C"
-    stop_start "$C" || return 1
-    dk exec "$C" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$D/after.out" 2>&1
-    logs "$C" "$D/container.log"
-    ev "$D/stop.log" dockerd-start || return 1
-    started "$D/stop.log" | grep -q -- ' --shutdown-timeout=5\( \|$\)' \
-        || fail "dockerd's command line lacks --shutdown-timeout=5: $(started "$D/stop.log")" || return 1
-    grep -qx clean "$D/after.out" || fail "marker is '$(head -n 1 "$D/after.out")', expected clean (the TERM trap did not run)" || return 1
-    grep -qx 'trap exited 0' "$D/after.out" || fail "inner container: $(grep '^trap' "$D/after.out"), expected 'exited 0'" || return 1
-    [ "$CODE" = 0 ] || fail "outer exit code $CODE after docker stop (137 = killed by docker)" || return 1
-    ev "$D/stop.log" stop-begin reason=SIGTERM && clean_stop "$D/stop.log" || return 1
-    lib_lt "$STOP" 10 || fail "docker stop -t 10 took $STOP s" || return 1
-    NOTE="docker stop -t 10 took $STOP s, marker clean, inner exit 0; dockerd exited after $(lib_event_get "$D/stop.log" dockerd-exit secs) s"
+    stop_start "$C"
+    dk exec "$C" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; \
+docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$a" 2>&1
+    started "$D/stop.log" | grep -q -- ' --shutdown-timeout=5\( \|$\)' ||
+        fail "dockerd's command line lacks --shutdown-timeout=5: $(started "$D/stop.log")"
+    WHY="the TERM trap: " has "$a" clean 'trap exited 0'
+    ev "$D/stop.log" stop-begin reason=SIGTERM
+    stopped "$D/stop.log" 0 10   # 137: killed by docker
+    NOTE="docker stop -t 10 took $STOP s, marker clean, inner exit 0; dockerd exited after\
+ $(lib_event_get "$D/stop.log" dockerd-exit secs) s"
     return 0   # (the note's look-up does not decide the result)
 }
 
 H2() {
-    local net=$PFX-lowmtu major user_mtu user_note opt='--default-network-opt=bridge=com.docker.network.driver.mtu=1400'
+    local net=$PFX-lowmtu major user_mtu user_note e=$D/low.err l
+    local opt='--default-network-opt=bridge=com.docker.network.driver.mtu=1400'
+    local mtu=/sys/class/net/eth0/mtu
     dk network create --label "$LABEL" -o com.docker.network.driver.mtu=1400 "$net" >"$D/network.out" 2>&1 ||
-        { fail "cannot create a bridge network with MTU 1400 on the host daemon: $(head -c 300 "$D/network.out")"; return 1; }
-    # line 1: the outer eth0; 2: an inner container on the default bridge; 3: the engine's major
-    # version; 4: an inner container on a user-defined network (what compose creates)
-    run_rc low 0 --rm --privileged --network "$net" "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
-        sh -c "cat /sys/class/net/eth0/mtu; $LOAD && docker run --rm $INNER_IMAGE cat /sys/class/net/eth0/mtu && \
+        fail "cannot create a bridge network with MTU 1400: $(head -c 300 "$D/network.out")"
+    # lines: the outer eth0's MTU, an inner one's, the engine's major, one's on a user network
+    dind_sh low 0 "cat $mtu && docker run --rm $INNER_IMAGE cat $mtu && \
 docker version -f '{{.Server.Version}}' | cut -d. -f1 && docker network create usernet >/dev/null && \
-docker run --rm --network usernet $INNER_IMAGE cat /sys/class/net/eth0/mtu" || return 1
-    [ "$(head -n 1 "$D/low.out")" = 1400 ] || fail "the outer container's eth0 MTU is $(head -n 1 "$D/low.out"), not 1400" || return 1
-    [ "$(sed -n 2p "$D/low.out")" = 1400 ] || fail "inner container's eth0 MTU '$(sed -n 2p "$D/low.out")', expected 1400" || return 1
-    need "$D/low.err" 'network: default route via eth0 has MTU 1400: passing --mtu=1400 to dockerd' || return 1
-    started "$D/low.err" | grep -q -- ' --mtu=1400' || fail "dockerd's command line lacks --mtu=1400" || return 1
-    # user-defined networks: engines 24+ get the MTU too (--default-network-opt); 20.10 keeps 1500
-    major=$(sed -n 3p "$D/low.out") user_mtu=$(sed -n 4p "$D/low.out")
+docker run --rm --network usernet $INNER_IMAGE cat $mtu" --network "$net"
+    mapfile -t l <"$D/low.out"
+    is "${l[0]}" 1400 "the outer container's eth0 MTU"
+    is "${l[1]}" 1400 "inner container's eth0 MTU"
+    need "$e" 'network: default route via eth0 has MTU 1400: passing --mtu=1400 to dockerd'
+    started "$e" | grep -q -- ' --mtu=1400' || fail "dockerd's command line lacks --mtu=1400"
+    major=${l[2]} user_mtu=${l[3]}
     if [ "${major:-0}" -ge 24 ] 2>/dev/null; then
-        [ "$user_mtu" = 1400 ] || fail "engine $major: a container on a user-defined network has MTU '$user_mtu', expected 1400" || return 1
-        started "$D/low.err" | grep -q -- " $opt" || fail "engine $major: dockerd's command line lacks $opt" || return 1
+        is "$user_mtu" 1400 "engine $major: a user-defined network's MTU"
+        started "$e" | grep -q -- " $opt" || fail "engine $major: dockerd's command line lacks $opt"
         user_note="user network 1400 ($opt)"
     else
-        [ "$user_mtu" = 1500 ] || fail "engine $major: user-defined network MTU '$user_mtu'" || return 1
-        ! started "$D/low.err" | grep -q -- '--default-network-opt' || fail "engine $major has no --default-network-opt, yet dind-init passed it" || return 1
+        is "$user_mtu" 1500 "engine $major: a user-defined network's MTU"
+        ! started "$e" | grep -q -- '--default-network-opt' || fail "$major: --default-network-opt"
         user_note="user network 1500 (engine $major has no --default-network-opt)"
     fi
-    # control: the default network (no default route here, or MTU 1500): no --mtu, inner MTU 1500
-    run_rc default 0 --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$LOAD && docker run --rm $INNER_IMAGE cat /sys/class/net/eth0/mtu" &&
-        check_out default 1500 && ev "$D/default.err" dockerd-start || return 1
-    ! started "$D/default.err" | grep -q -- '--mtu' || fail "control run passed --mtu" || return 1
-    NOTE="outer 1400 -> $(started "$D/low.err" | cut -c1-80); inner eth0 1400, $user_note (control: 1500, no --mtu)"
+    dind_sh default 0 "docker run --rm $INNER_IMAGE cat $mtu"
+    check_out default 1500
+    ev "$D/default.err" dockerd-start
+    ! started "$D/default.err" | grep -q -- '--mtu' || fail "control run passed --mtu"
+    NOTE="outer 1400 -> $(started "$e" | cut -c1-80); inner eth0 1400, $user_note\
+ (control: 1500, no --mtu)"
+}
+
+# noterm_stop NAME [DOCKER-RUN-ARGS...]: daemon_c with an inner container that ignores SIGTERM
+# (`docker inspect` of it in D/setup.out), stop_c -t 10: dind-init ends it inside its budget
+noterm_stop() {
+    daemon_c "$@"
+    exec_sh "$C" setup.out "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 \
+>/dev/null && \
+docker inspect -f '{{.State.Pid}}' noterm"
+    stop_c "$C" "$D/stop.log" -t 10
+    lib_event_has "$D/stop.log" inner-kill || fail "dind-init did not end the inner container"
 }
 
 H7() {
-    # dockerd would wait 10 s for the inner container; dind-init SIGKILLs it inside its budget
-    local what
-    daemon_c h7 && exec_sh "$C" setup.out "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null" "starting the inner container" &&
-        stop_start "$C" || return 1
+    noterm_stop h7
+    dk start "$C" >/dev/null || fail "docker start failed"
+    must "$C" "the daemon did not come back" wait_healthy "$C" 90
     dk exec "$C" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
-    what="docker stop -t 10 took $STOP s, outer exit $CODE, inner '$(cat "$D/after.out")'"
-    no_ev "$D/stop.log" dockerd-exit killed=true || { FAILMSG="$what; $FAILMSG"; return 1; }
-    lib_event_has "$D/stop.log" inner-kill || fail "$what: dind-init did not end the inner container" || return 1
-    clean_stop "$D/stop.log" || { FAILMSG="$what: dockerd did not stop cleanly: $FAILMSG"; return 1; }
-    [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
-    grep -qx 'noterm exited 137' "$D/after.out" || fail "$what: expected 'noterm exited 137' (SIGKILLed)" || return 1
-    lib_lt "$STOP" 10 || fail "$what: over 10 s" || return 1
-    NOTE="$what"
+    stopped "$D/stop.log" 0 10
+    has "$D/after.out" 'noterm exited 137'
+    NOTE="docker stop -t 10 took $STOP s, outer exit $CODE, inner '$(cat "$D/after.out")'"
 }
 
 # show_victim C FILE: "shim COMM", "child COMM" (or "gone") as H9's victim C sees them; victim_up: child up
 show_victim() {
-    DK_TIMEOUT=20 dk exec "$1" sh -c 'for w in shim child; do p=$(cat /tmp/$w 2>/dev/null); echo "$w $(cat /proc/${p:-0}/comm 2>/dev/null || echo gone)"; done' >"$2" 2>&1
+    DK_TIMEOUT=20 dk exec "$1" sh -c 'for w in shim child; do p=$(cat /tmp/$w 2>/dev/null);
+        echo "$w $(cat /proc/${p:-0}/comm 2>/dev/null || echo gone)"; done' >"$2" 2>&1
 }
 victim_up() { show_victim "$1" "$2"; grep -qx 'child sleep' "$2"; }
-victim_ok() { grep -qx 'shim containerd-shim' "$1" && grep -qx 'child sleep' "$1"; }   # FILE
 
 H9() {
-    # dind-init signals only what it owns, not a process of the shared PID namespace named like a shim
-    local victim inner what
-    start_c h9-victim --entrypoint /bin/sh "$DIND_IMAGE" -c \
-        'ln -s /bin/sh /tmp/containerd-shim; /tmp/containerd-shim -c "sleep 1000 & echo \$! >/tmp/child; wait" & echo $! >/tmp/shim; exec sleep 100000' || return 1
+    local victim inner
+    start_c h9-victim --entrypoint /bin/sh "$DIND_IMAGE" -c 'ln -s /bin/sh /tmp/containerd-shim;
+/tmp/containerd-shim -c "sleep 1000 & echo \$! >/tmp/child; wait" & echo $! >/tmp/shim
+exec sleep 100000'
     victim=$C
     wait_for 10 victim_up "$victim" "$D/victim-before.out"
-    victim_ok "$D/victim-before.out" || fail "the victim's containerd-shim and its child did not start: $(tr '\n' '|' <"$D/victim-before.out")" || return 1
-    daemon_c h9 --pid="container:$victim" && exec_sh "$C" setup.out "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 >/dev/null && \
-docker inspect -f '{{.State.Pid}}' noterm" "starting the inner container" && stop_c "$C" "$D/stop.log" -t 10 || return 1
+    has "$D/victim-before.out" 'shim containerd-shim' 'child sleep'
+    noterm_stop h9 --pid="container:$victim"
     inner=$(tail -n 1 "$D/setup.out")
     show_victim "$victim" "$D/victim-after.out"
     DK_TIMEOUT=20 dk exec "$victim" sh -c "cat /proc/$inner/comm 2>/dev/null || echo gone" >"$D/inner-after.out" 2>&1
-    what="docker stop -t 10 took $STOP s, outer exit $CODE, victim after: '$(tr '\n' ' ' <"$D/victim-after.out")', inner sleep (pid $inner): $(cat "$D/inner-after.out")"
-    victim_ok "$D/victim-after.out" || fail "$what: the victim's containerd-shim or its child was killed" || return 1
-    ev "$D/stop.log" start pid1=false || return 1
-    lib_event_has "$D/stop.log" inner-kill || fail "$what: dind-init did not end the inner container" || return 1
-    grep -qx gone "$D/inner-after.out" || fail "$what: the inner container's sleep outlived dind-init" || return 1
-    clean_stop "$D/stop.log" || { FAILMSG="$what: dockerd did not stop cleanly: $FAILMSG"; return 1; }
-    [ "$CODE" = 0 ] || fail "$what: outer exit code $CODE, expected 0" || return 1
-    lib_lt "$STOP" 10 || fail "$what: over 10 s" || return 1
-    NOTE="$what"
+    has "$D/victim-after.out" 'shim containerd-shim' 'child sleep'
+    ev "$D/stop.log" start pid1=false
+    WHY="the inner sleep (pid $inner): " has "$D/inner-after.out" gone
+    stopped "$D/stop.log" 0 10
+    NOTE="docker stop -t 10 took $STOP s, outer exit $CODE, victim after:\
+ '$(tr '\n' ' ' <"$D/victim-after.out")', inner sleep (pid $inner): $(cat "$D/inner-after.out")"
 }
 
 H3() {
-    # 1. a plain command: DOCKER_HOST exported, TESTCONTAINERS_HOST_OVERRIDE not
-    run_rc env 0 --rm --privileged "$DIND_IMAGE" sh -c 'echo "DOCKER_HOST=${DOCKER_HOST:-<unset>}"; echo "TC=${TESTCONTAINERS_HOST_OVERRIDE:-<unset>}"; docker -H "$DOCKER_HOST" version -f "{{.Server.Version}}" >/dev/null && echo answered' &&
-        check_out env "$(printf 'DOCKER_HOST=unix:///var/run/docker.sock\nTC=<unset>\nanswered')" || return 1
-    # 2. a DOCKER_HOST the user set is kept
-    run_rc userhost 0 --rm --privileged -e DOCKER_HOST=unix:///var/run/docker.sock -e DIND_TESTCONTAINERS=false "$DIND_IMAGE" sh -c 'echo "$DOCKER_HOST"' &&
-        check_out userhost unix:///var/run/docker.sock || return 1
-    # 3. the Docker SDK for Python, with DIND_TESTCONTAINERS=true
-    lib_py_image "$PY_IMAGE" "$D/build.log" || { fail "building $PY_IMAGE failed (see build.log)"; return 1; }
-    run_rc sdk 0 --rm --privileged -e DIND_TESTCONTAINERS=true -e "INNER_IMAGE=$INNER_IMAGE" "${INNER_MOUNT[@]}" "$PY_IMAGE" python3 /usr/local/bin/sdk-check.py || return 1
-    grep -qx 'DOCKER_HOST=unix:///var/run/docker.sock' "$D/sdk.out" || fail "sdk: DOCKER_HOST wrong: $(head -n 1 "$D/sdk.out")" || return 1
-    grep -qx 'TESTCONTAINERS_HOST_OVERRIDE=localhost' "$D/sdk.out" || fail "sdk: TESTCONTAINERS_HOST_OVERRIDE: $(sed -n 2p "$D/sdk.out")" || return 1
-    grep -qx 'result=sdk-ok' "$D/sdk.out" || fail "sdk: containers.run did not return sdk-ok: $(tr '\n' '|' <"$D/sdk.out" | head -c 200)" || return 1
-    NOTE="$PY_SDK_SOURCE; $(sed -n 's/^versions: //p' "$D/sdk.out")"
+    local s=$D/sdk.out
+    run_rc env 0 --rm --privileged "$DIND_IMAGE" sh -c 'echo "DOCKER_HOST=${DOCKER_HOST:-<unset>}";
+echo "TC=${TESTCONTAINERS_HOST_OVERRIDE:-<unset>}"
+docker -H "$DOCKER_HOST" version >/dev/null && echo answered'
+    check_out env "$(printf 'DOCKER_HOST=unix:///var/run/docker.sock\nTC=<unset>\nanswered')"
+    run_rc userhost 0 --rm --privileged -e DOCKER_HOST=unix:///var/run/docker.sock \
+        -e DIND_TESTCONTAINERS=false "$DIND_IMAGE" sh -c 'echo "$DOCKER_HOST"'
+    check_out userhost unix:///var/run/docker.sock
+    lib_py_image "$PY_IMAGE" "$D/build.log" || fail "building $PY_IMAGE failed (see build.log)"
+    run_rc sdk 0 --rm --privileged -e DIND_TESTCONTAINERS=true -e "INNER_IMAGE=$INNER_IMAGE" \
+        "${INNER_MOUNT[@]}" "$PY_IMAGE" python3 /usr/local/bin/sdk-check.py
+    has "$s" 'DOCKER_HOST=unix:///var/run/docker.sock' 'TESTCONTAINERS_HOST_OVERRIDE=localhost' \
+        'result=sdk-ok'
+    NOTE="$PY_SDK_SOURCE; $(sed -n 's/^versions: //p' "$s")"
 }
 
 H4() {
     local st_before test
     # dockerd that takes 6 s to start: a window in which the daemon is not up yet
-    mkdir -p "$D/bin" && printf '#!/bin/sh\nsleep 6\nexec dockerd "$@"\n' >"$D/bin/slow-dockerd" && chmod 0755 "$D/bin/slow-dockerd" || return 1
+    mkdir -p "$D/bin" && printf '#!/bin/sh\nsleep 6\nexec dockerd "$@"\n' >"$D/bin/slow-dockerd" &&
+        chmod 0755 "$D/bin/slow-dockerd" || fail "cannot write slow-dockerd"
     start_c h4 --privileged --health-interval 1s -v "$D/bin:/field:ro" -e DIND_DOCKERD=/field/slow-dockerd \
-        -e DIND_ON_DAEMON_EXIT=ignore "$DIND_IMAGE" sleep infinity && must "$C" "dockerd was never started" wait_event "$C" dockerd-start 60 || return 1
-    health_is 1 "before dockerd is up" "$C" before.out || { logs "$C" "$D/container.log"; return 1; }
+        -e DIND_ON_DAEMON_EXIT=ignore "$DIND_IMAGE" sleep infinity
+    must "$C" "dockerd was never started" wait_event "$C" dockerd-start 60
+    health_is 1 "before dockerd is up" "$C" before.out
     st_before=$(health_status "$C")
-    must "$C" "the daemon never became ready" wait_event "$C" command-start 60 && health_is 0 "with the daemon up" "$C" up.out &&
-        health_is 1 "with DOCKER_HOST=unix:///nonexistent.sock" "$C" wrongsock.out -e DOCKER_HOST=unix:///nonexistent.sock || return 1
+    must "$C" "the daemon never became ready" wait_event "$C" command-start 60
+    health_is 0 "with the daemon up" "$C" up.out
+    health_is 1 "with a wrong DOCKER_HOST" "$C" wrong.out -e DOCKER_HOST=unix:///nonexistent.sock
     test=$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$C")
-    [ "$test" = '["CMD","dind-init","health"]' ] || fail "the image's HEALTHCHECK is $test" || return 1
-    wait_for 30 has_status "$C" healthy || fail "HEALTHCHECK status '$(health_status "$C")', expected healthy" || return 1
-    dk exec "$C" sh -c 'kill -9 $(cat /var/run/docker.pid)' || { fail "kill -9 of dockerd failed"; return 1; }
-    must "$C" "dind-init did not notice dockerd's death" wait_event "$C" daemon-died 20 daemon=dockerd || return 1
-    health_is 1 "after dockerd was killed" "$C" dead.out || return 1
-    grep -q 'unhealthy' "$D/dead.out" || fail "no 'unhealthy' message: $(head -c 200 "$D/dead.out")" || return 1
-    wait_for 30 has_status "$C" unhealthy || fail "HEALTHCHECK status '$(health_status "$C")' after dockerd died, expected unhealthy" || return 1
-    logs "$C" "$D/container.log"
-    NOTE="before up: 1 (status $st_before), up: 0, healthy; killed: 1 '$(head -n 1 "$D/dead.out" | cut -c1-60)...', unhealthy"
+    is "$test" '["CMD","dind-init","health"]' "the image's HEALTHCHECK"
+    wait_for 30 has_status "$C" healthy || fail "HEALTHCHECK '$(health_status "$C")', not healthy"
+    dk exec "$C" sh -c 'kill -9 $(cat /var/run/docker.pid)' || fail "kill -9 of dockerd failed"
+    must "$C" "dind-init missed dockerd's death" wait_event "$C" daemon-died 20 daemon=dockerd
+    health_is 1 "after dockerd was killed" "$C" dead.out
+    holds "$D/dead.out" 'unhealthy' "no 'unhealthy' message: $(head -c 200 "$D/dead.out")"
+    wait_for 30 has_status "$C" unhealthy ||
+        fail "HEALTHCHECK status '$(health_status "$C")' after dockerd died, not unhealthy"
+    NOTE="before up: 1 (status $st_before), up: 0, healthy; killed: 1\
+ '$(head -n 1 "$D/dead.out" | cut -c1-60)...', unhealthy"
 }
 
 H5() {
-    local mode want notes=() b line used chosen
+    local mode want notes=() b line used chosen o WHY
     # legacy, nft: DIND_IPTABLES; docker-legacy: docker:dind's DOCKER_IPTABLES_LEGACY=1; auto: neither
-    local -A env=([legacy]=DIND_IPTABLES=legacy [nft]=DIND_IPTABLES=nft [auto]=H5=auto [docker-legacy]=DOCKER_IPTABLES_LEGACY=1)
+    local -A env=([legacy]=DIND_IPTABLES=legacy [nft]=DIND_IPTABLES=nft [auto]=H5=auto
+        [docker-legacy]=DOCKER_IPTABLES_LEGACY=1)
     for mode in legacy nft auto docker-legacy; do
-        # which tables hold dockerd's DOCKER chain (nat) after the inner run
-        run_rc "$mode" 0 --rm --privileged -e "${env[$mode]}" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$LOAD && docker run --rm $INNER_IMAGE echo ipt-ok && \
-for b in legacy nft; do if iptables-\$b -t nat -S DOCKER >/dev/null 2>&1; then echo \$b-has-DOCKER; else echo \$b-no-DOCKER; fi; done" ||
-            { FAILMSG="DIND_IPTABLES=$mode: $FAILMSG: $(logline "$D/$mode.err" 'iptables' 200)"; return 1; }
-        grep -qx ipt-ok "$D/$mode.out" || fail "DIND_IPTABLES=$mode: the inner container did not run" || return 1
+        WHY="DIND_IPTABLES=$mode: " o=$D/$mode.out
+        dind_sh "$mode" 0 "docker run --rm $INNER_IMAGE echo ipt-ok && for b in legacy nft; do \
+if iptables-\$b -t nat -S DOCKER >/dev/null 2>&1; then echo \$b-has-DOCKER; \
+else echo \$b-no-DOCKER; fi; done" -e "${env[$mode]}"
+        has "$o" ipt-ok
         if [ "$mode" != auto ]; then
             b=${mode#docker-} want=legacy
             [ "$b" = legacy ] && want=nft
-            need "$D/$mode.err" "iptables: using the $b backend (requested)" || return 1
-            grep -qx "$b-has-DOCKER" "$D/$mode.out" || fail "$mode: dockerd's DOCKER chain is not in the $b tables: $(tr '\n' ' ' <"$D/$mode.out")" || return 1
-            grep -qx "$want-no-DOCKER" "$D/$mode.out" || fail "$mode: DOCKER chain also in the $want tables" || return 1
+            need "$D/$mode.err" "iptables: using the $b backend (requested)"
+            has "$o" "$b-has-DOCKER" "$want-no-DOCKER"
             notes+=("$mode ok")
             continue
         fi
         line=$(logline "$D/auto.err" 'iptables: ' 200)
-        [ -n "$line" ] || fail "auto: no 'iptables:' decision in the log" || return 1
-        used=$(grep -o '^[a-z]*-has-DOCKER' "$D/auto.out" | sed 's/-has-DOCKER//' | tr '\n' '+')
+        [ -n "$line" ] || fail "no 'iptables:' decision in the log"
+        used=$(grep -o '^[a-z]*-has-DOCKER' "$o" | sed 's/-has-DOCKER//' | tr '\n' '+')
         chosen=$(sed -n 's/.*iptables: using the \([a-z]*\) backend.*/\1/p' <<<"$line")
-        [ -z "$chosen" ] || [ "${used%+}" = "$chosen" ] || fail "auto chose $chosen but dockerd's rules are in: ${used%+}" || return 1
-        echo "auto: $line; rules in: ${used%+}" >"$D/auto-decision.txt"
+        [ -z "$chosen" ] || is "${used%+}" "$chosen" "the tables with dockerd's rules"
         notes+=("auto: '$line' -> rules in ${used%+}")
     done
     NOTE="${notes[*]}"
 }
 
 H6() {
-    local warn check="$LOAD && docker run --rm $INNER_IMAGE true && docker info -f 'driver={{.Driver}}' && \
-echo \"tmp-mounts=\$(awk '\$5 == \"/tmp\"' /proc/self/mountinfo | wc -l)\" && \
-echo \"tmp-fs=\$(stat -f -c %T /tmp)\" && \
-echo \"tmp-in-pid1=\$(awk '\$5 == \"/tmp\"' /proc/1/mountinfo | wc -l)\""
-    # 1. the product image: /var/lib/docker is a volume
-    run_rc vol 0 --rm --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$check" || return 1
-    grep -qx 'driver=overlay2' "$D/vol.out" || fail "volume: driver $(grep '^driver=' "$D/vol.out")" || return 1
-    grep -qx 'tmp-mounts=0' "$D/vol.out" && grep -qx 'tmp-in-pid1=0' "$D/vol.out" || fail "volume: something is mounted on /tmp: $(grep '^tmp' "$D/vol.out" | tr '\n' ' ')" || return 1
-    ! grep -q '^tmp-fs=tmpfs' "$D/vol.out" || fail "volume: /tmp is a tmpfs" || return 1
-    ! grep '^dind-init: ' "$D/vol.err" | grep -qi vfs || fail "volume: dind-init mentions vfs: $(grep '^dind-init: ' "$D/vol.err" | grep -i -m1 vfs)" || return 1
-    # 2. an image without VOLUME /var/lib/docker: overlayfs; and the user's own --tmpfs /tmp
-    novolume_image "$NOVOLUME_IMAGE" && run_rc overlay 0 --rm --privileged --tmpfs /tmp:rw,exec,size=65536k "${INNER_MOUNT[@]}" "$NOVOLUME_IMAGE" sh -c "$check" || return 1
-    grep -qx 'driver=vfs' "$D/overlay.out" || fail "overlayfs: driver $(grep '^driver=' "$D/overlay.out"), expected vfs" || return 1
-    grep -qx 'tmp-mounts=1' "$D/overlay.out" && grep -qx 'tmp-fs=tmpfs' "$D/overlay.out" || fail "--tmpfs /tmp: $(grep '^tmp' "$D/overlay.out" | tr '\n' ' ')" || return 1
-    warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'overlayfs' | grep 'vfs' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
-    [ -n "$warn" ] || fail "overlayfs: no dind-init WARN naming vfs and the fix (a volume at /var/lib/docker)" || return 1
-    NOTE="volume: overlay2, /tmp untouched, no vfs word; overlayfs: vfs + WARN '$(sed 's/^dind-init: +[0-9.]*s *WARN *//' <<<"$warn" | cut -c1-70)...'"
+    storage_check "$NOVOLUME_IMAGE"
+    NOTE="volume: overlay2, /tmp untouched, no vfs word; overlayfs: vfs + WARN\
+ '$(cut -c1-70 <<<"${WARN#*WARN }")...'"
 }
 
 H8() {
-    # With dind-init's containerd the snapshots are below the data root (a volume); on overlayfs
-    # they cannot stack: dind-init warns. 20.10 has no image store: the feature is ignored.
-    local json=$D/daemon.json engine status snaps warn
+    local json=$D/daemon.json engine status snaps warn v=$D/vol.out
+    local snapdir=/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots
     printf '{"features": {"containerd-snapshotter": true}}\n' >"$json"
-    # 1. the product image: /var/lib/docker is a volume
-    run_rc vol 0 --rm --privileged -v "$json:/etc/docker/daemon.json:ro" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "docker version -f 'engine={{.Server.Version}}' && \
-$LOAD && docker run --rm $INNER_IMAGE echo store-ok && docker info -f 'driver={{.Driver}}' && docker info -f 'status={{json .DriverStatus}}' && \
-echo \"snapshots=\$(ls /var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots 2>/dev/null | wc -l)\"" || return 1
-    grep -qx store-ok "$D/vol.out" || fail "volume: the inner container did not run" || return 1
-    engine=$(sed -n 's/^engine=//p' "$D/vol.out") status=$(sed -n 's/^status=//p' "$D/vol.out") snaps=$(sed -n 's/^snapshots=//p' "$D/vol.out")
+    dind_sh vol 0 "docker version -f 'engine={{.Server.Version}}' && docker run --rm $INNER_IMAGE \
+echo store-ok && docker info -f 'driver={{.Driver}}' && \
+docker info -f 'status={{json .DriverStatus}}' && \
+echo \"snapshots=\$(ls $snapdir 2>/dev/null | wc -l)\"" -v "$json:/etc/docker/daemon.json:ro"
+    has "$v" store-ok
+    engine=$(sed -n 's/^engine=//p' "$v") status=$(sed -n 's/^status=//p' "$v")
+    snaps=$(sed -n 's/^snapshots=//p' "$v")
     if [ "${engine%%.*}" -lt 26 ] 2>/dev/null; then
-        grep -qx 'driver=overlay2' "$D/vol.out" || fail "engine $engine: driver $(grep '^driver=' "$D/vol.out"), expected overlay2" || return 1
+        has "$v" 'driver=overlay2'
         NOTE="engine $engine has no containerd image store: the feature is ignored, overlay2 serves"
         return 0
     fi
-    grep -q 'io.containerd.snapshotter.v1' <<<"$status" || fail "engine $engine: not the containerd image store: $status" || return 1
-    [ "${snaps:-0}" -ge 1 ] || fail "engine $engine: no snapshots under /var/lib/docker/containerd/daemon (the volume)" || return 1
-    ! grep '^dind-init: .* WARN ' "$D/vol.err" | grep -q 'storage:' || fail "volume: a storage warning: $(logline "$D/vol.err" 'storage:' 120)" || return 1
-    # 2. an image without VOLUME /var/lib/docker: the data root on overlayfs
-    novolume_image "$NOVOLUME_IMAGE" || return 1
+    WHY="engine $engine: "
+    grep -q 'io.containerd.snapshotter.v1' <<<"$status" || fail "not the image store: $status"
+    [ "${snaps:-0}" -ge 1 ] || fail "no snapshots under /var/lib/docker/containerd/daemon"
+    ! grep '^dind-init: .* WARN ' "$D/vol.err" | grep -q 'storage:' ||
+        fail "volume: a storage warning: $(logline "$D/vol.err" 'storage:' 120)"
+    novolume_image "$NOVOLUME_IMAGE"
     run_c overlay --rm --privileged -v "$json:/etc/docker/daemon.json:ro" "${INNER_MOUNT[@]}" "$NOVOLUME_IMAGE" \
         sh -c "$LOAD && docker run --rm $INNER_IMAGE echo store-ok; echo run-rc=\$?"
-    warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'storage:' | grep 'containerd-snapshotter' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
-    [ -n "$warn" ] || fail "overlayfs: no dind-init WARN naming the containerd image store and the fix: $(logline "$D/overlay.err" 'storage:' 160)" || return 1
-    NOTE="engine $engine: $(grep '^driver=' "$D/vol.out"), $snaps snapshots on the volume, no warning; on overlayfs the WARN (inner run there: $(sed -n 's/^run-rc=//p' "$D/overlay.out"))"
+    warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'storage:' |
+        grep 'containerd-snapshotter' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
+    [ -n "$warn" ] || fail "overlayfs: no WARN naming the image store and the fix:\
+ $(logline "$D/overlay.err" storage:)"
+    NOTE="engine $engine: $(grep '^driver=' "$v"), $snaps snapshots on the volume, no warning; on\
+ overlayfs\
+ the WARN (inner run there: $(sed -n 's/^run-rc=//p' "$D/overlay.out"))"
 }
 
 H10() {
     # The throwaway host daemon's socket, never the machine's; the job would create a volume on it
-    local job="$PFX-h10-job"
+    local job="$PFX-h10-job" e=$D/h10.err
     run_c h10 --rm --privileged -v "$DIND_HOST_SOCK:/var/run/docker.sock" "$DIND_IMAGE" \
         sh -c "docker volume create --label $LABEL $job && echo JOB-RAN"
-    ! dk volume inspect "$job" >/dev/null 2>&1 || fail "the job reached the host daemon: it created volume $job there" || return 1
-    ! grep -q JOB-RAN "$D/h10.out" || fail "the job ran" || return 1
-    check_rc h10 125 && need "$D/h10.err" '/var/run/docker.sock is a mount point' && need "$D/h10.err" 'Docker-outside-of-Docker' &&
-        need "$D/h10.err" 'remove the mount' || return 1
-    lib_event_none "$D/h10.err" dockerd-start || fail "dind-init started dockerd beside the host's socket" || return 1
-    DK_TIMEOUT=10 dk version >/dev/null 2>&1 || fail "the host daemon no longer answers" || return 1
-    NOTE="exit 125 after ${DUR}s, no volume on the host; '$(logline "$D/h10.err" 'is a mount point' 90)...'"
+    ! dk volume inspect "$job" >/dev/null 2>&1 || fail "the job created volume $job on the host"
+    refused h10 '/var/run/docker.sock is a mount point' 'Docker-outside-of-Docker' \
+        'remove the mount'
+    no_ev "$e" dockerd-start
+    DK_TIMEOUT=10 dk version >/dev/null 2>&1 || fail "the host daemon no longer answers"
+    NOTE="exit 125 after ${DUR}s, no volume on the host; '$(logline "$e" 'is a mount point' 90)...'"
 }
 
 H11() {
-    # the second must neither remove the first's live socket and pid file nor start a dockerd beside it
-    local run a before after health state='echo "$(cat /var/run/docker.pid) $(stat -c %i /var/run/docker.sock)"'
-    run=$(volume h11-run) || { fail "docker volume create failed"; return 1; }
-    start_c h11a --privileged -v "$run:/run" "$DIND_IMAGE" sleep infinity && a=$C &&
-        must "$a" "the first daemon never answered" wait_healthy "$a" 90 || return 1
+    local run a before state='echo "$(cat /var/run/docker.pid) $(stat -c %i /var/run/docker.sock)"'
+    run=$(volume h11-run) || fail "docker volume create failed"
+    start_c h11a --privileged -v "$run:/run" "$DIND_IMAGE" sleep infinity
+    a=$C
+    must "$a" "the first daemon never answered" wait_healthy "$a" 90
     before=$(dk exec "$a" sh -c "$state")
     run_c h11b --rm --privileged -v "$run:/run" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
-    after=$(dk exec "$a" sh -c "$state" 2>&1)
-    health "$a" first-health.out; health=$?
+    is "$(dk exec "$a" sh -c "$state" 2>&1)" "$before" "the first's pid file, socket (pid, inode)"
+    health_is 0 "of the first" "$a" first-health.out
     logs "$a" "$D/first.log"
-    [ "$before" = "$after" ] || fail "the first daemon's pid file and socket (pid, inode) were '$before', now '$after'" || return 1
-    [ "$health" = 0 ] || fail "the first daemon no longer answers: $(head -c 200 "$D/first-health.out")" || return 1
-    ! grep -q JOB-RAN "$D/h11b.out" || fail "the second container ran its job" || return 1
-    check_rc h11b 125 && need "$D/h11b.err" '/var/run/docker.sock is served by another daemon' || return 1
-    no_ev "$D/h11b.err" stale || { FAILMSG="the second removed state: $FAILMSG"; return 1; }
+    refused h11b '/var/run/docker.sock is served by another daemon'
+    WHY="the second removed state: " no_ev "$D/h11b.err" stale
     NOTE="second: exit 125 after ${DUR}s; first's (pid, socket inode) '$before' kept, health 0"
 }
 
 # keeper_state C FILE: inner container keeper's status, its volume file, image-kept, per C; keeper_up: runs
 keeper_state() {
-    DK_TIMEOUT=20 dk exec "$1" sh -c "docker inspect -f 'keeper {{.State.Status}}' keeper; docker exec keeper cat /d/file; \
-docker image inspect $INNER_IMAGE >/dev/null 2>&1 && echo image-kept" >"$2" 2>&1
+    DK_TIMEOUT=20 dk exec "$1" sh -c "docker inspect -f 'keeper {{.State.Status}}' keeper; \
+docker exec keeper cat /d/file; docker image inspect $INNER_IMAGE >/dev/null 2>&1 && \
+echo image-kept" >"$2" 2>&1
 }
 keeper_up() { keeper_state "$1" "$2"; grep -qx 'keeper running' "$2"; }
+# kept FILE: keeper_state's FILE says all is kept
+kept() { has "$1" 'keeper running' "kept-$RUNID" image-kept; }
 
 H12() {
-    # Two DinD containers on one /var/lib/docker volume (issue 21, item 3)
-    local vol a host=$PFX-h12a holder waited what e
-    vol=$(volume h12) || { fail "docker volume create failed"; return 1; }
-    start_c h12a --privileged --hostname "$host" -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" && a=$C &&
-        must "$a" "the first daemon never answered" wait_healthy "$a" 90 && exec_sh "$a" setup.out "$LOAD && docker volume create data >/dev/null && \
+    local vol a host=$PFX-h12a holder waited e=$D/h12b.err
+    vol=$(volume h12) || fail "docker volume create failed"
+    local run=(--privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}")
+    start_c h12a "${run[@]}" --hostname "$host" "$DIND_IMAGE"
+    a=$C
+    must "$a" "the first daemon never answered" wait_healthy "$a" 90
+    exec_sh "$a" setup.out "$LOAD && docker volume create data >/dev/null && \
 docker run --rm -v data:/d $INNER_IMAGE sh -c 'echo kept-$RUNID > /d/file' && \
-docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 100000 >/dev/null" "setting up the inner container/volume" || return 1
-    # The second, on the same volume, with the default --data-root-wait (10 s)
-    run_c h12b --rm --privileged --hostname "$PFX-h12b" -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
+docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 100000 >/dev/null"
+    run_c h12b --rm "${run[@]}" --hostname "$PFX-h12b" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
     keeper_state "$a" "$D/first-after.out"
-    health "$a" first-health.out || fail "the first daemon no longer answers: $(head -c 200 "$D/first-health.out")" || return 1
-    ! grep -q JOB-RAN "$D/h12b.out" || fail "the second container ran its job" || return 1
-    check_rc h12b 125 && need "$D/h12b.err" "data root /var/lib/docker is in use by another dind-init (host $host, pid 1, since " &&
-        need "$D/h12b.err" 'its own volume for /var/lib/docker' && ev "$D/h12b.err" data-root-busy path=/var/lib/docker/dind-init.lock || return 1
-    holder=$(lib_event_get "$D/h12b.err" data-root-busy holder) waited=$(lib_event_get "$D/h12b.err" data-root-busy waited)
-    case "$holder" in "host=$host pid=1 since="*) ;; *) fail "data-root-busy names '$holder', not the first ($host, pid 1)"; return 1 ;; esac
-    { ! lib_lt "$waited" 10 && lib_lt "$waited" 11; } || fail "the second waited $waited s, expected the 10 s default" || return 1
-    lib_lt "$DUR" 20 || fail "the second took $DUR s to give up (bound 10 s)" || return 1
-    for e in containerd-start dockerd-start stale; do
-        no_ev "$D/h12b.err" "$e" || { FAILMSG="the second went on: $FAILMSG"; return 1; }
-    done
-    grep -qx 'keeper running' "$D/first-after.out" && grep -qx "kept-$RUNID" "$D/first-after.out" && grep -qx image-kept "$D/first-after.out" \
-        || fail "the first's inner container, volume file or image after the refused start: $(tr '\n' '|' <"$D/first-after.out")" || return 1
-    # The first stops cleanly; the next container on the volume finds everything.
-    stop_c "$a" "$D/first.log" -t 10 || return 1
-    [ "$CODE" = 0 ] || fail "the first: exit code $CODE after docker stop" || return 1
-    clean_stop "$D/first.log" && ev "$D/first.log" data-root-lock holder= || return 1
-    start_c h12c --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "$DIND_IMAGE" &&
-        must "$C" "the next daemon never answered" wait_healthy "$C" 90 || return 1
+    health_is 0 "of the first" "$a" first-health.out
+    refused h12b 'its own volume for /var/lib/docker' \
+        "data root /var/lib/docker is in use by another dind-init (host $host, pid 1, since "
+    ev "$e" data-root-busy path=/var/lib/docker/dind-init.lock
+    holder=$(lib_event_get "$e" data-root-busy holder)
+    waited=$(lib_event_get "$e" data-root-busy waited)
+    [[ $holder == "host=$host pid=1 since="* ]] || fail "data-root-busy names '$holder'"
+    { ! lib_lt "$waited" 10 && lib_lt "$waited" 11; } || fail "the second waited $waited s, not 10"
+    lt "$DUR" 20 "the second's giving up"
+    WHY="the second went on: "
+    no_ev "$e" containerd-start
+    no_ev "$e" dockerd-start
+    no_ev "$e" stale
+    WHY="after the refused start: " kept "$D/first-after.out"
+    WHY="the first: "
+    stop_c "$a" "$D/first.log" -t 10
+    stopped "$D/first.log" 0 60
+    ev "$D/first.log" data-root-lock holder=
+    WHY=
+    start_c h12c "${run[@]}" "$DIND_IMAGE"
+    must "$C" "the next daemon never answered" wait_healthy "$C" 90
     wait_for 30 keeper_up "$C" "$D/next-after.out"
     logs "$C" "$D/next.log"
-    what="next start: $(tr '\n' ' ' <"$D/next-after.out")"
-    ev "$D/next.log" data-root-lock holder= || return 1
-    lib_lt "$(lib_event_get "$D/next.log" data-root-lock waited)" 1 || fail "$what: the next one waited for the lock" || return 1
-    grep -qx 'keeper running' "$D/next-after.out" || fail "$what: keeper (restart always) is not running" || return 1
-    grep -qx "kept-$RUNID" "$D/next-after.out" || fail "$what: the volume file is gone" || return 1
-    grep -qx image-kept "$D/next-after.out" || fail "$what: the inner image is gone" || return 1
-    NOTE="second: exit 125 after ${DUR}s (waited $waited s) '$(logline "$D/h12b.err" 'still after' 110)...'; first intact, clean stop; next: keeper running, file and image kept"
+    WHY="next start: "
+    ev "$D/next.log" data-root-lock holder=
+    lt "$(lib_event_get "$D/next.log" data-root-lock waited)" 1 "the wait for the lock"
+    kept "$D/next-after.out"
+    NOTE="second: exit 125 after ${DUR}s (waited $waited s); first intact, clean stop; next:\
+ keeper running, file and image kept"
 }
 
 H13() {
-    # Issue 21, item 2. The archives come from the engine under test (20.10: the old layout;
-    # 25+: the OCI one with manifest.json), one plain and one gzip-compressed.
-    local pre=$D/pre bad=$D/bad svc=$D/svc gz=dind-init-test/preload-gz:1 vol layout run secs major c during after
+    local pre=$D/pre bad=$D/bad svc=$D/svc gz=dind-init-test/preload-gz:1 vol layout run secs
+    local major c during after f=$D/first.err
     local -a mnt=(-v "$pre:/preload:ro" -e DIND_PRELOAD=/preload)
-    mkdir -p "$pre" "$bad" "$svc" || return 1
-    run_rc save 0 --rm --privileged "${INNER_MOUNT[@]}" -v "$pre:/out" "$DIND_IMAGE" sh -c "$LOAD && docker tag $INNER_IMAGE $gz && \
-docker save -o /out/a-inner.tar $INNER_IMAGE && docker save $gz | gzip >/out/b-gz.tar && chmod 0644 /out/*" || return 1
-    tar -tf "$pre/a-inner.tar" >"$D/a-inner.list" || return 1
+    mkdir -p "$pre" "$bad" "$svc" || fail "mkdir failed"
+    dind_sh save 0 "docker tag $INNER_IMAGE $gz && docker save -o /out/a-inner.tar $INNER_IMAGE && \
+docker save $gz | gzip >/out/b-gz.tar && chmod 0644 /out/*" -v "$pre:/out"
+    tar -tf "$pre/a-inner.tar" >"$D/a-inner.list" || fail "a-inner.tar is no tar"
     layout=old; grep -qx index.json "$D/a-inner.list" && layout=oci
-    [ "$(head -c 2 "$pre/b-gz.tar" | od -An -tx1 | tr -d ' ')" = 1f8b ] || fail "b-gz.tar is not gzip" || return 1
-    vol=$(volume h13) || { fail "docker volume create failed"; return 1; }
+    is "$(head -c 2 "$pre/b-gz.tar" | od -An -tx1 | tr -d ' ')" 1f8b "b-gz.tar's magic (gzip)"
+    vol=$(volume h13) || fail "docker volume create failed"
     run="docker run --rm $INNER_IMAGE echo plain-ok && docker run --rm $gz echo gz-ok"
-    # 1. A fresh volume: both loaded before the command, which needs no registry.
-    run_rc first 0 --rm --privileged -v "$vol:/var/lib/docker" "${mnt[@]}" "$DIND_IMAGE" sh -c "$run" && check_out first "$(printf 'plain-ok\ngz-ok')" &&
-        evs "$D/first.err" "preload-loaded file=/preload/a-inner.tar" "preload-loaded file=/preload/b-gz.tar" "preload-done loaded=2 skipped=0 failed=0" || return 1
-    major=$(lib_event_get "$D/first.err" engine major)
-    [ "$layout" = "$( ((major >= 25)) && echo oci || echo old)" ] || fail "engine $major wrote the $layout layout" || return 1
-    lib_event_before "$D/first.err" preload-done command-start || fail "the command started before the preload was over" || return 1
-    lib_event_before "$D/first.err" dockerd-ready preload-loaded || fail "a load before dockerd answered" || return 1
-    # 2. The next start on the volume: both present, skipped.
-    run_rc second 0 --rm --privileged -v "$vol:/var/lib/docker" "${mnt[@]}" "$DIND_IMAGE" sh -c "$run" &&
-        ev "$D/second.err" preload-done loaded=0 skipped=2 failed=0 || return 1
-    lib_event get "$D/second.err" preload-skipped reason --nth 1 | grep -q '^present: ' || fail "second start: skipped for '$(lib_event get "$D/second.err" preload-skipped reason --nth 1)'" || return 1
+    local vrun=(--rm --privileged -v "$vol:/var/lib/docker")
+    run_rc first 0 "${vrun[@]}" "${mnt[@]}" "$DIND_IMAGE" sh -c "$run"
+    check_out first "$(printf 'plain-ok\ngz-ok')"
+    evs "$f" "preload-loaded file=/preload/a-inner.tar" "preload-loaded file=/preload/b-gz.tar" \
+        "preload-done loaded=2 skipped=0 failed=0"
+    major=$(lib_event_get "$f" engine major)
+    is "$layout" "$( ((major >= 25)) && echo oci || echo old)" "engine $major's archive layout"
+    before "$f" preload-done command-start
+    before "$f" dockerd-ready preload-loaded
+    run_rc second 0 "${vrun[@]}" "${mnt[@]}" "$DIND_IMAGE" sh -c "$run"
+    ev "$D/second.err" preload-done loaded=0 skipped=2 failed=0
+    c=$(lib_event get "$D/second.err" preload-skipped reason --nth 1)
+    [[ $c == "present: "* ]] || fail "second start: skipped for '$c'"
     secs=$(lib_event_get "$D/second.err" preload-done secs)
-    # 3. A truncated archive: exit 125 naming it; the command never runs.
     mnt=(-v "$bad:/preload:ro" -e DIND_PRELOAD=/preload)
-    head -c "$(($(stat -c %s "$pre/a-inner.tar") / 2))" "$pre/a-inner.tar" >"$bad/cut.tar" && cp "$pre/b-gz.tar" "$bad/" || return 1
-    run_rc cut 125 --rm --privileged "${mnt[@]}" "$DIND_IMAGE" sh -c 'echo JOB-RAN' || return 1
-    ! grep -q JOB-RAN "$D/cut.out" || fail "the command ran after a failed preload" || return 1
-    ev "$D/cut.err" preload-failed file=/preload/cut.tar && need "$D/cut.err" 'preload: /preload/cut.tar: ' &&
-        no_ev "$D/cut.err" command-start && ev "$D/cut.err" exit code=125 || return 1
-    # 4. The same with --preload-errors warn: said, and the command runs.
-    run_rc warn 0 --rm --privileged "${mnt[@]}" -e DIND_PRELOAD_ERRORS=warn "$DIND_IMAGE" sh -c "docker run --rm $gz echo warn-ok" &&
-        check_out warn warn-ok && ev "$D/warn.err" preload-done loaded=1 skipped=0 failed=1 || return 1
-    # 5. Serving dockerd: `dind-init health` is 1 while the preload runs, though dockerd answers.
-    # The archive is big (the base image, about 400 MB, saved by the host engine): its load takes
-    # seconds. A FIFO beside it is refused at once (warn), not waited on for ever.
-    mkfifo "$svc/b.fifo" && dk save -o "$svc/a-big.tar" "$BASE_IMAGE" || return 1
-    start_c svc --privileged -v "$svc:/preload:ro" -e DIND_PRELOAD=/preload -e DIND_PRELOAD_ERRORS=warn "$DIND_IMAGE" && c=$C &&
-        must "$c" "dockerd never answered" wait_event "$c" dockerd-ready 60 || return 1
-    health "$c" health-during.out; during=$?
-    DK_TIMEOUT=20 dk exec "$c" docker version -f '{{.Server.Version}}' >"$D/version-during.out" 2>&1 || { fail "dockerd did not answer during the preload"; return 1; }
-    wait_healthy "$c" 180; after=$?
-    logs "$c" "$D/svc.log"
-    DK_TIMEOUT=30 dk rm -f "$c" >/dev/null 2>&1
+    head -c "$(($(stat -c %s "$pre/a-inner.tar") / 2))" "$pre/a-inner.tar" >"$bad/cut.tar" &&
+        cp "$pre/b-gz.tar" "$bad/" || fail "cannot write $bad"
+    run_c cut --rm --privileged "${mnt[@]}" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
+    refused cut 'preload: /preload/cut.tar: '
+    evs "$D/cut.err" "preload-failed file=/preload/cut.tar" "exit code=125"
+    no_ev "$D/cut.err" command-start
+    run_rc warn 0 --rm --privileged "${mnt[@]}" -e DIND_PRELOAD_ERRORS=warn "$DIND_IMAGE" \
+        sh -c "docker run --rm $gz echo warn-ok"
+    check_out warn warn-ok
+    ev "$D/warn.err" preload-done loaded=1 skipped=0 failed=1
+    # 5. Serving: the base image (~400 MB) takes seconds to load, health 1 meanwhile; a FIFO
+    mkfifo "$svc/b.fifo" && dk save -o "$svc/a-big.tar" "$BASE_IMAGE" || fail "no $BASE_IMAGE saved"
+    start_c svc --privileged -v "$svc:/preload:ro" -e DIND_PRELOAD=/preload \
+        -e DIND_PRELOAD_ERRORS=warn \
+        "$DIND_IMAGE"
+    must "$C" "dockerd never answered" wait_event "$C" dockerd-ready 60
+    health "$C" health-during.out; during=$?
+    DK_TIMEOUT=20 dk exec "$C" docker version >"$D/version-during.out" 2>&1; c=$?
+    wait_healthy "$C" 180; after=$?
+    logs "$C" "$D/svc.log"
+    DK_TIMEOUT=30 dk rm -f "$C" >/dev/null 2>&1
     rm -f "$svc/a-big.tar"
-    [ "$during" = 1 ] && grep -q 'still preloading' "$D/health-during.out" || fail "health during the preload: $during '$(head -c 200 "$D/health-during.out")'" || return 1
-    [ "$after" = 0 ] || fail "health never 0 after the preload" || return 1
-    ev "$D/svc.log" preload-done loaded=1 failed=1 && need "$D/svc.log" 'preload: /preload/b.fifo: not a regular file (a FIFO)' || return 1
-    NOTE="engine $major's $layout layout + gzip: loaded in $(lib_event_get "$D/first.err" preload-done secs) s, next start skipped in $secs s; cut: exit 125 '$(logline "$D/cut.err" 'preload: /preload/cut.tar' 90)'; warn: ran; serving: health 1 during the preload ($(lib_event_get "$D/svc.log" preload-loaded secs) s for the base image), 0 after; FIFO refused"
+    is "$c" 0 "dockerd's answer during the preload"
+    WHY="health during the preload: "
+    is "$during" 1 "its status"
+    holds "$D/health-during.out" 'still preloading' "$(head -c 99 "$D/health-during.out")"
+    WHY=
+    is "$after" 0 "health after the preload"
+    ev "$D/svc.log" preload-done loaded=1 failed=1
+    need "$D/svc.log" 'preload: /preload/b.fifo: not a regular file (a FIFO)'
+    NOTE="engine $major's $layout layout + gzip: loaded in $(lib_event_get "$f" preload-done secs)\
+ s, skipped in $secs s; cut: 125; warn: ran; health 1 during the load of the base image\
+ ($(lib_event_get "$D/svc.log" preload-loaded secs) s), 0 after; FIFO refused"
 }
 
 scenario_main

@@ -1,16 +1,10 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034  # ALL, NAME, ...: set by the caller; STOP, CODE, ...: for it
-# The scenario framework of the real-engine matrices (e2e.sh, e2e-field.sh, e2e-service.sh,
-# e2e-images.sh, e2e-rootless.sh): `LIB_TAG=TAG; . "$(dirname "$0")/scenario.sh"` (it sources
-# lib.sh, which goes to the repository's root), scenario_init INSTANCE PFX, the scenarios (`sc ID
-# NAME DESC`, or ALL, NAME and DESC), SCENARIO_FN (id N runs ${SCENARIO_FN}N), scenario_args "$@",
-# optional SETUP_DEPS, FAIL_TAIL, HOST_TAIL, then scenario_main (its status is the script's).
-# Owns: selection (--help, --list, ids or names), set-up (packages, binary, host dockerd INSTANCE,
-#   images; a killed earlier run's leftovers removed), each scenario in WORK/ID-NAME, its row
-#   `PASS|FAIL  ID name  (N s)  note` (on a failure what it captured and the host dockerd's log
-#   tail), clean-up on exit, INT and TERM; not root: every scenario skipped loudly.
-# A scenario returns 0 to pass (else it fails: fail MSG); NOTE is its row's note, D its directory.
-# The helpers below (events, containers, waits, images) say their usage.
+# The scenario framework of the e2e*.sh scripts: LIB_TAG=TAG, `. scenario.sh`, scenario_init
+# INSTANCE PFX, `sc ID NAME DESC` each, SCENARIO_FN (id N runs ${SCENARIO_FN}N), scenario_args
+# "$@", optional SETUP_DEPS, FAIL_TAIL, HOST_TAIL, then scenario_main (the script's status).
+# Owns: selection, set-up, each scenario in a subshell in WORK/ID-NAME (D), its row (NOTE if it
+#   returns 0; else `fail MSG`'s "WHY MSG", WHY a prefix if set) and what it captured, clean-up.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,10 +12,11 @@
 # scenario_init INSTANCE PFX: the host dockerd instance; WORK (target/LIB_TAG[-SUITE]), RUNID,
 # LABEL (dind-init-TAG=RUNID, on all it creates) and PFX (PFX-RUNID, of their names)
 scenario_init() { INSTANCE=$1 WORK=$DIND_REPO/target/$LIB_TAG$DIND_SUITE_TAG RUNID=$$ LABEL=dind-init-${LIB_TAG#e2e-}=$$ PFX=$2-$$; }
-SELECTED=() D='' FAILMSG='' NOTE='' ALL=()
+SELECTED=() D='' NOTE='' ALL=()
 declare -A NAME DESC
 sc() { ALL+=("$1"); NAME[$1]=$2 DESC[$1]=$3; }   # ID NAME DESC: the next scenario
 INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
+TLS_JOB=(-e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)   # a TLS client's environment
 LOAD='docker load -q -i /images/inner.tar >/dev/null'
 
 # scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (default ALL); else exit 2
@@ -49,7 +44,7 @@ scenario_args() {
 # result STATUS ID SECONDS [NOTE]: lib_result with the id and name in aligned columns
 result() { lib_result "$1" "$(printf '%-*s %-*s' "$SC_IDW" "$2" "$SC_NAMEW" "${NAME[$2]}")" "$3" "${4:-}"; }
 
-# show_failure DIR: dind-init's lines and the tail of each captured file, the host dockerd's log
+# show_failure DIR: each captured file's dind-init lines and tail, the host dockerd's log tail
 show_failure() {
     local f
     for f in "$1"/*; do
@@ -65,77 +60,123 @@ show_failure() {
     lib_host_log_tail "${HOST_TAIL:-10}" | cut -c1-300 | sed 's/^/    | /'
 }
 
-fail() { FAILMSG=$*; return 1; }
-# must C MSG CMD...: CMD succeeds, or C's output goes to D/container.log and the scenario fails MSG
+fail() { printf '%s' "${WHY:-}$*" >"$D/.fail"; exit 1; }
+# must C MSG CMD...: CMD succeeds, or fail MSG (C's logs in D/container.log)
 must() { "${@:3}" || { logs "$1" "$D/container.log"; fail "$2"; }; }
-# dind-init's events (lib_event_*): ev FILE EVENT [K=V...]: FILE has one; no_ev: it has none
-ev() { lib_event_has "$@" || fail "$(basename "$1"): no event {${*:2}}"; }
-no_ev() { lib_event_none "$@" || fail "$(basename "$1"): event {${*:2}}: $(lib_event_msg "$@" | cut -c1-120)"; }
-# evs FILE 'EVENT [K=V...]'...: ev of each
-# shellcheck disable=SC2086  # the event and its filter
-evs() { local e; for e in "${@:2}"; do ev "$1" $e || return 1; done; }
-# clean_stop FILE: dockerd exited by itself on its SIGTERM; no_sigkill FILE: dind-init SIGKILLed
-# nothing (dockerd, containerd, the command, inner or leftover processes) and nothing died of it
-clean_stop() { ev "$1" dockerd-exit clean=true killed=false && no_ev "$1" dockerd-exit killed=true; }
-no_sigkill() {
-    local e
-    for e in "dockerd-exit killed=true" "containerd-exit killed=true" command-kill inner-kill leftover-kill "daemon-died status=137"; do
-        # shellcheck disable=SC2086  # the event and its filter
-        no_ev "$1" $e || { FAILMSG="SIGKILL needed: $FAILMSG"; return 1; }
+# is VALUE WANT WHAT / lt SECONDS LIMIT WHAT / has FILE LINE... / holds FILE RE [MSG] / lacks
+is() { [ "$1" = "$2" ] || fail "$3: '$1', expected '$2'"; }
+lt() { lib_lt "$1" "$2" || fail "$3 took $1 s (limit $2 s)"; }
+has() {
+    local l
+    for l in "${@:2}"; do
+        grep -qxF -- "$l" "$1" || fail "${1##*/}: no line '$l': $(tr '\n' '|' <"$1" | cut -c1-99)"
     done
 }
+holds() { grep -q -- "$2" "$1" || fail "${3:-${1##*/} lacks '$2'}"; }
+lacks() { ! grep -q -- "$2" "$1" || fail "${3:-${1##*/} has '$2'}"; }
+# ev FILE EVENT [K=V...]: FILE has such a dind-init event; no_ev: none; evs FILE 'EVENT K=V'...
+ev() { lib_event_has "$@" || fail "$(basename "$1"): no event {${*:2}}"; }
+no_ev() { lib_event_none "$@" || fail "$(basename "$1"): event {${*:2}}: $(lib_event_msg "$@" | cut -c1-120)"; }
+started() { lib_event_msg "$1" dockerd-start; }   # FILE: dockerd's command line (its first start)
+# before FILE A B: event A came before B
+before() { lib_event_before "$@" || fail "${1##*/}: $2 not before $3"; }
+# shellcheck disable=SC2086  # the event and its filter
+evs() { local e; for e in "${@:2}"; do ev "$1" $e; done; }
+# clean_stop FILE: dockerd exited by itself on its SIGTERM; no_sigkill FILE: nothing SIGKILLed
+clean_stop() { ev "$1" dockerd-exit clean=true killed=false && no_ev "$1" dockerd-exit killed=true; }
+no_sigkill() {
+    local WHY="${WHY:-}SIGKILL needed: "
+    no_ev "$1" dockerd-exit killed=true && no_ev "$1" containerd-exit killed=true &&
+        no_ev "$1" command-kill && no_ev "$1" inner-kill && no_ev "$1" leftover-kill &&
+        no_ev "$1" daemon-died status=137
+}
 
-# run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME): D/NAME.out, D/NAME.err
-# (dind-init's and dockerd's log), status RC and D/NAME.rc, wall time DUR and D/NAME.time;
-# run_rc NAME WANT DOCKER-RUN-ARGS...: run_c, then check_rc NAME WANT
+# dind_sh NAME WANT SCRIPT [DOCKER-RUN-ARGS...]: run_rc of a privileged --rm DIND_IMAGE (or
+# IMAGE) whose sh runs SCRIPT after loading inner.tar
+dind_sh() {
+    run_rc "$1" "$2" --rm --privileged "${@:4}" "${INNER_MOUNT[@]}" "${IMAGE:-$DIND_IMAGE}" \
+        sh -c "$LOAD && $3"
+}
+# storage_check NOVOLUME-IMAGE: e2e 11 and field H6 (docs/TESTING.md), the WARN in WARN
+storage_check() {
+    local v=$D/vol.out ovl=$D/overlay.out tmp="awk '\$5 == \"/tmp\"'" check
+    check="docker run --rm $INNER_IMAGE true && docker info -f 'driver={{.Driver}}' && \
+echo \"tmp-mounts=\$($tmp /proc/self/mountinfo | wc -l)\" && \
+echo \"tmp-fs=\$(stat -f -c %T /tmp)\" && echo \"tmp-in-pid1=\$($tmp /proc/1/mountinfo | wc -l)\""
+    dind_sh vol 0 "$check"
+    has "$v" driver=overlay2 tmp-mounts=0 tmp-in-pid1=0
+    lacks "$v" '^tmp-fs=tmpfs' "volume: /tmp is a tmpfs"
+    lacks "$D/vol.err" vfs "volume: a vfs warning"
+    ! lib_dind_lines "$D/vol.err" | grep -qi vfs || fail "volume: dind-init mentions vfs"
+    novolume_image "$1"
+    IMAGE=$1 dind_sh overlay 0 "$check" --tmpfs /tmp:rw,exec,size=65536k
+    has "$ovl" driver=vfs tmp-mounts=1 tmp-fs=tmpfs
+    WARN=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep overlayfs | grep vfs | grep volume |
+        grep -- '-v dind-data:/var/lib/docker' | head -n 1)
+    [ -n "$WARN" ] || fail "overlayfs: no dind-init WARN naming vfs and the fix (a volume)"
+}
+# job NAME SCRIPT DOCKER-RUN-ARGS...: run_c of a job (DIND_IMAGE's sh, inner.tar mounted): SCRIPT
+# once `docker version` answers (at most 60 s; it prints "waited MS")
+job() {
+    run_c "$1" --rm "${@:3}" "${INNER_MOUNT[@]}" --entrypoint sh "$DIND_IMAGE" -c 't0=$(date +%s%N)
+i=0; until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -gt 240 ]; then
+echo "daemon never answered:"; docker version 2>&1 | tail -n 3; exit 9; fi; sleep 0.25; done
+echo "waited $(( ($(date +%s%N) - t0) / 1000000 ))"; '"$2"
+}
+# job_ok NAME LINE WHAT: NAME exited 0 and printed LINE; answers C CMD...: exec succeeds
+job_ok() { check_rc "$1" 0 && WHY="$3: " has "$D/$1.out" "$2"; }
+answers() { dk exec "$1" "${@:2}" >/dev/null 2>&1; }
+# stopped LOG CODE LIMIT: after stop_c: exit code CODE, the stop under LIMIT s, dockerd clean
+stopped() { is "$CODE" "$2" "exit code"; lt "$STOP" "$3" "docker stop"; clean_stop "$1"; }
+# run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME): D/NAME.out, D/NAME.err,
+# status RC and D/NAME.rc, wall time DUR; run_rc NAME WANT ARGS...: run_c, then check_rc NAME WANT
 run_c() {
     local n=$1 t0
     shift
     t0=$(lib_now)
     dk run --label "$LABEL" --name "$PFX-$n" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null
     RC=$? DUR=$(lib_since "$t0" 2)
-    echo "$RC" >"$D/$n.rc"; echo "$DUR" >"$D/$n.time"; return 0
+    echo "$RC" >"$D/$n.rc"
 }
 run_rc() { run_c "$1" "${@:3}"; check_rc "$1" "$2"; }
 # start_c NAME DOCKER-RUN-ARGS...: docker run -d, labelled, named PFX-NAME; sets C
 start_c() {
     C=$PFX-$1
-    dk run -d --label "$LABEL" --name "$C" "${@:2}" >/dev/null 2>"$D/$1.run.err" || fail "docker run -d $1 failed: $(head -c 300 "$D/$1.run.err")"
+    dk run -d --label "$LABEL" --name "$C" "${@:2}" >/dev/null 2>"$D/$1.run.err" ||
+        fail "docker run -d $1 failed: $(head -c 300 "$D/$1.run.err")"
 }
-
-# daemon_c NAME [DOCKER-RUN-ARGS...]: start_c in daemon mode, /var/lib/docker on the volume
+# daemon_c NAME [DOCKER-RUN-ARGS...]: start_c with no command, /var/lib/docker on the volume
 # PFX-NAME, inner.tar mounted, until `dind-init health` answers 0
 daemon_c() {
     local vol
-    vol=$(volume "$1") || { fail "docker volume create failed"; return 1; }
-    start_c "$1" --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "${@:2}" "$DIND_IMAGE" &&
-        must "$C" "the daemon never answered" wait_healthy "$C" 90
+    vol=$(volume "$1") || fail "docker volume create failed"
+    start_c "$1" --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "${@:2}" "$DIND_IMAGE"
+    must "$C" "the daemon never answered" wait_healthy "$C" 90
 }
-
 # stop_c C LOG [DOCKER-STOP-ARGS...]: docker stop; STOP (seconds it took), CODE (exit code), LOG
 stop_c() {
     local t0
     t0=$(lib_now)
-    DK_TIMEOUT=60 dk stop "${@:3}" "$1" >/dev/null || { fail "docker stop failed"; return 1; }
+    DK_TIMEOUT=60 dk stop "${@:3}" "$1" >/dev/null || fail "docker stop failed"
     STOP=$(lib_since "$t0" 2) CODE=$(dk inspect -f '{{.State.ExitCode}}' "$1")
-    logs "$1" "$2"
+    logs "$1" "$2" || fail "docker logs $1 failed"
 }
-# stop_start C: stop_c -t 10 of C into D/stop.log, then docker start until `dind-init health` answers
+# stop_start C: stop_c -t 10 of C into D/stop.log, docker start, wait_healthy
 stop_start() {
-    stop_c "$1" "$D/stop.log" -t 10 || return 1
-    dk start "$1" >/dev/null || { fail "docker start failed"; return 1; }
+    stop_c "$1" "$D/stop.log" -t 10
+    dk start "$1" >/dev/null || fail "docker start failed"
     must "$1" "the daemon did not come back after docker start" wait_healthy "$1" 90
 }
-# exec_sh C FILE SCRIPT [WHAT]: docker exec C sh -c SCRIPT, output in D/FILE; fails "WHAT failed: ..."
-exec_sh() { dk exec "$1" sh -c "$3" >"$D/$2" 2>&1 || fail "${4:-docker exec $2} failed: $(tail -c 300 "$D/$2")"; }
+# exec_sh C FILE SCRIPT: docker exec C sh -c SCRIPT, output in D/FILE
+exec_sh() { dk exec "$1" sh -c "$3" >"$D/$2" 2>&1 || fail "docker exec $2: $(tail -c 99 "$D/$2")"; }
 # check_rc NAME WANT: run_c NAME's status; check_out NAME TEXT: its stdout is exactly TEXT
-check_rc() { [ "$(cat "$D/$1.rc" 2>/dev/null)" = "$2" ] || fail "$1: exit status $(cat "$D/$1.rc" 2>/dev/null), expected $2"; }
-check_out() { [ "$(cat "$D/$1.out")" = "$2" ] || fail "$1: stdout '$(head -c 200 "$D/$1.out" | tr '\n' '|')', expected '$2'"; }
+check_rc() { is "$(cat "$D/$1.rc" 2>/dev/null)" "$2" "$1: exit status"; }
+check_out() { is "$(cat "$D/$1.out")" "$2" "$1: stdout"; }
 logs() { DK_TIMEOUT=60 dk logs "$1" >"$2" 2>&1; }   # C FILE: stdout + stderr of C
 # health_status C: its HEALTHCHECK's .State.Health.Status; has_status C STATUS
-health_status() { dk inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
+health_status() { dk inspect -f '{{with .State.Health}}{{.Status}}{{end}}' "$1" 2>/dev/null; }
 has_status() { [ "$(health_status "$1")" = "$2" ]; }
-
+is_up() { [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }   # C runs
 # wait_for SECONDS CMD...: until CMD succeeds, every 0.25 s; wait_running C SECONDS CMD...: the
 # same, but once C has stopped, one last try
 wait_for() { lib_retry $(($1 * 4)) 0.25 "${@:2}"; }
@@ -143,7 +184,7 @@ wait_running() {
     local i
     for ((i = 0; i < $2 * 4; i++)); do
         "${@:3}" && return 0
-        [ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || { "${@:3}"; return; }
+        is_up "$1" || { "${@:3}"; return; }
         sleep 0.25
     done
     return 1
@@ -155,18 +196,19 @@ wait_log() { wait_running "$1" "$3" logs_match "$1" grep -qF -- "$2"; }
 wait_event() { wait_running "$1" "$3" logs_match "$1" lib_event has - "$2" "${@:4}"; }
 wait_healthy() { wait_running "$1" "$2" health_ok "$1"; }
 health_ok() { DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1; }   # C
-
 # build_image IMAGE WHAT DOCKERFILE-LINE...: lib_build of that Dockerfile, its log in D/build.log;
 # novolume_image IMAGE: dind-init on the base image without VOLUME /var/lib/docker (overlayfs)
 build_image() {
     local ctx rc
-    ctx=$(mktemp -d) && printf '%s\n' "${@:3}" >"$ctx/Dockerfile" || return 1
+    ctx=$(mktemp -d) && printf '%s\n' "${@:3}" >"$ctx/Dockerfile" || fail "mktemp failed"
     lib_build "$1" "$ctx" >"$D/build.log" 2>&1; rc=$?
     rm -rf "$ctx"
     [ $rc -eq 0 ] || fail "building $1 ($2) failed"
 }
-novolume_image() { build_image "$1" "no VOLUME /var/lib/docker" "FROM $SCRATCH_IMAGE AS bin" "FROM $BASE_IMAGE" 'COPY --from=bin /dind-init /usr/local/bin/dind-init' 'ENTRYPOINT ["dind-init"]'; }
-
+novolume_image() {
+    build_image "$1" "no VOLUME /var/lib/docker" "FROM $SCRATCH_IMAGE AS bin" "FROM $BASE_IMAGE" \
+        'COPY --from=bin /dind-init /usr/local/bin/dind-init' 'ENTRYPOINT ["dind-init"]'
+}
 # volume NAME / network NAME: a named volume / network on the host daemon, removed afterwards
 volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
 network() { dk network create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
@@ -182,8 +224,6 @@ remove_labelled() {
 }
 cleanup_containers() { remove_labelled "$LABEL"; }
 
-# ------------------------------------------------------------------ the run
-
 # Traps run inside the interrupted command's redirections: they write to the script's own
 # stdout/stderr, saved by scenario_main in SC_OUT and SC_ERR.
 scenario_cleanup() { { cleanup_containers; lib_host_stop; } 1>&"$SC_OUT" 2>&"$SC_ERR"; }
@@ -198,25 +238,24 @@ scenario_signal() { # STATUS NAME
     exit "$1"
 }
 
-# scenario_setup: packages, binary, host dockerd INSTANCE, images; a killed earlier run's leftovers removed
 scenario_setup() {
     local t0=$SECONDS
     lib_install_deps ${SETUP_DEPS[@]+"${SETUP_DEPS[@]}"} && lib_build_binary && lib_host_start "$INSTANCE" &&
         lib_base_image && lib_inner_image && lib_dind_image || return 1
     remove_labelled "${LABEL%%=*}"
-    echo "$LIB_TAG: set-up done in $((SECONDS - t0)) s (binary $DIND_BIN, $(stat -c %s "$DIND_BIN") bytes; host dockerd $(dk version -f '{{.Server.Version}}'), image $DIND_IMAGE, inner $INNER_IMAGE)"
+    echo "$LIB_TAG: set-up done in $((SECONDS - t0)) s (binary $DIND_BIN, $(stat -c %s "$DIND_BIN")\
+ bytes; host dockerd $(dk version -f '{{.Server.Version}}'), image $DIND_IMAGE, inner $INNER_IMAGE)"
 }
 
-# scenario_run ID: the scenario in WORK/ID-NAME and its row (locals prefixed: not to be shadowed)
 scenario_run() {
     local sc_id=$1 sc_t0
-    D=$WORK/$sc_id-${NAME[$sc_id]} FAILMSG='' NOTE=''
+    D=$WORK/$sc_id-${NAME[$sc_id]}
     mkdir -p "$D"
     sc_t0=$(lib_now)
-    if "$SCENARIO_FN$sc_id"; then
-        result PASS "$sc_id" "$(lib_since "$sc_t0")" "$NOTE"
+    if ("$SCENARIO_FN$sc_id" && printf '%s' "$NOTE" >"$D/.note"); then
+        result PASS "$sc_id" "$(lib_since "$sc_t0")" "$(cat "$D/.note")"
     else
-        result FAIL "$sc_id" "$(lib_since "$sc_t0")" "${FAILMSG:-failed}"
+        result FAIL "$sc_id" "$(lib_since "$sc_t0")" "$(cat "$D/.fail" 2>/dev/null || echo failed)"
         show_failure "$D"
     fi
     cleanup_containers
