@@ -179,7 +179,7 @@ lib_install_deps() {
         sleep 1
     done
     for c in dockerd=docker.io runc containerd iptables debootstrap python3 setsid=util-linux \
-        script=bsdutils fuser=psmisc timeout=coreutils tar shellcheck; do
+        script=bsdutils fuser=psmisc pgrep=procps timeout=coreutils tar shellcheck; do
         command -v "${c%%=*}" >/dev/null || want+=("${c#*=}")
     done
     { [ -x /bin/busybox ] && lib_static_elf /bin/busybox; } || want+=(busybox-static)
