@@ -21,7 +21,7 @@ sc R1 service-nested-uid "the image as a service: ready on $SOCK, events rootles
 sc R2 tls-and-port "the service over TLS (DOCKER_TLS_CERTDIR=/certs, 2376 through rootlesskit's port driver) from another container, and an inner container's published port reached from there"
 sc R3 restart-policies "restart policies across an outer stop and start: --restart unless-stopped comes back, --restart no does not"
 sc R4 root-pid1 "root PID 1 with DIND_ROOTLESS=rootless (shape b): cgroups set up as root, a root-owned data volume given to the user, an inner docker run as a command, the inner root is uid 1000"
-sc R5 pre-checks "each missing requirement: its one-line message and exit 125 (subuid, subgid, /dev/net/tun, newuidmap, rootlesskit, XDG_RUNTIME_DIR, HOME, a root-owned data root)"
+sc R5 pre-checks "each missing requirement: its one-line message and exit 125 (subuid, subgid, /dev/net/tun, newuidmap, rootlesskit, XDG_RUNTIME_DIR, HOME, a root-owned data root; as root, /run/user/1000 a link: refused, its target untouched)"
 sc R6 root-pid1-tls-service "shape b as a TLS service: the server key made as root is given to the user, dockerd answers on 2376; a clean stop, and a second start with the kept keys"
 
 scenario_args "$@"
@@ -150,10 +150,11 @@ pre() {
 }
 
 R5() {
-    local tools=$D/tools rootowned=$D/rootowned
+    local tools=$D/tools rootowned=$D/rootowned runuser=$D/runuser
     : >"$D/empty"
-    mkdir -p "$tools" "$rootowned" && ln -sf /usr/bin/newuidmap "$tools/newuidmap" &&
-        ln -sf /usr/bin/newgidmap "$tools/newgidmap" || fail "fixture"
+    mkdir -p "$tools" "$rootowned" "$runuser/target" && chmod 0755 "$runuser/target" &&
+        ln -sf /usr/bin/newuidmap "$tools/newuidmap" && ln -sf /usr/bin/newgidmap "$tools/newgidmap" &&
+        ln -sfn /run/user/target "$runuser/1000" || fail "fixture"
     pre subuid '/etc/subuid has no range for rootless' -v "$D/empty:/etc/subuid:ro"
     pre subgid '/etc/subgid has no range for rootless' -v "$D/empty:/etc/subgid:ro"
     pre tun "/dev/net/tun is mode 0600 uid 0: rootless (uid 1000) cannot open it" \
@@ -164,7 +165,10 @@ R5() {
     pre xdg 'XDG_RUNTIME_DIR / is not a directory' -e XDG_RUNTIME_DIR=/
     pre home 'HOME /proc is not a directory' -e HOME=/proc
     pre dataroot "the data root $DATA is owned by uid 0" -v "$rootowned:$DATA"
-    NOTE="8 requirements, each its message and 125 (max_user_namespaces: unit tests only)"
+    pre xdglink 'XDG_RUNTIME_DIR /run/user/1000 is a symbolic link' --user 0 \
+        -e DIND_ROOTLESS=rootless -v "$runuser:/run/user"
+    is "$(stat -c %a:%u "$runuser/target")" 755:0 "the link's target (mode:owner)"
+    NOTE="8 requirements and a link, each its message and 125 (max_user_namespaces: unit tests only)"
 }
 
 scenario_main
