@@ -8,15 +8,14 @@
 #   sudo V2LAB_ARCH=arm64 scripts/v2-lab.sh    # arm64 VM, bookworm (arm64-lab)
 #   sudo scripts/v2-lab.sh -k                  # keep the run directory (payload disk, images)
 #
-# Output: a PASS/FAIL row per scenario of run.sh (in the VM), METRIC lines, console logs in
-# target/v2-lab/ARCH-SUITE/; kernel, disks and initramfs cached in $DIND_CACHE/v2-lab/ARCH-SUITE.
+# Output: a PASS/FAIL row per scenario of run.sh (in the VM), METRIC lines; console logs in
+# target/v2-lab/ARCH-SUITE/, the VM's kernel and disks cached in $DIND_CACHE/v2-lab/ARCH-SUITE.
 # Environment: V2LAB_TIMEOUT (seconds per VM boot, 1800; arm64 2700), V2LAB_TOTAL_TIMEOUT (3600),
 # V2LAB_SCENARIO_TIMEOUT (per container, 300; arm64 600), V2LAB_TCG_THREAD=single|multi (amd64;
 # trixie: single), V2LAB_CPU (arm64 -cpu, cortex-a72), V2LAB_MAIN (the main boot's scenarios),
 # V2LAB_SCENARIOS="privileged limits ..." (only these), V2LAB_LEGACY=0 (no iptables-legacy boot),
-# DIND_SUITE (default V2LAB_SUITE)/BASE_IMAGE/DIND_IMAGE/DIND_BASE_PKGS/IMAGES_INSTANCE
-# (scripts/images.sh), DIND_BIN_ARM64 (an aarch64 dind-init instead of building it), CI=true (a
-# skip, or a scenario left out, is a failure). Needs root; never uses /var/run/docker.sock.
+# scripts/images.sh's variables (DIND_SUITE: V2LAB_SUITE), DIND_BIN_ARM64 (an aarch64 dind-init
+# instead of building it), CI=true (a skip, or a scenario left out, is a failure). Needs root.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD LABDIR=$PWD/scripts/v2-lab ARCH=${V2LAB_ARCH:-amd64} SUITE=${V2LAB_SUITE:-bookworm}
@@ -39,8 +38,8 @@ LIB_TAG=$TAG KEEP=0
 lib_args "-k --keep" "$@"
 [ $# = 0 ] || KEEP=1
 
-# The overall time-out: the script again under timeout(1), which kills its process group. In the
-# background, so that a Ctrl-C or SIGTERM here reaches it (timeout(1) has its own group).
+# The overall time-out: the script again under timeout(1), in the background so that a Ctrl-C or
+# SIGTERM reaches it (timeout(1) has its own process group, which it kills).
 if [ -z "${V2LAB_UNDER_TIMEOUT:-}" ]; then
     export V2LAB_UNDER_TIMEOUT=1
     timeout -k 30 "${V2LAB_TOTAL_TIMEOUT:-3600}" "$0" "$@" &
@@ -92,16 +91,15 @@ die() { lib_err "$*"; lib_result FAIL "$TAG set-up" "$((SECONDS - T0))" "$*"; li
 # tail_err N FILE MESSAGE: MESSAGE and FILE's last N lines, on stderr; fails
 tail_err() { lib_err "$3"; tail -n "$1" "$2" >&2; return 1; }
 
-lib_is_root || skip "needs root (debootstrap, mkfs.ext4 -d of a root file system)"
+lib_is_root || skip "needs root (debootstrap, loop mounts)"
 [ "$(uname -m)" = x86_64 ] || skip "needs an x86_64 host"
 
 # waited CMD...: CMD in the background, waited for, so that a TERM/INT runs the traps at once and
 # cleanup ends CMD (its own timeout(1) puts it out of reach of the overall time-out's group kill).
-QPID='' CHILD=''
+CHILD=
 waited() { local rc; "$@" & CHILD=$!; wait "$CHILD"; rc=$?; CHILD=; return $rc; }
 cleanup() {
     [ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null && wait "$CHILD" 2>/dev/null
-    [ -n "$QPID" ] && kill -TERM "$QPID" 2>/dev/null && sleep 1 && kill -KILL "$QPID" 2>/dev/null
     if [ -n "${DIND_HOST_PID:-}" ]; then lib_host_stop; fi   # an interrupted prep_host
     mountpoint -q "$PREP_MNT" 2>/dev/null && umount "$PREP_MNT"
     [ "$KEEP" = 1 ] || rm -rf "$RUN"
@@ -113,36 +111,32 @@ mkdir -p "$CACHE" "$OUT" || die "cannot create $CACHE and $OUT"
 exec {LOCKFD}>"$CACHE/lock"
 flock -w 1200 "$LOCKFD" || die "another $TAG run holds $CACHE/lock"
 
-deps() {
+deps() {   # lib_install_deps: debootstrap, python3, a static /bin/busybox, the host dockerd
     local want=() c had_qemu_img=
-    for c in "$QEMU=$QEMU_PKG" debootstrap=debootstrap mkfs.ext4=e2fsprogs depmod=kmod \
-        python3=python3 xz=xz-utils $([ "$ARCH" = amd64 ] || echo busybox=busybox-static); do
+    for c in "$QEMU=$QEMU_PKG" mkfs.ext4=e2fsprogs depmod=kmod xz=xz-utils; do
         command -v "${c%%=*}" >/dev/null || want+=("${c#*=}")
     done
     [ -s /usr/share/keyrings/debian-archive-keyring.gpg ] || want+=(debian-archive-keyring)
-    [ ${#want[@]} -eq 0 ] && return 0
     # qemu-system-* 7.2 removes a newer qemu-utils (backports): keep qemu-img.
     command -v qemu-img >/dev/null && had_qemu_img=1
-    lib_apt_install "${want[@]}" || return 1
+    lib_install_deps "${want[@]}" >&2 || return 1
     if [ -n "$had_qemu_img" ] && ! command -v qemu-img >/dev/null; then
         lib_apt_install qemu-utils || lib_err "qemu-img went away with the qemu install"
     fi
 }
-deps || skip "cannot install $QEMU/debootstrap/e2fsprogs (no apt?)"
+deps || skip "cannot install the lab's packages (no apt?)"
 
 # ------------------------------------------------------------------ kernel, busybox, initramfs
 
 # A private apt state for SUITE/ARCH (the host's apt stays untouched; docs/V2-LAB.md).
 APTDIR=$LABCACHE/apt-$SUITE-$ARCH APT_UPDATED=
-APT_OPTS=(-o "Dir::Etc::sourcelist=$APTDIR/sources.list" -o "Dir::Etc::sourceparts=$APTDIR/empty"
-    -o "Dir::Etc::preferences=$APTDIR/empty/none" -o "Dir::Etc::preferencesparts=$APTDIR/empty"
-    -o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache"
-    -o "Dir::State::status=$APTDIR/status" -o "APT::Architecture=$ARCH"
-    -o "APT::Architectures::=$ARCH" -o APT::Sandbox::User=root -o Debug::NoLocking=1
-    -o Acquire::Languages=none -o Acquire::Retries=3)
+APT_OPTS=(-o "Dir::Etc=$APTDIR" -o "Dir::State=$APTDIR" -o "Dir::State::status=$APTDIR/status"
+    -o "Dir::Cache=$APTDIR/cache" -o "APT::Architecture=$ARCH" -o "APT::Architectures::=$ARCH"
+    -o APT::Sandbox::User=root -o Debug::NoLocking=1 -o Acquire::Languages=none
+    -o Acquire::Retries=3)
 lab_apt_update() {
     [ -n "$APT_UPDATED" ] && return 0
-    mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/empty" || return 1
+    mkdir -p "$APTDIR"/{lists/partial,cache/archives/partial,preferences.d} || return 1
     : >"$APTDIR/status"
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $SUITE main" \
         >"$APTDIR/sources.list"
@@ -191,10 +185,6 @@ if [ ! -s "$BUSYBOX" ]; then
         die "no busybox in busybox-static"
     rm -rf "$CACHE/bb.tmp"
 fi
-# A host-arch busybox for cpio (the VM's may be arm64).
-HOST_BUSYBOX=$BUSYBOX
-[ "$ARCH" = amd64 ] || HOST_BUSYBOX=$(command -v busybox || echo /bin/busybox)
-"$HOST_BUSYBOX" --list 2>/dev/null | grep -qx cpio || die "$HOST_BUSYBOX cannot run cpio"
 
 # The initramfs: busybox, the modules for an ext4 root on virtio-blk with their dependencies (?NAME:
 # optional, may be built in; .ko.xz unpacked for busybox insmod), initramfs-init as /init.
@@ -220,7 +210,7 @@ initramfs() {
             [ "${m%.xz}" = "$m" ] || xz -d "modules/$m"
             echo "${m%.xz}" >>modules/order
         done
-        find . | "$HOST_BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1 >"$INITRD.tmp"
+        find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 >"$INITRD.tmp"
     ) && rm -f "$CACHE"/initrd-*.img && mv -f "$INITRD.tmp" "$INITRD"
     rc=$?
     rm -rf "$d"
@@ -297,24 +287,23 @@ for s in ${V2LAB_MAIN:-$MAIN_DEFAULT}; do selected "$s" && MAIN+="$s "; done
 ROOTLESS=0
 [ "$ARCH" = amd64 ] && [[ " $MAIN" == *" rootless-outer-limits "* ]] && ROOTLESS=1
 
-# amd64: scripts/images.sh save, the images e2e.sh tests, built from a DIND_SUITE base.
+# amd64: the images e2e.sh tests, from a DIND_SUITE base.
 images_amd64() {
-    log "images: scripts/images.sh save (DIND_SUITE=$DIND_SUITE DIND_IMAGE=$DIND_IMAGE)"
+    log "images: scripts/images.sh save (DIND_IMAGE=$DIND_IMAGE)"
     waited timeout 2400 env IMAGES_ROOTLESS=$ROOTLESS "$ROOT/scripts/images.sh" save "$IMGS" \
         >"$OUT/images.log" 2>&1 ||
         tail_err 30 "$OUT/images.log" "scripts/images.sh save failed (log: $OUT/images.log)"
 }
 
 imgtar() { python3 "$LABDIR/imgtar.py" "$@"; }
-# arm64: dind-init built with rust-lld (no C cross toolchain); the images put together without a
-# daemon (imgtar.py): the debootstrap tarball + dind-init, and busybox-static.
+# arm64: the images put together without a daemon: the debootstrap tarball + dind-init, and
+# busybox-static.
 images_arm64() {
     local bin=${DIND_BIN_ARM64:-$ROOT/target/$RUST_TARGET/release/dind-init}
     if [ -z "${DIND_BIN_ARM64:-}" ]; then
         lib_toolchain || return 1
-        log "cargo build --release --target $RUST_TARGET (linker rust-lld)"
-        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-            cargo build --release --locked -q --target "$RUST_TARGET" >&2 || return 1
+        log "cargo build --release --target $RUST_TARGET"
+        cargo build --release --locked -q --target "$RUST_TARGET" >&2 || return 1
     fi
     [ "$(od -An -tx1 -j18 -N2 "$bin" 2>/dev/null)" = " b7 00" ] ||
         { lib_err "$bin is not an aarch64 executable"; return 1; }
@@ -323,9 +312,6 @@ images_arm64() {
         imgtar build-busybox "$IMGS/inner.tar" "$INNER_IMAGE" "$ARCH" "$BUSYBOX"
 }
 "images_$ARCH" || die "images for $SUITE/$ARCH"
-for f in dind inner $([ "$ROOTLESS" = 0 ] || echo rootless); do
-    [ -s "$IMGS/$f.tar" ] || die "images: $f.tar missing or empty"
-done
 cp "$LABDIR"/{guest-init.sh,run.sh,dockerapi.py,outer.sh} "$DIND_LIB_DIR/events.py" \
     "$DIND_REPO/src/events.vocab" "$RUN/payload/lab/" || die "copy lab files"
 declare -p DIND_IMAGE INNER_IMAGE ROOTLESS_IMAGE SCEN_TIMEOUT MAIN ARCH SUITE EXPECT_ENGINE \
@@ -345,7 +331,7 @@ fi
 DATA_IMG=$CACHE/docker-$(lib_hash "$BASE_KEY $(head -n 1 "$RUN/diffids") ").img
 prep_host() {   # the host dockerd's data root on the loop-mounted disk; no host network state
     local rc=1 t0=$SECONDS
-    lib_install_deps >&2 && mkdir -p "$PREP_MNT" || return 1
+    mkdir -p "$PREP_MNT" || return 1
     mountpoint -q "$PREP_MNT" && umount "$PREP_MNT"
     mount -t ext4 -o loop "$DATA_IMG.tmp" "$PREP_MNT" || return 1
     if lib_host_start "lab-prep-$ARCH-$SUITE"; then
@@ -361,7 +347,7 @@ prep_host() {   # the host dockerd's data root on the loop-mounted disk; no host
 }
 if [ ! -s "$DATA_IMG" ] || [ ! -s "$DATA_IMG.layers" ]; then
     log "data disk: preparing $(basename "$DATA_IMG") (once per base layer, on the host)"
-    rm -f "$CACHE"/docker-*.img "$CACHE"/docker-*.img.layers "$CACHE"/docker-*.img.tmp
+    rm -f "$CACHE"/docker-*.img*
     mkfs.ext4 -q -F -L v2lab-docker "$DATA_IMG.tmp" 16G >/dev/null || die "data disk: mkfs.ext4"
     prep_host || { rm -f "$DATA_IMG.tmp"; die "data disk: preparing it failed"; }
     cp "$RUN/diffids" "$DATA_IMG.layers" && mv -f "$DATA_IMG.tmp" "$DATA_IMG" || die "data disk"
@@ -387,28 +373,23 @@ boot() {
     append+=" cgroup_no_v1=all v2lab.run=$name $*"
     : >"$console"
     log "boot '$name': $QEMU ${QEMU_ARGS[*]}, kernel $KVER, '$append' (console: $console)"
-    "$QEMU" "${QEMU_ARGS[@]}" -smp 2 -m 4096 -nodefaults -display none -no-reboot -no-user-config \
-        -monitor none -kernel "$KERNEL" -initrd "$INITRD" -append "$append" \
+    timeout -k 5 "$BOOT_TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" -smp 2 -m 4096 -nodefaults \
+        -display none -no-reboot -no-user-config -monitor none \
+        -kernel "$KERNEL" -initrd "$INITRD" -append "$append" \
         -drive "file=$BASE_IMG,format=raw,if=virtio,snapshot=on,cache=unsafe" \
         -drive "file=$RUN/payload.img,format=raw,if=virtio,readonly=on" \
         -drive "file=$DATA_IMG,format=raw,if=virtio,snapshot=on,cache=unsafe" \
-        -serial "file:$console" </dev/null >"$OUT/qemu-$name.log" 2>&1 &
-    QPID=$!
-    tail -n +1 -F --pid="$QPID" "$console" 2>/dev/null |
+        -serial "file:$console" </dev/null >&2 &
+    CHILD=$!
+    tail -n +1 -F --pid="$CHILD" "$console" 2>/dev/null |
         sed -u -n -e 's/\r$//' -e '/V2LAB END/d' -e 's/^.*V2LAB \(.*\)$/  \1/p' &
     tailpid=$!
-    if ! lib_retry "$BOOT_TIMEOUT" 1 lib_dead "$QPID"; then
-        lib_err "boot '$name': no power-off after $BOOT_TIMEOUT s (V2LAB_TIMEOUT): killing qemu"
-        kill -TERM "$QPID" 2>/dev/null
-        sleep 2
-        kill -KILL "$QPID" 2>/dev/null
-    fi
-    wait "$QPID"
+    wait "$CHILD"
     rc=$?
-    QPID=
+    CHILD=
+    [ $rc = 124 ] && lib_err "boot '$name': no power-off after $BOOT_TIMEOUT s (V2LAB_TIMEOUT)"
     wait "$tailpid" 2>/dev/null
     log "boot '$name': qemu exited with status $rc after $((SECONDS - t0)) s"
-    [ -s "$OUT/qemu-$name.log" ] && sed 's/^/  qemu: /' "$OUT/qemu-$name.log" >&2
     tr -d '\r' <"$console" >"$console.txt"
     echo "=== boot '$name' ($ARCH, $SUITE, kernel $KVER, cgroup v2 only)"
     while read -r _ st s secs note; do
@@ -429,17 +410,18 @@ boot() {
 }
 
 boot main "boot $MAIN"
-LEGACY=${V2LAB_LEGACY:-$([ "$TAG" = v2-lab ] && echo 1 || echo 0)}
-selected iptables-legacy || LEGACY=0
-[ "$LEGACY" != 0 ] && boot legacy "boot-legacy iptables-legacy" modprobe.blacklist=nf_tables
+LEGACY=${V2LAB_LEGACY:-$([ "$TAG" = v2-lab ] && echo 1 || echo 0)} RAN=" $MAIN"
+if [ "$LEGACY" != 0 ] && selected iptables-legacy; then
+    boot legacy "boot-legacy iptables-legacy" modprobe.blacklist=nf_tables
+    RAN+="iptables-legacy "
+fi
 
 # Under CI=true nothing the lab covers may be left out: a deselected scenario fails.
 if lib_in_ci; then
-    why="(left out with V2LAB_MAIN/V2LAB_SCENARIOS/V2LAB_LEGACY=0; CI=true: a skip is a failure)"
-    for s in $MAIN_DEFAULT; do
-        [[ " $MAIN" == *" $s "* ]] || fail_row "$s" "$why"
+    for s in $MAIN_DEFAULT $([ "$TAG" = v2-lab ] && echo iptables-legacy); do
+        [[ "$RAN" == *" $s "* ]] ||
+            fail_row "$s" "(left out: V2LAB_MAIN/SCENARIOS/LEGACY; CI=true: a skip is a failure)"
     done
-    [ "$TAG" = v2-lab ] && [ "$LEGACY" = 0 ] && fail_row iptables-legacy "$why"
 fi
 log "done in $((SECONDS - T0)) s"
 lib_summary

@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """A tiny Docker Engine API client for the v2 lab VM (the Go docker CLI takes seconds per call
-under qemu TCG; this talks to /var/run/docker.sock directly). `dockerapi.py COMMAND -h` for each.
---out PREFIX: the output in PREFIX.stdout and .stderr (run: and .id), else on stdout and stderr.
-A --timeout that passes is status 124 (run: the container killed and removed)."""
+under qemu TCG). --out PREFIX: PREFIX.stdout, .stderr (run: .id); a --timeout passed: status 124."""
 import argparse
 import http.client
 import json
@@ -19,7 +17,6 @@ class Conn(http.client.HTTPConnection):
         self.sock.connect(os.environ.get("DOCKER_SOCK", "/var/run/docker.sock"))
 
 def call(method, path, body=None, timeout=120, headers=None, check=True, raw=False):
-    """The response's JSON (raw: its bytes); an error status raises RuntimeError when check."""
     c = Conn("localhost", timeout=timeout)
     if isinstance(body, dict):
         body, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -32,7 +29,7 @@ def call(method, path, body=None, timeout=120, headers=None, check=True, raw=Fal
     return json.loads(data) if not raw and "json" in r.getheader("Content-Type", "") else data
 
 def write_out(prefix, data):
-    """data: the multiplexed stream of a non-tty container (8-byte frame headers, 2 = stderr)."""
+    """data: a non-tty container's multiplexed stream (8-byte frame headers, 2 = stderr)."""
     out, i = {1: bytearray(), 2: bytearray()}, 0
     while i + 8 <= len(data):
         size = struct.unpack(">I", data[i + 4:i + 8])[0]
@@ -50,7 +47,7 @@ def logs(cid):
     return call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid, raw=True)
 
 def until(timeout, fn, delay):
-    """Polls fn() until it returns a status (not None), or 124 when timeout seconds passed."""
+    """fn()'s first status other than None, or 124 after timeout seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = fn()
@@ -72,7 +69,6 @@ def load(a):
         size = str(os.fstat(f.fileno()).st_size)
         headers = {"Content-Type": "application/x-tar", "Content-Length": size}
         text = call("POST", "/images/load?quiet=1", f, 2400, headers, raw=True).decode()
-    # One JSON message a line: {"stream": ...} or {"errorDetail": ..., "error": ...}.
     msgs = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     print("\n".join(m["stream"].strip() for m in msgs if "stream" in m))
     errors = ["load error: %s\n" % m["error"] for m in msgs if "error" in m]
@@ -152,7 +148,7 @@ def main():
     command("ping", ping, "until /_ping answers (0) or --timeout passes (1)",
             ("--timeout", {"type": float, "default": 60.0}))
     command("load", load, "docker load", ("tar", {}))
-    command("run", run, "OPTIONS... IMAGE [CMD...]: the container's exit status (--detach: its id)",
+    command("run", run, "OPTIONS... IMAGE [CMD...]: its exit status (--detach: its id)",
             ("--privileged", flag), ("--init", flag), ("--detach", flag), ("--cgroupns", {}),
             ("--entrypoint", {}), ("-v", many), ("-e", many), ("--memory", {"type": int}),
             ("--pids-limit", {"type": int}), timeout, out, ("image", {}), cmd)
@@ -160,7 +156,7 @@ def main():
     command("logs", lambda a: write_out(a.out, logs(a.id)), "the container's logs", cid, out)
     command("wait-log", wait_log, "until TEXT is in the logs (0) or the container stopped (1)",
             cid, ("text", {}), timeout)
-    command("stop", stop, "docker stop -t TIME: stopped-after: S, exit-code: N", cid,
+    command("stop", stop, "docker stop: stopped-after: S, exit-code: N", cid,
             ("--time", {"type": int, "default": 10}))
     command("rm", lambda a: rm(a.id), "docker rm -fv", cid)
     a = p.parse_args()

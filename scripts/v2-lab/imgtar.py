@@ -1,12 +1,10 @@
 #!/usr/bin/env python3
 """`docker save` archives, on the host side of the v2 lab (docs/V2-LAB.md).
 
-  imgtar.py diffids TAR                 the image's layer diff_ids, one a line, base first
-  imgtar.py delta TAR OUT PRESENT-FILE  OUT: TAR without the files of its first layers that
-      PRESENT-FILE lists (`docker load` skips a layer whose chain it has: the same image)
-  imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT  OUT: the rootfs, then
-      /usr/local/bin/dind-init with docker/debian.Dockerfile's settings, for ARCH
-  imgtar.py build-busybox OUT NAME ARCH BUSYBOX  OUT: a static busybox with its applet links
+  imgtar.py diffids TAR                 its layer diff_ids, base first
+  imgtar.py delta TAR OUT PRESENT-FILE  OUT: TAR without its first layers that PRESENT-FILE lists
+  imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT
+  imgtar.py build-busybox OUT NAME ARCH BUSYBOX
 """
 import hashlib
 import io
@@ -24,8 +22,7 @@ def manifest(tar):
     return m[0], json.load(tar.extractfile(m[0]["Config"]))["rootfs"]["diff_ids"]
 
 def small_layer(files, mtime):
-    """A layer tar from [(path, mode, bytes) or (path, 'dir'|'link', mode|target)]; the same
-    files and mtime make the same diff_id, so the lab's delta stays small."""
+    """A layer tar from [(path, mode, bytes) or (path, 'dir'|'link', mode|target)]."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
         for path, kind, data in files:
@@ -50,27 +47,21 @@ def write_image(out, name, arch, layers, config):
                    "history": [{"created_by": "v2-lab imgtar.py"} for _ in layers]})
     cfg = json.dumps(config, sort_keys=True).encode()
     cfg_id = hashlib.sha256(cfg).hexdigest()
-    names, parent = [], ""
+    names = []
     with tarfile.open(out + ".tmp", "w") as t:
         def add(path, data):
             ti = tarfile.TarInfo(path)
             ti.size, ti.mode, ti.mtime = len(data), 0o644, int(time.time())
             t.addfile(ti, io.BytesIO(data))
         for diff_id, src in layers:
-            # The v1 layer id: a hash of the chain, as docker save names its directories.
-            lid = parent = hashlib.sha256((parent + " " + diff_id).encode()).hexdigest()
+            names.append(diff_id[7:] + "/layer.tar")
             if isinstance(src, bytes):
-                add(lid + "/layer.tar", src)
+                add(names[-1], src)
             else:
-                t.add(src, arcname=lid + "/layer.tar")
-            add(lid + "/VERSION", b"1.0")
-            add(lid + "/json", json.dumps({"id": lid}).encode())
-            names.append(lid + "/layer.tar")
+                t.add(src, arcname=names[-1])
         add(cfg_id + ".json", cfg)
-        repo, _, tag = name.rpartition(":")
         manifest = [{"Config": cfg_id + ".json", "RepoTags": [name], "Layers": names}]
         add("manifest.json", json.dumps(manifest).encode())
-        add("repositories", json.dumps({repo: {tag: names[-1].split("/")[0]}}).encode())
     os.replace(out + ".tmp", out)
 
 def build_dind(out, name, arch, rootfs, rootfs_sha, binary):

@@ -1,8 +1,7 @@
 #!/bin/sh
-# Runs inside the outer (DinD) container of the v2 lab: the command dind-init starts once its
-# dockerd answers (field: a `docker exec` into a container whose entrypoint is dockerd itself).
-# Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: the scenario
-# (echo, limits, cgroupns-host, outer-limits, rootless-limits, not-pid1, field; below).
+# The v2 lab's command in the outer (DinD) container (field, rootless-limits: `docker exec`'d).
+# Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: the case below.
+# shellcheck disable=SC2016  # the inner containers' shells expand their $
 set -u
 : "${INNER:?INNER (the inner image) is not set}"
 rc=0
@@ -10,7 +9,6 @@ rc=0
 # inner_echo [KEY]: a plain nested run, its output as KEY (inner-echo); rc its status
 inner_echo() { out=$(docker run --rm "$INNER" echo ok); rc=$?; echo "${1:-inner-echo}: $out"; }
 limits() {
-    # shellcheck disable=SC2016  # the inner container's shell expands it
     docker run --rm --memory 64m --cpus 0.5 --pids-limit 50 "$INNER" sh -c \
         'for f in memory.max cpu.max pids.max; do echo "$f: $(cat /sys/fs/cgroup/$f)"; done'
     rc=$?
@@ -21,7 +19,6 @@ limits() {
 # memory.max/pids.max, then forks sleeps until a fork fails (at most 800): `forks: N`. The loop
 # runs in a subshell: a failed fork ends that shell; /tmp/forks keeps the count.
 fork_loop() {
-    # shellcheck disable=SC2016  # the inner container's shell expands it
     docker run --rm --cgroupns=host "$INNER" sh -c '
     c=$(sed -n "s/^0:://p" /proc/self/cgroup)
     echo "inner-cgroup: $c"
@@ -47,11 +44,11 @@ fork_loop() {
     rc=$?
 }
 
-if [ "${1:-}" = field ]; then
+if [ "${1:-}" = field ]; then   # the container's entrypoint is dockerd: up to 120 tries
     i=0
-    until [ -S /var/run/docker.sock ] && dind-init health --timeout 2 >/dev/null 2>&1; do
+    until dind-init health --timeout 2 >/dev/null 2>&1; do
         i=$((i + 1))
-        if [ $i -gt 120 ]; then echo "daemon: not ready after 120 tries"; exit 1; fi
+        [ $i -le 120 ] || { echo "daemon: not ready"; exit 1; }
         sleep 1
     done
     echo "daemon: ready"
@@ -81,7 +78,6 @@ cgroupns-host)
     limits
     # --cgroupns=host for the inner container too: its /proc/self/cgroup is the real path (the
     # outer container shares the VM's cgroup namespace), and /sys/fs/cgroup the whole tree.
-    # shellcheck disable=SC2016  # the inner container's shell expands it
     docker run --rm --cgroupns=host --memory 32m "$INNER" sh -c 'c=$(sed -n "s/^0:://p" \
         /proc/self/cgroup); echo "inner-cgroup: $c"; echo "inner-memory.max: $(cat \
         /sys/fs/cgroup$c/memory.max)"' || rc=$?

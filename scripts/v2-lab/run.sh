@@ -26,7 +26,7 @@ wrong() { say "|   WRONG $*"; BAD=1; return 1; }
 # expect WHAT GOT WANT; expect_true WHAT COMMAND...; expect_prefix WHAT GOT PREFIX
 expect() { if [ "$2" = "$3" ]; then ok "$1 = '$2'"; else wrong "$1 = '$2' (want '$3')"; fi; }
 expect_true() { local what=$1; shift; if "$@"; then ok "$what"; else wrong "$what"; fi; }
-expect_prefix() { expect_true "$1 = '$2' (wanted: starting with '$3')" test "${2#"$3"}" != "$2"; }
+expect_prefix() { expect_true "$1 = '$2' (want '$3...')" test "${2#"$3"}" != "$2"; }
 # expect_forks FILE LIMIT: outer.sh's fork loop stopped below LIMIT
 expect_forks() {
     local n
@@ -53,8 +53,12 @@ run_outer() {
     show_log "$P.stderr"
 }
 
-# scenario NAME FUNCTION: a PASS/FAIL line (fails: FUNCTION failed or a check went wrong), and
-# then the tail of the last container's stderr (dockerd and dind-init).
+# exec_outer CID ARG: `docker exec CID sh outer.sh ARG`, output in $W/ARG.{stdout,stderr}
+exec_outer() {
+    "${API[@]}" exec --timeout "$SCEN_TIMEOUT" --out "$W/$2" "$1" sh /v2lab/outer.sh "$2"
+}
+
+# scenario NAME FUNCTION: a PASS/FAIL line; on a failure the tail of the last container's stderr
 scenario() {
     local t0
     t0=$(now)
@@ -76,7 +80,6 @@ s_boot() {
     local c ctrl
     ctrl=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
     say "| kernel $(uname -r), $(nproc) CPUs, $(free -m | awk '/Mem:/ { print $2 }') MiB"
-    say "| cmdline: $(cat /proc/cmdline)"
     expect "/sys/fs/cgroup file system" "$(stat -fc %T /sys/fs/cgroup)" cgroup2fs
     expect "cgroup v1 hierarchies mounted" "$(awk '$3 == "cgroup"' /proc/mounts | wc -l)" 0
     for c in cpuset cpu io memory hugetlb pids; do
@@ -85,37 +88,32 @@ s_boot() {
     say "| root cgroup.controllers: $ctrl"
     say "| AppArmor enabled: $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || echo no)"
     if [ "$MODE" = legacy ]; then   # nf_tables is blacklisted: the VM's dockerd goes legacy too
-        update-alternatives --set iptables /usr/sbin/iptables-legacy >/dev/null 2>&1
-        update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy >/dev/null 2>&1
+        for c in iptables ip6tables; do
+            update-alternatives --set $c /usr/sbin/$c-legacy >/dev/null 2>&1
+        done
         say "| VM iptables: $(iptables --version 2>&1)"
     fi
-    # The data disk holds the DinD image's base layers: the delta archive, else the full one.
     start_dockerd && load_image dind-delta.tar dind.tar
 }
 
-# start_dockerd: the VM's own dockerd (a fixture). It gives its containerd a fixed 15 s to answer
-# and exits when a starved TCG VM needs longer: then it is started again, at most 3 times.
+# start_dockerd: the VM's own dockerd (a fixture). Its containerd is started first, as on a
+# systemd host: a dockerd that starts its own gives it only 15 s, too short for a starved TCG VM.
 start_dockerd() {
-    local t0 try pid s0=$SECONDS
+    local t0 s=/run/containerd/containerd.sock end=$((SECONDS + 300))
     t0=$(now)
     say "| /var/lib/docker: $(findmnt -no SOURCE,FSTYPE /var/lib/docker || echo 'on the root disk')"
-    for try in 1 2 3; do
-        dockerd >"$W/dockerd.log" 2>&1 &
-        pid=$!
-        while ! "${API[@]}" ping --timeout 5 && kill -0 "$pid" 2>/dev/null; do
-            [ $((SECONDS - s0)) -lt 300 ] || break
-        done
-        if "${API[@]}" ping --timeout 1; then
-            ok "VM dockerd $(dockerd --version | cut -d, -f1) ready after $(since "$t0") s"
-            expect_prefix "the VM's engine (suite $SUITE)" "$(dockerd --version)" "$EXPECT_ENGINE"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || [ "$try" = 3 ] && break
-        say "| the VM's dockerd exited before it answered (attempt $try): again; its log:"
-        grep -m1 'failed to start containerd' "$W/dockerd.log" | detail
+    containerd >"$W/containerd.log" 2>&1 &
+    until [ -S "$s" ] || [ $SECONDS -ge $end ] || ! kill -0 $! 2>/dev/null; do
+        sleep 0.2
     done
-    wrong "the VM's dockerd did not answer /_ping (attempt $try, $(since "$t0") s); its log:"
-    tail -n 30 "$W/dockerd.log" | detail
+    dockerd --containerd="$s" >"$W/dockerd.log" 2>&1 &
+    if "${API[@]}" ping --timeout 300; then
+        ok "VM dockerd $(dockerd --version | cut -d, -f1) ready after $(since "$t0") s"
+        expect_prefix "the VM's engine (suite $SUITE)" "$(dockerd --version)" "$EXPECT_ENGINE"
+        return 0
+    fi
+    wrong "the VM's dockerd did not answer /_ping ($(since "$t0") s); the logs of it, containerd:"
+    tail -n 20 "$W/dockerd.log" "$W/containerd.log" | detail
     return 1
 }
 
@@ -145,7 +143,7 @@ s_privileged() {
     metric_ready privileged "$P.stderr"
 }
 
-# expect_limits: the nested run with --memory 64m --cpus 0.5 --pids-limit 50 saw them.
+# expect_limits: the nested run saw its --memory 64m --cpus 0.5 --pids-limit 50.
 expect_limits() {
     expect "memory.max" "$(out memory.max)" 67108864
     expect "cpu.max" "$(out cpu.max)" "50000 100000"
@@ -154,18 +152,17 @@ expect_limits() {
 
 s_limits() { run_outer limits; expect_limits; }
 
-# expect_nested CID: the outer command in /docker/CID/init, a nested container below /docker/CID.
+# expect_nested: the outer command in /docker/CID/init, a nested container below /docker/CID.
 expect_nested() {
-    say "| outer container id: $1 (the VM's dockerd puts it in /docker/$1)"
-    expect "outer command's cgroup" "$(out outer-cgroup)" "/docker/$1/init"
-    expect_prefix "nested container's cgroup" "$(out inner-cgroup)" "/docker/$1/"
+    CID=$(cat "$P.id")
+    say "| outer container id: $CID (the VM's dockerd puts it in /docker/$CID)"
+    expect "outer command's cgroup" "$(out outer-cgroup)" "/docker/$CID/init"
+    expect_prefix "nested container's cgroup" "$(out inner-cgroup)" "/docker/$CID/"
 }
 
 s_cgroupns_host() {
-    local cid
     run_outer cgroupns-host --cgroupns host
-    cid=$(cat "$P.id")
-    expect_nested "$cid"
+    expect_nested
     expect_limits
     expect "inner container's memory.max at that path" "$(out inner-memory.max)" 33554432
     expect_true "nothing nested at the VM's root cgroup (no /sys/fs/cgroup/init)" \
@@ -193,11 +190,11 @@ s_field_contrast() {
     P=$W/field
     cid=$("${API[@]}" run --detach "${COMMON[@]}" --entrypoint dockerd "$DIND_IMAGE") ||
         { wrong "cannot start the container with --entrypoint dockerd"; return 1; }
-    "${API[@]}" exec --timeout "$SCEN_TIMEOUT" --out "$P" "$cid" sh /v2lab/outer.sh field
+    exec_outer "$cid" field
     rc=$?
     "${API[@]}" logs "$cid" --out "$P-daemon"
     "${API[@]}" rm "$cid"
-    say "| docker exec ... outer.sh field: status $rc; stdout, stderr (the nested runs' errors):"
+    say "| outer.sh field: status $rc; stdout, stderr (the nested runs' errors):"
     detail <"$P.stdout"
     detail <"$P.stderr"
     say "| the inner dockerd's log lines about it:"
@@ -215,43 +212,37 @@ s_field_contrast() {
 # container's /proc/self/cgroup is the real path): the limits hold below it.
 OUTER_MEM=1073741824 OUTER_PIDS=400
 s_outer_limits() {
-    local cid x
+    local x
     run_outer outer-limits --cgroupns host --memory "$OUTER_MEM" --pids-limit "$OUTER_PIDS"
-    cid=$(cat "$P.id")
     metric_ready outer-limits "$P.stderr"
-    expect_nested "$cid"
+    expect_nested
     for x in memory.max="$OUTER_MEM" pids.max="$OUTER_PIDS"; do
         expect "${x%=*} of the outer cgroup, seen from the nested container" \
-            "$(sed -n "s|^ancestor: /docker/$cid .*${x%=*}=\([^ ]*\).*|\1|p" "$P.stdout")" "${x#*=}"
+            "$(sed -n "s|^ancestor: /docker/$CID .*${x%=*}=\([^ ]*\).*|\1|p" "$P.stdout")" "${x#*=}"
     done
     expect_forks "$P.stdout" "$OUTER_PIDS"
-    expect "the VM's view of /docker/$cid/memory.max after the run" \
-        "$(cat "/sys/fs/cgroup/docker/$cid/memory.max" 2>/dev/null || echo gone)" gone
+    expect "the VM's view of /docker/$CID/memory.max after the run" \
+        "$(cat "/sys/fs/cgroup/docker/$CID/memory.max" 2>/dev/null || echo gone)" gone
 }
 
 # start_daemon NAME IMAGE [RUN-OPTIONS...]: IMAGE without a command (daemon mode), detached, until
 # dind-init logs `ready:`; CID its id, output later in P=$W/NAME.*
 start_daemon() {
-    local t0
     P=$W/$1
     CID=$("${API[@]}" run --detach "${COMMON[@]}" "${@:3}" "$2") ||
         { wrong "cannot start $2 in daemon mode"; return 1; }
-    t0=$(now)
     "${API[@]}" wait-log "$CID" "ready: dockerd answered" --timeout "$SCEN_TIMEOUT"
     expect "ready line in the log (wait-log status)" "$?" 0
-    say "| ready seen by the lab after $(since "$t0") s"
 }
 
-# stop_clean NAME: `docker stop -t 10` of CID, which must be clean: exit status 0 or 143 (what
-# dind-init reports; 137 is docker's SIGKILL after the grace), a clean dockerd exit, no SIGKILL;
-# dind-init's log in $P.stderr; METRIC ready-NAME and stop-NAME.
+# stop_clean NAME: `docker stop -t 10` of CID must be clean (dind-init's log in $P.stderr);
+# METRIC ready-NAME and stop-NAME.
 stop_clean() {
     local code took
     "${API[@]}" stop "$CID" --time 10 >"$P.stop" 2>&1
     expect "docker stop status" "$?" 0
     "${API[@]}" logs "$CID" --out "$P"
     "${API[@]}" rm "$CID"
-    say "| docker stop: $(tr '\n' ' ' <"$P.stop")"
     show_log "$P.stderr"
     code=$(kv "$P.stop" exit-code) took=$(kv "$P.stop" stopped-after)
     expect_true "exit status = '$code' (want 0 or 143; 137 = killed)" \
@@ -272,7 +263,7 @@ s_clean_stop() { start_daemon clean-stop "$DIND_IMAGE" && stop_clean clean-stop;
 # container stays in the outer cgroup (docs/V2-LAB.md, "A rootless dockerd").
 ROOTLESS_PIDS=200
 s_rootless_outer_limits() {
-    local cg ev x
+    local cg ev x e=$W/rootless-limits.stdout
     # What a host with udev has: tun (and fuse) loaded, /dev/net/tun 0666 (dind-init is uid 1000).
     modprobe tun 2>/dev/null
     modprobe fuse 2>/dev/null
@@ -282,21 +273,20 @@ s_rootless_outer_limits() {
     cg=/sys/fs/cgroup/docker/$CID
     say "| outer container: $CID, --pids-limit $ROOTLESS_PIDS (the VM's view: $cg)"
     expect "pids.max of the outer container's cgroup" "$(cat "$cg/pids.max")" "$ROOTLESS_PIDS"
-    "${API[@]}" exec --timeout "$SCEN_TIMEOUT" --out "$P-exec" "$CID" \
-        sh /v2lab/outer.sh rootless-limits
+    exec_outer "$CID" rootless-limits
     expect "docker exec ... outer.sh rootless-limits: status" "$?" 0
     say "| its stdout:"
-    detail <"$P-exec.stdout"
-    x=$(kv "$P-exec.stdout" info)
-    expect "uid of the outer container's command (USER rootless)" "$(kv "$P-exec.stdout" uid)" 1000
+    detail <"$e"
+    x=$(kv "$e" info)
+    expect "uid of the command in the outer container (USER rootless)" "$(kv "$e" uid)" 1000
     expect_true "docker info: cgroup driver none, rootless ('$x')" \
         test "${x#none }" != "$x" -a "${x#*rootless}" != "$x"
-    expect_forks "$P-exec.stdout" "$ROOTLESS_PIDS"
+    expect_forks "$e" "$ROOTLESS_PIDS"
     ev=$(find "$cg" -name pids.events -exec sed -n 's/^max //p' {} + |
         awk '{ s += $1 } END { print s + 0 }')
-    expect_true "the failed forks were the pids controller's (pids.events max in its tree: $ev)" \
+    expect_true "the failed forks were the pids controller's (pids.events 'max' in its tree: $ev)" \
         test "$ev" -gt 0
-    expect "a nested run after the loop (dockerd survived)" "$(kv "$P-exec.stdout" after-echo)" ok
+    expect "a nested run after the loop (dockerd survived)" "$(kv "$e" after-echo)" ok
     stop_clean rootless-outer-limits
     expect_true "dind-init ran dockerd rootless as uid 1000 (event rootless)" \
         "${EV[@]}" has "$P.stderr" rootless uid=1000
