@@ -19,19 +19,41 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD LABDIR=$PWD/scripts/v2-lab ARCH=${V2LAB_ARCH:-amd64} SUITE=${V2LAB_SUITE:-bookworm}
-case "$ARCH" in
-    amd64) TAG=v2-lab ;;
-    arm64) TAG=arm64-lab ;;
-    *) echo "v2-lab.sh: V2LAB_ARCH must be amd64 or arm64, not '$ARCH'" >&2; exit 2 ;;
-esac
-case "$SUITE" in
-    bookworm) EXPECT_ENGINE="Docker version 20.10." ;;   # `dockerd --version`, VM and image
-    trixie) TAG=$TAG-trixie EXPECT_ENGINE="Docker version 26.1." ;;
+VM_PKGS=docker.io,iptables,kmod,iproute2,procps,python3,ca-certificates
+case "$SUITE" in   # EXPECT_ENGINE: `dockerd --version` in the VM and the image
+    bookworm) EXPECT_ENGINE="Docker version 20.10." ;;
+    trixie) EXPECT_ENGINE="Docker version 26.1." VM_PKGS+=,docker-cli ;;   # only Recommended
     *) echo "v2-lab.sh: V2LAB_SUITE must be bookworm or trixie, not '$SUITE'" >&2; exit 2 ;;
 esac
+# shellcheck disable=SC2054 # qemu's comma-separated suboptions
+case "$ARCH" in
+amd64)
+    TAG=v2-lab QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86 CONSOLE=ttyS0
+    # trixie's 6.12 kernel oopsed on `int3` under multi-threaded TCG (docs/V2-LAB.md, Findings).
+    TCG_THREAD=${V2LAB_TCG_THREAD:-$([ "$SUITE" = bookworm ] && echo multi || echo single)}
+    QEMU_ARGS=(-accel "tcg,thread=$TCG_THREAD" -cpu max)
+    INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel ext4"   # ?: optional
+    MAIN_DEFAULT="privileged limits cgroupns-host not-pid1 field-contrast rootless-outer-limits"
+    MAIN_DEFAULT+=" clean-stop"
+    [ "$SUITE" = bookworm ] || MAIN_DEFAULT="privileged limits cgroupns-host clean-stop"
+    BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800} SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-300}
+    ;;
+arm64)
+    TAG=arm64-lab QEMU=qemu-system-aarch64 QEMU_PKG=qemu-system-arm CONSOLE=ttyAMA0
+    QEMU_ARGS=(-M virt -accel tcg,thread=multi -cpu "${V2LAB_CPU:-cortex-a72}")
+    INITRD_MODS="?virtio_pci ?virtio_mmio virtio_blk ?crc32c_generic ?crc32c-arm64 ?crc32c_arm64"
+    INITRD_MODS+=" ext4"
+    MAIN_DEFAULT="privileged outer-limits clean-stop"
+    BOOT_TIMEOUT=${V2LAB_TIMEOUT:-2700} SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-600}
+    RUST_TARGET=aarch64-unknown-linux-musl
+    # set before lib.sh, which keeps a DIND_IMAGE it finds
+    DIND_IMAGE=${DIND_IMAGE:-dind-init/debian:test-$ARCH$([ "$SUITE" = bookworm ] || echo -trixie)}
+    ;;
+*) echo "v2-lab.sh: V2LAB_ARCH must be amd64 or arm64, not '$ARCH'" >&2; exit 2 ;;
+esac
+[ "$SUITE" = bookworm ] || TAG+=-$SUITE
 # lib.sh names the images after DIND_SUITE: trixie's must not overwrite bookworm's.
 export DIND_SUITE=${DIND_SUITE:-$SUITE} PATH=$PATH:/sbin:/usr/sbin
-CALLER_DIND_IMAGE=${DIND_IMAGE:-}
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$ROOT/scripts/lib.sh"
 LIB_TAG=$TAG KEEP=0
@@ -57,31 +79,6 @@ fi
 LABCACHE=$DIND_CACHE/v2-lab
 CACHE=$LABCACHE/$ARCH-$SUITE OUT=$ROOT/target/v2-lab/$ARCH-$SUITE
 RUN=$CACHE/run IMGS=$CACHE/run/payload/images MIRROR=$DIND_MIRROR
-VM_PKGS=docker.io,iptables,kmod,iproute2,procps,python3,ca-certificates
-# trixie's docker.io only Recommends docker-cli.
-[ "$SUITE" = bookworm ] || VM_PKGS=$VM_PKGS,docker-cli
-# shellcheck disable=SC2054 # qemu's comma-separated suboptions
-if [ "$ARCH" = amd64 ]; then
-    # trixie's 6.12 kernel oopsed on `int3` under multi-threaded TCG (docs/V2-LAB.md, Findings).
-    TCG_THREAD=${V2LAB_TCG_THREAD:-$([ "$SUITE" = bookworm ] && echo multi || echo single)}
-    QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86 CONSOLE=ttyS0
-    QEMU_ARGS=(-accel "tcg,thread=$TCG_THREAD" -cpu max)
-    INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel ext4"   # ?: optional
-    MAIN_DEFAULT="privileged limits cgroupns-host not-pid1 field-contrast rootless-outer-limits"
-    MAIN_DEFAULT+=" clean-stop"
-    [ "$SUITE" = bookworm ] || MAIN_DEFAULT="privileged limits cgroupns-host clean-stop"
-    BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800} SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-300}
-else
-    QEMU=qemu-system-aarch64 QEMU_PKG=qemu-system-arm CONSOLE=ttyAMA0
-    QEMU_ARGS=(-M virt -accel tcg,thread=multi -cpu "${V2LAB_CPU:-cortex-a72}")
-    INITRD_MODS="?virtio_pci ?virtio_mmio virtio_blk ?crc32c_generic ?crc32c-arm64 ?crc32c_arm64"
-    INITRD_MODS+=" ext4"
-    MAIN_DEFAULT="privileged outer-limits clean-stop"
-    BOOT_TIMEOUT=${V2LAB_TIMEOUT:-2700} SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-600}
-    DIND_IMAGE=dind-init/debian:test-$ARCH$([ "$SUITE" = bookworm ] || echo "-$SUITE")
-    DIND_IMAGE=${CALLER_DIND_IMAGE:-$DIND_IMAGE}
-    RUST_TARGET=aarch64-unknown-linux-musl
-fi
 BUILD_VERSION=4   # bump when the way the disk or the initramfs is built changes (a new cache)
 T0=$SECONDS
 
@@ -186,8 +183,7 @@ if [ ! -s "$BUSYBOX" ]; then
     rm -rf "$CACHE/bb.tmp"
 fi
 
-# The initramfs: busybox, the modules for an ext4 root on virtio-blk with their dependencies (?NAME:
-# optional, may be built in; .ko.xz unpacked for busybox insmod), initramfs-init as /init.
+# The initramfs: busybox, the modules for ext4 on virtio-blk and their dependencies, /init.
 INITRD=$CACHE/initrd-$KVER-v$BUILD_VERSION-$(sha256sum <"$LABDIR/initramfs-init" | cut -c1-8).img
 initramfs() {
     [ -s "$INITRD" ] && return 0
@@ -222,8 +218,7 @@ initramfs || die "initramfs build failed"
 
 BASE_KEY=$(lib_hash "$ARCH $SUITE $VM_PKGS $KVER $BUILD_VERSION ")
 BASE_IMG=$CACHE/base-$BASE_KEY.img
-# arm64: the one debootstrap is also the DinD image's base layer: a tarball before the VM's own
-# additions, and its sha256 (the diff_id).
+# arm64: a tarball of the debootstrap is also the DinD image's base layer.
 ROOTFS_TAR=$CACHE/rootfs-$(lib_hash "$ARCH $SUITE $VM_PKGS ").tar
 
 debootstrap_root() {   # DIR: debootstrap --variant=minbase --include=VM_PKGS SUITE for ARCH
@@ -317,8 +312,7 @@ cp "$LABDIR"/{guest-init.sh,run.sh,dockerapi.py,outer.sh} "$DIND_LIB_DIR/events.
 declare -p DIND_IMAGE INNER_IMAGE ROOTLESS_IMAGE SCEN_TIMEOUT MAIN ARCH SUITE EXPECT_ENGINE \
     >"$RUN/payload/lab/config.env" || die "cannot write config.env"
 
-# The data disk: the VM dockerd's /var/lib/docker with dind.tar loaded already, made once per base
-# layer by a throwaway host dockerd; the VM attaches it with snapshot=on and loads only a delta.
+# The data disk: the VM dockerd's /var/lib/docker with dind.tar loaded (by a host dockerd).
 # delta NAME LAYERS: IMGS/NAME-delta.tar, NAME.tar without the layers listed in LAYERS
 delta() {
     imgtar delta "$IMGS/$1.tar" "$IMGS/$1-delta.tar" "$2" >"$RUN/$1-delta.log" &&
