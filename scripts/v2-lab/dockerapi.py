@@ -1,9 +1,6 @@
 #!/usr/bin/env python3
 """A tiny Docker Engine API client for the v2 lab VM (the Go docker CLI takes seconds per call
-under qemu TCG; this talks to /var/run/docker.sock directly). `dockerapi.py COMMAND -h` for each:
-ping, load, run (attached: PREFIX.stdout, .stderr, .id and the container's exit status, 124 after
---timeout, the container killed and removed; --detach prints the id), exec (the command's exit
-status), logs, wait-log, stop (prints "stopped-after: S", "exit-code: N"), rm."""
+under qemu TCG). --out PREFIX: PREFIX.stdout, .stderr (run: .id); a --timeout passed: status 124."""
 import argparse
 import http.client
 import json
@@ -19,77 +16,72 @@ class Conn(http.client.HTTPConnection):
         self.sock.settimeout(self.timeout)
         self.sock.connect(os.environ.get("DOCKER_SOCK", "/var/run/docker.sock"))
 
-def call(method, path, body=None, timeout=120, headers=None, raw=False):
+def call(method, path, body=None, timeout=120, headers=None, check=True, raw=False):
     c = Conn("localhost", timeout=timeout)
-    if body is not None and not hasattr(body, "read"):
+    if isinstance(body, dict):
         body, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
     c.request(method, path, body=body, headers=headers or {})
     r = c.getresponse()
     data = r.read()
     c.close()
-    if raw:
-        return r.status, data
-    if r.status >= 300:
-        raise RuntimeError("%s %s: HTTP %d: %s" % (method, path, r.status, data.decode(errors="replace").strip()))
-    return json.loads(data) if data and r.getheader("Content-Type", "").startswith("application/json") else data
+    if check and r.status >= 300:
+        raise RuntimeError("%s %s: HTTP %d: %s" % (method, path, r.status, data.decode().strip()))
+    return json.loads(data) if not raw and "json" in r.getheader("Content-Type", "") else data
 
-def demux(data):
-    """The multiplexed stdout/stderr stream of a non-tty container: (stdout, stderr)."""
-    out, err, i = bytearray(), bytearray(), 0
+def write_out(prefix, data):
+    """data: a non-tty container's multiplexed stream (8-byte frame headers, 2 = stderr)."""
+    out, i = {1: bytearray(), 2: bytearray()}, 0
     while i + 8 <= len(data):
-        kind, size = data[i], struct.unpack(">I", data[i + 4:i + 8])[0]
-        (err if kind == 2 else out).extend(data[i + 8:i + 8 + size])
+        size = struct.unpack(">I", data[i + 4:i + 8])[0]
+        out[2 if data[i] == 2 else 1] += data[i + 8:i + 8 + size]
         i += 8 + size
-    return bytes(out), bytes(err)
-
-def logs(cid):
-    return demux(call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid))
-
-def write_out(prefix, out, err):
-    for ext, data, std in ((".stdout", out, sys.stdout), (".stderr", err, sys.stderr)):
+    for n, ext in ((1, ".stdout"), (2, ".stderr")):
         if prefix:
             with open(prefix + ext, "wb") as f:
-                f.write(data)
+                f.write(out[n])
         else:
-            std.buffer.write(data)
+            (sys.stdout if n == 1 else sys.stderr).buffer.write(out[n])
+    return 0
+
+def logs(cid):
+    return call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid, raw=True)
+
+def until(timeout, fn, delay):
+    """fn()'s first status other than None, or 124 after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = fn()
+        if status is not None:
+            return status
+        time.sleep(delay)
+    return 124
 
 def ping(a):
-    deadline = time.time() + a.timeout
-    while True:
+    def answered():
         try:
-            if call("GET", "/_ping", timeout=2, raw=True)[0] == 200:
-                return 0
+            return 0 if call("GET", "/_ping", timeout=2, raw=True) == b"OK" else None
         except OSError:
-            pass
-        if time.time() > deadline:
-            return 1
-        time.sleep(0.1)
+            return None
+    return 1 if until(a.timeout, answered, 0.1) else 0
 
 def load(a):
     with open(a.tar, "rb") as f:
-        status, data = call("POST", "/images/load?quiet=1", body=f, timeout=2400, raw=True,
-                            headers={"Content-Type": "application/x-tar", "Content-Length": str(os.fstat(f.fileno()).st_size)})
-    text = data.decode(errors="replace")
-    if status >= 300:
-        print("load: HTTP %d: %s" % (status, text.strip()), file=sys.stderr)
-        return 1
-    # A stream of JSON messages, one a line: {"stream": ...} or {"errorDetail": ..., "error": ...}.
-    msgs = [json.loads(line) if line.startswith("{") else {"stream": line} for line in text.split("\n") if line.strip()]
+        size = str(os.fstat(f.fileno()).st_size)
+        headers = {"Content-Type": "application/x-tar", "Content-Length": size}
+        text = call("POST", "/images/load?quiet=1", f, 2400, headers, raw=True).decode()
+    msgs = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     print("\n".join(m["stream"].strip() for m in msgs if "stream" in m))
-    errors = [m["error"] for m in msgs if "error" in m]
-    print("".join("load error: %s\n" % e for e in errors), end="", file=sys.stderr)
+    errors = ["load error: %s\n" % m["error"] for m in msgs if "error" in m]
+    sys.stderr.write("".join(errors))
     return 1 if errors else 0
 
 def run(a):
-    hc = {"Privileged": a.privileged, "Binds": a.v}
-    for key, v in (("CgroupnsMode", a.cgroupns), ("Init", a.init), ("Memory", a.memory), ("PidsLimit", a.pids_limit)):
-        if v:
-            hc[key] = v
-    cfg = {"Image": a.image, "Env": a.e, "HostConfig": hc, "AttachStdout": False, "AttachStderr": False,
-           "Tty": False, "OpenStdin": False}
-    if a.entrypoint is not None:
+    hc = {"Privileged": a.privileged, "Binds": a.v, "CgroupnsMode": a.cgroupns, "Init": a.init,
+          "Memory": a.memory, "PidsLimit": a.pids_limit}
+    cfg = {"Image": a.image, "Env": a.e, "HostConfig": {k: v for k, v in hc.items() if v}}
+    if a.entrypoint:
         cfg["Entrypoint"] = [a.entrypoint]
-    if a.entrypoint is not None or a.cmd:
+    if a.entrypoint or a.cmd:
         cfg["Cmd"] = a.cmd
     cid = call("POST", "/containers/create", cfg)["Id"]
     if a.out:
@@ -103,41 +95,41 @@ def run(a):
     try:
         status = call("POST", "/containers/%s/wait" % cid, timeout=a.timeout).get("StatusCode", 125)
     except TimeoutError:
-        print("dockerapi.py: container %s still running after %ss: killing it" % (cid[:12], a.timeout), file=sys.stderr)
-        call("POST", "/containers/%s/kill" % cid, raw=True)
-        call("POST", "/containers/%s/wait" % cid, timeout=60, raw=True)
-    write_out(a.out, *logs(cid))
-    call("DELETE", "/containers/%s?v=1&force=1" % cid, raw=True)
+        print("dockerapi.py: still running after %ss: killed" % a.timeout, file=sys.stderr)
+        call("POST", "/containers/%s/kill" % cid, check=False)
+        call("POST", "/containers/%s/wait" % cid, timeout=60, check=False)
+    write_out(a.out, logs(cid))
+    rm(cid)
     return status
 
 def exec_(a):
     eid = call("POST", "/containers/%s/exec" % a.id,
-               {"AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": a.cmd})["Id"]
+               {"AttachStdout": True, "AttachStderr": True, "Cmd": a.cmd})["Id"]
     try:
-        _, data = call("POST", "/exec/%s/start" % eid, {"Detach": False, "Tty": False}, timeout=a.timeout, raw=True)
+        write_out(a.out, call("POST", "/exec/%s/start" % eid, {}, timeout=a.timeout, raw=True))
     except TimeoutError:
         print("dockerapi.py: exec still running after %ss" % a.timeout, file=sys.stderr)
         return 124
-    write_out(a.out, *demux(data))
     code = call("GET", "/exec/%s/json" % eid).get("ExitCode")
     return 125 if code is None else code
 
 def wait_log(a):
-    deadline = time.time() + a.timeout
-    while not any(a.text.encode() in s for s in logs(a.id)):
-        if not call("GET", "/containers/%s/json" % a.id)["State"]["Running"]:
-            return 1
-        if time.time() > deadline:
-            return 124
-        time.sleep(0.5)
-    return 0
+    def seen():
+        if a.text.encode() in logs(a.id):
+            return 0
+        return None if call("GET", "/containers/%s/json" % a.id)["State"]["Running"] else 1
+    return until(a.timeout, seen, 0.5)
 
 def stop(a):
     t0 = time.time()
-    call("POST", "/containers/%s/stop?t=%d" % (a.id, a.time), timeout=a.time + 120, raw=True)
+    call("POST", "/containers/%s/stop?t=%d" % (a.id, a.time), timeout=a.time + 120, check=False)
     took = time.time() - t0
-    state = call("GET", "/containers/%s/json" % a.id)["State"]
-    print("stopped-after: %.2f\nexit-code: %s\noom-killed: %s" % (took, state.get("ExitCode"), state.get("OOMKilled")))
+    code = call("GET", "/containers/%s/json" % a.id)["State"].get("ExitCode")
+    print("stopped-after: %.2f\nexit-code: %s" % (took, code))
+    return 0
+
+def rm(cid):
+    call("DELETE", "/containers/%s?v=1&force=1" % cid, check=False)
     return 0
 
 def main():
@@ -150,21 +142,23 @@ def main():
         for names, kw in args:
             s.add_argument(*names.split(), **kw)
 
-    timeout = ("--timeout", {"type": float, "default": 300.0})
-    out, cid = ("--out", {"metavar": "PREFIX"}), ("id", {})
-    command("ping", ping, "until /_ping answers (0) or --timeout passes (1)", ("--timeout", {"type": float, "default": 60.0}))
+    flag, many = {"action": "store_true"}, {"action": "append", "default": []}
+    timeout, out, cid = ("--timeout", {"type": float, "default": 300.0}), ("--out", {}), ("id", {})
+    cmd = ("cmd", {"nargs": argparse.REMAINDER})
+    command("ping", ping, "until /_ping answers (0) or --timeout passes (1)",
+            ("--timeout", {"type": float, "default": 60.0}))
     command("load", load, "docker load", ("tar", {}))
-    command("run", run, "OPTIONS... IMAGE [CMD...]", ("--privileged", {"action": "store_true"}),
-            ("--init", {"action": "store_true"}), ("--cgroupns", {}), ("--entrypoint", {}),
-            ("-v", {"action": "append", "default": []}), ("-e", {"action": "append", "default": []}),
-            ("--memory", {"type": int}), ("--pids-limit", {"type": int}), timeout, out,
-            ("--detach", {"action": "store_true"}), ("image", {}), ("cmd", {"nargs": argparse.REMAINDER}))
-    command("exec", exec_, "OPTIONS... ID CMD...", timeout, out, cid, ("cmd", {"nargs": argparse.REMAINDER}))
-    command("logs", lambda a: write_out(a.out, *logs(a.id)) or 0, "the logs into PREFIX.stdout/.stderr", cid, out)
-    command("wait-log", wait_log, "until TEXT is in the logs (0), the container stopped (1) or --timeout passed (124)",
+    command("run", run, "OPTIONS... IMAGE [CMD...]: its exit status (--detach: its id)",
+            ("--privileged", flag), ("--init", flag), ("--detach", flag), ("--cgroupns", {}),
+            ("--entrypoint", {}), ("-v", many), ("-e", many), ("--memory", {"type": int}),
+            ("--pids-limit", {"type": int}), timeout, out, ("image", {}), cmd)
+    command("exec", exec_, "OPTIONS... ID CMD...: its exit status", timeout, out, cid, cmd)
+    command("logs", lambda a: write_out(a.out, logs(a.id)), "the container's logs", cid, out)
+    command("wait-log", wait_log, "until TEXT is in the logs (0) or the container stopped (1)",
             cid, ("text", {}), timeout)
-    command("stop", stop, "docker stop -t TIME", cid, ("--time", {"type": int, "default": 10}))
-    command("rm", lambda a: call("DELETE", "/containers/%s?v=1&force=1" % a.id, raw=True) and 0, "docker rm -fv", cid)
+    command("stop", stop, "docker stop: stopped-after: S, exit-code: N", cid,
+            ("--time", {"type": int, "default": 10}))
+    command("rm", lambda a: rm(a.id), "docker rm -fv", cid)
     a = p.parse_args()
     try:
         return a.fn(a)

@@ -1,15 +1,10 @@
 #!/usr/bin/env python3
-"""`docker save` archives, on the host side of the v2 lab.
+"""`docker save` archives, on the host side of the v2 lab (docs/V2-LAB.md).
 
-  imgtar.py diffids TAR                  the image's layer diff_ids, one a line, base first
-  imgtar.py delta TAR OUT PRESENT-FILE   OUT: TAR without the layer files of the longest prefix of
-      layers listed (in order) in PRESENT-FILE: the VM's data disk holds the DinD image's base
-      layers already, and `docker load` only opens the file of a layer whose chain it does not
-      have, so the delta gives the very same image from a few megabytes
-  imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT   OUT: NAME for ARCH: layer 1
-      the root file system tarball, layer 2 /usr/local/bin/dind-init, docker/debian.Dockerfile's
-      ENTRYPOINT, VOLUME, HEALTHCHECK (the arm64 lab's image, made without a daemon or registry)
-  imgtar.py build-busybox OUT NAME ARCH BUSYBOX    OUT: NAME, a static busybox with its applet links
+  imgtar.py diffids TAR                 its layer diff_ids, base first
+  imgtar.py delta TAR OUT PRESENT-FILE  OUT: TAR without its first layers that PRESENT-FILE lists
+  imgtar.py build-dind OUT NAME ARCH ROOTFS-TAR ROOTFS-SHA256 DIND-INIT
+  imgtar.py build-busybox OUT NAME ARCH BUSYBOX
 """
 import hashlib
 import io
@@ -26,9 +21,8 @@ def manifest(tar):
         raise SystemExit("imgtar.py: expected one image in the archive, found %d" % len(m))
     return m[0], json.load(tar.extractfile(m[0]["Config"]))["rootfs"]["diff_ids"]
 
-def small_layer(files, mtime=0):
-    """An uncompressed layer tar from [(path, mode, bytes) or (path, 'dir'|'link', target)].
-    Fixed times: the same files make the same layer (diff_id), so the lab's delta stays small."""
+def small_layer(files, mtime):
+    """A layer tar from [(path, mode, bytes) or (path, 'dir'|'link', mode|target)]."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
         for path, kind, data in files:
@@ -43,43 +37,36 @@ def small_layer(files, mtime=0):
             t.addfile(ti, io.BytesIO(data) if ti.isfile() else None)
     return buf.getvalue()
 
-def layer_id(layer):
-    return "sha256:" + hashlib.sha256(layer).hexdigest()
-
 def write_image(out, name, arch, layers, config):
-    """layers: [(diff_id, path-of-layer-tar or bytes)], base first."""
-    config = dict(config)
+    """layers: [(diff_id, path-of-layer-tar) or layer bytes], base first."""
+    layers = [x if isinstance(x, tuple) else ("sha256:" + hashlib.sha256(x).hexdigest(), x)
+              for x in layers]
     config.update({"architecture": arch, "os": "linux",
                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]},
                    "history": [{"created_by": "v2-lab imgtar.py"} for _ in layers]})
     cfg = json.dumps(config, sort_keys=True).encode()
     cfg_id = hashlib.sha256(cfg).hexdigest()
-    names, parent = [], ""
+    names = []
     with tarfile.open(out + ".tmp", "w") as t:
         def add(path, data):
             ti = tarfile.TarInfo(path)
             ti.size, ti.mode, ti.mtime = len(data), 0o644, int(time.time())
             t.addfile(ti, io.BytesIO(data))
         for diff_id, src in layers:
-            # The v1 layer id: a hash of the chain, as docker save names its directories.
-            lid = parent = hashlib.sha256((parent + " " + diff_id).encode()).hexdigest()
+            names.append(diff_id[7:] + "/layer.tar")
             if isinstance(src, bytes):
-                add(lid + "/layer.tar", src)
+                add(names[-1], src)
             else:
-                t.add(src, arcname=lid + "/layer.tar")
-            add(lid + "/VERSION", b"1.0")
-            add(lid + "/json", json.dumps({"id": lid}).encode())
-            names.append(lid + "/layer.tar")
+                t.add(src, arcname=names[-1])
         add(cfg_id + ".json", cfg)
-        repo, _, tag = name.rpartition(":")
-        add("manifest.json", json.dumps([{"Config": cfg_id + ".json", "RepoTags": [name], "Layers": names}]).encode())
-        add("repositories", json.dumps({repo: {tag: names[-1].split("/")[0]}}).encode())
+        manifest = [{"Config": cfg_id + ".json", "RepoTags": [name], "Layers": names}]
+        add("manifest.json", json.dumps(manifest).encode())
     os.replace(out + ".tmp", out)
 
 def build_dind(out, name, arch, rootfs, rootfs_sha, binary):
     dirs = [(d, "dir", 0o755) for d in ("usr", "usr/local", "usr/local/bin")]
-    layer = small_layer(dirs + [("usr/local/bin/dind-init", 0o755, open(binary, "rb").read())], os.stat(binary).st_mtime)
+    files = dirs + [("usr/local/bin/dind-init", 0o755, open(binary, "rb").read())]
     config = {"config": {
         "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         "Entrypoint": ["dind-init"],
@@ -87,19 +74,23 @@ def build_dind(out, name, arch, rootfs, rootfs_sha, binary):
         "Healthcheck": {"Test": ["CMD", "dind-init", "health"], "Interval": 10 * 10**9,
                         "Timeout": 5 * 10**9, "StartPeriod": 60 * 10**9, "Retries": 3},
         "Labels": {"dind-init-test.arch": arch}}}
-    write_image(out, name, arch, [("sha256:" + rootfs_sha, rootfs), (layer_id(layer), layer)], config)
+    write_image(out, name, arch, [("sha256:" + rootfs_sha, rootfs),
+                                  small_layer(files, os.stat(binary).st_mtime)], config)
 
 def build_busybox(out, name, arch, busybox):
     # The applet list: the binary's own (--list), run through qemu-user when it is foreign.
     qemu = "qemu-%s-static" % {"arm64": "aarch64"}.get(arch, arch)
-    applets = subprocess.run(["sh", "-c", '"$0" --list 2>/dev/null || "$1" "$0" --list', busybox, qemu],
+    sh = '"$0" --list 2>/dev/null || "$1" "$0" --list'
+    applets = subprocess.run(["sh", "-c", sh, busybox, qemu],
                              capture_output=True, check=True, text=True).stdout.split()
-    files = [(d, "dir", 0o1777 if d == "tmp" else 0o755) for d in ("bin", "tmp", "etc", "proc", "sys", "dev")]
-    files += [("bin/busybox", 0o755, open(busybox, "rb").read()), ("etc/passwd", 0o644, b"root:x:0:0:root:/:/bin/sh\n"),
+    dirs = "bin tmp etc proc sys dev".split()
+    files = [(d, "dir", 0o1777 if d == "tmp" else 0o755) for d in dirs]
+    files += [("bin/busybox", 0o755, open(busybox, "rb").read()),
+              ("etc/passwd", 0o644, b"root:x:0:0:root:/:/bin/sh\n"),
               ("etc/group", 0o644, b"root:x:0:\n")]
     files += [("bin/" + a, "link", "busybox") for a in applets if a != "busybox"]
-    layer = small_layer(files, os.stat(busybox).st_mtime)
-    write_image(out, name, arch, [(layer_id(layer), layer)], {"config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]}})
+    write_image(out, name, arch, [small_layer(files, os.stat(busybox).st_mtime)],
+                {"config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]}})
 
 def delta(tar, out, present_file):
     entry, diff_ids = manifest(tar)
@@ -112,7 +103,7 @@ def delta(tar, out, present_file):
         for member in tar.getmembers():
             if member.name not in skip:
                 o.addfile(member, tar.extractfile(member) if member.isfile() else None)
-    print("%d of %d layers already in the VM's dockerd; delta keeps %d" % (n, len(diff_ids), len(diff_ids) - n))
+    print("%d of %d layers already in the VM's dockerd" % (n, len(diff_ids)))
 
 def main(cmd="", *args):
     if cmd == "build-dind" and len(args) == 6:

@@ -1,37 +1,31 @@
 #!/bin/sh
-# Runs inside the outer (DinD) container of the v2 lab: the command dind-init starts once its
-# dockerd answers (field: a `docker exec` into a container whose entrypoint is dockerd itself).
-# Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: the scenario
-# (echo, limits, cgroupns-host, outer-limits, rootless-limits, not-pid1, field; below).
+# The v2 lab's command in the outer (DinD) container (field, rootless-limits: `docker exec`'d).
+# Prints `key: value` lines for run.sh to check. INNER: the inner image. ARG: the case below.
+# shellcheck disable=SC2016  # the inner containers' shells expand their $
 set -u
 : "${INNER:?INNER (the inner image) is not set}"
+rc=0
 
-load() {
-    out=$(docker load -i /images/inner.tar 2>&1) || { echo "docker load failed: $out" >&2; echo "load: failed"; exit 1; }
-    echo "load: ok"
-}
 # inner_echo [KEY]: a plain nested run, its output as KEY (inner-echo); rc its status
 inner_echo() { out=$(docker run --rm "$INNER" echo ok); rc=$?; echo "${1:-inner-echo}: $out"; }
 limits() {
-    docker run --rm --memory 64m --cpus 0.5 --pids-limit 50 "$INNER" \
-        cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max >/tmp/limits.out
+    docker run --rm --memory 64m --cpus 0.5 --pids-limit 50 "$INNER" sh -c \
+        'for f in memory.max cpu.max pids.max; do echo "$f: $(cat /sys/fs/cgroup/$f)"; done'
     rc=$?
     echo "limits-rc: $rc"
-    { read -r m && echo "memory.max: $m" && read -r c && echo "cpu.max: $c" && read -r p && echo "pids.max: $p"; } </tmp/limits.out
 }
-outer_cgroup() { echo "outer-cgroup: $(sed -n 's/^0:://p' /proc/self/cgroup)"; }
 
 # fork_loop: an inner container (--cgroupns=host) prints its cgroup and each ancestor's
 # memory.max/pids.max, then forks sleeps until a fork fails (at most 800): `forks: N`. The loop
 # runs in a subshell: a failed fork ends that shell; /tmp/forks keeps the count.
 fork_loop() {
-    # shellcheck disable=SC2016  # the inner container's shell expands it
     docker run --rm --cgroupns=host "$INNER" sh -c '
     c=$(sed -n "s/^0:://p" /proc/self/cgroup)
     echo "inner-cgroup: $c"
     p=$c
+    m() { cat "/sys/fs/cgroup$p/$1" 2>/dev/null; }
     while [ -n "$p" ] && [ "$p" != / ]; do
-        echo "ancestor: $p memory.max=$(cat /sys/fs/cgroup$p/memory.max 2>/dev/null) pids.max=$(cat /sys/fs/cgroup$p/pids.max 2>/dev/null)"
+        echo "ancestor: $p memory.max=$(m memory.max) pids.max=$(m pids.max)"
         p=${p%/*}
     done
     echo 0 >/tmp/forks
@@ -48,65 +42,57 @@ fork_loop() {
     kill -9 -1 2>/dev/null
     exit 0'
     rc=$?
-    echo "inner-rc: $rc"
 }
 
+if [ "${1:-}" = field ]; then   # the container's entrypoint is dockerd: up to 120 tries
+    i=0
+    until dind-init health --timeout 2 >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -le 120 ] || { echo "daemon: not ready"; exit 1; }
+        sleep 1
+    done
+    echo "daemon: ready"
+fi
+echo "outer-cgroup: $(sed -n 's/^0:://p' /proc/self/cgroup)"
+if ! out=$(docker load -i /images/inner.tar 2>&1); then
+    echo "docker load failed: $out" >&2
+    exit 1
+fi
 case "${1:-}" in
 echo)
-    outer_cgroup
     echo "engine: $(dockerd --version 2>&1 | head -n 1)"
     echo "cli: $(docker --version 2>&1 | head -n 1)"
     echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
-    load
     inner_echo
-    echo "inner-rc: $rc"
     ;;
 not-pid1)
     echo "pid1: $(cat /proc/1/comm)"
     for p in /proc/[0-9]*; do
         [ "$(cat "$p/comm" 2>/dev/null)" = dind-init ] && echo "dind-init-pid: ${p#/proc/}"
     done
-    outer_cgroup
     echo "pid1-cgroup: $(sed -n 's/^0:://p' /proc/1/cgroup)"
-    load
     inner_echo
     ;;
-limits) load; limits ;;
+limits) limits ;;
 cgroupns-host)
-    outer_cgroup
-    load
     limits
-    # --cgroupns=host for the inner container too: its /proc/self/cgroup then shows the real path
-    # (the outer container shares the VM's cgroup namespace), and /sys/fs/cgroup is the whole tree.
-    docker run --rm --cgroupns=host --memory 32m "$INNER" sh -c \
-        'c=$(sed -n "s/^0:://p" /proc/self/cgroup); echo "inner-cgroup: $c"; echo "inner-memory.max: $(cat /sys/fs/cgroup$c/memory.max)"'
-    irc=$?
-    echo "inner-rc: $irc"
-    [ "$rc" = 0 ] && rc=$irc
+    # --cgroupns=host for the inner container too: its /proc/self/cgroup is the real path (the
+    # outer container shares the VM's cgroup namespace), and /sys/fs/cgroup the whole tree.
+    docker run --rm --cgroupns=host --memory 32m "$INNER" sh -c 'c=$(sed -n "s/^0:://p" \
+        /proc/self/cgroup); echo "inner-cgroup: $c"; echo "inner-memory.max: $(cat \
+        /sys/fs/cgroup$c/memory.max)"' || rc=$?
     ;;
-outer-limits) outer_cgroup; load; fork_loop ;;
+outer-limits) fork_loop ;;
 rootless-limits)
     echo "uid: $(id -u)"
     echo "info: $(docker info -f '{{.CgroupDriver}} {{.Driver}} {{json .SecurityOptions}}' 2>&1)"
-    load
     fork_loop
     # the daemons lived through the exhausted pids: a nested run still works
-    echo "after-echo: $(docker run --rm "$INNER" echo ok 2>&1)"
+    inner_echo after-echo
     ;;
 field)
-    i=0
-    # `dind-init health` is a cheap /_ping (the docker CLI takes seconds under TCG).
-    if command -v dind-init >/dev/null; then probe() { dind-init health --timeout 2 >/dev/null 2>&1; }
-    else probe() { docker version >/dev/null 2>&1; }; fi
-    until [ -S /var/run/docker.sock ] && probe; do
-        i=$((i + 1))
-        if [ $i -gt 120 ]; then echo "daemon: not ready after 120 tries"; exit 1; fi
-        sleep 1
-    done
-    echo "daemon: ready"
-    load
     # First contact: the run with limits (it needs the cgroup delegation), then a plain run.
-    echo "== docker run --rm --memory 64m --cpus 0.5 --pids-limit 50 $INNER cat memory.max cpu.max pids.max" >&2
+    echo "== docker run --rm --memory 64m --cpus 0.5 --pids-limit 50 $INNER ..." >&2
     limits
     echo "== docker run --rm $INNER echo ok" >&2
     inner_echo plain-output
