@@ -333,12 +333,14 @@ lib_rootfs_check() {
     echo
 }
 
+lib_hash() { printf '%s' "$*" | sha256sum | cut -c1-12; }   # WORDS: a 12-digit cache key
+
 # lib_base_rootfs: prints the path of the debootstrap tarball (minbase + DIND_BASE_PKGS), cached;
 # debootstrap gets its generic sid script for a suite it has no script for (forky; or it is old)
 lib_base_rootfs() {
     local key tar root log=$DIND_CACHE/debootstrap-$DIND_SUITE.log t0=$SECONDS v
     local script=/usr/share/debootstrap/scripts/sid
-    key=$(printf '%s' "$DIND_SUITE $DIND_BASE_PKGS minbase" | sha256sum | cut -c1-12)
+    key=$(lib_hash "$DIND_SUITE $DIND_BASE_PKGS minbase")
     tar=$DIND_CACHE/base-$DIND_SUITE-$key.tar
     if [ ! -s "$tar" ]; then
         if [ -e "${script%/*}/$DIND_SUITE" ] || [ ! -e "$script" ]; then script=; fi
