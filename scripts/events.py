@@ -52,14 +52,20 @@ def _lines():
         return [w for w in map(str.split, f) if w and not w[0].startswith("#")]
 
 
+@functools.lru_cache(maxsize=None)
 def vocab():
     """{event name: (field, ...)} from src/events.vocab."""
     return {w[0]: tuple(w[1:]) for w in _lines() if not w[0].startswith("@")}
 
 
+@functools.lru_cache(maxsize=None)
+def _types():
+    return {f: w[0][1:] for w in _lines() if w[0].startswith("@") for f in w[1:]}
+
+
 def type_of(field):
     """"num", "int", "bool" (the vocabulary's @TYPE lines) or "str"."""
-    return next((w[0][1:] for w in _lines() if w[0].startswith("@") and field in w[1:]), "str")
+    return _types().get(field, "str")
 
 
 # The JSON values each vocabulary type allows (a bool is no number)
@@ -68,14 +74,15 @@ JSON_TYPES = {"num": (int, float), "int": (int,), "bool": (bool,), "str": (str,)
 
 def typed(field, raw):
     """A text value as its type (by field name, as src/events.vocab types them)."""
+    t = type_of(field)
     try:
-        if type_of(field) == "num":
+        if t == "num":
             return float(raw)
-        if type_of(field) == "int":
+        if t == "int":
             return int(raw)
     except ValueError:
         raise EventError(f"field {field}={raw!r}: not a number") from None
-    if type_of(field) == "bool":
+    if t == "bool":
         if raw not in ("true", "false"):
             raise EventError(f"field {field}={raw!r}: not true/false")
         return raw == "true"
