@@ -16,23 +16,23 @@ scenario_init "${FIELD_INSTANCE:-field}" field
 PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
 F4_CYCLES=${FIELD_CYCLES:-20} SCENARIO_FN=   # scenario F1 is function F1
 
-sc F1 dockerd-kill "kill -9 of dockerd while the command runs: restarted (restart 1/5), next docker run works"
-sc F2 daemon-exit "--on-daemon-exit=exit: kill -9 of dockerd stops the command, exit 125 with the reason"
-sc F3 containerd-kill "kill -9 of containerd: restarted (DIND_CONTAINERD_BY=dind-init: by dind-init at once; =dockerd: by dockerd), docker run works again, a running container survives"
-sc F4 stop-start "$F4_CYCLES x docker stop/start, /var/lib/docker on a volume: inner container + volume file survive"
-sc H1 grace "docker stop -t 10: inner container's TERM trap runs (marker 'clean'), --shutdown-timeout=5"
-sc H2 mtu "outer network with MTU 1400: dind-init passes --mtu=1400, inner eth0 MTU 1400; on engines 24+ a user-defined network's too"
-sc H3 clients "DOCKER_HOST, TESTCONTAINERS_HOST_OVERRIDE; the Docker SDK for Python drives the inner daemon"
-sc H4 health "dind-init health: 1 before dockerd is up, 0 when up, 1 after it died; HEALTHCHECK healthy"
-sc H5 iptables "DIND_IPTABLES=legacy / nft / auto and docker:dind's DOCKER_IPTABLES_LEGACY=1: choice logged, rules in those tables, inner container works"
-sc H6 tmp-storage "/tmp not mounted over; overlayfs data root warns about vfs with the fix, a volume does not"
-sc H7 grace-ignore-term "docker stop -t 10 with an inner container that ignores SIGTERM: still clean, < 10 s"
-sc H8 image-store "containerd image store (daemon.json containerd-snapshotter) on engines 26+: works with /var/lib/docker on a volume, snapshots under it; on overlayfs dind-init warns"
-sc H9 shared-pidns "--pid=container:VICTIM, VICTIM runs a process named containerd-shim with a child: docker stop -t 10 of the DinD container kills its inner container (ignores SIGTERM), never the victim's child; clean, < 10 s"
-sc H10 foreign-socket "the DinD image with the host daemon's socket bind-mounted at /var/run/docker.sock (DinD/DooD mix-up): exit 125 naming the mount, DinD and DooD; the job never reaches the host daemon (no volume created there)"
-sc H11 shared-run "/run shared with a container whose DinD daemon runs: the second exits 125 at once; the first's socket and pid file survive and it still answers"
-sc H12 shared-data-root "/var/lib/docker volume shared with a serving DinD container: the second waits --data-root-wait (10 s), exits 125 naming the first (host, pid, since), starts nothing; the first still answers, its inner container runs, its volume file is there; after its clean stop a new container on the volume has them (restart always)"
-sc H13 preload "DIND_PRELOAD: archives saved by the engine under test (plain, gzip) are loaded before the command, which runs them with no registry; the next start on the volume skips them; a truncated archive: exit 125 naming it, the command never runs; --preload-errors warn: logged, the command runs; serving dockerd, dind-init health answers 1 while the preload runs (dockerd answering), 0 after; a FIFO in the directory is refused at once (not a regular file), never waited on"
+sc F1 dockerd-kill
+sc F2 daemon-exit
+sc F3 containerd-kill
+sc F4 stop-start
+sc H1 grace
+sc H2 mtu
+sc H3 clients
+sc H4 health
+sc H5 iptables
+sc H6 tmp-storage
+sc H7 grace-ignore-term
+sc H8 image-store
+sc H9 shared-pidns
+sc H10 foreign-socket
+sc H11 shared-run
+sc H12 shared-data-root
+sc H13 preload
 scenario_args "$@"
 # H3 fetches the Docker SDK's wheels with pip on the host
 { [ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1; } || SETUP_DEPS=(python3-pip)

@@ -18,11 +18,11 @@ MIRROR=http://127.0.0.1:5000 IMG=mirrored   # pulled as docker.io/library/mirror
 FAIL_TAIL=25 HOST_TAIL=10
 
 SCENARIO_FN=''   # scenario M1 is function M1
-sc M1 arc-mirror-pool "ARC's recipe: DOCKER_REGISTRY_MIRROR + DOCKER_DEFAULT_ADDRESS_POOL_BASE/SIZE, /var/lib/docker on a volume: 'docker pull $IMG' through the registry (its log has the manifest GET), mirror-probe answered 200, an inner network from the pool; the next job on the volume has the image"
-sc M2 gitlab-service "GitLab's recipes: the service with command: [--registry-mirror=...], then with variables: DOCKER_REGISTRY_MIRROR; a job container pulls $IMG through it over tcp://127.0.0.1:2375"
-sc M3 mirror-down "a dead mirror (http and https): mirror-probe says it did not answer, in the background (the daemon is ready before)"
-sc M4 user-setting-wins "the user's --registry-mirror and --default-address-pool win over the variables: env-unused for each, the user's pool used"
-sc M5 bad-values "a malformed DOCKER_REGISTRY_MIRROR or pool: exit 2 at once naming the variable, dockerd never started"
+sc M1 arc-mirror-pool
+sc M2 gitlab-service
+sc M3 mirror-down
+sc M4 user-setting-wins
+sc M5 bad-values
 
 scenario_args "$@"
 

@@ -17,12 +17,12 @@ RL_CACHE=$DIND_CACHE/rootless${DIND_SUITE_TAG:-} DATA=/home/rootless/.local/shar
 FAIL_TAIL=30 HOST_TAIL=15
 
 SCENARIO_FN=''   # scenario R1 is function R1
-sc R1 service-nested-uid "the image as a service: ready on $SOCK, events rootless and rootless-limits; an inner container's root is uid 1000 on the outer side (/proc/PID/status); a clean docker stop inside the budget"
-sc R2 tls-and-port "the service over TLS (DOCKER_TLS_CERTDIR=/certs, 2376 through rootlesskit's port driver) from another container, and an inner container's published port reached from there"
-sc R3 restart-policies "restart policies across an outer stop and start: --restart unless-stopped comes back, --restart no does not"
-sc R4 root-pid1 "root PID 1 with DIND_ROOTLESS=rootless (shape b): cgroups set up as root, a root-owned data volume given to the user, an inner docker run as a command, the inner root is uid 1000"
-sc R5 pre-checks "each missing requirement: its one-line message and exit 125 (subuid, subgid, /dev/net/tun, newuidmap, rootlesskit, XDG_RUNTIME_DIR, HOME, a root-owned data root; as root, /run/user/1000 a link: refused, its target untouched)"
-sc R6 root-pid1-tls-service "shape b as a TLS service: the server key made as root is given to the user, dockerd answers on 2376; a clean stop, and a second start with the kept keys"
+sc R1 service-nested-uid
+sc R2 tls-and-port
+sc R3 restart-policies
+sc R4 root-pid1
+sc R5 pre-checks
+sc R6 root-pid1-tls-service
 
 scenario_args "$@"
 

@@ -15,13 +15,13 @@ scenario_init "${E2E_SERVICE_INSTANCE:-service}" svc
 PY_IMAGE=dind-init-test/python:service FAIL_TAIL=30 HOST_TAIL=15
 
 SCENARIO_FN=''   # scenario S1 is function S1
-sc S1 gitlab-tls "GitLab services: [docker:dind] with TLS: alias docker, shared /certs/client, DOCKER_HOST=tcp://docker:2376; again after the service restarts (keys kept)"
-sc S2 gitlab-no-tls "GitLab with TLS off: DOCKER_TLS_CERTDIR=\"\", command: [--tls=false, --registry-mirror, --mtu]: tcp://docker:2375 at once; the job's PORT and LOG harmless"
-sc S3 arc "actions-runner-controller: args dockerd --host=unix:///var/run/docker.sock --group=123, /var/run shared with a runner (uid 1001, gid 123): one dockerd"
-sc S4 jenkins-sidecar "Jenkins kubernetes-plugin sidecar: one network namespace, tcp://localhost:2375 with TLS off, and tcp://localhost:2376 with TLS"
-sc S5 python-sdk-tls "the Docker SDK for Python over TLS from another container (DOCKER_TLS_VERIFY=1)"
-sc S6 bind-mounts "bind mounts: paths are the daemon's; the workspace on the same path in service and job works (gitlab-foss#41227), wrapdocker's pattern too"
-sc S7 tls-certdir-blank "DOCKER_TLS_CERTDIR=\" \" (a templating slip) fails closed: exit 2 naming the variable, dockerd never started, nothing on 2375 (was: plain HTTP on 2375)"
+sc S1 gitlab-tls
+sc S2 gitlab-no-tls
+sc S3 arc
+sc S4 jenkins-sidecar
+sc S5 python-sdk-tls
+sc S6 bind-mounts
+sc S7 tls-certdir-blank
 
 scenario_args "$@"
 

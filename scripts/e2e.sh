@@ -14,21 +14,21 @@ LIB_TAG=e2e
 scenario_init "${E2E_INSTANCE:-e2e}" e2e
 NOSHELL_IMAGE=dind-init-test/noshell:e2e$DIND_SUITE_TAG NOVOLUME_IMAGE=dind-init-test/novolume:e2e$DIND_SUITE_TAG
 FAIL_TAIL=40 HOST_TAIL=25 SCENARIO_FN=s   # lines shown on a failure; scenario N is function sN
-sc 1 privileged "--privileged: an inner docker run works"
-sc 2 cgroup-tmpfs "--privileged --tmpfs /sys/fs/cgroup: dind-init mounts every hierarchy"
-sc 3 capabilities "--cap-add ALL (less what the host lacks), unconfined: works or exits 125 naming what is missing"
-sc 4 unprivileged "no privileges: exit 125 within 5 s telling to add --privileged"
-sc 5 exit-status "exit status 0, 1, 42, 255, SIGKILL 137, SIGTERM 143"
-sc 6 stop "docker stop of sleep infinity: fast, clean dockerd and containerd shutdown, no SIGKILL; dockerd's managed containerd; DIND_WAIT_CONTAINERD=1"
-sc 7 restart "docker restart x3 on a named volume: comes up each time, inner image + container survive"
-sc 8 zombies "100 orphans: no zombie left"
-sc 9 tty "docker run -it: Ctrl-C reaches the command, dockerd runs until it exited"
-sc 10 no-shell "no shell in the image: exec-form command works"
-sc 11 storage "storage: overlay2 on a volume; on overlayfs a vfs warning naming the fix"
-sc 12 cgroup-nesting "inner containers stay inside the outer container's cgroup"
-sc 13 restart-policies "docker stop + start restores what dockerd's own clean restart restores (always, unless-stopped)"
-sc 14 tty-sidecar "docker run -d -t (no command, a TTY, no human): docker stop is fast and clean; -it gives a shell"
-sc 15 stop-budget "the stop budget counts from docker stop's SIGTERM: a command ignoring TERM, a slow trap"
+sc 1 privileged
+sc 2 cgroup-tmpfs
+sc 3 capabilities
+sc 4 unprivileged
+sc 5 exit-status
+sc 6 stop
+sc 7 restart
+sc 8 zombies
+sc 9 tty
+sc 10 no-shell
+sc 11 storage
+sc 12 cgroup-nesting
+sc 13 restart-policies
+sc 14 tty-sidecar
+sc 15 stop-budget
 scenario_args "$@"
 
 dind_error() { lib_dind_msg "$1" 's ERROR '; }   # FILE: dind-init's first ERROR message

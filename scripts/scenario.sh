@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034  # ALL, NAME, ...: set by the caller; STOP, CODE, ...: for it
 # The scenario framework of the e2e*.sh scripts: LIB_TAG=TAG, `. scenario.sh`, scenario_init
-# INSTANCE PFX, `sc ID NAME DESC` each, SCENARIO_FN (id N runs ${SCENARIO_FN}N), scenario_args
-# "$@", optional SETUP_DEPS, FAIL_TAIL, HOST_TAIL, then scenario_main (the script's status).
+# INSTANCE PFX, `sc ID NAME` each (its row in docs/TESTING.md), SCENARIO_FN (id N runs
+# ${SCENARIO_FN}N), scenario_args "$@", optional SETUP_DEPS, FAIL_TAIL, HOST_TAIL, then
+# scenario_main (the script's status).
 # Owns: selection, set-up, each scenario in a subshell in WORK/ID-NAME (D), its row (NOTE if it
 #   returns 0; else `fail MSG`'s "WHY MSG", WHY a prefix if set) and what it captured, clean-up.
 
@@ -13,8 +14,9 @@
 # LABEL (dind-init-TAG=RUNID, on all it creates) and PFX (PFX-RUNID, of their names)
 scenario_init() { INSTANCE=$1 WORK=$DIND_REPO/target/$LIB_TAG$DIND_SUITE_TAG RUNID=$$ LABEL=dind-init-${LIB_TAG#e2e-}=$$ PFX=$2-$$; }
 SELECTED=() D='' NOTE='' ALL=()
-declare -A NAME DESC
-sc() { ALL+=("$1"); NAME[$1]=$2 DESC[$1]=$3; }   # ID NAME DESC: the next scenario
+declare -A NAME
+# sc ID NAME: the next scenario; what it checks is its row in docs/TESTING.md (scenario_list)
+sc() { ALL+=("$1"); NAME[$1]=$2; }
 INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
 TLS_JOB=(-e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)   # a TLS client's environment
 LOAD='docker load -q -i /images/inner.tar >/dev/null'
@@ -30,7 +32,7 @@ scenario_args() {
     for a in "$@"; do
         case "$a" in
             -h|--help) lib_usage; exit 0 ;;
-            --list) for n in "${ALL[@]}"; do printf '%-*s  %-*s  %s\n' "$SC_IDW" "$n" "$SC_NAMEW" "${NAME[$n]}" "${DESC[$n]}"; done; exit 0 ;;
+            --list) scenario_list; exit ;;
         esac
         found=
         for n in "${ALL[@]}"; do
@@ -39,6 +41,27 @@ scenario_args() {
         [ -n "$found" ] || { echo "${0##*/}: unknown scenario '$a' (see --list)" >&2; exit 2; }
     done
     [ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${ALL[@]}")
+}
+
+# scenario_list: each scenario's id, name and row of the table in docs/TESTING.md's section on
+# this script ("what: checked", without backticks); exit 1 when a scenario has no row or a row
+# no scenario
+scenario_list() {
+    local n desc
+    declare -A DESC
+    while IFS=$'\t' read -r n desc; do DESC[$n]=$desc; done < <(awk -F ' [|] ' \
+        -v s="(\`scripts/${0##*/}\`)" '/^## / { on = index($0, s) > 0 } !/^[|]/ { body = 0 }
+        on && /^[|]/ && body {
+            sub(/^[|] /, ""); sub(/ [|]$/, ""); gsub(/`/, ""); print $1 "\t" $2 ": " $3 }
+        /^[|]-/ { body = 1 }' \
+        "$DIND_REPO/docs/TESTING.md")
+    for n in "${ALL[@]}"; do
+        [ -n "${DESC[$n]:-}" ] || { echo "${0##*/}: $n has no row in docs/TESTING.md" >&2; exit 1; }
+        printf '%-*s  %-*s  %s\n' "$SC_IDW" "$n" "$SC_NAMEW" "${NAME[$n]}" "${DESC[$n]}"
+        unset "DESC[$n]"
+    done
+    for n in "${!DESC[@]}"; do echo "${0##*/}: docs/TESTING.md has a row $n, no scenario" >&2; done
+    [ ${#DESC[@]} -eq 0 ]
 }
 
 # result STATUS ID SECONDS [NOTE]: lib_result with the id and name in aligned columns

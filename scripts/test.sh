@@ -78,7 +78,7 @@ s_cargo_test() {
 }
 
 # every executable scripts/*.sh: --help exits 0 with its header's first line; an unknown argument
-# exits 2 (a usage error, never a run: each is given 20 s)
+# exits 2 (a usage error, never a run: each is given 20 s); a scenario script's --list exits 0
 lint_args() {
     local f out rc head bad=0
     for f in scripts/*.sh; do
@@ -89,6 +89,8 @@ lint_args() {
         timeout 20 "$f" --no-such-argument >/dev/null 2>&1
         rc=$?
         [ "$rc" = 2 ] || { echo "FAIL: $f --no-such-argument: exit $rc, not 2"; bad=1; }
+        grep -q '^scenario_args ' "$f" || continue   # its --list: a row of docs/TESTING.md each
+        timeout 20 "$f" --list >/dev/null || { echo "FAIL: $f --list: exit $?"; bad=1; }
     done
     return $bad
 }
