@@ -53,6 +53,10 @@ lib_retry() { # (locals prefixed: CMD must not see them)
     for ((lr_i = 1; ; lr_i++)); do "$@" && return 0; ((lr_i < lr_n)) || return 1; sleep "$lr_d"; done
 }
 lib_dead() { ! kill -0 "$1" 2>/dev/null; }   # PID: gone
+lib_term() { # PID N: SIGTERM, and SIGKILL when it is not gone N tenths of a second later
+    kill -TERM "$1" 2>/dev/null
+    lib_retry "$2" 0.1 lib_dead "$1" || { lib_err "pid $1 outlived SIGTERM: SIGKILL"; kill -KILL "$1"; }
+}
 # lib_traps CLEANUP: CLEANUP on exit; INT and TERM exit 130 and 143 (so CLEANUP runs)
 # shellcheck disable=SC2064  # CLEANUP is a function name
 lib_traps() { trap "$1" EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; }
@@ -218,8 +222,7 @@ lib_host_start() {
     old=$(cat "$run/docker.pid" 2>/dev/null)
     if [ -n "$old" ] && grep -qzx -- "$run/exec" "/proc/$old/cmdline" 2>/dev/null; then
         lib_log "stopping stale host dockerd ($inst) pid $old left by an earlier run"
-        kill -TERM "$old" 2>/dev/null
-        lib_retry 200 0.1 lib_dead "$old" || kill -KILL "$old" 2>/dev/null
+        lib_term "$old" 200
     fi
     rm -f "$DIND_HOST_SOCK" "$run/docker.pid"
     echo '{}' >"$run/daemon.json"   # not /etc/docker/daemon.json
@@ -262,11 +265,7 @@ lib_host_stop() {
     DIND_HOST_PID=
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         lib_log "stopping host dockerd '$DIND_HOST_INSTANCE' (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null
-        if ! lib_retry 300 0.1 lib_dead "$pid"; then
-            lib_err "it did not stop in 30 s: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null
-        fi
+        lib_term "$pid" 300
         wait "$pid" 2>/dev/null
     fi
     if [ -n "${DIND_HOST_LOCK_FD:-}" ]; then

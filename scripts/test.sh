@@ -73,13 +73,13 @@ s_cargo_test() {
     return "$rc"
 }
 
-# every executable scripts/*.sh: --help exits 0 with its header's first line; an unknown argument
-# exits 2 (a usage error, never a run: each is given 20 s)
+# every executable scripts/*.sh: --help exits 0 with its header's first line (line 2); an unknown
+# argument exits 2 (a usage error, never a run: each is given 20 s)
 lint_args() {
     local f out rc head bad=0
     for f in scripts/*.sh; do
         [ -x "$f" ] || continue
-        head=$(sed -n '2,/^set -/{/^# shellcheck /d;p}' "$f" | sed -n '1s/^# \{0,1\}//p')
+        head=$(sed -n '2s/^# \{0,1\}//p' "$f")
         out=$(timeout 20 "$f" --help 2>&1) && [ "$(head -n 1 <<<"$out")" = "$head" ] ||
             { echo "FAIL: $f --help: exit $?, '$(head -n 1 <<<"$out")', not '$head'"; bad=1; }
         timeout 20 "$f" --no-such-argument >/dev/null 2>&1
