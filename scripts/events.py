@@ -1,13 +1,10 @@
 #!/usr/bin/env python3
 """The one parser of dind-init's log for Python and bash (bash: through the CLI below).
 
-Owns: reading dind-init's lines out of a captured log (its stderr, `docker logs`, mixed with
-dockerd's and the command's lines), the events in them, and their check against
-src/events.vocab.
-
-The line formats, text and JSON: docs/ARCHITECTURE.md ("The log and its events"); a text
-line's {NAME k=v ...} tail has a value bare or as a JSON string, and at least one field. An
-unknown event, or fields other than the vocabulary's (in its order), is an EventError (exit 3).
+Owns: dind-init's lines in a captured log (mixed with dockerd's and the command's; text and JSON:
+docs/ARCHITECTURE.md, "The log and its events"; a text value bare or a JSON string), their events,
+and their check: an event not in src/events.vocab, or with other fields (order, types) is an
+EventError (exit 3).
 
   events.py get LOG EVENT FIELD [--nth N|--last] [K=V...]  the field of the first (N-th, last)
                                                        EVENT whose fields match K=V; exit 1: none
@@ -68,25 +65,17 @@ def type_of(field):
     return _types().get(field, "str")
 
 
-# The JSON values each vocabulary type allows (a bool is no number)
+# Per vocabulary type: a text value read as it, and the JSON values it allows (a bool is no number)
+READ = {"num": float, "int": int, "bool": {"true": True, "false": False}.__getitem__, "str": str}
 JSON_TYPES = {"num": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
 
 
 def typed(field, raw):
     """A text value as its type (by field name, as src/events.vocab types them)."""
-    t = type_of(field)
     try:
-        if t == "num":
-            return float(raw)
-        if t == "int":
-            return int(raw)
-    except ValueError:
-        raise EventError(f"field {field}={raw!r}: not a number") from None
-    if t == "bool":
-        if raw not in ("true", "false"):
-            raise EventError(f"field {field}={raw!r}: not true/false")
-        return raw == "true"
-    return raw
+        return READ[type_of(field)](raw)
+    except (ValueError, KeyError):
+        raise EventError(f"field {field}={raw!r}: not of its type ({type_of(field)})") from None
 
 
 def fmt(field, value):
@@ -116,13 +105,17 @@ def _number(text):
         return None
 
 
-def check(name, keys=None):
-    """An EventError unless `name` is in the vocabulary (and has exactly `keys`, when given)."""
+def check(name, fields=None):
+    """An EventError unless `name` is in the vocabulary (and `fields`, when given, are exactly its
+    fields, of its types)."""
     want = vocab().get(name)
     if want is None:
         raise EventError(f"unknown event {name!r} (not in src/events.vocab)")
-    if keys is not None and tuple(keys) != want:
-        raise EventError(f"event {name}: fields {' '.join(keys)}, the vocabulary's {' '.join(want)}")
+    if fields is not None and tuple(fields) != want:
+        raise EventError(f"event {name}: fields {' '.join(fields)}, the vocabulary's {' '.join(want)}")
+    for k, v in (fields or {}).items():
+        if type(v) not in JSON_TYPES[type_of(k)]:
+            raise EventError(f"event {name}: {k}={v!r} is not of its type ({type_of(k)})")
 
 
 def parse_line(line):
@@ -135,14 +128,11 @@ def parse_line(line):
             return None
         if not isinstance(o, dict) or not {"t", "level", "msg"} <= o.keys():
             return None
-        name, fields = o.get("event"), {}
-        if name is not None:
-            fields = {k: v for k, v in o.items() if k not in ("t", "level", "event", "msg")}
-            check(name, fields)
-            for k, v in fields.items():
-                if type(v) not in JSON_TYPES[type_of(k)]:
-                    raise EventError(f"event {name}: {k}={v!r} is not of its type ({type_of(k)})")
-        return Line(o["t"], o["level"], o["msg"], name, fields)
+        if o.get("event") is None:
+            return Line(o["t"], o["level"], o["msg"])
+        fields = {k: v for k, v in o.items() if k not in ("t", "level", "event", "msg")}
+        check(o["event"], fields)
+        return Line(o["t"], o["level"], o["msg"], o["event"], fields)
     m = TEXT_RE.match(line)
     if not m:
         return None
@@ -150,11 +140,10 @@ def parse_line(line):
     tail = TAIL_RE.search(msg)
     if not tail:
         return Line(t, level, msg)
-    name = tail.group(1)
     fields = {k: json.loads(v) if v.startswith('"') else typed(k, v)
               for k, v in FIELD_RE.findall(tail.group(2))}
-    check(name, fields)
-    return Line(t, level, msg[: tail.start()], name, fields)
+    check(tail.group(1), fields)
+    return Line(t, level, msg[: tail.start()], tail.group(1), fields)
 
 
 def parse(lines):

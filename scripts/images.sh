@@ -5,11 +5,10 @@
 #   sudo scripts/images.sh build          # build (or reuse) every image
 #   sudo scripts/images.sh save OUTDIR    # build, then write OUTDIR/dind.tar and OUTDIR/inner.tar
 #
-# Images (lib.sh): the debootstrap base, dind-init/scratch:test, dind-init/debian:test (dind.tar,
-# for `docker load -i`) and the static busybox inner image (inner.tar: bind-mount it at
-# /images/inner.tar in a DinD container and `docker load` it there); with IMAGES_ROOTLESS=1 also
-# ROOTLESS_IMAGE (rootless.tar). Uses host dockerd instance IMAGES_INSTANCE (default images),
-# cached; DIND_BIN=/path skips the build.
+# lib.sh's images: the debootstrap base, dind-init/scratch:test, DIND_IMAGE (dind.tar) and the
+# static busybox INNER_IMAGE (inner.tar, for `docker load` in a DinD container); IMAGES_ROOTLESS=1:
+# also ROOTLESS_IMAGE (rootless.tar). Host dockerd instance IMAGES_INSTANCE (default images);
+# DIND_BIN=/path skips the build.
 set -uo pipefail
 LIB_TAG=images
 # shellcheck source-path=SCRIPTDIR source=lib.sh

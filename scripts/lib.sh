@@ -1,10 +1,8 @@
 # shellcheck shell=bash
-# Shared helpers of the scripts that need real Docker engines; source it (it cds to the repository,
-# sets LC_ALL=C, puts rustup's cargo on PATH). Never uses /var/run/docker.sock.
-# Owns: the host side of real-engine runs (packages, toolchain, throwaway host dockerd per instance
-#   under /run/dind-init-INSTANCE, images cached in ${DIND_CACHE:-/var/cache/dind-init}), result
-#   rows (lib_result, lib_summary), the one CI rule (lib_in_ci), --help (lib_usage), traps
-#   (lib_traps), polling (lib_retry), and dind-init's events (lib_event_*, through events.py).
+# Shared helpers of the scripts that run real Docker engines (docs/TESTING.md); source it (it cds to
+# the repository, sets LC_ALL=C, puts rustup's cargo on PATH). Never uses /var/run/docker.sock.
+# Owns: host packages, the throwaway host dockerd per instance (/run/dind-init-INSTANCE), the images
+#   (cached in DIND_CACHE), result rows, the CI rule, --help, traps, polling, dind-init's events.
 
 DIND_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIND_REPO=$(cd "$DIND_LIB_DIR/.." && pwd)
@@ -29,17 +27,16 @@ lib_result() {
         SKIP) LIB_SKIPPED=$((LIB_SKIPPED + 1)) ;;
         *) st=FAIL LIB_FAILED=$((LIB_FAILED + 1)) ;;
     esac
-    line=$(printf '%-4s  %s  (%5.1f s)' "$st" "$label" "$secs")
-    [ -n "$note" ] && line+="  $note"
+    line=$(printf '%-4s  %s  (%5.1f s)%s' "$st" "$label" "$secs" "${note:+  $note}")
     echo "$line"
     LIB_RESULTS+=("$line")
     if [ -n "${DIND_RESULTS:-}" ]; then
-        note=${note//$'\t'/ }
-        printf '%s\t%s\t%s\t%s\t%s\n' "$st" "$LIB_TAG" "$label" "$secs" "${note//$'\n'/ }" >>"$DIND_RESULTS"
+        note=${note//$'\t'/ } note=${note//$'\n'/ }
+        printf '%s\t%s\t%s\t%s\t%s\n' "$st" "$LIB_TAG" "$label" "$secs" "$note" >>"$DIND_RESULTS"
     fi
 }
 lib_summary() {
-    [ "$LIB_SKIPPED" -gt 0 ] && echo "$LIB_TAG: $LIB_SKIPPED skipped (not run; a failure under CI=true)"
+    [ "$LIB_SKIPPED" -gt 0 ] && echo "$LIB_TAG: $LIB_SKIPPED skipped (a failure under CI=true)"
     echo "$LIB_TAG: $LIB_PASSED passed, $LIB_FAILED failed"
     [ "$LIB_FAILED" -eq 0 ] && [ $((LIB_PASSED + LIB_SKIPPED)) -gt 0 ]
 }
@@ -56,6 +53,10 @@ lib_retry() { # (locals prefixed: CMD must not see them)
     for ((lr_i = 1; ; lr_i++)); do "$@" && return 0; ((lr_i < lr_n)) || return 1; sleep "$lr_d"; done
 }
 lib_dead() { ! kill -0 "$1" 2>/dev/null; }   # PID: gone
+lib_term() { # PID N: SIGTERM, and SIGKILL when it is not gone N tenths of a second later
+    kill -TERM "$1" 2>/dev/null
+    lib_retry "$2" 0.1 lib_dead "$1" || { lib_err "pid $1 outlived SIGTERM: SIGKILL"; kill -KILL "$1"; }
+}
 # lib_traps CLEANUP: CLEANUP on exit; INT and TERM exit 130 and 143 (so CLEANUP runs)
 # shellcheck disable=SC2064  # CLEANUP is a function name
 lib_traps() { trap "$1" EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; }
@@ -75,12 +76,12 @@ lib_event_none() { [ "$(lib_event count "$@")" = 0 ]; }   # LOG EVENT [K=V...]: 
 lib_dind_lines() { grep -a '^dind-init: +' "$1"; }   # FILE
 lib_dind_has() { lib_dind_lines "$1" | grep -qF -- "$2"; }   # FILE TEXT
 lib_dind_msg() { # FILE TEXT [WIDTH]: the message of the first line with TEXT
-    lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' | cut -c1-"${3:-100000}"
+    lib_dind_lines "$1" | grep -F -m1 -- "$2" | sed 's/^dind-init: +[0-9.]*s *[A-Z]* *//' |
+        cut -c1-"${3:-100000}"
 }
 
-# lib_suite SUITE: the Debian suite of the base image, i.e. the inner engine (docs/ENGINES.md).
-# Sets DIND_SUITE, DIND_SUITE_TAG (-SUITE in image names, empty for bookworm), BASE_IMAGE,
-# DIND_IMAGE, ROOTLESS_IMAGE and DIND_BASE_PKGS (from trixie on docker.io only Recommends the CLI).
+# lib_suite SUITE: the Debian suite of the base image, i.e. the inner engine, and the names that
+# follow (docs/ENGINES.md); from trixie on docker.io only Recommends the CLI
 # shellcheck disable=SC2034  # read by the scripts that source this file
 lib_suite() {
     DIND_SUITE=$1 DIND_SUITE_TAG=-$1
@@ -162,7 +163,8 @@ lib_arm64_emulation() {
     local f=/proc/sys/fs/binfmt_misc/qemu-aarch64
     lib_install_deps qemu-user-static binfmt-support || return 1
     if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
-        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || { lib_err "cannot mount binfmt_misc"; return 1; }
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+            { lib_err "cannot mount binfmt_misc"; return 1; }
     fi
     grep -q '^enabled' "$f" 2>/dev/null || update-binfmts --enable qemu-aarch64 >/dev/null 2>&1
     grep -q '^enabled' "$f" 2>/dev/null && grep -q '^flags:.*F' "$f" ||
@@ -205,10 +207,9 @@ PY
 # second run fails fast), with a capability-dropping runtime wrapper when the bounding set lacks
 # some. Sets DIND_HOST_RUN, DIND_HOST_SOCK, DIND_HOST_LOG, DIND_HOST_PID; exports DOCKER_HOST.
 lib_host_start() {
-    local inst=${1:?lib_host_start: INSTANCE} old missing py runc i t0
+    local inst=${1:?lib_host_start: INSTANCE} old missing runc py=python3 w=runc-capdrop i t0
     DIND_HOST_INSTANCE=$inst DIND_HOST_RUN=/run/dind-init-$inst
     local run=$DIND_HOST_RUN data=$DIND_CACHE/host-$inst
-    local pidfile=$run/docker.pid exec_root=$run/exec wrapper=$run/runc-capdrop
     DIND_HOST_SOCK=$run/docker.sock DIND_HOST_LOG=$run/dockerd.log
     mkdir -p "$run" "$data" || return 1
     exec {DIND_HOST_LOCK_FD}>"$run/lock"
@@ -216,28 +217,26 @@ lib_host_start() {
         lib_err "host dockerd '$inst' is in use by another run ($run/lock): take another name"
         return 1
     fi
-    # A dockerd of this instance left by a SIGKILLed run: nobody holds the lock, and its command
-    # line names our exec root. Stop it (and only it) and start afresh.
-    old=$(cat "$pidfile" 2>/dev/null)
-    if [ -n "$old" ] && grep -qzx -- "$exec_root" "/proc/$old/cmdline" 2>/dev/null; then
+    # A dockerd of this instance left by a SIGKILLed run (nobody holds the lock; its command line
+    # names our exec root): stop it, and only it.
+    old=$(cat "$run/docker.pid" 2>/dev/null)
+    if [ -n "$old" ] && grep -qzx -- "$run/exec" "/proc/$old/cmdline" 2>/dev/null; then
         lib_log "stopping stale host dockerd ($inst) pid $old left by an earlier run"
-        kill -TERM "$old" 2>/dev/null
-        lib_retry 200 0.1 lib_dead "$old" || kill -KILL "$old" 2>/dev/null
+        lib_term "$old" 200
     fi
-    rm -f "$DIND_HOST_SOCK" "$pidfile"
+    rm -f "$DIND_HOST_SOCK" "$run/docker.pid"
     echo '{}' >"$run/daemon.json"   # not /etc/docker/daemon.json
-    local args=(--config-file "$run/daemon.json" --data-root "$data" --exec-root "$exec_root"
-        --pidfile "$pidfile" -H "unix://$DIND_HOST_SOCK" --storage-driver overlay2
+    local args=(--config-file "$run/daemon.json" --data-root "$data" --exec-root "$run/exec"
+        --pidfile "$run/docker.pid" -H "unix://$DIND_HOST_SOCK" --storage-driver overlay2
         --bridge=none --iptables=false --ip-masq=false --userland-proxy=false)
     missing=$(lib_missing_caps) || return 1
     if [ -n "$missing" ]; then
         runc=$(command -v runc) || { lib_err "no runc"; return 1; }
-        py=$(command -v python3)
         [ -x /usr/bin/python3 ] && py=/usr/bin/python3
-        { echo "#!$py -I"; sed -e 1d -e "s|@REAL_RUNC@|$runc|" "$DIND_LIB_DIR/runc-capdrop"; } \
-            >"$wrapper" && chmod 0755 "$wrapper" || return 1
-        args+=(--add-runtime "capdrop=$wrapper" --default-runtime capdrop)
-        lib_log "capability bounding set lacks: $missing -> runtime wrapper $wrapper"
+        { echo "#!$(command -v "$py") -I"; sed "1d; s|@REAL_RUNC@|$runc|" "$DIND_LIB_DIR/$w"; } \
+            >"$run/$w" && chmod 0755 "$run/$w" || return 1
+        args+=(--add-runtime "capdrop=$run/$w" --default-runtime capdrop)
+        lib_log "capability bounding set lacks: $missing -> runtime wrapper $run/$w"
     fi
     lib_log "starting host dockerd '$inst' (socket $DIND_HOST_SOCK, data $data, log $DIND_HOST_LOG)"
     # Own session: a Ctrl-C on the terminal must not reach it; the trap of the caller stops it.
@@ -266,11 +265,7 @@ lib_host_stop() {
     DIND_HOST_PID=
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         lib_log "stopping host dockerd '$DIND_HOST_INSTANCE' (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null
-        if ! lib_retry 300 0.1 lib_dead "$pid"; then
-            lib_err "it did not stop in 30 s: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null
-        fi
+        lib_term "$pid" 300
         wait "$pid" 2>/dev/null
     fi
     if [ -n "${DIND_HOST_LOCK_FD:-}" ]; then
@@ -285,18 +280,13 @@ lib_host_log_tail() { tail -n "${1:-30}" "${DIND_HOST_LOG:-/dev/null}" 2>/dev/nu
 
 # ===== binary
 
-# lib_toolchain: cargo, and what rust-toolchain.toml names, installed here (RUSTUP_AUTO_INSTALL=0)
+# lib_toolchain: cargo, and what rust-toolchain.toml names, installed (rustup >= 1.28; a no-op when
+# it is there)
 lib_toolchain() {
     command -v cargo >/dev/null || { lib_err "no cargo: install Rust (rustup.rs)"; return 1; }
     command -v rustup >/dev/null || return 0   # a distribution's Rust: its targets are its own
-    local have
-    have=$({ rustup target list --installed; rustup component list --installed; } 2>/dev/null)
-    grep -qx x86_64-unknown-linux-musl <<<"$have" && grep -qx aarch64-unknown-linux-musl <<<"$have" &&
-        grep -q '^clippy' <<<"$have" && grep -q '^rustfmt' <<<"$have" && return 0
-    rustup toolchain install --no-self-update >/dev/null 2>&1 || {
-        rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl &&
-            rustup component add clippy rustfmt
-    } || { lib_err "cannot install the musl targets, clippy and rustfmt"; return 1; }
+    rustup toolchain install --no-self-update >/dev/null 2>&1 ||
+        { lib_err "rustup toolchain install (the musl targets, clippy, rustfmt) failed"; return 1; }
 }
 
 # lib_build_binary: cargo build --release; sets DIND_BIN (given: used as it is, no build)
@@ -311,7 +301,7 @@ lib_build_binary() {
     [ -x "$DIND_BIN" ] && lib_static_elf "$DIND_BIN" || { lib_err "no static $DIND_BIN"; return 1; }
 }
 
-# ===== images
+# ===== images (the functions that make a temporary directory run in a subshell, to remove it)
 
 lib_label() { # NAME IMAGE: IMAGE's label dind-init-test.NAME
     dk image inspect -f "{{index .Config.Labels \"dind-init-test.$1\"}}" "$2" 2>/dev/null
@@ -337,31 +327,31 @@ lib_hash() { printf '%s' "$*" | sha256sum | cut -c1-12; }   # WORDS: a 12-digit 
 
 # lib_base_rootfs: prints the path of the debootstrap tarball (minbase + DIND_BASE_PKGS), cached;
 # debootstrap gets its generic sid script for a suite it has no script for (forky; or it is old)
-lib_base_rootfs() {
-    local key tar root log=$DIND_CACHE/debootstrap-$DIND_SUITE.log t0=$SECONDS v
-    local script=/usr/share/debootstrap/scripts/sid
-    key=$(lib_hash "$DIND_SUITE $DIND_BASE_PKGS minbase")
-    tar=$DIND_CACHE/base-$DIND_SUITE-$key.tar
+lib_base_rootfs() (
+    tar=$DIND_CACHE/base-$DIND_SUITE-$(lib_hash "$DIND_SUITE $DIND_BASE_PKGS minbase").tar
+    log=$DIND_CACHE/debootstrap-$DIND_SUITE.log script=/usr/share/debootstrap/scripts/sid
     if [ ! -s "$tar" ]; then
+        t0=$SECONDS
         if [ -e "${script%/*}/$DIND_SUITE" ] || [ ! -e "$script" ]; then script=; fi
         mkdir -p "$DIND_CACHE" && root=$(mktemp -d "$DIND_CACHE/rootfs.XXXXXX") || return 1
+        trap 'rm -rf "$root" "$tar.$$"' EXIT
         lib_log "debootstrap --include=$DIND_BASE_PKGS $DIND_SUITE $script (once: cached as $tar)"
         if ! debootstrap --variant=minbase --include="$DIND_BASE_PKGS" \
             "$DIND_SUITE" "$root" "$DIND_MIRROR" ${script:+"$script"} >"$log" 2>&1; then
             lib_err "debootstrap failed; last lines of $log:"
             tail -n 20 "$log" >&2
-        elif v=$(lib_rootfs_check "$root"); then
-            lib_log "debootstrap $DIND_SUITE took $((SECONDS - t0)) s: $v"
-            # Offline image: no package lists, no downloaded .debs, no host resolv.conf/hostname.
-            rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/{*.bin,archives/*.deb} \
-                "$root"/etc/{hostname,resolv.conf}
-            tar --numeric-owner --xattrs -C "$root" -cf "$tar.$$" . && mv -f "$tar.$$" "$tar"
+            return 1
         fi
-        rm -rf "$root" "$tar.$$"
-        [ -s "$tar" ] || return 1
+        v=$(lib_rootfs_check "$root") || return 1
+        lib_log "debootstrap $DIND_SUITE took $((SECONDS - t0)) s: $v"
+        # Offline image: no package lists, no downloaded .debs, no host resolv.conf/hostname.
+        rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/{*.bin,archives/*.deb} \
+            "$root"/etc/{hostname,resolv.conf}
+        tar --numeric-owner --xattrs -C "$root" -cf "$tar.$$" . && mv -f "$tar.$$" "$tar" ||
+            return 1
     fi
     echo "$tar"
-}
+)
 
 # lib_base_image: BASE_IMAGE, imported from lib_base_rootfs
 lib_base_image() {
@@ -383,33 +373,22 @@ lib_save() {
         { rm -f "$tmp"; lib_err "docker save $1 failed"; return 1; }
 }
 
-# lib_inner_image: INNER_IMAGE (static busybox) and its `docker save` INNER_TAR, made once per
-# busybox binary (its hash): every instance, and every DinD container, loads the same image
+# lib_inner_image: INNER_IMAGE (static busybox) loaded from INNER_TAR, which v2-lab/imgtar.py writes
+# once per busybox binary (its hash): every instance, and every DinD container, loads the same image
 lib_inner_image() {
-    local bb=/bin/busybox key root a rc
+    local bb=/bin/busybox key
     lib_static_elf "$bb" || { lib_err "$bb is not static (install busybox-static)"; return 1; }
     key=$(sha256sum "$bb" | cut -c1-12)
-    if [ "$(cat "$INNER_TAR.key" 2>/dev/null)" = "$key" ] && [ -s "$INNER_TAR" ]; then
-        [ "$(lib_label busybox "$INNER_IMAGE")" = "$key" ] && return 0
-        dk load -q -i "$INNER_TAR" >/dev/null && return 0
-        lib_log "docker load -i $INNER_TAR failed: making it again"
+    if [ "$(cat "$INNER_TAR.key" 2>/dev/null)" != "$key" ] || [ ! -s "$INNER_TAR" ]; then
+        lib_log "writing static busybox as $INNER_IMAGE to $INNER_TAR"
+        mkdir -p "$DIND_CACHE" && python3 "$DIND_LIB_DIR/v2-lab/imgtar.py" build-busybox \
+            "$INNER_TAR" "$INNER_IMAGE" amd64 "$bb" && echo "$key" >"$INNER_TAR.key" || return 1
     fi
-    root=$(mktemp -d) || return 1
-    mkdir -p "$root"/{bin,tmp,etc,proc,sys,dev}
-    cp "$bb" "$root/bin/busybox"
-    for a in $("$bb" --list); do [ "$a" = busybox ] || ln -s busybox "$root/bin/$a"; done
-    echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd" && echo 'root:x:0:' >"$root/etc/group"
-    chmod 1777 "$root/tmp"
-    lib_log "importing static busybox as $INNER_IMAGE"
-    tar --numeric-owner -C "$root" -c . | dk import -c 'ENV PATH=/bin' \
-        -c "LABEL dind-init-test.busybox=$key" -c 'CMD ["sh"]' - "$INNER_IMAGE" >/dev/null
-    rc=$?
-    rm -rf "$root"
-    [ $rc -eq 0 ] || { lib_err "docker import of the inner image failed"; return 1; }
-    mkdir -p "$DIND_CACHE" && lib_save "$INNER_IMAGE" "$INNER_TAR" && echo "$key" >"$INNER_TAR.key"
+    dk load -q -i "$INNER_TAR" >/dev/null || { lib_err "docker load -i $INNER_TAR failed"; return 1; }
 }
 
-# lib_build IMAGE CONTEXT DOCKER-BUILD-ARGS...: docker build (BuildKit, offline), quiet unless it fails
+# lib_build IMAGE CONTEXT DOCKER-BUILD-ARGS...: docker build (BuildKit, offline), quiet unless it
+# fails; CONTEXT `-`: the Dockerfile on stdin, no context
 lib_build() {
     local image=$1 ctx=$2 out
     shift 2
@@ -422,35 +401,28 @@ lib_build() {
 }
 
 # lib_dind_image: SCRATCH_IMAGE (docker/Dockerfile --target prebuilt: DIND_BIN) and DIND_IMAGE
-lib_dind_image() {
+lib_dind_image() (
+    rel=target/x86_64-unknown-linux-musl/release
     [ -n "${DIND_BIN:-}" ] || lib_build_binary || return 1
-    local ctx rc rel=target/x86_64-unknown-linux-musl/release
-    ctx=$(mktemp -d) || return 1
-    mkdir -p "$ctx/bin/$rel" "$ctx/empty" && cp "$DIND_BIN" "$ctx/bin/$rel/dind-init" &&
-        lib_build "$SCRATCH_IMAGE" "$ctx/bin" -f "$DIND_REPO/docker/Dockerfile" --target prebuilt &&
-        lib_build "$DIND_IMAGE" "$ctx/empty" -f "$DIND_REPO/docker/debian.Dockerfile" \
-            --build-arg "BASE=$BASE_IMAGE" --build-arg "DIND_INIT_IMAGE=$SCRATCH_IMAGE"
-    rc=$?
-    rm -rf "$ctx"
-    return $rc
-}
+    ctx=$(mktemp -d) && trap 'rm -rf "$ctx"' EXIT || return 1
+    mkdir -p "$ctx/$rel" && cp "$DIND_BIN" "$ctx/$rel/dind-init" &&
+        lib_build "$SCRATCH_IMAGE" "$ctx" -f "$DIND_REPO/docker/Dockerfile" --target prebuilt &&
+        lib_build "$DIND_IMAGE" - --build-arg "BASE=$BASE_IMAGE" \
+            --build-arg "DIND_INIT_IMAGE=$SCRATCH_IMAGE" <"$DIND_REPO/docker/debian.Dockerfile"
+)
 
 lib_all_images() { lib_build_binary && lib_base_image && lib_inner_image && lib_dind_image; }
 
 # lib_rootless_image FROM IMAGE [CACHE]: docker/debian-rootless.Dockerfile on FROM plus its .debs
 # (lib_debs CACHE, default DIND_CACHE/rootless-SUITE)
 lib_rootless_image() {
-    local from=$1 image=$2 cache=${3:-$DIND_CACHE/rootless$DIND_SUITE_TAG} ctx rc
+    local from=$1 image=$2 cache=${3:-$DIND_CACHE/rootless$DIND_SUITE_TAG}
     local pkgs=dind-init-test/rootless-base:${from//[:\/]/-}
-    lib_debs "$cache" debs rootlesskit slirp4netns uidmap fuse-overlayfs iproute2 || return 1
-    ctx=$(mktemp -d) || return 1
-    cp -r "$cache/debs" "$ctx/" && lib_debs_dockerfile "$from" >"$ctx/Dockerfile" &&
-        lib_build "$pkgs" "$ctx" && lib_build "$image" "$ctx" --build-arg "BASE=$pkgs" \
-            -f "$DIND_REPO/docker/debian-rootless.Dockerfile"
-    rc=$?
-    rm -rf "$ctx"
-    [ $rc -eq 0 ] && lib_log "$image: $(dk run --rm --entrypoint rootlesskit "$image" --version 2>&1 | head -n 1)"
-    return $rc
+    lib_debs "$cache" debs rootlesskit slirp4netns uidmap fuse-overlayfs iproute2 &&
+        lib_debs_image "$pkgs" "$from" "$cache/debs" </dev/null &&
+        lib_build "$image" - --build-arg "BASE=$pkgs" \
+            <"$DIND_REPO/docker/debian-rootless.Dockerfile" || return 1
+    lib_log "$image: $(dk run --rm --entrypoint rootlesskit "$image" --version 2>&1 | head -n 1)"
 }
 # lib_tun_node FILE MODE: a /dev/net/tun node to bind-mount (udev makes the host's 0666, which a
 # dind-init as uid 1000 needs; without udev it is 0600)
@@ -458,15 +430,18 @@ lib_tun_node() { rm -f "$1" && mknod -m "$2" "$1" c 10 200; }
 
 # ===== .debs for offline builds
 
-PY_CACHE=${PY_CACHE:-$DIND_CACHE/python${DIND_SUITE_TAG:-}}
-
-# lib_apt_fetch DIR PKG...: PKG's .debs and those of what the base rootfs lacks of their
-# dependencies (against its dpkg status), by the host's apt with the suite's lists in PY_CACHE/apt
-lib_apt_fetch() {
-    local dir=$1 a=$PY_CACHE/apt k=/usr/share/keyrings/debian-archive-keyring.gpg
-    shift
+# lib_debs CACHE NAME PKG...: CACHE/NAME holds the .debs of PKG and of what the base rootfs lacks of
+# their dependencies (the host's apt against its dpkg status, the suite's lists in CACHE/apt),
+# fetched again only when the base rootfs or PKG change (key: CACHE/NAME.key)
+lib_debs() {
+    local dir=$1/$2 a=$1/apt base key k=/usr/share/keyrings/debian-archive-keyring.gpg
+    shift 2
+    base=$(lib_base_rootfs) || return 1
+    key="$(basename "$base" .tar) $*"
+    [ "$(cat "$dir.key" 2>/dev/null)" = "$key" ] && [ -d "$dir" ] && return 0
+    lib_log "fetching $* for $DIND_SUITE into $dir"
     rm -rf "$dir" && mkdir -p "$dir/partial" "$a/lists/partial" "$a/parts" "$a/prefs" || return 1
-    tar -xOf "$(lib_base_rootfs)" ./var/lib/dpkg/status >"$a/status" || return 1
+    tar -xOf "$base" ./var/lib/dpkg/status >"$a/status" || return 1
     echo "deb [signed-by=$k] $DIND_MIRROR $DIND_SUITE main" >"$a/sources.list"
     local apt=(apt-get -qq -o Debug::NoLocking=1 -o APT::Get::Assume-Yes=true
         -o "Dir::Etc::SourceList=$a/sources.list" -o "Dir::Etc::SourceParts=$a/parts"
@@ -479,20 +454,7 @@ lib_apt_fetch() {
         rm -rf "$dir"
         return 1
     fi
-    rm -rf "$dir/partial" "$dir/lock"
-}
-
-# lib_debs CACHE NAME PKG...: CACHE/NAME holds lib_apt_fetch's .debs of PKG (lists in CACHE/apt),
-# fetched again only when the base rootfs or PKG change (key: CACHE/NAME.key)
-lib_debs() {
-    local cache=$1 name=$2 key
-    shift 2
-    key=$(lib_base_rootfs) || return 1
-    key="$(basename "$key" .tar) $*"
-    [ "$(cat "$cache/$name.key" 2>/dev/null)" = "$key" ] && [ -d "$cache/$name" ] && return 0
-    lib_log "fetching $* for $DIND_SUITE into $cache/$name"
-    mkdir -p "$cache" && PY_CACHE=$cache lib_apt_fetch "$cache/$name" "$@" &&
-        echo "$key" >"$cache/$name.key"
+    rm -rf "$dir/partial" "$dir/lock" && echo "$key" >"$dir.key"
 }
 
 # lib_debs_dockerfile BASE: FROM BASE, then the context's debs/*.deb (if any) installed offline,
@@ -502,100 +464,62 @@ lib_debs_dockerfile() {
     cat <<'EOF'
 COPY debs /tmp/debs
 RUN set -e; if ls /tmp/debs/*.deb >/dev/null 2>&1; then ok=; for i in 1 2 3 4 5; do \
-    if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; [ -n "$ok" ] || { cat /tmp/dpkg.log; exit 1; }; fi; \
-    rm -rf /tmp/debs /tmp/dpkg.log
+    if dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1; then ok=1; break; fi; done; \
+    [ -n "$ok" ] || { cat /tmp/dpkg.log; exit 1; }; fi; rm -rf /tmp/debs /tmp/dpkg.log
 EOF
 }
+
+# lib_debs_image IMAGE FROM DEBS [FILE...] <TAIL: lib_build of FROM with the .debs of directory
+# DEBS installed (lib_debs_dockerfile), then the Dockerfile lines TAIL; FILEs in the context
+lib_debs_image() (
+    ctx=$(mktemp -d) && trap 'rm -rf "$ctx"' EXIT && cp -r "$3" "$ctx/debs" || return 1
+    [ $# -lt 4 ] || cp -r "${@:4}" "$ctx/" || return 1
+    { lib_debs_dockerfile "$2"; cat; } >"$ctx/Dockerfile" && lib_build "$1" "$ctx"
+)
 
 # lib_registry_image IMAGE: the base image + Debian's docker-registry, serving 127.0.0.1:5000 in
 # its container with an access log
 lib_registry_image() {
-    local image=$1 cache=$DIND_CACHE/registry-$DIND_SUITE key ctx rc
-    lib_debs "$cache" debs docker-registry || return 1
-    key=$(basename "$(lib_base_rootfs)" .tar)
-    [ "$(lib_label registry "$image")" = "$key" ] && return 0
-    ctx=$(mktemp -d) || return 1
-    cp -r "$cache/debs" "$ctx/debs"
-    printf '%s\n' 'version: 0.1' 'log: {level: info, accesslog: {disabled: false}}' \
-        'storage: {filesystem: {rootdirectory: /var/lib/docker-registry}}' 'http: {addr: "127.0.0.1:5000"}' >"$ctx/config.yml"
-    { lib_debs_dockerfile "$BASE_IMAGE"; cat <<EOF; } >"$ctx/Dockerfile"
-RUN docker-registry --version
-COPY config.yml /etc/dind-init-test/registry.yml
+    local cache=$DIND_CACHE/registry-$DIND_SUITE key
+    lib_debs "$cache" debs docker-registry && key=$(basename "$(lib_base_rootfs)" .tar) || return 1
+    [ "$(lib_label registry "$1")" = "$key" ] && return 0
+    lib_debs_image "$1" "$BASE_IMAGE" "$cache/debs" <<EOF
+RUN docker-registry --version && mkdir -p /etc/dind-init-test && printf '%s\n' 'version: 0.1' \
+    'log: {level: info, accesslog: {disabled: false}}' 'http: {addr: "127.0.0.1:5000"}' \
+    'storage: {filesystem: {rootdirectory: /var/lib/docker-registry}}' \
+    >/etc/dind-init-test/registry.yml
 LABEL dind-init-test.registry=$key
 ENTRYPOINT ["docker-registry", "serve", "/etc/dind-init-test/registry.yml"]
 EOF
-    lib_build "$image" "$ctx"
-    rc=$?
-    rm -rf "$ctx"
-    return $rc
 }
 
-# lib_py_deps: python3 and the Docker SDK (PyPI's wheels, else Debian's python3-docker) in
-# PY_CACHE; sets PY_VERSION, PY_DEBS, PY_WHEELS (or empty), PY_SDK_SOURCE (for the scripts)
-# shellcheck disable=SC2034
-lib_py_deps() {
-    local w=$PY_CACHE/wheels py=python3
-    lib_debs "$PY_CACHE" python3 python3 || return 1
-    PY_VERSION=3.11
-    if [[ $(echo "$PY_CACHE"/python3/python3.*-minimal_*.deb) =~ python(3\.[0-9]+)-minimal_ ]]; then
-        PY_VERSION=${BASH_REMATCH[1]}
-    fi
-    if ! ls "$w"/docker-*.whl >/dev/null 2>&1; then
-        [ -x /usr/bin/python3 ] && py=/usr/bin/python3
-        rm -rf "$w" "$w.tmp"
-        if "$py" -m pip download -q --disable-pip-version-check --only-binary=:all: -d "$w.tmp" \
-            --platform manylinux2014_x86_64 --python-version "$PY_VERSION" --implementation cp \
-            --abi "cp${PY_VERSION/./}" docker >"$PY_CACHE/pip.log" 2>&1; then
-            mv "$w.tmp" "$w"
-        else
-            rm -rf "$w.tmp"
-            lib_log "pip download docker failed (PyPI unreachable?): Debian's python3-docker then"
-            tail -n 1 "$PY_CACHE/pip.log" >&2
-        fi
-    fi
-    if ls "$w"/docker-*.whl >/dev/null 2>&1; then
-        PY_DEBS=$PY_CACHE/python3 PY_WHEELS=$w
-        PY_SDK_SOURCE="Docker SDK from PyPI ($(cd "$w" && echo docker-*.whl))"
-    else
-        lib_debs "$PY_CACHE" python3-docker python3 python3-docker || return 1
-        PY_DEBS=$PY_CACHE/python3-docker PY_WHEELS=
-        PY_SDK_SOURCE="Docker SDK from Debian ($(cd "$PY_DEBS" && echo python3-docker_*.deb);"
-        PY_SDK_SOURCE+=" PyPI unreachable)"
-    fi
-}
-
-# lib_py_image IMAGE BUILD-LOG: DIND_IMAGE + python3 + the Docker SDK + /usr/local/bin/sdk-check.py
-# (below), built offline
+# lib_py_image IMAGE BUILD-LOG: DIND_IMAGE + python3 (.debs) + the Docker SDK (PyPI's wheels,
+# fetched once) + /usr/local/bin/sdk-check.py, built offline; sets PY_SDK_SOURCE (for the scripts)
 lib_py_image() {
-    local image=$1 buildlog=$2 ctx rc
-    lib_py_deps && ctx=$(mktemp -d) || return 1
-    mkdir -p "$ctx/debs" "$ctx/wheels"
-    cp "$PY_DEBS"/*.deb "$ctx/debs/" 2>/dev/null
-    [ -z "$PY_WHEELS" ] || cp "$PY_WHEELS"/*.whl "$ctx/wheels/"
-    cat >"$ctx/sdk.py" <<'PY'
-import os
-import docker
-
-print("DOCKER_HOST=" + os.environ.get("DOCKER_HOST", "<unset>"))
-print("TESTCONTAINERS_HOST_OVERRIDE=" + os.environ.get("TESTCONTAINERS_HOST_OVERRIDE", "<unset>"))
-client = docker.from_env()
-with open("/images/inner.tar", "rb") as f:
-    client.images.load(f.read())
-out = client.containers.run(os.environ.get("INNER_IMAGE", "dind-init-test/inner:latest"), "echo sdk-ok", remove=True)
-print("result=" + out.decode().strip())
-print("versions: sdk %s, engine %s (API %s)" % (docker.__version__, client.version()["Version"], client.api.api_version))
-PY
-    { lib_debs_dockerfile "$DIND_IMAGE"; cat <<EOF; } >"$ctx/Dockerfile"
+    local cache=$DIND_CACHE/python$DIND_SUITE_TAG py=python3 v
+    local w=$cache/wheels
+    lib_debs "$cache" python3 python3 || return 1
+    [[ $(echo "$cache"/python3/python3.*-minimal_*.deb) =~ python(3\.[0-9]+)-minimal_ ]] ||
+        { lib_err "no python3.N-minimal .deb in $cache/python3"; return 1; }
+    v=${BASH_REMATCH[1]}
+    [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+    if ! ls "$w"/docker-*.whl >/dev/null 2>&1; then
+        rm -rf "$w" "$w.tmp"
+        "$py" -m pip download -q --disable-pip-version-check --only-binary=:all: -d "$w.tmp" \
+            --platform manylinux2014_x86_64 --python-version "$v" --implementation cp \
+            --abi "cp${v/./}" docker >"$cache/pip.log" 2>&1 && mv "$w.tmp" "$w" ||
+            { lib_err "pip download docker failed: $(tail -n 1 "$cache/pip.log")"; return 1; }
+    fi
+    # shellcheck disable=SC2034  # read by the scripts that source this file
+    PY_SDK_SOURCE="Docker SDK from PyPI ($(cd "$w" && echo docker-*.whl))"
+    lib_debs_image "$1" "$DIND_IMAGE" "$cache/python3" "$w" "$DIND_LIB_DIR/sdk-check.py" \
+        >"$2" 2>&1 <<EOF
 COPY wheels /tmp/wheels
-RUN set -e; sp=/usr/local/lib/python$PY_VERSION/dist-packages; mkdir -p "\$sp"; \
-    for w in /tmp/wheels/*.whl; do [ -e "\$w" ] || continue; python3 -m zipfile -e "\$w" "\$sp"; done; \
+RUN set -e; sp=/usr/local/lib/python$v/dist-packages; mkdir -p "\$sp"; \
+    for w in /tmp/wheels/*.whl; do python3 -m zipfile -e "\$w" "\$sp"; done; \
     rm -rf /tmp/wheels; python3 -c 'import docker'
-COPY sdk.py /usr/local/bin/sdk-check.py
+COPY sdk-check.py /usr/local/bin/
 EOF
-    lib_build "$image" "$ctx" >"$buildlog" 2>&1
-    rc=$?
-    rm -rf "$ctx"
-    return $rc
 }
 
 # lib_wait_quiet MINUTES LOAD: (bench) until the load average is below LOAD, at most MINUTES in all

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command, and what CI runs (.ci/run): every stage, against real engines.
-# Owns: the list of stages and their runner (the README's test command); the lint stage; cargo
-#   test rows.
+# Owns: the list of stages and their runner; the lint stage; cargo test rows.
 #
 #   sudo scripts/test.sh               # every stage (CI runs this, with CI=true)
-#   sudo scripts/test.sh --list        # the stages
+#   sudo scripts/test.sh --list        # the stages (what each tests: docs/TESTING.md)
 #   sudo scripts/test.sh e2e-sid demo  # some stages, by name
 #   sudo scripts/test.sh --all-engines # the whole matrix on trixie too (not in CI)
 #
@@ -14,11 +13,6 @@ set -uo pipefail
 LIB_TAG='test'
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-
-RESULTS=$DIND_REPO/target/test-results
-# The representative set on trixie: start-up, exit codes, the stop, restarts, cgroups, policies
-E2E_REPRESENTATIVE=(1 5 6 7 12 13 15)
-FIELD_REPRESENTATIVE=(F1 F3 H2 H8 H9)
 
 # ------------------------------------------------------------------ the stages
 
@@ -41,15 +35,17 @@ row() {
 setup() { lib_toolchain && lib_install_deps && NOTE="$(cargo --version), $(docker --version)"; }
 s_setup() { row "rustup targets and host packages" setup; lib_summary; }
 
-build() { # TARGET: a static release binary
-    local bin=target/$1/release/dind-init
-    cargo build --release --locked --target "$1" || return 1
+build() { # ARCH: a static release binary
+    local bin=target/$1-unknown-linux-musl/release/dind-init
+    cargo build --release --locked --target "$1-unknown-linux-musl" || return 1
     lib_static_elf "$bin" || { NOTE="$bin is not a static executable"; return 1; }
     NOTE="$(stat -c %s "$bin") bytes, static"
 }
 s_build() {
-    row "cargo build --release --target x86_64-unknown-linux-musl" build x86_64-unknown-linux-musl
-    row "cargo build --release --target aarch64-unknown-linux-musl" build aarch64-unknown-linux-musl
+    local arch
+    for arch in x86_64 aarch64; do
+        row "cargo build --release --target $arch-unknown-linux-musl" build "$arch"
+    done
     lib_summary
 }
 
@@ -64,8 +60,8 @@ s_cargo_test() {
     declare -A skipped=()
     while IFS=$'\t' read -r name why; do skipped[$name]=$why; done < <(awk '
         /^---- .* stdout ----$/ { cur = $2; next }
-        /^dind-init-test: SKIP / { sub(/^dind-init-test: SKIP /, ""); n = $0; sub(/: .*/, "", n); w = substr($0, length(n) + 3)
-            print (cur != "" ? cur : n) "\t" w }' "$log")
+        /^dind-init-test: SKIP / { sub(/^dind-init-test: SKIP /, ""); n = $0; sub(/: .*/, "", n)
+            print (cur != "" ? cur : n) "\t" substr($0, length(n) + 3) }' "$log")
     # `test NAME ... ok|FAILED|ignored` -> a row each
     while IFS=$'\t' read -r st name; do
         case "$st" in ok) st=PASS ;; FAILED) st=FAIL ;; ignored) st=SKIP ;; esac
@@ -77,13 +73,14 @@ s_cargo_test() {
     return "$rc"
 }
 
-# every executable scripts/*.sh: --help exits 0 with its header's first line; an unknown argument
-# exits 2 (a usage error, never a run: each is given 20 s); a scenario script's --list exits 0
+# every executable scripts/*.sh: --help exits 0 with its header's first line (line 2); an unknown
+# argument exits 2 (a usage error, never a run: each is given 20 s); a scenario script's --list
+# exits 0
 lint_args() {
     local f out rc head bad=0
     for f in scripts/*.sh; do
         [ -x "$f" ] || continue
-        head=$(sed -n '2,/^set -/{/^# shellcheck /d;p}' "$f" | sed -n '1s/^# \{0,1\}//p')
+        head=$(sed -n '2s/^# \{0,1\}//p' "$f")
         out=$(timeout 20 "$f" --help 2>&1) && [ "$(head -n 1 <<<"$out")" = "$head" ] ||
             { echo "FAIL: $f --help: exit $?, '$(head -n 1 <<<"$out")', not '$head'"; bad=1; }
         timeout 20 "$f" --no-such-argument >/dev/null 2>&1
@@ -124,6 +121,9 @@ s_cargo_test_aarch64() {
 }
 
 s_e2e() { DIND_SUITE=$2 "scripts/$1.sh" "${@:3}"; }   # SCRIPT SUITE [SCENARIOS]: a scenario matrix
+s_trixie() { # SCRIPT SCENARIOS...: the representative set on trixie; --all-engines: every scenario
+    if [ -n "${ALL_ENGINES:-}" ]; then s_e2e "$1" trixie; else s_e2e "$1" trixie "${@:2}"; fi
+}
 
 demo() { # the README's first command, from a fresh clone of HEAD: prints hello, exits 0
     local dir rc=1
@@ -142,75 +142,77 @@ s_demo() {
     lib_summary
 }
 
-s_release() { scripts/release.sh --check; }                      # reproducible dist/
 # The lab picks its suite from V2LAB_SUITE: lib.sh's exported DIND_SUITE must not reach it.
 s_lab() { env -u DIND_SUITE "$@" scripts/v2-lab.sh; }             # VAR=VALUE...
 
-# name|description|function [args]
+# NAME COMMAND [ARGS]: what each stage tests is in docs/TESTING.md's table
 STAGES=(
-    "setup|the musl targets and the host packages|s_setup"
-    "lint|clippy, rustfmt, shellcheck, the Python unit tests of scripts/|s_lint"
-    "build|the static release binaries, x86_64 and aarch64|s_build"
-    "cargo-test|unit tests, fuzzing, namespace and fault tests (fake dockerd)|s_cargo_test"
-    "cargo-test-aarch64|the same for aarch64 under qemu-user|s_cargo_test_aarch64"
-    "e2e-bookworm|the real DinD matrix on the oldest engine (bookworm, Docker 20.10)|s_e2e e2e bookworm"
-    "field-bookworm|faults and field hardening on the oldest engine|s_e2e e2e-field bookworm"
-    "e2e-sid|the real DinD matrix on the newest engine (sid)|s_e2e e2e sid"
-    "field-sid|faults and field hardening on the newest engine|s_e2e e2e-field sid"
-    "e2e-trixie|the representative set on trixie (Docker 26.1)|s_e2e e2e trixie ${E2E_REPRESENTATIVE[*]}"
-    "field-trixie|containerd and dockerd killed, MTU, the containerd image store, a shared PID namespace, on trixie|s_e2e e2e-field trixie ${FIELD_REPRESENTATIVE[*]}"
-    "service|docker:dind's service contract: GitLab, ARC, Jenkins, Python SDK (trixie)|s_e2e e2e-service trixie"
-    "rootless-sid|a rootless dockerd (issue 22): nested uid, TLS, a port, the stop, restart policies, root PID 1, the pre-checks (sid)|s_e2e e2e-rootless sid"
-    "rootless-bookworm|the rootless core on Docker 20.10 and rootlesskit 1.1: nested uid and stop, TLS and a port, root PID 1|s_e2e e2e-rootless bookworm R1 R2 R4"
-    "rootless-trixie|the rootless core on Docker 26.1 and rootlesskit 2.0|s_e2e e2e-rootless trixie R1 R2 R4"
-    "images|images across jobs: registry mirrors and address pools against a real registry (trixie)|s_e2e e2e-images trixie"
-    "examples|the example images and the Kubernetes manifests|scripts/examples.sh"
-    "demo|the README's demo command from a fresh clone|s_demo"
-    "release|dist/ for both architectures, built twice: byte-identical; the images, one buildx tag|s_release"
-    "v2-lab|cgroup v2 in a qemu VM (bookworm kernel and engine)|s_lab V2LAB_SUITE=bookworm"
-    "v2-lab-trixie|cgroup v2 in a qemu VM (trixie kernel and engine)|s_lab V2LAB_SUITE=trixie"
-    "arm64-lab|Docker-in-Docker on arm64 in a qemu-system-aarch64 VM|s_lab V2LAB_ARCH=arm64"
+    "setup s_setup"
+    "lint s_lint"
+    "build s_build"
+    "cargo-test s_cargo_test"
+    "cargo-test-aarch64 s_cargo_test_aarch64"
+    "e2e-bookworm s_e2e e2e bookworm"
+    "field-bookworm s_e2e e2e-field bookworm"
+    "e2e-sid s_e2e e2e sid"
+    "field-sid s_e2e e2e-field sid"
+    "e2e-trixie s_trixie e2e 1 5 6 7 12 13 15"
+    "field-trixie s_trixie e2e-field F1 F3 H2 H8 H9"
+    "service s_e2e e2e-service trixie"
+    "rootless-sid s_e2e e2e-rootless sid"
+    "rootless-bookworm s_e2e e2e-rootless bookworm R1 R2 R4"
+    "rootless-trixie s_e2e e2e-rootless trixie R1 R2 R4"
+    "images s_e2e e2e-images trixie"
+    "examples scripts/examples.sh"
+    "demo s_demo"
+    "release scripts/release.sh --check"
+    "v2-lab s_lab V2LAB_SUITE=bookworm"
+    "v2-lab-trixie s_lab V2LAB_SUITE=trixie"
+    "arm64-lab s_lab V2LAB_ARCH=arm64"
 )
 
 SELECTED=()
 for a in "$@"; do
     case "$a" in
         -h | --help) lib_usage; exit 0 ;;
-        --list) for s in "${STAGES[@]}"; do IFS='|' read -r n d _ <<<"$s"; printf '%-20s %s\n' "$n" "$d"; done; exit 0 ;;
+        --list)
+            for s in "${STAGES[@]}"; do printf '%-20s %s\n' "${s%% *}" "${s#* }"; done
+            exit 0 ;;
         --all-engines) ALL_ENGINES=1 ;;
-        *) found=
-            for s in "${STAGES[@]}"; do [ "${s%%|*}" = "$a" ] && { SELECTED+=("$s"); found=1; }; done
-            [ -n "$found" ] || { echo "test.sh: unknown stage '$a' (see --list)" >&2; exit 2; } ;;
+        *) n=${#SELECTED[@]}
+            for s in "${STAGES[@]}"; do [ "${s%% *}" = "$a" ] && SELECTED+=("$s"); done
+            [ "$n" != ${#SELECTED[@]} ] || { lib_err "unknown stage '$a' (see --list)"; exit 2; } ;;
     esac
 done
 [ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${STAGES[@]}")
-if [ -n "${ALL_ENGINES:-}" ]; then
-    SELECTED=("${SELECTED[@]/%"trixie ${E2E_REPRESENTATIVE[*]}"/trixie}")
-    SELECTED=("${SELECTED[@]/%"trixie ${FIELD_REPRESENTATIVE[*]}"/trixie}")
-fi
 
 # ------------------------------------------------------------------ the runner
 
+RESULTS=$DIND_REPO/target/test-results
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS" || exit 2
 summary=() passed=0 failed=0 skipped=0 i=0 t_all=$SECONDS
 for s in "${SELECTED[@]}"; do
-    IFS='|' read -r name desc fn <<<"$s"
+    read -r name cmd <<<"$s"
     i=$((i + 1)) t0=$SECONDS
     file=$RESULTS/$(printf '%02d' "$i")-$name.tsv
     : >"$file"
-    printf '\n=== test stage: %s: %s\n' "$name" "$desc"
-    # shellcheck disable=SC2086  # fn holds the function and its arguments
-    (export DIND_RESULTS=$file LIB_TAG=$name; $fn)
+    printf '\n=== test stage: %s: %s\n' "$name" "$cmd"
+    # shellcheck disable=SC2086  # cmd holds the function and its arguments
+    (export DIND_RESULTS=$file LIB_TAG=$name; $cmd)
     rc=$?
     p=$(grep -c '^PASS' "$file") f=$(grep -c '^FAIL' "$file") k=$(grep -c '^SKIP' "$file") why=''
     [ "$rc" != 0 ] && [ "$f" = 0 ] && why="exited $rc before reporting a failed test"
     [ -z "$why" ] && [ "$((p + f + k))" = 0 ] && why="ran no test"
-    [ -n "$why" ] && { printf 'FAIL\t%s\t%s\t%s\t%s\n' "$name" "the stage" "$((SECONDS - t0))" "$why" >>"$file"; f=1; }
+    if [ -n "$why" ]; then
+        printf 'FAIL\t%s\tthe stage\t%s\t%s\n' "$name" "$((SECONDS - t0))" "$why" >>"$file"
+        f=1
+    fi
     passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
     status=PASS
     [ "$f" -gt 0 ] && status=FAIL
-    summary+=("$(printf '%-4s  %-20s %5d s  %4d passed, %d failed' "$status" "$name" "$((SECONDS - t0))" "$p" "$f")")
+    summary+=("$(printf '%-4s  %-20s %5d s  %4d passed, %d failed' "$status" "$name" \
+        "$((SECONDS - t0))" "$p" "$f")")
     [ "$k" != 0 ] && summary[-1]+=", $k skipped"
 done
 
