@@ -27,27 +27,34 @@ reg_answers() { dk exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' >/dev/n
 # registry_up (set-up): the registry, seeded by a DinD container in its namespace that pushes the
 # inner image as 127.0.0.1:5000/library/$IMG
 registry_up() {
-    local seeded=127.0.0.1:5000/library/$IMG
+    local seeded=127.0.0.1:5000/library/$IMG out=
     lib_registry_image "$REG_IMAGE" &&
         dk run -d --label "$REG_LABEL" --name "$REG" "$REG_IMAGE" >/dev/null &&
         wait_for 30 reg_answers &&
-        dk run --rm --privileged --network "container:$REG" "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
-            sh -c "$LOAD && docker tag $INNER_IMAGE $seeded && docker push -q $seeded" >/dev/null ||
-        { lib_err "the registry did not come up seeded"; return 1; }
+        out=$(dk run --rm --privileged --network "container:$REG" "${INNER_MOUNT[@]}" \
+            "$DIND_IMAGE" sh -c "$LOAD && docker tag $INNER_IMAGE $seeded && \
+docker push -q $seeded" 2>&1) ||
+        { lib_err "the registry did not come up seeded: $(tail -n 5 <<<"$out")"; return 1; }
 }
 SETUP_MORE=registry_up
-# gets: the registry's GETs of library/$IMG's manifest so far (its access log in D/registry.log)
+# gets: the registry's GETs of library/$IMG's manifest so far (its access log in D/registry.log);
+# got_more N: more than N now
 gets() {
     logs "$REG" "$D/registry.log"
     grep -c "\"GET /v2/library/$IMG/manifests/[^ ]* HTTP/1.1\" 200" "$D/registry.log"
 }
+got_more() { (($(gets) > $1)) || fail "the registry logged no GET of $IMG's manifest (was $1)"; }
 PULL="docker pull -q $IMG && docker run --rm $IMG echo pulled-ok"
 SUBNET="docker network inspect -f 'subnet={{range .IPAM.Config}}{{.Subnet}}{{end}}'"
 POOL=(-e DOCKER_DEFAULT_ADDRESS_POOL_BASE=10.123.0.0/16 -e DOCKER_DEFAULT_ADDRESS_POOL_SIZE=24)
-subnet() { sed -n 's/^subnet=//p' "$D/$1.out"; }   # NAME: the subnet NAME's $SUBNET printed
+# subnet NAME RE: the subnet NAME's $SUBNET printed (SUB) matches RE
+subnet() {
+    SUB=$(sed -n 's/^subnet=//p' "$D/$1.out")
+    [[ $SUB =~ $2 ]] || fail "inner network '$SUB', not $2"
+}
 
 M1() {
-    local vol before after subnet arc
+    local vol before arc
     vol=$(volume arc) || fail "volume create failed"
     before=$(gets)
     arc=(--privileged --network "container:$REG" -v "$vol:/var/lib/docker"
@@ -55,18 +62,15 @@ M1() {
     run_rc job 0 "${arc[@]}" sh -c "$PULL && docker network create pooled >/dev/null && \
 $SUBNET pooled && docker network rm pooled >/dev/null"
     has "$D/job.out" pulled-ok
-    after=$(gets)
-    ((after > before)) || fail "the registry logged no GET of $IMG's manifest ($before, $after)"
-    subnet=$(subnet job)
-    [[ $subnet =~ ^10\.123\.[0-9]+\.0/24$ ]] || fail "inner network $subnet, not 10.123.X.0/24"
+    got_more "$before"
+    subnet job '^10\.123\.[0-9]+\.0/24$'
     # The probe runs in the background: it may come after the command started, never before ready.
     ev "$D/job.err" mirror-probe url="$MIRROR" answered=true
     ev "$D/job.err" mirror-probe status=200 check="GET /v2/"
     before "$D/job.err" dockerd-ready mirror-probe
     run_rc job2 0 "${arc[@]}" docker image inspect -f present "$IMG"
     check_out job2 present
-    NOTE="manifest GETs $before -> $after, probe in\
- $(lib_event_get "$D/job.err" mirror-probe ms) ms; inner network $subnet"
+    NOTE="probe in $(lib_event_get "$D/job.err" mirror-probe ms) ms; inner network $SUB"
 }
 
 M2() {
@@ -81,7 +85,7 @@ M2() {
         job "job-$form" "$PULL && docker info -f 'mirrors={{.RegistryConfig.Mirrors}}'" \
             --network "container:$REG" -e DOCKER_HOST=tcp://127.0.0.1:2375
         job_ok "job-$form" "$form: the pulled image did not run" pulled-ok
-        (($(gets) > before)) || fail "the registry logged no GET of library/$IMG's manifest"
+        got_more "$before"
         must "$svc" "no mirror-probe answered=true" wait_event "$svc" mirror-probe 10 url=$MIRROR \
             answered=true
         stop_c "$svc" "$D/svc-$form.log"
@@ -108,20 +112,19 @@ M3() {
 }
 
 M4() {
-    local e=$D/own.err subnet
+    local e=$D/own.err
     run_rc own 0 --privileged -e DOCKER_REGISTRY_MIRROR=$MIRROR "${POOL[@]}" \
         -e "DOCKER_DAEMON_ARGS=--registry-mirror=http://127.0.0.1:5997 --default-address-pool \
 base=10.124.0.0/16,size=26" "$DIND_IMAGE" sh -c "docker network create own >/dev/null && \
 $SUBNET own"
-    subnet=$(subnet own)
-    [[ $subnet =~ ^10\.124\.[0-9]+\.[0-9]+/26$ ]] || fail "inner network $subnet, not the user's"
+    subnet own '^10\.124\.[0-9]+\.[0-9]+/26$'
     evs "$e" "env-unused var=DOCKER_REGISTRY_MIRROR key=registry-mirrors by=flag" \
         "env-unused var=DOCKER_DEFAULT_ADDRESS_POOL_BASE key=default-address-pools by=flag" \
         "env-unused var=DOCKER_DEFAULT_ADDRESS_POOL_SIZE key=default-address-pools by=flag"
     # Only the user's mirror is probed (it is dead here).
     ev "$e" mirror-probe url=http://127.0.0.1:5997
     no_ev "$e" mirror-probe url=$MIRROR
-    NOTE="inner network $subnet"
+    NOTE="inner network $SUB"
 }
 
 M5() {

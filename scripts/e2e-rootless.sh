@@ -42,7 +42,7 @@ outer_uid() { DK_TIMEOUT=60 dk exec -u 0 "$1" ps -o ruid= -C "$2" | awk 'NR == 1
 service() { IMAGE=$ROOTLESS_IMAGE daemon_c "$1" "${TUN[@]}" "${@:2}"; }
 # restart: the service C stopped (cleanly: D/stop.log) and started again until it answers
 restart() { stop_start "$C" && clean_stop "$D/stop.log"; }
-# tls_job NAME: a job's `docker info` over TLS (tls_net's CLIENT) says rootless
+# tls_job NAME: a job's `docker info` over TLS (service_net's CLIENT) says rootless
 tls_job() {
     run_rc "$1" 0 "${CLIENT[@]}" --entrypoint docker "$DIND_IMAGE" info -f '{{.SecurityOptions}}'
     holds "$D/$1.out" rootless "$1: docker info over TLS, not rootless"
@@ -66,7 +66,7 @@ R1() {
 }
 
 R2() {
-    tls_net
+    service_net
     service svc "${SERVED[@]}"
     wait_event "$C" tls 30 || fail "no tls event"
     exec_sh "$C" web.out "$LOAD && docker run -d -p 8080:8080 $INNER_IMAGE \
@@ -107,7 +107,7 @@ R5() {
     local tools=$D/tools rootowned=$D/rootowned run=$D/run n expect args tun
     : >"$D/empty"
     mkdir -p "$tools" "$rootowned" "$run/target" && chmod 0755 "$run/target" &&
-        ln -sf /usr/bin/newuidmap "$tools/newuidmap" && ln -sf /usr/bin/newgidmap "$tools/newgidmap" &&
+        ln -sf /usr/bin/newuidmap /usr/bin/newgidmap "$tools" &&
         ln -sfn /run/user/target "$run/1000" || fail "fixture"
     while IFS='|' read -r -u 3 n expect args; do
         tun=("${TUN[@]}")
@@ -133,7 +133,7 @@ EOF
 }
 
 R6() {
-    tls_net
+    service_net
     service svc "${SHAPE_B[@]}" "${SERVED[@]}"
     tls_job job1
     restart

@@ -21,18 +21,17 @@ sc S7 tls-certdir-blank "DOCKER_TLS_CERTDIR=\" \" (a templating slip) fails clos
 
 scenario_args "$@"
 
-# the service's client key and certificate: their first 16 hex digits of sha256, one a line
-sums() { dk exec "$C" sha256sum /certs/client/key.pem /certs/client/cert.pem | cut -c1-16; }
+# sums FILE: the service's client key's and certificate's sha256 in D/FILE
+sums() { exec_sh "$C" "$1" 'cd /certs/client && sha256sum key.pem cert.pem'; }
 
 S1() {
-    local s1 s2
     # docker:dind's image contract: EXPOSE 2375 2376 (GitLab's service wait reads them), the ENV
     dk image inspect -f '{{json .Config.ExposedPorts}}{{range .Config.Env}}
 {{.}}{{end}}' "$DIND_IMAGE" >"$D/image" 2>&1
     has "$D/image" '{"2375/tcp":{},"2376/tcp":{}}' DOCKER_TLS_CERTDIR=/certs
     # GitLab passes every job variable to services: PORT and LOG among them. DOCKER_TLS_SAN: a
     # name in the server certificate, used by job2 below.
-    tls_net
+    service_net
     start_c docker --privileged "${SERVED[@]}" --network-alias dind.ci.test -e PORT=8080 \
         -e LOG=json -e DOCKER_TLS_SAN=DNS:dind.ci.test "$DIND_IMAGE"
     inner_job job "the job" "(exec 3<>/dev/tcp/docker/8080) 2>/dev/null && echo PORT-8080-OPEN \
@@ -43,12 +42,12 @@ S1() {
 do test -s server/$f.pem -a -s client/$f.pem || echo "no $f.pem"; done'
     has "$D/certs" "1777 ." "644 client/key.pem"
     lacks "$D/certs" '^no '
-    mapfile -t s1 < <(sums)
+    sums sums1
     dk restart "$C" >/dev/null || fail "docker restart of the service failed"
     inner_job job2 "after the restart" '' "${CLIENT[@]}" -e DOCKER_HOST=tcp://dind.ci.test:2376
-    mapfile -t s2 < <(sums)
-    [ "${s1[0]}" = "${s2[0]}" ] || fail "the client key changed across the restart"
-    [ "${s1[1]}" != "${s2[1]}" ] || fail "the client certificate was not re-issued on restart"
+    sums sums2
+    WHY="the client key changed: " has "$D/sums2" "$(grep key.pem "$D/sums1")"
+    lacks "$D/sums2" "$(grep cert.pem "$D/sums1")" "the client certificate was not re-issued"
     logs "$C" "$D/service.log"
     holds "$D/service.log" "WARN .*ignoring wrapdocker's\|not read without a command" \
         "no note that PORT/LOG were not read"
@@ -57,14 +56,13 @@ do test -s server/$f.pem -a -s client/$f.pem || echo "no $f.pem"; done'
 }
 
 S2() {
-    local net t0 took started
-    net=$(network ci) || fail "network create failed"
+    local t0 took started
+    service_net plain
     t0=$(lib_now)
     # GitLab: `command: ["--tls=false", "--registry-mirror", "https://…", "--mtu=1360"]`.
-    start_c docker --privileged --network "$net" --network-alias docker -e DOCKER_TLS_CERTDIR= \
-        "$DIND_IMAGE" --tls=false --registry-mirror https://registry-mirror.example.com --mtu=1360
-    inner_job job "the job" "docker info --format '{{.RegistryConfig.Mirrors}}'" --network "$net" \
-        -e DOCKER_HOST=tcp://docker:2375
+    start_c docker --privileged "${SERVED[@]}" "$DIND_IMAGE" --tls=false \
+        --registry-mirror https://registry-mirror.example.com --mtu=1360
+    inner_job job "the job" "docker info --format '{{.RegistryConfig.Mirrors}}'" "${CLIENT[@]}"
     took=$(lib_since "$t0" 2)
     holds "$D/job.out" 'registry-mirror.example.com' "the mirror did not reach dockerd"
     logs "$C" "$D/service.log"
@@ -90,9 +88,10 @@ S3() {
     inner_job runner "the runner" "id -u" -u 1001:123 -v "$sock:/var/run" \
         -e DOCKER_HOST=unix:///var/run/docker.sock
     has "$D/runner.out" 1001
-    is "$(dk exec "$C" stat -c %g /var/run/docker.sock)" 123 "the socket's group (--group)"
-    exec_sh "$C" comm 'cat /proc/[0-9]*/comm 2>/dev/null'
-    is "$(grep -cx dockerd "$D/comm")" 1 "dockerd processes in the dind container"
+    exec_sh "$C" dind 'stat -c "socket group %g" /var/run/docker.sock
+cat /proc/[0-9]*/comm 2>/dev/null; :'   # the socket's group (--group); the processes' names
+    has "$D/dind" "socket group 123"
+    is "$(grep -cx dockerd "$D/dind")" 1 "dockerd processes in the dind container"
 }
 
 S4() {
@@ -107,7 +106,7 @@ S4() {
 
 S5() {
     lib_py_image "$PY_IMAGE" "$D/build.log" || fail "building $PY_IMAGE failed (see build.log)"
-    tls_net
+    service_net
     start_c docker --privileged "${SERVED[@]}" "$DIND_IMAGE"
     wait_for 60 answers "$C" dind-init health
     run_rc sdk 0 --rm "${CLIENT[@]}" -e "INNER_IMAGE=$INNER_IMAGE" "${INNER_MOUNT[@]}" \
@@ -121,16 +120,16 @@ docker.DockerClient(base_url="https://docker:2376",
 }
 
 S6() {
-    local net builds ws
-    net=$(network ci) && builds=$(volume builds) && ws=$(volume workspace) || fail "create failed"
-    start_c docker --privileged --network "$net" --network-alias docker -e DOCKER_TLS_CERTDIR= \
-        -v "$builds:/builds" "$DIND_IMAGE"
+    local builds ws
+    service_net plain
+    builds=$(volume builds) && ws=$(volume workspace) || fail "volume create failed"
+    start_c docker --privileged "${SERVED[@]}" -v "$builds:/builds" "$DIND_IMAGE"
     # The trap from the field notes: a path only the job has shows up empty inside.
     job job "$LOAD"' && mkdir -p /builds/proj /job-only && echo from-the-job >/builds/proj/file &&
 echo hidden >/job-only/file && cd /builds/proj &&
 echo "workspace: $(docker run --rm -v "$PWD:$PWD" -w "$PWD" $IMG cat file)" &&
 echo "job-only: [$(docker run --rm -v /job-only:/x $IMG ls -A /x)]"' -e "IMG=$INNER_IMAGE" \
-        --network "$net" -v "$builds:/builds" -e DOCKER_HOST=tcp://docker:2375
+        "${CLIENT[@]}" -v "$builds:/builds"
     job_ok job "the shared workspace" 'workspace: from-the-job' 'job-only: []'
     dind_sh wrap 0 "echo from-the-command > /workspace/file && \
 docker run --rm -v /workspace:/src $INNER_IMAGE cat /src/file" -v "$ws:/workspace"

@@ -137,14 +137,20 @@ inner_job() {
     job "$1" "$LOAD && docker run --rm $INNER_IMAGE echo $1-ok${3:+ && $3}" "${@:4}"
     job_ok "$1" "$2" "$1-ok"
 }
-# tls_net: a network (NET) and a certificates volume; SERVED: a service's arguments on them (alias
-# docker, /certs/client), CLIENT: a TLS job's (tcp://docker:2376, the client certificates read-only)
-tls_net() {
+# service_net [plain]: a network NET, a service's arguments on it (SERVED: alias docker) and a
+# job's (CLIENT): TLS (/certs/client on a volume, read-only for the job; tcp://docker:2376) or
+# plain (DOCKER_TLS_CERTDIR="", tcp://docker:2375)
+service_net() {
     local certs
-    NET=$(network ci) && certs=$(volume certs) || fail "network/volume create failed"
-    SERVED=(--network "$NET" --network-alias docker -v "$certs:/certs/client")
-    CLIENT=(--network "$NET" -v "$certs:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376
-        "${TLS_JOB[@]}")
+    NET=$(network ci) || fail "network create failed"
+    SERVED=(--network "$NET" --network-alias docker) CLIENT=(--network "$NET")
+    if [ "${1:-}" = plain ]; then
+        SERVED+=(-e DOCKER_TLS_CERTDIR=) CLIENT+=(-e DOCKER_HOST=tcp://docker:2375)
+        return
+    fi
+    certs=$(volume certs) || fail "volume create failed"
+    SERVED+=(-v "$certs:/certs/client")
+    CLIENT+=(-v "$certs:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376 "${TLS_JOB[@]}")
 }
 answers() { dk exec "$1" "${@:2}" >/dev/null 2>&1; }   # C CMD...: exec succeeds
 # stopped LOG CODE LIMIT: after stop_c: exit code CODE, the stop under LIMIT s, dockerd clean
