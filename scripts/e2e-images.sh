@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Images across jobs (docs/CACHING.md, issue 21; docs/TESTING.md): registry mirrors and address
-# pools against Debian's docker-registry on 127.0.0.1:5000, whose loopback-only network namespace
-# the DinD containers join; on a throwaway host dockerd (instance E2E_IMAGES_INSTANCE, default
+# Images across jobs (docs/CACHING.md, issue 21): registry mirrors and address pools against a real
+# registry (docs/TESTING.md), on a throwaway host dockerd (instance E2E_IMAGES_INSTANCE, default
 # images). The preload is e2e-field.sh H13.
 #
 #   sudo scripts/e2e-images.sh [--list] [ID|NAME...]   # none: every scenario; DIND_SUITE: engine

@@ -21,8 +21,7 @@ sc R6 root-pid1-tls-service "shape b as a TLS service: the server key made as ro
 
 scenario_args "$@"
 
-# /dev/net/tun nodes to bind-mount: 0666 as udev makes it (this VM's host node is 0600, which a
-# uid-1000 dind-init cannot open: shape a needs the host's 0666) and 0600 (R5)
+# /dev/net/tun nodes to bind-mount: 0666 as udev makes it (for shape a, docs/TESTING.md), 0600 (R5)
 TUN_SHUT=$RL_CACHE/tun-0600 TUN=(-v "$RL_CACHE/tun-0666:/dev/net/tun")
 # ROOTLESS_IMAGE (lib.sh): docker/debian-rootless.Dockerfile on DIND_IMAGE, its packages from .debs
 rootless_setup() {

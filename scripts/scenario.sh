@@ -237,8 +237,7 @@ novolume_image() {
 # volume NAME / network NAME: a named volume / network on the host daemon, removed afterwards
 volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
 network() { dk network create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
-# remove_labelled LABEL: the host daemon's containers, volumes and networks labelled LABEL (a
-# key alone: any value)
+# remove_labelled LABEL: the host daemon's containers, volumes, networks labelled LABEL (K=V or K)
 remove_labelled() {
     local k ids
     for k in "container ls -a:container rm -fv" "volume ls:volume rm -f" "network ls:network rm"; do
@@ -249,9 +248,9 @@ remove_labelled() {
     return 0
 }
 
-# The end, INT and TERM: all labelled with LABEL's key (what outlives a scenario too), the host
-# dockerd. Traps run inside the interrupted command's redirections: they write to the script's own
-# stdout/stderr, saved by scenario_main in SC_OUT and SC_ERR.
+# At the end, on INT and TERM: all labelled with LABEL's key (also what outlives a scenario), the
+# host dockerd. Traps run inside the interrupted command's redirections: they write to the script's
+# own stdout/stderr, saved by scenario_main in SC_OUT and SC_ERR.
 scenario_cleanup() { { remove_labelled "${LABEL%%=*}"; lib_host_stop; } 1>&"$SC_OUT" 2>&"$SC_ERR"; }
 scenario_signal() { # STATUS NAME
     printf '\n%s\n' "$LIB_TAG: $2: stopping (containers and the host dockerd are cleaned up)" \
