@@ -33,8 +33,8 @@ SETUP_MORE=rootless_setup
 LOOP="sh -c 'trap exit TERM; while :; do sleep 1; done'"
 SHAPE_B=(--user 0 -e DIND_ROOTLESS=rootless)   # root PID 1 starting a rootless dockerd
 
-in_c() { DK_TIMEOUT=120 dk exec "$1" "${@:2}"; }   # C CMD...: as the image's user (the daemon's)
-running() { in_c "$1" docker inspect -f '{{.State.Running}}' "$2" 2>&1; }   # C NAME: true, false
+# running C NAME: the inner container NAME's .State.Running (true, false)
+running() { dk exec "$1" docker inspect -f '{{.State.Running}}' "$2" 2>&1; }
 # outer_uid C COMM: the real uid, on C's side (ps as root), of the first process named COMM
 outer_uid() { DK_TIMEOUT=60 dk exec -u 0 "$1" ps -o ruid= -C "$2" | awk 'NR == 1 {print $1}'; }
 # service NAME DOCKER-RUN-ARGS...: the rootless image as a service (C), data on a volume, healthy
@@ -50,8 +50,7 @@ tls_job() {
 R1() {
     local uid
     service svc
-    in_c "$C" docker info -f '{{.SecurityOptions}} {{.Driver}} {{.CgroupDriver}}' >"$D/info.out" \
-        2>&1
+    exec_sh "$C" info.out "docker info -f '{{.SecurityOptions}} {{.Driver}} {{.CgroupDriver}}'"
     holds "$D/info.out" rootless "docker info, not rootless"
     exec_sh "$C" nest.out "$LOAD && docker run -d --name nest $INNER_IMAGE $LOOP"
     uid=$(wait_for 20 outer_uid "$C" sleep) || fail "no inner sleep seen from the outer side"
