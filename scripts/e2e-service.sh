@@ -34,7 +34,7 @@ S1() {
     service_net
     start_c docker --privileged "${SERVED[@]}" --network-alias dind.ci.test -e PORT=8080 \
         -e LOG=json -e DOCKER_TLS_SAN=DNS:dind.ci.test "$DIND_IMAGE"
-    inner_job job "the job" "(exec 3<>/dev/tcp/docker/8080) 2>/dev/null && echo PORT-8080-OPEN \
+    inner_job job "(exec 3<>/dev/tcp/docker/8080) 2>/dev/null && echo PORT-8080-OPEN \
 || echo port-8080-closed" "${CLIENT[@]}"
     WHY="the job's PORT=8080: " has "$D/job.out" port-8080-closed
     # the files; 644: jobs run as any user; /certs 1777: docker:dind's
@@ -44,7 +44,7 @@ do test -s server/$f.pem -a -s client/$f.pem || echo "no $f.pem"; done'
     lacks "$D/certs" '^no '
     sums sums1
     dk restart "$C" >/dev/null || fail "docker restart of the service failed"
-    inner_job job2 "after the restart" '' "${CLIENT[@]}" -e DOCKER_HOST=tcp://dind.ci.test:2376
+    inner_job job2 '' "${CLIENT[@]}" -e DOCKER_HOST=tcp://dind.ci.test:2376
     sums sums2
     WHY="the client key changed: " has "$D/sums2" "$(grep key.pem "$D/sums1")"
     lacks "$D/sums2" "$(grep cert.pem "$D/sums1")" "the client certificate was not re-issued"
@@ -62,7 +62,7 @@ S2() {
     # GitLab: `command: ["--tls=false", "--registry-mirror", "https://…", "--mtu=1360"]`.
     start_c docker --privileged "${SERVED[@]}" "$DIND_IMAGE" --tls=false \
         --registry-mirror https://registry-mirror.example.com --mtu=1360
-    inner_job job "the job" "docker info --format '{{.RegistryConfig.Mirrors}}'" "${CLIENT[@]}"
+    inner_job job "docker info --format '{{.RegistryConfig.Mirrors}}'" "${CLIENT[@]}"
     took=$(lib_since "$t0" 2)
     holds "$D/job.out" 'registry-mirror.example.com' "the mirror did not reach dockerd"
     logs "$C" "$D/service.log"
@@ -85,7 +85,7 @@ S3() {
         dockerd --host=unix:///var/run/docker.sock --group=123
     # ARC's startupProbe: `docker info` in the dind container.
     must "$C" "startupProbe 'docker info' never passed" wait_for 60 answers "$C" docker info
-    inner_job runner "the runner" "id -u" -u 1001:123 -v "$sock:/var/run" \
+    inner_job runner "id -u" -u 1001:123 -v "$sock:/var/run" \
         -e DOCKER_HOST=unix:///var/run/docker.sock
     has "$D/runner.out" 1001
     exec_sh "$C" dind 'stat -c "socket group %g" /var/run/docker.sock
@@ -98,9 +98,9 @@ S4() {
     local certs
     certs=$(volume certs) || fail "volume create failed"
     start_c jdind --privileged -e DOCKER_TLS_CERTDIR= "$DIND_IMAGE"
-    inner_job agent "TLS off" '' --network "container:$C" -e DOCKER_HOST=tcp://localhost:2375
+    inner_job agent '' --network "container:$C" -e DOCKER_HOST=tcp://localhost:2375
     start_c jdind-tls --privileged -v "$certs:/certs/client" "$DIND_IMAGE"
-    inner_job agent-tls "TLS" '' --network "container:$C" -v "$certs:/certs/client" \
+    inner_job agent-tls '' --network "container:$C" -v "$certs:/certs/client" \
         -e DOCKER_HOST=tcp://localhost:2376 "${TLS_JOB[@]}"
 }
 
@@ -108,7 +108,7 @@ S5() {
     lib_py_image "$PY_IMAGE" "$D/build.log" || fail "building $PY_IMAGE failed (see build.log)"
     service_net
     start_c docker --privileged "${SERVED[@]}" "$DIND_IMAGE"
-    wait_for 60 answers "$C" dind-init health
+    wait_healthy "$C" 60
     run_rc sdk 0 --rm "${CLIENT[@]}" -e "INNER_IMAGE=$INNER_IMAGE" "${INNER_MOUNT[@]}" \
         --entrypoint python3 "$PY_IMAGE" /usr/local/bin/sdk-check.py
     has "$D/sdk.out" 'result=sdk-ok'

@@ -131,11 +131,11 @@ echo "waited $(( ($(date +%s%N) - t0) / 1000000 ))"; '"$2"
 }
 # job_ok NAME WHAT LINE...: NAME exited 0 and printed each LINE (else fail, WHAT the prefix)
 job_ok() { check_rc "$1" 0 && WHY="$2: " has "$D/$1.out" "${@:3}"; }
-# inner_job NAME WHAT SCRIPT DOCKER-RUN-ARGS...: a job loads inner.tar and runs the inner image's
-# `echo NAME-ok`, then SCRIPT (if any); job_ok NAME WHAT NAME-ok
+# inner_job NAME SCRIPT DOCKER-RUN-ARGS...: a job loads inner.tar, runs the inner image's `echo
+# NAME-ok`, then SCRIPT (if any); it exited 0 and printed NAME-ok (job_ok)
 inner_job() {
-    job "$1" "$LOAD && docker run --rm $INNER_IMAGE echo $1-ok${3:+ && $3}" "${@:4}"
-    job_ok "$1" "$2" "$1-ok"
+    job "$1" "$LOAD && docker run --rm $INNER_IMAGE echo $1-ok${2:+ && $2}" "${@:3}"
+    job_ok "$1" "$1" "$1-ok"
 }
 # service_net [plain]: a network NET, a service's arguments on it (SERVED: alias docker) and a
 # job's (CLIENT): TLS (/certs/client on a volume, read-only for the job; tcp://docker:2376) or
