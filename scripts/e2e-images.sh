@@ -22,14 +22,13 @@ sc M5 bad-values "a malformed DOCKER_REGISTRY_MIRROR or pool: exit 2 at once nam
 
 scenario_args "$@"
 
-reg_answers() { dk exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' >/dev/null 2>&1; }
 # registry_up (set-up): the registry, seeded by a DinD container in its namespace that pushes the
 # inner image as 127.0.0.1:5000/library/$IMG
 registry_up() {
     local seeded=127.0.0.1:5000/library/$IMG out=
     lib_registry_image "$REG_IMAGE" &&
         dk run -d --label "$REG_LABEL" --name "$REG" "$REG_IMAGE" >/dev/null &&
-        wait_for 30 reg_answers &&
+        wait_for 30 answers "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' &&
         out=$(dk run --rm --privileged --network "container:$REG" "${INNER_MOUNT[@]}" \
             "$DIND_IMAGE" sh -c "$LOAD && docker tag $INNER_IMAGE $seeded && \
 docker push -q $seeded" 2>&1) ||
