@@ -1,18 +1,20 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034  # ALL, NAME, ...: set by the caller; STOP, CODE, ...: for it
-# The scenario framework of the e2e*.sh scripts: LIB_TAG=TAG, `. scenario.sh`, scenario_init
-# INSTANCE PFX, `sc ID NAME` each (its row in docs/TESTING.md), SCENARIO_FN (id N runs
-# ${SCENARIO_FN}N), scenario_args "$@", optional SETUP_DEPS, FAIL_TAIL, HOST_TAIL, then
-# scenario_main (the script's status).
-# Owns: selection, set-up, each scenario in a subshell in WORK/ID-NAME (D), its row (NOTE if it
-#   returns 0; else `fail MSG`'s "WHY MSG", WHY a prefix if set) and what it captured, clean-up.
+# The e2e*.sh scripts' framework: LIB_TAG=TAG, `. scenario.sh`, scenario_init INSTANCE PFX, `sc ID
+# NAME` each (its row in docs/TESTING.md), scenario_args "$@", scenario_main; optional SCENARIO_FN
+# (id N runs its function ${SCENARIO_FN}N), SETUP_DEPS, SETUP_MORE (a set-up step), FAIL_TAIL,
+# HOST_TAIL. Each scenario runs in a subshell in WORK/ID-NAME (D): its row says NOTE if it
+# returns 0, else `fail MSG`'s WHY MSG.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # scenario_init INSTANCE PFX: the host dockerd instance; WORK (target/LIB_TAG[-SUITE]), RUNID,
 # LABEL (dind-init-TAG=RUNID, on all it creates) and PFX (PFX-RUNID, of their names)
-scenario_init() { INSTANCE=$1 WORK=$DIND_REPO/target/$LIB_TAG$DIND_SUITE_TAG RUNID=$$ LABEL=dind-init-${LIB_TAG#e2e-}=$$ PFX=$2-$$; }
+scenario_init() {
+    INSTANCE=$1 WORK=$DIND_REPO/target/$LIB_TAG$DIND_SUITE_TAG RUNID=$$ PFX=$2-$$
+    LABEL=dind-init-${LIB_TAG#e2e-}=$$
+}
 SELECTED=() D='' NOTE='' ALL=()
 declare -A NAME
 # sc ID NAME: the next scenario; what it checks is its row in docs/TESTING.md (scenario_list)
@@ -21,7 +23,8 @@ INNER_MOUNT=(-v "$INNER_TAR:/images/inner.tar:ro")
 TLS_JOB=(-e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)   # a TLS client's environment
 LOAD='docker load -q -i /images/inner.tar >/dev/null'
 
-# scenario_args ARGS...: --help, --list (exit 0), ids (any case) or names -> SELECTED (default ALL); else exit 2
+# scenario_args ARGS...: --help, --list, ids (any case) or names -> SELECTED (default ALL); else
+# exit 2
 scenario_args() {
     local a n found
     SC_IDW=2 SC_NAMEW=0
@@ -36,7 +39,9 @@ scenario_args() {
         esac
         found=
         for n in "${ALL[@]}"; do
-            if [ "${a^^}" = "$n" ] || [ "$a" = "${NAME[$n]}" ]; then SELECTED+=("$n"); found=1; fi
+            if [ "${a^^}" = "$n" ] || [ "$a" = "${NAME[$n]}" ]; then
+                SELECTED+=("$n") found=1
+            fi
         done
         [ -n "$found" ] || { echo "${0##*/}: unknown scenario '$a' (see --list)" >&2; exit 2; }
     done
@@ -65,22 +70,23 @@ scenario_list() {
 }
 
 # result STATUS ID SECONDS [NOTE]: lib_result with the id and name in aligned columns
-result() { lib_result "$1" "$(printf '%-*s %-*s' "$SC_IDW" "$2" "$SC_NAMEW" "${NAME[$2]}")" "$3" "${4:-}"; }
+result() {
+    lib_result "$1" "$(printf '%-*s %-*s' "$SC_IDW" "$2" "$SC_NAMEW" "${NAME[$2]}")" "$3" "${4:-}"
+}
 
+excerpt() { echo "    --- $1"; cut -c1-300 | sed 's/^/    | /'; }   # TITLE: stdin, indented
 # show_failure DIR: each captured file's dind-init lines and tail, the host dockerd's log tail
 show_failure() {
-    local f
+    local f n=${FAIL_TAIL:-30}
     for f in "$1"/*; do
         [ -f "$f" ] && [ -s "$f" ] || continue
         if grep -q '^dind-init: ' "$f"; then
-            echo "    --- ${f##*/}: dind-init's lines (last 30)"
-            grep '^dind-init: ' "$f" | tail -n 30 | cut -c1-300 | sed 's/^/    | /'
+            grep '^dind-init: ' "$f" | tail -n 30 | excerpt "${f##*/}: dind-init's lines (last 30)"
         fi
-        echo "    --- ${f##*/} (last ${FAIL_TAIL:-15} lines)"
-        tail -n "${FAIL_TAIL:-15}" "$f" | cut -c1-300 | sed 's/^/    | /'
+        tail -n "$n" "$f" | excerpt "${f##*/} (last $n lines)"
     done
-    echo "    --- host dockerd log ($DIND_HOST_LOG, last ${HOST_TAIL:-10} lines)"
-    lib_host_log_tail "${HOST_TAIL:-10}" | cut -c1-300 | sed 's/^/    | /'
+    n=${HOST_TAIL:-15}
+    lib_host_log_tail "$n" | excerpt "host dockerd log ($DIND_HOST_LOG, last $n lines)"
 }
 
 fail() { printf '%s' "${WHY:-}$*" >"$D/.fail"; exit 1; }
@@ -98,20 +104,24 @@ has() {
 holds() { grep -q -- "$2" "$1" || fail "${3:-${1##*/} lacks '$2'}"; }
 lacks() { ! grep -q -- "$2" "$1" || fail "${3:-${1##*/} has '$2'}"; }
 # ev FILE EVENT [K=V...]: FILE has such a dind-init event; no_ev: none; evs FILE 'EVENT K=V'...
-ev() { lib_event_has "$@" || fail "$(basename "$1"): no event {${*:2}}"; }
-no_ev() { lib_event_none "$@" || fail "$(basename "$1"): event {${*:2}}: $(lib_event_msg "$@" | cut -c1-120)"; }
+ev() { lib_event_has "$@" || fail "${1##*/}: no event {${*:2}}"; }
+no_ev() {
+    lib_event_none "$@" || fail "${1##*/}: event {${*:2}}: $(lib_event_msg "$@" | cut -c1-120)"
+}
 started() { lib_event_msg "$1" dockerd-start; }   # FILE: dockerd's command line (its first start)
 # before FILE A B: event A came before B
 before() { lib_event_before "$@" || fail "${1##*/}: $2 not before $3"; }
 # shellcheck disable=SC2086  # the event and its filter
-evs() { local e; for e in "${@:2}"; do ev "$1" $e; done; }
+each() { local e; for e in "${@:3}"; do "$1" "$2" $e; done; }   # ev|no_ev FILE 'EVENT K=V'...
+evs() { each ev "$@"; }
 # clean_stop FILE: dockerd exited by itself on its SIGTERM; no_sigkill FILE: nothing SIGKILLed
-clean_stop() { ev "$1" dockerd-exit clean=true killed=false && no_ev "$1" dockerd-exit killed=true; }
+clean_stop() {
+    ev "$1" dockerd-exit clean=true killed=false && no_ev "$1" dockerd-exit killed=true
+}
 no_sigkill() {
     local WHY="${WHY:-}SIGKILL needed: "
-    no_ev "$1" dockerd-exit killed=true && no_ev "$1" containerd-exit killed=true &&
-        no_ev "$1" command-kill && no_ev "$1" inner-kill && no_ev "$1" leftover-kill &&
-        no_ev "$1" daemon-died status=137
+    each no_ev "$1" "dockerd-exit killed=true" "containerd-exit killed=true" command-kill \
+        inner-kill leftover-kill "daemon-died status=137"
 }
 
 # dind_sh NAME WANT SCRIPT [DOCKER-RUN-ARGS...]: run_rc of a privileged --rm DIND_IMAGE (or
@@ -129,8 +139,7 @@ echo \"tmp-fs=\$(stat -f -c %T /tmp)\" && echo \"tmp-in-pid1=\$($tmp /proc/1/mou
     dind_sh vol 0 "$check"
     has "$v" driver=overlay2 tmp-mounts=0 tmp-in-pid1=0
     lacks "$v" '^tmp-fs=tmpfs' "volume: /tmp is a tmpfs"
-    lacks "$D/vol.err" vfs "volume: a vfs warning"
-    ! lib_dind_lines "$D/vol.err" | grep -qi vfs || fail "volume: dind-init mentions vfs"
+    ! grep -qi vfs "$D/vol.err" || fail "volume: a vfs warning"
     novolume_image "$1"
     IMAGE=$1 dind_sh overlay 0 "$check" --tmpfs /tmp:rw,exec,size=65536k
     has "$ovl" driver=vfs tmp-mounts=1 tmp-fs=tmpfs
@@ -146,9 +155,30 @@ i=0; until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -gt 240 ]; the
 echo "daemon never answered:"; docker version 2>&1 | tail -n 3; exit 9; fi; sleep 0.25; done
 echo "waited $(( ($(date +%s%N) - t0) / 1000000 ))"; '"$2"
 }
-# job_ok NAME LINE WHAT: NAME exited 0 and printed LINE; answers C CMD...: exec succeeds
-job_ok() { check_rc "$1" 0 && WHY="$3: " has "$D/$1.out" "$2"; }
-answers() { dk exec "$1" "${@:2}" >/dev/null 2>&1; }
+# job_ok NAME WHAT LINE...: NAME exited 0 and printed each LINE (else fail, WHAT the prefix)
+job_ok() { check_rc "$1" 0 && WHY="$2: " has "$D/$1.out" "${@:3}"; }
+# inner_job NAME SCRIPT DOCKER-RUN-ARGS...: a job loads inner.tar, runs the inner image's `echo
+# NAME-ok`, then SCRIPT (if any); it exited 0 and printed NAME-ok (job_ok)
+inner_job() {
+    job "$1" "$LOAD && docker run --rm $INNER_IMAGE echo $1-ok${2:+ && $2}" "${@:3}"
+    job_ok "$1" "$1" "$1-ok"
+}
+# service_net [plain]: a network NET, a service's arguments on it (SERVED: alias docker) and a
+# job's (CLIENT): TLS (/certs/client on a volume, read-only for the job; tcp://docker:2376) or
+# plain (DOCKER_TLS_CERTDIR="", tcp://docker:2375)
+service_net() {
+    local certs
+    NET=$(network ci) || fail "network create failed"
+    SERVED=(--network "$NET" --network-alias docker) CLIENT=(--network "$NET")
+    if [ "${1:-}" = plain ]; then
+        SERVED+=(-e DOCKER_TLS_CERTDIR=) CLIENT+=(-e DOCKER_HOST=tcp://docker:2375)
+        return
+    fi
+    certs=$(volume certs) || fail "volume create failed"
+    SERVED+=(-v "$certs:/certs/client")
+    CLIENT+=(-v "$certs:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376 "${TLS_JOB[@]}")
+}
+answers() { dk exec "$1" "${@:2}" >/dev/null 2>&1; }   # C CMD...: exec succeeds
 # stopped LOG CODE LIMIT: after stop_c: exit code CODE, the stop under LIMIT s, dockerd clean
 stopped() { is "$CODE" "$2" "exit code"; lt "$STOP" "$3" "docker stop"; clean_stop "$1"; }
 # run_c NAME DOCKER-RUN-ARGS...: docker run (labelled, named PFX-NAME): D/NAME.out, D/NAME.err,
@@ -168,13 +198,15 @@ start_c() {
     dk run -d --label "$LABEL" --name "$C" "${@:2}" >/dev/null 2>"$D/$1.run.err" ||
         fail "docker run -d $1 failed: $(head -c 300 "$D/$1.run.err")"
 }
-# daemon_c NAME [DOCKER-RUN-ARGS...]: start_c with no command, /var/lib/docker on the volume
-# PFX-NAME, inner.tar mounted, until `dind-init health` answers 0
+# daemon_c NAME [DOCKER-RUN-ARGS...]: start_c of IMAGE (default DIND_IMAGE) with no command, its
+# DATA_ROOT (default /var/lib/docker) on the volume PFX-NAME, inner.tar mounted, until `dind-init
+# health` answers 0
 daemon_c() {
     local vol
     vol=$(volume "$1") || fail "docker volume create failed"
-    start_c "$1" --privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}" "${@:2}" "$DIND_IMAGE"
-    must "$C" "the daemon never answered" wait_healthy "$C" 90
+    start_c "$1" --privileged -v "$vol:${DATA_ROOT:-/var/lib/docker}" "${INNER_MOUNT[@]}" "${@:2}" \
+        "${IMAGE:-$DIND_IMAGE}"
+    must "$C" "the daemon never answered" wait_healthy "$C" 120
 }
 # stop_c C LOG [DOCKER-STOP-ARGS...]: docker stop; STOP (seconds it took), CODE (exit code), LOG
 stop_c() {
@@ -222,11 +254,7 @@ health_ok() { DK_TIMEOUT=10 dk exec "$1" dind-init health >/dev/null 2>&1; }   #
 # build_image IMAGE WHAT DOCKERFILE-LINE...: lib_build of that Dockerfile, its log in D/build.log;
 # novolume_image IMAGE: dind-init on the base image without VOLUME /var/lib/docker (overlayfs)
 build_image() {
-    local ctx rc
-    ctx=$(mktemp -d) && printf '%s\n' "${@:3}" >"$ctx/Dockerfile" || fail "mktemp failed"
-    lib_build "$1" "$ctx" >"$D/build.log" 2>&1; rc=$?
-    rm -rf "$ctx"
-    [ $rc -eq 0 ] || fail "building $1 ($2) failed"
+    printf '%s\n' "${@:3}" | lib_build "$1" - >"$D/build.log" 2>&1 || fail "building $1 ($2) failed"
 }
 novolume_image() {
     build_image "$1" "no VOLUME /var/lib/docker" "FROM $SCRATCH_IMAGE AS bin" "FROM $BASE_IMAGE" \
@@ -235,7 +263,7 @@ novolume_image() {
 # volume NAME / network NAME: a named volume / network on the host daemon, removed afterwards
 volume() { dk volume create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
 network() { dk network create --label "$LABEL" "$PFX-$1" >/dev/null && echo "$PFX-$1"; }
-# remove_labelled LABEL: the host daemon's containers, volumes and networks labelled LABEL
+# remove_labelled LABEL: the host daemon's containers, volumes, networks labelled LABEL (K=V or K)
 remove_labelled() {
     local k ids
     for k in "container ls -a:container rm -fv" "volume ls:volume rm -f" "network ls:network rm"; do
@@ -245,27 +273,22 @@ remove_labelled() {
     done
     return 0
 }
-cleanup_containers() { remove_labelled "$LABEL"; }
 
-# Traps run inside the interrupted command's redirections: they write to the script's own
-# stdout/stderr, saved by scenario_main in SC_OUT and SC_ERR.
-scenario_cleanup() { { cleanup_containers; lib_host_stop; } 1>&"$SC_OUT" 2>&"$SC_ERR"; }
-
+# At the end, on INT and TERM: all labelled with LABEL's key (also what outlives a scenario), the
+# host dockerd. Traps run inside the interrupted command's redirections: they write to the script's
+# own stdout/stderr, saved by scenario_main in SC_OUT and SC_ERR.
+scenario_cleanup() { { remove_labelled "${LABEL%%=*}"; lib_host_stop; } 1>&"$SC_OUT" 2>&"$SC_ERR"; }
 scenario_signal() { # STATUS NAME
-    {
-        echo
-        echo "$LIB_TAG: $2: stopping (containers and the host dockerd are cleaned up)"
-        [ ${#LIB_RESULTS[@]} -gt 0 ] && printf '%s\n' "${LIB_RESULTS[@]}"
-        echo "$LIB_TAG: $LIB_PASSED passed, $((LIB_FAILED + 1)) failed"
-    } 1>&"$SC_OUT"
+    printf '\n%s\n' "$LIB_TAG: $2: stopping (containers and the host dockerd are cleaned up)" \
+        "$LIB_TAG: $LIB_PASSED passed, $((LIB_FAILED + 1)) failed" 1>&"$SC_OUT"
     exit "$1"
 }
 
 scenario_setup() {
     local t0=$SECONDS
-    lib_install_deps ${SETUP_DEPS[@]+"${SETUP_DEPS[@]}"} && lib_build_binary && lib_host_start "$INSTANCE" &&
-        lib_base_image && lib_inner_image && lib_dind_image || return 1
-    remove_labelled "${LABEL%%=*}"
+    lib_install_deps ${SETUP_DEPS[@]+"${SETUP_DEPS[@]}"} && lib_build_binary &&
+        lib_host_start "$INSTANCE" && lib_base_image && lib_inner_image && lib_dind_image &&
+        remove_labelled "${LABEL%%=*}" && ${SETUP_MORE:-true} || return 1
     echo "$LIB_TAG: set-up done in $((SECONDS - t0)) s (binary $DIND_BIN, $(stat -c %s "$DIND_BIN")\
  bytes; host dockerd $(dk version -f '{{.Server.Version}}'), image $DIND_IMAGE, inner $INNER_IMAGE)"
 }
@@ -275,13 +298,13 @@ scenario_run() {
     D=$WORK/$sc_id-${NAME[$sc_id]}
     mkdir -p "$D"
     sc_t0=$(lib_now)
-    if ("$SCENARIO_FN$sc_id" && printf '%s' "$NOTE" >"$D/.note"); then
+    if ("${SCENARIO_FN:-}$sc_id" && printf '%s' "$NOTE" >"$D/.note"); then
         result PASS "$sc_id" "$(lib_since "$sc_t0")" "$(cat "$D/.note")"
     else
         result FAIL "$sc_id" "$(lib_since "$sc_t0")" "$(cat "$D/.fail" 2>/dev/null || echo failed)"
         show_failure "$D"
     fi
-    cleanup_containers
+    remove_labelled "$LABEL"
 }
 
 scenario_main() {
@@ -305,9 +328,8 @@ scenario_main() {
         echo "$LIB_TAG: set-up FAILED: every scenario fails"
         scenario_cleanup
     else
-        st=SKIP why="not root: the harness starts its own dockerd and runs privileged containers (run it with sudo)"
-        sc_all="$LIB_TAG: $(printf '=%.0s' {1..70})"
-        printf '%s\n' "$sc_all" "$LIB_TAG: SKIPPING every scenario: $why" "$sc_all"
+        st=SKIP why="not root: it starts its own dockerd, privileged containers (run it with sudo)"
+        echo "$LIB_TAG: SKIPPING every scenario: $why"
     fi
     for sc_id in "${SELECTED[@]}"; do result "$st" "$sc_id" 0 "$why"; done
     lib_summary
