@@ -46,8 +46,7 @@ build() {
         --build-arg "BASE=$2" -t "$1" "$3" >"$D/build.log" 2>&1 || fail "docker build of $1 failed"
     NOTE="$(dk image inspect -f '{{.Size}}' "$1" | awk '{ printf "%d MB", $1 / 1e6 }')"
 }
-# ran NAME STATUS DOCKER-RUN-ARGS...: docker run (DK_TIMEOUT, default 300), its stdout and stderr
-# in D/NAME.log; it exits STATUS
+# ran NAME STATUS DOCKER-RUN-ARGS...: docker run, its output in D/NAME.log; it exits STATUS
 ran() {
     DK_TIMEOUT=${DK_TIMEOUT:-300} dk run --label "$LABEL" "${@:3}" >"$D/$1.log" 2>&1
     is "$?" "$2" "$1: exit status"
@@ -61,7 +60,7 @@ X2() {
     local l=$D/mvn.log ready cmd
     # inner.tar: the test runs a container through the API
     ran mvn 0 --rm --privileged "${INNER_MOUNT[@]}" "$MAVEN_IMAGE"
-    holds "$l" 'Tests run: 5, Failures: 0, Errors: 0, Skipped: 0$' "not all 5 tests ran and passed"
+    holds "$l" 'Tests run: 5, Failures: 0, Errors: 0, Skipped: 0$'
     holds "$l" 'BUILD SUCCESS'
     holds "$l" '^GET /_ping on /var/run/docker.sock: 200 OK'
     holds "$l" 'said: hello from an inner container'
@@ -183,11 +182,11 @@ def health_timeout(cmd):   # dind-init health [--timeout DUR]: default 3 s
     v = cmd[cmd.index("--timeout") + 1] if "--timeout" in cmd else "3"
     return float(v[:-2]) / 1000 if v.endswith("ms") else float(v.rstrip("s"))
 
-def validate(versions, *paths):   # each resource against each version; prints the errors
+def validate(versions, *paths):
     import kubernetes_validate
     bad = 0
     for path in paths:
-        for d in map(dict, pods(path)):
+        for d in pods(path):
             if "kind" not in d and "spec" in (d.get("template") or {}):   # helm values' template
                 d = {"apiVersion": "v1", "kind": "Pod", "spec": d["template"]["spec"]}
             d["metadata"] = {"name": "pod-template", **(d.get("metadata") or {})}   # Jenkins': none
@@ -315,7 +314,7 @@ X15() {
     logs "$C" "$D/jnlp.log"
     is "$rc" 0 "jnlp: exit status"
     agent_ran "$D/jnlp.log" pod-secret dind-pod-1 '-XX:MaxRAMPercentage=25'
-    holds "$D/jnlp.log" 'TESTCONTAINERS_HOST_OVERRIDE=localhost$' "no DIND_TESTCONTAINERS=true"
+    holds "$D/jnlp.log" 'TESTCONTAINERS_HOST_OVERRIDE=localhost$'
 }
 X16() {
     local f=k8s/jenkins-dind-sidecar-pod.yaml
