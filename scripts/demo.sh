@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# The demo: on a fresh Debian/Ubuntu machine (root, Rust via rustup, no registry needed) installs
-# what is missing, builds dind-init and a Debian DinD image, loads the inner image (static busybox)
-# into volume dind-init-demo, then runs
-#
-#   docker run --rm --privileged -v dind-init-demo:/var/lib/docker dind-init/debian:test \
-#       docker run --rm dind-init-test/inner:latest echo hello
-#
-# on a throwaway host dockerd (instance DEMO_INSTANCE, default "demo"), and prints how long each
-# phase took (set-up by the clock, the container's phases from dind-init's events).
+# The README's demo, on a fresh Debian/Ubuntu machine (root, rustup's Rust, no registry): installs
+# what is missing, builds dind-init and a Debian DinD image, runs `docker run --privileged IMAGE
+# docker run INNER echo hello` (the inner image loaded into volume dind-init-demo first) on a
+# throwaway host dockerd (instance DEMO_INSTANCE, default demo); prints how long each phase took
+# (set-up by the clock, the container's phases from dind-init's events).
 # Owns: the README's demo command.
 set -uo pipefail
 LIB_TAG=demo
@@ -42,16 +38,17 @@ phase "inner image (static busybox)" lib_inner_image
 phase "DinD image (docker/Dockerfile, debian.Dockerfile)" lib_dind_image
 phase "load the inner image into volume $VOL" preload
 
-echo
-echo "demo: \$ docker run --rm --privileged -v $VOL:/var/lib/docker $DIND_IMAGE docker run --rm $INNER_IMAGE echo hello"
+RUN=(run --rm --privileged -v "$VOL:/var/lib/docker" "$DIND_IMAGE" docker run --rm "$INNER_IMAGE"
+    echo hello)
+printf '\ndemo: $ docker %s\n' "${RUN[*]}"
 t0=$(lib_now)
-dk run --rm --privileged -v "$VOL:/var/lib/docker" "$DIND_IMAGE" docker run --rm "$INNER_IMAGE" echo hello 2>"$LOG"
+dk "${RUN[@]}" 2>"$LOG"
 rc=$?
 took 'the docker run above (host clock)' "$t0"
 echo "demo: exit status $rc; dind-init's log:"
 sed -n 's/^dind-init: /  &/p' "$LOG"
-echo && echo "demo: set-up phases" && printf '%s\n' "${PHASES[@]}"
-echo && echo "demo: inside the container, from dind-init's log"
+printf '\n%s\n' "demo: set-up phases" "${PHASES[@]}"
+printf '\n%s\n' "demo: inside the container, from dind-init's log"
 t() { lib_event_t "$LOG" "$@"; }   # EVENT [K=V...]: its +T
 row() { [ -n "$2" ] && [ -n "$3" ] && awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "  %-52s %8.3f s\n", l, b - a }'; }   # LABEL A B: B - A
 cg=$(lib_event_get "$LOG" cgroups ms)
