@@ -20,22 +20,22 @@ PRELOAD_IMAGE=dind-init-example/jenkins-preload:test
 K8S_VERSIONS=1.29.0,1.37.0   # an older cluster and the newest schema kubernetes-validate ships
 
 SCENARIO_FN=''   # check X1 is function X1
-sc X1 maven-build "maven: docker build"
-sc X2 maven-test "maven: mvn test offline, after the daemon answered"
-sc X3 jenkins-build "jenkins-agent: docker build"
-sc X4 jenkins-version "jenkins-agent: docker version through dind-init"
-sc X5 jenkins-user "jenkins-agent: user jenkins uses the daemon"
-sc X6 jenkins-no-jar "jenkins-agent: without agent.jar, a clear failure"
-sc X7 jenkins-launcher "jenkins-agent: the launcher runs agent.jar, its status passed on"
-sc X8 jenkins-stop "jenkins-agent: docker stop reaches the agent; dockerd clean"
-sc X9 preload-build "jenkins-preload: docker build, an archive in preload/"
-sc X10 preload-run "jenkins-preload: the image preloaded, then skipped on the volume"
-sc X11 k8s-lint "k8s: yamllint"
-sc X12 k8s-schema "k8s: kubernetes-validate --strict"
-sc X13 k8s-semantics "k8s: DinD containers: privileged, emptyDir, probes"
-sc X14 k8s-dind-pod "k8s: dind-pod.yaml as the kubelet runs it"
-sc X15 k8s-jenkins-pod "k8s: jenkins-agent-pod.yaml with the plugin's variables"
-sc X16 k8s-sidecar-pod "k8s: jenkins-dind-sidecar-pod.yaml: steps, the agent over TLS"
+sc X1 maven-build
+sc X2 maven-test
+sc X3 jenkins-build
+sc X4 jenkins-version
+sc X5 jenkins-user
+sc X6 jenkins-no-jar
+sc X7 jenkins-launcher
+sc X8 jenkins-stop
+sc X9 preload-build
+sc X10 preload-run
+sc X11 k8s-lint
+sc X12 k8s-schema
+sc X13 k8s-semantics
+sc X14 k8s-dind-pod
+sc X15 k8s-jenkins-pod
+sc X16 k8s-sidecar-pod
 scenario_args "$@"
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || SETUP_DEPS=(python3-venv)
 
