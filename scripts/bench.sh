@@ -71,17 +71,10 @@ want() { oneof "$1" "${FIGURES[@]}"; }
 TOOLS=(wrapdocker dind dockerd-entrypoint-tls dockerd-ctrd)   # the other entrypoints, in the image
 docker() { command "$DOCKER_CLI" "$@"; }
 py() { python3 "$ROOT/scripts/bench/benchlib.py" "$@"; }
-sub() { # A B: A - B, NA when either is missing
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a == "" || b == "") print "NA"; else printf "%.6f\n", a - b }'
-}
-div() { # A B: A / B, NA when either is missing or B is 0
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "NA" || b == "NA" || b == 0)
-        print "NA"; else printf "%.4f\n", a / b }'
-}
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "NA"; else printf "%.6f\n", a - b }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.4f\n", a / b }'; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
-# meta KEY VALUE...: the report's facts besides the raw data
-meta() { while [ $# -gt 1 ]; do printf '%s=%s\n' "$1" "$2" >>"$META"; shift 2; done; }
+meta() { while [ $# -gt 1 ]; do printf '%s=%s\n' "$1" "$2" >>"$META"; shift 2; done; }   # KEY VALUE...
 WORK=$ROOT/target/bench
 LOGS=$WORK/logs RAW=$WORK/raw.tsv META=$WORK/meta PFX=dib-$$ NET='' T_START=$SECONDS
 
@@ -208,21 +201,57 @@ meta command "$CMDLINE" date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" nproc "$(npro
     engines "${ENGINES[*]}" n "$N" idle "$IDLE" dind_version "$("$BIN" --version | head -n1)"
 v=$(docker version -f 'server {{.Server.Version}}, client {{.Client.Version}}' 2>/dev/null)
 meta host_docker "$v, runtime runc $(runc --version 2>/dev/null | awk 'NR==1 {print $3}')"
+
+# SIZES: the report's rows NAME|BYTES|LINKING|FROM; of the binaries, and of what the shell
+# entrypoints need in the image besides dockerd (read with the engine's versions)
+SIZES=''
+size_row() { SIZES+="$1|$2|$3|$4;"; }
+size_file() { # NAME FILE FROM
+    local k=dynamic
+    lib_static_elf "$2" && k=static
+    size_row "$1" "$(stat -c %s "$2")" "$k" "$3"
+}
+v="this repo, \`cargo build --release"
+size_file "dind-init (x86_64)" "$BIN" "$v\` (musl)"
+[ -x "$BIN_ARM" ] &&
+    size_file "dind-init (aarch64)" "$BIN_ARM" "$v --target aarch64-unknown-linux-musl\`"
+d=$(mktemp -d)
+get() { (cd "$d" && apt-get download tini dumb-init >/dev/null 2>&1); }
+if get || { apt-get update -qq >/dev/null 2>&1 && get; }; then
+    for f in "$d"/*.deb; do dpkg-deb -x "$f" "$d/x"; done
+    for f in tini-static:tini tini:tini dumb-init:dumb-init; do   # BINARY:PACKAGE
+        p=${f#*:} f=${f%%:*}
+        [ -f "$d/x/usr/bin/$f" ] && size_file "$f" "$d/x/usr/bin/$f" \
+            "Debian $p $(dpkg-deb -f "$d/$p"_*.deb Version) (x86_64)"
+    done
+else
+    echo "bench: apt-get download tini dumb-init failed" >&2
+fi
+rm -rf "$d"
 for eng in "${ENGINES[@]}"; do
-    v=$(docker run --rm --entrypoint sh "${IMG[$eng]}" -c \
-        'dockerd --version; containerd --version; docker --version; openssl version' 2>/dev/null |
-        paste -sd';' | sed 's/;/; /g')
-    meta "engine.$eng" "$v" "image.$eng" "${IMG[$eng]}" \
-        "engine_short.$eng" "$(echo "$v" | sed -n 's/^Docker version \([0-9]*\.[0-9]*\).*/\1/p')"
+    mapfile -t facts < <(docker run --rm --entrypoint sh "${IMG[$eng]}" -c 'dockerd --version
+        containerd --version; docker --version; openssl version
+        stat -L -c %s /bin/bash /usr/bin/docker /usr/bin/openssl' 2>/dev/null)
+    ver=$(printf '%s; ' "${facts[@]:0:4}")
+    meta "engine.$eng" "${ver%; }" "image.$eng" "${IMG[$eng]}" "engine_short.$eng" \
+        "$(sed -n 's/^Docker version \([0-9]*\.[0-9]*\).*/\1/p' <<<"${facts[0]:-}")"
+    from="Debian $eng, needed by"
+    [ "$eng" = "${ENGINES[0]}" ] &&
+        size_row "bash (in the image)" "${facts[4]:-}" dynamic "$from wrapdocker (a bash script)"
+    size_row "docker CLI ($eng)" "${facts[5]:-}" dynamic \
+        "$from wrapdocker and the hack/dind loop (\`docker info\`)"
+    [ "$eng" = "${ENGINES[0]}" ] && size_row "openssl CLI (in the image)" "${facts[6]:-}" dynamic \
+        "$from docker:dind's TLS (plus libssl)"
     want rootless || continue
-    v=$(docker run --rm --entrypoint rootlesskit "${IMGR[$eng]}" --version 2>/dev/null | head -n 1)
-    meta "rootlesskit.$eng" "$v"
+    meta "rootlesskit.$eng" \
+        "$(docker run --rm --entrypoint rootlesskit "${IMGR[$eng]}" --version | head -n 1)"
 done
 STOPS=0
 { want stopn || want stopcmp; } && STOPS=$STOP_ROUNDS
 meta stop_rounds "$STOPS"
 want stopn && meta stop_sizes "${STOP_SIZES[*]}"
 want stopcmp && meta stopcmp_sizes "${STOPCMP_SIZES[*]}"
+meta sizes "$SIZES"
 
 EPS=(dind-init dind-init-dockerd wrapdocker moby-dind docker-dind dockerd dockerd-ctrd)
 MOBY_LOOP='dockerd & until docker info >/dev/null 2>&1; do sleep 1; done; exec "$@"'
@@ -264,7 +293,7 @@ stamp() { sed -n "s/.*$1 \([0-9]*\.[0-9]*\).*/\1/p" "$LOG" | head -n 1; }
 # first `API listen on`
 dockerd_times() {
     local first
-    read -r first API <<<"$(py dockerd-times "$LOG")"
+    IFS=, read -r first API _ <<<"$(py dockerd-log "$LOG")"
     records "$1" d "start=$(sub "${first:-}" "$2")" "init=$(sub "${API:-}" "${first:-}")"
 }
 phases() { # EP KEYS...: dind-init's own times in LOG (benchlib.py dind-phases), as ph_KEY
@@ -339,13 +368,9 @@ run_daemon() { # EP
 }
 
 pid1_sample() { # HOSTPID: PID 1's "rss_kB cpu_ticks ctxsw comm" from the host's /proc
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}')
-    awk -v st="${st:-NA}" -v comm="$(cat "/proc/$1/comm" 2>/dev/null)" '
-        /^VmRSS:/ {r = $2}
-        /^(non)?voluntary_ctxt_switches:/ {c += $2}
-        END {print (r == "" ? "NA" : r), st, (c == "" ? "NA" : c), comm}
-    ' "/proc/$1/status" 2>/dev/null
+    local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}')
+    awk -v st="${st:-NA}" -v comm="$(cat "/proc/$1/comm" 2>/dev/null)" '/^VmRSS:/ {r = $2} /^(non)?voluntary_ctxt_switches:/ {c += $2}
+        END {print (r == "" ? "NA" : r), st, (c == "" ? "NA" : c), comm}' "/proc/$1/status" 2>/dev/null
 }
 delta() { if [[ "$1 $2" =~ ^[0-9]+\ [0-9]+$ ]]; then echo $(($2 - $1)); else echo NA; fi; }   # A B
 idle_sample() { # EP HOSTPID
@@ -465,7 +490,7 @@ run_stopcmp() {
 # run_tls EP on|off: the service at SVC_IP; the host's poller connects once `docker run -d`
 # returned (else ARP waits)
 run_tls() {
-    local ep=$1 tls=$2 certs=- port=2375 env=(-e DOCKER_TLS_CERTDIR=) pid o up api ms v
+    local ep=$1 tls=$2 certs=- port=2375 env=(-e DOCKER_TLS_CERTDIR=) pid o up api pause ms v
     local cl=(-e DOCKER_HOST=tcp://docker:2375)
     run_names "$ep-tls$tls"
     local certdir=$WORK/certs/$NAME go=$WORK/go.$NAME poll=$WORK/poll.$NAME
@@ -487,10 +512,9 @@ run_tls() {
     read -r -a o <<<"$(cat "$poll")"; rm -f "$go" "$poll"
     docker logs "$NAME" >"$LOG" 2>&1
     # from the logs: dind-init's set-up (certificates included), dockerd's start and pause
-    read -r up api <<<"$(py dockerd-times "$LOG")"
+    IFS=, read -r up api pause <<<"$(py dockerd-log "$LOG")"
     records "$ep" tls_ "ready_$tls=$(sub "${o[1]:-}" "$T0")" "port_$tls=$(sub "${o[0]:-}" "$T0")" \
-        "api_$tls=$(sub "${api:-}" "$T0")" \
-        "dinit_$tls=$(sub "${api:-}" "${up:-}")" "pause_$tls=$(py insecure-pause "$LOG")"
+        "api_$tls=$(sub "$api" "$T0")" "dinit_$tls=$(sub "$api" "$up")" "pause_$tls=$pause"
     [ "$ep" = dind-init ] && record "$ep" "tls_spawned_$tls" "$(lib_event_t "$LOG" dockerd-start)"
     if [ "$tls" = on ]; then
         if [ "$ep" = dind-init ]; then
@@ -552,66 +576,12 @@ run_images() {
         "preload=$(ev secs)" "loaded=$(ev loaded)" "skipped=$(ev skipped)"
 }
 
-# sizes: the binaries' sizes, and what the shell entrypoints need in the image besides dockerd
-sizes() {
-    local d out='' f p eng from bash cli openssl
-    d=$(mktemp -d)
-    row() { out+="$1|$2|$3|$4;"; }   # NAME BYTES LINKING FROM
-    size() { # NAME FILE FROM
-        local k=dynamic
-        lib_static_elf "$2" && k=static
-        row "$1" "$(stat -c %s "$2")" "$k" "$3"
-    }
-    from="this repo, \`cargo build --release"
-    size "dind-init (x86_64)" "$BIN" "$from\` (musl)"
-    [ -x "$BIN_ARM" ] &&
-        size "dind-init (aarch64)" "$BIN_ARM" "$from --target aarch64-unknown-linux-musl\`"
-    get() { (cd "$d" && apt-get download tini dumb-init >/dev/null 2>&1); }
-    if get || { apt-get update -qq >/dev/null 2>&1 && get; }; then
-        for f in "$d"/*.deb; do dpkg-deb -x "$f" "$d/x"; done
-        for f in tini-static:tini tini:tini dumb-init:dumb-init; do   # BINARY:PACKAGE
-            p=${f#*:} f=${f%%:*}
-            [ -f "$d/x/usr/bin/$f" ] && size "$f" "$d/x/usr/bin/$f" \
-                "Debian $p $(dpkg-deb -f "$d/$p"_*.deb Version) (x86_64)"
-        done
-    else
-        echo "bench: apt-get download tini dumb-init failed" >&2
-    fi
-    rm -rf "$d"
-    for eng in "${ENGINES[@]}"; do
-        read -r bash cli openssl <<<"$(docker run --rm --entrypoint stat "${IMG[$eng]}" -L -c %s \
-            /bin/bash /usr/bin/docker /usr/bin/openssl 2>/dev/null | paste -sd' ')"
-        from="Debian $eng, needed by"
-        [ "$eng" = "${ENGINES[0]}" ] &&
-            row "bash (in the image)" "$bash" dynamic "$from wrapdocker (a bash script)"
-        row "docker CLI ($eng)" "$cli" dynamic \
-            "$from wrapdocker and the hack/dind loop (\`docker info\`)"
-        [ "$eng" = "${ENGINES[0]}" ] && row "openssl CLI (in the image)" "$openssl" dynamic \
-            "$from docker:dind's TLS (plus libssl)"
-    done
-    meta sizes "$out"
-}
-
 # rot ROUND WORDS...: WORDS rotated by ROUND-1
-rot() {
-    local r=$1 n i
-    shift; n=$#
-    local a=("$@")
-    for ((i = 0; i < n; i++)); do printf '%s ' "${a[(i + r - 1) % n]}"; done
-}
+rot() { local r=$1 n i; shift; n=$#; local a=("$@"); for ((i = 0; i < n; i++)); do printf '%s ' "${a[(i + r - 1) % n]}"; done; }
 # on_engines CMD...: after --wait-quiet's wait, CMD once per engine, in this round's order
-on_engines() {
-    local eng
-    lib_wait_quiet "$WAIT_QUIET" "$QUIET_LOAD"
-    for eng in "${engs[@]}"; do ENG=$eng IMAGE=${IMG[$eng]}; "$@"; done
-}
+on_engines() { local eng; lib_wait_quiet "$WAIT_QUIET" "$QUIET_LOAD"; for eng in "${engs[@]}"; do ENG=$eng IMAGE=${IMG[$eng]}; "$@"; done; }
 # each FN ARGS... -- ITEMS...: FN ARGS... ITEM for every item, in this round's order
-each() {
-    local a=() i
-    while [ "$1" != -- ]; do a+=("$1"); shift; done
-    shift
-    for i in $(rot "$R" "$@"); do "${a[@]}" "$i"; done
-}
+each() { local a=() i; while [ "$1" != -- ]; do a+=("$1"); shift; done; shift; for i in $(rot "$R" "$@"); do "${a[@]}" "$i"; done; }
 main_starts() {
     local ep
     for ep in "${order[@]}"; do
@@ -619,17 +589,9 @@ main_starts() {
     done
     for ep in "${order[@]}"; do is_daemon "$ep" || run_true "$ep"; done
 }
-main_stops() {
-    local ep
-    for ep in "${order[@]}"; do run_stop "$ep"; done
-    [ "$ENG" = "${ENGINES[0]}" ] && run_bash_pid1
-}
-tls_runs() {
-    local ep
-    for ep in $(rot "$R" dind-init docker-dind); do each run_tls "$ep" -- on off; done
-}
+main_stops() { local ep; for ep in "${order[@]}"; do run_stop "$ep"; done; [ "$ENG" = "${ENGINES[0]}" ] && run_bash_pid1; }
+tls_runs() { local ep; for ep in $(rot "$R" dind-init docker-dind); do each run_tls "$ep" -- on off; done; }
 
-sizes
 ROUNDS=$((STOPS > N ? STOPS : N))
 echo "bench: $ROUNDS round(s) on ${ENGINES[*]}: figures ${FIGURES[*]} ($N rounds; stops with" \
     "inner containers: $STOPS rounds)"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Parsing, the TCP/TLS readiness poller and the report for scripts/bench.sh (standard library).
 
-  benchlib.py dockerd-times LOG    epoch seconds of dockerd's "Starting up" and first "API listen on"
-  benchlib.py insecure-pause LOG   seconds dockerd paused after its warning about TCP without TLS
+  benchlib.py dockerd-log LOG      dockerd's start and first "API listen on" (epoch seconds),
+                                   its pause after its warning about TCP without TLS (seconds)
   benchlib.py dind-phases LOG KEYS dind-init's own times (from its events, PHASES) as key=value
-  benchlib.py inner-states         "exit0 other running": the states of stdin's config.v2.json lines
+  benchlib.py inner-states         "exit0 other running": the states of stdin's config.v2.json
   benchlib.py poll HOST PORT CERTDIR|- GOFILE TIMEOUT   once GOFILE exists, GET /version every 5 ms
                                    (TLS with CERTDIR/client/*.pem unless -): epoch seconds of the
                                    first accepted connection and of the first 200 (empty: TIMEOUT)
@@ -34,26 +34,20 @@ def timed_lines(path):
             if m:
                 yield datetime.fromisoformat(m[1]).timestamp(), line
 
-def cmd_dockerd_times(path):
+def cmd_dockerd_log(path):
     """dockerd's "Starting up" (else its first log line: containerd's lines, when it runs in the
-    same output, come before dockerd starts) and its first "API listen on"."""
-    first = up = None
+    same output, come before dockerd starts), its first "API listen on", and its pause after its
+    warning about TCP without --tlsverify (moby's loadListeners sleeps there): seconds from that
+    warning to dockerd's next log line. Comma-separated, empty where there is none."""
+    first = up = api = warned = pause = None
     for t, line in timed_lines(path):
         first, up = first or t, up or (t if 'msg="Starting up"' in line else None)
-        if "API listen on" in line:
-            return print(f"{up or first:.6f} {t:.6f}")
-    print(f"{up or first:.6f}" if first else "")
-
-def cmd_insecure_pause(path):
-    """dockerd's pause after its warning about TCP without --tlsverify (moby's loadListeners
-    sleeps there): seconds from that warning to dockerd's next log line; empty without it."""
-    warned = None
-    for t, line in timed_lines(path):
+        api = api or (t if "API listen on" in line else None)
         if "host=" in line and any(w in line for w in INSECURE_WARNINGS):
             warned = t   # the last of its warnings (20.10 has two, 23+ three)
-        elif warned is not None and not CONTAINERD_LINE.search(line):
-            return print(f"{t - warned:.6f}")
-    print("")
+        elif warned is not None and pause is None and not CONTAINERD_LINE.search(line):
+            pause = t - warned
+    print(",".join("" if v is None else f"{v:.6f}" for v in (up or first, api, pause)))
 
 # dind-init's own figures, in the report's order (raw ph_KEY): KEY, its event (None: bench.sh's),
 # the event's field (None: its +T), the fields the event must have, the report's row
@@ -124,7 +118,8 @@ TITLES = {   # the rows of table 4
     "dind-init": "dind-init", "dind-init-dockerd": "dind-init, `DIND_CONTAINERD_BY=dockerd`",
     "wrapdocker": "wrapdocker (bash)", "moby-dind": "hack/dind + `dockerd &` loop",
     "docker-dind": "docker:dind-style entrypoint, given `dockerd --host=unix://…` (no TCP)",
-    "dockerd": "dockerd alone (limit)", "dockerd-ctrd": "containerd, then `dockerd --containerd` (limit)",
+    "dockerd": "dockerd alone (limit)",
+    "dockerd-ctrd": "containerd, then `dockerd --containerd` (limit)",
     "wrapdocker-bash": "wrapdocker without a command (`bash --login` as PID 1)"}
 LIMITS = ["dockerd", "dockerd-ctrd"]
 ANCHORS = ["wrapdocker", "moby-dind", "docker-dind"]
@@ -135,13 +130,13 @@ MAIN = [   # table 1's parts: metric, unit, title
      "dockerd's first `API listen on`), s"),
     ("dstart", "s", "1a. of which `docker run` → dockerd's first log line, s"),
     ("dinit", "s", "1b. of which dockerd's `Starting up` → `API listen on`, s"),
-    ("overhead", "ms", "2. Readiness overhead: dockerd's `API listen on` → the command starts, ms"),
+    ("overhead", "ms",
+     "2. Readiness overhead: dockerd's `API listen on` → the command starts, ms"),
     ("run_true", "s", "3. Whole `docker run --rm --privileged IMAGE true` (daemon-mode columns: "
      "SIGTERM from the host at `API listen on`), s"),
     ("stop", "s", "4. `docker stop` with `sleep infinity` running (daemon-mode columns: the idle "
      "daemon), s")]
 IM_WAYS = ("remote", "mirror", "preload", "persistent")
-
 
 class Data:
     def __init__(self, raw_path, meta_path):
@@ -150,37 +145,29 @@ class Data:
                          if len(p) >= 5 and not p[0].startswith("#")]
         with open(meta_path) as f:
             self.meta = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
-
     def strs(self, eng, ep, metric):
         return [v for _, e, p, m, v in self.rows if e == eng and p == ep and m == metric]
-
     def vals(self, eng, ep, metric):
         return [float(v) for v in self.strs(eng, ep, metric) if NUMBER.fullmatch(v)]
-
     def med(self, eng, ep, metric):
         v = self.vals(eng, ep, metric)
         return median(v) if v else None
-
     def lo(self, eng, ep, metric):
         return min(self.vals(eng, ep, metric), default=None)
-
     def vs(self, eng, metric, ep, ref, of="med"):
         """EP's median (of="lo": fastest run) of METRIC ÷ REF's."""
         f = getattr(self, of)
         return ratio(f(eng, ep, metric), f(eng, ref, metric))
-
     def cell(self, eng, ep, metric, unit, ref_ep=None):
         """cell() of the values; ×ratio to REF_EP's median of the same metric (not on REF_EP)."""
         ref = self.vals(eng, ref_ep, metric) if ref_ep not in (None, ep) else None
         return cell(self.vals(eng, ep, metric), unit, ref)
-
 
 def fmt_num(x, unit):
     if unit in ("ms", "msv"):   # msv: a value already in ms
         x = x * 1000.0 if unit == "ms" else x
         return f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}"
     return f"{x:.{DIGITS.get(unit, 0)}f}"
-
 
 def cell(vals, unit, ref=None):
     """**median** (min–max) ×ratio to REF's median."""
@@ -192,34 +179,28 @@ def cell(vals, unit, ref=None):
         s += f" ({fmt_num(lo, unit)}–{fmt_num(hi, unit)})"
     return s + (f" ×{med / median(ref):.2f}" if ref and median(ref) > 0 else "")
 
-
 def tally(items, fmt="{} {}/{}"):
     """'a 2/3, b 1/3' (fmt gets the item, its count, the total), the items sorted."""
     return ", ".join(fmt.format(h, k, len(items)) for h, k in sorted(Counter(items).items()))
-
 
 def counted(items, fmt, sep):
     """Each distinct item, sorted, with FMT (item, count) where it came more than once."""
     return sep.join(fmt.format(h, k) if k > 1 else h for h, k in sorted(Counter(items).items()))
 
-
 def ratio(a, b):
     return a / b if a is not None and b not in (None, 0) else None
-
 
 def r2(x):
     return "n/a" if x is None else f"{x:.2f}"
 
-
 def ok_count(items, ok="0"):
     return f"{sum(1 for v in items if v.startswith(ok))}/{len(items)}"
 
-
 def cmd_report(raw_path, meta_path):
     d = Data(raw_path, meta_path)
-    meta, out = d.meta, []
-    engines = meta.get("engines", "").split()
-    label = {e: f"{e} {meta.get('engine_short.' + e, '')}".strip() for e in engines}
+    meta, out = defaultdict(str, d.meta), []
+    engines = meta["engines"].split()
+    label = {e: f"{e} {meta['engine_short.' + e]}".strip() for e in engines}
 
     def para(*blocks):   # each followed by an empty line
         out.extend(x for b in blocks for x in (b, ""))
@@ -249,11 +230,12 @@ def cmd_report(raw_path, meta_path):
                    lambda eng: [exit_cell(d, eng, e, "stop", "_daemon") for e in eps],
                    "4b. After `docker stop`: exit code; the inner dockerd")
         table(["engine", "dind-init ready", "fastest limit", "dind-init ÷ limit (≤ 1.15)",
-               "wrapdocker ÷ dind-init", "hack/dind ÷ dind-init", "docker:dind-style ÷ dind-init",
-               "docker:dind TLS ÷ dind-init TLS (table 3)", "verdict"],
+               "wrapdocker ÷ dind-init", "hack/dind ÷ dind-init",
+               "docker:dind-style ÷ dind-init", "docker:dind TLS ÷ dind-init TLS (table 3)",
+               "verdict"],
               [[label[eng]] + g for eng in engines for g in [goals(d, eng)] if g],
-              "Issue 15's goals: time to ready (≤ 1.15 × the faster limit, ≥ 3 × ahead of each "
-              "anchor; medians, in brackets the fastest runs)")
+              "Issue 15's goals: time to ready (≤ 1.15 × the faster limit, ≥ 3 × ahead of "
+              "each anchor; medians, in brackets the fastest runs)")
         para("### Where the time to ready goes (seconds since dind-init started, from its own "
              "log; the limits from dockerd's log)")
         cols = [(eng, e) for eng in engines for e in ("dind-init", "dind-init-dockerd")
@@ -267,7 +249,7 @@ def cmd_report(raw_path, meta_path):
                     rows.append([title] + row)
             table(["step"] + [f"{label[eng]}: {SHORT[e]}" for eng, e in cols], rows)
 
-    sizes = meta.get("stop_sizes", "").split()   # 2. stop with inner containers
+    sizes = meta["stop_sizes"].split()   # 2. stop with inner containers
     seps = [e for e in EPS if has([e], *(f"stopn{n}" for n in sizes))]
     if sizes and seps:
         para("## 2. `docker stop` of the DinD container with running inner containers")
@@ -282,7 +264,7 @@ def cmd_report(raw_path, meta_path):
         if setup:
             para(f"(Starting the {sizes[-1]} inner containers took {setup}.)")
 
-    csizes = [n for n in meta.get("stopcmp_sizes", "").split() if has(["dind-init"], f"stopcmp{n}")]
+    csizes = [n for n in meta["stopcmp_sizes"].split() if has(["dind-init"], f"stopcmp{n}")]
     if csizes:   # 2b. outer stop vs the inner parallel stop
         para("## 2b. dind-init's `docker stop` against the inner daemon's own parallel stop "
              "(issue 19)")
@@ -320,7 +302,8 @@ def cmd_report(raw_path, meta_path):
 
         def certs(eng):
             rr = d.vs(eng, "tls_cert_ms", "docker-dind", "dind-init")
-            oks = [v for e in tls_eps for t in ("on", "off") for v in d.strs(eng, e, f"tls_client_{t}")]
+            oks = [v for e in tls_eps for t in ("on", "off")
+                   for v in d.strs(eng, e, "tls_client_" + t)]
             return ([d.cell(eng, e, "tls_cert_ms", "msv") for e in tls_eps]
                     + ["n/a" if rr is None else f"×{rr:.0f}"]
                     + [d.cell(eng, e, "tls_port_on", "s") for e in tls_eps] + [ok_count(oks, "ok")])
@@ -348,8 +331,9 @@ def cmd_report(raw_path, meta_path):
                 fast = r2(d.vs(eng, m, "rootless", "rootful", "lo"))
                 row += [d.cell(eng, "rootful", m, unit),
                         d.cell(eng, "rootless", m, unit, "rootful") + f" (fastest runs ×{fast})"]
-            return row + [" / ".join(tally(d.strs(eng, e, "rl_driver"), "{0}") or "n/a" for e in rl),
-                          meta.get("rootlesskit." + eng, "") or "n/a", f"{ok.count('0')}/{len(ok)}"]
+            drivers = [tally(d.strs(eng, e, "rl_driver"), "{0}") or "n/a" for e in rl]
+            return row + [" / ".join(drivers), meta["rootlesskit." + eng] or "n/a",
+                          f"{ok.count('0')}/{len(ok)}"]
         para("## 3b. A rootless dockerd (issue 22): rootless against rootful",
              "×ratio: rootless ÷ rootful, medians of the same run (and of the fastest runs).")
         per_engine(["engine", "rootful: time to ready, s", "rootless",
@@ -369,8 +353,8 @@ def cmd_report(raw_path, meta_path):
                        tally(d.strs(eng, "persistent", "im_skipped"), "{0}") or "n/a",
                        f"{codes.count('0')}/{len(codes)}"])
         para("## 3c. Images across jobs (issue 21): a job that needs 3 images",
-             f"The images: {meta.get('images_desc', '')}; the registry: "
-             f"{meta.get('registry', '')}. ×ratio: to the fresh volume pulling from the registry, "
+             f"The images: {meta['images_desc']}; the registry: {meta['registry']}. "
+             "×ratio: to the fresh volume pulling from the registry, "
              "medians of the same run.")
         per_engine(["engine", "fresh volume, pulls from the registry, s", "through a mirror",
                     "`DIND_PRELOAD`", "persistent volume (preload skips)",
@@ -380,7 +364,7 @@ def cmd_report(raw_path, meta_path):
 
     pid_eps = [e for e in EPS + ["wrapdocker-bash"] if has([e], "pid1_comm")]
     if pid_eps:   # 4. PID 1 idle
-        para(f"## 4. PID 1's cost while the container idles ({meta.get('idle', '10')} s)",
+        para(f"## 4. PID 1's cost while the container idles ({meta['idle'] or 10} s)",
              "Per engine: PID 1's VmRSS, kB / CPU ticks / context switches over the window.")
 
         def pid1(eng, e):
@@ -393,7 +377,7 @@ def cmd_report(raw_path, meta_path):
               [[TITLES[e], ", ".join(f"`{c}`" for c in comms[e])]
                + [pid1(eng, e) for eng in engines] for e in pid_eps])
 
-    sz = [line.split("|") + ["", "", ""] for line in meta.get("sizes", "").split(";") if line]
+    sz = [line.split("|") + ["", "", ""] for line in meta["sizes"].split(";") if line]
     if sz:   # 5. sizes
         para("## 5. Size on disk")
         table(["binary", "bytes", "linking", "from"],
@@ -401,7 +385,6 @@ def cmd_report(raw_path, meta_path):
     para("## Notes", "- Raw data: `target/bench/raw.tsv` (round, engine, entrypoint, metric, "
          "value); every run's log: `target/bench/logs/ENGINE-ROUND-ENTRYPOINT-FIGURE.log`.")
     print("\n".join(out))
-
 
 HEADER = """# dind-init benchmark
 
@@ -417,7 +400,6 @@ HEADER = """# dind-init benchmark
 engine; what each figure measures: docs/BENCHMARKS.md, the section of the same number
 """
 
-
 def header(d, engines, label):
     meta = defaultdict(str, d.meta)
     loads = [float(v) for _, _, _, m, v in d.rows if m == "load" and v not in ("", "NA")]
@@ -432,7 +414,6 @@ def header(d, engines, label):
                               if meta[m])
     return HEADER.format_map(meta)
 
-
 def exit_cell(d, eng, ep, prefix, how, inner=False):
     """The exit codes, how the inner dockerd ended, and the inner containers' states."""
     codes = d.strs(eng, ep, prefix + "_exit")
@@ -442,13 +423,11 @@ def exit_cell(d, eng, ep, prefix, how, inner=False):
     return (f"exit {tally(codes, '{0}×{1}')}; {tally(d.strs(eng, ep, prefix + how))}"
             + ("; inner: " + counted(states, "{} ×{}", ", ") if states else ""))
 
-
 def pause_cell(d, eng, ep):
     runs, v = d.strs(eng, ep, "tls_pause_off"), d.vals(eng, ep, "tls_pause_off")
     if not runs or not v:
         return "none (no warning)" if runs else "n/a"
     return cell(v, "s") + (f" [{len(v)}/{len(runs)} runs]" if len(v) != len(runs) else "")
-
 
 def diff_ms(on, off):
     """median(on) - median(off), ms, with the spread of the two medians' difference."""
@@ -457,9 +436,8 @@ def diff_ms(on, off):
     return (f"**{(median(on) - median(off)) * 1000:+.0f} ms** "
             f"(fastest runs: {(min(on) - min(off)) * 1000:+.0f} ms)")
 
-
 def goals(d, eng):
-    """Issue 15's goals on ENG: dind-init's time to ready against the faster limit and the anchors."""
+    """Issue 15's goals on ENG: dind-init's time to ready against the faster limit, the anchors."""
     ready, lo = d.med(eng, "dind-init", "ready"), d.lo(eng, "dind-init", "ready")
     lims = [(d.med(eng, e, "ready"), e) for e in LIMITS if d.med(eng, e, "ready") is not None]
     if ready is None or not lims:
@@ -473,8 +451,8 @@ def goals(d, eng):
     return ([f"{fmt_num(ready, 's')} s", f"{SHORT[limit]}, {fmt_num(limit_ready, 's')} s",
              f"{r2(vs)} ({r2(ratio(lo, lim_lo))})"]
             + [f"{r2(anchor[a])} ({r2(ratio(d.lo(eng, a, 'ready'), lo))})" for a in ANCHORS]
-            + [f"{r2(tls[0])} ({r2(tls[1])})", "met" if not miss else "**missed**: " + "; ".join(miss)])
-
+            + [f"{r2(tls[0])} ({r2(tls[1])})",
+               "met" if not miss else "**missed**: " + "; ".join(miss)])
 
 if __name__ == "__main__":
     fn = globals().get("cmd_" + sys.argv[1].replace("-", "_")) if len(sys.argv) > 1 else None
