@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: dind-init beside the other ways to start Docker-in-Docker, on each inner engine
-# (Debian bookworm's Docker 20.10, trixie's 26.1, sid's 28.5), in one run. Its report is
-# docs/BENCHMARKS.md (what each figure measures, and how); bench/benchlib.py parses and writes it.
+# (Debian bookworm's Docker 20.10, trixie's 26.1, sid's 28.5), in one run. What each figure
+# measures, and how: docs/BENCHMARKS.md; bench/benchlib.py parses the runs and writes the report.
 # Owns: the benchmark and its report.
 #
 #   sudo scripts/bench.sh                         # every figure, every engine
@@ -15,8 +15,8 @@
 #   --stop-sizes LIST    inner containers per stop (default 1,10,50)
 #   --stopcmp-sizes LIST inner containers of the stopcmp figure (default 10,50,100)
 #   --idle SECONDS       PID 1's idle window in figure 4 (default 10)
-#   --wait-quiet [MIN]   before every figure of a round, wait until the 1-minute load average is
-#                        below --quiet-load L (default 1.0), at most MIN minutes in all (default 30)
+#   --wait-quiet MIN     before every figure of a round, wait until the 1-minute load average is
+#                        below --quiet-load L (default 1.0), at most MIN minutes in all
 #   -o FILE              the report (default target/bench.md; raw TSV and logs in target/bench/)
 #
 # Not part of the test command. Needs root; installs what it needs. Starts its own host dockerd
@@ -35,35 +35,38 @@ CMDLINE="scripts/bench.sh${*:+ $*}"
 
 usage_error() { echo "bench.sh: $*" >&2; exit 2; }
 oneof() { local w=$1; shift; [[ " $* " == *" $w "* ]]; }   # WORD LIST...
-declare -A VAR=([-n]=N [--stop-rounds]=STOP_ROUNDS [-o]=OUT [--idle]=IDLE [--quiet-load]=QUIET_LOAD)
+declare -A VAR=([-n]=N [--stop-rounds]=STOP_ROUNDS [-o]=OUT [--idle]=IDLE [--quiet-load]=QUIET_LOAD
+    [--wait-quiet]=WAIT_QUIET [--engines]=ENGINES [--figures]=FIGURES [--stop-sizes]=STOP_SIZES
+    [--stopcmp-sizes]=STOPCMP_SIZES)
 while [ $# -gt 0 ]; do
     case "$1" in
-        -n?*) N=${1#-n}; shift ;;
-        -n | --stop-rounds | -o | --idle | --quiet-load | --engines | --figures | --stop-sizes | \
-            --stopcmp-sizes)
-            [ -n "${2:-}" ] || usage_error "$1 needs a value"
-            if [ -n "${VAR[$1]:-}" ]; then
-                printf -v "${VAR[$1]}" %s "$2"
-            else   # --stop-sizes LIST: STOP_SIZES=(LIST)
-                v=${1#--} && v=${v^^} && read -r -a "${v//-/_}" <<<"${2//,/ }"
-            fi
-            shift 2 ;;
-        --wait-quiet) if [[ ${2:-} =~ ^[0-9]+$ ]]; then WAIT_QUIET=$2; shift 2; else WAIT_QUIET=30; shift; fi ;;
         -h | --help) lib_usage; exit 0 ;;
-        *) usage_error "unknown argument: $1 (see -h)" ;;
+        -?*) [ -n "${VAR[$1]:-}" ] ;;
+        *) false ;;
+    esac || usage_error "unknown argument: $1 (see -h)"
+    [ -n "${2:-}" ] || usage_error "$1 needs a value"
+    case "$1" in
+        --engines | --figures | --*-sizes) read -r -a "${VAR[$1]}" <<<"${2//,/ }" ;;
+        *) printf -v "${VAR[$1]}" %s "$2" ;;
     esac
+    shift 2
 done
-POS='^[1-9][0-9]*$'
-[[ $N =~ $POS ]] || usage_error "-n wants a positive number, not '$N'"
-[[ $STOP_ROUNDS =~ ^[0-9]+$ ]] || usage_error "--stop-rounds wants a number, not '$STOP_ROUNDS'"
-[[ $IDLE =~ ^[0-9]+$ ]] || usage_error "--idle wants whole seconds, not '$IDLE'"
-allowed() { local opt=$1 ok=$2 w; shift 2; for w; do [[ " $ok " == *" $w "* ]] || usage_error "$opt: '$w' is not one of $ok"; done; }
-allowed --engines "bookworm trixie sid" "${ENGINES[@]}"
-allowed --figures "main stopn tls stopcmp rootless images" "${FIGURES[@]}"
-for s in "${STOP_SIZES[@]}" "${STOPCMP_SIZES[@]}"; do [[ $s =~ $POS ]] || usage_error "--stop(cmp)-sizes: '$s'"; done
+# check OPTION REGEX VALUE...: each VALUE is all of REGEX
+check() {
+    local opt=$1 re=$2 v
+    shift 2
+    for v; do [[ $v =~ ^($re)$ ]] || usage_error "$opt: '$v' is not $re"; done
+}
+check -n '[1-9][0-9]*' "$N"
+check --stop-rounds '[0-9]+' "$STOP_ROUNDS"
+check --idle '[0-9]+' "$IDLE"
+check --wait-quiet '[0-9]*' "$WAIT_QUIET"
+check --engines 'bookworm|trixie|sid' "${ENGINES[@]}"
+check --figures 'main|stopn|tls|stopcmp|rootless|images' "${FIGURES[@]}"
+check '--stop(cmp)-sizes' '[1-9][0-9]*' "${STOP_SIZES[@]}" "${STOPCMP_SIZES[@]}"
 lib_is_root || usage_error "needs root (it starts its own dockerd)"
+[ "$STOP_ROUNDS" != 0 ] || read -r -a FIGURES <<<"${FIGURES[*]/stop*/}"
 want() { oneof "$1" "${FIGURES[@]}"; }
-[ "$STOP_ROUNDS" -gt 0 ] || read -r -a FIGURES <<<"$(printf '%s\n' "${FIGURES[@]}" | grep -vx 'stopn\|stopcmp' | tr '\n' ' ')"
 
 TOOLS=(wrapdocker dind dockerd-entrypoint-tls dockerd-ctrd)   # the other entrypoints, in the image
 docker() { command "$DOCKER_CLI" "$@"; }
@@ -72,15 +75,15 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "NA"; els
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.4f\n", a / b }'; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 meta() { while [ $# -gt 1 ]; do printf '%s=%s\n' "$1" "$2" >>"$META"; shift 2; done; }   # KEY VALUE...
-WORK=$ROOT/target/bench LOGS=$ROOT/target/bench/logs RAW=$ROOT/target/bench/raw.tsv META=$ROOT/target/bench/meta
-PFX=dib-$$ NET='' T_START=$SECONDS
+WORK=$ROOT/target/bench
+LOGS=$WORK/logs RAW=$WORK/raw.tsv META=$WORK/meta PFX=dib-$$ NET='' T_START=$SECONDS
 
 lib_install_deps && mkdir -p "$WORK" "$(dirname "$OUT")" || exit 1
 rm -rf "$LOGS" "$WORK/certs"; mkdir -p "$LOGS" "$WORK/certs"; : >"$RAW"; : >"$META"
 echo "bench: building the static release binaries (x86_64, aarch64)"; lib_build_binary || exit 1
 BIN=$DIND_BIN BIN_ARM=$ROOT/target/aarch64-unknown-linux-musl/release/dind-init
 (cd "$ROOT" && cargo build --release --locked -q --target aarch64-unknown-linux-musl) ||
-    echo "bench: WARNING: cargo build --target aarch64-unknown-linux-musl failed: no aarch64 size" >&2
+    echo "bench: WARNING: no aarch64 build (cargo build --target aarch64-unknown-linux-musl)" >&2
 # shellcheck disable=SC2046  # one id per word
 cleanup() {
     docker rm -fv $(docker ps -aq --filter "name=^$PFX-" 2>/dev/null) >/dev/null 2>&1
@@ -92,8 +95,8 @@ lib_traps cleanup
 lib_host_start "$INSTANCE" && lib_inner_image || exit 1
 BENCH_TASKS=$DIND_HOST_RUN/exec/containerd/daemon/io.containerd.runtime.v2.task
 
-# IMG[suite]: the base image + what docker:dind's entrypoint needs beyond it (openssl, iproute2: .debs
-# fetched once per base rootfs) + dind-init and TOOLS, docker:dind's legacy-iptables directory.
+# IMG[suite]: the base image + what docker:dind's entrypoint needs beyond it (openssl, iproute2:
+# .debs fetched once per base rootfs) + dind-init and TOOLS, docker:dind's legacy-iptables dir
 declare -A IMG IMGR
 bench_image() {
     lib_base_image || return 1
@@ -125,24 +128,33 @@ for eng in "${ENGINES[@]}"; do
     bench_image || exit 1
     want rootless || continue
     IMGR[$eng]=dind-init-bench:rootless$DIND_SUITE_TAG
-    lib_rootless_image "${IMG[$eng]}" "${IMGR[$eng]}" "$DIND_CACHE/bench-$DIND_SUITE/rootless" || exit 1
+    lib_rootless_image "${IMG[$eng]}" "${IMGR[$eng]}" "$DIND_CACHE/bench-$DIND_SUITE/rootless" ||
+        exit 1
 done
 
-# tls: a fixed address (--ip) for the host's poller, in a subnet the host daemon picked as free
+# tls: a fixed address (--ip, .200 of the subnet) for the host's poller, in a subnet the host
+# daemon picked as free
 if want tls; then
     NET=$PFX-net
     docker network create "$NET" >/dev/null || exit 1
     subnet=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' "$NET")
     docker network rm "$NET" >/dev/null
     docker network create --subnet "$subnet" "$NET" >/dev/null || { NET=''; exit 1; }
-    SVC_IP=$(py subnet-ip "$subnet" 200)
+    SVC_IP=${subnet%.*}.200
 fi
 
-# images (docs/BENCHMARKS.md 3c): saved into IM_DIR, pushed into a registry on 127.0.0.1:5000 (every
-# run joins its network namespace); IM_VOL[engine]: its persistent volume, filled by a preload
+# images (docs/BENCHMARKS.md 3c): saved into IM_DIR, pushed into a registry on 127.0.0.1:5000
+# (every run joins its network namespace); IM_VOL[engine]: its persistent volume, preloaded
 IM_NAMES=(ryuk app db) IM_DIR=$WORK/preload REG=$PFX-registry REGI=dind-init-bench/registry:latest
 declare -A IM_VOL
-die_log() { tail -n 5 "$1"; echo "bench: $2" >&2; exit 1; }   # LOG MESSAGE
+# preload_run LOG WHAT RUN-ARGS...: a DinD container in the registry's network, IM_DIR at /preload
+preload_run() {
+    local log=$LOGS/$1 what=$2
+    shift 2
+    docker run --rm --privileged --network "container:$REG" -v "$IM_DIR:/preload:ro" "$@" \
+        >"$log" 2>&1 && return 0
+    tail -n 5 "$log"; echo "bench: $what failed" >&2; exit 1
+}
 if want images; then
     lib_suite "${ENGINES[0]}"
     echo "bench: images: the registry, the three images, their archives"
@@ -157,60 +169,89 @@ if want images; then
     docker run -d --name "$REG" "$REGI" >/dev/null || exit 1
     if ! lib_retry 60 0.5 docker exec "$REG" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' 2>/dev/null
     then
-        docker logs "$REG" >"$LOGS/registry.log" 2>&1
-        die_log "$LOGS/registry.log" "the registry never listened"
+        docker logs "$REG" 2>&1 | tail -n 5; echo "bench: the registry never listened" >&2; exit 1
     fi
-    docker run --rm --privileged --network "container:$REG" -v "$IM_DIR:/preload:ro" "${IMG[${ENGINES[0]}]}" sh -c \
+    preload_run seed.log "seeding the registry" "${IMG[${ENGINES[0]}]}" sh -c \
         'for f in /preload/*.tar; do docker load -q -i "$f" || exit 1; done
          for n in '"${IM_NAMES[*]}"'; do r=127.0.0.1:5000/library/dibench-$n
-             docker tag "dibench-$n" "$r" && docker push -q "$r" || exit 1; done' \
-        >"$LOGS/seed.log" 2>&1 || die_log "$LOGS/seed.log" "seeding the registry failed"
+             docker tag "dibench-$n" "$r" && docker push -q "$r" || exit 1; done'
     for eng in "${ENGINES[@]}"; do
-        IM_VOL[$eng]=$PFX-persist-$eng v=$LOGS/$eng-images-volume.log
-        docker volume create "${IM_VOL[$eng]}" >/dev/null &&
-            docker run --rm --privileged --network "container:$REG" -v "$IM_DIR:/preload:ro" \
-                -v "${IM_VOL[$eng]}:/var/lib/docker" -e DIND_PRELOAD=/preload "${IMG[$eng]}" true \
-                >"$v" 2>&1 ||
-            die_log "$v" "$eng: filling the persistent volume failed"
+        IM_VOL[$eng]=$PFX-persist-$eng
+        docker volume create "${IM_VOL[$eng]}" >/dev/null || exit 1
+        preload_run "$eng-images-volume.log" "$eng: filling the persistent volume" \
+            -v "${IM_VOL[$eng]}:/var/lib/docker" -e DIND_PRELOAD=/preload "${IMG[$eng]}" true
     done
-    v=$(for n in "${IM_NAMES[@]}"; do
-        echo "dibench-$n $(($(stat -c %s "$IM_DIR/$n.tar") / 1000000)) MB"; done)
-    meta images_desc "$(paste -sd, <<<"$v" | sed 's/,/, /g') (docker save, plain)"
+    v=''
+    for n in "${IM_NAMES[@]}"; do
+        v+="dibench-$n $(($(stat -c %s "$IM_DIR/$n.tar") / 1000000)) MB, "
+    done
+    meta images_desc "${v%, } (docker save, plain)"
     v=$(docker exec "$REG" du -sb /var/lib/docker-registry | cut -f1)
     meta registry "$(docker run --rm --entrypoint docker-registry "$REGI" --version 2>/dev/null), \
 holding $((v / 1000000)) MB (the layers gzip-compressed: what a pull transfers)"
 fi
 
-meta command "$CMDLINE" date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" nproc "$(nproc)" kernel "$(uname -r)" \
+cgroups=v1
+[ -f /sys/fs/cgroup/cgroup.controllers ] && cgroups=v2
+grep -q ' /sys/fs/cgroup/unified cgroup2 ' /proc/mounts &&
+    cgroups="v1 hybrid (cgroup2 at /sys/fs/cgroup/unified)"
+meta command "$CMDLINE" date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" nproc "$(nproc)" \
+    kernel "$(uname -r)" cgroups "$cgroups" load_start "$(cut -d' ' -f1-3 /proc/loadavg)" \
     mem "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)" \
-    load_start "$(cut -d' ' -f1-3 /proc/loadavg)" engines "${ENGINES[*]}" n "$N" idle "$IDLE" \
-    dind_version "$("$BIN" --version 2>/dev/null | head -n1)"
-if [ -f /sys/fs/cgroup/cgroup.controllers ]; then meta cgroups v2
-elif grep -q ' /sys/fs/cgroup/unified cgroup2 ' /proc/mounts; then meta cgroups "v1 hybrid (cgroup2 at /sys/fs/cgroup/unified)"
-else meta cgroups v1; fi
+    engines "${ENGINES[*]}" n "$N" idle "$IDLE" dind_version "$("$BIN" --version | head -n1)"
 v=$(docker version -f 'server {{.Server.Version}}, client {{.Client.Version}}' 2>/dev/null)
 meta host_docker "$v, runtime runc $(runc --version 2>/dev/null | awk 'NR==1 {print $3}')"
+
+# SIZES: the report's rows NAME|BYTES|LINKING|FROM; of the binaries, and of what the shell
+# entrypoints need in the image besides dockerd (read with the engine's versions)
+SIZES=''
+size_row() { SIZES+="$1|$2|$3|$4;"; }
+size_file() { # NAME FILE FROM
+    local k=dynamic
+    lib_static_elf "$2" && k=static
+    size_row "$1" "$(stat -c %s "$2")" "$k" "$3"
+}
+v="this repo, \`cargo build --release"
+size_file "dind-init (x86_64)" "$BIN" "$v\` (musl)"
+[ -x "$BIN_ARM" ] &&
+    size_file "dind-init (aarch64)" "$BIN_ARM" "$v --target aarch64-unknown-linux-musl\`"
+d=$(mktemp -d)
+get() { (cd "$d" && apt-get download tini dumb-init >/dev/null 2>&1); }
+if get || { apt-get update -qq >/dev/null 2>&1 && get; }; then
+    for f in "$d"/*.deb; do dpkg-deb -x "$f" "$d/x"; done
+    for f in tini-static:tini tini:tini dumb-init:dumb-init; do   # BINARY:PACKAGE
+        p=${f#*:} f=${f%%:*}
+        [ -f "$d/x/usr/bin/$f" ] && size_file "$f" "$d/x/usr/bin/$f" \
+            "Debian $p $(dpkg-deb -f "$d/$p"_*.deb Version) (x86_64)"
+    done
+else
+    echo "bench: apt-get download tini dumb-init failed" >&2
+fi
+rm -rf "$d"
 for eng in "${ENGINES[@]}"; do
-    v=$(docker run --rm --entrypoint sh "${IMG[$eng]}" -c \
-        'dockerd --version; containerd --version; docker --version; openssl version' 2>/dev/null | tr '\n' ';')
-    meta "engine.$eng" "$(echo "$v" | sed 's/;$//; s/;/; /g')" "image.$eng" "${IMG[$eng]}" \
-        "engine_short.$eng" "$(echo "$v" | sed -n 's/^Docker version \([0-9]*\.[0-9]*\).*/\1/p')"
+    mapfile -t facts < <(docker run --rm --entrypoint sh "${IMG[$eng]}" -c 'dockerd --version
+        containerd --version; docker --version; openssl version
+        stat -L -c %s /bin/bash /usr/bin/docker /usr/bin/openssl' 2>/dev/null)
+    ver=$(printf '%s; ' "${facts[@]:0:4}")
+    meta "engine.$eng" "${ver%; }" "image.$eng" "${IMG[$eng]}" "engine_short.$eng" \
+        "$(sed -n 's/^Docker version \([0-9]*\.[0-9]*\).*/\1/p' <<<"${facts[0]:-}")"
+    from="Debian $eng, needed by"
+    [ "$eng" = "${ENGINES[0]}" ] &&
+        size_row "bash (in the image)" "${facts[4]:-}" dynamic "$from wrapdocker (a bash script)"
+    size_row "docker CLI ($eng)" "${facts[5]:-}" dynamic \
+        "$from wrapdocker and the hack/dind loop (\`docker info\`)"
+    [ "$eng" = "${ENGINES[0]}" ] && size_row "openssl CLI (in the image)" "${facts[6]:-}" dynamic \
+        "$from docker:dind's TLS (plus libssl)"
     want rootless || continue
-    v=$(docker run --rm --entrypoint rootlesskit "${IMGR[$eng]}" --version 2>/dev/null | head -n 1)
-    meta "rootlesskit.$eng" "$v"
+    meta "rootlesskit.$eng" \
+        "$(docker run --rm --entrypoint rootlesskit "${IMGR[$eng]}" --version | head -n 1)"
 done
-meta image_desc "debootstrap SUITE minbase + docker.io (+ docker-cli), iptables, ca-certificates, \
-procps, + iproute2 (docker:dind's \`ip\`), with dind-init, wrapdocker, hack/dind, \
-dockerd-entrypoint-tls and dockerd-ctrd in /usr/local/bin; the same image for every entrypoint of \
-an engine"
 STOPS=0
 { want stopn || want stopcmp; } && STOPS=$STOP_ROUNDS
 meta stop_rounds "$STOPS"
 want stopn && meta stop_sizes "${STOP_SIZES[*]}"
 want stopcmp && meta stopcmp_sizes "${STOPCMP_SIZES[*]}"
-want rootless && meta rootless_desc "USER rootless (dind-init as uid 1000, dockerd through \
-rootlesskit), run with --privileged and a 0666 /dev/net/tun bind-mounted; the inner image a static \
-busybox"
+meta sizes "$SIZES"
 
 EPS=(dind-init dind-init-dockerd wrapdocker moby-dind docker-dind dockerd dockerd-ctrd)
 MOBY_LOOP='dockerd & until docker info >/dev/null 2>&1; do sleep 1; done; exec "$@"'
@@ -246,20 +287,19 @@ timed_run() {
     RC=$? T1=$EPOCHREALTIME
     echo "rc=$RC" >>"$LOG"
 }
-stamp() { py match "$LOG" "$1 (\\d+\\.\\d+)"; }   # WORD: the epoch seconds of LOG's line `WORD T`
+# stamp WORD: the epoch seconds of LOG's first line `WORD T`
+stamp() { sed -n "s/.*$1 \([0-9]*\.[0-9]*\).*/\1/p" "$LOG" | head -n 1; }
 # dockerd_times EP T0: records docker run -> dockerd's first log line, its own start-up; API: its
 # first `API listen on`
 dockerd_times() {
     local first
-    read -r first API <<<"$(py dockerd-times "$LOG")"
+    IFS=, read -r first API _ <<<"$(py dockerd-log "$LOG")"
     records "$1" d "start=$(sub "${first:-}" "$2")" "init=$(sub "${API:-}" "${first:-}")"
 }
-record_phases() { # EP KEYS...: dind-init's own times (benchlib.py dind-phases) in LOG
-    local ep=$1 kv
-    shift
-    for kv in $(py dind-phases "$LOG"); do
-        oneof "${kv%%=*}" "$@" && record "$ep" "ph_${kv%%=*}" "${kv#*=}"
-    done
+phases() { # EP KEYS...: dind-init's own times in LOG (benchlib.py dind-phases), as ph_KEY
+    local kv
+    read -r -a kv <<<"$(py dind-phases "$LOG" "${*:2}")"
+    records "$1" ph_ "${kv[@]}"
 }
 # start_attached ARGS...: `docker run ARGS` >LOG in the background (RUNPID)
 start_attached() { : >"$LOG"; docker run "$@" >"$LOG" 2>&1 & RUNPID=$!; }
@@ -275,6 +315,19 @@ container_pid() {
     done
     docker inspect -f '{{.State.Pid}}' "$NAME" 2>/dev/null
 }
+# start_running EP ID [RUN-ARGS...]: the DinD container (`sleep infinity` after the ready mark, or
+# the daemon alone) in the background (RUNPID); returns once it is ready, else removes it (120 s)
+start_running() {
+    local ep=$1 pat=BENCH_READY cmd=(sh -c 'date "+BENCH_READY %s.%N"; exec sleep infinity')
+    run_names "$2"; shift 2
+    ep_setup "$ep"
+    is_daemon "$ep" && pat="API listen on" cmd=("${DARGS[@]}")
+    start_attached --privileged --name "$NAME" "$@" "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" \
+        "${cmd[@]}"
+    wait_log "$pat" 120 && return 0
+    { echo "  $ENG $ep: never got ready; its log:"; tail -n 20 "$LOG"; } >&2
+    docker rm -fv "$NAME" >/dev/null 2>&1; wait "$RUNPID"; return 1
+}
 
 # Figures 1 and 2 (command mode): the command is `date`, which prints when it starts.
 run_ready() { # EP
@@ -285,7 +338,7 @@ run_ready() { # EP
     st=$(stamp BENCH_READY) ready=$(sub "$st" "$T0")
     records "$ep" "" "ready=$ready" "overhead=$(sub "$st" "$API")"
     if is_dind_init "$ep"; then
-        record_phases "$ep" ctrd_spawned ctrd_serving spawned ready command attempts cgroups_ms
+        phases "$ep" ctrd_spawned ctrd_serving spawned ready command attempts cgroups_ms
         cmdt=$(lib_event_t "$LOG" command-start)
         [ -n "$cmdt" ] && record "$ep" ph_startlat "$(sub "$ready" "$cmdt")"
     fi
@@ -296,24 +349,22 @@ run_true() { # EP
     ep_setup "$1"
     timed_run "$1" "$1-true" --rm "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" true
     records "$1" run_true "=$(sub "$T1" "$T0")" "_rc=$RC"
-    is_dind_init "$1" && record_phases "$1" shutdown_s
+    is_dind_init "$1" && phases "$1" shutdown_s
 }
 # Figures 1 and 3 in daemon mode: ready at dockerd's first "API listen on", then SIGTERM to PID 1
 run_daemon() { # EP
-    local ep=$1 t0 t1 pid cidfile="$WORK/cid.$$.$R"
-    ep_setup "$ep"; run_names "$ep-daemon"; settle "$ep"
-    rm -f "$cidfile"
+    local ep=$1 t0 pid cidfile="$WORK/cid.$$.$R"
+    rm -f "$cidfile"; settle "$ep"
     t0=$EPOCHREALTIME
-    start_attached --rm --privileged --cidfile "$cidfile" --name "$NAME" "${EPARGS[@]}" "$IMAGE" \
-        "${DARGS[@]}"
-    if wait_log 'API listen on' 120; then
+    if start_running "$ep" "$ep-daemon" --rm --cidfile "$cidfile"; then
         pid=$(container_pid "$cidfile")
         [ -n "$pid" ] && [ "$pid" != 0 ] && kill -TERM "$pid"
+        wait "$RUNPID"
     fi
-    wait "$RUNPID"; t1=$EPOCHREALTIME
+    T1=$EPOCHREALTIME
     rm -f "$cidfile"
     dockerd_times "$ep" "$t0"
-    records "$ep" "" "ready=$(sub "$API" "$t0")" "run_true=$(sub "$t1" "$t0")"
+    records "$ep" "" "ready=$(sub "$API" "$t0")" "run_true=$(sub "$T1" "$t0")"
 }
 
 pid1_sample() { # HOSTPID: PID 1's "rss_kB cpu_ticks ctxsw comm" from the host's /proc
@@ -335,29 +386,19 @@ stop_outcome() { # EP: how the inner dockerd ended, from LOG
         if grep -q 'Daemon shutdown complete' "$LOG"; then echo clean; else echo "killed"; fi
     elif lib_event_has "$LOG" dockerd-exit clean=true killed=false; then
         if lib_event_has "$LOG" inner-kill; then echo "clean, inner SIGKILLed"; else echo clean; fi
-    elif lib_event_has "$LOG" dockerd-exit killed=true; then echo "SIGKILLed by dind-init"
-    else echo "unclean"; fi
+    elif lib_event_has "$LOG" dockerd-exit killed=true; then
+        echo "SIGKILLed by dind-init"
+    else
+        echo "unclean"
+    fi
 }
-# start_running EP ID [RUN-ARGS...]: the DinD container (`sleep infinity` after the ready mark, or the
-# daemon alone) in the background (RUNPID); returns once it is ready, or removes it after 120 s
-start_running() {
-    local ep=$1 pat=BENCH_READY cmd=(sh -c 'date "+BENCH_READY %s.%N"; exec sleep infinity')
-    run_names "$2"; shift 2
-    ep_setup "$ep"
-    is_daemon "$ep" && pat="API listen on" cmd=("${DARGS[@]}")
-    start_attached --privileged --name "$NAME" "$@" "${EPARGS[@]}" "$IMAGE" "${CMDPRE[@]}" \
-        "${cmd[@]}"
-    wait_log "$pat" 120 && return 0
-    { echo "  $ENG $ep: never got ready; its log:"; tail -n 20 "$LOG"; } >&2
-    docker rm -fv "$NAME" >/dev/null 2>&1; wait "$RUNPID"; return 1
-}
-timed_stop() { # EP: `docker stop NAME`, timed: T0, T1, STOP; CODE its exit code, HOW (stop_outcome)
-    T0=$EPOCHREALTIME
+timed_stop() { # EP: `docker stop NAME`, timed: STOP; CODE its exit code, HOW (stop_outcome)
+    local t0=$EPOCHREALTIME t1
     docker stop "$NAME" >/dev/null
-    T1=$EPOCHREALTIME
+    t1=$EPOCHREALTIME
     wait "$RUNPID"
+    STOP=$(sub "$t1" "$t0")
     CODE=$(docker inspect -f '{{.State.ExitCode}}' "$NAME") HOW=$(stop_outcome "$1")
-    STOP=$(sub "$T1" "$T0")
 }
 run_stop() { # EP
     local ep=$1
@@ -382,17 +423,21 @@ INNER_CMD='trap "exit 0" TERM; while :; do sleep 1; done'
 # start_inner EP ID COUNT METRIC: the DinD container (data root on the volume NAME-v), COUNT inner
 # containers started in it (RUNNING run), timed as METRIC_setup; then settle
 start_inner() {
-    local ep=$1 n=$3 ts
-    start_running "$ep" "$2" -v "$PFX-$R-$ENG-$2-v:/var/lib/docker" -v "$INNER_TAR:/images/inner.tar:ro" ||
-        { docker volume rm "$NAME-v" >/dev/null 2>&1; return 1; }
-    ts=$EPOCHREALTIME
+    local ep=$1 n=$3 t0
+    if ! start_running "$ep" "$2" -v "$PFX-$R-$ENG-$2-v:/var/lib/docker" \
+        -v "$INNER_TAR:/images/inner.tar:ro"; then
+        docker volume rm "$NAME-v" >/dev/null 2>&1
+        return 1
+    fi
+    t0=$EPOCHREALTIME
     RUNNING=$(docker exec -e "N=$n" -e "INNER=$INNER_IMAGE" -e "CMD=$INNER_CMD" "$NAME" sh -c \
         'for i in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
          docker load -q -i /images/inner.tar >/dev/null &&
          seq "$N" | xargs -P 4 -I{} docker run -d --name "in{}" "$INNER" sh -c "$CMD" >/dev/null
          docker ps -q | wc -l' 2>"$LOG.exec")
-    record "$ep" "${4}_setup" "$(sub "$EPOCHREALTIME" "$ts")"
-    [ "${RUNNING:-0}" = "$n" ] || echo "  $ENG $ep: $RUNNING of $n inner containers running (see $LOG)" >&2
+    record "$ep" "${4}_setup" "$(sub "$EPOCHREALTIME" "$t0")"
+    [ "${RUNNING:-0}" = "$n" ] ||
+        echo "  $ENG $ep: $RUNNING of $n inner containers running (see $LOG)" >&2
     settle "$ep"
 }
 # stop_inner EP: the timed `docker stop`; then the inner daemon's last record of its containers,
@@ -400,8 +445,9 @@ start_inner() {
 stop_inner() {
     timed_stop "$1"
     docker rm -f "$NAME" >/dev/null 2>&1
-    read -r -a STATES <<<"$(docker run --rm -v "$NAME-v:/var/lib/docker" --entrypoint sh "$IMAGE" -c \
-        'for f in /var/lib/docker/containers/*/config.v2.json; do cat "$f"; echo; done' 2>/dev/null | py inner-states)"
+    read -r -a STATES <<<"$(docker run --rm -v "$NAME-v:/var/lib/docker" --entrypoint sh "$IMAGE" \
+        -c 'for f in /var/lib/docker/containers/*/config.v2.json; do cat "$f"; echo; done' \
+        2>/dev/null | py inner-states)"
     docker volume rm "$NAME-v" >/dev/null 2>&1
     INNER="${STATES[0]:-0}/$RUNNING exit 0"
     [ "${STATES[1]:-0}" != 0 ] && INNER+=", ${STATES[1]} other exit"
@@ -416,59 +462,67 @@ run_stopn() { # COUNT EP: COUNT inner containers, the timed `docker stop`, their
 # run_stopcmp COUNT (issue 19, docs/BENCHMARKS.md 2b): as run_stopn, with the inner daemon's
 # parallel stop and `docker start` of them again before the outer `docker stop`
 run_stopcmp() {
-    local ep=dind-init n=$1 m=stopcmp$1 ts st restarted kill=no clean=no inner r
+    local ep=dind-init n=$1 m=stopcmp$1 t0 st restarted kill=no clean=no inner
     start_inner "$ep" "$m" "$n" "$m" || return 1
-    read -r -a st <<<"$(docker exec "$NAME" sh -c 'a=$(date +%s.%N); docker stop $(docker ps -q) >/dev/null
+    read -r -a st <<<"$(docker exec "$NAME" sh -c 'a=$(date +%s.%N)
+        docker stop $(docker ps -q) >/dev/null
         b=$(date +%s.%N); echo "$a $b $(docker ps -q | wc -l)"' 2>>"$LOG.exec")"
-    [ "${st[2]:-x}" = 0 ] || echo "  $ENG $m: the inner stop left ${st[2]:-?} running (see $LOG.exec)" >&2
-    ts=$EPOCHREALTIME
-    restarted=$(docker exec -e "N=$RUNNING" "$NAME" sh -c 'docker ps -aq | xargs -P 4 -n 1 docker start >/dev/null
+    [ "${st[2]:-x}" = 0 ] ||
+        echo "  $ENG $m: the inner stop left ${st[2]:-?} running (see $LOG.exec)" >&2
+    t0=$EPOCHREALTIME
+    restarted=$(docker exec -e "N=$RUNNING" "$NAME" sh -c \
+        'docker ps -aq | xargs -P 4 -n 1 docker start >/dev/null
         for i in $(seq 100); do [ "$(docker ps -q | wc -l)" -ge "$N" ] && break; sleep 0.1; done
         docker ps -q | wc -l' 2>>"$LOG.exec")
-    record "$ep" "${m}_restart" "$(sub "$EPOCHREALTIME" "$ts")"
-    [ "$restarted" = "$RUNNING" ] || echo "  $ENG $m: $restarted of $RUNNING running again (see $LOG.exec)" >&2
+    record "$ep" "${m}_restart" "$(sub "$EPOCHREALTIME" "$t0")"
+    [ "$restarted" = "$RUNNING" ] ||
+        echo "  $ENG $m: $restarted of $RUNNING running again (see $LOG.exec)" >&2
     settle "$ep"
     stop_inner "$ep"
     lib_event_has "$LOG" inner-kill && kill=yes
-    [[ $HOW == clean* ]] && [ "${STATES[0]:-0}" = "$n" ] && [ "${STATES[1]:-0}${STATES[2]:-0}" = 00 ] && clean=yes
+    [[ $HOW == clean* ]] && [ "${STATES[0]:-0}" = "$n" ] &&
+        [ "${STATES[1]:-0}${STATES[2]:-0}" = 00 ] && clean=yes
     inner=$(sub "${st[1]:-}" "${st[0]:-}")
-    r=$(div "$STOP" "$inner")
-    records "$ep" "$m" "=$STOP" "_inner=$inner" "_ratio=$r" "_exit=$CODE" "_how=$HOW" \
-        "_clean=$clean" "_kill=$kill" "_state=$INNER"
+    records "$ep" "$m" "=$STOP" "_inner=$inner" "_ratio=$(div "$STOP" "$inner")" "_exit=$CODE" \
+        "_how=$HOW" "_clean=$clean" "_kill=$kill" "_state=$INNER"
 }
 
-# run_tls EP on|off: the service at SVC_IP; the host's poller connects once `docker run -d` returned
-# (else ARP waits)
+# run_tls EP on|off: the service at SVC_IP; the host's poller connects once `docker run -d`
+# returned (else ARP waits)
 run_tls() {
-    local ep=$1 tls=$2 certs=- port=2375 env=(-e DOCKER_TLS_CERTDIR=) pid o up api ms='' v
+    local ep=$1 tls=$2 certs=- port=2375 env=(-e DOCKER_TLS_CERTDIR=) pid o up api pause ms v
     local cl=(-e DOCKER_HOST=tcp://docker:2375)
     run_names "$ep-tls$tls"
     local certdir=$WORK/certs/$NAME go=$WORK/go.$NAME poll=$WORK/poll.$NAME
     rm -f "$go"; mkdir -p "$certdir"
-    # docker:dind's way: no command; with TLS off its users add --tls=false (dind-init does that itself)
+    # docker:dind's way: no command; with TLS off its users add --tls=false (dind-init does that)
     EPARGS=(--entrypoint dind-init) DARGS=()
     if [ "$ep" = docker-dind ]; then
         EPARGS=(--entrypoint dockerd-entrypoint-tls)
         [ "$tls" = off ] && DARGS=(--tls=false)
     fi
-    [ "$tls" = on ] && env=(-e DOCKER_TLS_CERTDIR=/certs -v "$certdir:/certs") port=2376 certs=$certdir
+    [ "$tls" = on ] &&
+        env=(-e DOCKER_TLS_CERTDIR=/certs -v "$certdir:/certs") port=2376 certs=$certdir
     py poll "$SVC_IP" "$port" "$certs" "$go" 120 >"$poll" & pid=$!
     settle "$ep"
     T0=$EPOCHREALTIME
-    docker run -d --privileged --name "$NAME" --network "$NET" --ip "$SVC_IP" --network-alias docker \
-        "${EPARGS[@]}" "${env[@]}" "$IMAGE" "${DARGS[@]}" >/dev/null
+    docker run -d --privileged --name "$NAME" --network "$NET" --ip "$SVC_IP" \
+        --network-alias docker "${EPARGS[@]}" "${env[@]}" "$IMAGE" "${DARGS[@]}" >/dev/null
     : >"$go"; wait "$pid"
     read -r -a o <<<"$(cat "$poll")"; rm -f "$go" "$poll"
     docker logs "$NAME" >"$LOG" 2>&1
-    # from the logs: dind-init's set-up (certificates included), dockerd's start, its pause without TLS
-    read -r up api <<<"$(py dockerd-times "$LOG")"
+    # from the logs: dind-init's set-up (certificates included), dockerd's start and pause
+    IFS=, read -r up api pause <<<"$(py dockerd-log "$LOG")"
     records "$ep" tls_ "ready_$tls=$(sub "${o[1]:-}" "$T0")" "port_$tls=$(sub "${o[0]:-}" "$T0")" \
-        "api_$tls=$(sub "${api:-}" "$T0")" \
-        "dinit_$tls=$(sub "${api:-}" "${up:-}")" "pause_$tls=$(py insecure-pause "$LOG")"
+        "api_$tls=$(sub "$api" "$T0")" "dinit_$tls=$(sub "$api" "$up")" "pause_$tls=$pause"
     [ "$ep" = dind-init ] && record "$ep" "tls_spawned_$tls" "$(lib_event_t "$LOG" dockerd-start)"
     if [ "$tls" = on ]; then
-        ms=$(py match "$LOG" 'dockerd-entrypoint-tls: certificates in .*: (\d+(?:\.\d+)?) ms')
-        [ "$ep" = dind-init ] && ms=$(lib_event_get "$LOG" tls ms)
+        if [ "$ep" = dind-init ]; then
+            ms=$(lib_event_get "$LOG" tls ms)
+        else
+            ms=$(sed -n 's/.*dockerd-entrypoint-tls: certificates in .*: \([0-9.]*\) ms.*/\1/p' \
+                "$LOG" | head -n 1)
+        fi
         record "$ep" tls_cert_ms "${ms:-NA}"
         cl=(-v "$certdir/client:/certs/client:ro" -e DOCKER_HOST=tcp://docker:2376
             -e DOCKER_TLS_VERIFY=1 -e DOCKER_CERT_PATH=/certs/client)
@@ -522,49 +576,6 @@ run_images() {
         "preload=$(ev secs)" "loaded=$(ev loaded)" "skipped=$(ev skipped)"
 }
 
-sizes() { # the binaries' sizes, and what the shell entrypoints need in the image besides dockerd
-    local d out='' f s p eng from
-    d=$(mktemp -d)
-    size() { # NAME FILE FROM: a row
-        local k=dynamic
-        lib_static_elf "$2" && k=static
-        out+="$1|$(stat -c %s "$2")|$k|$3;"
-    }
-    from="this repo, \`cargo build --release"
-    size "dind-init (x86_64)" "$BIN" "$from\` (musl)"
-    [ -x "$BIN_ARM" ] &&
-        size "dind-init (aarch64)" "$BIN_ARM" "$from --target aarch64-unknown-linux-musl\`"
-    get() { (cd "$d" && apt-get download tini dumb-init >/dev/null 2>&1); }
-    if get || { apt-get update -qq >/dev/null 2>&1 && get; }; then
-        for f in "$d"/*.deb; do dpkg-deb -x "$f" "$d/x"; done
-        for f in tini-static:tini tini:tini dumb-init:dumb-init; do   # BINARY:PACKAGE
-            p=${f#*:} f=${f%%:*}
-            [ -f "$d/x/usr/bin/$f" ] &&
-                size "$f" "$d/x/usr/bin/$f" "Debian $p $(dpkg-deb -f "$d/$p"_*.deb Version) \
-(x86_64)"
-        done
-    else
-        echo "bench: apt-get download tini dumb-init failed" >&2
-    fi
-    for eng in "${ENGINES[@]}"; do
-        from="Debian $eng, needed by"
-        while IFS='|' read -r f s; do
-            case "$f" in
-                /bin/bash) [ "$eng" = "${ENGINES[0]}" ] &&
-                    out+="bash (in the image)|$s|dynamic|$from wrapdocker (a bash script);" ;;
-                /usr/bin/docker)
-                    out+="docker CLI ($eng)|$s|dynamic|$from wrapdocker and the hack/dind loop"
-                    out+=" (\`docker info\`);" ;;
-                /usr/bin/openssl) [ "$eng" = "${ENGINES[0]}" ] &&
-                    out+="openssl CLI (in the image)|$s|dynamic|$from docker:dind's TLS"
-                    out+=" (plus libssl);" ;;
-            esac
-        done < <(docker run --rm --entrypoint stat "${IMG[$eng]}" -L -c '%n|%s' /bin/bash /usr/bin/docker /usr/bin/openssl 2>/dev/null)
-    done
-    rm -rf "$d"
-    meta sizes "$out"
-}
-
 # rot ROUND WORDS...: WORDS rotated by ROUND-1
 rot() { local r=$1 n i; shift; n=$#; local a=("$@"); for ((i = 0; i < n; i++)); do printf '%s ' "${a[(i + r - 1) % n]}"; done; }
 # on_engines CMD...: after --wait-quiet's wait, CMD once per engine, in this round's order
@@ -581,7 +592,6 @@ main_starts() {
 main_stops() { local ep; for ep in "${order[@]}"; do run_stop "$ep"; done; [ "$ENG" = "${ENGINES[0]}" ] && run_bash_pid1; }
 tls_runs() { local ep; for ep in $(rot "$R" dind-init docker-dind); do each run_tls "$ep" -- on off; done; }
 
-sizes
 ROUNDS=$((STOPS > N ? STOPS : N))
 echo "bench: $ROUNDS round(s) on ${ENGINES[*]}: figures ${FIGURES[*]} ($N rounds; stops with" \
     "inner containers: $STOPS rounds)"
@@ -607,10 +617,7 @@ for ((R = 1; R <= ROUNDS; R++)); do
     if want stopcmp; then for n in "${STOPCMP_SIZES[@]}"; do on_engines run_stopcmp "$n"; done; fi
 done
 
-meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)" duration "$(((SECONDS - T_START) / 60)) min" \
-    notes "- What each figure measures, the clocks and the baselines: docs/BENCHMARKS.md.\n- Raw \
-data: \`target/bench/raw.tsv\` (round, engine, entrypoint, metric, value); every run's log: \
-\`target/bench/logs/ENGINE-ROUND-ENTRYPOINT-FIGURE.log\`."
+meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)" duration "$(((SECONDS - T_START) / 60)) min"
 py report "$RAW" "$META" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 echo; cat "$OUT"; echo
 echo "bench: written to $OUT (raw data $RAW) in $(((SECONDS - T_START) / 60)) min"
