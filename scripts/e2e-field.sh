@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
-# Faults and field hardening on real engines: dind-init as PID 1 of real DinD containers on a
-# throwaway host dockerd (instance FIELD_INSTANCE, default field; never /var/run/docker.sock).
+# Faults and field hardening on real engines (docs/TESTING.md): dind-init as PID 1 of real DinD
+# containers on a throwaway host dockerd (FIELD_INSTANCE, default field; never the machine's).
 # Owns: the fault and field-hardening scenarios (daemons killed, MTU, storage, foreign daemons).
 #
-#   sudo scripts/e2e-field.sh              # every scenario
-#   sudo scripts/e2e-field.sh F1 mtu H4    # a subset, by id or name
-#   scripts/e2e-field.sh --list            # the scenarios
-# Logs in target/e2e-field[-SUITE]/. Environment: DIND_SUITE, FIELD_INSTANCE, FIELD_CYCLES (F4's
-# cycles, default 20), DIND_BIN, DIND_CACHE, CI.
+#   sudo scripts/e2e-field.sh [ID|NAME...]   # every scenario, or some (F1 mtu H4); --list
+# Logs in target/e2e-field[-SUITE]/. Environment: DIND_SUITE, FIELD_INSTANCE, DIND_BIN, DIND_CACHE.
 set -uo pipefail
 LIB_TAG=e2e-field
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
 . "$(dirname "$0")/scenario.sh"
 scenario_init "${FIELD_INSTANCE:-field}" field
-PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
-F4_CYCLES=${FIELD_CYCLES:-20} SCENARIO_FN=   # scenario F1 is function F1
+PY_IMAGE=dind-init-test/python:field$DIND_SUITE_TAG
+NOVOLUME_IMAGE=dind-init-test/novolume:field$DIND_SUITE_TAG
+F4_CYCLES=20 SCENARIO_FN=   # scenario F1 is function F1
 
 sc F1 dockerd-kill
 sc F2 daemon-exit
@@ -35,11 +33,12 @@ sc H12 shared-data-root
 sc H13 preload
 scenario_args "$@"
 # H3 fetches the Docker SDK's wheels with pip on the host
-{ [ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1; } || SETUP_DEPS=(python3-pip)
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || SETUP_DEPS=(python3-pip)
 
 # need FILE TEXT: a dind-init line has TEXT; logline FILE TEXT [WIDTH]: its message
 need() { lib_dind_has "$1" "$2" || fail "${1##*/}: no dind-init log line containing '$2'"; }
 logline() { lib_dind_msg "$1" "$2" "${3:-160}"; }
+val() { sed -n "s/^$2=//p" "$1"; }   # FILE KEY: the VALUE of FILE's line KEY=VALUE
 # health C FILE [DOCKER-EXEC-ARGS...]: `dind-init health` in C, its status, its output in D/FILE
 health() { DK_TIMEOUT=20 dk exec "${@:3}" "$1" dind-init health >"$D/$2" 2>&1; }
 # health_is WANT WHAT C FILE [DOCKER-EXEC-ARGS...]: health C FILE ... exits WANT
@@ -48,95 +47,100 @@ health_is() {
     health "${@:3}"; rc=$?
     [ "$rc" = "$1" ] || fail "dind-init health $2: exit $rc, expected $1 ($(head -c 200 "$D/$4"))"
 }
-# refused NAME TEXT...: run_c NAME exited 125, its job (echo JOB-RAN) not run, dind-init said TEXT
+# refusal NAME DOCKER-RUN-ARGS...: run_c NAME of DIND_IMAGE, privileged, whose job (sh script JOB,
+# default `echo JOB-RAN`) dind-init should refuse; refused NAME TEXT...: it exited 125, the job
+# did not run, dind-init said each TEXT
+refusal() { run_c "$1" --rm --privileged "${@:2}" "$DIND_IMAGE" sh -c "${JOB:-echo JOB-RAN}"; }
 refused() {
     local t
     check_rc "$1" 125
-    lacks "$D/$1.out" JOB-RAN "$1: the job ran"
+    lacks "$D/$1.out" JOB-RAN
     for t in "${@:2}"; do need "$D/$1.err" "$t"; done
 }
 
+# kill_sh PIDFILE: sh killing (-9) the daemon of PIDFILE, then trying `docker run` every 0.1 s until
+# it works (60 s at most); it prints old=PID, recovered, ms=, new=PID
+kill_sh() {
+    echo "echo old=\$(cat $1) && kill -9 \$(cat $1) && t0=\$(date +%s%N) && i=0 &&
+until docker run --rm $INNER_IMAGE echo recovered 2>/tmp/err; do
+    i=\$((i+1)); [ \$i -lt 600 ] || { cat /tmp/err; exit 90; }; sleep 0.1
+done && echo ms=\$(( (\$(date +%s%N) - t0) / 1000000 )) && echo new=\$(cat $1)"
+}
+# restarted OUT WHAT: kill_sh's output OUT: recovered, WHAT's pid changed; KILL_NOTE
+restarted() {
+    local old new
+    old=$(val "$1" old) new=$(val "$1" new)
+    has "$1" recovered
+    [ -n "$new" ] && [ "$new" != "$old" ] || fail "$2 pid $old -> '$new': not restarted"
+    KILL_NOTE="$2 pid $old -> $new, docker run again after $(val "$1" ms) ms"
+}
+
 F1() {
-    dind_sh run 0 "p=\$(cat /var/run/docker.pid) && echo \"killing dockerd \$p\" >&2 && \
-kill -9 \$p && i=0; until docker version >/dev/null 2>&1; do i=\$((i+1)); \
-[ \$i -lt 300 ] || exit 90; sleep 0.1; done; \
-[ \"\$(cat /var/run/docker.pid)\" != \"\$p\" ] || exit 91; \
-docker run --rm $INNER_IMAGE echo after""-restart"
-    check_out run after-restart
+    dind_sh run 0 "$(kill_sh /var/run/docker.pid)"
+    restarted "$D/run.out" dockerd
     evs "$D/run.err" "daemon-died daemon=dockerd status=137" "command-exit status=0" \
         "daemon-restart daemon=dockerd restart=1 max=5 delay=1" "dockerd-ready restart=1"
     clean_stop "$D/run.err"
     is "$(lib_event count "$D/run.err" dockerd-start)" 2 "dockerd-start events (start + restart)"
-    NOTE="$(lib_event_msg "$D/run.err" dockerd-ready restart=1 | cut -c1-80); docker run ${DUR} s"
+    NOTE=$KILL_NOTE
 }
 
 F2() {
     dind_sh run 125 "kill -9 \$(cat /var/run/docker.pid) && sleep 30; echo not""-reached" \
         -e DIND_ON_DAEMON_EXIT=exit
-    lacks "$D/run.out" 'not-reached' "the command ran on after dockerd died"
-    # (the command SIGTERMed by the stop)
+    lacks "$D/run.out" not-reached
     evs "$D/run.err" "daemon-died daemon=dockerd status=137" "stop-begin reason=daemon" \
         "command-exit status=143" "exit code=125"
     need "$D/run.err" 'dockerd: --on-daemon-exit=exit: stopping; dind-init will exit 125'
     no_ev "$D/run.err" daemon-restart
     lt "$DUR" 30 "the run (the command's sleep 30 cut short?)"
-    NOTE="exit 125 after ${DUR} s: '$(logline "$D/run.err" 'on-daemon-exit=exit' 70)'"
+    NOTE="exit 125 after ${DUR} s"
 }
 
-# f3 NAME [DOCKER-RUN-ARGS...]: containerd killed under a running bg, docker run until it works; F3_NOTE
+# f3 NAME [DOCKER-RUN-ARGS...]: kill_sh of containerd under a running container bg, which survives
 f3() {
-    local n=$1 old new ms out=$D/$1.out WHY="$1: " p=/var/run/docker/containerd/containerd.pid
-    dind_sh "$n" 0 "docker run -d --name bg $INNER_IMAGE sleep 1000 >/dev/null && p=\$(cat $p) && \
-d=\$(cat /var/run/docker.pid) && echo containerd-pid \$p && kill -9 \$p && t0=\$(date +%s%N) && \
-i=0 && until docker run --rm $INNER_IMAGE echo recovered 2>/tmp/err; do if [ \$i = 0 ]; then \
-echo \"first-error \$(head -n 1 /tmp/err)\"; dind-init health >/dev/null 2>&1; \
-echo health-during-gap \$?; fi; i=\$((i+1)); [ \$i -lt 600 ] || { cat /tmp/err; exit 90; }; \
-sleep 0.1; done && \
-echo recovery-ms \$(( (\$(date +%s%N) - t0) / 1000000 )) && echo new-containerd-pid \$(cat $p) && \
-echo dockerd-same \$([ \"\$(cat /var/run/docker.pid)\" = \"\$d\" ] && echo yes || echo no) && \
-echo bg \$(docker inspect -f '{{.State.Status}}' bg) && docker exec bg echo exec""-ok && \
+    local n=$1 out=$D/$1.out WHY="$1: "
+    dind_sh "$n" 0 "docker run -d --name bg $INNER_IMAGE sleep 1000 >/dev/null && \
+d=\$(cat /var/run/docker.pid) && $(kill_sh /var/run/docker/containerd/containerd.pid) && \
+echo dockerd-same=\$([ \"\$(cat /var/run/docker.pid)\" = \"\$d\" ] && echo yes) && \
+echo bg=\$(docker inspect -f '{{.State.Status}}' bg) && docker exec bg echo exec-ok && \
 docker rm -f bg >/dev/null && echo bg-removed" "${@:2}"
-    old=$(sed -n 's/^containerd-pid //p' "$out") new=$(sed -n 's/^new-containerd-pid //p' "$out")
-    ms=$(sed -n 's/^recovery-ms //p' "$out")
-    has "$out" recovered 'dockerd-same yes' 'bg running' exec-ok bg-removed
-    [ -n "$new" ] && [ "$new" != "$old" ] || fail "containerd pid $old -> '$new': not restarted"
+    restarted "$out" containerd
+    has "$out" dockerd-same=yes bg=running exec-ok bg-removed
     no_ev "$D/$n.err" daemon-restart daemon=dockerd
     clean_stop "$D/$n.err"
-    F3_NOTE="containerd pid $old -> $new, docker run again after $ms ms, dind-init health\
- $(sed -n 's/^health-during-gap //p' "$out") meanwhile, the running container survived"
 }
 
 F3() {
-    local own_note
+    local own
     f3 own -e DIND_CONTAINERD_BY=dind-init
     evs "$D/own.err" "daemon-restart daemon=containerd" "containerd-ready restart=1"
-    own_note=$F3_NOTE
+    own=$KILL_NOTE
     f3 managed -e DIND_CONTAINERD_BY=dockerd
     # 20.10: "libcontainerd: started new containerd process"; 26+: module=libcontainerd as a field
     [ "$(grep -c 'started new containerd process' "$D/managed.err")" -ge 2 ] ||
         fail "dockerd's log does not show containerd restarted"
-    NOTE="dind-init's containerd: $own_note; dockerd's: $F3_NOTE"
+    NOTE="dind-init's: $own; dockerd's: $KILL_NOTE"
 }
 
 F4() {
-    local i times=() total0 total WHY out
+    local i times=() t0 total out
     daemon_c f4
     exec_sh "$C" setup.out "$LOAD && docker volume create data >/dev/null && \
 docker run --name keeper -v data:/d $INNER_IMAGE sh -c 'echo persisted-$RUNID > /d/file'"
-    total0=$(lib_now)
+    t0=$(lib_now)
     for ((i = 1; i <= F4_CYCLES; i++)); do
         WHY="cycle $i: " out=$D/check-$i.out
         stop_start "$C"
-        is "$CODE" 0 "exit code after docker stop ($STOP s)"
-        lt "$STOP" 10 "docker stop"
+        stopped "$D/stop.log" 0 10
         exec_sh "$C" "${out##*/}" "docker ps -a --filter name=^keeper\$ \
---format '{{.Names}} {{.Status}}'; \
+--format '{{.Names}} {{.Status}}'
 docker run --rm -v data:/d $INNER_IMAGE cat /d/file"
-        holds "$out" '^keeper Exited (0)' "keeper is gone: $(tr '\n' '|' <"$out")"
+        holds "$out" '^keeper Exited (0)'
         has "$out" "persisted-$RUNID"
         times+=("$STOP")
     done
-    WHY='' total=$(lib_since "$total0")
+    WHY='' total=$(lib_since "$t0")
     logs "$C" "$D/container.log"
     is "$(lib_event count "$D/container.log" dockerd-ready)" $((F4_CYCLES + 1)) "dockerd-readys"
     is "$(lib_event count "$D/container.log" dockerd-exit clean=true killed=false)" "$F4_CYCLES" \
@@ -146,88 +150,50 @@ docker run --rm -v data:/d $INNER_IMAGE cat /d/file"
         -e 'panic:|failed to load container|invalid checksum|bad message' \
         -e 'database .*(damaged|invalid)' "$D/container.log" >"$D/bad.txt" ||
         fail "dockerd's log: $(cut -c1-250 "$D/bad.txt" | tr '\n' '|')"
-    echo "    F4: $F4_CYCLES cycles in $total s; docker stop per cycle (s): ${times[*]}"
     mapfile -t times < <(printf '%s\n' "${times[@]}" | sort -g)
     NOTE="$F4_CYCLES cycles, $total s total, stop ${times[0]}-${times[-1]} s"
 }
 
-armed() { dk exec "$1" docker logs trap 2>/dev/null | grep -q trap-armed; }   # C: H1's trap is set
+# grace NAME TRAP [DOCKER-RUN-ARGS...]: daemon_c NAME ARGS with an inner container `inner` (its pid
+# in D/setup.out) that set its TERM TRAP and loops; inner_after: its state (and a marker) after
+armed() { dk exec "$1" docker logs inner 2>/dev/null | grep -q armed; }   # C: inner's trap is set
+grace() {
+    daemon_c "$1" "${@:3}"
+    exec_sh "$C" setup.out "$LOAD && docker run -d --name inner --restart no -v marker:/m \
+$INNER_IMAGE sh -c '$2; echo armed; while :; do sleep 1; done' >/dev/null && \
+docker inspect -f '{{.State.Pid}}' inner"
+    wait_for 10 armed "$C" || fail "the inner container never set its trap"
+}
+inner_after() {
+    dk exec "$C" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; \
+docker inspect -f 'inner {{.State.Status}} {{.State.ExitCode}}' inner" >"$D/after.out" 2>&1
+}
 
 H1() {
-    local a=$D/after.out
-    daemon_c h1
-    exec_sh "$C" setup.out "$LOAD && docker run -d --name trap --restart no -v marker:/m \
-$INNER_IMAGE sh -c 'rm -f /m/marker; trap \"echo clean > /m/marker; exit 0\" TERM; \
-echo trap""-armed; while true; do sleep 1; done' >/dev/null"
-    wait_for 10 armed "$C"
+    grace h1 'rm -f /m/marker; trap "echo clean > /m/marker; exit 0" TERM'
     stop_start "$C"
-    dk exec "$C" sh -c "docker run --rm -v marker:/m $INNER_IMAGE cat /m/marker; \
-docker inspect -f 'trap {{.State.Status}} {{.State.ExitCode}}' trap" >"$a" 2>&1
-    started "$D/stop.log" | grep -q -- ' --shutdown-timeout=5\( \|$\)' ||
-        fail "dockerd's command line lacks --shutdown-timeout=5: $(started "$D/stop.log")"
-    WHY="the TERM trap: " has "$a" clean 'trap exited 0'
+    inner_after
+    started "$D/stop.log" >"$D/argv.txt"
+    holds "$D/argv.txt" ' --shutdown-timeout=5\( \|$\)'
+    WHY="the TERM trap: " has "$D/after.out" clean 'inner exited 0'
     ev "$D/stop.log" stop-begin reason=SIGTERM
     stopped "$D/stop.log" 0 10   # 137: killed by docker
-    NOTE="docker stop -t 10 took $STOP s, marker clean, inner exit 0; dockerd exited after\
+    NOTE="docker stop -t 10 took $STOP s; dockerd exited after\
  $(lib_event_get "$D/stop.log" dockerd-exit secs) s"
     return 0   # (the note's look-up does not decide the result)
 }
 
-H2() {
-    local net=$PFX-lowmtu major user_mtu user_note e=$D/low.err l
-    local opt='--default-network-opt=bridge=com.docker.network.driver.mtu=1400'
-    local mtu=/sys/class/net/eth0/mtu
-    dk network create --label "$LABEL" -o com.docker.network.driver.mtu=1400 "$net" >"$D/network.out" 2>&1 ||
-        fail "cannot create a bridge network with MTU 1400: $(head -c 300 "$D/network.out")"
-    # lines: the outer eth0's MTU, an inner one's, the engine's major, one's on a user network
-    dind_sh low 0 "cat $mtu && docker run --rm $INNER_IMAGE cat $mtu && \
-docker version -f '{{.Server.Version}}' | cut -d. -f1 && docker network create usernet >/dev/null && \
-docker run --rm --network usernet $INNER_IMAGE cat $mtu" --network "$net"
-    mapfile -t l <"$D/low.out"
-    is "${l[0]}" 1400 "the outer container's eth0 MTU"
-    is "${l[1]}" 1400 "inner container's eth0 MTU"
-    need "$e" 'network: default route via eth0 has MTU 1400: passing --mtu=1400 to dockerd'
-    started "$e" | grep -q -- ' --mtu=1400' || fail "dockerd's command line lacks --mtu=1400"
-    major=${l[2]} user_mtu=${l[3]}
-    if [ "${major:-0}" -ge 24 ] 2>/dev/null; then
-        is "$user_mtu" 1400 "engine $major: a user-defined network's MTU"
-        started "$e" | grep -q -- " $opt" || fail "engine $major: dockerd's command line lacks $opt"
-        user_note="user network 1400 ($opt)"
-    else
-        is "$user_mtu" 1500 "engine $major: a user-defined network's MTU"
-        ! started "$e" | grep -q -- '--default-network-opt' || fail "$major: --default-network-opt"
-        user_note="user network 1500 (engine $major has no --default-network-opt)"
-    fi
-    dind_sh default 0 "docker run --rm $INNER_IMAGE cat $mtu"
-    check_out default 1500
-    ev "$D/default.err" dockerd-start
-    ! started "$D/default.err" | grep -q -- '--mtu' || fail "control run passed --mtu"
-    NOTE="outer 1400 -> $(started "$e" | cut -c1-80); inner eth0 1400, $user_note\
- (control: 1500, no --mtu)"
-}
-
-# noterm_stop NAME [DOCKER-RUN-ARGS...]: daemon_c with an inner container that ignores SIGTERM
-# (`docker inspect` of it in D/setup.out), stop_c -t 10: dind-init ends it inside its budget
-noterm_stop() {
-    daemon_c "$@"
-    exec_sh "$C" setup.out "$LOAD && docker run -d --name noterm $INNER_IMAGE sleep 1000 \
->/dev/null && \
-docker inspect -f '{{.State.Pid}}' noterm"
-    stop_c "$C" "$D/stop.log" -t 10
-    lib_event_has "$D/stop.log" inner-kill || fail "dind-init did not end the inner container"
-}
-
 H7() {
-    noterm_stop h7
-    dk start "$C" >/dev/null || fail "docker start failed"
-    must "$C" "the daemon did not come back" wait_healthy "$C" 90
-    dk exec "$C" docker inspect -f 'noterm {{.State.Status}} {{.State.ExitCode}}' noterm >"$D/after.out" 2>&1
+    grace h7 'trap "" TERM'
+    stop_start "$C"
+    inner_after
+    ev "$D/stop.log" inner-kill
     stopped "$D/stop.log" 0 10
-    has "$D/after.out" 'noterm exited 137'
-    NOTE="docker stop -t 10 took $STOP s, outer exit $CODE, inner '$(cat "$D/after.out")'"
+    has "$D/after.out" 'inner exited 137'
+    NOTE="docker stop -t 10 took $STOP s"
 }
 
-# show_victim C FILE: "shim COMM", "child COMM" (or "gone") as H9's victim C sees them; victim_up: child up
+# show_victim C FILE: "shim COMM", "child COMM" (or "gone") as H9's victim C sees them; victim_up
 show_victim() {
     DK_TIMEOUT=20 dk exec "$1" sh -c 'for w in shim child; do p=$(cat /tmp/$w 2>/dev/null);
         echo "$w $(cat /proc/${p:-0}/comm 2>/dev/null || echo gone)"; done' >"$2" 2>&1
@@ -242,16 +208,49 @@ exec sleep 100000'
     victim=$C
     wait_for 10 victim_up "$victim" "$D/victim-before.out"
     has "$D/victim-before.out" 'shim containerd-shim' 'child sleep'
-    noterm_stop h9 --pid="container:$victim"
+    grace h9 'trap "" TERM' --pid="container:$victim"
+    stop_c "$C" "$D/stop.log" -t 10
     inner=$(tail -n 1 "$D/setup.out")
     show_victim "$victim" "$D/victim-after.out"
-    DK_TIMEOUT=20 dk exec "$victim" sh -c "cat /proc/$inner/comm 2>/dev/null || echo gone" >"$D/inner-after.out" 2>&1
+    DK_TIMEOUT=20 dk exec "$victim" sh -c "cat /proc/$inner/comm 2>/dev/null || echo gone" \
+        >"$D/inner-after.out" 2>&1
+    ev "$D/stop.log" inner-kill
     has "$D/victim-after.out" 'shim containerd-shim' 'child sleep'
     ev "$D/stop.log" start pid1=false
-    WHY="the inner sleep (pid $inner): " has "$D/inner-after.out" gone
+    WHY="the inner container (pid $inner): " has "$D/inner-after.out" gone
     stopped "$D/stop.log" 0 10
-    NOTE="docker stop -t 10 took $STOP s, outer exit $CODE, victim after:\
- '$(tr '\n' ' ' <"$D/victim-after.out")', inner sleep (pid $inner): $(cat "$D/inner-after.out")"
+    NOTE="docker stop -t 10 took $STOP s"
+}
+
+H2() {
+    local net=$PFX-lowmtu e=$D/low.err mtu=/sys/class/net/eth0/mtu l user
+    local opt='--default-network-opt=bridge=com.docker.network.driver.mtu=1400'
+    dk network create --label "$LABEL" -o com.docker.network.driver.mtu=1400 "$net" \
+        >"$D/network.out" 2>&1 || fail "cannot create a network with MTU 1400 ($D/network.out)"
+    # lines: the outer eth0's MTU, an inner one's, the engine's major, one's on a user network
+    dind_sh low 0 "cat $mtu && docker run --rm $INNER_IMAGE cat $mtu && \
+docker version -f '{{.Server.Version}}' | cut -d. -f1 && \
+docker network create usernet >/dev/null && \
+docker run --rm --network usernet $INNER_IMAGE cat $mtu" --network "$net"
+    mapfile -t l <"$D/low.out"
+    is "${l[0]} ${l[1]}" "1400 1400" "the outer and an inner container's eth0 MTU"
+    need "$e" 'network: default route via eth0 has MTU 1400: passing --mtu=1400 to dockerd'
+    started "$e" >"$D/argv.txt"
+    holds "$D/argv.txt" ' --mtu=1400'
+    if [ "${l[2]:-0}" -ge 24 ] 2>/dev/null; then
+        user=1400
+        holds "$D/argv.txt" " $opt"
+    else
+        user=1500
+        lacks "$D/argv.txt" --default-network-opt
+    fi
+    is "${l[3]}" "$user" "engine ${l[2]}: a user-defined network's MTU"
+    dind_sh default 0 "docker run --rm $INNER_IMAGE cat $mtu"
+    check_out default 1500
+    ev "$D/default.err" dockerd-start
+    started "$D/default.err" >"$D/default-argv.txt"
+    lacks "$D/default-argv.txt" --mtu
+    NOTE="outer 1400 -> $(cut -c1-80 "$D/argv.txt"); user network $user"
 }
 
 H3() {
@@ -263,7 +262,7 @@ docker -H "$DOCKER_HOST" version >/dev/null && echo answered'
     run_rc userhost 0 --rm --privileged -e DOCKER_HOST=unix:///var/run/docker.sock \
         -e DIND_TESTCONTAINERS=false "$DIND_IMAGE" sh -c 'echo "$DOCKER_HOST"'
     check_out userhost unix:///var/run/docker.sock
-    lib_py_image "$PY_IMAGE" "$D/build.log" || fail "building $PY_IMAGE failed (see build.log)"
+    lib_py_image "$PY_IMAGE" "$D/build.log" || fail "building $PY_IMAGE failed"
     run_rc sdk 0 --rm --privileged -e DIND_TESTCONTAINERS=true -e "INNER_IMAGE=$INNER_IMAGE" \
         "${INNER_MOUNT[@]}" "$PY_IMAGE" python3 /usr/local/bin/sdk-check.py
     has "$s" 'DOCKER_HOST=unix:///var/run/docker.sock' 'TESTCONTAINERS_HOST_OVERRIDE=localhost' \
@@ -271,35 +270,37 @@ docker -H "$DOCKER_HOST" version >/dev/null && echo answered'
     NOTE="$PY_SDK_SOURCE; $(sed -n 's/^versions: //p' "$s")"
 }
 
+# healthcheck C STATUS: until C's HEALTHCHECK status is STATUS (30 s at most)
+healthcheck() {
+    wait_for 30 has_status "$1" "$2" || fail "HEALTHCHECK status '$(health_status "$1")', not $2"
+}
+
 H4() {
-    local st_before test
-    # dockerd that takes 6 s to start: a window in which the daemon is not up yet
+    # a dockerd that takes 6 s to start: a window in which the daemon is not up yet
     mkdir -p "$D/bin" && printf '#!/bin/sh\nsleep 6\nexec dockerd "$@"\n' >"$D/bin/slow-dockerd" &&
         chmod 0755 "$D/bin/slow-dockerd" || fail "cannot write slow-dockerd"
-    start_c h4 --privileged --health-interval 1s -v "$D/bin:/field:ro" -e DIND_DOCKERD=/field/slow-dockerd \
-        -e DIND_ON_DAEMON_EXIT=ignore "$DIND_IMAGE" sleep infinity
+    start_c h4 --privileged --health-interval 1s -v "$D/bin:/field:ro" \
+        -e DIND_DOCKERD=/field/slow-dockerd -e DIND_ON_DAEMON_EXIT=ignore "$DIND_IMAGE" \
+        sleep infinity
     must "$C" "dockerd was never started" wait_event "$C" dockerd-start 60
     health_is 1 "before dockerd is up" "$C" before.out
-    st_before=$(health_status "$C")
     must "$C" "the daemon never became ready" wait_event "$C" command-start 60
     health_is 0 "with the daemon up" "$C" up.out
     health_is 1 "with a wrong DOCKER_HOST" "$C" wrong.out -e DOCKER_HOST=unix:///nonexistent.sock
-    test=$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$C")
-    is "$test" '["CMD","dind-init","health"]' "the image's HEALTHCHECK"
-    wait_for 30 has_status "$C" healthy || fail "HEALTHCHECK '$(health_status "$C")', not healthy"
+    is "$(dk inspect -f '{{json .Config.Healthcheck.Test}}' "$C")" '["CMD","dind-init","health"]' \
+        "the image's HEALTHCHECK"
+    healthcheck "$C" healthy
     dk exec "$C" sh -c 'kill -9 $(cat /var/run/docker.pid)' || fail "kill -9 of dockerd failed"
     must "$C" "dind-init missed dockerd's death" wait_event "$C" daemon-died 20 daemon=dockerd
     health_is 1 "after dockerd was killed" "$C" dead.out
-    holds "$D/dead.out" 'unhealthy' "no 'unhealthy' message: $(head -c 200 "$D/dead.out")"
-    wait_for 30 has_status "$C" unhealthy ||
-        fail "HEALTHCHECK status '$(health_status "$C")' after dockerd died, not unhealthy"
-    NOTE="before up: 1 (status $st_before), up: 0, healthy; killed: 1\
- '$(head -n 1 "$D/dead.out" | cut -c1-60)...', unhealthy"
+    holds "$D/dead.out" unhealthy
+    healthcheck "$C" unhealthy
+    NOTE="killed: '$(head -n 1 "$D/dead.out" | cut -c1-60)...'"
 }
 
 H5() {
-    local mode want notes=() b line used chosen o WHY
-    # legacy, nft: DIND_IPTABLES; docker-legacy: docker:dind's DOCKER_IPTABLES_LEGACY=1; auto: neither
+    local mode want b line used chosen o WHY
+    # docker-legacy: docker:dind's DOCKER_IPTABLES_LEGACY=1; auto: no variable
     local -A env=([legacy]=DIND_IPTABLES=legacy [nft]=DIND_IPTABLES=nft [auto]=H5=auto
         [docker-legacy]=DOCKER_IPTABLES_LEGACY=1)
     for mode in legacy nft auto docker-legacy; do
@@ -313,7 +314,6 @@ else echo \$b-no-DOCKER; fi; done" -e "${env[$mode]}"
             [ "$b" = legacy ] && want=nft
             need "$D/$mode.err" "iptables: using the $b backend (requested)"
             has "$o" "$b-has-DOCKER" "$want-no-DOCKER"
-            notes+=("$mode ok")
             continue
         fi
         line=$(logline "$D/auto.err" 'iptables: ' 200)
@@ -321,19 +321,17 @@ else echo \$b-no-DOCKER; fi; done" -e "${env[$mode]}"
         used=$(grep -o '^[a-z]*-has-DOCKER' "$o" | sed 's/-has-DOCKER//' | tr '\n' '+')
         chosen=$(sed -n 's/.*iptables: using the \([a-z]*\) backend.*/\1/p' <<<"$line")
         [ -z "$chosen" ] || is "${used%+}" "$chosen" "the tables with dockerd's rules"
-        notes+=("auto: '$line' -> rules in ${used%+}")
+        NOTE="auto: '$line' -> rules in ${used%+}"
     done
-    NOTE="${notes[*]}"
 }
 
 H6() {
     storage_check "$NOVOLUME_IMAGE"
-    NOTE="volume: overlay2, /tmp untouched, no vfs word; overlayfs: vfs + WARN\
- '$(cut -c1-70 <<<"${WARN#*WARN }")...'"
+    NOTE="'$(cut -c1-70 <<<"${WARN#*WARN }")...'"
 }
 
 H8() {
-    local json=$D/daemon.json engine status snaps warn v=$D/vol.out
+    local json=$D/daemon.json engine snaps v=$D/vol.out
     local snapdir=/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots
     printf '{"features": {"containerd-snapshotter": true}}\n' >"$json"
     dind_sh vol 0 "docker version -f 'engine={{.Server.Version}}' && docker run --rm $INNER_IMAGE \
@@ -341,41 +339,38 @@ echo store-ok && docker info -f 'driver={{.Driver}}' && \
 docker info -f 'status={{json .DriverStatus}}' && \
 echo \"snapshots=\$(ls $snapdir 2>/dev/null | wc -l)\"" -v "$json:/etc/docker/daemon.json:ro"
     has "$v" store-ok
-    engine=$(sed -n 's/^engine=//p' "$v") status=$(sed -n 's/^status=//p' "$v")
-    snaps=$(sed -n 's/^snapshots=//p' "$v")
+    engine=$(val "$v" engine) snaps=$(val "$v" snapshots)
     if [ "${engine%%.*}" -lt 26 ] 2>/dev/null; then
         has "$v" 'driver=overlay2'
-        NOTE="engine $engine has no containerd image store: the feature is ignored, overlay2 serves"
+        NOTE="engine $engine: the feature ignored, overlay2"
         return 0
     fi
     WHY="engine $engine: "
-    grep -q 'io.containerd.snapshotter.v1' <<<"$status" || fail "not the image store: $status"
+    holds "$v" '^status=.*io.containerd.snapshotter.v1' "not the image store: $(val "$v" status)"
     [ "${snaps:-0}" -ge 1 ] || fail "no snapshots under /var/lib/docker/containerd/daemon"
     ! grep '^dind-init: .* WARN ' "$D/vol.err" | grep -q 'storage:' ||
         fail "volume: a storage warning: $(logline "$D/vol.err" 'storage:' 120)"
     novolume_image "$NOVOLUME_IMAGE"
-    run_c overlay --rm --privileged -v "$json:/etc/docker/daemon.json:ro" "${INNER_MOUNT[@]}" "$NOVOLUME_IMAGE" \
-        sh -c "$LOAD && docker run --rm $INNER_IMAGE echo store-ok; echo run-rc=\$?"
-    warn=$(grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'storage:' |
-        grep 'containerd-snapshotter' | grep -- '-v dind-data:/var/lib/docker' | head -n 1)
-    [ -n "$warn" ] || fail "overlayfs: no WARN naming the image store and the fix:\
- $(logline "$D/overlay.err" storage:)"
-    NOTE="engine $engine: $(grep '^driver=' "$v"), $snaps snapshots on the volume, no warning; on\
- overlayfs\
- the WARN (inner run there: $(sed -n 's/^run-rc=//p' "$D/overlay.out"))"
+    IMAGE=$NOVOLUME_IMAGE dind_sh overlay 0 "docker run --rm $INNER_IMAGE echo store-ok; \
+echo run-rc=\$?" -v "$json:/etc/docker/daemon.json:ro"
+    grep '^dind-init: .* WARN ' "$D/overlay.err" | grep 'storage:' | grep 'containerd-snapshotter' |
+        grep -q -- '-v dind-data:/var/lib/docker' ||
+        fail "overlayfs: no WARN naming the image store and the fix"
+    NOTE="engine $engine: $(grep '^driver=' "$v"), $snaps snapshots; overlayfs: run-rc=$(val\
+ "$D/overlay.out" run-rc)"
 }
 
 H10() {
     # The throwaway host daemon's socket, never the machine's; the job would create a volume on it
-    local job="$PFX-h10-job" e=$D/h10.err
-    run_c h10 --rm --privileged -v "$DIND_HOST_SOCK:/var/run/docker.sock" "$DIND_IMAGE" \
-        sh -c "docker volume create --label $LABEL $job && echo JOB-RAN"
+    local job=$PFX-h10-job e=$D/h10.err
+    JOB="docker volume create --label $LABEL $job && echo JOB-RAN" \
+        refusal h10 -v "$DIND_HOST_SOCK:/var/run/docker.sock"
     ! dk volume inspect "$job" >/dev/null 2>&1 || fail "the job created volume $job on the host"
     refused h10 '/var/run/docker.sock is a mount point' 'Docker-outside-of-Docker' \
         'remove the mount'
     no_ev "$e" dockerd-start
     DK_TIMEOUT=10 dk version >/dev/null 2>&1 || fail "the host daemon no longer answers"
-    NOTE="exit 125 after ${DUR}s, no volume on the host; '$(logline "$e" 'is a mount point' 90)...'"
+    NOTE="exit 125 after ${DUR}s: '$(logline "$e" 'is a mount point' 90)...'"
 }
 
 H11() {
@@ -385,27 +380,26 @@ H11() {
     a=$C
     must "$a" "the first daemon never answered" wait_healthy "$a" 90
     before=$(dk exec "$a" sh -c "$state")
-    run_c h11b --rm --privileged -v "$run:/run" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
+    refusal h11b -v "$run:/run"
     is "$(dk exec "$a" sh -c "$state" 2>&1)" "$before" "the first's pid file, socket (pid, inode)"
     health_is 0 "of the first" "$a" first-health.out
     logs "$a" "$D/first.log"
     refused h11b '/var/run/docker.sock is served by another daemon'
     WHY="the second removed state: " no_ev "$D/h11b.err" stale
-    NOTE="second: exit 125 after ${DUR}s; first's (pid, socket inode) '$before' kept, health 0"
+    NOTE="second: exit 125 after ${DUR}s"
 }
 
-# keeper_state C FILE: inner container keeper's status, its volume file, image-kept, per C; keeper_up: runs
+# keeper_state C FILE: inner container keeper's status, its volume file, image-kept; keeper_up: runs
 keeper_state() {
     DK_TIMEOUT=20 dk exec "$1" sh -c "docker inspect -f 'keeper {{.State.Status}}' keeper; \
 docker exec keeper cat /d/file; docker image inspect $INNER_IMAGE >/dev/null 2>&1 && \
 echo image-kept" >"$2" 2>&1
 }
 keeper_up() { keeper_state "$1" "$2"; grep -qx 'keeper running' "$2"; }
-# kept FILE: keeper_state's FILE says all is kept
-kept() { has "$1" 'keeper running' "kept-$RUNID" image-kept; }
+kept() { has "$1" 'keeper running' "kept-$RUNID" image-kept; }   # FILE: keeper_state's, all kept
 
 H12() {
-    local vol a host=$PFX-h12a holder waited e=$D/h12b.err
+    local vol a host=$PFX-h12a holder waited e=$D/h12b.err n
     vol=$(volume h12) || fail "docker volume create failed"
     local run=(--privileged -v "$vol:/var/lib/docker" "${INNER_MOUNT[@]}")
     start_c h12a "${run[@]}" --hostname "$host" "$DIND_IMAGE"
@@ -414,7 +408,7 @@ H12() {
     exec_sh "$a" setup.out "$LOAD && docker volume create data >/dev/null && \
 docker run --rm -v data:/d $INNER_IMAGE sh -c 'echo kept-$RUNID > /d/file' && \
 docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 100000 >/dev/null"
-    run_c h12b --rm "${run[@]}" --hostname "$PFX-h12b" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
+    refusal h12b "${run[@]}" --hostname "$PFX-h12b"
     keeper_state "$a" "$D/first-after.out"
     health_is 0 "of the first" "$a" first-health.out
     refused h12b 'its own volume for /var/lib/docker' \
@@ -425,10 +419,9 @@ docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 10000
     [[ $holder == "host=$host pid=1 since="* ]] || fail "data-root-busy names '$holder'"
     { ! lib_lt "$waited" 10 && lib_lt "$waited" 11; } || fail "the second waited $waited s, not 10"
     lt "$DUR" 20 "the second's giving up"
-    WHY="the second went on: "
-    no_ev "$e" containerd-start
-    no_ev "$e" dockerd-start
-    no_ev "$e" stale
+    for n in containerd-start dockerd-start stale; do
+        WHY="the second went on: " no_ev "$e" "$n"
+    done
     WHY="after the refused start: " kept "$D/first-after.out"
     WHY="the first: "
     stop_c "$a" "$D/first.log" -t 10
@@ -443,40 +436,38 @@ docker run -d --name keeper --restart always -v data:/d $INNER_IMAGE sleep 10000
     ev "$D/next.log" data-root-lock holder=
     lt "$(lib_event_get "$D/next.log" data-root-lock waited)" 1 "the wait for the lock"
     kept "$D/next-after.out"
-    NOTE="second: exit 125 after ${DUR}s (waited $waited s); first intact, clean stop; next:\
- keeper running, file and image kept"
+    NOTE="second: exit 125 after ${DUR}s (waited $waited s)"
 }
 
 H13() {
-    local pre=$D/pre bad=$D/bad svc=$D/svc gz=dind-init-test/preload-gz:1 vol layout run secs
+    local pre=$D/pre bad=$D/bad svc=$D/svc gz=dind-init-test/preload-gz:1 vol layout=old n
     local major c during after f=$D/first.err
     local -a mnt=(-v "$pre:/preload:ro" -e DIND_PRELOAD=/preload)
     mkdir -p "$pre" "$bad" "$svc" || fail "mkdir failed"
     dind_sh save 0 "docker tag $INNER_IMAGE $gz && docker save -o /out/a-inner.tar $INNER_IMAGE && \
 docker save $gz | gzip >/out/b-gz.tar && chmod 0644 /out/*" -v "$pre:/out"
     tar -tf "$pre/a-inner.tar" >"$D/a-inner.list" || fail "a-inner.tar is no tar"
-    layout=old; grep -qx index.json "$D/a-inner.list" && layout=oci
+    grep -qx index.json "$D/a-inner.list" && layout=oci
     is "$(head -c 2 "$pre/b-gz.tar" | od -An -tx1 | tr -d ' ')" 1f8b "b-gz.tar's magic (gzip)"
     vol=$(volume h13) || fail "docker volume create failed"
-    run="docker run --rm $INNER_IMAGE echo plain-ok && docker run --rm $gz echo gz-ok"
-    local vrun=(--rm --privileged -v "$vol:/var/lib/docker")
-    run_rc first 0 "${vrun[@]}" "${mnt[@]}" "$DIND_IMAGE" sh -c "$run"
-    check_out first "$(printf 'plain-ok\ngz-ok')"
+    for n in first second; do
+        run_rc "$n" 0 --rm --privileged -v "$vol:/var/lib/docker" "${mnt[@]}" "$DIND_IMAGE" \
+            sh -c "docker run --rm $INNER_IMAGE echo plain-ok && docker run --rm $gz echo gz-ok"
+        check_out "$n" "$(printf 'plain-ok\ngz-ok')"
+    done
     evs "$f" "preload-loaded file=/preload/a-inner.tar" "preload-loaded file=/preload/b-gz.tar" \
         "preload-done loaded=2 skipped=0 failed=0"
     major=$(lib_event_get "$f" engine major)
     is "$layout" "$( ((major >= 25)) && echo oci || echo old)" "engine $major's archive layout"
     before "$f" preload-done command-start
     before "$f" dockerd-ready preload-loaded
-    run_rc second 0 "${vrun[@]}" "${mnt[@]}" "$DIND_IMAGE" sh -c "$run"
     ev "$D/second.err" preload-done loaded=0 skipped=2 failed=0
     c=$(lib_event get "$D/second.err" preload-skipped reason --nth 1)
     [[ $c == "present: "* ]] || fail "second start: skipped for '$c'"
-    secs=$(lib_event_get "$D/second.err" preload-done secs)
     mnt=(-v "$bad:/preload:ro" -e DIND_PRELOAD=/preload)
     head -c "$(($(stat -c %s "$pre/a-inner.tar") / 2))" "$pre/a-inner.tar" >"$bad/cut.tar" &&
         cp "$pre/b-gz.tar" "$bad/" || fail "cannot write $bad"
-    run_c cut --rm --privileged "${mnt[@]}" "$DIND_IMAGE" sh -c 'echo JOB-RAN'
+    refusal cut "${mnt[@]}"
     refused cut 'preload: /preload/cut.tar: '
     evs "$D/cut.err" "preload-failed file=/preload/cut.tar" "exit code=125"
     no_ev "$D/cut.err" command-start
@@ -484,11 +475,10 @@ docker save $gz | gzip >/out/b-gz.tar && chmod 0644 /out/*" -v "$pre:/out"
         sh -c "docker run --rm $gz echo warn-ok"
     check_out warn warn-ok
     ev "$D/warn.err" preload-done loaded=1 skipped=0 failed=1
-    # 5. Serving: the base image (~400 MB) takes seconds to load, health 1 meanwhile; a FIFO
+    # Serving: the base image (~400 MB) takes seconds to load, health 1 meanwhile; a FIFO
     mkfifo "$svc/b.fifo" && dk save -o "$svc/a-big.tar" "$BASE_IMAGE" || fail "no $BASE_IMAGE saved"
     start_c svc --privileged -v "$svc:/preload:ro" -e DIND_PRELOAD=/preload \
-        -e DIND_PRELOAD_ERRORS=warn \
-        "$DIND_IMAGE"
+        -e DIND_PRELOAD_ERRORS=warn "$DIND_IMAGE"
     must "$C" "dockerd never answered" wait_event "$C" dockerd-ready 60
     health "$C" health-during.out; during=$?
     DK_TIMEOUT=20 dk exec "$C" docker version >"$D/version-during.out" 2>&1; c=$?
@@ -496,17 +486,13 @@ docker save $gz | gzip >/out/b-gz.tar && chmod 0644 /out/*" -v "$pre:/out"
     logs "$C" "$D/svc.log"
     DK_TIMEOUT=30 dk rm -f "$C" >/dev/null 2>&1
     rm -f "$svc/a-big.tar"
-    is "$c" 0 "dockerd's answer during the preload"
-    WHY="health during the preload: "
-    is "$during" 1 "its status"
-    holds "$D/health-during.out" 'still preloading' "$(head -c 99 "$D/health-during.out")"
-    WHY=
-    is "$after" 0 "health after the preload"
+    is "$c $during $after" "0 1 0" "docker version, health during the preload; health after"
+    holds "$D/health-during.out" 'still preloading'
     ev "$D/svc.log" preload-done loaded=1 failed=1
     need "$D/svc.log" 'preload: /preload/b.fifo: not a regular file (a FIFO)'
-    NOTE="engine $major's $layout layout + gzip: loaded in $(lib_event_get "$f" preload-done secs)\
- s, skipped in $secs s; cut: 125; warn: ran; health 1 during the load of the base image\
- ($(lib_event_get "$D/svc.log" preload-loaded secs) s), 0 after; FIFO refused"
+    NOTE="engine $major, $layout layout: loaded in $(lib_event_get "$f" preload-done secs) s,\
+ skipped in $(lib_event_get "$D/second.err" preload-done secs) s; the base image in\
+ $(lib_event_get "$D/svc.log" preload-loaded secs) s"
 }
 
 scenario_main

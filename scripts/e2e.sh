@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
-# The real Docker-in-Docker matrix: dind-init as PID 1 of real DinD containers on a throwaway
-# host dockerd (instance E2E_INSTANCE, default e2e; never /var/run/docker.sock).
+# The real Docker-in-Docker matrix (docs/TESTING.md): dind-init as PID 1 of real DinD containers
+# on a throwaway host dockerd (instance E2E_INSTANCE, default e2e; never the machine's).
 # Owns: the real DinD matrix's scenarios (start-up, exit codes, the stop, restarts, TTYs).
 #
-#   sudo scripts/e2e.sh                 # every scenario
-#   sudo scripts/e2e.sh 1 stop 12       # a subset, by number or name
-#   scripts/e2e.sh --list               # the scenarios
+#   sudo scripts/e2e.sh [N|NAME...]   # every scenario, or some (1 stop 12); --list lists them
 # Logs in target/e2e[-SUITE]/; DIND_SUITE picks the inner engine; DIND_BIN=/path skips the build.
 set -uo pipefail
 LIB_TAG=e2e
 # shellcheck source-path=SCRIPTDIR source=scenario.sh
 . "$(dirname "$0")/scenario.sh"
 scenario_init "${E2E_INSTANCE:-e2e}" e2e
-NOSHELL_IMAGE=dind-init-test/noshell:e2e$DIND_SUITE_TAG NOVOLUME_IMAGE=dind-init-test/novolume:e2e$DIND_SUITE_TAG
+NOSHELL_IMAGE=dind-init-test/noshell:e2e$DIND_SUITE_TAG
+NOVOLUME_IMAGE=dind-init-test/novolume:e2e$DIND_SUITE_TAG
 FAIL_TAIL=40 HOST_TAIL=25 SCENARIO_FN=s   # lines shown on a failure; scenario N is function sN
 sc 1 privileged
 sc 2 cgroup-tmpfs
@@ -31,13 +30,20 @@ sc 14 tty-sidecar
 sc 15 stop-budget
 scenario_args "$@"
 
-dind_error() { lib_dind_msg "$1" 's ERROR '; }   # FILE: dind-init's first ERROR message
 RUN_OK="exec docker run --rm $INNER_IMAGE echo ok"
+# stop_cmd NAME TEXT DOCKER-RUN-ARGS...: start_c NAME, until its logs show TEXT, then stop_c -t 10
+# into D/NAME.log
+stop_cmd() {
+    start_c "$1" "${@:3}"
+    must "$C" "$1: never logged '$2'" wait_log "$C" "$2" 90
+    stop_c "$C" "$D/$1.log" -t 10
+}
 
 s1() {
     dind_sh run 0 "$RUN_OK"
     check_out run ok
-    NOTE="inner daemon ready after $(lib_event_get "$D/run.err" dockerd-ready secs) s, docker run ${DUR} s"
+    NOTE="inner daemon ready after $(lib_event_get "$D/run.err" dockerd-ready secs) s,\
+ docker run ${DUR} s"
     return 0   # (the note's look-up does not decide the result)
 }
 
@@ -53,9 +59,9 @@ s2() {
         grep -q ' cgroup .*name=systemd' "$f" || missing+=(name=systemd)
     fi
     [ ${#missing[@]} -eq 0 ] || fail "no cgroup mount inside for: ${missing[*]}"
-    holds "$f" '^cgroup /sys/fs/cgroup/memory cgroup ' "/sys/fs/cgroup/memory not mounted"
+    holds "$f" '^cgroup /sys/fs/cgroup/memory cgroup '
     if grep -q ' /sys/fs/cgroup/unified cgroup2 ' /proc/self/mounts; then
-        holds "$f" '^cgroup2 /sys/fs/cgroup/unified cgroup2 ' "no cgroup2 .../unified"
+        holds "$f" '^cgroup2 /sys/fs/cgroup/unified cgroup2 '
     fi
     NOTE="$(grep -c '^cgroup' "$f") cgroup mounts made"
 }
@@ -67,15 +73,13 @@ s3() {
         --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
         "${INNER_MOUNT[@]}" "$DIND_IMAGE" sh -c "$LOAD && $RUN_OK"
     if [ "$RC" = 0 ] && [ "$(cat "$D/run.out")" = ok ]; then
-        lib_event_msg "$e" cgroups >"$D/outcome.txt"
-        NOTE="outcome: inner run works without --privileged; $(cut -c1-99 "$D/outcome.txt")"
+        NOTE="inner run works without --privileged; $(lib_event_msg "$e" cgroups | cut -c1-99)"
         return 0
     fi
     is "$RC" 125 "exit status (0 and ok: a working inner run; 125: a set-up failure)"
-    why=$(dind_error "$e")
+    why=$(lib_dind_msg "$e" 's ERROR ')
     [ -n "$why" ] || fail "exit 125 but no dind-init ERROR line says why"
-    echo "$why" >"$D/outcome.txt"
-    NOTE="outcome: exit 125: $why"
+    NOTE="exit 125: $why"
 }
 
 s4() {
@@ -86,7 +90,7 @@ s4() {
     [ -n "$t" ] || fail "no exit event with code 125 from dind-init"
     lt "$t" 5 "dind-init's giving up"
     lt "$DUR" 5 "docker run"
-    NOTE="dind-init gave up at +${t}s, docker run ${DUR} s: $(dind_error "$D/run.err" | cut -c1-90)..."
+    NOTE="dind-init gave up at +${t}s, docker run ${DUR} s"
 }
 
 s5() {
@@ -107,16 +111,12 @@ s5() {
 }
 
 s6() {
-    local major log=$D/container.log waited by="dind-init's"
-    start_c stop --privileged "$DIND_IMAGE" sleep infinity
-    must "$C" "the command never started" wait_event "$C" command-start 90
-    stop_c "$C" "$log"
-    # 143: sleep killed by the forwarded SIGTERM (137: docker's SIGKILL); well inside 10 s
-    stopped "$log" 143 8
+    local major log=$D/stop.log by="dind-init's"
+    stop_cmd stop '{command-start ' --privileged "$DIND_IMAGE" sleep infinity
+    stopped "$log" 143 8   # 143: sleep ended by the forwarded SIGTERM (137: docker's SIGKILL)
     no_sigkill "$log"
     holds "$log" 'Daemon shutdown complete'
-    # Who starts containerd by default: dind-init from Docker 23 on; on 20.10 dockerd (dind-init
-    # when asked). dind-init's is stopped cleanly after dockerd.
+    # Who starts containerd by default: dind-init from Docker 23 on, dockerd on 20.10
     major=$(lib_event_get "$log" engine major)
     [ -n "$major" ] || fail "no engine event (the image's PACKAGE VERSION)"
     if [ "$major" -lt 23 ]; then
@@ -128,36 +128,33 @@ s6() {
     WHY="containerd after dockerd: " ev "$log" containerd-exit clean=true killed=false
     before "$log" dockerd-exit containerd-exit
     # dind-init writes the config version the installed containerd reads (3 for containerd 2.x)
-    lacks "$log" 'Configuration migrated from version' "containerd migrated dind-init's config"
+    lacks "$log" 'Configuration migrated from version'
     run_rc managed 0 --rm --privileged -e DIND_CONTAINERD_BY=dockerd "$DIND_IMAGE" true
     WHY="dockerd's containerd wait not ended: " ev "$D/managed.err" dockerd-exit ended_wait=true
     run_rc wait 0 --rm --privileged -e DIND_CONTAINERD_BY=dockerd -e DIND_WAIT_CONTAINERD=1 \
         "$DIND_IMAGE" true
     WHY="DIND_WAIT_CONTAINERD=1: " ev "$D/wait.err" dockerd-exit clean=true killed=false \
         ended_wait=false
-    waited=$(lib_event_get "$D/wait.err" dockerd-exit secs)
-    NOTE="docker stop ${STOP} s, exit 143; containerd by default: $by (Docker $major); dockerd's\
- wait for its own ended, with DIND_WAIT_CONTAINERD=1 sat out (${waited} s)"
+    NOTE="docker stop ${STOP} s; containerd by $by (Docker $major); DIND_WAIT_CONTAINERD=1 waited\
+ $(lib_event_get "$D/wait.err" dockerd-exit secs) s"
 }
 
 s7() {
-    local i t0 t times=() stale=""
+    local t t0 times=() stale=
     daemon_c restart
     exec_sh "$C" load.out "$LOAD && docker run --name keepme $INNER_IMAGE true"
-    # 1, 3: clean restarts; 2: restart -t 0 (SIGKILL at once: pid files and sockets left behind)
-    for i in 1 2 3; do
+    # -t 0: SIGKILL at once, pid files and sockets left behind
+    for t in 10 0 10; do
         t0=$(lib_now)
-        t=()
-        [ "$i" = 2 ] && t=(-t 0)
-        dk restart "${t[@]}" "$C" >/dev/null || fail "docker restart $i failed"
-        must "$C" "restart $i: the daemon did not come back" wait_healthy "$C" 90
+        dk restart -t "$t" "$C" >/dev/null || fail "docker restart -t $t failed"
+        must "$C" "restart -t $t: the daemon did not come back" wait_healthy "$C" 90
         times+=("$(lib_since "$t0")")
     done
     logs "$C" "$D/container.log"
-    exec_sh "$C" state.out "docker image ls --format '{{.Repository}}:{{.Tag}}'; \
+    exec_sh "$C" state.out "docker image ls --format '{{.Repository}}:{{.Tag}}'
 docker ps -a --format '{{.Names}} {{.Status}}'"
     has "$D/state.out" "$INNER_IMAGE"
-    holds "$D/state.out" '^keepme Exited (0)' "the stopped inner container keepme is gone"
+    holds "$D/state.out" '^keepme Exited (0)'
     is "$(lib_event count "$D/container.log" dockerd-ready)" 4 "dockerd-ready events (start + 3)"
     lib_event_has "$D/container.log" stale && stale=", stale state removed after restart -t 0"
     NOTE="restarts took ${times[*]} s until healthy$stale"
@@ -165,10 +162,8 @@ docker ps -a --format '{{.Names}} {{.Status}}'"
 
 # orphans FILE [PPID-TEST]: the `sleep 4` lines in a ps output FILE
 orphans() { awk "\$4 == \"sleep\" && \$5 == \"4\" ${2:-}" "$1"; }
-orphans_gone() { # C: no `sleep 4` left in C (its ps in D/ps-after.out)
-    dk exec "$1" ps -eo pid=,ppid=,stat=,args= >"$D/ps-after.out" 2>&1
-    [ -z "$(orphans "$D/ps-after.out")" ]
-}
+ps_to() { dk exec "$1" ps -eo pid=,ppid=,stat=,args= >"$D/$2" 2>&1; }   # C FILE
+orphans_gone() { ps_to "$1" ps-after.out; [ -z "$(orphans "$D/ps-after.out")" ]; }   # C
 
 s8() {
     local n zp
@@ -176,21 +171,21 @@ s8() {
     start_c zombies --privileged "$DIND_IMAGE" sh -c 'i=0; while [ $i -lt 100 ]; do
         (sleep 4 &); i=$((i+1)); done; echo spawned""orphans; exec sleep infinity'
     must "$C" "the command never spawned its orphans" wait_log "$C" 'spawnedorphans' 90
-    dk exec "$C" ps -eo pid=,ppid=,stat=,args= >"$D/ps-before.out" 2>&1
+    ps_to "$C" ps-before.out
     n=$(orphans "$D/ps-before.out" '&& $2 == 1' | wc -l)
     [ "$n" -ge 50 ] || fail "only $n orphaned 'sleep 4' children of PID 1 seen (expected ~100)"
     wait_for 30 orphans_gone "$C" || fail "orphans still there after 30 s"
     zp=$(dk exec "$C" sh -c 'grep -l "^State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l')
     is "$(awk '$3 ~ /^Z/' "$D/ps-after.out" | wc -l) $zp" "0 0" "zombies in ps and /proc"
-    NOTE="$n orphans re-parented to PID 1, 0 zombies after they exited"
+    NOTE="$n orphans re-parented to PID 1"
 }
 
 # pty_run NAME MARKER KEYS DOCKER-RUN-ARGS...: `docker run -it --rm` on a pty, KEYS typed 1 s after
-# MARKER shows; D/NAME.out (.txt: no CRs), RC, D/NAME.err "keys typed: True; after it: N s"
+# MARKER shows; D/NAME.out (.txt: no CRs), RC, D/NAME.err the seconds from the keys to the exit
 pty_run() {
     local n=$1
-    timeout --foreground -k 10 150 python3 - "$2" "$3" "$DOCKER_CLI" run -it --rm --label "$LABEL" --name "$PFX-$n" "${@:4}" \
-        >"$D/$n.out" 2>"$D/$n.err" <<'PY'
+    timeout --foreground -k 10 150 python3 - "$2" "$3" "$DOCKER_CLI" run -it --rm \
+        --label "$LABEL" --name "$PFX-$n" "${@:4}" >"$D/$n.out" 2>"$D/$n.err" <<'PY'
 import os, pty, sys, time
 mark, keys, seen, sent = sys.argv[1].encode(), sys.argv[2].encode(), [b""], []
 def read(fd):
@@ -202,11 +197,10 @@ def read(fd):
         os.write(fd, keys)
     return data
 status = pty.spawn(sys.argv[3:], read)
-sys.stderr.write("keys typed: %s; after it: %.2f s\n" % (bool(sent), time.time() - (sent or [time.time()])[0]))
+sys.stderr.write("%.2f s\n" % (time.time() - sent[0]) if sent else "keys never typed\n")
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
     RC=$?
-    echo "$RC" >"$D/$n.rc"
     tr -d '\r' <"$D/$n.out" >"$D/$n.txt"
 }
 
@@ -216,14 +210,12 @@ s9() {
 echo DAEMON""ALIVE; exit 3" INT; echo E2E""READY; while :; do sleep 1; done'
     pty_run tty E2EREADY $'\x03' --privileged "$DIND_IMAGE" sh -c "$script"   # Ctrl-C, typed
     is "$RC" 3 "exit status (the command's trap exits 3)"
-    holds "$D/tty.txt" 'GOTINT' "the command did not get SIGINT"
-    holds "$D/tty.txt" 'DAEMONALIVE' "dockerd did not answer during the command's trap"
-    lacks "$D/tty.txt" "Processing signal 'interrupt'" "dockerd received the SIGINT"
-    ev "$D/tty.txt" command-exit status=3
-    ev "$D/tty.txt" stop-begin reason=command-exit
+    holds "$D/tty.txt" GOTINT
+    holds "$D/tty.txt" DAEMONALIVE
+    lacks "$D/tty.txt" "Processing signal 'interrupt'"
+    evs "$D/tty.txt" "command-exit status=3" "stop-begin reason=command-exit"
     before "$D/tty.txt" command-exit stop-begin
-    NOTE="Ctrl-C -> exit took $(sed -n 's/^keys typed: True; after it: //p' "$D/tty.err")\
- (the trap sleeps 1 s, checks dockerd, exits 3)"
+    NOTE="Ctrl-C -> exit took $(cat "$D/tty.err")"
 }
 
 s10() {
@@ -237,26 +229,22 @@ s10() {
     vol=$(volume noshell) || fail "docker volume create failed"
     run=(--rm --privileged -v "$vol:/var/lib/docker")
     run_rc load 0 "${run[@]}" "${INNER_MOUNT[@]}" "$NOSHELL_IMAGE" docker load -i /images/inner.tar
-    run_rc run 0 "${run[@]}" "$NOSHELL_IMAGE" docker run --rm "$INNER_IMAGE" true
     run_rc echo 0 "${run[@]}" "$NOSHELL_IMAGE" docker run --rm "$INNER_IMAGE" echo no-shell-ok
     check_out echo no-shell-ok
-    NOTE="no sh/bash/dash; exec-form docker load, docker run ... true / echo"
 }
 
-s11() {
-    storage_check "$NOVOLUME_IMAGE"
-    NOTE="volume: overlay2; overlayfs: vfs, warned"
-}
+s11() { storage_check "$NOVOLUME_IMAGE"; }
 
-short() { sed -E 's/([0-9a-f]{12})[0-9a-f]{52}/\1…/g' <<<"$1"; }   # container ids shortened
 # cg_path /proc/PID/cgroup-CONTENT: the memory hierarchy's path, or cgroup2's on v2
 cg_path() {
     awk -F: '$2 ~ /(^|,)memory(,|$)/ { m = $3 } $1 == "0" && $2 == "" { u = $3 }
         END { print (m != "" ? m : u) }' <<<"$1"
 }
+# below PATH OUTER: cgroup PATH is below OUTER (less a last /init, dockerd's own cgroup)
+below() { local outer=${2%/init}; [[ $1 == "${outer%/}"/* ]]; }
 
 s12() {
-    local tag=98$RUNID outer_host inner_view outer_view hp inner_host oh ih ov iv k h escaped=()
+    local tag=98$RUNID outer_host inner_view outer_view hp inner_host oh k h ih escaped=()
     # (also the image's HEALTHCHECK, `dind-init health`, run every second here instead of 10 s)
     start_c nest --privileged --health-interval 1s "${INNER_MOUNT[@]}" "$DIND_IMAGE"
     must "$C" "the daemon never became healthy" wait_healthy "$C" 90
@@ -270,20 +258,18 @@ s12() {
     logs "$C" "$D/container.log"
     printf '%s:\n%s\n' "outer (host view)" "$outer_host" "outer (own view)" "$outer_view" \
         "inner (host view)" "$inner_host" "inner (own view)" "$inner_view" >"$D/cgroups.txt"
-    oh=$(cg_path "$outer_host"); oh=${oh%/init}
+    oh=$(cg_path "$outer_host")
     [[ $oh == *"$(dk inspect -f '{{.Id}}' "$C")"* ]] || fail "outer cgroup $oh lacks the id"
     while IFS=: read -r k h ih; do
-        oh=$(awk -F: -v k="$k" '$1 == k { print $3 }' <<<"$outer_host"); oh=${oh%/init}
-        [[ $ih == "${oh%/}"/* ]] ||
-            escaped+=("${h:-cgroup2}: inner $(short "$ih") not below outer $(short "$oh")")
+        below "$ih" "$(awk -F: -v k="$k" '$1 == k { print $3 }' <<<"$outer_host")" ||
+            escaped+=("${h:-cgroup2}")
     done <<<"$inner_host"
-    ov=$(cg_path "$outer_view"); ov=${ov%/init}
-    iv=$(cg_path "$inner_view")
-    [[ $iv == "${ov%/}"/* ]] || escaped+=("own view: inner $(short "$iv") not below $(short "$ov")")
+    below "$(cg_path "$inner_view")" "$(cg_path "$outer_view")" || escaped+=("own view")
     # Stop the inner container before the outer one goes, so that its cgroups are removed.
     DK_TIMEOUT=30 dk exec "$C" docker rm -f nested >/dev/null 2>&1
-    [ ${#escaped[@]} -eq 0 ] || fail "inner container outside the outer's cgroup: ${escaped[*]}"
-    NOTE="inner memory cgroup $(short "$iv"), every hierarchy inside; HEALTHCHECK healthy"
+    [ ${#escaped[@]} -eq 0 ] || fail "inner container not below the outer's cgroup in\
+ ${escaped[*]} (cgroups.txt)"
+    NOTE="$(grep -c . <<<"$inner_host") hierarchies"
 }
 
 # inner_states C: "name state" of every inner container; inner_up C: always, unless-stopped run
@@ -296,7 +282,7 @@ inner_up() {
 }
 
 s13() {
-    local own after kept
+    local own
     # (a shell as PID 1 that ends on SIGTERM: a bare `sleep` as PID 1 ignores it)
     daemon_c policies
     exec_sh "$C" setup.out "$LOAD && docker volume create data >/dev/null && \
@@ -311,51 +297,44 @@ for p in always unless-stopped no on-failure; do docker run -d --name \$p --rest
     own=$(inner_states "$C" | tee "$D/own-restart.txt")
     stop_start "$C"
     wait_for 60 inner_up "$C"
-    after=$(cat "$D/states.txt")
-    is "$(tr '\n' , <<<"$after")" "$(tr '\n' , <<<"$own")" "stop + start (vs dockerd's restart)"
+    is "$(tr '\n' , <"$D/states.txt")" "$(tr '\n' , <<<"$own")" "stop + start vs dockerd's restart"
     has "$D/states.txt" 'always running' 'unless-stopped running' 'no exited'
-    kept=$(dk exec "$C" docker run --rm -v data:/data "$INNER_IMAGE" cat /data/file 2>&1)
-    is "$kept" kept "inner volume data"
+    is "$(dk exec "$C" docker run --rm -v data:/data "$INNER_IMAGE" cat /data/file 2>&1)" kept \
+        "inner volume data"
     WHY="the stop: " clean_stop "$D/stop.log"
     WHY="the stop: " no_sigkill "$D/stop.log"
     lt "$STOP" 8 "docker stop"
-    NOTE="docker stop ${STOP} s (exit $CODE), after start: $(grep -c running <<<"$after") running\
- (always, unless-stopped), as after dockerd's own restart; volume kept"
+    NOTE="docker stop ${STOP} s (exit $CODE)"
 }
 
 s14() {
-    start_c sidecar --privileged -t "$DIND_IMAGE"
-    must "$C" "the daemon never answered" wait_healthy "$C" 90
-    stop_c "$C" "$D/sidecar.log"
-    holds "$D/sidecar.log" 'starting /bin/bash -l' "no login shell was started on the TTY"
+    stop_cmd sidecar '{command-start ' --privileged -t "$DIND_IMAGE"
+    holds "$D/sidecar.log" 'starting /bin/bash -l'
     stopped "$D/sidecar.log" 129 3   # 129: the login shell hung up
     pty_run it '{command-start ' $'echo SHELL""-OK; exit 7\r' --privileged "$DIND_IMAGE"
     is "$RC" 7 "docker run -it: exit status (typed 'exit 7')"
-    holds "$D/it.txt" 'SHELL-OK' "the typed command did not run in a shell"
+    holds "$D/it.txt" SHELL-OK
     WHY="-it: " clean_stop "$D/it.txt"
-    NOTE="-d -t: docker stop ${STOP} s, exit $CODE, clean; -it: shell ran 'echo', exit 7"
+    NOTE="-d -t: docker stop ${STOP} s"
 }
 
 s15() {
     local d1
-    start_c noterm --privileged "$DIND_IMAGE" bash -c 'trap "" TERM; while :; do sleep 1; done'
-    must "$C" "the command never started" wait_event "$C" command-start 90
-    stop_c "$C" "$D/noterm.log"
+    stop_cmd noterm '{command-start ' --privileged "$DIND_IMAGE" \
+        bash -c 'trap "" TERM; while :; do sleep 1; done'
     stopped "$D/noterm.log" 137 7   # 137: the command SIGKILLed by dind-init
     holds "$D/noterm.log" 'Daemon shutdown complete'
     ev "$D/noterm.log" command-kill
     d1=$STOP
     # A slow TERM trap (3 s) and an inner container that ignores SIGTERM: counted from the
     # command's exit the stop would need 3 + 8 s; from docker stop's SIGTERM it fits 10 s.
-    start_c slowtrap --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" bash -c "$LOAD && \
-docker run -d --name stubborn $INNER_IMAGE sh -c 'trap \"\" TERM; while :; do sleep 1; done' && \
+    stop_cmd slowtrap SLOWTRAP-ARMED --privileged "${INNER_MOUNT[@]}" "$DIND_IMAGE" \
+        bash -c "$LOAD && docker run -d --name stubborn $INNER_IMAGE \
+sh -c 'trap \"\" TERM; while :; do sleep 1; done' && \
 echo SLOW\"\"TRAP-ARMED && trap 'sleep 3; exit 5' TERM; while :; do sleep 0.2; done"
-    must "$C" "the command never got ready" wait_log "$C" 'SLOWTRAP-ARMED' 90
-    stop_c "$C" "$D/slowtrap.log" -t 10
     stopped "$D/slowtrap.log" 5 10.5   # 5: the trap's status
-    lib_event_has "$D/slowtrap.log" inner-kill || fail "the stubborn inner container was not killed"
-    NOTE="ignoring TERM: stop ${d1} s, exit 137, dockerd clean; slow trap + stubborn inner\
- container: ${STOP} s, exit 5, clean"
+    ev "$D/slowtrap.log" inner-kill
+    NOTE="ignoring TERM: stop ${d1} s; slow trap + stubborn inner container: ${STOP} s"
 }
 
 scenario_main
