@@ -64,17 +64,6 @@ def ping(a):
             return None
     return 1 if until(a.timeout, answered, 0.1) else 0
 
-def load(a):
-    with open(a.tar, "rb") as f:
-        size = str(os.fstat(f.fileno()).st_size)
-        headers = {"Content-Type": "application/x-tar", "Content-Length": size}
-        text = call("POST", "/images/load?quiet=1", f, 2400, headers, raw=True).decode()
-    msgs = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    print("\n".join(m["stream"].strip() for m in msgs if "stream" in m))
-    errors = ["load error: %s\n" % m["error"] for m in msgs if "error" in m]
-    sys.stderr.write("".join(errors))
-    return 1 if errors else 0
-
 def run(a):
     hc = {"Privileged": a.privileged, "Binds": a.v, "CgroupnsMode": a.cgroupns, "Init": a.init,
           "Memory": a.memory, "PidsLimit": a.pids_limit}
@@ -147,7 +136,6 @@ def main():
     cmd = ("cmd", {"nargs": argparse.REMAINDER})
     command("ping", ping, "until /_ping answers (0) or --timeout passes (1)",
             ("--timeout", {"type": float, "default": 60.0}))
-    command("load", load, "docker load", ("tar", {}))
     command("run", run, "OPTIONS... IMAGE [CMD...]: its exit status (--detach: its id)",
             ("--privileged", flag), ("--init", flag), ("--detach", flag), ("--cgroupns", {}),
             ("--entrypoint", {}), ("-v", many), ("-e", many), ("--memory", {"type": int}),

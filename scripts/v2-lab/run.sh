@@ -93,7 +93,7 @@ s_boot() {
         done
         say "| VM iptables: $(iptables --version 2>&1)"
     fi
-    start_dockerd && load_image dind-delta.tar dind.tar
+    start_dockerd
 }
 
 # start_dockerd: the VM's own dockerd (a fixture). Its containerd is started first, as on a
@@ -115,20 +115,6 @@ start_dockerd() {
     wrong "the VM's dockerd did not answer /_ping ($(since "$t0") s); the logs of it, containerd:"
     tail -n 20 "$W/dockerd.log" "$W/containerd.log" | detail
     return 1
-}
-
-# load_image ARCHIVE...: the first of these archives (in /lab/images) that the VM's dockerd loads.
-load_image() {
-    local t0 f
-    for f in "$@"; do
-        [ -s "/lab/images/$f" ] || continue
-        t0=$(now)
-        "${API[@]}" load "/lab/images/$f" >"$W/load.out" 2>&1 &&
-            { ok "$f: $(tr '\n' ' ' <"$W/load.out")($(since "$t0") s)"; return 0; }
-        say "| loading $f failed ($(since "$t0") s):"
-        detail <"$W/load.out"
-    done
-    wrong "could not load any of: $*"
 }
 
 # ------------------------------------------------------------------ the scenarios
@@ -268,7 +254,6 @@ s_rootless_outer_limits() {
     modprobe tun 2>/dev/null
     modprobe fuse 2>/dev/null
     chmod 0666 /dev/net/tun || { wrong "no /dev/net/tun in the VM"; return 1; }
-    load_image rootless-delta.tar || return 1
     start_daemon rootless "$ROOTLESS_IMAGE" --pids-limit "$ROOTLESS_PIDS" || return 1
     cg=/sys/fs/cgroup/docker/$CID
     say "| outer container: $CID, --pids-limit $ROOTLESS_PIDS (the VM's view: $cg)"
