@@ -12,10 +12,10 @@
 # target/v2-lab/ARCH-SUITE/, the VM's kernel and disks cached in $DIND_CACHE/v2-lab/ARCH-SUITE.
 # Environment: V2LAB_TIMEOUT (seconds per VM boot, 1800; arm64 2700), V2LAB_TOTAL_TIMEOUT (3600),
 # V2LAB_SCENARIO_TIMEOUT (per container, 300; arm64 600), V2LAB_TCG_THREAD=single|multi (amd64;
-# trixie: single), V2LAB_CPU (arm64 -cpu, cortex-a72), V2LAB_MAIN (the main boot's scenarios),
-# V2LAB_SCENARIOS="privileged limits ..." (only these), V2LAB_LEGACY=0 (no iptables-legacy boot),
-# scripts/images.sh's variables (DIND_SUITE: V2LAB_SUITE), DIND_BIN_ARM64 (an aarch64 dind-init
-# instead of building it), CI=true (a skip, or a scenario left out, is a failure). Needs root.
+# trixie: single), V2LAB_CPU (arm64 -cpu, cortex-a72), V2LAB_SCENARIOS="privileged limits ..."
+# (only these; iptables-legacy is a boot of its own), scripts/images.sh's variables (DIND_SUITE:
+# V2LAB_SUITE), DIND_BIN_ARM64 (an aarch64 dind-init instead of building it), CI=true (a skip, or
+# a scenario left out, is a failure). Needs root.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD LABDIR=$PWD/scripts/v2-lab ARCH=${V2LAB_ARCH:-amd64} SUITE=${V2LAB_SUITE:-bookworm}
@@ -33,16 +33,16 @@ amd64)
     TCG_THREAD=${V2LAB_TCG_THREAD:-$([ "$SUITE" = bookworm ] && echo multi || echo single)}
     QEMU_ARGS=(-accel "tcg,thread=$TCG_THREAD" -cpu max)
     INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel"   # ?: optional
-    MAIN_DEFAULT="privileged limits cgroupns-host not-pid1 field-contrast rootless-outer-limits"
-    MAIN_DEFAULT+=" clean-stop"
-    [ "$SUITE" = bookworm ] || MAIN_DEFAULT="privileged limits cgroupns-host clean-stop"
+    SCENARIOS="privileged limits cgroupns-host not-pid1 field-contrast rootless-outer-limits"
+    SCENARIOS+=" clean-stop iptables-legacy"
+    [ "$SUITE" = bookworm ] || SCENARIOS="privileged limits cgroupns-host clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800} SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-300}
     ;;
 arm64)
     TAG=arm64-lab QEMU=qemu-system-aarch64 QEMU_PKG=qemu-system-arm CONSOLE=ttyAMA0
     QEMU_ARGS=(-M virt -accel tcg,thread=multi -cpu "${V2LAB_CPU:-cortex-a72}")
     INITRD_MODS="?virtio_pci ?virtio_mmio virtio_blk ?crc32c_generic ?crc32c-arm64 ?crc32c_arm64"
-    MAIN_DEFAULT="privileged outer-limits clean-stop"
+    SCENARIOS="privileged outer-limits clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-2700} SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-600}
     RUST_TARGET=aarch64-unknown-linux-musl
     # set before lib.sh, which keeps a DIND_IMAGE it finds
@@ -77,7 +77,7 @@ fi
 
 LABCACHE=$DIND_CACHE/v2-lab
 CACHE=$LABCACHE/$ARCH-$SUITE OUT=$ROOT/target/v2-lab/$ARCH-$SUITE
-RUN=$CACHE/run IMGS=$CACHE/run/payload/images MIRROR=$DIND_MIRROR
+RUN=$CACHE/run IMGS=$RUN/share/images MIRROR=$DIND_MIRROR
 INITRD_MODS+=" ext4 9p 9pnet_virtio"
 BUILD_VERSION=5   # bump when the way the disk or the initramfs is built changes (a new cache)
 T0=$SECONDS
@@ -151,37 +151,31 @@ lab_apt_extract() {
     dpkg-deb -x "$2/deb"/*.deb "$2"
 }
 
-# kernel: $CACHE/kernel/{vmlinuz,KVER,root/lib/modules/KVER}, linux-image-ARCH resolved once.
+# kernel: $CACHE/kernel/{vmlinuz,KVER,root/lib/modules/KVER}, linux-image-ARCH resolved once;
+# and busybox, SUITE/ARCH's busybox-static (initramfs, arm64 inner image).
 kernel() {
     local k=$CACHE/kernel pkg tmp=$CACHE/kernel.tmp m
     KVER=$(cat "$k/KVER" 2>/dev/null)
-    [ -s "$k/vmlinuz" ] && [ -s "$k/root/lib/modules/$KVER/modules.dep" ] && return 0
+    [ -s "$k/vmlinuz" ] && [ -s "$k/busybox" ] && [ -s "$k/root/lib/modules/$KVER/modules.dep" ] &&
+        return 0
     lab_apt_update || return 1
     pkg=$(apt-cache "${APT_OPTS[@]}" depends "linux-image-$ARCH" 2>/dev/null |
         awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
     [ -n "$pkg" ] || { lib_err "cannot resolve linux-image-$ARCH in $SUITE"; return 1; }
-    log "kernel: $pkg ($SUITE/$ARCH) from $MIRROR"
+    log "kernel: $pkg and busybox-static ($SUITE/$ARCH) from $MIRROR"
     rm -rf "$k" "$tmp"
     lab_apt_extract "$pkg" "$tmp/x" && mkdir -p "$tmp/root/lib/modules" || return 1
     for m in "$tmp"/x/lib/modules/* "$tmp"/x/usr/lib/modules/*; do [ -d "$m" ] && break; done
     KVER=$(basename "$m")   # trixie: in usr/lib/modules
     mv "$tmp/x/boot/vmlinuz-$KVER" "$tmp/vmlinuz" && mv "$m" "$tmp/root/lib/modules/" || return 1
     depmod -b "$tmp/root" "$KVER" || { lib_err "depmod -b failed"; return 1; }
-    rm -rf "$tmp/x" && echo "$KVER" >"$tmp/KVER" && mv "$tmp" "$k"
+    lab_apt_extract busybox-static "$tmp/bb" &&
+        mv "$(find "$tmp/bb" -path '*bin/busybox' -print -quit)" "$tmp/busybox" || return 1
+    rm -rf "$tmp/x" "$tmp/bb" && echo "$KVER" >"$tmp/KVER" && mv "$tmp" "$k"
 }
-kernel || die "kernel download failed"
-KERNEL=$CACHE/kernel/vmlinuz MODDIR=$CACHE/kernel/root/lib/modules/$KVER
-
-BUSYBOX=$CACHE/busybox/bin/busybox   # SUITE/ARCH's busybox-static: initramfs, arm64 inner image
-if [ ! -s "$BUSYBOX" ]; then
-    log "busybox: busybox-static ($SUITE/$ARCH)"
-    rm -rf "$CACHE/busybox" "$CACHE/bb.tmp"
-    lab_apt_extract busybox-static "$CACHE/bb.tmp" || die "busybox-static download failed"
-    mkdir -p "$CACHE/busybox/bin" &&
-        mv "$(find "$CACHE/bb.tmp" -path '*bin/busybox' -print -quit)" "$BUSYBOX" ||
-        die "no busybox in busybox-static"
-    rm -rf "$CACHE/bb.tmp"
-fi
+kernel || die "kernel or busybox-static download failed"
+KERNEL=$CACHE/kernel/vmlinuz BUSYBOX=$CACHE/kernel/busybox
+MODDIR=$CACHE/kernel/root/lib/modules/$KVER
 
 # The initramfs: busybox, the modules for ext4 on virtio-blk, 9p and their dependencies, /init.
 INITRD=$CACHE/initrd-$KVER-v$BUILD_VERSION-$(sha256sum <"$LABDIR/initramfs-init" | cut -c1-8).img
@@ -271,12 +265,11 @@ base_disk || die "VM disk build failed"
 
 # ------------------------------------------------------------------ images, share, data disk
 
-rm -rf "$RUN" && mkdir -p "$IMGS" "$RUN/payload/lab" || die "cannot create $RUN"
+rm -rf "$RUN" && mkdir -p "$IMGS" "$RUN/share/lab" || die "cannot create $RUN"
 
-# The scenarios to run: MAIN without those V2LAB_SCENARIOS leaves out (boot always runs).
-selected() { [ -z "${V2LAB_SCENARIOS:-}" ] || [[ " $V2LAB_SCENARIOS " == *" $1 "* ]]; }
-MAIN=
-for s in ${V2LAB_MAIN:-$MAIN_DEFAULT}; do selected "$s" && MAIN+="$s "; done
+# The scenarios of the main boot (boot runs first); iptables-legacy has a boot of its own.
+RUN_SCENARIOS=" ${V2LAB_SCENARIOS:-$SCENARIOS} " MAIN=
+for s in $RUN_SCENARIOS; do [ "$s" = iptables-legacy ] || MAIN+="$s "; done
 # The rootless image only for rootless-outer-limits.
 ROOTLESS=0
 [ "$ARCH" = amd64 ] && [[ " $MAIN" == *" rootless-outer-limits "* ]] && ROOTLESS=1
@@ -296,7 +289,7 @@ DIND_CONFIG='{"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
     "Healthcheck": {"Test": ["CMD", "dind-init", "health"], "Interval": 10000000000,
         "Timeout": 5000000000, "StartPeriod": 60000000000, "Retries": 3}}'   # debian.Dockerfile's
 images_arm64() {
-    local bin=${DIND_BIN_ARM64:-$ROOT/target/$RUST_TARGET/release/dind-init} d=$RUN/layers a
+    local bin=${DIND_BIN_ARM64:-$ROOT/target/$RUST_TARGET/release/dind-init} d=$RUN/layers a list
     if [ -z "${DIND_BIN_ARM64:-}" ]; then
         lib_toolchain || return 1
         log "cargo build --release --target $RUST_TARGET"
@@ -306,7 +299,8 @@ images_arm64() {
         { lib_err "$bin is not an aarch64 executable"; return 1; }
     mkdir -p "$d/dind/usr/local/bin" "$d/inner/"{bin,tmp,etc,proc,sys,dev} &&
         cp "$bin" "$d/dind/usr/local/bin/dind-init" && cp "$BUSYBOX" "$d/inner/bin/" || return 1
-    for a in $("$BUSYBOX" --list 2>/dev/null || qemu-aarch64-static "$BUSYBOX" --list); do
+    list=$("$BUSYBOX" --list 2>/dev/null || qemu-aarch64-static "$BUSYBOX" --list) || return 1
+    for a in $list; do
         [ "$a" = busybox ] || ln -s busybox "$d/inner/bin/$a"
     done
     echo 'root:x:0:0:root:/:/bin/sh' >"$d/inner/etc/passwd"
@@ -322,9 +316,9 @@ images_arm64() {
 "images_$ARCH" || die "images for $SUITE/$ARCH"
 # The share (9p, /lab in the VM): inner.tar, the lab's scripts, config.
 cp "$LABDIR"/{guest-init.sh,run.sh,dockerapi.py,outer.sh} "$DIND_LIB_DIR/events.py" \
-    "$DIND_REPO/src/events.vocab" "$RUN/payload/lab/" || die "copy lab files"
+    "$DIND_REPO/src/events.vocab" "$RUN/share/lab/" || die "copy lab files"
 declare -p DIND_IMAGE INNER_IMAGE ROOTLESS_IMAGE SCEN_TIMEOUT MAIN ARCH SUITE EXPECT_ENGINE \
-    >"$RUN/payload/lab/config.env" || die "cannot write config.env"
+    >"$RUN/share/lab/config.env" || die "cannot write config.env"
 
 # The data disk: the VM dockerd's /var/lib/docker, made each run, with the DinD (and rootless)
 # image loaded by a host dockerd (a load under TCG takes minutes). No host network state.
@@ -369,7 +363,7 @@ boot() {
         -display none -no-reboot -no-user-config -monitor none \
         -kernel "$KERNEL" -initrd "$INITRD" -append "$append" \
         -drive "file=$BASE_IMG,format=raw,if=virtio,snapshot=on,cache=unsafe" \
-        -virtfs "local,path=$RUN/payload,mount_tag=lab,security_model=none,readonly=on" \
+        -virtfs "local,path=$RUN/share,mount_tag=lab,security_model=none,readonly=on" \
         -drive "file=$DATA_IMG,format=raw,if=virtio,snapshot=on,cache=unsafe" \
         -serial "file:$console" </dev/null >&2 &
     CHILD=$!
@@ -402,17 +396,15 @@ boot() {
 }
 
 boot main "boot $MAIN"
-LEGACY=${V2LAB_LEGACY:-$([ "$TAG" = v2-lab ] && echo 1 || echo 0)} RAN=" $MAIN"
-if [ "$LEGACY" != 0 ] && selected iptables-legacy; then
+if [[ "$RUN_SCENARIOS" == *" iptables-legacy "* ]]; then
     boot legacy "boot-legacy iptables-legacy" modprobe.blacklist=nf_tables
-    RAN+="iptables-legacy "
 fi
 
 # Under CI=true nothing the lab covers may be left out: a deselected scenario fails.
 if lib_in_ci; then
-    for s in $MAIN_DEFAULT $([ "$TAG" = v2-lab ] && echo iptables-legacy); do
-        [[ "$RAN" == *" $s "* ]] ||
-            fail_row "$s" "(left out: V2LAB_MAIN/SCENARIOS/LEGACY; CI=true: a skip is a failure)"
+    for s in $SCENARIOS; do
+        [[ "$RUN_SCENARIOS" == *" $s "* ]] ||
+            fail_row "$s" "(left out: V2LAB_SCENARIOS; CI=true: a skip is a failure)"
     done
 fi
 log "done in $((SECONDS - T0)) s"

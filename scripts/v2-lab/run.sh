@@ -76,8 +76,10 @@ scenario() {
 
 # ------------------------------------------------------------------ boot: the VM's own set-up
 
+# boot: the VM's cgroups, then its own dockerd (a fixture). Its containerd is started first, as on a
+# systemd host: a dockerd that starts its own gives it only 15 s, too short for a starved TCG VM.
 s_boot() {
-    local c ctrl
+    local c ctrl t0 s=/run/containerd/containerd.sock end=$((SECONDS + 300))
     ctrl=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
     say "| kernel $(uname -r), $(nproc) CPUs, $(free -m | awk '/Mem:/ { print $2 }') MiB"
     expect "/sys/fs/cgroup file system" "$(stat -fc %T /sys/fs/cgroup)" cgroup2fs
@@ -93,13 +95,6 @@ s_boot() {
         done
         say "| VM iptables: $(iptables --version 2>&1)"
     fi
-    start_dockerd
-}
-
-# start_dockerd: the VM's own dockerd (a fixture). Its containerd is started first, as on a
-# systemd host: a dockerd that starts its own gives it only 15 s, too short for a starved TCG VM.
-start_dockerd() {
-    local t0 s=/run/containerd/containerd.sock end=$((SECONDS + 300))
     t0=$(now)
     say "| /var/lib/docker: $(findmnt -no SOURCE,FSTYPE /var/lib/docker || echo 'on the root disk')"
     containerd >"$W/containerd.log" 2>&1 &
@@ -178,8 +173,7 @@ s_field_contrast() {
         { wrong "cannot start the container with --entrypoint dockerd"; return 1; }
     exec_outer "$cid" field
     rc=$?
-    "${API[@]}" logs "$cid" --out "$P-daemon"
-    "${API[@]}" rm "$cid"
+    "${API[@]}" rm "$cid" --out "$P-daemon"
     say "| outer.sh field: status $rc; stdout, stderr (the nested runs' errors):"
     detail <"$P.stdout"
     detail <"$P.stderr"
@@ -218,17 +212,17 @@ start_daemon() {
     CID=$("${API[@]}" run --detach "${COMMON[@]}" "${@:3}" "$2") ||
         { wrong "cannot start $2 in daemon mode"; return 1; }
     "${API[@]}" wait-log "$CID" "ready: dockerd answered" --timeout "$SCEN_TIMEOUT"
-    expect "ready line in the log (wait-log status)" "$?" 0
+    expect "ready line in the log (wait-log status)" "$?" 0 ||
+        { "${API[@]}" rm "$CID" --out "$P"; return 1; }   # its log for scenario()
 }
 
 # stop_clean NAME: `docker stop -t 10` of CID must be clean (dind-init's log in $P.stderr);
 # METRIC ready-NAME and stop-NAME.
 stop_clean() {
     local code took
-    "${API[@]}" stop "$CID" --time 10 >"$P.stop" 2>&1
+    "${API[@]}" stop "$CID" >"$P.stop" 2>&1
     expect "docker stop status" "$?" 0
-    "${API[@]}" logs "$CID" --out "$P"
-    "${API[@]}" rm "$CID"
+    "${API[@]}" rm "$CID" --out "$P"
     show_log "$P.stderr"
     code=$(kv "$P.stop" exit-code) took=$(kv "$P.stop" stopped-after)
     expect_true "exit status = '$code' (want 0 or 143; 137 = killed)" \
