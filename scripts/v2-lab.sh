@@ -123,7 +123,7 @@ deps() {   # lib_install_deps: debootstrap, python3, a static /bin/busybox, the 
 }
 deps || skip "cannot install the lab's packages (no apt?)"
 
-# ------------------------------------------------------------------ kernel, busybox, initramfs
+# ---- kernel, busybox, initramfs
 
 # A private apt state for SUITE/ARCH (the host's apt stays untouched; docs/V2-LAB.md).
 APTDIR=$LABCACHE/apt-$SUITE-$ARCH APT_UPDATED=
@@ -208,7 +208,7 @@ initramfs() {
 }
 initramfs || die "initramfs build failed"
 
-# ------------------------------------------------------------------ the VM's root disk
+# ---- the VM's root disk
 
 BASE_KEY=$(lib_hash "$ARCH $SUITE $VM_PKGS $KVER $BUILD_VERSION ")
 BASE_IMG=$CACHE/base-$BASE_KEY.img
@@ -263,7 +263,7 @@ base_disk() {
 }
 base_disk || die "VM disk build failed"
 
-# ------------------------------------------------------------------ images, share, data disk
+# ---- images, share, data disk
 
 rm -rf "$RUN" && mkdir -p "$IMGS" "$RUN/share/lab" || die "cannot create $RUN"
 
@@ -345,7 +345,7 @@ prep_host() {
 prep_host || die "data disk: preparing it failed"
 log "set-up done: kernel $KVER, disk $(basename "$BASE_IMG")"
 
-# ------------------------------------------------------------------ boot and collect
+# ---- boot and collect
 
 fail_row() { lib_result FAIL "$1" 0 "$2"; }   # NAME WHY
 

@@ -74,10 +74,8 @@ scenario() {
     return 1
 }
 
-# ------------------------------------------------------------------ boot: the VM's own set-up
-
-# boot: the VM's cgroups, then its own dockerd (a fixture). Its containerd is started first, as on a
-# systemd host: a dockerd that starts its own gives it only 15 s, too short for a starved TCG VM.
+# ---- boot: the VM's cgroups, then its own dockerd (a fixture). Its containerd is started first,
+# as on a systemd host: a dockerd that starts its own gives it only 15 s, too short under TCG.
 s_boot() {
     local c ctrl t0 s=/run/containerd/containerd.sock end=$((SECONDS + 300))
     ctrl=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
@@ -112,7 +110,7 @@ s_boot() {
     return 1
 }
 
-# ------------------------------------------------------------------ the scenarios
+# ---- the scenarios
 
 s_privileged() {
     run_outer echo
@@ -245,8 +243,7 @@ ROOTLESS_PIDS=200
 s_rootless_outer_limits() {
     local cg ev x e=$W/rootless-limits.stdout
     # What a host with udev has: tun (and fuse) loaded, /dev/net/tun 0666 (dind-init is uid 1000).
-    modprobe tun 2>/dev/null
-    modprobe fuse 2>/dev/null
+    modprobe -a tun fuse 2>/dev/null
     chmod 0666 /dev/net/tun || { wrong "no /dev/net/tun in the VM"; return 1; }
     start_daemon rootless "$ROOTLESS_IMAGE" --pids-limit "$ROOTLESS_PIDS" || return 1
     cg=/sys/fs/cgroup/docker/$CID
