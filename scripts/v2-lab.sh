@@ -6,16 +6,16 @@
 #   sudo scripts/v2-lab.sh                     # amd64, bookworm (tag v2-lab)
 #   sudo V2LAB_SUITE=trixie scripts/v2-lab.sh  # amd64, trixie's kernel/engine/image (v2-lab-trixie)
 #   sudo V2LAB_ARCH=arm64 scripts/v2-lab.sh    # arm64 VM, bookworm (arm64-lab)
-#   sudo scripts/v2-lab.sh -k                  # keep the run directory (payload disk, images)
+#   sudo scripts/v2-lab.sh -k                  # keep the run directory (images, data disk)
 #
 # Output: a PASS/FAIL row per scenario of run.sh (in the VM), METRIC lines; console logs in
 # target/v2-lab/ARCH-SUITE/, the VM's kernel and disks cached in $DIND_CACHE/v2-lab/ARCH-SUITE.
 # Environment: V2LAB_TIMEOUT (seconds per VM boot, 1800; arm64 2700), V2LAB_TOTAL_TIMEOUT (3600),
 # V2LAB_SCENARIO_TIMEOUT (per container, 300; arm64 600), V2LAB_TCG_THREAD=single|multi (amd64;
-# trixie: single), V2LAB_CPU (arm64 -cpu, cortex-a72), V2LAB_MAIN (the main boot's scenarios),
-# V2LAB_SCENARIOS="privileged limits ..." (only these), V2LAB_LEGACY=0 (no iptables-legacy boot),
-# scripts/images.sh's variables (DIND_SUITE: V2LAB_SUITE), DIND_BIN_ARM64 (an aarch64 dind-init
-# instead of building it), CI=true (a skip, or a scenario left out, is a failure). Needs root.
+# trixie: single), V2LAB_CPU (arm64 -cpu, cortex-a72), V2LAB_SCENARIOS="privileged limits ..."
+# (only these; iptables-legacy is a boot of its own), scripts/images.sh's variables (DIND_SUITE:
+# V2LAB_SUITE), DIND_BIN_ARM64 (an aarch64 dind-init instead of building it), CI=true (a skip, or
+# a scenario left out, is a failure). Needs root.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD LABDIR=$PWD/scripts/v2-lab ARCH=${V2LAB_ARCH:-amd64} SUITE=${V2LAB_SUITE:-bookworm}
@@ -32,18 +32,17 @@ amd64)
     # trixie's 6.12 kernel oopsed on `int3` under multi-threaded TCG (docs/V2-LAB.md, Findings).
     TCG_THREAD=${V2LAB_TCG_THREAD:-$([ "$SUITE" = bookworm ] && echo multi || echo single)}
     QEMU_ARGS=(-accel "tcg,thread=$TCG_THREAD" -cpu max)
-    INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel ext4"   # ?: optional
-    MAIN_DEFAULT="privileged limits cgroupns-host not-pid1 field-contrast rootless-outer-limits"
-    MAIN_DEFAULT+=" clean-stop"
-    [ "$SUITE" = bookworm ] || MAIN_DEFAULT="privileged limits cgroupns-host clean-stop"
+    INITRD_MODS="virtio_pci virtio_blk ?crc32c_generic ?crc32c_intel"   # ?: optional
+    SCENARIOS="privileged limits cgroupns-host not-pid1 field-contrast rootless-outer-limits"
+    SCENARIOS+=" clean-stop iptables-legacy"
+    [ "$SUITE" = bookworm ] || SCENARIOS="privileged limits cgroupns-host clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-1800} SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-300}
     ;;
 arm64)
     TAG=arm64-lab QEMU=qemu-system-aarch64 QEMU_PKG=qemu-system-arm CONSOLE=ttyAMA0
     QEMU_ARGS=(-M virt -accel tcg,thread=multi -cpu "${V2LAB_CPU:-cortex-a72}")
     INITRD_MODS="?virtio_pci ?virtio_mmio virtio_blk ?crc32c_generic ?crc32c-arm64 ?crc32c_arm64"
-    INITRD_MODS+=" ext4"
-    MAIN_DEFAULT="privileged outer-limits clean-stop"
+    SCENARIOS="privileged outer-limits clean-stop"
     BOOT_TIMEOUT=${V2LAB_TIMEOUT:-2700} SCEN_TIMEOUT=${V2LAB_SCENARIO_TIMEOUT:-600}
     RUST_TARGET=aarch64-unknown-linux-musl
     # set before lib.sh, which keeps a DIND_IMAGE it finds
@@ -78,8 +77,9 @@ fi
 
 LABCACHE=$DIND_CACHE/v2-lab
 CACHE=$LABCACHE/$ARCH-$SUITE OUT=$ROOT/target/v2-lab/$ARCH-$SUITE
-RUN=$CACHE/run IMGS=$CACHE/run/payload/images MIRROR=$DIND_MIRROR
-BUILD_VERSION=4   # bump when the way the disk or the initramfs is built changes (a new cache)
+RUN=$CACHE/run IMGS=$RUN/share/images MIRROR=$DIND_MIRROR
+INITRD_MODS+=" ext4 9p 9pnet_virtio"
+BUILD_VERSION=5   # bump when the way the disk or the initramfs is built changes (a new cache)
 T0=$SECONDS
 
 log() { echo "[$TAG +$((SECONDS - T0))s] $*" >&2; }
@@ -123,7 +123,7 @@ deps() {   # lib_install_deps: debootstrap, python3, a static /bin/busybox, the 
 }
 deps || skip "cannot install the lab's packages (no apt?)"
 
-# ------------------------------------------------------------------ kernel, busybox, initramfs
+# ---- kernel, busybox, initramfs
 
 # A private apt state for SUITE/ARCH (the host's apt stays untouched; docs/V2-LAB.md).
 APTDIR=$LABCACHE/apt-$SUITE-$ARCH APT_UPDATED=
@@ -151,43 +151,37 @@ lab_apt_extract() {
     dpkg-deb -x "$2/deb"/*.deb "$2"
 }
 
-# kernel: $CACHE/kernel/{vmlinuz,KVER,root/lib/modules/KVER}, linux-image-ARCH resolved once.
+# kernel: $CACHE/kernel/{vmlinuz,KVER,root/lib/modules/KVER}, linux-image-ARCH resolved once;
+# and busybox, SUITE/ARCH's busybox-static (initramfs, arm64 inner image).
 kernel() {
     local k=$CACHE/kernel pkg tmp=$CACHE/kernel.tmp m
     KVER=$(cat "$k/KVER" 2>/dev/null)
-    [ -s "$k/vmlinuz" ] && [ -s "$k/root/lib/modules/$KVER/modules.dep" ] && return 0
+    [ -s "$k/vmlinuz" ] && [ -s "$k/busybox" ] && [ -s "$k/root/lib/modules/$KVER/modules.dep" ] &&
+        return 0
     lab_apt_update || return 1
     pkg=$(apt-cache "${APT_OPTS[@]}" depends "linux-image-$ARCH" 2>/dev/null |
         awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
     [ -n "$pkg" ] || { lib_err "cannot resolve linux-image-$ARCH in $SUITE"; return 1; }
-    log "kernel: $pkg ($SUITE/$ARCH) from $MIRROR"
+    log "kernel: $pkg and busybox-static ($SUITE/$ARCH) from $MIRROR"
     rm -rf "$k" "$tmp"
     lab_apt_extract "$pkg" "$tmp/x" && mkdir -p "$tmp/root/lib/modules" || return 1
     for m in "$tmp"/x/lib/modules/* "$tmp"/x/usr/lib/modules/*; do [ -d "$m" ] && break; done
     KVER=$(basename "$m")   # trixie: in usr/lib/modules
     mv "$tmp/x/boot/vmlinuz-$KVER" "$tmp/vmlinuz" && mv "$m" "$tmp/root/lib/modules/" || return 1
     depmod -b "$tmp/root" "$KVER" || { lib_err "depmod -b failed"; return 1; }
-    rm -rf "$tmp/x" && echo "$KVER" >"$tmp/KVER" && mv "$tmp" "$k"
+    lab_apt_extract busybox-static "$tmp/bb" &&
+        mv "$(find "$tmp/bb" -path '*bin/busybox' -print -quit)" "$tmp/busybox" || return 1
+    rm -rf "$tmp/x" "$tmp/bb" && echo "$KVER" >"$tmp/KVER" && mv "$tmp" "$k"
 }
-kernel || die "kernel download failed"
-KERNEL=$CACHE/kernel/vmlinuz MODDIR=$CACHE/kernel/root/lib/modules/$KVER
+kernel || die "kernel or busybox-static download failed"
+KERNEL=$CACHE/kernel/vmlinuz BUSYBOX=$CACHE/kernel/busybox
+MODDIR=$CACHE/kernel/root/lib/modules/$KVER
 
-BUSYBOX=$CACHE/busybox/bin/busybox   # SUITE/ARCH's busybox-static: initramfs, arm64 inner image
-if [ ! -s "$BUSYBOX" ]; then
-    log "busybox: busybox-static ($SUITE/$ARCH)"
-    rm -rf "$CACHE/busybox" "$CACHE/bb.tmp"
-    lab_apt_extract busybox-static "$CACHE/bb.tmp" || die "busybox-static download failed"
-    mkdir -p "$CACHE/busybox/bin" &&
-        mv "$(find "$CACHE/bb.tmp" -path '*bin/busybox' -print -quit)" "$BUSYBOX" ||
-        die "no busybox in busybox-static"
-    rm -rf "$CACHE/bb.tmp"
-fi
-
-# The initramfs: busybox, the modules for ext4 on virtio-blk and their dependencies, /init.
+# The initramfs: busybox, the modules for ext4 on virtio-blk, 9p and their dependencies, /init.
 INITRD=$CACHE/initrd-$KVER-v$BUILD_VERSION-$(sha256sum <"$LABDIR/initramfs-init" | cut -c1-8).img
 initramfs() {
     [ -s "$INITRD" ] && return 0
-    log "initramfs: busybox + virtio-blk/ext4 modules for $KVER"
+    log "initramfs: busybox + virtio-blk/ext4/9p modules for $KVER"
     local d m rc
     d=$(mktemp -d "$CACHE/initramfs.XXXXXX") || return 1
     (
@@ -214,7 +208,7 @@ initramfs() {
 }
 initramfs || die "initramfs build failed"
 
-# ------------------------------------------------------------------ the VM's root disk
+# ---- the VM's root disk
 
 BASE_KEY=$(lib_hash "$ARCH $SUITE $VM_PKGS $KVER $BUILD_VERSION ")
 BASE_IMG=$CACHE/base-$BASE_KEY.img
@@ -240,16 +234,15 @@ debootstrap_root() {   # DIR: debootstrap --variant=minbase --include=VM_PKGS SU
     [ "$ARCH" = amd64 ] && return 0
     rm -f "$CACHE"/rootfs-*.tar*
     tar --numeric-owner --xattrs -C "$1" -cf "$ROOTFS_TAR.tmp" . &&
-        sha256sum "$ROOTFS_TAR.tmp" | cut -d' ' -f1 >"$ROOTFS_TAR.sha256.tmp" &&
-        mv -f "$ROOTFS_TAR.tmp" "$ROOTFS_TAR" && mv -f "$ROOTFS_TAR.sha256.tmp" "$ROOTFS_TAR.sha256"
+        mv -f "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
 }
 base_disk() {
-    [ -s "$BASE_IMG" ] && { [ "$ARCH" = amd64 ] || [ -s "$ROOTFS_TAR.sha256" ]; } && return 0
+    [ -s "$BASE_IMG" ] && { [ "$ARCH" = amd64 ] || [ -s "$ROOTFS_TAR" ]; } && return 0
     local root=$CACHE/rootfs.tmp t0=$SECONDS size rc=0
     # what an interrupted debootstrap left mounted there (proc, sys), before rm -rf
     awk -v d="$root/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r umount -l
     rm -rf "$root" && mkdir -p "$root" || return 1
-    if [ -s "$ROOTFS_TAR.sha256" ]; then
+    if [ -s "$ROOTFS_TAR" ]; then
         log "VM rootfs: from $(basename "$ROOTFS_TAR")"
         tar --numeric-owner -xpf "$ROOTFS_TAR" -C "$root"
     else
@@ -270,15 +263,14 @@ base_disk() {
 }
 base_disk || die "VM disk build failed"
 
-# ------------------------------------------------------------------ images, payload and data disks
+# ---- images, share, data disk
 
-rm -rf "$RUN" && mkdir -p "$IMGS" "$RUN/payload/lab" || die "cannot create $RUN"
+rm -rf "$RUN" && mkdir -p "$IMGS" "$RUN/share/lab" || die "cannot create $RUN"
 
-# The scenarios to run: MAIN without those V2LAB_SCENARIOS leaves out (boot always runs).
-selected() { [ -z "${V2LAB_SCENARIOS:-}" ] || [[ " $V2LAB_SCENARIOS " == *" $1 "* ]]; }
-MAIN=
-for s in ${V2LAB_MAIN:-$MAIN_DEFAULT}; do selected "$s" && MAIN+="$s "; done
-# The rootless image only for rootless-outer-limits: the VM gets the layers beyond dind.tar's.
+# The scenarios of the main boot (boot runs first); iptables-legacy has a boot of its own.
+RUN_SCENARIOS=" ${V2LAB_SCENARIOS:-$SCENARIOS} " MAIN=
+for s in $RUN_SCENARIOS; do [ "$s" = iptables-legacy ] || MAIN+="$s "; done
+# The rootless image only for rootless-outer-limits.
 ROOTLESS=0
 [ "$ARCH" = amd64 ] && [[ " $MAIN" == *" rootless-outer-limits "* ]] && ROOTLESS=1
 
@@ -290,11 +282,14 @@ images_amd64() {
         tail_err 30 "$OUT/images.log" "scripts/images.sh save failed (log: $OUT/images.log)"
 }
 
-imgtar() { python3 "$LABDIR/imgtar.py" "$@"; }
-# arm64: the images put together without a daemon: the debootstrap tarball + dind-init, and
-# busybox-static.
+# arm64: `docker save` archives made by imgtar.py (the host dockerd would label them amd64): the
+# debootstrap tarball + a layer with dind-init; busybox-static with its applets.
+DIND_CONFIG='{"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    "Entrypoint": ["dind-init"], "Volumes": {"/var/lib/docker": {}},
+    "Healthcheck": {"Test": ["CMD", "dind-init", "health"], "Interval": 10000000000,
+        "Timeout": 5000000000, "StartPeriod": 60000000000, "Retries": 3}}'   # debian.Dockerfile's
 images_arm64() {
-    local bin=${DIND_BIN_ARM64:-$ROOT/target/$RUST_TARGET/release/dind-init}
+    local bin=${DIND_BIN_ARM64:-$ROOT/target/$RUST_TARGET/release/dind-init} d=$RUN/layers a list
     if [ -z "${DIND_BIN_ARM64:-}" ]; then
         lib_toolchain || return 1
         log "cargo build --release --target $RUST_TARGET"
@@ -302,35 +297,43 @@ images_arm64() {
     fi
     [ "$(od -An -tx1 -j18 -N2 "$bin" 2>/dev/null)" = " b7 00" ] ||
         { lib_err "$bin is not an aarch64 executable"; return 1; }
-    imgtar build-dind "$IMGS/dind.tar" "$DIND_IMAGE" "$ARCH" \
-        "$ROOTFS_TAR" "$(cat "$ROOTFS_TAR.sha256")" "$bin" &&
-        imgtar build-busybox "$IMGS/inner.tar" "$INNER_IMAGE" "$ARCH" "$BUSYBOX"
+    mkdir -p "$d/dind/usr/local/bin" "$d/inner/"{bin,tmp,etc,proc,sys,dev} &&
+        cp "$bin" "$d/dind/usr/local/bin/dind-init" && cp "$BUSYBOX" "$d/inner/bin/" || return 1
+    list=$("$BUSYBOX" --list 2>/dev/null || qemu-aarch64-static "$BUSYBOX" --list) || return 1
+    for a in $list; do
+        [ "$a" = busybox ] || ln -s busybox "$d/inner/bin/$a"
+    done
+    echo 'root:x:0:0:root:/:/bin/sh' >"$d/inner/etc/passwd"
+    echo 'root:x:0:' >"$d/inner/etc/group"
+    chmod 1777 "$d/inner/tmp"
+    tar --numeric-owner -C "$d/dind" -cf "$d/dind.tar" . &&
+        tar --numeric-owner -C "$d/inner" -cf "$d/inner.tar" . || return 1
+    python3 "$LABDIR/imgtar.py" "$IMGS/dind.tar" "$DIND_IMAGE" "$ARCH" "$DIND_CONFIG" \
+        "$ROOTFS_TAR" "$d/dind.tar" &&
+        python3 "$LABDIR/imgtar.py" "$IMGS/inner.tar" "$INNER_IMAGE" "$ARCH" \
+            '{"Env": ["PATH=/bin"], "Cmd": ["sh"]}' "$d/inner.tar"
 }
 "images_$ARCH" || die "images for $SUITE/$ARCH"
+# The share (9p, /lab in the VM): inner.tar, the lab's scripts, config.
 cp "$LABDIR"/{guest-init.sh,run.sh,dockerapi.py,outer.sh} "$DIND_LIB_DIR/events.py" \
-    "$DIND_REPO/src/events.vocab" "$RUN/payload/lab/" || die "copy lab files"
+    "$DIND_REPO/src/events.vocab" "$RUN/share/lab/" || die "copy lab files"
 declare -p DIND_IMAGE INNER_IMAGE ROOTLESS_IMAGE SCEN_TIMEOUT MAIN ARCH SUITE EXPECT_ENGINE \
-    >"$RUN/payload/lab/config.env" || die "cannot write config.env"
+    >"$RUN/share/lab/config.env" || die "cannot write config.env"
 
-# The data disk: the VM dockerd's /var/lib/docker with dind.tar loaded (by a host dockerd).
-# delta NAME LAYERS: IMGS/NAME-delta.tar, NAME.tar without the layers listed in LAYERS
-delta() {
-    imgtar delta "$IMGS/$1.tar" "$IMGS/$1-delta.tar" "$2" >"$RUN/$1-delta.log" &&
-        log "$1.tar: $(cat "$RUN/$1-delta.log") ($(du -m "$IMGS/$1-delta.tar" | cut -f1) MB)"
-}
-imgtar diffids "$IMGS/dind.tar" >"$RUN/diffids" || die "cannot read dind.tar"
-if [ "$ROOTLESS" = 1 ]; then
-    delta rootless "$RUN/diffids" && rm "$IMGS/rootless.tar" || die "rootless.tar: the delta failed"
-fi
-DATA_IMG=$CACHE/docker-$(lib_hash "$BASE_KEY $(head -n 1 "$RUN/diffids") ").img
-prep_host() {   # the host dockerd's data root on the loop-mounted disk; no host network state
+# The data disk: the VM dockerd's /var/lib/docker, made each run, with the DinD (and rootless)
+# image loaded by a host dockerd (a load under TCG takes minutes). No host network state.
+DATA_IMG=$RUN/docker.img
+prep_host() {
     local rc=1 t0=$SECONDS
-    mkdir -p "$PREP_MNT" || return 1
+    mkfs.ext4 -q -F -L v2lab-docker "$DATA_IMG" 16G >/dev/null && mkdir -p "$PREP_MNT" || return 1
     mountpoint -q "$PREP_MNT" && umount "$PREP_MNT"
-    mount -t ext4 -o loop "$DATA_IMG.tmp" "$PREP_MNT" || return 1
+    mount -t ext4 -o loop "$DATA_IMG" "$PREP_MNT" || return 1
     if lib_host_start "lab-prep-$ARCH-$SUITE"; then
         DK_TIMEOUT=900 dk load -q -i "$IMGS/dind.tar" >&2 && rc=0
-        log "data disk: host dockerd loaded dind.tar in $((SECONDS - t0)) s (status $rc)"
+        if [ $rc = 0 ] && [ "$ROOTLESS" = 1 ]; then
+            DK_TIMEOUT=900 dk load -q -i "$IMGS/rootless.tar" >&2 || rc=1
+        fi
+        log "data disk: host dockerd loaded the images in $((SECONDS - t0)) s (status $rc)"
         lib_host_stop
     fi
     rm -rf "$PREP_MNT/network" "$PREP_MNT/containers"/* 2>/dev/null
@@ -339,21 +342,10 @@ prep_host() {   # the host dockerd's data root on the loop-mounted disk; no host
     rmdir "$PREP_MNT" 2>/dev/null
     return $rc
 }
-if [ ! -s "$DATA_IMG" ] || [ ! -s "$DATA_IMG.layers" ]; then
-    log "data disk: preparing $(basename "$DATA_IMG") (once per base layer, on the host)"
-    rm -f "$CACHE"/docker-*.img*
-    mkfs.ext4 -q -F -L v2lab-docker "$DATA_IMG.tmp" 16G >/dev/null || die "data disk: mkfs.ext4"
-    prep_host || { rm -f "$DATA_IMG.tmp"; die "data disk: preparing it failed"; }
-    cp "$RUN/diffids" "$DATA_IMG.layers" && mv -f "$DATA_IMG.tmp" "$DATA_IMG" || die "data disk"
-fi
-delta dind "$DATA_IMG.layers" ||
-    { rm -f "$IMGS/dind-delta.tar"; log "delta archive failed: the VM loads the full image"; }
-# The payload disk (/lab in the VM): images, lab scripts, config.
-mkfs.ext4 -q -F -L v2lab-payload -E root_owner=0:0 -d "$RUN/payload" "$RUN/payload.img" \
-    "$(($(du -sm "$RUN/payload" | cut -f1) * 11 / 10 + 64))M" >/dev/null || die "payload disk: mkfs"
-log "set-up done: kernel $KVER, disk $(basename "$BASE_IMG"), data disk $(basename "$DATA_IMG")"
+prep_host || die "data disk: preparing it failed"
+log "set-up done: kernel $KVER, disk $(basename "$BASE_IMG")"
 
-# ------------------------------------------------------------------ boot and collect
+# ---- boot and collect
 
 fail_row() { lib_result FAIL "$1" 0 "$2"; }   # NAME WHY
 
@@ -371,7 +363,7 @@ boot() {
         -display none -no-reboot -no-user-config -monitor none \
         -kernel "$KERNEL" -initrd "$INITRD" -append "$append" \
         -drive "file=$BASE_IMG,format=raw,if=virtio,snapshot=on,cache=unsafe" \
-        -drive "file=$RUN/payload.img,format=raw,if=virtio,readonly=on" \
+        -virtfs "local,path=$RUN/share,mount_tag=lab,security_model=none,readonly=on" \
         -drive "file=$DATA_IMG,format=raw,if=virtio,snapshot=on,cache=unsafe" \
         -serial "file:$console" </dev/null >&2 &
     CHILD=$!
@@ -404,17 +396,15 @@ boot() {
 }
 
 boot main "boot $MAIN"
-LEGACY=${V2LAB_LEGACY:-$([ "$TAG" = v2-lab ] && echo 1 || echo 0)} RAN=" $MAIN"
-if [ "$LEGACY" != 0 ] && selected iptables-legacy; then
+if [[ "$RUN_SCENARIOS" == *" iptables-legacy "* ]]; then
     boot legacy "boot-legacy iptables-legacy" modprobe.blacklist=nf_tables
-    RAN+="iptables-legacy "
 fi
 
 # Under CI=true nothing the lab covers may be left out: a deselected scenario fails.
 if lib_in_ci; then
-    for s in $MAIN_DEFAULT $([ "$TAG" = v2-lab ] && echo iptables-legacy); do
-        [[ "$RAN" == *" $s "* ]] ||
-            fail_row "$s" "(left out: V2LAB_MAIN/SCENARIOS/LEGACY; CI=true: a skip is a failure)"
+    for s in $SCENARIOS; do
+        [[ "$RUN_SCENARIOS" == *" $s "* ]] ||
+            fail_row "$s" "(left out: V2LAB_SCENARIOS; CI=true: a skip is a failure)"
     done
 fi
 log "done in $((SECONDS - T0)) s"

@@ -4,7 +4,6 @@ under qemu TCG). --out PREFIX: PREFIX.stdout, .stderr (run: .id); a --timeout pa
 import argparse
 import http.client
 import json
-import os
 import socket
 import struct
 import sys
@@ -14,37 +13,33 @@ class Conn(http.client.HTTPConnection):
     def connect(self):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(self.timeout)
-        self.sock.connect(os.environ.get("DOCKER_SOCK", "/var/run/docker.sock"))
+        self.sock.connect("/var/run/docker.sock")
 
-def call(method, path, body=None, timeout=120, headers=None, check=True, raw=False):
+def call(method, path, body=None, timeout=120, check=True):
+    """The answer, parsed when it is JSON; an HTTP error raises unless check=False."""
     c = Conn("localhost", timeout=timeout)
-    if isinstance(body, dict):
-        body, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
-    c.request(method, path, body=body, headers=headers or {})
+    headers = {} if body is None else {"Content-Type": "application/json"}
+    c.request(method, path, None if body is None else json.dumps(body), headers)
     r = c.getresponse()
     data = r.read()
     c.close()
     if check and r.status >= 300:
         raise RuntimeError("%s %s: HTTP %d: %s" % (method, path, r.status, data.decode().strip()))
-    return json.loads(data) if not raw and "json" in r.getheader("Content-Type", "") else data
+    return json.loads(data) if "json" in r.getheader("Content-Type", "") else data
 
-def write_out(prefix, data):
-    """data: a non-tty container's multiplexed stream (8-byte frame headers, 2 = stderr)."""
-    out, i = {1: bytearray(), 2: bytearray()}, 0
-    while i + 8 <= len(data):
-        size = struct.unpack(">I", data[i + 4:i + 8])[0]
-        out[2 if data[i] == 2 else 1] += data[i + 8:i + 8 + size]
+def save(prefix, stream):
+    """A non-tty container's multiplexed stream (8-byte frame headers, 2 = stderr) in files."""
+    out, i = [bytearray(), bytearray()], 0
+    while i + 8 <= len(stream):
+        size = struct.unpack(">I", stream[i + 4:i + 8])[0]
+        out[stream[i] == 2] += stream[i + 8:i + 8 + size]
         i += 8 + size
-    for n, ext in ((1, ".stdout"), (2, ".stderr")):
-        if prefix:
-            with open(prefix + ext, "wb") as f:
-                f.write(out[n])
-        else:
-            (sys.stdout if n == 1 else sys.stderr).buffer.write(out[n])
-    return 0
+    for ext, data in zip((".stdout", ".stderr"), out):
+        with open(prefix + ext, "wb") as f:
+            f.write(data)
 
 def logs(cid):
-    return call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid, raw=True)
+    return call("GET", "/containers/%s/logs?stdout=1&stderr=1" % cid)
 
 def until(timeout, fn, delay):
     """fn()'s first status other than None, or 124 after timeout seconds."""
@@ -59,38 +54,24 @@ def until(timeout, fn, delay):
 def ping(a):
     def answered():
         try:
-            return 0 if call("GET", "/_ping", timeout=2, raw=True) == b"OK" else None
+            return 0 if call("GET", "/_ping", timeout=2) == b"OK" else None
         except OSError:
             return None
     return 1 if until(a.timeout, answered, 0.1) else 0
 
-def load(a):
-    with open(a.tar, "rb") as f:
-        size = str(os.fstat(f.fileno()).st_size)
-        headers = {"Content-Type": "application/x-tar", "Content-Length": size}
-        text = call("POST", "/images/load?quiet=1", f, 2400, headers, raw=True).decode()
-    msgs = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    print("\n".join(m["stream"].strip() for m in msgs if "stream" in m))
-    errors = ["load error: %s\n" % m["error"] for m in msgs if "error" in m]
-    sys.stderr.write("".join(errors))
-    return 1 if errors else 0
-
 def run(a):
     hc = {"Privileged": a.privileged, "Binds": a.v, "CgroupnsMode": a.cgroupns, "Init": a.init,
           "Memory": a.memory, "PidsLimit": a.pids_limit}
-    cfg = {"Image": a.image, "Env": a.e, "HostConfig": {k: v for k, v in hc.items() if v}}
-    if a.entrypoint:
-        cfg["Entrypoint"] = [a.entrypoint]
-    if a.entrypoint or a.cmd:
-        cfg["Cmd"] = a.cmd
-    cid = call("POST", "/containers/create", cfg)["Id"]
-    if a.out:
-        with open(a.out + ".id", "w") as f:
-            f.write(cid + "\n")
+    cid = call("POST", "/containers/create", {
+        "Image": a.image, "Env": a.e, "Cmd": a.cmd or None,
+        "Entrypoint": [a.entrypoint] if a.entrypoint else None,
+        "HostConfig": {k: v for k, v in hc.items() if v}})["Id"]
     call("POST", "/containers/%s/start" % cid, timeout=300)
     if a.detach:
         print(cid)
         return 0
+    with open(a.out + ".id", "w") as f:
+        f.write(cid + "\n")
     status = 124
     try:
         status = call("POST", "/containers/%s/wait" % cid, timeout=a.timeout).get("StatusCode", 125)
@@ -98,15 +79,14 @@ def run(a):
         print("dockerapi.py: still running after %ss: killed" % a.timeout, file=sys.stderr)
         call("POST", "/containers/%s/kill" % cid, check=False)
         call("POST", "/containers/%s/wait" % cid, timeout=60, check=False)
-    write_out(a.out, logs(cid))
-    rm(cid)
+    rm(a, cid)
     return status
 
 def exec_(a):
     eid = call("POST", "/containers/%s/exec" % a.id,
                {"AttachStdout": True, "AttachStderr": True, "Cmd": a.cmd})["Id"]
     try:
-        write_out(a.out, call("POST", "/exec/%s/start" % eid, {}, timeout=a.timeout, raw=True))
+        save(a.out, call("POST", "/exec/%s/start" % eid, {}, timeout=a.timeout))
     except TimeoutError:
         print("dockerapi.py: exec still running after %ss" % a.timeout, file=sys.stderr)
         return 124
@@ -122,14 +102,15 @@ def wait_log(a):
 
 def stop(a):
     t0 = time.time()
-    call("POST", "/containers/%s/stop?t=%d" % (a.id, a.time), timeout=a.time + 120, check=False)
+    call("POST", "/containers/%s/stop?t=10" % a.id, timeout=130, check=False)
     took = time.time() - t0
     code = call("GET", "/containers/%s/json" % a.id)["State"].get("ExitCode")
     print("stopped-after: %.2f\nexit-code: %s" % (took, code))
     return 0
 
-def rm(cid):
-    call("DELETE", "/containers/%s?v=1&force=1" % cid, check=False)
+def rm(a, cid=None):
+    save(a.out, logs(cid or a.id))
+    call("DELETE", "/containers/%s?v=1&force=1" % (cid or a.id), check=False)
     return 0
 
 def main():
@@ -139,26 +120,21 @@ def main():
     def command(name, fn, help, *args):
         s = sub.add_parser(name, help=help)
         s.set_defaults(fn=fn)
-        for names, kw in args:
+        for names, kw in args + (("--timeout", {"type": float, "default": 300.0}),):
             s.add_argument(*names.split(), **kw)
 
     flag, many = {"action": "store_true"}, {"action": "append", "default": []}
-    timeout, out, cid = ("--timeout", {"type": float, "default": 300.0}), ("--out", {}), ("id", {})
-    cmd = ("cmd", {"nargs": argparse.REMAINDER})
-    command("ping", ping, "until /_ping answers (0) or --timeout passes (1)",
-            ("--timeout", {"type": float, "default": 60.0}))
-    command("load", load, "docker load", ("tar", {}))
+    out, cid, cmd = ("--out", {}), ("id", {}), ("cmd", {"nargs": argparse.REMAINDER})
+    command("ping", ping, "until /_ping answers (0) or --timeout passes (1)")
     command("run", run, "OPTIONS... IMAGE [CMD...]: its exit status (--detach: its id)",
             ("--privileged", flag), ("--init", flag), ("--detach", flag), ("--cgroupns", {}),
             ("--entrypoint", {}), ("-v", many), ("-e", many), ("--memory", {"type": int}),
-            ("--pids-limit", {"type": int}), timeout, out, ("image", {}), cmd)
-    command("exec", exec_, "OPTIONS... ID CMD...: its exit status", timeout, out, cid, cmd)
-    command("logs", lambda a: write_out(a.out, logs(a.id)), "the container's logs", cid, out)
+            ("--pids-limit", {"type": int}), out, ("image", {}), cmd)
+    command("exec", exec_, "OPTIONS... ID CMD...: its exit status", out, cid, cmd)
     command("wait-log", wait_log, "until TEXT is in the logs (0) or the container stopped (1)",
-            cid, ("text", {}), timeout)
-    command("stop", stop, "docker stop: stopped-after: S, exit-code: N", cid,
-            ("--time", {"type": int, "default": 10}))
-    command("rm", lambda a: rm(a.id), "docker rm -fv", cid)
+            cid, ("text", {}))
+    command("stop", stop, "docker stop -t 10: stopped-after: S, exit-code: N", cid)
+    command("rm", rm, "its logs to --out, then docker rm -fv", cid, out)
     a = p.parse_args()
     try:
         return a.fn(a)

@@ -20,7 +20,7 @@ mount -t bpf bpf /sys/fs/bpf
 mount -o remount,rw /
 # The data disk: the VM dockerd's /var/lib/docker (v2-lab.sh; snapshot=on drops what a run writes).
 mkdir -p /var/lib/docker
-mount -t ext4 /dev/vdc /var/lib/docker || echo "V2LAB | cannot mount the data disk /dev/vdc"
+mount -t ext4 /dev/vdb /var/lib/docker || echo "V2LAB | cannot mount the data disk /dev/vdb"
 hostname v2lab
 ip link set lo up
 # This shell stays in the root cgroup, which is exempt from "no internal processes".

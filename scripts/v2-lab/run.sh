@@ -74,10 +74,10 @@ scenario() {
     return 1
 }
 
-# ------------------------------------------------------------------ boot: the VM's own set-up
-
+# ---- boot: the VM's cgroups, then its own dockerd (a fixture). Its containerd is started first,
+# as on a systemd host: a dockerd that starts its own gives it only 15 s, too short under TCG.
 s_boot() {
-    local c ctrl
+    local c ctrl t0 s=/run/containerd/containerd.sock end=$((SECONDS + 300))
     ctrl=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
     say "| kernel $(uname -r), $(nproc) CPUs, $(free -m | awk '/Mem:/ { print $2 }') MiB"
     expect "/sys/fs/cgroup file system" "$(stat -fc %T /sys/fs/cgroup)" cgroup2fs
@@ -93,13 +93,6 @@ s_boot() {
         done
         say "| VM iptables: $(iptables --version 2>&1)"
     fi
-    start_dockerd && load_image dind-delta.tar dind.tar
-}
-
-# start_dockerd: the VM's own dockerd (a fixture). Its containerd is started first, as on a
-# systemd host: a dockerd that starts its own gives it only 15 s, too short for a starved TCG VM.
-start_dockerd() {
-    local t0 s=/run/containerd/containerd.sock end=$((SECONDS + 300))
     t0=$(now)
     say "| /var/lib/docker: $(findmnt -no SOURCE,FSTYPE /var/lib/docker || echo 'on the root disk')"
     containerd >"$W/containerd.log" 2>&1 &
@@ -117,21 +110,7 @@ start_dockerd() {
     return 1
 }
 
-# load_image ARCHIVE...: the first of these archives (in /lab/images) that the VM's dockerd loads.
-load_image() {
-    local t0 f
-    for f in "$@"; do
-        [ -s "/lab/images/$f" ] || continue
-        t0=$(now)
-        "${API[@]}" load "/lab/images/$f" >"$W/load.out" 2>&1 &&
-            { ok "$f: $(tr '\n' ' ' <"$W/load.out")($(since "$t0") s)"; return 0; }
-        say "| loading $f failed ($(since "$t0") s):"
-        detail <"$W/load.out"
-    done
-    wrong "could not load any of: $*"
-}
-
-# ------------------------------------------------------------------ the scenarios
+# ---- the scenarios
 
 s_privileged() {
     run_outer echo
@@ -192,8 +171,7 @@ s_field_contrast() {
         { wrong "cannot start the container with --entrypoint dockerd"; return 1; }
     exec_outer "$cid" field
     rc=$?
-    "${API[@]}" logs "$cid" --out "$P-daemon"
-    "${API[@]}" rm "$cid"
+    "${API[@]}" rm "$cid" --out "$P-daemon"
     say "| outer.sh field: status $rc; stdout, stderr (the nested runs' errors):"
     detail <"$P.stdout"
     detail <"$P.stderr"
@@ -232,17 +210,17 @@ start_daemon() {
     CID=$("${API[@]}" run --detach "${COMMON[@]}" "${@:3}" "$2") ||
         { wrong "cannot start $2 in daemon mode"; return 1; }
     "${API[@]}" wait-log "$CID" "ready: dockerd answered" --timeout "$SCEN_TIMEOUT"
-    expect "ready line in the log (wait-log status)" "$?" 0
+    expect "ready line in the log (wait-log status)" "$?" 0 ||
+        { "${API[@]}" rm "$CID" --out "$P"; return 1; }   # its log for scenario()
 }
 
 # stop_clean NAME: `docker stop -t 10` of CID must be clean (dind-init's log in $P.stderr);
 # METRIC ready-NAME and stop-NAME.
 stop_clean() {
     local code took
-    "${API[@]}" stop "$CID" --time 10 >"$P.stop" 2>&1
+    "${API[@]}" stop "$CID" >"$P.stop" 2>&1
     expect "docker stop status" "$?" 0
-    "${API[@]}" logs "$CID" --out "$P"
-    "${API[@]}" rm "$CID"
+    "${API[@]}" rm "$CID" --out "$P"
     show_log "$P.stderr"
     code=$(kv "$P.stop" exit-code) took=$(kv "$P.stop" stopped-after)
     expect_true "exit status = '$code' (want 0 or 143; 137 = killed)" \
@@ -265,10 +243,8 @@ ROOTLESS_PIDS=200
 s_rootless_outer_limits() {
     local cg ev x e=$W/rootless-limits.stdout
     # What a host with udev has: tun (and fuse) loaded, /dev/net/tun 0666 (dind-init is uid 1000).
-    modprobe tun 2>/dev/null
-    modprobe fuse 2>/dev/null
+    modprobe -a tun fuse 2>/dev/null
     chmod 0666 /dev/net/tun || { wrong "no /dev/net/tun in the VM"; return 1; }
-    load_image rootless-delta.tar || return 1
     start_daemon rootless "$ROOTLESS_IMAGE" --pids-limit "$ROOTLESS_PIDS" || return 1
     cg=/sys/fs/cgroup/docker/$CID
     say "| outer container: $CID, --pids-limit $ROOTLESS_PIDS (the VM's view: $cg)"
