@@ -373,16 +373,36 @@ lib_save() {
         { rm -f "$tmp"; lib_err "docker save $1 failed"; return 1; }
 }
 
-# lib_inner_image: INNER_IMAGE (static busybox) loaded from INNER_TAR, which v2-lab/imgtar.py writes
-# once per busybox binary (its hash): every instance, and every DinD container, loads the same image
+# lib_busybox_tar BUSYBOX TAR: a layer tar of a static BUSYBOX (any architecture) with its applets
+lib_busybox_tar() (
+    d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && mkdir -p "$d"/{bin,tmp,etc,proc,sys,dev} &&
+        cp "$1" "$d/bin/busybox" || return 1
+    list=$("$1" --list 2>/dev/null || qemu-aarch64-static "$1" --list) || return 1
+    for a in $list; do
+        [ "$a" = busybox ] || ln -s busybox "$d/bin/$a"
+    done
+    echo 'root:x:0:0:root:/:/bin/sh' >"$d/etc/passwd" && echo 'root:x:0:' >"$d/etc/group" &&
+        chmod 1777 "$d/tmp" && tar --numeric-owner -C "$d" -cf "$2" .
+)
+# lib_busybox_image BUSYBOX ARCH OUT: OUT, a `docker save` archive of INNER_IMAGE (v2-lab/imgtar.py)
+lib_busybox_image() {
+    lib_busybox_tar "$1" "$3.layer" && python3 "$DIND_LIB_DIR/v2-lab/imgtar.py" "$3" \
+        "$INNER_IMAGE" "$2" '{"Env": ["PATH=/bin"], "Cmd": ["sh"]}' "$3.layer"
+    local rc=$?
+    rm -f "$3.layer"
+    return $rc
+}
+
+# lib_inner_image: INNER_IMAGE (static busybox) loaded from INNER_TAR, written once per busybox
+# binary (its hash): every instance, and every DinD container, loads the same image
 lib_inner_image() {
     local bb=/bin/busybox key
     lib_static_elf "$bb" || { lib_err "$bb is not static (install busybox-static)"; return 1; }
     key=$(sha256sum "$bb" | cut -c1-12)
     if [ "$(cat "$INNER_TAR.key" 2>/dev/null)" != "$key" ] || [ ! -s "$INNER_TAR" ]; then
         lib_log "writing static busybox as $INNER_IMAGE to $INNER_TAR"
-        mkdir -p "$DIND_CACHE" && python3 "$DIND_LIB_DIR/v2-lab/imgtar.py" build-busybox \
-            "$INNER_TAR" "$INNER_IMAGE" amd64 "$bb" && echo "$key" >"$INNER_TAR.key" || return 1
+        mkdir -p "$DIND_CACHE" && lib_busybox_image "$bb" amd64 "$INNER_TAR" &&
+            echo "$key" >"$INNER_TAR.key" || return 1
     fi
     dk load -q -i "$INNER_TAR" >/dev/null || { lib_err "docker load -i $INNER_TAR failed"; return 1; }
 }

@@ -283,13 +283,13 @@ images_amd64() {
 }
 
 # arm64: `docker save` archives made by imgtar.py (the host dockerd would label them amd64): the
-# debootstrap tarball + a layer with dind-init; busybox-static with its applets.
+# debootstrap tarball + a layer with dind-init; busybox-static with its applets (lib.sh).
 DIND_CONFIG='{"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
     "Entrypoint": ["dind-init"], "Volumes": {"/var/lib/docker": {}},
     "Healthcheck": {"Test": ["CMD", "dind-init", "health"], "Interval": 10000000000,
         "Timeout": 5000000000, "StartPeriod": 60000000000, "Retries": 3}}'   # debian.Dockerfile's
 images_arm64() {
-    local bin=${DIND_BIN_ARM64:-$ROOT/target/$RUST_TARGET/release/dind-init} d=$RUN/layers a list
+    local bin=${DIND_BIN_ARM64:-$ROOT/target/$RUST_TARGET/release/dind-init} d=$RUN/layers
     if [ -z "${DIND_BIN_ARM64:-}" ]; then
         lib_toolchain || return 1
         log "cargo build --release --target $RUST_TARGET"
@@ -297,21 +297,10 @@ images_arm64() {
     fi
     [ "$(od -An -tx1 -j18 -N2 "$bin" 2>/dev/null)" = " b7 00" ] ||
         { lib_err "$bin is not an aarch64 executable"; return 1; }
-    mkdir -p "$d/dind/usr/local/bin" "$d/inner/"{bin,tmp,etc,proc,sys,dev} &&
-        cp "$bin" "$d/dind/usr/local/bin/dind-init" && cp "$BUSYBOX" "$d/inner/bin/" || return 1
-    list=$("$BUSYBOX" --list 2>/dev/null || qemu-aarch64-static "$BUSYBOX" --list) || return 1
-    for a in $list; do
-        [ "$a" = busybox ] || ln -s busybox "$d/inner/bin/$a"
-    done
-    echo 'root:x:0:0:root:/:/bin/sh' >"$d/inner/etc/passwd"
-    echo 'root:x:0:' >"$d/inner/etc/group"
-    chmod 1777 "$d/inner/tmp"
-    tar --numeric-owner -C "$d/dind" -cf "$d/dind.tar" . &&
-        tar --numeric-owner -C "$d/inner" -cf "$d/inner.tar" . || return 1
+    mkdir -p "$d/dind/usr/local/bin" && cp "$bin" "$d/dind/usr/local/bin/dind-init" &&
+        tar --numeric-owner -C "$d/dind" -cf "$d/dind.tar" . || return 1
     python3 "$LABDIR/imgtar.py" "$IMGS/dind.tar" "$DIND_IMAGE" "$ARCH" "$DIND_CONFIG" \
-        "$ROOTFS_TAR" "$d/dind.tar" &&
-        python3 "$LABDIR/imgtar.py" "$IMGS/inner.tar" "$INNER_IMAGE" "$ARCH" \
-            '{"Env": ["PATH=/bin"], "Cmd": ["sh"]}' "$d/inner.tar"
+        "$ROOTFS_TAR" "$d/dind.tar" && lib_busybox_image "$BUSYBOX" "$ARCH" "$IMGS/inner.tar"
 }
 "images_$ARCH" || die "images for $SUITE/$ARCH"
 # The share (9p, /lab in the VM): inner.tar, the lab's scripts, config.
