@@ -373,25 +373,20 @@ lib_save() {
         { rm -f "$tmp"; lib_err "docker save $1 failed"; return 1; }
 }
 
-# lib_busybox_tar BUSYBOX TAR: a layer tar of a static BUSYBOX (any architecture) with its applets
-lib_busybox_tar() (
-    d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && mkdir -p "$d"/{bin,tmp,etc,proc,sys,dev} &&
-        cp "$1" "$d/bin/busybox" || return 1
+# lib_busybox_image BUSYBOX ARCH OUT: OUT, a `docker save` archive of INNER_IMAGE for ARCH: a static
+# BUSYBOX with its applets, one layer (v2-lab/imgtar.py)
+lib_busybox_image() (
+    d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && mkdir -p "$d"/root/{bin,tmp,etc,proc,sys,dev} &&
+        cp "$1" "$d/root/bin/busybox" || return 1
     list=$("$1" --list 2>/dev/null || qemu-aarch64-static "$1" --list) || return 1
     for a in $list; do
-        [ "$a" = busybox ] || ln -s busybox "$d/bin/$a"
+        [ "$a" = busybox ] || ln -s busybox "$d/root/bin/$a"
     done
-    echo 'root:x:0:0:root:/:/bin/sh' >"$d/etc/passwd" && echo 'root:x:0:' >"$d/etc/group" &&
-        chmod 1777 "$d/tmp" && tar --numeric-owner -C "$d" -cf "$2" .
+    echo 'root:x:0:0:root:/:/bin/sh' >"$d/root/etc/passwd" && echo 'root:x:0:' >"$d/root/etc/group" &&
+        chmod 1777 "$d/root/tmp" && tar --numeric-owner -C "$d/root" -cf "$d/layer.tar" . &&
+        python3 "$DIND_LIB_DIR/v2-lab/imgtar.py" "$3" "$INNER_IMAGE" "$2" \
+            '{"Env": ["PATH=/bin"], "Cmd": ["sh"]}' "$d/layer.tar"
 )
-# lib_busybox_image BUSYBOX ARCH OUT: OUT, a `docker save` archive of INNER_IMAGE (v2-lab/imgtar.py)
-lib_busybox_image() {
-    lib_busybox_tar "$1" "$3.layer" && python3 "$DIND_LIB_DIR/v2-lab/imgtar.py" "$3" \
-        "$INNER_IMAGE" "$2" '{"Env": ["PATH=/bin"], "Cmd": ["sh"]}' "$3.layer"
-    local rc=$?
-    rm -f "$3.layer"
-    return $rc
-}
 
 # lib_inner_image: INNER_IMAGE (static busybox) loaded from INNER_TAR, written once per busybox
 # binary (its hash): every instance, and every DinD container, loads the same image
